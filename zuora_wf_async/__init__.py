@@ -1,0 +1,64 @@
+"""An asyncio-first client for Zuora's Workflow API.
+
+::
+
+    async with WorkflowClient("https://rest.test.zuora.com", auth=OAuthCredentials(...)) as zuora:
+        run = await zuora.run_workflow(396, {"accountId": "A-1"})
+"""
+
+from zuora_wf_async._auth import BearerToken, OAuthCredentials
+from zuora_wf_async._client import WorkflowClient
+from zuora_wf_async._core.ratelimit import RateLimitInfo
+from zuora_wf_async._errors import (
+    BadRequestError,
+    CalloutNotEnabledError,
+    ClientStateError,
+    ConflictError,
+    ForbiddenError,
+    IdempotencyInProgressError,
+    IdempotencyKeyReusedError,
+    InvalidRequestError,
+    MissingParametersError,
+    NotFoundError,
+    RateLimitError,
+    RequestTimeoutError,
+    ResponseDecodeError,
+    ServerError,
+    TransportError,
+    UnauthorizedError,
+    WorkflowIdIsRunError,
+    ZuoraAPIError,
+    ZuoraError,
+)
+from zuora_wf_async._models import RunStatus, WorkflowRun
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "BadRequestError",
+    "BearerToken",
+    "CalloutNotEnabledError",
+    "ClientStateError",
+    "ConflictError",
+    "ForbiddenError",
+    "IdempotencyInProgressError",
+    "IdempotencyKeyReusedError",
+    "InvalidRequestError",
+    "MissingParametersError",
+    "NotFoundError",
+    "OAuthCredentials",
+    "RateLimitError",
+    "RateLimitInfo",
+    "RequestTimeoutError",
+    "ResponseDecodeError",
+    "RunStatus",
+    "ServerError",
+    "TransportError",
+    "UnauthorizedError",
+    "WorkflowClient",
+    "WorkflowIdIsRunError",
+    "WorkflowRun",
+    "ZuoraAPIError",
+    "ZuoraError",
+    "__version__",
+]

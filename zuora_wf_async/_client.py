@@ -1,0 +1,341 @@
+"""``WorkflowClient``: one session, one token cache, one gate for every request."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import ssl
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import aiohttp
+
+from zuora_wf_async._auth import Auth, BearerToken, OAuthCredentials, TokenCache
+from zuora_wf_async._converter import decode
+from zuora_wf_async._core import requests as build
+from zuora_wf_async._core.compression import DEFAULT_MAX_RESPONSE_BYTES, compress
+from zuora_wf_async._core.oauth import TokenGrant, read_token_grant
+from zuora_wf_async._core.requests import PreparedRequest
+from zuora_wf_async._core.responses import RawResponse, api_error, read_json, read_run
+from zuora_wf_async._errors import ClientStateError, InvalidRequestError, UnauthorizedError
+from zuora_wf_async._limiter import ConcurrencyLimiter
+from zuora_wf_async._models import WorkflowRun
+from zuora_wf_async._transport import Transport
+
+__all__ = ["WorkflowClient"]
+
+logger = logging.getLogger("zuora_wf_async")
+
+T = TypeVar("T")
+
+DEFAULT_TIMEOUT = 60.0
+DEFAULT_GZIP_THRESHOLD = 1024
+# Below this, gzip at level 1 takes well under a millisecond and a thread hop costs more
+# than it saves; above it, compressing on the loop would stall every other request.
+_GZIP_OFF_LOOP_BYTES = 256 * 1024
+
+
+def _positive_number(field: str, value: object, fix: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise InvalidRequestError(field, f"must be a positive number, got {value!r}", fix)
+    return float(value)
+
+
+class WorkflowClient:
+    """An asyncio client for Zuora's Workflow API.
+
+    Use one client per service (and per event loop): it owns one ``aiohttp.ClientSession``,
+    created inside the running loop when the client is entered or first used, and closed by
+    ``async with`` or ``aclose()``. ``max_concurrency`` bounds requests in flight across
+    every call made through the client.
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        auth: Auth,
+        max_concurrency: int = 32,
+        entity_ids: Sequence[str] | None = None,
+        org_ids: Sequence[str] | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        gzip_threshold: int | None = DEFAULT_GZIP_THRESHOLD,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        ssl_context: ssl.SSLContext | None = None,
+        trace_configs: Sequence[aiohttp.TraceConfig] = (),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if base_url is None:
+            raise InvalidRequestError(
+                "base_url",
+                "is required",
+                "pass Zuora's REST host, e.g. 'https://rest.test.zuora.com', or use from_env()",
+            )
+        self.base_url = build.normalize_base_url(base_url)
+        if not isinstance(auth, BearerToken | OAuthCredentials):
+            raise InvalidRequestError(
+                "auth",
+                f"expected BearerToken or OAuthCredentials, got {type(auth).__name__}",
+                "pass auth=OAuthCredentials(client_id=..., client_secret=...) or BearerToken(...)",
+            )
+        if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int):
+            raise InvalidRequestError(
+                "max_concurrency", f"must be an int, got {max_concurrency!r}", "pass e.g. 32"
+            )
+        if max_concurrency < 1:
+            raise InvalidRequestError(
+                "max_concurrency", f"must be at least 1, got {max_concurrency}", "pass e.g. 32"
+            )
+        if gzip_threshold is not None and (
+            isinstance(gzip_threshold, bool)
+            or not isinstance(gzip_threshold, int)
+            or gzip_threshold < 0
+        ):
+            raise InvalidRequestError(
+                "gzip_threshold",
+                f"must be a byte count >= 0 or None, got {gzip_threshold!r}",
+                "pass e.g. 1024, or None to never compress request bodies",
+            )
+        self.auth = auth
+        self.max_concurrency = max_concurrency
+        self.timeout = _positive_number("timeout", timeout, "pass seconds per attempt, e.g. 60")
+        self.gzip_threshold = gzip_threshold
+        self._entity_ids = build.validate_id_list("entity_ids", entity_ids)
+        self._org_ids = build.validate_id_list("org_ids", org_ids)
+        self._max_response_bytes = int(
+            _positive_number("max_response_bytes", max_response_bytes, "pass a byte count")
+        )
+        self._clock = clock
+        self._ssl_context = ssl_context
+        self._trace_configs = tuple(trace_configs)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+        self._transport: Transport | None = None
+        self._limiter: ConcurrencyLimiter | None = None
+        self._tokens: TokenCache | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Self:
+        """A client configured from ``ZUORA_*`` environment variables.
+
+        Reads ``ZUORA_BASE_URL``, ``ZUORA_CLIENT_ID`` and ``ZUORA_CLIENT_SECRET`` (or
+        ``ZUORA_BEARER_TOKEN``), and comma-separated ``ZUORA_ENTITY_IDS`` / ``ZUORA_ORG_IDS``.
+        Keyword ``overrides`` win over the environment.
+        """
+        env = os.environ if environ is None else environ
+        options: dict[str, Any] = {}
+        if env.get("ZUORA_BASE_URL"):
+            options["base_url"] = env["ZUORA_BASE_URL"]
+        client_id, secret = env.get("ZUORA_CLIENT_ID"), env.get("ZUORA_CLIENT_SECRET")
+        if client_id and secret:
+            options["auth"] = OAuthCredentials(client_id=client_id, client_secret=secret)
+        elif env.get("ZUORA_BEARER_TOKEN"):
+            options["auth"] = BearerToken(env["ZUORA_BEARER_TOKEN"])
+        elif client_id or secret:
+            missing = "ZUORA_CLIENT_SECRET" if client_id else "ZUORA_CLIENT_ID"
+            raise InvalidRequestError(
+                missing, "is not set", "set both ZUORA_CLIENT_ID and ZUORA_CLIENT_SECRET"
+            )
+        for name, option in (("ZUORA_ENTITY_IDS", "entity_ids"), ("ZUORA_ORG_IDS", "org_ids")):
+            if env.get(name):
+                options[option] = [part.strip() for part in env[name].split(",") if part.strip()]
+        options.update(overrides)
+        if "base_url" not in options:
+            raise InvalidRequestError(
+                "ZUORA_BASE_URL", "is not set", "export it, e.g. https://rest.test.zuora.com"
+            )
+        if "auth" not in options:
+            raise InvalidRequestError(
+                "ZUORA_CLIENT_ID",
+                "no credentials in the environment",
+                "set ZUORA_CLIENT_ID and ZUORA_CLIENT_SECRET, or ZUORA_BEARER_TOKEN",
+            )
+        return cls(**options)
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open" if self._transport else "new"
+        return (
+            f"WorkflowClient({self.base_url!r}, auth={self.auth!r}, "
+            f"max_concurrency={self.max_concurrency}, state={state})"
+        )
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        self._ensure_open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the session; the client cannot be used afterwards. Safe to call twice."""
+        self._closed = True
+        if self._transport is not None:
+            if asyncio.get_running_loop() is not self._loop:
+                raise ClientStateError(
+                    "aclose() must run in the event loop the client was opened in"
+                )
+            await self._transport.close()
+
+    def _ensure_open(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._closed:
+            raise ClientStateError(
+                "this WorkflowClient is closed; create a new one (or keep one open for the "
+                "life of the service)"
+            )
+        if self._loop is None:
+            self._loop = loop
+            self._transport = Transport(
+                max_connections=self.max_concurrency,
+                ssl_context=self._ssl_context,
+                trace_configs=self._trace_configs,
+                max_response_bytes=self._max_response_bytes,
+            )
+            self._transport.open()
+            self._limiter = ConcurrencyLimiter(self.max_concurrency)
+            if isinstance(self.auth, BearerToken):
+                self._tokens = TokenCache(None, clock=self._clock, fixed_token=self.auth.token)
+            else:
+                self._tokens = TokenCache(self._fetch_token, clock=self._clock)
+        elif self._loop is not loop:
+            raise ClientStateError(
+                "this WorkflowClient was opened in another event loop; aiohttp sessions "
+                "cannot cross loops, so create one client per loop"
+            )
+
+    @property
+    def in_flight(self) -> int:
+        """Requests being sent or awaited right now."""
+        return self._limiter.in_flight if self._limiter else 0
+
+    @property
+    def token_fetches(self) -> int:
+        """How many OAuth tokens this client has fetched."""
+        return self._tokens.fetches if self._tokens else 0
+
+    # -- public calls ------------------------------------------------------------------
+
+    async def run_workflow(
+        self,
+        workflow_id: int,
+        params: Mapping[str, Any] | None = None,
+        *,
+        idempotency_key: str | None = None,
+        track_id: str | None = None,
+    ) -> WorkflowRun:
+        """Start a run of workflow definition ``workflow_id`` with ``params``.
+
+        Every attempt sends the same ``Idempotency-Key`` (a fresh UUID4 unless given) and
+        the same body bytes, so Zuora runs the workflow at most once per key. A repeat of a
+        key Zuora already ran answers with that earlier run, which is returned here.
+        """
+        prepared = await self._prepare_run(
+            workflow_id, params, idempotency_key=idempotency_key, track_id=track_id
+        )
+        raw = await self._send(prepared)
+        body, _replayed = read_run(raw, prepared, max_bytes=self._max_response_bytes)
+        return decode(body, WorkflowRun, status=raw.status)
+
+    # -- the request path --------------------------------------------------------------
+
+    async def _prepare_run(
+        self,
+        workflow_id: object,
+        params: object,
+        *,
+        idempotency_key: str | None,
+        track_id: str | None,
+    ) -> PreparedRequest:
+        # Everything that can be known locally is checked before the session is touched,
+        # so bad input never costs a request (or a token fetch).
+        valid_id = build.validate_workflow_id(workflow_id)
+        key = (
+            str(uuid.uuid4())
+            if idempotency_key is None
+            else build.validate_idempotency_key(idempotency_key)
+        )
+        track = None if track_id is None else build.validate_track_id(track_id)
+        body = build.encode_params(params)
+        prepared = build.prepare_run(
+            base_url=self.base_url,
+            workflow_id=valid_id,
+            body=body,
+            idempotency_key=key,
+            track_id=track,
+            entity_ids=self._entity_ids,
+            org_ids=self._org_ids,
+        )
+        if self.gzip_threshold is not None and len(body) > self.gzip_threshold:
+            if len(body) > _GZIP_OFF_LOOP_BYTES:
+                compressed = await asyncio.to_thread(compress, body)
+            else:
+                compressed = compress(body)
+            prepared = prepared.with_gzip_body(compressed)
+        return prepared
+
+    async def _send(self, prepared: PreparedRequest) -> RawResponse:
+        """Send ``prepared``; after a 401 refresh the token once and resend the same bytes."""
+        self._ensure_open()
+        assert self._tokens is not None  # noqa: S101 -- set by _ensure_open
+        token = await self._tokens.token()
+        raw = await self._attempt(prepared, token)
+        if raw.status == 401 and self._tokens.refreshable:
+            self._tokens.invalidate(token)
+            token = await self._tokens.token()
+            raw = await self._attempt(prepared, token)
+        return raw
+
+    async def _attempt(self, prepared: PreparedRequest, token: str | None) -> RawResponse:
+        assert self._transport is not None  # noqa: S101 -- set by _ensure_open
+        assert self._limiter is not None  # noqa: S101 -- set by _ensure_open
+        headers = dict(prepared.headers)
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        started = self._clock()
+        async with self._limiter.slot():
+            raw = await self._transport.send(prepared, headers, timeout=self.timeout)
+        logger.debug(
+            "%s %s -> %s in %.3fs",
+            prepared.method,
+            prepared.path,
+            raw.status,
+            self._clock() - started,
+            extra={
+                "idempotency_key": prepared.idempotency_key,
+                "track_id": prepared.track_id,
+                "status": raw.status,
+                "request_id": raw.request_id,
+            },
+        )
+        return raw
+
+    async def _fetch_token(self) -> TokenGrant:
+        assert isinstance(self.auth, OAuthCredentials)  # noqa: S101 -- only OAuth fetches
+        prepared = build.prepare_token(
+            base_url=self.base_url,
+            client_id=self.auth.client_id,
+            client_secret=self.auth.client_secret,
+            entity_ids=self._entity_ids,
+        )
+        raw = await self._attempt(prepared, None)
+        if raw.status != 200:
+            error = api_error(raw, prepared, max_bytes=self._max_response_bytes)
+            if isinstance(error, UnauthorizedError):
+                error.args = (
+                    f"Zuora rejected the OAuth client credentials for client_id "
+                    f"{self.auth.client_id!r} (401 from /oauth/token); check ZUORA_CLIENT_ID "
+                    f"and ZUORA_CLIENT_SECRET [Zuora-Request-Id: {raw.request_id or 'none'}]",
+                )
+            raise error
+        return read_token_grant(read_json(raw, max_bytes=self._max_response_bytes))

@@ -1,0 +1,107 @@
+"""Reading Zuora's rate-limit headers.
+
+Zuora documents ``RateLimit-Limit`` (``"2250000, 50000;w=60, ..."``: the first number is
+the window closest to exhaustion), ``RateLimit-Remaining`` and ``RateLimit-Reset`` (whole
+seconds), ``Concurrency-Limit-*`` on some endpoints, and ``Retry-After`` on 429 and 503.
+Every header here comes from the network, so a nonsense value reads as "absent", never as
+an exception: a bad header must not turn a 200 into a crash.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+import attrs
+
+__all__ = ["RateLimitInfo", "parse_rate_limit", "parse_retry_after"]
+
+# A server asking for more than a day is broken, not precise; clamp it to something a
+# caller can still reason about.
+_MAX_WAIT_SECONDS = 86_400.0
+
+
+@attrs.frozen(kw_only=True)
+class RateLimitInfo:
+    """The rate- and concurrency-limit headers of one response; None where absent."""
+
+    limit: int | None = None
+    remaining: int | None = None
+    reset: float | None = None
+    concurrency_limit: int | None = None
+    concurrency_remaining: int | None = None
+
+    @property
+    def exhausted(self) -> bool:
+        """True when Zuora says no request is left in the current window."""
+        return self.remaining is not None and self.remaining <= 0
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    # aiohttp's CIMultiDict is case-insensitive already; a plain dict from a test may not be.
+    value = headers.get(name)
+    if value is None:
+        lowered = name.lower()
+        for key, candidate in headers.items():
+            if key.lower() == lowered:
+                return candidate
+    return value
+
+
+def _non_negative_number(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        value = float(text.strip())
+    except ValueError:
+        return None
+    if not math.isfinite(value) or value < 0:
+        return None
+    return min(value, _MAX_WAIT_SECONDS)
+
+
+def _non_negative_int(text: str | None) -> int | None:
+    value = _non_negative_number(text)
+    return None if value is None else int(value)
+
+
+def _first_limit(text: str | None) -> int | None:
+    if text is None:
+        return None
+    first = text.split(",", 1)[0].split(";", 1)[0]
+    return _non_negative_int(first)
+
+
+def parse_rate_limit(headers: Mapping[str, str]) -> RateLimitInfo | None:
+    """The rate-limit facts in ``headers``, or None when there are none."""
+    info = RateLimitInfo(
+        limit=_first_limit(_header(headers, "RateLimit-Limit")),
+        remaining=_non_negative_int(_header(headers, "RateLimit-Remaining")),
+        reset=_non_negative_number(_header(headers, "RateLimit-Reset")),
+        concurrency_limit=_non_negative_int(_header(headers, "Concurrency-Limit-Limit")),
+        concurrency_remaining=_non_negative_int(_header(headers, "Concurrency-Limit-Remaining")),
+    )
+    return None if info == RateLimitInfo() else info
+
+
+def parse_retry_after(headers: Mapping[str, str], *, now: datetime | None = None) -> float | None:
+    """Seconds to wait per ``Retry-After`` (delta-seconds or HTTP-date), or None.
+
+    ``now`` is injectable so an HTTP-date is judged against a known wall clock in tests.
+    """
+    text = _header(headers, "Retry-After")
+    if text is None:
+        return None
+    seconds = _non_negative_number(text)
+    if seconds is not None:
+        return seconds
+    try:
+        when = parsedate_to_datetime(text.strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    delta = (when - (now or datetime.now(UTC))).total_seconds()
+    return min(max(delta, 0.0), _MAX_WAIT_SECONDS)

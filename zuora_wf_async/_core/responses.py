@@ -1,0 +1,236 @@
+"""Reading responses: ``(status, headers, body)`` -> decoded JSON or the right error leaf.
+
+No I/O here. The transport hands over the bytes exactly as received; this module undoes
+the content encoding (with a size cap), parses JSON, and decides what an error status
+means. Zuora's error bodies come in several shapes (``{"errors": [{title}]}`` on
+/workflows, ``{"message"}`` on 401, ``{"code", "message"}`` on 403, opaque text or HTML from
+gateways), so every reader here accepts any of them and never raises on a strange body.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Mapping
+from datetime import datetime
+from http import HTTPStatus
+from typing import Any
+
+import attrs
+
+from zuora_wf_async._core.compression import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    BodyTooLargeError,
+    decode_body,
+)
+from zuora_wf_async._core.ratelimit import parse_rate_limit, parse_retry_after
+from zuora_wf_async._core.requests import PreparedRequest
+from zuora_wf_async._errors import (
+    BadRequestError,
+    CalloutNotEnabledError,
+    ConflictError,
+    ForbiddenError,
+    IdempotencyInProgressError,
+    IdempotencyKeyReusedError,
+    MissingParametersError,
+    NotFoundError,
+    RateLimitError,
+    ResponseDecodeError,
+    ServerError,
+    UnauthorizedError,
+    WorkflowIdIsRunError,
+    ZuoraAPIError,
+)
+
+__all__ = ["RawResponse", "api_error", "is_run_record", "read_json", "read_run"]
+
+_SNIPPET = 200
+
+
+@attrs.frozen(kw_only=True)
+class RawResponse:
+    """A response as the transport received it: body still content-encoded."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes = attrs.field(repr=False)
+
+    @property
+    def request_id(self) -> str | None:
+        return self.headers.get("Zuora-Request-Id")
+
+
+def _decoded_text(raw: RawResponse, max_bytes: int) -> bytes:
+    return decode_body(raw.body, raw.headers.get("Content-Encoding"), max_bytes=max_bytes)
+
+
+def _loads_lenient(raw: RawResponse, max_bytes: int) -> tuple[Any, str]:
+    """Best-effort (json, text) of an error body; (None, description) when unreadable."""
+    try:
+        data = _decoded_text(raw, max_bytes)
+    except (BodyTooLargeError, zlib.error, EOFError) as exc:
+        return None, f"unreadable body ({exc})"
+    text = data.decode("utf-8", errors="replace")
+    try:
+        return json.loads(text), text
+    except ValueError:
+        return None, text
+
+
+def read_json(
+    raw: RawResponse, *, max_bytes: int = DEFAULT_MAX_RESPONSE_BYTES, allow_empty: bool = False
+) -> Any:
+    """The JSON body of a success response, or ``ResponseDecodeError`` saying what is wrong."""
+    try:
+        data = _decoded_text(raw, max_bytes)
+    except BodyTooLargeError as exc:
+        raise ResponseDecodeError(str(exc), status=raw.status) from None
+    except (zlib.error, EOFError) as exc:
+        raise ResponseDecodeError(
+            f"response body is corrupt or truncated ({raw.headers.get('Content-Encoding')}): {exc}",
+            status=raw.status,
+        ) from None
+    if not data.strip() and allow_empty:
+        return None
+    try:
+        return json.loads(data)
+    except ValueError:
+        snippet = data[:_SNIPPET].decode("utf-8", errors="replace")
+        raise ResponseDecodeError(
+            f"expected a JSON body from Zuora (HTTP {raw.status}), got {snippet!r}",
+            status=raw.status,
+        ) from None
+
+
+def is_run_record(body: object) -> bool:
+    """True for a body shaped like a workflow run (the 200 or the 409 replay of one)."""
+    return (
+        isinstance(body, Mapping)
+        and "errors" not in body
+        and isinstance(body.get("id"), int | str)
+        and ("name" in body or "status" in body or "originalWorkflowId" in body)
+    )
+
+
+def _messages(body: object, text: str) -> list[str]:
+    if isinstance(body, Mapping):
+        found: list[str] = []
+        for key in ("errors", "Errors", "reasons"):
+            items = body.get(key)
+            if isinstance(items, list):
+                for item in items:
+                    if isinstance(item, Mapping):
+                        message = item.get("title") or item.get("message")
+                        if message is not None:
+                            found.append(str(message))
+        found.extend(
+            body[key]
+            for key in ("message", "error", "error_description", "title")
+            if isinstance(body.get(key), str)
+        )
+        if found:
+            return found
+    snippet = " ".join(text.split())[:_SNIPPET]
+    return [snippet] if snippet else []
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown Status"
+
+
+def api_error(
+    raw: RawResponse,
+    request: PreparedRequest,
+    *,
+    max_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    now: datetime | None = None,
+) -> ZuoraAPIError:
+    """The error leaf for a non-2xx response to ``request``.
+
+    Where the facts are thin we lean towards the outcome that cannot duplicate a run: an
+    unrecognised 409 to a request that carried an Idempotency-Key is read as "same key in
+    progress", which is retried with that same key and so is safe whatever it meant.
+    """
+    body, text = _loads_lenient(raw, max_bytes)
+    messages = _messages(body, text)
+    status = raw.status
+    lowered = " ".join(messages).lower()
+    detail = "; ".join(messages) if messages else "no message"
+    context = f"[Zuora-Request-Id: {raw.request_id or 'none'}"
+    if request.idempotency_key:
+        context += f", Idempotency-Key: {request.idempotency_key}"
+    context += "]"
+    message = (
+        f"Zuora answered {status} {_reason(status)} to {request.method} {request.path}: "
+        f"{detail} {context}"
+    )
+    common: dict[str, Any] = {
+        "status": status,
+        "method": request.method,
+        "path": request.path,
+        "request_id": raw.request_id,
+        "track_id": raw.headers.get("Zuora-Track-Id") or request.track_id,
+        "idempotency_key": request.idempotency_key,
+        "messages": messages,
+        "body": body,
+        "headers": raw.headers,
+    }
+    if status == 429:
+        rate_limit = parse_rate_limit(raw.headers)
+        retry_after = parse_retry_after(raw.headers, now=now)
+        if retry_after is None and rate_limit is not None:
+            retry_after = rate_limit.reset
+        return RateLimitError(message, retry_after=retry_after, rate_limit=rate_limit, **common)
+    if status == 406:
+        parameters = body.get("parameters") if isinstance(body, Mapping) else None
+        return MissingParametersError(message, parameters=parameters, **common)
+    if status == 409:
+        if "instance" in lowered:
+            return WorkflowIdIsRunError(message, **common)
+        if request.idempotency_key:
+            return IdempotencyInProgressError(message, **common)
+        return ConflictError(message, **common)
+    leaf: type[ZuoraAPIError]
+    if status == 400:
+        leaf = CalloutNotEnabledError if "callout" in lowered else BadRequestError
+    elif status >= 500:
+        leaf = ServerError
+    else:
+        leaf = {
+            401: UnauthorizedError,
+            403: ForbiddenError,
+            404: NotFoundError,
+            422: IdempotencyKeyReusedError,
+        }.get(status, ZuoraAPIError)
+    return leaf(message, **common)
+
+
+def read_run(
+    raw: RawResponse,
+    request: PreparedRequest,
+    *,
+    max_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    now: datetime | None = None,
+) -> tuple[Mapping[str, Any], bool]:
+    """The run record of a ``POST .../run`` response and whether it was a 409 replay.
+
+    Zuora's guides disagree on how a repeated Idempotency-Key is answered: the stored 200
+    as is, or a 409 whose body is the stored run. Both mean "this run already exists", so
+    both return the run.
+    """
+    if 200 <= raw.status < 300:
+        body = read_json(raw, max_bytes=max_bytes)
+        if not isinstance(body, Mapping):
+            raise ResponseDecodeError(
+                f"expected a JSON object for the run, got {type(body).__name__}",
+                status=raw.status,
+            )
+        return body, False
+    if raw.status == 409:
+        body, _ = _loads_lenient(raw, max_bytes)
+        if is_run_record(body):
+            return body, True
+    raise api_error(raw, request, max_bytes=max_bytes, now=now)

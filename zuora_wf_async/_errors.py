@@ -1,0 +1,235 @@
+"""Every exception this package raises, in one tree.
+
+::
+
+    ZuoraError                              anything raised by zuora_wf_async
+    ├── InvalidRequestError (ValueError)    our caller's input; raised before a byte is sent
+    ├── ClientStateError (RuntimeError)     client closed, or used from another event loop
+    ├── TransportError                      no HTTP answer: connect failed, dropped, timed out
+    │   └── RequestTimeoutError (TimeoutError)
+    ├── ResponseDecodeError                 a body that is not what the API documents
+    └── ZuoraAPIError                       Zuora answered with an error status
+        ├── BadRequestError                 400
+        │   └── CalloutNotEnabledError      400: the workflow's Callout trigger is off
+        ├── UnauthorizedError               401: bad, missing or expired token or credentials
+        ├── ForbiddenError                  403: the OAuth client lacks a Workflow permission
+        ├── NotFoundError                   404
+        ├── MissingParametersError          406: required workflow parameters absent (.parameters)
+        ├── ConflictError                   409 of an unrecognised kind
+        │   ├── WorkflowIdIsRunError        409: the id given is a run's id, not a definition's
+        │   └── IdempotencyInProgressError  409: the same Idempotency-Key is still being processed
+        ├── IdempotencyKeyReusedError       422: the key was used for a different request
+        ├── RateLimitError                  429 (.retry_after, .rate_limit)
+        └── ServerError                     5xx
+
+*Whose fault* reads off the tree: ``InvalidRequestError`` and ``ClientStateError`` are
+local mistakes to fix in the calling code; ``ZuoraAPIError`` is Zuora's verdict on a request
+it received; ``TransportError`` means the outcome is unknown, which is exactly the case a
+retry under the same ``Idempotency-Key`` is safe for.
+
+No message, ``repr`` or attribute of these errors ever holds a token or client secret, and
+parameter values are kept out of messages (406's echo is on ``.parameters`` only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from zuora_wf_async._core.ratelimit import RateLimitInfo
+
+__all__ = [
+    "BadRequestError",
+    "CalloutNotEnabledError",
+    "ClientStateError",
+    "ConflictError",
+    "ForbiddenError",
+    "IdempotencyInProgressError",
+    "IdempotencyKeyReusedError",
+    "InvalidRequestError",
+    "MissingParametersError",
+    "NotFoundError",
+    "RateLimitError",
+    "RequestTimeoutError",
+    "ResponseDecodeError",
+    "ServerError",
+    "TransportError",
+    "UnauthorizedError",
+    "WorkflowIdIsRunError",
+    "ZuoraAPIError",
+    "ZuoraError",
+]
+
+
+class ZuoraError(Exception):
+    """Base of every error raised by this package.
+
+    ``attempts`` and ``elapsed`` are filled in by the client when a call gives up, so a
+    caller can see how hard it tried; they stay 0 for errors raised before any attempt.
+    """
+
+    attempts: int = 0
+    elapsed: float = 0.0
+
+
+class InvalidRequestError(ZuoraError, ValueError):
+    """The caller's input cannot make a valid request; nothing was sent.
+
+    ``field`` names what is wrong (``"params['id']"``, ``"idempotency_key"``) so a
+    program can react, and the message says how to fix it.
+    """
+
+    def __init__(self, field: str, problem: str, fix: str) -> None:
+        self.field = field
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"{field}: {problem}; {fix}")
+
+
+class ClientStateError(ZuoraError, RuntimeError):
+    """The client cannot be used in its current state (closed, or bound to another loop)."""
+
+
+class TransportError(ZuoraError):
+    """The request got no usable HTTP answer; Zuora may or may not have acted on it.
+
+    ``idempotency_key`` is the key that was sent, so the caller can retry safely.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str = "",
+        path: str = "",
+        idempotency_key: str | None = None,
+        track_id: str | None = None,
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.idempotency_key = idempotency_key
+        self.track_id = track_id
+        super().__init__(message)
+
+
+class RequestTimeoutError(TransportError, TimeoutError):
+    """One attempt ran past its timeout."""
+
+
+class ResponseDecodeError(ZuoraError):
+    """A success response whose body is not what the API documents.
+
+    ``field`` is the path of the first offending field (``"createdAt"``) or ``"body"``
+    when the body is not JSON at all.
+    """
+
+    def __init__(self, message: str, *, field: str = "body", status: int = 0) -> None:
+        self.field = field
+        self.status = status
+        super().__init__(message)
+
+
+class ZuoraAPIError(ZuoraError):
+    """Zuora answered with an error status.
+
+    Carries what support will ask for: ``status``, ``request_id`` (``Zuora-Request-Id``),
+    ``track_id``, ``idempotency_key``, plus Zuora's own ``messages`` and the decoded ``body``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        method: str = "",
+        path: str = "",
+        request_id: str | None = None,
+        track_id: str | None = None,
+        idempotency_key: str | None = None,
+        messages: Sequence[str] = (),
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.status = status
+        self.method = method
+        self.path = path
+        self.request_id = request_id
+        self.track_id = track_id
+        self.idempotency_key = idempotency_key
+        self.messages = tuple(messages)
+        self.body = body
+        self.headers: Mapping[str, str] = dict(headers or {})
+        super().__init__(message)
+
+
+class BadRequestError(ZuoraAPIError):
+    """400: Zuora rejected the request as malformed."""
+
+
+class CalloutNotEnabledError(BadRequestError):
+    """400: the workflow cannot be started by API until its Callout trigger is switched on."""
+
+
+class UnauthorizedError(ZuoraAPIError):
+    """401: the token is missing, wrong or expired, or the OAuth credentials are wrong."""
+
+
+class ForbiddenError(ZuoraAPIError):
+    """403: the OAuth client's user lacks the permission (Workflow Run/View Access)."""
+
+
+class NotFoundError(ZuoraAPIError):
+    """404: no such workflow, run or task."""
+
+
+class MissingParametersError(ZuoraAPIError):
+    """406: the workflow requires parameters the body did not carry.
+
+    ``parameters`` is Zuora's echo of the body it received.
+    """
+
+    def __init__(self, message: str, *, parameters: Any = None, **kwargs: Any) -> None:
+        self.parameters = parameters
+        super().__init__(message, **kwargs)
+
+
+class ConflictError(ZuoraAPIError):
+    """409 that is neither a replay, a run id nor a key in progress."""
+
+
+class WorkflowIdIsRunError(ConflictError):
+    """409: the id passed as ``workflow_id`` is a workflow *run*; pass the definition's id."""
+
+
+class IdempotencyInProgressError(ConflictError):
+    """409: a request with the same Idempotency-Key is still being processed; retry later."""
+
+
+class IdempotencyKeyReusedError(ZuoraAPIError):
+    """422: the Idempotency-Key was first used for a different request."""
+
+
+class RateLimitError(ZuoraAPIError):
+    """429: a rate or concurrency limit was hit.
+
+    ``retry_after`` is how many seconds Zuora asked us to wait (``Retry-After``, else
+    ``RateLimit-Reset``), or None when it said nothing; ``rate_limit`` holds the parsed
+    ``RateLimit-*`` headers.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        rate_limit: RateLimitInfo | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.retry_after = retry_after
+        self.rate_limit = rate_limit
+        super().__init__(message, **kwargs)
+
+
+class ServerError(ZuoraAPIError):
+    """5xx: Zuora failed; the request may or may not have been acted on."""

@@ -1,0 +1,125 @@
+"""The one seam between this package and aiohttp's client.
+
+Everything aiohttp can raise is translated here, once, into ``TransportError`` or
+``RequestTimeoutError``; nothing above this module imports aiohttp's client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Mapping, Sequence
+
+import aiohttp
+
+from zuora_wf_async._core.compression import DEFAULT_MAX_RESPONSE_BYTES
+from zuora_wf_async._core.requests import PreparedRequest
+from zuora_wf_async._core.responses import RawResponse
+from zuora_wf_async._errors import RequestTimeoutError, ResponseDecodeError, TransportError
+
+__all__ = ["Transport"]
+
+
+class Transport:
+    """One ``aiohttp.ClientSession``, opened inside the running loop and closed once."""
+
+    def __init__(
+        self,
+        *,
+        max_connections: int,
+        ssl_context: ssl.SSLContext | None = None,
+        trace_configs: Sequence[aiohttp.TraceConfig] = (),
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    ) -> None:
+        self._max_connections = max_connections
+        self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
+        self._trace_configs = list(trace_configs)
+        self._max_response_bytes = max_response_bytes
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self._session is not None and not self._session.closed
+
+    def open(self) -> None:
+        """Create the session; must run inside the event loop that will use it."""
+        if self._session is None:
+            connector = aiohttp.TCPConnector(
+                limit=self._max_connections, ssl=self._ssl, enable_cleanup_closed=False
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                # We decode gzip ourselves so a gzip bomb is capped (see _core.compression).
+                auto_decompress=False,
+                trace_configs=self._trace_configs or None,
+                # Timeouts are applied per attempt by the caller, with asyncio.timeout.
+                timeout=aiohttp.ClientTimeout(total=None),
+                raise_for_status=False,
+            )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+    async def send(
+        self, request: PreparedRequest, headers: Mapping[str, str], *, timeout: float | None
+    ) -> RawResponse:
+        """Send ``request`` once and read the whole (still encoded) body."""
+        if self._session is None:
+            raise TransportError("the HTTP session is not open", method=request.method)
+        try:
+            async with asyncio.timeout(timeout):
+                return await self._exchange(self._session, request, headers)
+        except TimeoutError:
+            raise RequestTimeoutError(
+                f"{request.method} {request.path} got no complete answer within {timeout} s",
+                method=request.method,
+                path=request.path,
+                idempotency_key=request.idempotency_key,
+                track_id=request.track_id,
+            ) from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise TransportError(
+                f"{request.method} {request.path} failed before Zuora answered: "
+                f"{type(exc).__name__}: {exc}",
+                method=request.method,
+                path=request.path,
+                idempotency_key=request.idempotency_key,
+                track_id=request.track_id,
+            ) from exc
+
+    async def _exchange(
+        self,
+        session: aiohttp.ClientSession,
+        request: PreparedRequest,
+        headers: Mapping[str, str],
+    ) -> RawResponse:
+        # Redirects are never followed: a redirect to another origin would carry the
+        # Authorization header there, and Zuora's API does not redirect.
+        async with session.request(
+            request.method,
+            request.url,
+            headers=dict(headers),
+            data=request.body,
+            allow_redirects=False,
+        ) as response:
+            declared = response.content_length
+            if declared is not None and declared > self._max_response_bytes:
+                raise ResponseDecodeError(
+                    f"response body of {declared} bytes exceeds {self._max_response_bytes}",
+                    status=response.status,
+                )
+            chunks: list[bytes] = []
+            received = 0
+            async for chunk in response.content.iter_any():
+                received += len(chunk)
+                if received > self._max_response_bytes:
+                    raise ResponseDecodeError(
+                        f"response body exceeds {self._max_response_bytes} bytes",
+                        status=response.status,
+                    )
+                chunks.append(chunk)
+            return RawResponse(
+                status=response.status, headers=response.headers, body=b"".join(chunks)
+            )
