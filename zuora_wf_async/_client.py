@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 import ssl
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Literal, Self, TypeVar
 
 import aiohttp
 
@@ -19,11 +20,14 @@ from zuora_wf_async._converter import decode
 from zuora_wf_async._core import requests as build
 from zuora_wf_async._core.compression import DEFAULT_MAX_RESPONSE_BYTES, compress
 from zuora_wf_async._core.oauth import TokenGrant, read_token_grant
+from zuora_wf_async._core.ratelimit import parse_rate_limit, parse_retry_after
 from zuora_wf_async._core.requests import PreparedRequest
 from zuora_wf_async._core.responses import RawResponse, api_error, read_json, read_run
+from zuora_wf_async._core.retry import RetryBudget, RetryPolicy
 from zuora_wf_async._errors import ClientStateError, InvalidRequestError, UnauthorizedError
-from zuora_wf_async._limiter import ConcurrencyLimiter
+from zuora_wf_async._limiter import AdaptiveLimiter
 from zuora_wf_async._models import WorkflowRun
+from zuora_wf_async._retrying import CallResult, RetryEvent, retrying_call
 from zuora_wf_async._transport import Transport
 
 __all__ = ["WorkflowClient"]
@@ -37,6 +41,7 @@ DEFAULT_GZIP_THRESHOLD = 1024
 # Below this, gzip at level 1 takes well under a millisecond and a thread hop costs more
 # than it saves; above it, compressing on the loop would stall every other request.
 _GZIP_OFF_LOOP_BYTES = 256 * 1024
+_RETRY_FIX = "pass RetryPolicy(max_attempts=..., base_delay=..., max_delay=..., deadline=...)"
 
 
 def _positive_number(field: str, value: object, fix: str) -> float:
@@ -67,7 +72,13 @@ class WorkflowClient:
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         ssl_context: ssl.SSLContext | None = None,
         trace_configs: Sequence[aiohttp.TraceConfig] = (),
+        retry: RetryPolicy | None = None,
+        retry_budget: RetryBudget | Literal["default"] | None = "default",
+        max_rate: float | None = None,
+        on_retry: Callable[[RetryEvent], object] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        rng: random.Random | None = None,
     ) -> None:
         if base_url is None:
             raise InvalidRequestError(
@@ -109,13 +120,27 @@ class WorkflowClient:
         self._max_response_bytes = int(
             _positive_number("max_response_bytes", max_response_bytes, "pass a byte count")
         )
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise InvalidRequestError(
+                "retry", f"expected a RetryPolicy, got {type(retry).__name__}", _RETRY_FIX
+            )
+        self.retry = retry or RetryPolicy()
+        self.retry_budget = RetryBudget() if retry_budget == "default" else retry_budget
+        self.max_rate = (
+            None
+            if max_rate is None
+            else _positive_number("max_rate", max_rate, "pass requests per second, or None")
+        )
+        self._on_retry = on_retry
         self._clock = clock
+        self._sleep = sleep
+        self._random = (rng or random.Random()).random  # noqa: S311 -- jitter, not secrets
         self._ssl_context = ssl_context
         self._trace_configs = tuple(trace_configs)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self._transport: Transport | None = None
-        self._limiter: ConcurrencyLimiter | None = None
+        self._limiter: AdaptiveLimiter | None = None
         self._tokens: TokenCache | None = None
 
     @classmethod
@@ -203,7 +228,9 @@ class WorkflowClient:
                 max_response_bytes=self._max_response_bytes,
             )
             self._transport.open()
-            self._limiter = ConcurrencyLimiter(self.max_concurrency)
+            self._limiter = AdaptiveLimiter(
+                self.max_concurrency, clock=self._clock, sleep=self._sleep, max_rate=self.max_rate
+            )
             if isinstance(self.auth, BearerToken):
                 self._tokens = TokenCache(None, clock=self._clock, fixed_token=self.auth.token)
             else:
@@ -224,6 +251,11 @@ class WorkflowClient:
         """How many OAuth tokens this client has fetched."""
         return self._tokens.fetches if self._tokens else 0
 
+    @property
+    def effective_concurrency(self) -> int:
+        """Requests allowed in flight now: ``max_concurrency`` until Zuora pushes back."""
+        return self._limiter.pacing.capacity if self._limiter else self.max_concurrency
+
     # -- public calls ------------------------------------------------------------------
 
     async def run_workflow(
@@ -233,21 +265,52 @@ class WorkflowClient:
         *,
         idempotency_key: str | None = None,
         track_id: str | None = None,
+        retry: RetryPolicy | None = None,
     ) -> WorkflowRun:
         """Start a run of workflow definition ``workflow_id`` with ``params``.
 
         Every attempt sends the same ``Idempotency-Key`` (a fresh UUID4 unless given) and
         the same body bytes, so Zuora runs the workflow at most once per key. A repeat of a
         key Zuora already ran answers with that earlier run, which is returned here.
+        ``retry`` overrides the client's policy for this call.
         """
+        result = await self._start_run(
+            workflow_id, params, idempotency_key=idempotency_key, track_id=track_id, retry=retry
+        )
+        run: WorkflowRun = result.value
+        return run
+
+    async def _start_run(
+        self,
+        workflow_id: object,
+        params: object,
+        *,
+        idempotency_key: str | None,
+        track_id: str | None,
+        retry: RetryPolicy | None,
+    ) -> CallResult:
+        """``run_workflow`` with its attempt count and elapsed time, for batch outcomes."""
+        policy = self._policy(retry)
         prepared = await self._prepare_run(
             workflow_id, params, idempotency_key=idempotency_key, track_id=track_id
         )
-        raw = await self._send(prepared)
-        body, _replayed = read_run(raw, prepared, max_bytes=self._max_response_bytes)
-        return decode(body, WorkflowRun, status=raw.status)
+
+        def read(raw: RawResponse) -> WorkflowRun:
+            body, _replayed = read_run(raw, prepared, max_bytes=self._max_response_bytes)
+            return decode(body, WorkflowRun, status=raw.status)
+
+        return await self._call(prepared, read, policy)
 
     # -- the request path --------------------------------------------------------------
+
+    def _policy(self, retry: RetryPolicy | None) -> RetryPolicy:
+        if retry is None:
+            return self.retry
+        if not isinstance(retry, RetryPolicy):
+            raise InvalidRequestError(
+                "retry", f"expected a RetryPolicy, got {type(retry).__name__}", _RETRY_FIX
+            )
+        return retry
 
     async def _prepare_run(
         self,
@@ -258,7 +321,8 @@ class WorkflowClient:
         track_id: str | None,
     ) -> PreparedRequest:
         # Everything that can be known locally is checked before the session is touched,
-        # so bad input never costs a request (or a token fetch).
+        # so bad input never costs a request (or a token fetch). The key and the body are
+        # fixed here, once: every retry re-sends these exact bytes under this exact key.
         valid_id = build.validate_workflow_id(workflow_id)
         key = (
             str(uuid.uuid4())
@@ -284,27 +348,61 @@ class WorkflowClient:
             prepared = prepared.with_gzip_body(compressed)
         return prepared
 
-    async def _send(self, prepared: PreparedRequest) -> RawResponse:
-        """Send ``prepared``; after a 401 refresh the token once and resend the same bytes."""
+    async def _call(
+        self, prepared: PreparedRequest, read: Callable[[RawResponse], T], policy: RetryPolicy
+    ) -> CallResult:
+        """Send ``prepared`` under ``policy`` and ``read`` the answer into a value."""
         self._ensure_open()
-        assert self._tokens is not None  # noqa: S101 -- set by _ensure_open
-        token = await self._tokens.token()
-        raw = await self._attempt(prepared, token)
-        if raw.status == 401 and self._tokens.refreshable:
-            self._tokens.invalidate(token)
-            token = await self._tokens.token()
-            raw = await self._attempt(prepared, token)
-        return raw
+        tokens = self._tokens
+        assert tokens is not None  # noqa: S101 -- set by _ensure_open
+        last_token: list[str] = []
 
-    async def _attempt(self, prepared: PreparedRequest, token: str | None) -> RawResponse:
+        async def attempt(timeout: float) -> T:
+            # The token is awaited outside the slot: a task waiting for a token refresh
+            # must not hold one of the slots other requests need.
+            token = await tokens.token()
+            last_token[:] = [token]
+            raw = await self._attempt(prepared, token, timeout)
+            if 200 <= raw.status < 300 or raw.status == 409:
+                return read(raw)
+            raise api_error(raw, prepared, max_bytes=self._max_response_bytes)
+
+        def refresh() -> None:
+            if last_token:
+                tokens.invalidate(last_token[0])
+
+        return await retrying_call(
+            attempt,
+            timeout=self.timeout,
+            policy=policy,
+            budget=self.retry_budget,
+            clock=self._clock,
+            sleep=self._sleep,
+            random=self._random,
+            refresh=refresh if tokens.refreshable else None,
+            on_retry=self._on_retry,
+        )
+
+    async def _attempt(
+        self, prepared: PreparedRequest, token: str | None, timeout: float
+    ) -> RawResponse:
         assert self._transport is not None  # noqa: S101 -- set by _ensure_open
         assert self._limiter is not None  # noqa: S101 -- set by _ensure_open
         headers = dict(prepared.headers)
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
         started = self._clock()
-        async with self._limiter.slot():
-            raw = await self._transport.send(prepared, headers, timeout=self.timeout)
+        async with self._limiter.slot() as permit:
+            raw = await self._transport.send(prepared, headers, timeout=timeout)
+            throttled = raw.status == 429
+            info = parse_rate_limit(raw.headers)
+            permit.observe(
+                info,
+                status=raw.status,
+                retry_after=(parse_retry_after(raw.headers) or (info.reset if info else None))
+                if throttled
+                else None,
+            )
         logger.debug(
             "%s %s -> %s in %.3fs",
             prepared.method,
@@ -328,7 +426,9 @@ class WorkflowClient:
             client_secret=self.auth.client_secret,
             entity_ids=self._entity_ids,
         )
-        raw = await self._attempt(prepared, None)
+        # One attempt: the token fetch runs inside a call's attempt, whose retry loop
+        # already retries a failed fetch together with the request that needed it.
+        raw = await self._attempt(prepared, None, self.timeout)
         if raw.status != 200:
             error = api_error(raw, prepared, max_bytes=self._max_response_bytes)
             if isinstance(error, UnauthorizedError):

@@ -38,7 +38,7 @@ def _camel(name: str) -> str:
 def parse_timestamp(value: object) -> datetime:
     """An aware UTC datetime from Zuora's ``"YYYY-MM-DD HH:MM:SS UTC"`` or ISO-8601 text."""
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
     if not isinstance(value, str):
         raise TypeError(f"expected a timestamp string, got {type(value).__name__}")
     text = value.strip()
@@ -47,7 +47,7 @@ def parse_timestamp(value: object) -> datetime:
     elif text.endswith("Z"):
         text = text[:-1]
     parsed = datetime.fromisoformat(text.replace(" ", "T", 1))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _int(value: object, _type: object = None) -> int:

@@ -1,31 +1,110 @@
-"""The gate every request passes: at most ``max_concurrency`` requests in flight.
+"""The gate every request passes: adaptive concurrency, quota pauses, rate cap.
 
 It guards requests in flight, not sleepers: a caller holds a slot only for one attempt's
-round trip, and never while it backs off between attempts.
+round trip. Waits (a quota pause, a ``Retry-After``, the rate cap) happen without a slot,
+through the injected ``sleep``, so tests drive time with a manual clock.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-__all__ = ["ConcurrencyLimiter"]
+from zuora_wf_async._core.pacing import Pacing
+from zuora_wf_async._core.ratelimit import RateLimitInfo
+
+__all__ = ["AdaptiveLimiter", "Permit"]
 
 
-class ConcurrencyLimiter:
-    def __init__(self, max_concurrency: int) -> None:
-        self.max_concurrency = max_concurrency
+class Permit:
+    """One slot, held for one attempt; reports what the response said about limits."""
+
+    __slots__ = ("_limiter", "generation")
+
+    def __init__(self, limiter: AdaptiveLimiter, generation: int) -> None:
+        self._limiter = limiter
+        self.generation = generation
+
+    def observe(
+        self, info: RateLimitInfo | None, *, status: int, retry_after: float | None
+    ) -> None:
+        limiter = self._limiter
+        now = limiter.clock()
+        limiter.pacing.on_response(info, now, limiter.in_flight - 1)
+        if status == 429:
+            limiter.pacing.on_throttled(self.generation, now, retry_after)
+        elif 200 <= status < 300:
+            limiter.pacing.on_success()
+
+
+class AdaptiveLimiter:
+    def __init__(
+        self,
+        max_concurrency: int,
+        *,
+        clock: Callable[[], float],
+        sleep: Callable[[float], Awaitable[object]],
+        max_rate: float | None = None,
+    ) -> None:
+        self.pacing = Pacing(max_concurrency, max_rate=max_rate)
+        self.clock = clock
+        self._sleep = sleep
         self.in_flight = 0
         self.peak_in_flight = 0
-        self._semaphore = asyncio.Semaphore(max_concurrency)
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    @property
+    def max_concurrency(self) -> int:
+        return self.pacing.max_concurrency
 
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        async with self._semaphore:
-            self.in_flight += 1
+    async def slot(self) -> AsyncIterator[Permit]:
+        generation = await self._acquire()
+        try:
+            yield Permit(self, generation)
+        finally:
+            self._release()
+
+    async def _acquire(self) -> int:
+        while True:
+            pause = self.pacing.pause_remaining(self.clock())
+            if pause > 0:
+                await self._sleep(pause)
+                continue
+            await self._take_slot()
+            # The wait for a slot may have outlived a pause set meanwhile, and the send
+            # itself may have to wait for quota or rate: give the slot back while waiting.
+            wait = self.pacing.before_send(self.clock())
+            if wait > 0:
+                self._release()
+                await self._sleep(wait)
+                continue
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
-            try:
-                yield
-            finally:
-                self.in_flight -= 1
+            return self.pacing.generation
+
+    async def _take_slot(self) -> None:
+        if self.in_flight < self.pacing.capacity and not self._waiters:
+            self.in_flight += 1
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self._release()  # a slot was handed to us as we were cancelled: pass it on
+            else:
+                self._waiters.remove(waiter)
+            raise
+
+    def _release(self) -> None:
+        self.in_flight -= 1
+        # Hand freed slots straight to waiters in arrival order; a woken waiter owns its
+        # slot already, so a newcomer cannot overtake it.
+        while self._waiters and self.in_flight < self.pacing.capacity:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                self.in_flight += 1
+                waiter.set_result(None)

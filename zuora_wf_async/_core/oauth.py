@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -39,7 +40,12 @@ def read_token_grant(body: Any) -> TokenGrant:
             "the token response has no access_token string", field="access_token"
         )
     expires_in = body.get("expires_in", 3599)
-    if isinstance(expires_in, bool) or not isinstance(expires_in, int | float) or expires_in <= 0:
+    if (
+        isinstance(expires_in, bool)
+        or not isinstance(expires_in, int | float)
+        or not math.isfinite(expires_in)
+        or expires_in <= 0
+    ):
         raise ResponseDecodeError(
             f"the token response has an unusable expires_in ({type(expires_in).__name__})",
             field="expires_in",

@@ -63,8 +63,14 @@ def _non_negative_number(text: str | None) -> float | None:
 
 
 def _non_negative_int(text: str | None) -> int | None:
-    value = _non_negative_number(text)
-    return None if value is None else int(value)
+    # Counts are not waits: a per-day quota of 27,000,000 must not be clamped like one.
+    if text is None:
+        return None
+    try:
+        value = float(text.strip())
+    except ValueError:
+        return None
+    return int(value) if math.isfinite(value) and value >= 0 else None
 
 
 def _first_limit(text: str | None) -> int | None:

@@ -199,27 +199,39 @@ def validate_id_list(field: str, ids: Iterable[str] | None) -> str | None:
     return ",".join(value.strip() for value in values) if values else None
 
 
-def _find_unencodable(value: Any, path: str) -> tuple[str, str] | None:  # noqa: PLR0911 -- a return per JSON type
+def _find_unencodable(
+    value: Any, path: str, seen: frozenset[int] = frozenset()
+) -> tuple[str, str] | None:
     """The path and reason of the first value ``json.dumps`` refuses, or None."""
+    if id(value) in seen:
+        return (path, "contains itself (a circular reference)")
     if value is None or isinstance(value, str | bool | int):
         return None
     if isinstance(value, float):
         return None if math.isfinite(value) else (path, f"{value!r} is not valid JSON")
+    inner = seen | {id(value)}
     if isinstance(value, Mapping):
         for key, item in value.items():
             if not isinstance(key, str):
                 return (path, f"has a key of type {type(key).__name__}; JSON keys are strings")
-            found = _find_unencodable(item, f"{path}[{key!r}]")
+            found = _find_unencodable(item, f"{path}[{key!r}]", inner)
             if found:
                 return found
         return None
     if isinstance(value, list | tuple):
         for index, item in enumerate(value):
-            found = _find_unencodable(item, f"{path}[{index}]")
+            found = _find_unencodable(item, f"{path}[{index}]", inner)
             if found:
                 return found
         return None
     return (path, f"a {type(value).__name__} is not JSON-serialisable")
+
+
+def _mapping_as_dict(value: object) -> dict[Any, Any]:
+    # json only knows dict; any other Mapping (MappingProxyType, a frozen dict) is one too.
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def encode_params(params: object) -> bytes:
@@ -246,8 +258,14 @@ def encode_params(params: object) -> bytes:
                 f"rename it; {', '.join(sorted(RESERVED_PARAM_NAMES))} cannot be parameters",
             )
     try:
-        text = json.dumps(params, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    except (TypeError, ValueError) as exc:
+        text = json.dumps(
+            params,
+            ensure_ascii=False,
+            allow_nan=False,
+            separators=(",", ":"),
+            default=_mapping_as_dict,
+        )
+    except (TypeError, ValueError, RecursionError) as exc:
         # Only the failure path pays for the walk that names the offending field.
         path, reason = _find_unencodable(params, "params") or ("params", str(exc))
         raise InvalidRequestError(

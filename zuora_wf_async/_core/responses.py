@@ -128,8 +128,8 @@ def _messages(body: object, text: str) -> list[str]:
             for key in ("message", "error", "error_description", "title")
             if isinstance(body.get(key), str)
         )
-        if found:
-            return found
+        # A JSON body without a message is not quoted: it may echo parameter values.
+        return found
     snippet = " ".join(text.split())[:_SNIPPET]
     return [snippet] if snippet else []
 

@@ -1,0 +1,536 @@
+"""Reading responses: each status and body shape maps to its error leaf; bodies never crash us."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from zuora_wf_async._core.requests import prepare_get, prepare_run
+from zuora_wf_async._core.responses import (
+    RawResponse,
+    api_error,
+    is_run_record,
+    read_json,
+    read_run,
+)
+from zuora_wf_async._errors import (
+    BadRequestError,
+    CalloutNotEnabledError,
+    ConflictError,
+    ForbiddenError,
+    IdempotencyInProgressError,
+    IdempotencyKeyReusedError,
+    MissingParametersError,
+    NotFoundError,
+    RateLimitError,
+    ResponseDecodeError,
+    ServerError,
+    UnauthorizedError,
+    WorkflowIdIsRunError,
+    ZuoraAPIError,
+)
+
+BASE = "https://rest.test.zuora.com"
+NOW = datetime(2024, 1, 1, 12, 0, 0, tzinfo=UTC)
+RUN_RECORD = {
+    "createdAt": "2019-09-19 18:25:33 UTC",
+    "id": 400,
+    "name": "WF-396-00000003",
+    "originalWorkflowId": 396,
+    "status": "Queued",
+    "type": "Workflow::Instance",
+    "updatedAt": "2019-09-19 18:25:33 UTC",
+}
+
+RUN_REQUEST = prepare_run(
+    base_url=BASE, workflow_id=396, body=b"{}", idempotency_key="key-1", track_id="trk-req"
+)
+GET_REQUEST = prepare_get(base_url=BASE, path_template="/workflows/workflow_runs/{}", path_args=[1])
+
+
+def _errors_body(title: str, status: int) -> bytes:
+    return json.dumps({"errors": [{"code": "invalid", "status": status, "title": title}]}).encode()
+
+
+def _raw(status: int, body: object = b"", headers: dict[str, str] | None = None) -> RawResponse:
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return RawResponse(status=status, headers=headers or {}, body=data)
+
+
+# --- api_error: status -> leaf --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "prepared", "leaf"),
+    [
+        pytest.param(
+            400,
+            _errors_body("Bad parameter", 400),
+            RUN_REQUEST,
+            BadRequestError,
+            id="400-bad-request",
+        ),
+        pytest.param(
+            400,
+            _errors_body("Callout mode is not turned on", 400),
+            RUN_REQUEST,
+            CalloutNotEnabledError,
+            id="400-callout-not-enabled",
+        ),
+        pytest.param(
+            401,
+            {"message": "Authentication error"},
+            RUN_REQUEST,
+            UnauthorizedError,
+            id="401-message-body",
+        ),
+        pytest.param(
+            403,
+            {"code": 50000040, "message": "Permission denied"},
+            RUN_REQUEST,
+            ForbiddenError,
+            id="403-code-message-body",
+        ),
+        pytest.param(404, b"", GET_REQUEST, NotFoundError, id="404-not-found"),
+        pytest.param(
+            406,
+            {"errors": [{"title": "missing"}], "parameters": {}},
+            RUN_REQUEST,
+            MissingParametersError,
+            id="406-missing-parameters",
+        ),
+        pytest.param(
+            409,
+            _errors_body("The provided workflow_id references a workflow instance", 409),
+            RUN_REQUEST,
+            WorkflowIdIsRunError,
+            id="409-id-is-a-run",
+        ),
+        pytest.param(
+            409,
+            _errors_body("Request in progress", 409),
+            RUN_REQUEST,
+            IdempotencyInProgressError,
+            id="409-other-with-key-is-in-progress",
+        ),
+        pytest.param(
+            409,
+            _errors_body("Request in progress", 409),
+            GET_REQUEST,
+            ConflictError,
+            id="409-other-without-key-is-plain-conflict",
+        ),
+        pytest.param(
+            422,
+            _errors_body("key reused", 422),
+            RUN_REQUEST,
+            IdempotencyKeyReusedError,
+            id="422-key-reused",
+        ),
+        pytest.param(429, b"", RUN_REQUEST, RateLimitError, id="429-rate-limit"),
+        pytest.param(500, b"", RUN_REQUEST, ServerError, id="500-server-error"),
+        pytest.param(
+            502, b"<html>Bad Gateway</html>", RUN_REQUEST, ServerError, id="502-server-error"
+        ),
+        pytest.param(503, b"", RUN_REQUEST, ServerError, id="503-server-error"),
+        pytest.param(504, b"", RUN_REQUEST, ServerError, id="504-server-error"),
+        pytest.param(418, b"", RUN_REQUEST, ZuoraAPIError, id="418-plain-api-error"),
+        pytest.param(599, b"", RUN_REQUEST, ServerError, id="unknown-5xx-server-error"),
+    ],
+)
+def test_api_error_maps_status_to_leaf(status, body, prepared, leaf):
+    """Each error status becomes exactly its documented leaf of the tree."""
+    error = api_error(_raw(status, body), prepared)
+    assert type(error) is leaf
+    assert error.status == status
+
+
+def test_api_error_409_without_key_naming_an_instance_is_still_id_is_run():
+    raw = _raw(409, _errors_body("The provided workflow_id references a workflow instance", 409))
+    assert type(api_error(raw, GET_REQUEST)) is WorkflowIdIsRunError
+
+
+def test_api_error_406_echoes_parameters_on_the_error_not_in_the_message():
+    """406 keeps Zuora's echo of the body on .parameters; values stay out of the message."""
+    body = {
+        "errors": [{"code": "invalid", "status": 406, "title": "missing required parameters"}],
+        "parameters": {"accountId": "SECRET-ACCOUNT-VALUE"},
+    }
+    error = api_error(_raw(406, body), RUN_REQUEST)
+    assert isinstance(error, MissingParametersError)
+    assert error.parameters == {"accountId": "SECRET-ACCOUNT-VALUE"}
+    assert "SECRET-ACCOUNT-VALUE" not in str(error)
+
+
+# --- api_error: the data every error carries ----------------------------------------------
+
+
+def test_api_error_carries_support_data():
+    """status, request id, track id, idempotency key, messages, method and path are attached."""
+    raw = _raw(
+        400,
+        _errors_body("Callout mode is not turned on", 400),
+        {"Zuora-Request-Id": "req-123", "Zuora-Track-Id": "trk-resp"},
+    )
+    error = api_error(raw, RUN_REQUEST)
+    assert error.status == 400
+    assert error.request_id == "req-123"
+    assert error.track_id == "trk-resp"
+    assert error.idempotency_key == "key-1"
+    assert error.messages == ("Callout mode is not turned on",)
+    assert error.method == "POST"
+    assert error.path == "/workflows/396/run"
+    assert error.body == json.loads(_errors_body("Callout mode is not turned on", 400))
+    assert error.headers["Zuora-Request-Id"] == "req-123"
+    for fact in ("400", "req-123", "key-1", "Callout mode is not turned on", "/workflows/396/run"):
+        assert fact in str(error)
+
+
+@pytest.mark.parametrize(
+    ("headers", "prepared", "track_id"),
+    [
+        pytest.param({"Zuora-Track-Id": "echoed"}, RUN_REQUEST, "echoed", id="echoed-header-wins"),
+        pytest.param({}, RUN_REQUEST, "trk-req", id="falls-back-to-request-track-id"),
+        pytest.param({}, GET_REQUEST, None, id="none-when-never-sent"),
+    ],
+)
+def test_api_error_track_id(headers, prepared, track_id):
+    assert api_error(_raw(500, b"", headers), prepared).track_id == track_id
+
+
+def test_api_error_without_request_id_or_key_says_none():
+    error = api_error(_raw(404, b""), GET_REQUEST)
+    assert error.request_id is None
+    assert error.idempotency_key is None
+    assert "Idempotency-Key" not in str(error)
+
+
+@pytest.mark.parametrize(
+    ("body", "messages"),
+    [
+        pytest.param(
+            {"message": "Failed to get user info"}, ("Failed to get user info",), id="message-shape"
+        ),
+        pytest.param(
+            {"code": 50000040, "message": "No permission"},
+            ("No permission",),
+            id="code-message-shape",
+        ),
+        pytest.param(
+            {"errors": [{"title": "a"}, {"title": "b"}]}, ("a", "b"), id="errors-titles-shape"
+        ),
+        pytest.param(
+            {"Errors": [{"code": "x", "status": "404", "title": "gone"}]},
+            ("gone",),
+            id="capitalised-errors-shape",
+        ),
+        pytest.param(
+            {"reasons": [{"code": 1, "message": "v1 reason"}]},
+            ("v1 reason",),
+            id="v1-reasons-shape",
+        ),
+        pytest.param(
+            {"error": "invalid_client", "error_description": "bad secret"},
+            ("invalid_client", "bad secret"),
+            id="oauth-shape",
+        ),
+        pytest.param(
+            b"<html>\n  <h1>Bad   Gateway</h1>\n</html>",
+            ("<html> <h1>Bad Gateway</h1> </html>",),
+            id="html-whitespace-collapsed",
+        ),
+        pytest.param(b"", (), id="empty-body"),
+    ],
+)
+def test_api_error_reads_messages_from_every_body_shape(body, messages):
+    assert api_error(_raw(401, body), RUN_REQUEST).messages == messages
+
+
+@pytest.mark.parametrize(
+    ("body", "headers"),
+    [
+        pytest.param(b"<html><body>502 Bad Gateway</body></html>", {}, id="html"),
+        pytest.param(b"", {}, id="empty"),
+        pytest.param(b"\xff\xfe\x00garbage", {}, id="invalid-utf8"),
+        pytest.param(b"[1, 2", {}, id="truncated-json"),
+        pytest.param(b"\x1f\x8bnot really gzip", {"Content-Encoding": "gzip"}, id="corrupt-gzip"),
+        pytest.param(
+            gzip.compress(b'{"message": "x"}')[:-12],
+            {"Content-Encoding": "gzip"},
+            id="truncated-gzip",
+        ),
+        pytest.param(b"abc", {"Content-Encoding": "br"}, id="unsupported-encoding"),
+        pytest.param(b'["a", "list"]', {}, id="json-array"),
+        pytest.param(b'"just a string"', {}, id="json-string"),
+        pytest.param(b'{"errors": "not a list", "message": 5}', {}, id="odd-json-object"),
+    ],
+)
+@pytest.mark.parametrize("status", [400, 409, 429, 502])
+def test_api_error_never_raises_on_a_strange_body(status, body, headers):
+    """A gateway's HTML, an empty or corrupt body still yields an error leaf with a message."""
+    error = api_error(_raw(status, body, headers), RUN_REQUEST)
+    assert isinstance(error, ZuoraAPIError)
+    assert error.status == status
+    assert str(error)
+
+
+def test_api_error_gzip_body_is_decoded():
+    raw = _raw(
+        401, gzip.compress(b'{"message": "Authentication error"}'), {"Content-Encoding": "gzip"}
+    )
+    error = api_error(raw, RUN_REQUEST)
+    assert error.messages == ("Authentication error",)
+    assert error.body == {"message": "Authentication error"}
+
+
+def test_api_error_body_over_cap_is_not_read():
+    raw = _raw(
+        500, gzip.compress(b'{"message": "' + b"x" * 10_000 + b'"}'), {"Content-Encoding": "gzip"}
+    )
+    error = api_error(raw, RUN_REQUEST, max_bytes=1000)
+    assert isinstance(error, ServerError)
+    assert error.body is None
+    assert "unreadable body" in error.messages[0]
+
+
+# --- 429: retry_after ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("headers", "retry_after"),
+    [
+        pytest.param({"Retry-After": "30"}, 30.0, id="retry-after-seconds"),
+        pytest.param({"Retry-After": "2.5"}, 2.5, id="retry-after-fractional-seconds"),
+        pytest.param(
+            {"Retry-After": "Mon, 01 Jan 2024 12:01:30 GMT"},
+            90.0,
+            id="retry-after-http-date-against-injected-now",
+        ),
+        pytest.param(
+            {"Retry-After": "Mon, 01 Jan 2024 11:00:00 GMT"},
+            0.0,
+            id="retry-after-http-date-in-the-past-is-zero",
+        ),
+        pytest.param(
+            {"RateLimit-Remaining": "0", "RateLimit-Reset": "600"},
+            600.0,
+            id="falls-back-to-ratelimit-reset",
+        ),
+        pytest.param(
+            {"ratelimit-remaining": "0", "ratelimit-reset": "45"},
+            45.0,
+            id="lowercase-ratelimit-reset",
+        ),
+        pytest.param(
+            {"Retry-After": "7", "RateLimit-Reset": "600"}, 7.0, id="retry-after-wins-over-reset"
+        ),
+        pytest.param(
+            {"Retry-After": "soon", "RateLimit-Reset": "12"},
+            12.0,
+            id="garbage-retry-after-falls-back-to-reset",
+        ),
+        pytest.param({}, None, id="none-when-nothing-said"),
+        pytest.param({"Retry-After": "soon"}, None, id="none-when-only-garbage"),
+    ],
+)
+def test_rate_limit_error_retry_after(headers, retry_after):
+    """Retry-After (seconds or HTTP-date), else RateLimit-Reset, else None."""
+    error = api_error(_raw(429, b"", headers), RUN_REQUEST, now=NOW)
+    assert isinstance(error, RateLimitError)
+    assert error.retry_after == retry_after
+
+
+def test_rate_limit_error_carries_parsed_rate_limit():
+    headers = {"RateLimit-Limit": "50000;w=60", "RateLimit-Remaining": "0", "RateLimit-Reset": "9"}
+    error = api_error(_raw(429, b"", headers), RUN_REQUEST)
+    assert isinstance(error, RateLimitError)
+    assert error.rate_limit is not None
+    assert error.rate_limit.remaining == 0
+    assert error.rate_limit.exhausted
+
+
+def test_rate_limit_error_without_headers_has_no_rate_limit():
+    error = api_error(_raw(429, b""), RUN_REQUEST)
+    assert isinstance(error, RateLimitError)
+    assert error.rate_limit is None
+
+
+# --- read_run ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "headers", "replayed"),
+    [
+        pytest.param(200, json.dumps(RUN_RECORD).encode(), {}, False, id="200-fresh-run"),
+        pytest.param(
+            200,
+            gzip.compress(json.dumps(RUN_RECORD).encode()),
+            {"Content-Encoding": "gzip"},
+            False,
+            id="200-gzipped-run",
+        ),
+        pytest.param(409, json.dumps(RUN_RECORD).encode(), {}, True, id="409-replay-of-a-run"),
+        pytest.param(
+            409,
+            gzip.compress(json.dumps(RUN_RECORD).encode()),
+            {"Content-Encoding": "gzip"},
+            True,
+            id="409-gzipped-replay-of-a-run",
+        ),
+    ],
+)
+def test_read_run_returns_record_and_whether_it_was_a_replay(status, body, headers, replayed):
+    """A 200 and a 409 whose body is a run record both return the run; only 409 is a replay."""
+    record, was_replay = read_run(_raw(status, body, headers), RUN_REQUEST)
+    assert record == RUN_RECORD
+    assert was_replay is replayed
+
+
+def test_read_run_409_errors_body_raises_workflow_id_is_run():
+    raw = _raw(
+        409,
+        _errors_body("The provided workflow_id references a workflow instance", 409),
+        {"Zuora-Request-Id": "req-9"},
+    )
+    with pytest.raises(WorkflowIdIsRunError) as info:
+        read_run(raw, RUN_REQUEST)
+    assert info.value.request_id == "req-9"
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "leaf"),
+    [
+        pytest.param(
+            409,
+            _errors_body("in progress", 409),
+            IdempotencyInProgressError,
+            id="409-errors-body-with-key-in-progress",
+        ),
+        pytest.param(
+            400,
+            json.dumps(RUN_RECORD).encode(),
+            BadRequestError,
+            id="400-never-a-replay-even-if-run-shaped",
+        ),
+        pytest.param(429, b"", RateLimitError, id="429-raises-rate-limit"),
+    ],
+)
+def test_read_run_raises_error_leaf(status, body, leaf):
+    with pytest.raises(leaf):
+        read_run(_raw(status, body), RUN_REQUEST)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b"[1, 2]", id="json-array"),
+        pytest.param(b"null", id="json-null"),
+        pytest.param(b"<html>ok</html>", id="html"),
+        pytest.param(b"", id="empty"),
+    ],
+)
+def test_read_run_200_with_a_non_object_body_is_a_decode_error(body):
+    with pytest.raises(ResponseDecodeError) as info:
+        read_run(_raw(200, body), RUN_REQUEST)
+    assert info.value.status == 200
+
+
+# --- read_json -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "headers"),
+    [
+        pytest.param(b'{"success": true}', {}, id="identity"),
+        pytest.param(gzip.compress(b'{"success": true}'), {"Content-Encoding": "gzip"}, id="gzip"),
+        pytest.param(
+            gzip.compress(b'{"success": true}'),
+            {"Content-Encoding": " GZIP "},
+            id="gzip-case-and-space-insensitive",
+        ),
+    ],
+)
+def test_read_json_decodes_content_encoding(body, headers):
+    assert read_json(_raw(200, body, headers)) == {"success": True}
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "mentions"),
+    [
+        pytest.param(
+            b"<html>Service Unavailable</html>",
+            {},
+            "<html>Service Unavailable</html>",
+            id="non-json-snippet-in-message",
+        ),
+        pytest.param(b"", {}, "JSON", id="empty-body-not-allowed-by-default"),
+        pytest.param(
+            gzip.compress(b'{"a": 1}' * 100)[:-20],
+            {"Content-Encoding": "gzip"},
+            "truncated",
+            id="truncated-gzip",
+        ),
+        pytest.param(b"\x1f\x8bnope", {"Content-Encoding": "gzip"}, "corrupt", id="corrupt-gzip"),
+        pytest.param(
+            b"{}", {"Content-Encoding": "compress"}, "compress", id="unsupported-encoding"
+        ),
+    ],
+)
+def test_read_json_raises_decode_error_saying_what_is_wrong(body, headers, mentions):
+    with pytest.raises(ResponseDecodeError) as info:
+        read_json(_raw(200, body, headers))
+    assert mentions in str(info.value)
+    assert info.value.status == 200
+    assert info.value.field == "body"
+
+
+def test_read_json_snippet_is_bounded():
+    """A huge non-JSON body is quoted only in part."""
+    with pytest.raises(ResponseDecodeError) as info:
+        read_json(_raw(200, b"x" * 100_000))
+    assert len(str(info.value)) < 1000
+
+
+def test_read_json_gzip_bomb_over_max_bytes_is_a_decode_error():
+    bomb = gzip.compress(b"\0" * 1_000_000)
+    with pytest.raises(ResponseDecodeError):
+        read_json(_raw(200, bomb, {"Content-Encoding": "gzip"}), max_bytes=10_000)
+
+
+def test_read_json_identity_body_over_max_bytes_is_a_decode_error():
+    with pytest.raises(ResponseDecodeError):
+        read_json(_raw(200, b'{"a": "' + b"x" * 2000 + b'"}'), max_bytes=1000)
+
+
+@pytest.mark.parametrize(
+    "body", [pytest.param(b"", id="empty"), pytest.param(b"  \n", id="whitespace")]
+)
+def test_read_json_allow_empty_returns_none(body):
+    assert read_json(_raw(200, body), allow_empty=True) is None
+
+
+# --- is_run_record -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        pytest.param(RUN_RECORD, True, id="sample-run"),
+        pytest.param({"id": "400", "status": "Queued"}, True, id="string-id-with-status"),
+        pytest.param({"id": 400, "originalWorkflowId": 396}, True, id="id-with-definition"),
+        pytest.param({"id": 400}, False, id="bare-id"),
+        pytest.param({**RUN_RECORD, "errors": []}, False, id="errors-key-is-not-a-run"),
+        pytest.param({"errors": [{"title": "x"}]}, False, id="errors-body"),
+        pytest.param({**RUN_RECORD, "id": None}, False, id="null-id"),
+        pytest.param({**RUN_RECORD, "id": [400]}, False, id="list-id"),
+        pytest.param([RUN_RECORD], False, id="list"),
+        pytest.param(None, False, id="none"),
+        pytest.param("run", False, id="string"),
+    ],
+)
+def test_is_run_record(body, expected):
+    """Only a mapping with an int/str id, run fields and no errors key reads as a run."""
+    assert is_run_record(body) is expected

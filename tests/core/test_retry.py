@@ -1,0 +1,178 @@
+"""The retry rules as a table: one row per failure, no sockets, no sleeps."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+
+import pytest
+
+from zuora_wf_async import InvalidRequestError, RequestTimeoutError, TransportError
+from zuora_wf_async._core.retry import (
+    GiveUp,
+    Retry,
+    RetryBudget,
+    RetryPolicy,
+    backoff_delay,
+    classify,
+    classify_response,
+)
+
+
+def errors_body(status: int, title: str) -> bytes:
+    return json.dumps({"errors": [{"code": "invalid", "status": status, "title": title}]}).encode()
+
+
+RUN_409_INSTANCE = errors_body(409, "The provided workflow_id references a workflow instance.")
+RUN_409_IN_PROGRESS = errors_body(409, "A request with this Idempotency-Key is in progress.")
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "body", "expected"),
+    [
+        pytest.param(429, {}, b"", Retry("429 rate limited", spends_budget=False), id="429-bare"),
+        pytest.param(
+            429,
+            {"Retry-After": "7"},
+            b"",
+            Retry("429 rate limited", after=7.0, spends_budget=False),
+            id="429-retry-after-seconds",
+        ),
+        pytest.param(
+            429,
+            {"RateLimit-Remaining": "0", "RateLimit-Reset": "12"},
+            b"",
+            Retry("429 rate limited", after=12.0, spends_budget=False),
+            id="429-ratelimit-reset",
+        ),
+        pytest.param(
+            429,
+            {"Retry-After": "3", "RateLimit-Reset": "12"},
+            b"",
+            Retry("429 rate limited", after=3.0, spends_budget=False),
+            id="429-retry-after-wins-over-reset",
+        ),
+        pytest.param(500, {}, b"oops", Retry("500 server error"), id="500"),
+        pytest.param(502, {}, b"<html>bad gateway</html>", Retry("502 server error"), id="502"),
+        pytest.param(
+            503, {"Retry-After": "2"}, b"", Retry("503 server error", after=2.0), id="503-after"
+        ),
+        pytest.param(504, {}, b"", Retry("504 server error"), id="504"),
+        pytest.param(501, {}, b"", GiveUp("501 server error is not transient"), id="501"),
+        pytest.param(
+            401,
+            {},
+            b'{"message": "Authentication error"}',
+            Retry("401: refresh the token once", after=0.0, refresh_auth=True),
+            id="401-refresh",
+        ),
+        pytest.param(
+            409,
+            {},
+            RUN_409_IN_PROGRESS,
+            Retry("409: same Idempotency-Key still in progress"),
+            id="409-same-key-in-progress",
+        ),
+        pytest.param(409, {}, RUN_409_INSTANCE, GiveUp("409 is final"), id="409-id-is-a-run"),
+        pytest.param(400, {}, errors_body(400, "Callout"), GiveUp("400 is final"), id="400"),
+        pytest.param(403, {}, b'{"code": 1, "message": "no"}', GiveUp("403 is final"), id="403"),
+        pytest.param(404, {}, b"", GiveUp("404 is final"), id="404"),
+        pytest.param(406, {}, errors_body(406, "Required"), GiveUp("406 is final"), id="406"),
+        pytest.param(422, {}, errors_body(422, "reused"), GiveUp("422 is final"), id="422"),
+    ],
+)
+def test_classify_response(status, headers, body, expected):
+    assert classify_response(status, headers, body) == expected
+
+
+def test_a_gzipped_error_body_is_classified_by_its_content():
+    headers = {"Content-Encoding": "gzip"}
+    assert classify_response(409, headers, gzip.compress(RUN_409_INSTANCE)) == GiveUp(
+        "409 is final"
+    )
+
+
+def test_an_unknown_409_without_a_key_is_final():
+    assert classify_response(409, {}, b"{}", idempotency_key=None) == GiveUp("409 is final")
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        pytest.param(
+            TransportError("connection reset"), Retry("transport: TransportError"), id="transport"
+        ),
+        pytest.param(
+            RequestTimeoutError("slow"), Retry("transport: RequestTimeoutError"), id="timeout"
+        ),
+        pytest.param(
+            InvalidRequestError("f", "bad", "fix"),
+            GiveUp("InvalidRequestError is not retryable"),
+            id="local-input",
+        ),
+        pytest.param(ValueError("x"), GiveUp("ValueError is not retryable"), id="foreign"),
+    ],
+)
+def test_classify_exceptions(error, expected):
+    assert classify(error) == expected
+
+
+@pytest.mark.parametrize(
+    ("attempt", "draw", "expected"),
+    [
+        pytest.param(1, 1.0, 0.5, id="first-retry-ceiling-is-base"),
+        pytest.param(2, 1.0, 1.0, id="doubles"),
+        pytest.param(3, 0.5, 1.0, id="full-jitter-scales-the-ceiling"),
+        pytest.param(10, 1.0, 30.0, id="capped"),
+        pytest.param(4, 0.0, 0.0, id="jitter-can-reach-zero"),
+    ],
+)
+def test_backoff_is_capped_exponential_with_full_jitter(attempt, draw, expected):
+    assert backoff_delay(attempt, base=0.5, cap=30.0, random=lambda: draw) == expected
+
+
+def test_backoff_with_a_seeded_source_is_repeatable_and_bounded():
+    first = [backoff_delay(n, base=0.1, cap=2.0, random=random.Random(7).random) for n in range(9)]
+    again = [backoff_delay(n, base=0.1, cap=2.0, random=random.Random(7).random) for n in range(9)]
+    assert first == again
+    assert all(0 <= delay <= 2.0 for delay in first)
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        pytest.param({"max_attempts": 0}, "RetryPolicy.max_attempts", id="attempts-zero"),
+        pytest.param({"max_attempts": 2.5}, "RetryPolicy.max_attempts", id="attempts-float"),
+        pytest.param({"base_delay": -1}, "RetryPolicy.base_delay", id="base-negative"),
+        pytest.param({"max_delay": 0}, "RetryPolicy.max_delay", id="max-zero"),
+        pytest.param({"deadline": 0}, "RetryPolicy.deadline", id="deadline-zero"),
+    ],
+)
+def test_retry_policy_rejects_nonsense(options, field):
+    with pytest.raises(InvalidRequestError) as caught:
+        RetryPolicy(**options)
+    assert caught.value.field == field
+
+
+def test_retry_policy_allows_no_deadline():
+    assert RetryPolicy(deadline=None).deadline is None
+
+
+def test_the_budget_drains_under_failure_and_refills_on_success():
+    budget = RetryBudget(capacity=3, refill=0.5)
+
+    assert [budget.try_spend() for _ in range(4)] == [True, True, True, False]
+    assert budget.refused == 1
+    budget.record_success()
+    assert budget.try_spend() is False  # half a token is not a retry
+    budget.record_success()
+    assert budget.try_spend() is True
+    for _ in range(100):
+        budget.record_success()
+    assert budget.tokens == 3  # never above capacity
+
+
+def test_the_budget_rejects_nonsense():
+    with pytest.raises(InvalidRequestError):
+        RetryBudget(capacity=0)
