@@ -1,0 +1,119 @@
+"""What the fake saw and did: requests received, runs created, faults injected.
+
+These records are the evidence a test asserts on, so they are frozen: a test cannot
+accidentally edit history. The fake replaces a request's record once its answer is known
+(``status``), keeping its place in arrival order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import attrs
+
+__all__ = ["Execution", "Headers", "InjectedFault", "RecordedRequest"]
+
+
+class Headers(Mapping[str, str]):
+    """Read-only, case-insensitive view of HTTP headers that keeps the names as sent.
+
+    Iteration yields the original spelling; lookups ignore case. A header sent twice is
+    joined with ``", "`` on lookup (RFC 9110 field combination); :meth:`getall` gives each.
+    """
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Mapping[str, str] | tuple[tuple[str, str], ...] = ()) -> None:
+        pairs = tuple(items.items()) if isinstance(items, Mapping) else tuple(items)
+        self._items: tuple[tuple[str, str], ...] = pairs
+
+    def getall(self, name: str) -> list[str]:
+        wanted = name.lower()
+        return [value for key, value in self._items if key.lower() == wanted]
+
+    def items_as_sent(self) -> tuple[tuple[str, str], ...]:
+        return self._items
+
+    def __getitem__(self, name: str) -> str:
+        values = self.getall(name)
+        if not values:
+            raise KeyError(name)
+        return ", ".join(values)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and bool(self.getall(name))
+
+    def __iter__(self) -> Iterator[str]:
+        seen: set[str] = set()
+        for key, _ in self._items:
+            if key.lower() not in seen:
+                seen.add(key.lower())
+                yield key
+
+    def __len__(self) -> int:
+        return len({key.lower() for key, _ in self._items})
+
+    def __repr__(self) -> str:
+        return f"Headers({list(self._items)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Mapping):
+            return {k.lower(): v for k, v in self.items()} == {
+                str(k).lower(): v for k, v in other.items()
+            }
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # equal to dicts, so it must not hash
+
+
+@attrs.frozen(kw_only=True)
+class RecordedRequest:
+    """One HTTP request as received, including rejected and faulted ones.
+
+    ``body`` is the decoded body: gunzipped when ``Content-Encoding: gzip``, then parsed as a
+    form (``application/x-www-form-urlencoded``) or JSON; ``None`` when absent or undecodable.
+    ``status`` is the status answered, ``None`` while in flight or when the connection was
+    dropped on purpose; ``response_headers`` are the headers the fake set (``Content-Encoding``
+    among them), ``None`` likewise. ``fault`` names the injected fault kind, if any.
+    """
+
+    method: str
+    path: str
+    query: Mapping[str, str]
+    headers: Headers
+    raw_body: bytes
+    body: Any
+    content_encoding: str | None
+    received_at: float
+    endpoint: str
+    request_id: str
+    status: int | None = None
+    response_headers: Headers | None = None
+    fault: str | None = None
+
+    def header(self, name: str) -> str | None:
+        """The header's value, matched without regard to case; ``None`` when absent."""
+        return self.headers.get(name)
+
+
+@attrs.frozen(kw_only=True)
+class Execution:
+    """A workflow run the fake actually created: the thing idempotency must not duplicate."""
+
+    run_id: int
+    workflow_id: int
+    params: Mapping[str, Any]
+    idempotency_key: str | None
+    track_id: str | None
+    created_at: float
+
+
+@attrs.frozen(kw_only=True)
+class InjectedFault:
+    """One fault the fault plan injected, for chaos-test reports (see ``fault_counts()``)."""
+
+    kind: str
+    endpoint: str
+    request_index: int
+    at: float

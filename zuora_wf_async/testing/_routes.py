@@ -1,0 +1,50 @@
+"""Which endpoint a method and path reach. Pure, so the HTTP adapter needs no router.
+
+Paths are matched exactly (no trailing slash, no ``/v1`` prefix: the Workflow API lives at
+``/workflows/...``). A known path with the wrong method is a 405; anything else is a 404.
+Every ``/workflows`` path needs a bearer token, even one that does not exist.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+import attrs
+
+from ._faults import Endpoint
+
+__all__ = ["Route", "route_for"]
+
+
+@attrs.frozen
+class Route:
+    endpoint: Endpoint
+    param: str | None = None
+    needs_auth: bool = True
+    allow: tuple[str, ...] = ()
+
+    @property
+    def not_allowed(self) -> bool:
+        return bool(self.allow)
+
+
+_TABLE: Final[tuple[tuple[str, re.Pattern[str], Endpoint], ...]] = (
+    ("POST", re.compile(r"/oauth/token"), "token"),
+    ("GET", re.compile(r"/workflows/workflow_runs/([^/]+)"), "get_run"),
+    ("PUT", re.compile(r"/workflows/workflow_runs/([^/]+)/stop"), "stop"),
+    ("POST", re.compile(r"/workflows/([^/]+)/run"), "run"),
+)
+
+
+def route_for(method: str, path: str) -> Route:
+    matched = [(m, match, e) for m, p, e in _TABLE if (match := p.fullmatch(path))]
+    needs_auth = path == "/workflows" or path.startswith("/workflows/")
+    for allowed, match, endpoint in matched:
+        if allowed == method.upper():
+            param = match.group(1) if match.groups() else None
+            return Route(endpoint, param, needs_auth=endpoint != "token")
+    if matched:
+        allow = tuple(sorted({m for m, _, _ in matched}))
+        return Route("unknown", needs_auth=needs_auth, allow=allow)
+    return Route("unknown", needs_auth=needs_auth)

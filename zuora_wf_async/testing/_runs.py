@@ -1,0 +1,213 @@
+"""Workflow definitions' settings, the runs created from them, and each run's lifecycle.
+
+Definitions and runs share one id space, as at Zuora: running a run's id is a 409. The fake
+treats every integer id as an existing definition (callout on, nothing required) unless
+:class:`WorkflowConfig` says otherwise, and numbers runs from 10000 upward, skipping ids
+used as definitions. A run's status is judged from the clock whenever it is read:
+``Queued`` for ``queued_seconds``, ``Processing`` for ``processing_seconds``, then
+``Finished``; a stopped run is ``Stopping`` for ``stopping_seconds``, then ``Stopped``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any, Final
+
+import attrs
+
+from ._replies import forced, not_found_run
+from ._wire import Reply, errors_body, format_timestamp, json_reply
+
+__all__ = ["FIRST_RUN_ID", "RESERVED_PARAMS", "Lifecycle", "Run", "RunStore", "WorkflowConfig"]
+
+RESERVED_PARAMS: Final = ("controller", "action", "id", "user_email", "user_token", "format")
+FIRST_RUN_ID: Final = 10_000
+
+
+def _names(value: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value)
+
+
+@attrs.frozen(kw_only=True)
+class WorkflowConfig:
+    """How one workflow definition behaves when run.
+
+    ``force_status`` answers every run request with that status (``force_body`` overrides the
+    default body) so a client's mapping of each error can be tested. ``task_count`` and
+    ``failed_tasks`` shape the ``tasks`` counts of a finished run (a run with failed tasks is
+    still ``Finished``, as at Zuora).
+    """
+
+    callout_enabled: bool = True
+    required_params: tuple[str, ...] = attrs.field(default=(), converter=_names)
+    force_status: int | None = None
+    force_body: Any = None
+    task_count: int = 1
+    failed_tasks: int = 0
+
+    def __attrs_post_init__(self) -> None:
+        if not 0 <= self.failed_tasks <= self.task_count:
+            raise ValueError("failed_tasks must be between 0 and task_count")
+        if self.force_status is not None and not 100 <= self.force_status <= 599:
+            raise ValueError(f"force_status must be an HTTP status, got {self.force_status}")
+
+
+@attrs.frozen(kw_only=True)
+class Lifecycle:
+    queued_seconds: float = 0.0
+    processing_seconds: float = 0.0
+    stopping_seconds: float = 0.0
+
+
+@attrs.define
+class Run:
+    id: int
+    workflow_id: int
+    name: str
+    created_at: float
+    config: WorkflowConfig
+    stopped_at: float | None = None
+
+    def phase(self, now: float, life: Lifecycle) -> tuple[str, float]:
+        """The status at ``now`` and the clock time it was entered."""
+        if self.stopped_at is not None:
+            stopped = self.stopped_at + life.stopping_seconds
+            return ("Stopping", self.stopped_at) if now < stopped else ("Stopped", stopped)
+        processing = self.created_at + life.queued_seconds
+        finished = processing + life.processing_seconds
+        if now < processing:
+            return "Queued", self.created_at
+        if now < finished:
+            return "Processing", processing
+        return "Finished", finished
+
+    def tasks(self, status: str) -> dict[str, int]:
+        total = self.config.task_count
+        counts = dict.fromkeys(
+            ("error", "pending", "processing", "queued", "stopped", "success"), 0
+        )
+        if status == "Queued":
+            counts["queued"] = total
+        elif status == "Processing":
+            counts["processing"] = total
+        elif status == "Finished":
+            counts["error"] = self.config.failed_tasks
+            counts["success"] = total - self.config.failed_tasks
+        else:
+            counts["stopped"] = total
+        return {**counts, "total": total}
+
+
+@attrs.define
+class RunStore:
+    life: Lifecycle
+    wall: Callable[[float], datetime]
+    _configs: dict[int, WorkflowConfig] = attrs.field(factory=dict, init=False)
+    _definitions: set[int] = attrs.field(factory=set, init=False)
+    _runs: dict[int, Run] = attrs.field(factory=dict, init=False)
+    _sequences: dict[int, int] = attrs.field(factory=dict, init=False)
+    _next_id: int = attrs.field(default=FIRST_RUN_ID, init=False)
+
+    def configure(self, workflow_id: int, config: WorkflowConfig) -> None:
+        self._configs[workflow_id] = config
+        self._definitions.add(workflow_id)
+
+    def get(self, run_id: int) -> Run | None:
+        return self._runs.get(run_id)
+
+    def _stamp(self, clock_time: float) -> str:
+        return format_timestamp(self.wall(clock_time))
+
+    def run_reply(
+        self, workflow_id: int, params: dict[str, Any], now: float
+    ) -> tuple[Reply, Run | None]:
+        """``POST /workflows/{id}/run`` after the body is decoded; the checks in their order."""
+        config = self._configs.get(workflow_id, WorkflowConfig())
+        if config.force_status is not None:
+            return forced(config.force_status, config.force_body, workflow_id, params), None
+        instance = self._runs.get(workflow_id)
+        if instance is not None:
+            # Title from the official example; errors[].status is the HTTP status (409), as
+            # elsewhere, though that example shows 406.
+            title = f"Workflow {instance.name} with Id {instance.id} is an instance/run."
+            return json_reply(409, errors_body(409, title)), None
+        reserved = [name for name in RESERVED_PARAMS if name in params]
+        if reserved:
+            title = f"Parameter name(s) {', '.join(map(repr, reserved))} are reserved."
+            return json_reply(400, errors_body(400, title)), None
+        if not config.callout_enabled:
+            title = "Callout mode is not turned on in this workflow."
+            return json_reply(400, errors_body(400, title)), None
+        missing = [name for name in config.required_params if name not in params]
+        if missing:
+            errors = [
+                errors_body(
+                    406,
+                    f"Required field for Workflow-{name} does not have a set value. "
+                    f"Ensure parameter '{name}' is present.",
+                )["errors"][0]
+                for name in missing
+            ]
+            return json_reply(406, {"errors": errors, "parameters": params}), None
+        run = self._create(workflow_id, config, now)
+        stamp = self._stamp(now)
+        body = {
+            "id": run.id,
+            "name": run.name,
+            "originalWorkflowId": workflow_id,
+            "status": "Queued",
+            "type": "Workflow::Instance",
+            "createdAt": stamp,
+            "updatedAt": stamp,
+        }
+        return json_reply(200, body), run
+
+    def _create(self, workflow_id: int, config: WorkflowConfig, now: float) -> Run:
+        self._definitions.add(workflow_id)
+        while self._next_id in self._definitions or self._next_id in self._runs:
+            self._next_id += 1
+        run_id = self._next_id
+        self._next_id += 1
+        sequence = self._sequences.get(workflow_id, 0) + 1
+        self._sequences[workflow_id] = sequence
+        run = Run(run_id, workflow_id, f"WF-{workflow_id}-{sequence:08d}", now, config)
+        self._runs[run_id] = run
+        return run
+
+    def detail_reply(self, run_id: str, now: float) -> Reply:
+        run = self._runs.get(int(run_id)) if run_id.isdigit() else None
+        if run is None:
+            return not_found_run(run_id)
+        status, since = run.phase(now, self.life)
+        terminal = status in {"Finished", "Stopped"}
+        end = since if terminal else now
+        body: dict[str, Any] = {
+            "id": run.id,
+            "name": run.name,
+            "originalWorkflowId": run.workflow_id,
+            "status": status,
+            "type": "Workflow::Instance",
+            "createdAt": self._stamp(run.created_at),
+            "updatedAt": self._stamp(since),
+            "runTime": round(max(0.0, end - run.created_at), 6),
+            "cpuTime": "00:00:00" if status == "Queued" else "00:00:01",
+            "tasks": run.tasks(status),
+        }
+        if terminal:
+            body["finishedAt"] = self._stamp(since)
+        return json_reply(200, body)
+
+    def stop_reply(self, run_id: str, now: float) -> Reply:
+        """Stop a run; a Finished run cannot be stopped and answers ``{"success": false}``."""
+        run = self._runs.get(int(run_id)) if run_id.isdigit() else None
+        if run is None:
+            return not_found_run(run_id)
+        status, _ = run.phase(now, self.life)
+        if status == "Finished":
+            return json_reply(200, {"success": False})
+        if run.stopped_at is None:
+            run.stopped_at = now
+        return json_reply(200, {"success": True})
