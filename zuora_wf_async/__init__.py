@@ -7,8 +7,9 @@
 """
 
 from zuora_wf_async._auth import BearerToken, OAuthCredentials
-from zuora_wf_async._client import WorkflowClient
+from zuora_wf_async._client import ClientStats, WorkflowClient
 from zuora_wf_async._core.ratelimit import RateLimitInfo
+from zuora_wf_async._core.retry import RetryBudget, RetryPolicy
 from zuora_wf_async._errors import (
     BadRequestError,
     CalloutNotEnabledError,
@@ -31,6 +32,7 @@ from zuora_wf_async._errors import (
     ZuoraError,
 )
 from zuora_wf_async._models import RunStatus, WorkflowRun
+from zuora_wf_async._retrying import RetryEvent
 
 __version__ = "0.1.0.dev0"
 
@@ -39,6 +41,7 @@ __all__ = [
     "BearerToken",
     "CalloutNotEnabledError",
     "ClientStateError",
+    "ClientStats",
     "ConflictError",
     "ForbiddenError",
     "IdempotencyInProgressError",
@@ -51,6 +54,9 @@ __all__ = [
     "RateLimitInfo",
     "RequestTimeoutError",
     "ResponseDecodeError",
+    "RetryBudget",
+    "RetryEvent",
+    "RetryPolicy",
     "RunStatus",
     "ServerError",
     "TransportError",

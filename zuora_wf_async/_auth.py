@@ -106,6 +106,10 @@ class TokenCache:
             self._fresh_until = self._clock() + grant.expires_in - refresh_margin(grant.expires_in)
             return grant.access_token
 
+    def is_current(self, token: str) -> bool:
+        """True while ``token`` is the one being handed out (not yet replaced)."""
+        return token == self._token
+
     def invalidate(self, token: str) -> None:
         """Forget ``token`` after Zuora refused it, unless it was already replaced."""
         if self._fetch is not None and token == self._token:

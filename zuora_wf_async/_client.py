@@ -14,6 +14,7 @@ from types import TracebackType
 from typing import Any, Literal, Self, TypeVar
 
 import aiohttp
+import attrs
 
 from zuora_wf_async._auth import Auth, BearerToken, OAuthCredentials, TokenCache
 from zuora_wf_async._converter import decode
@@ -30,7 +31,7 @@ from zuora_wf_async._models import WorkflowRun
 from zuora_wf_async._retrying import CallResult, RetryEvent, retrying_call
 from zuora_wf_async._transport import Transport
 
-__all__ = ["WorkflowClient"]
+__all__ = ["ClientStats", "WorkflowClient"]
 
 logger = logging.getLogger("zuora_wf_async")
 
@@ -48,6 +49,26 @@ def _positive_number(field: str, value: object, fix: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
         raise InvalidRequestError(field, f"must be a positive number, got {value!r}", fix)
     return float(value)
+
+
+@attrs.frozen(kw_only=True)
+class ClientStats:
+    """What ``WorkflowClient.stats`` reports.
+
+    ``effective_concurrency`` is the adaptive limit now (``max_concurrency`` until Zuora
+    answers 429); ``concurrency_cuts`` counts its halvings and ``pauses`` the times every
+    new request was held back for a ``Retry-After`` or an exhausted ``RateLimit`` window.
+    ``retry_tokens`` is what is left of the retry budget (None without one).
+    """
+
+    in_flight: int
+    peak_in_flight: int
+    effective_concurrency: int
+    concurrency_cuts: int
+    pauses: int
+    retry_tokens: float | None
+    retries_refused: int
+    token_fetches: int
 
 
 class WorkflowClient:
@@ -252,6 +273,22 @@ class WorkflowClient:
         return self._tokens.fetches if self._tokens else 0
 
     @property
+    def stats(self) -> ClientStats:
+        """A snapshot of the client's pacing and retry state, for metrics and tests."""
+        limiter = self._limiter
+        budget = self.retry_budget
+        return ClientStats(
+            in_flight=limiter.in_flight if limiter else 0,
+            peak_in_flight=limiter.peak_in_flight if limiter else 0,
+            effective_concurrency=self.effective_concurrency,
+            concurrency_cuts=limiter.pacing.cuts if limiter else 0,
+            pauses=limiter.pacing.pauses if limiter else 0,
+            retry_tokens=budget.tokens if budget else None,
+            retries_refused=budget.refused if budget else 0,
+            token_fetches=self.token_fetches,
+        )
+
+    @property
     def effective_concurrency(self) -> int:
         """Requests allowed in flight now: ``max_concurrency`` until Zuora pushes back."""
         return self._limiter.pacing.capacity if self._limiter else self.max_concurrency
@@ -358,18 +395,17 @@ class WorkflowClient:
         last_token: list[str] = []
 
         async def attempt(timeout: float) -> T:
-            # The token is awaited outside the slot: a task waiting for a token refresh
-            # must not hold one of the slots other requests need.
-            token = await tokens.token()
+            raw, token = await self._attempt(prepared, timeout)
             last_token[:] = [token]
-            raw = await self._attempt(prepared, token, timeout)
             if 200 <= raw.status < 300 or raw.status == 409:
                 return read(raw)
             raise api_error(raw, prepared, max_bytes=self._max_response_bytes)
 
-        def refresh() -> None:
-            if last_token:
-                tokens.invalidate(last_token[0])
+        def token_is_current() -> bool:
+            return bool(last_token) and tokens.is_current(last_token[0])
+
+        def invalidate_token() -> None:
+            tokens.invalidate(last_token[0])
 
         return await retrying_call(
             attempt,
@@ -379,30 +415,42 @@ class WorkflowClient:
             clock=self._clock,
             sleep=self._sleep,
             random=self._random,
-            refresh=refresh if tokens.refreshable else None,
+            token_is_current=token_is_current if tokens.refreshable else None,
+            invalidate_token=invalidate_token if tokens.refreshable else None,
             on_retry=self._on_retry,
         )
 
-    async def _attempt(
+    async def _attempt(self, prepared: PreparedRequest, timeout: float) -> tuple[RawResponse, str]:
+        """One round trip under a limiter slot; returns the response and the token sent.
+
+        The token is taken *inside* the slot: a task queued behind the limiter must not
+        carry a token fetched minutes ago, or one token expiry would come back as a 401
+        from every queued task. Waiting for a refresh holds the slot, but only for the
+        one token request, which itself bypasses the limiter (Zuora does not count token
+        requests against the concurrency limit) so it can never wait behind the tasks
+        that wait for it.
+        """
+        assert self._limiter is not None  # noqa: S101 -- set by _ensure_open
+        assert self._tokens is not None  # noqa: S101 -- set by _ensure_open
+        async with self._limiter.slot() as permit:
+            token = await self._tokens.token()
+            raw = await self._send_once(prepared, token, timeout)
+            info = parse_rate_limit(raw.headers)
+            retry_after = None
+            if raw.status == 429:
+                retry_after = parse_retry_after(raw.headers) or (info.reset if info else None)
+            permit.observe(info, status=raw.status, retry_after=retry_after)
+        return raw, token
+
+    async def _send_once(
         self, prepared: PreparedRequest, token: str | None, timeout: float
     ) -> RawResponse:
         assert self._transport is not None  # noqa: S101 -- set by _ensure_open
-        assert self._limiter is not None  # noqa: S101 -- set by _ensure_open
         headers = dict(prepared.headers)
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
         started = self._clock()
-        async with self._limiter.slot() as permit:
-            raw = await self._transport.send(prepared, headers, timeout=timeout)
-            throttled = raw.status == 429
-            info = parse_rate_limit(raw.headers)
-            permit.observe(
-                info,
-                status=raw.status,
-                retry_after=(parse_retry_after(raw.headers) or (info.reset if info else None))
-                if throttled
-                else None,
-            )
+        raw = await self._transport.send(prepared, headers, timeout=timeout)
         logger.debug(
             "%s %s -> %s in %.3fs",
             prepared.method,
@@ -428,7 +476,7 @@ class WorkflowClient:
         )
         # One attempt: the token fetch runs inside a call's attempt, whose retry loop
         # already retries a failed fetch together with the request that needed it.
-        raw = await self._attempt(prepared, None, self.timeout)
+        raw = await self._send_once(prepared, None, self.timeout)
         if raw.status != 200:
             error = api_error(raw, prepared, max_bytes=self._max_response_bytes)
             if isinstance(error, UnauthorizedError):

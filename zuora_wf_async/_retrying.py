@@ -67,13 +67,13 @@ class _CallState:
         budget: RetryBudget | None,
         clock: Callable[[], float],
         random: Callable[[], float],
-        can_refresh: bool,
+        auth: _AuthRefresh | None,
     ) -> None:
         self.policy = policy
         self.budget = budget
         self.clock = clock
         self.random = random
-        self.can_refresh = can_refresh
+        self.auth = auth
         self.started = clock()
         self.attempts = 0
         self.refreshed = False
@@ -104,17 +104,28 @@ class _CallState:
         self.exhausted = self._exhausted_by(decision)
         return self.exhausted
 
+    def _refresh_exhausted(self) -> bool:
+        # Each call refreshes the token itself at most once: a 401 on a token this call
+        # already replaced means the credentials, not the token's age, are the problem. A
+        # 401 on a token some other call has replaced meanwhile (a burst of requests on one
+        # expired token) just resends with the new one. Neither counts as a failure retry,
+        # so even max_attempts=1 gets its resend, but both stay bounded by max_attempts.
+        if self.auth is None:
+            self.decision = GiveUp("401 with a fixed bearer token, which cannot be refreshed")
+            return True
+        stale = not self.auth.token_is_current()
+        if (self.refreshed and not stale) or self.attempts > self.policy.max_attempts:
+            self.decision = GiveUp("401 again after a token refresh")
+            return True
+        if not stale:
+            self.auth.invalidate()
+            self.refreshed = True
+        self.delay = 0.0
+        return False
+
     def _exhausted_by(self, decision: Retry) -> bool:
         if decision.refresh_auth:
-            if not self.can_refresh:
-                self.decision = GiveUp("401 with a fixed bearer token, which cannot be refreshed")
-                return True
-            if self.refreshed:
-                self.decision = GiveUp("401 again after a token refresh")
-                return True
-            self.refreshed = True
-            self.delay = 0.0
-            return False
+            return self._refresh_exhausted()
         if self.attempts >= self.policy.max_attempts:
             self.decision = GiveUp(f"{self.attempts} attempts made")
             return True
@@ -141,6 +152,14 @@ class _CallState:
         return False
 
 
+@attrs.frozen
+class _AuthRefresh:
+    """The two questions the loop asks of the token cache about the token it last sent."""
+
+    token_is_current: Callable[[], bool]
+    invalidate: Callable[[], None]
+
+
 def _wait_generator(state: _CallState) -> Generator[float, BaseException | None, None]:
     # backoff primes the generator with None, then sends each retried error; the delay was
     # decided with the error in should_give_up, and is slept in on_backoff (see module doc).
@@ -158,7 +177,8 @@ async def retrying_call(
     clock: Callable[[], float],
     sleep: Callable[[float], Awaitable[object]],
     random: Callable[[], float],
-    refresh: Callable[[], None] | None = None,
+    token_is_current: Callable[[], bool] | None = None,
+    invalidate_token: Callable[[], None] | None = None,
     on_retry: Callable[[RetryEvent], object] | None = None,
 ) -> CallResult:
     """Run ``attempt(timeout_seconds)`` until it succeeds or the rules say stop.
@@ -170,7 +190,11 @@ async def retrying_call(
         budget=budget,
         clock=clock,
         random=random,
-        can_refresh=refresh is not None,
+        auth=(
+            _AuthRefresh(token_is_current=token_is_current, invalidate=invalidate_token)
+            if token_is_current is not None and invalidate_token is not None
+            else None
+        ),
     )
 
     async def one_attempt() -> T:
@@ -182,8 +206,6 @@ async def retrying_call(
         assert isinstance(error, ZuoraError)  # noqa: S101 -- only ZuoraError is retried
         decision = state.decision
         assert isinstance(decision, Retry)  # noqa: S101 -- set by should_give_up
-        if decision.refresh_auth and refresh is not None:
-            refresh()
         if on_retry is not None:
             on_retry(
                 RetryEvent(

@@ -23,6 +23,7 @@ from zuora_wf_async._errors import InvalidRequestError
 __all__ = [
     "MAX_BODY_BYTES",
     "RESERVED_PARAM_NAMES",
+    "TOKEN_PATH",
     "PreparedRequest",
     "encode_params",
     "normalize_base_url",
@@ -46,6 +47,7 @@ MAX_IDEMPOTENCY_KEY_LENGTH = 255
 MAX_TRACK_ID_LENGTH = 64
 _TRACK_ID_FORBIDDEN = frozenset(":;\"'")
 
+TOKEN_PATH = "/oauth/token"  # noqa: S105 -- a URL path, not a password
 JSON_CONTENT_TYPE = "application/json"
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 
@@ -364,7 +366,7 @@ def prepare_token(
     track_id: str | None = None,
 ) -> PreparedRequest:
     """``POST /oauth/token`` with a client-credentials form body (no Authorization header)."""
-    path = "/oauth/token"
+    path = TOKEN_PATH
     headers = {
         "Accept": JSON_CONTENT_TYPE,
         "Accept-Encoding": "gzip",

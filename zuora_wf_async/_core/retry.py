@@ -19,7 +19,7 @@ from typing import Any
 import attrs
 
 from zuora_wf_async._core.ratelimit import parse_retry_after
-from zuora_wf_async._core.requests import PreparedRequest
+from zuora_wf_async._core.requests import TOKEN_PATH, PreparedRequest
 from zuora_wf_async._core.responses import RawResponse, api_error
 from zuora_wf_async._errors import (
     IdempotencyInProgressError,
@@ -76,6 +76,8 @@ def classify(error: BaseException) -> Decision:
             return Retry(f"{error.status} server error", after=_retry_after(error))
         return GiveUp(f"{error.status} server error is not transient")
     if isinstance(error, UnauthorizedError):
+        if error.path == TOKEN_PATH:
+            return GiveUp("401 from /oauth/token: the client credentials are wrong")
         return Retry("401: refresh the token once", after=0.0, refresh_auth=True)
     if isinstance(error, IdempotencyInProgressError):
         return Retry("409: same Idempotency-Key still in progress")
