@@ -33,3 +33,11 @@ async def test_sleep_advances_records_and_yields():
     assert clock() == 3.0
     assert clock.sleeps == [3.0]
     assert order == ["other", "after sleep"]
+
+
+async def test_concurrent_sleepers_overlap_instead_of_adding_up():
+    clock = ManualClock()
+    await asyncio.gather(*(clock.sleep(1.0) for _ in range(16)))
+    assert clock() == 1.0
+    await clock.sleep(0.5)
+    assert clock() == 1.5

@@ -33,7 +33,12 @@ class ManualClock:
         self._now += seconds
 
     async def sleep(self, seconds: float) -> None:
-        """Record the sleep, advance by it, and yield once so other tasks still interleave."""
+        """Record the sleep, move time to at least now + ``seconds``, and yield once.
+
+        Concurrent sleepers overlap as they would in real time: 16 tasks that each sleep
+        1 s from the same moment leave the clock 1 s later, not 16 s.
+        """
         self.sleeps.append(seconds)
-        self.advance(max(0.0, seconds))
+        wake_at = self._now + max(0.0, seconds)
         await asyncio.sleep(0)
+        self._now = max(self._now, wake_at)
