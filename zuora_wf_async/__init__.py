@@ -31,13 +31,23 @@ from zuora_wf_async._errors import (
     ZuoraAPIError,
     ZuoraError,
 )
+from zuora_wf_async._fanout import RunStream
 from zuora_wf_async._models import RunStatus, WorkflowRun
+from zuora_wf_async._outcomes import (
+    BatchError,
+    Progress,
+    RunOutcome,
+    RunRequest,
+    derive_key,
+    raise_for_failures,
+)
 from zuora_wf_async._retrying import RetryEvent
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
     "BadRequestError",
+    "BatchError",
     "BearerToken",
     "CalloutNotEnabledError",
     "ClientStateError",
@@ -50,6 +60,7 @@ __all__ = [
     "MissingParametersError",
     "NotFoundError",
     "OAuthCredentials",
+    "Progress",
     "RateLimitError",
     "RateLimitInfo",
     "RequestTimeoutError",
@@ -57,7 +68,10 @@ __all__ = [
     "RetryBudget",
     "RetryEvent",
     "RetryPolicy",
+    "RunOutcome",
+    "RunRequest",
     "RunStatus",
+    "RunStream",
     "ServerError",
     "TransportError",
     "UnauthorizedError",
@@ -67,4 +81,6 @@ __all__ = [
     "ZuoraAPIError",
     "ZuoraError",
     "__version__",
+    "derive_key",
+    "raise_for_failures",
 ]

@@ -26,6 +26,7 @@ from zuora_wf_async._core.requests import PreparedRequest
 from zuora_wf_async._core.responses import RawResponse, api_error, read_json, read_run
 from zuora_wf_async._core.retry import RetryBudget, RetryPolicy
 from zuora_wf_async._errors import ClientStateError, InvalidRequestError, UnauthorizedError
+from zuora_wf_async._fanout import FanOut
 from zuora_wf_async._limiter import AdaptiveLimiter
 from zuora_wf_async._models import WorkflowRun
 from zuora_wf_async._retrying import CallResult, RetryEvent, retrying_call
@@ -71,7 +72,7 @@ class ClientStats:
     token_fetches: int
 
 
-class WorkflowClient:
+class WorkflowClient(FanOut):
     """An asyncio client for Zuora's Workflow API.
 
     Use one client per service (and per event loop): it owns one ``aiohttp.ClientSession``,
@@ -340,6 +341,9 @@ class WorkflowClient:
 
     # -- the request path --------------------------------------------------------------
 
+    def _new_key(self) -> str:
+        return str(uuid.uuid4())
+
     def _policy(self, retry: RetryPolicy | None) -> RetryPolicy:
         if retry is None:
             return self.retry
@@ -362,7 +366,7 @@ class WorkflowClient:
         # fixed here, once: every retry re-sends these exact bytes under this exact key.
         valid_id = build.validate_workflow_id(workflow_id)
         key = (
-            str(uuid.uuid4())
+            self._new_key()
             if idempotency_key is None
             else build.validate_idempotency_key(idempotency_key)
         )

@@ -142,6 +142,7 @@ def test_transport_error_carries_the_key_for_a_safe_retry():
 
 PUBLIC_API = [
     "BadRequestError",
+    "BatchError",
     "BearerToken",
     "CalloutNotEnabledError",
     "ClientStateError",
@@ -154,6 +155,7 @@ PUBLIC_API = [
     "MissingParametersError",
     "NotFoundError",
     "OAuthCredentials",
+    "Progress",
     "RateLimitError",
     "RateLimitInfo",
     "RequestTimeoutError",
@@ -161,7 +163,10 @@ PUBLIC_API = [
     "RetryBudget",
     "RetryEvent",
     "RetryPolicy",
+    "RunOutcome",
+    "RunRequest",
     "RunStatus",
+    "RunStream",
     "ServerError",
     "TransportError",
     "UnauthorizedError",
@@ -171,6 +176,8 @@ PUBLIC_API = [
     "ZuoraAPIError",
     "ZuoraError",
     "__version__",
+    "derive_key",
+    "raise_for_failures",
 ]
 
 

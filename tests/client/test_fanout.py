@@ -1,0 +1,246 @@
+"""run_many and iter_runs: order, partial failure, deterministic keys, bounded read-ahead."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+
+import pytest
+
+from zuora_wf_async import (
+    BatchError,
+    BearerToken,
+    InvalidRequestError,
+    MissingParametersError,
+    RunOutcome,
+    RunRequest,
+    ServerError,
+    WorkflowClient,
+    derive_key,
+    raise_for_failures,
+)
+from zuora_wf_async.testing import FakeZuora, Fault, FaultPlan
+
+
+def client_tasks() -> list[asyncio.Task]:
+    return [t for t in asyncio.all_tasks() if "RunStream._run_item" in repr(t.get_coro())]
+
+
+async def test_run_many_returns_one_outcome_per_item_in_input_order(fake, zuora):
+    items = [{"accountId": f"A-{n}"} for n in range(200)]
+
+    outcomes = await zuora.run_many(396, items)
+
+    assert [o.index for o in outcomes] == list(range(200))
+    assert all(o.ok and o.error is None for o in outcomes)
+    assert [o.params for o in outcomes] == items
+    run_by_key = {e.idempotency_key: e.run_id for e in fake.executions}
+    assert [o.run.id for o in outcomes] == [run_by_key[o.idempotency_key] for o in outcomes]
+    assert all(o.attempts == 1 and o.elapsed >= 0 for o in outcomes)
+
+
+async def test_a_batch_with_failures_never_raises_halfway(fake, zuora):
+    fake.configure_workflow(396, required_params=("accountId",))
+    items = [
+        {"accountId": "A-0"},
+        {"id": "reserved name"},  # refused locally, nothing sent
+        {"note": "no accountId"},  # Zuora answers 406
+        "not a mapping",
+        RunRequest(params={"accountId": "A-4"}, idempotency_key=""),  # invalid key
+        {"accountId": "A-5"},
+    ]
+
+    outcomes = await zuora.run_many(396, items)
+
+    assert [o.ok for o in outcomes] == [True, False, False, False, False, True]
+    assert isinstance(outcomes[1].error, InvalidRequestError)
+    assert outcomes[1].error.field == "params['id']"
+    assert isinstance(outcomes[2].error, MissingParametersError)
+    assert outcomes[3].error.field == "items[3]"
+    assert outcomes[4].error.field == "idempotency_key"
+    assert len(fake.executions) == 2
+    with pytest.raises(BatchError) as caught:
+        raise_for_failures(outcomes)
+    assert [o.index for o in caught.value.outcomes] == [1, 2, 3, 4]
+    assert "items 1, 2, 3, 4" in str(caught.value)
+
+
+async def test_batch_error_splits_by_error_kind(fake, zuora):
+    fake.configure_workflow(397, force_status=500)
+    outcomes = await zuora.run_many(397, [{"n": 1}, {"id": 2}])
+
+    with pytest.raises(BatchError) as caught:
+        raise_for_failures(outcomes)
+    server_errors, rest = caught.value.split(ServerError)
+
+    assert isinstance(server_errors, BatchError)
+    assert [o.index for o in server_errors.outcomes] == [0]
+    assert [o.index for o in rest.outcomes] == [1]
+    assert isinstance(rest.exceptions[0], InvalidRequestError)
+
+
+async def test_outcomes_report_attempts_and_elapsed_time(clock):
+    plan = FaultPlan(rules=[Fault.error_before_record(503, on=[1])])
+    async with FakeZuora(faults=plan) as fake:
+        auth = BearerToken(fake.issue_token())
+        async with WorkflowClient(fake.base_url, auth=auth, clock=clock, sleep=clock.sleep) as z:
+            [outcome] = await z.run_many(396, [{"n": 1}])
+
+    assert outcome.ok
+    assert outcome.attempts == 2
+    assert outcome.elapsed == pytest.approx(sum(clock.sleeps))
+    assert outcome.elapsed > 0
+
+
+async def test_deterministic_keys_make_a_rerun_create_nothing_new(fake, zuora):
+    items = [{"accountId": f"A-{n}"} for n in range(50)]
+
+    def key_fn(params):
+        return derive_key("backfill-2026-11", params["accountId"])
+
+    first = await zuora.run_many(396, items, key_fn=key_fn)
+    again = await zuora.run_many(396, items, key_fn=key_fn)
+
+    assert len(fake.executions) == 50
+    assert [o.run.id for o in again] == [o.run.id for o in first]
+    assert [o.idempotency_key for o in again] == [o.idempotency_key for o in first]
+    assert first[0].idempotency_key == key_fn({"accountId": "A-0"})
+
+
+async def test_per_item_keys_and_track_ids_win(fake, zuora):
+    outcomes = await zuora.run_many(
+        396,
+        [
+            RunRequest(params={"n": 1}, idempotency_key="own-key", track_id="own-track"),
+            {"n": 2},
+        ],
+        key_fn=lambda params: f"derived-{params['n']}",
+        track_id="batch-track",
+    )
+
+    assert [o.idempotency_key for o in outcomes] == ["own-key", "derived-2"]
+    by_key = {r.header("Idempotency-Key"): r for r in fake.requests_to("run")}
+    assert by_key["own-key"].header("Zuora-Track-Id") == "own-track"
+    assert by_key["derived-2"].header("Zuora-Track-Id") == "batch-track"
+
+
+async def test_iter_runs_reads_ahead_only_as_far_as_the_window(fake, zuora):
+    consumed = 0
+
+    def endless():
+        nonlocal consumed
+        for n in itertools.count():
+            consumed += 1
+            yield {"n": n}
+
+    fake.pause_runs()
+    stream = zuora.iter_runs(396, endless(), window=8)
+    first = asyncio.ensure_future(anext(stream))
+    await fake.wait_for_in_flight(8)
+    assert consumed == 8  # eight started, none finished, nothing more read
+    fake.resume_runs()
+    await first
+    seen = 1
+    async for _ in stream:
+        seen += 1
+        if seen == 100:
+            break
+    assert consumed <= 100 + 8
+    await stream.aclose()
+    assert client_tasks() == []
+
+
+async def test_breaking_out_of_iter_runs_cancels_what_is_in_flight(fake, zuora):
+    fake.pause_runs()
+    started = 0
+
+    def items():
+        nonlocal started
+        for n in range(1_000_000):
+            started += 1
+            yield {"n": n}
+
+    async def first_outcome():
+        async for outcome in zuora.iter_runs(396, items(), window=16):
+            return outcome
+        return None
+
+    task = asyncio.create_task(first_outcome())
+    await fake.wait_for_in_flight(16)
+    fake.resume_runs()
+    outcome = await task
+
+    assert isinstance(outcome, RunOutcome)
+    leftovers = client_tasks()
+    await asyncio.gather(*leftovers, return_exceptions=True)
+    assert all(t.cancelled() or t.done() for t in leftovers)
+    assert client_tasks() == []
+    assert zuora.stats.in_flight == 0
+    assert started <= 17
+
+
+async def test_cancelling_run_many_cancels_its_runs(fake, zuora):
+    fake.pause_runs()
+    task = asyncio.create_task(zuora.run_many(396, [{"n": n} for n in range(100)]))
+    await fake.wait_for_in_flight(zuora.max_concurrency)
+
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    assert client_tasks() == []
+    assert zuora.stats.in_flight == 0
+    fake.resume_runs()
+
+
+async def test_iter_runs_accepts_an_async_iterable(fake, zuora):
+    async def items():
+        for n in range(20):
+            yield {"n": n}
+
+    async with zuora.iter_runs(396, items()) as stream:
+        outcomes = [o async for o in stream]
+
+    assert sorted(o.index for o in outcomes) == list(range(20))
+    assert len(fake.executions) == 20
+
+
+async def test_progress_is_reported_after_each_outcome(fake, zuora):
+    fake.configure_workflow(396, required_params=("a",))
+    reports = []
+
+    await zuora.run_many(396, [{"a": 1}, {"b": 2}, {"a": 3}], on_progress=reports.append)
+
+    assert [(p.done, p.total) for p in reports] == [(1, 3), (2, 3), (3, 3)]
+    assert reports[-1].failed == 1
+    assert reports[-1].in_flight == 0
+
+
+async def test_progress_total_is_unknown_for_a_generator(fake, zuora):
+    reports = []
+    await zuora.run_many(396, ({"n": n} for n in range(3)), on_progress=reports.append)
+    assert {p.total for p in reports} == {None}
+
+
+@pytest.mark.parametrize(
+    ("items", "options", "field"),
+    [
+        pytest.param({"a": 1}, {}, "items", id="a-single-mapping"),
+        pytest.param(42, {}, "items", id="not-iterable"),
+        pytest.param([], {"window": 0}, "window", id="window-zero"),
+    ],
+)
+async def test_bad_batch_arguments_are_rejected_before_anything_is_sent(
+    fake, zuora, items, options, field
+):
+    with pytest.raises(InvalidRequestError) as caught:
+        await zuora.run_many(396, items, **options)
+    assert caught.value.field == field
+    assert fake.requests == []
+
+
+def test_derive_key_is_stable_and_distinct():
+    assert derive_key("batch", 1) == derive_key("batch", 1)
+    assert derive_key("batch", 1) != derive_key("batch", 2)
+    assert derive_key("a", "bc") != derive_key("ab", "c")
+    assert len(derive_key("x")) == 36

@@ -1,0 +1,275 @@
+"""Fan-out: many runs of one workflow, with bounded memory and nothing lost.
+
+``iter_runs`` is the engine; ``run_many`` collects it into input order. Items are read
+from the caller's (sync or async) iterable only as fast as slots free up: at most
+``window`` items are started and not yet handed back, so a generator of a million items
+costs the memory of ``window`` of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Self, TypeAlias
+
+from zuora_wf_async._core.retry import RetryPolicy
+from zuora_wf_async._errors import InvalidRequestError, ZuoraError
+from zuora_wf_async._outcomes import Progress, RunOutcome, RunRequest
+from zuora_wf_async._retrying import CallResult
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
+__all__ = ["FanOut", "RunItem", "RunStream"]
+
+RunItem: TypeAlias = Mapping[str, Any] | RunRequest
+KeyFn: TypeAlias = Callable[[Mapping[str, Any]], str]
+ProgressFn: TypeAlias = Callable[[Progress], object]
+
+
+def _as_request(item: object, index: int) -> RunRequest:
+    if isinstance(item, RunRequest):
+        return item
+    if isinstance(item, Mapping):
+        return RunRequest(params=item)
+    raise InvalidRequestError(
+        f"items[{index}]",
+        f"expected a mapping of parameters or a RunRequest, got {type(item).__name__}",
+        "yield dicts of workflow parameters, or RunRequest(params=..., idempotency_key=...)",
+    )
+
+
+class RunStream:
+    """``async for outcome in stream``: outcomes in completion order.
+
+    Leaving the loop early (``break``, an exception, cancellation) stops reading items and
+    cancels the runs in flight: at once with ``async with``/``aclose()``, else as soon as
+    the stream is garbage-collected.
+    """
+
+    def __init__(
+        self,
+        start: Callable[[int, RunRequest], Awaitable[RunOutcome]],
+        items: Iterable[RunItem] | AsyncIterable[RunItem],
+        *,
+        window: int,
+        total: int | None,
+        on_progress: ProgressFn | None,
+    ) -> None:
+        self._start = start
+        self._sync_items = iter(items) if isinstance(items, Iterable) else None
+        self._async_items = aiter(items) if isinstance(items, AsyncIterable) else None
+        self._window = window
+        self._total = total
+        self._on_progress = on_progress
+        self._next_index = 0
+        self._exhausted = False
+        self._closed = False
+        self._pending: set[asyncio.Task[RunOutcome]] = set()
+        self._finished: asyncio.Queue[asyncio.Task[RunOutcome]] = asyncio.Queue()
+        self.done = 0
+        self.failed = 0
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def __del__(self) -> None:
+        # A loop left with `break` drops the stream; cancelling is synchronous, so the runs
+        # in flight stop now rather than whenever the loop gets round to finalising us.
+        for task in self._pending:
+            task.cancel()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._pending)
+
+    async def aclose(self) -> None:
+        """Stop reading items, cancel runs in flight and wait for them to unwind."""
+        self._closed = True
+        pending, self._pending = self._pending, set()
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+        if self._async_items is not None and inspect.isasyncgen(self._async_items):
+            await self._async_items.aclose()
+
+    async def _read(self) -> RunItem | None:
+        try:
+            if self._sync_items is not None:
+                return next(self._sync_items)
+            assert self._async_items is not None  # noqa: S101 -- one of the two is set
+            return await anext(self._async_items)
+        except (StopIteration, StopAsyncIteration):
+            self._exhausted = True
+            return None
+
+    async def _fill(self) -> None:
+        while not self._exhausted and len(self._pending) < self._window:
+            item = await self._read()
+            if item is None:
+                return
+            index = self._next_index
+            self._next_index += 1
+            task = asyncio.ensure_future(self._run_item(index, item))
+            self._pending.add(task)
+            task.add_done_callback(self._finished.put_nowait)
+
+    async def _run_item(self, index: int, item: object) -> RunOutcome:
+        try:
+            request = _as_request(item, index)
+        except InvalidRequestError as error:
+            return RunOutcome(index=index, params={}, idempotency_key=None, error=error)
+        return await self._start(index, request)
+
+    async def __anext__(self) -> RunOutcome:
+        if self._closed:
+            raise StopAsyncIteration
+        try:
+            await self._fill()
+            task = await self._finished.get() if self._pending else None
+        except BaseException:
+            await self.aclose()
+            raise
+        if task is None:
+            raise StopAsyncIteration
+        self._pending.discard(task)
+        outcome = task.result()
+        self.done += 1
+        if not outcome.ok:
+            self.failed += 1
+        if self._on_progress is not None:
+            self._on_progress(
+                Progress(
+                    done=self.done,
+                    failed=self.failed,
+                    in_flight=len(self._pending),
+                    total=self._total,
+                )
+            )
+        return outcome
+
+
+class FanOut:
+    """``run_many`` and ``iter_runs``, mixed into ``WorkflowClient``."""
+
+    max_concurrency: int
+
+    if TYPE_CHECKING:
+
+        async def _start_run(
+            self,
+            workflow_id: object,
+            params: object,
+            *,
+            idempotency_key: str | None,
+            track_id: str | None,
+            retry: RetryPolicy | None,
+        ) -> CallResult: ...
+
+        def _new_key(self) -> str: ...
+
+    def iter_runs(
+        self,
+        workflow_id: int,
+        items: Iterable[RunItem] | AsyncIterable[RunItem],
+        *,
+        key_fn: KeyFn | None = None,
+        track_id: str | None = None,
+        retry: RetryPolicy | None = None,
+        on_progress: ProgressFn | None = None,
+        window: int | None = None,
+    ) -> RunStream:
+        """Start one run per item and yield each ``RunOutcome`` as it completes.
+
+        ``items`` are parameter mappings or ``RunRequest``s, from a list, a generator or
+        an async iterable; they are read only as far as ``window`` (default: the
+        client's ``max_concurrency``) ahead of the outcomes handed back. An item's key is
+        its own ``idempotency_key``, else ``key_fn(params)``, else a fresh UUID4. Nothing
+        raises halfway: a failed item is an outcome with ``error`` set.
+        """
+        if window is None:
+            window = self.max_concurrency
+        if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+            raise InvalidRequestError(
+                "window", f"must be a whole number >= 1, got {window!r}", "pass e.g. 64"
+            )
+        if not isinstance(items, Iterable | AsyncIterable) or isinstance(items, Mapping):
+            raise InvalidRequestError(
+                "items",
+                f"expected an iterable of parameter mappings, got {type(items).__name__}",
+                "pass a list or generator of dicts (for one run, use run_workflow)",
+            )
+        total = len(items) if hasattr(items, "__len__") else None  # type: ignore[arg-type]
+
+        async def start(index: int, request: RunRequest) -> RunOutcome:
+            key = request.idempotency_key
+            try:
+                if key is None and key_fn is not None:
+                    key = key_fn(request.params)
+                if key is None:
+                    key = self._new_key()
+                result = await self._start_run(
+                    workflow_id,
+                    request.params,
+                    idempotency_key=key,
+                    track_id=request.track_id or track_id,
+                    retry=retry,
+                )
+            except ZuoraError as error:
+                return RunOutcome(
+                    index=index,
+                    params=request.params,
+                    idempotency_key=key,
+                    error=error,
+                    attempts=error.attempts,
+                    elapsed=error.elapsed,
+                )
+            return RunOutcome(
+                index=index,
+                params=request.params,
+                idempotency_key=key,
+                run=result.value,
+                attempts=result.attempts,
+                elapsed=result.elapsed,
+            )
+
+        return RunStream(start, items, window=window, total=total, on_progress=on_progress)
+
+    async def run_many(
+        self,
+        workflow_id: int,
+        items: Iterable[RunItem] | AsyncIterable[RunItem],
+        *,
+        key_fn: KeyFn | None = None,
+        track_id: str | None = None,
+        retry: RetryPolicy | None = None,
+        on_progress: ProgressFn | None = None,
+        window: int | None = None,
+    ) -> list[RunOutcome]:
+        """Start one run per item; return every outcome, in input order.
+
+        Never raises halfway: each item gets a ``RunOutcome`` with ``run`` or ``error``.
+        Call ``raise_for_failures(outcomes)`` to fail fast instead.
+        """
+        outcomes: list[RunOutcome] = []
+        stream = self.iter_runs(
+            workflow_id,
+            items,
+            key_fn=key_fn,
+            track_id=track_id,
+            retry=retry,
+            on_progress=on_progress,
+            window=window,
+        )
+        async with stream:
+            outcomes.extend([outcome async for outcome in stream])
+        outcomes.sort(key=lambda outcome: outcome.index)
+        return outcomes
