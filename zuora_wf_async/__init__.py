@@ -31,6 +31,7 @@ from zuora_wf_async._errors import (
     ZuoraAPIError,
     ZuoraError,
 )
+from zuora_wf_async._events import RequestEvent, ResponseEvent
 from zuora_wf_async._fanout import RunStream
 from zuora_wf_async._models import RunStatus, WorkflowRun
 from zuora_wf_async._outcomes import (
@@ -63,8 +64,10 @@ __all__ = [
     "Progress",
     "RateLimitError",
     "RateLimitInfo",
+    "RequestEvent",
     "RequestTimeoutError",
     "ResponseDecodeError",
+    "ResponseEvent",
     "RetryBudget",
     "RetryEvent",
     "RetryPolicy",

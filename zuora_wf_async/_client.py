@@ -25,7 +25,13 @@ from zuora_wf_async._core.ratelimit import parse_rate_limit, parse_retry_after
 from zuora_wf_async._core.requests import PreparedRequest
 from zuora_wf_async._core.responses import RawResponse, api_error, read_json, read_run
 from zuora_wf_async._core.retry import RetryBudget, RetryPolicy
-from zuora_wf_async._errors import ClientStateError, InvalidRequestError, UnauthorizedError
+from zuora_wf_async._errors import (
+    ClientStateError,
+    InvalidRequestError,
+    UnauthorizedError,
+    ZuoraError,
+)
+from zuora_wf_async._events import RequestEvent, ResponseEvent, call_hook
 from zuora_wf_async._fanout import FanOut
 from zuora_wf_async._limiter import AdaptiveLimiter
 from zuora_wf_async._models import WorkflowRun
@@ -98,6 +104,9 @@ class WorkflowClient(FanOut):
         retry_budget: RetryBudget | Literal["default"] | None = "default",
         max_rate: float | None = None,
         on_retry: Callable[[RetryEvent], object] | None = None,
+        on_request: Callable[[RequestEvent], object] | None = None,
+        on_response: Callable[[ResponseEvent], object] | None = None,
+        auto_track_id: bool = False,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         rng: random.Random | None = None,
@@ -154,6 +163,9 @@ class WorkflowClient(FanOut):
             else _positive_number("max_rate", max_rate, "pass requests per second, or None")
         )
         self._on_retry = on_retry
+        self._on_request = on_request
+        self._on_response = on_response
+        self.auto_track_id = bool(auto_track_id)
         self._clock = clock
         self._sleep = sleep
         self._random = (rng or random.Random()).random  # noqa: S311 -- jitter, not secrets
@@ -329,6 +341,7 @@ class WorkflowClient(FanOut):
     ) -> CallResult:
         """``run_workflow`` with its attempt count and elapsed time, for batch outcomes."""
         policy = self._policy(retry)
+        prepared_workflow_id = build.validate_workflow_id(workflow_id)
         prepared = await self._prepare_run(
             workflow_id, params, idempotency_key=idempotency_key, track_id=track_id
         )
@@ -337,12 +350,16 @@ class WorkflowClient(FanOut):
             body, _replayed = read_run(raw, prepared, max_bytes=self._max_response_bytes)
             return decode(body, WorkflowRun, status=raw.status)
 
-        return await self._call(prepared, read, policy)
+        return await self._call(prepared, read, policy, workflow_id=prepared_workflow_id)
 
     # -- the request path --------------------------------------------------------------
 
     def _new_key(self) -> str:
         return str(uuid.uuid4())
+
+    def _new_track_id(self) -> str:
+        # 36 ASCII characters with none of : ; " ', well inside Zuora's 64.
+        return f"zwa-{uuid.uuid4().hex}"
 
     def _policy(self, retry: RetryPolicy | None) -> RetryPolicy:
         if retry is None:
@@ -371,6 +388,8 @@ class WorkflowClient(FanOut):
             else build.validate_idempotency_key(idempotency_key)
         )
         track = None if track_id is None else build.validate_track_id(track_id)
+        if track is None and self.auto_track_id:
+            track = self._new_track_id()
         body = build.encode_params(params)
         prepared = build.prepare_run(
             base_url=self.base_url,
@@ -390,16 +409,24 @@ class WorkflowClient(FanOut):
         return prepared
 
     async def _call(
-        self, prepared: PreparedRequest, read: Callable[[RawResponse], T], policy: RetryPolicy
+        self,
+        prepared: PreparedRequest,
+        read: Callable[[RawResponse], T],
+        policy: RetryPolicy,
+        *,
+        workflow_id: int | None = None,
     ) -> CallResult:
         """Send ``prepared`` under ``policy`` and ``read`` the answer into a value."""
         self._ensure_open()
         tokens = self._tokens
         assert tokens is not None  # noqa: S101 -- set by _ensure_open
         last_token: list[str] = []
+        attempts = 0
 
         async def attempt(timeout: float) -> T:
-            raw, token = await self._attempt(prepared, timeout)
+            nonlocal attempts
+            attempts += 1
+            raw, token = await self._attempt(prepared, timeout, attempts, workflow_id)
             last_token[:] = [token]
             if 200 <= raw.status < 300 or raw.status == 409:
                 return read(raw)
@@ -424,7 +451,9 @@ class WorkflowClient(FanOut):
             on_retry=self._on_retry,
         )
 
-    async def _attempt(self, prepared: PreparedRequest, timeout: float) -> tuple[RawResponse, str]:
+    async def _attempt(
+        self, prepared: PreparedRequest, timeout: float, attempt: int, workflow_id: int | None
+    ) -> tuple[RawResponse, str]:
         """One round trip under a limiter slot; returns the response and the token sent.
 
         The token is taken *inside* the slot: a task queued behind the limiter must not
@@ -436,15 +465,51 @@ class WorkflowClient(FanOut):
         """
         assert self._limiter is not None  # noqa: S101 -- set by _ensure_open
         assert self._tokens is not None  # noqa: S101 -- set by _ensure_open
+        identity: dict[str, Any] = {
+            "method": prepared.method,
+            "path": prepared.path,
+            "attempt": attempt,
+            "workflow_id": workflow_id,
+            "idempotency_key": prepared.idempotency_key,
+            "track_id": prepared.track_id,
+        }
         async with self._limiter.slot() as permit:
             token = await self._tokens.token()
-            raw = await self._send_once(prepared, token, timeout)
+            call_hook(self._on_request, RequestEvent(**identity))
+            started = self._clock()
+            try:
+                raw = await self._send_once(prepared, token, timeout)
+            except ZuoraError as error:
+                self._observe(
+                    ResponseEvent(**identity, elapsed=self._clock() - started, error=error)
+                )
+                raise
+            self._observe(
+                ResponseEvent(
+                    **identity,
+                    elapsed=self._clock() - started,
+                    status=raw.status,
+                    request_id=raw.request_id,
+                )
+            )
             info = parse_rate_limit(raw.headers)
             retry_after = None
             if raw.status == 429:
                 retry_after = parse_retry_after(raw.headers) or (info.reset if info else None)
             permit.observe(info, status=raw.status, retry_after=retry_after)
         return raw, token
+
+    def _observe(self, event: ResponseEvent) -> None:
+        logger.debug(
+            "%s %s attempt %d -> %s in %.3fs",
+            event.method,
+            event.path,
+            event.attempt,
+            event.status if event.error is None else type(event.error).__name__,
+            event.elapsed,
+            extra=event.log_fields(),
+        )
+        call_hook(self._on_response, event)
 
     async def _send_once(
         self, prepared: PreparedRequest, token: str | None, timeout: float
@@ -453,22 +518,7 @@ class WorkflowClient(FanOut):
         headers = dict(prepared.headers)
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
-        started = self._clock()
-        raw = await self._transport.send(prepared, headers, timeout=timeout)
-        logger.debug(
-            "%s %s -> %s in %.3fs",
-            prepared.method,
-            prepared.path,
-            raw.status,
-            self._clock() - started,
-            extra={
-                "idempotency_key": prepared.idempotency_key,
-                "track_id": prepared.track_id,
-                "status": raw.status,
-                "request_id": raw.request_id,
-            },
-        )
-        return raw
+        return await self._transport.send(prepared, headers, timeout=timeout)
 
     async def _fetch_token(self) -> TokenGrant:
         assert isinstance(self.auth, OAuthCredentials)  # noqa: S101 -- only OAuth fetches
@@ -480,7 +530,15 @@ class WorkflowClient(FanOut):
         )
         # One attempt: the token fetch runs inside a call's attempt, whose retry loop
         # already retries a failed fetch together with the request that needed it.
+        started = self._clock()
         raw = await self._send_once(prepared, None, self.timeout)
+        logger.debug(
+            "POST %s -> %s in %.3fs",
+            prepared.path,
+            raw.status,
+            self._clock() - started,
+            extra={"method": "POST", "path": prepared.path, "status": raw.status},
+        )
         if raw.status != 200:
             error = api_error(raw, prepared, max_bytes=self._max_response_bytes)
             if isinstance(error, UnauthorizedError):

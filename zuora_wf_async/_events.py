@@ -1,0 +1,67 @@
+"""What the client tells observers about each attempt: hook payloads and log fields.
+
+Events carry what identifies a request to Zuora's support and to your own tracing:
+method, path, workflow id, Idempotency-Key, Zuora-Track-Id, attempt, status, request id,
+elapsed time. They never carry a token, a secret or a parameter value, so a hook can ship
+them anywhere.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from zuora_wf_async._errors import ZuoraError
+
+__all__ = ["RequestEvent", "ResponseEvent", "call_hook"]
+
+logger = logging.getLogger("zuora_wf_async")
+
+
+@attrs.frozen(kw_only=True)
+class RequestEvent:
+    """Handed to ``on_request`` just before an attempt is sent."""
+
+    method: str
+    path: str
+    attempt: int
+    workflow_id: int | None = None
+    idempotency_key: str | None = None
+    track_id: str | None = None
+
+    def log_fields(self) -> dict[str, Any]:
+        return attrs.asdict(self)
+
+
+@attrs.frozen(kw_only=True)
+class ResponseEvent:
+    """Handed to ``on_response`` when an attempt ends: with a status, or with ``error``."""
+
+    method: str
+    path: str
+    attempt: int
+    elapsed: float
+    status: int | None = None
+    request_id: str | None = None
+    workflow_id: int | None = None
+    idempotency_key: str | None = None
+    track_id: str | None = None
+    error: ZuoraError | None = attrs.field(default=None, repr=False)
+
+    def log_fields(self) -> dict[str, Any]:
+        fields = attrs.asdict(self, filter=lambda attribute, _: attribute.name != "error")
+        fields["error"] = type(self.error).__name__ if self.error else None
+        return fields
+
+
+def call_hook(hook: Callable[[Any], object] | None, event: object) -> None:
+    """Run an observer's hook; a broken hook is logged, never allowed to fail the request."""
+    if hook is None:
+        return
+    try:
+        hook(event)
+    except Exception:
+        logger.exception("an observability hook raised; the request goes on")
