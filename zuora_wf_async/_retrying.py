@@ -129,9 +129,11 @@ class _CallState:
         if self.attempts >= self.policy.max_attempts:
             self.decision = GiveUp(f"{self.attempts} attempts made")
             return True
+        # A server-given wait of 0 (or an HTTP-date already past) is no pacing at all;
+        # back off as if none was given rather than retry in a tight loop.
         delay = (
             decision.after
-            if decision.after is not None
+            if decision.after
             else backoff_delay(
                 self.attempts,
                 base=self.policy.base_delay,
