@@ -100,7 +100,9 @@ async def test_the_event_loop_is_never_blocked(fake, service, caplog):
     http, _ = service
     loop = asyncio.get_running_loop()
     loop.set_debug(True)
-    loop.slow_callback_duration = 0.05
+    # Generous enough for a shared CI core; a blocking call (gzip of megabytes on the
+    # loop, a sync sleep) takes far longer.
+    loop.slow_callback_duration = 0.25
     caplog.set_level(logging.WARNING, logger="asyncio")
     try:
         responses = await asyncio.gather(

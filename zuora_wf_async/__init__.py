@@ -24,6 +24,7 @@ from zuora_wf_async._errors import (
     RateLimitError,
     RequestTimeoutError,
     ResponseDecodeError,
+    RunWaitTimeoutError,
     ServerError,
     TransportError,
     UnauthorizedError,
@@ -33,7 +34,14 @@ from zuora_wf_async._errors import (
 )
 from zuora_wf_async._events import RequestEvent, ResponseEvent
 from zuora_wf_async._fanout import RunStream
-from zuora_wf_async._models import RunStatus, WorkflowRun
+from zuora_wf_async._models import (
+    RunStatus,
+    Task,
+    TaskCounts,
+    TaskStatus,
+    WorkflowRun,
+    WorkflowRunDetail,
+)
 from zuora_wf_async._outcomes import (
     BatchError,
     Progress,
@@ -75,12 +83,17 @@ __all__ = [
     "RunRequest",
     "RunStatus",
     "RunStream",
+    "RunWaitTimeoutError",
     "ServerError",
+    "Task",
+    "TaskCounts",
+    "TaskStatus",
     "TransportError",
     "UnauthorizedError",
     "WorkflowClient",
     "WorkflowIdIsRunError",
     "WorkflowRun",
+    "WorkflowRunDetail",
     "ZuoraAPIError",
     "ZuoraError",
     "__version__",

@@ -33,6 +33,7 @@ from zuora_wf_async._errors import (
 )
 from zuora_wf_async._events import RequestEvent, ResponseEvent, call_hook
 from zuora_wf_async._fanout import FanOut
+from zuora_wf_async._follow import FollowRuns
 from zuora_wf_async._limiter import AdaptiveLimiter
 from zuora_wf_async._models import WorkflowRun
 from zuora_wf_async._retrying import CallResult, RetryEvent, retrying_call
@@ -78,7 +79,7 @@ class ClientStats:
     token_fetches: int
 
 
-class WorkflowClient(FanOut):
+class WorkflowClient(FollowRuns, FanOut):
     """An asyncio client for Zuora's Workflow API.
 
     Use one client per service (and per event loop): it owns one ``aiohttp.ClientSession``,

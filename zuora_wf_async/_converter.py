@@ -5,6 +5,8 @@
   tasks; both decode to aware UTC datetimes;
 - ids Zuora types inconsistently (``originalWorkflowId`` is a string in one schema and an
   integer in another) decode from either;
+- numbers (``runTime``) decode from a JSON number or numeric text, never from a bool; bools
+  (a task's ``instance``) only from JSON booleans;
 - unknown extra fields are ignored; an unknown status keeps its raw string.
 """
 
@@ -20,14 +22,14 @@ import cattrs
 from cattrs.gen import make_dict_structure_fn, override
 
 from zuora_wf_async._errors import ResponseDecodeError
-from zuora_wf_async._models import RunStatus, WorkflowRun
+from zuora_wf_async._models import RunStatus, TaskStatus, WorkflowRun, WorkflowRunDetail
 
 __all__ = ["decode", "make_converter", "parse_timestamp"]
 
 T = TypeVar("T")
 
 # Records whose wire names are camelCase; the rest (tasks) use snake_case on the wire.
-_CAMEL_CASE_RECORDS: frozenset[type] = frozenset({WorkflowRun})
+_CAMEL_CASE_RECORDS: frozenset[type] = frozenset({WorkflowRun, WorkflowRunDetail})
 
 
 def _camel(name: str) -> str:
@@ -61,6 +63,23 @@ def _int(value: object, _type: object = None) -> int:
     raise TypeError(f"expected an integer, got {value!r}")
 
 
+def _float(value: object, _type: object = None) -> float:
+    if isinstance(value, bool):
+        raise TypeError("expected a number, got a bool")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        return float(value)  # ValueError on non-numeric text, reported with the field path
+    raise TypeError(f"expected a number, got {type(value).__name__}")
+
+
+def _bool(value: object, _type: object = None) -> bool:
+    # cattrs' default is bool(value), which reads the string "false" as True.
+    if isinstance(value, bool):
+        return value
+    raise TypeError(f"expected a boolean, got {value!r}")
+
+
 def _str(value: object, _type: object = None) -> str:
     if isinstance(value, str):
         return value
@@ -73,7 +92,10 @@ def make_converter() -> cattrs.Converter:
     converter.register_structure_hook(datetime, lambda value, _: parse_timestamp(value))
     converter.register_structure_hook(int, _int)
     converter.register_structure_hook(str, _str)
+    converter.register_structure_hook(float, _float)
+    converter.register_structure_hook(bool, _bool)
     converter.register_structure_hook(RunStatus, lambda value, _: RunStatus(_str(value)))
+    converter.register_structure_hook(TaskStatus, lambda value, _: TaskStatus(_str(value)))
 
     def camel_case_hook(cls: type[Any]) -> Callable[[Mapping[str, Any], Any], Any]:
         renames = {

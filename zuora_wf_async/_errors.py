@@ -8,6 +8,7 @@
     ├── TransportError                      no HTTP answer: connect failed, dropped, timed out
     │   └── RequestTimeoutError (TimeoutError)
     ├── ResponseDecodeError                 a body that is not what the API documents
+    ├── RunWaitTimeoutError (TimeoutError)  wait_for_run ran out of time (.last_detail)
     └── ZuoraAPIError                       Zuora answered with an error status
         ├── BadRequestError                 400
         │   └── CalloutNotEnabledError      400: the workflow's Callout trigger is off
@@ -38,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from zuora_wf_async._core.ratelimit import RateLimitInfo
+    from zuora_wf_async._models import WorkflowRunDetail
 
 __all__ = [
     "BadRequestError",
@@ -53,6 +55,7 @@ __all__ = [
     "RateLimitError",
     "RequestTimeoutError",
     "ResponseDecodeError",
+    "RunWaitTimeoutError",
     "ServerError",
     "TransportError",
     "UnauthorizedError",
@@ -233,3 +236,29 @@ class RateLimitError(ZuoraAPIError):
 
 class ServerError(ZuoraAPIError):
     """5xx: Zuora failed; the request may or may not have been acted on."""
+
+
+class RunWaitTimeoutError(ZuoraError, TimeoutError):
+    """The run had not ended when ``wait_for_run``'s ``timeout`` ran out.
+
+    The run goes on at Zuora. ``last_detail`` is the last state seen (its ``status`` says
+    where it was stuck, Queued or Processing); ``polls`` counts the polls made and
+    ``elapsed`` the seconds waited. Also a ``TimeoutError``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        run_id: int,
+        timeout: float,
+        last_detail: WorkflowRunDetail,
+        polls: int,
+        elapsed: float,
+    ) -> None:
+        self.run_id = run_id
+        self.timeout = timeout
+        self.last_detail = last_detail
+        self.polls = polls
+        self.elapsed = elapsed
+        super().__init__(message)

@@ -7,11 +7,20 @@ Decoding policy (field names, timestamp formats, unknown values) lives only in
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 import attrs
 
-__all__ = ["RunStatus", "WorkflowRun"]
+__all__ = [
+    "RunStatus",
+    "Task",
+    "TaskCounts",
+    "TaskStatus",
+    "WorkflowRun",
+    "WorkflowRunDetail",
+]
 
 
 class RunStatus(enum.StrEnum):
@@ -65,3 +74,130 @@ class WorkflowRun:
     created_at: datetime
     updated_at: datetime
     type: str | None = None
+
+
+class TaskStatus(enum.StrEnum):
+    """Status of one task of a run (Zuora's ``UpdateTaskStatus`` values).
+
+    Like :class:`RunStatus`, a value Zuora adds later keeps its raw string with ``is_known``
+    False instead of failing the page it arrived on.
+    """
+
+    QUEUED = "Queued"
+    PROCESSING = "Processing"
+    PENDING = "Pending"
+    SUCCESS = "Success"
+    STOPPED = "Stopped"
+    ERROR = "Error"
+
+    @classmethod
+    def _missing_(cls, value: object) -> TaskStatus | None:
+        if not isinstance(value, str):
+            return None
+        member = str.__new__(cls, value)
+        member._name_ = "UNKNOWN"
+        member._value_ = value
+        return member
+
+    @property
+    def is_known(self) -> bool:
+        """False for a status Zuora sent that this version does not document."""
+        return self._name_ != "UNKNOWN"
+
+
+@attrs.frozen(kw_only=True)
+class TaskCounts:
+    """How many of a run's tasks are in each status (the ``tasks`` object of a run detail).
+
+    A count Zuora leaves out reads as 0.
+    """
+
+    error: int = 0
+    pending: int = 0
+    processing: int = 0
+    queued: int = 0
+    stopped: int = 0
+    success: int = 0
+    total: int = 0
+
+
+@attrs.frozen(kw_only=True)
+class WorkflowRunDetail:
+    """A workflow run as ``GET /workflows/workflow_runs/{id}`` returns it.
+
+    ``status`` is never ``Error``: a run whose tasks failed still ends ``Finished``, so read
+    :attr:`succeeded` (or ``tasks.error``) rather than the status alone. ``finished_at`` is
+    None until the run ends; ``run_time`` is seconds since creation, waiting included
+    (None if Zuora leaves it out); ``cpu_time`` is Zuora's ``"HH:MM:SS"`` text as sent.
+    ``messages`` (task messages) is only sent by Production tenants and is kept exactly as
+    sent (an object per the schema; not typed further, so that an unexpected shape in a
+    field we only pass through can never fail a poll); None when absent.
+    """
+
+    id: int
+    name: str
+    original_workflow_id: int
+    status: RunStatus
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None = None
+    run_time: float | None = None
+    cpu_time: str | None = None
+    tasks: TaskCounts = attrs.field(factory=TaskCounts)
+    type: str | None = None
+    messages: Any = None
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once the run can no longer change: Finished or Stopped."""
+        return self.status.is_terminal
+
+    @property
+    def succeeded(self) -> bool:
+        """Finished with no task in Error or Stopped.
+
+        Zuora documents no ``Error`` run status; a failed task is only visible in the task
+        counts, which is the reading taken here (inferred from the schema).
+        """
+        return (
+            self.status == RunStatus.FINISHED and self.tasks.error == 0 and self.tasks.stopped == 0
+        )
+
+
+@attrs.frozen(kw_only=True)
+class Task:
+    """One task as ``GET /workflows/tasks`` lists it (snake_case on the wire).
+
+    For a run's tasks (``instance`` True), ``workflow_id`` is the run's id and
+    ``original_workflow_id`` the definition's. ``status`` is None on task definitions.
+    ``error``, ``error_class`` (such as ``"WorkflowError::Callout"``) and ``error_details``
+    are set when ``status`` is Error. ``task_id`` is the parent task's id, None for the
+    first task. ``parameters`` and ``data`` are kept as Zuora sent them.
+    """
+
+    id: int
+    name: str | None = None
+    workflow_id: int | None = None
+    status: TaskStatus | None = None
+    action_type: str | None = None
+    call_type: str | None = None
+    object: str | None = None
+    object_id: str | None = None
+    instance: bool | None = None
+    original_task_id: int | None = None
+    original_workflow_id: int | None = None
+    task_id: int | None = None
+    concurrent_limit: int | None = None
+    tags: tuple[str, ...] = ()
+    error: str | None = None
+    error_class: str | None = None
+    error_details: str | None = None
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    parameters: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
+    data: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
+
+    @property
+    def failed(self) -> bool:
+        """True when the task ended in Error."""
+        return self.status == TaskStatus.ERROR

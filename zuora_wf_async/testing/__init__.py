@@ -81,6 +81,20 @@ Any ``/workflows`` path
     ``Finished`` (still ``Finished`` with failed tasks, as at Zuora: see
     ``WorkflowConfig.failed_tasks``).
 
+``GET /workflows/tasks``
+    The task instances of every run: ``WorkflowConfig.task_count`` per run (ids from a
+    counter of their own), statuses following the run's (all Queued, all Processing, all
+    Stopped once stopping; when Finished the last ``failed_tasks`` are ``Error`` with
+    ``error_class``/``error``/``error_details`` from ``task_error_class``/``task_error``,
+    the rest ``Success``), so the list agrees with the run's ``tasks`` counts. Filters
+    ``id``, ``name``, ``action_type``, ``object``, ``object_id``, ``call_type``,
+    ``workflow_id`` (a run id: that run's tasks), ``instance`` (``false`` lists nothing: no
+    definitions are kept), ``tags[]`` (repeatable, any-match; tags from
+    ``WorkflowConfig.task_tags``); ``page`` (default 1) and ``page_length`` (default 20,
+    1..100). Answer: ``{"data": [...], "pagination": {"page", "page_length", "next_page"}}``
+    with ``next_page`` the absolute URL (on the Host the request used, every filter kept)
+    of the next page, absent on the last.
+
 ``PUT /workflows/workflow_runs/{id}/stop``
     200 ``{"success": true}``; the run is ``Stopping`` for ``stopping_seconds`` (default 0:
     ``Stopped`` at once), then ``Stopped``. Stopping a Queued or Processing run works;
@@ -120,7 +134,10 @@ arrival order, with ``status``, ``response_headers`` and ``fault`` filled in onc
 ``requests_to(endpoint)``. ``reset()`` forgets records only (runs, tokens, keys and
 settings stay). Concurrency of run requests (arrival to answer): ``in_flight``,
 ``peak_in_flight``, ``in_flight_samples`` (``(clock time, in_flight)`` on each change),
-``reset_peak()``. Synchronisation without sleeps: ``pause_runs()`` / ``resume_runs()``
+``reset_peak()``. Per endpoint (``"run"``, ``"get_run"``, ``"stop"``, ``"tasks"``...),
+from arrival to answer: ``in_flight_by_endpoint`` and ``peak_in_flight_by_endpoint``
+(Counters; a ``Fault.slow`` on ``get_run`` makes polls overlap so a client's poll budget can
+be measured). Synchronisation without sleeps: ``pause_runs()`` / ``resume_runs()``
 hold run requests after their key is claimed; ``await wait_for_in_flight(n)`` and ``await
 wait_until(predicate)``. Tokens: ``issue_token()`` mints one without HTTP;
 ``expire_tokens()`` invalidates all. Closing the fake ends every fake delay and pause.
@@ -128,7 +145,8 @@ wait_until(predicate)``. Tokens: ``issue_token()`` mints one without HTTP;
 Faults
 ------
 ``FaultPlan(seed=0, rules=[Fault...])``; rules watch run requests unless given
-``endpoints`` (``"token"``, ``"run"``, ``"get_run"``, ``"stop"``, ``"unknown"``) and fire on
+``endpoints`` (``"token"``, ``"run"``, ``"get_run"``, ``"stop"``, ``"tasks"``,
+``"unknown"``) and fire on
 the request numbers ``on`` (1-based, per rule), else with ``probability`` from the seeded
 RNG, at most ``times`` times. The first firing rule applies (``expire_token`` combines).
 Kinds: ``error_before_record(status)`` (no run, key not stored; 500 JSON, 502/503/504 an
@@ -161,6 +179,12 @@ Choices where Zuora's documentation is silent (UNCONFIRMED)
   from creation to the end (or now). Under an injected clock, timestamps are
   2024-01-01 00:00:00 UTC plus the clock's reading; under ``time.monotonic``, real UTC.
 * One OAuth client (one tenant) per fake.
+* Tasks: ``page_length`` over 100 (or below 1), a ``page`` below 1 and an ``instance``
+  other than true/false are 400 ``{"errors": [...]}`` (Zuora only says "the maximum value
+  is 100"); ``next_page`` is absent, not null, on the last page and keeps the request's
+  filters (Zuora's sample shows only ``page`` and ``page_length``); ``pagination.page_length``
+  echoes the page length asked for. Task names, ``action_type: "Callout"`` and
+  ``call_type: "REST"`` are invented.
 
 :class:`ManualClock` (``clock()``, ``advance(s)``, ``await sleep(s)`` which advances
 instantly and records ``sleeps``) drives the fake and, injected, a client's retry loop.

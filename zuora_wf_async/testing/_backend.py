@@ -49,6 +49,8 @@ class Incoming:
     query: Mapping[str, str]
     headers: Headers
     raw_body: bytes
+    # Every (name, value) in order: a repeated name (``tags[]``) appears once per value.
+    query_pairs: tuple[tuple[str, str], ...] = ()
 
 
 @attrs.frozen
@@ -87,6 +89,8 @@ class Backend:
         self.in_flight = 0
         self.peak_in_flight = 0
         self.in_flight_samples: list[tuple[float, int]] = []
+        self.in_flight_by_endpoint: Counter[str] = Counter()
+        self.peak_in_flight_by_endpoint: Counter[str] = Counter()
         self._changed = asyncio.Event()
         self._open = asyncio.Event()
         self._open.set()
@@ -128,6 +132,12 @@ class Backend:
                 async with asyncio.timeout(seconds):
                     await self._closing.wait()
 
+    def _track_endpoint(self, endpoint: str, delta: int) -> None:
+        counts = self.in_flight_by_endpoint
+        counts[endpoint] += delta
+        peak = self.peak_in_flight_by_endpoint
+        peak[endpoint] = max(peak[endpoint], counts[endpoint])
+
     def _track(self, delta: int) -> None:
         self.in_flight += delta
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
@@ -145,10 +155,11 @@ class Backend:
         self.executions.clear()
         self.faults_injected.clear()
         self.in_flight_samples.clear()
-        self.peak_in_flight = self.in_flight
+        self.reset_peak()
 
     def reset_peak(self) -> None:
         self.peak_in_flight = self.in_flight
+        self.peak_in_flight_by_endpoint = Counter(+self.in_flight_by_endpoint)
 
     def execution_counts_by_key(self) -> Counter[str | None]:
         return Counter(execution.idempotency_key for execution in self.executions)
@@ -194,10 +205,12 @@ class Backend:
         is_run = route.endpoint == "run"
         if is_run:
             self._track(+1)
+        self._track_endpoint(route.endpoint, +1)
         fault_kind: list[FaultKind] = []
         try:
             reply = await self._answer(incoming, route, record, index, fault_kind)
         finally:
+            self._track_endpoint(route.endpoint, -1)
             if is_run:
                 self._track(-1)
         common = {"Zuora-Request-Id": record.request_id}
@@ -298,6 +311,9 @@ class Backend:
         now = self._clock()
         if route.endpoint == "token":
             return self._tokens.token_reply(incoming.headers, _form(incoming), now)
+        if route.endpoint == "tasks":
+            host = incoming.headers.get("Host") or "127.0.0.1"
+            return self._runs.tasks_reply(incoming.query_pairs, now, f"http://{host}")
         assert route.param is not None  # noqa: S101  # every workflow_runs route captures it
         if route.endpoint == "get_run":
             return self._runs.detail_reply(route.param, now)

@@ -38,10 +38,12 @@ FaultKind = Literal[
     "slow",
     "expire_token",
 ]
-Endpoint = Literal["token", "run", "get_run", "stop", "unknown"]
+Endpoint = Literal["token", "run", "get_run", "stop", "tasks", "unknown"]
 
 RUN_ONLY: Final[frozenset[Endpoint]] = frozenset({"run"})
-API_ENDPOINTS: Final[frozenset[Endpoint]] = frozenset({"run", "get_run", "stop", "unknown"})
+API_ENDPOINTS: Final[frozenset[Endpoint]] = frozenset(
+    {"run", "get_run", "stop", "tasks", "unknown"}
+)
 _ENDPOINTS: Final = frozenset(get_args(Endpoint))
 _ERROR_STATUSES: Final = frozenset({500, 502, 503, 504})
 
@@ -235,12 +237,18 @@ class Fault:
         )
 
 
+def _rules(value: Iterable[Fault]) -> tuple[Fault, ...]:
+    # A named converter, not `tuple`: mypy reads attrs' converter=tuple as Iterable[_T_co]
+    # and rejects a list of Faults passed as rules.
+    return tuple(value)
+
+
 @attrs.frozen(kw_only=True)
 class FaultPlan:
     """A seeded, ordered list of :class:`Fault` rules; the same seed replays the same faults."""
 
     seed: int = 0
-    rules: tuple[Fault, ...] = attrs.field(default=(), converter=tuple)
+    rules: tuple[Fault, ...] = attrs.field(default=(), converter=_rules)
 
 
 @attrs.frozen

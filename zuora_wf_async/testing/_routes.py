@@ -33,6 +33,7 @@ _TABLE: Final[tuple[tuple[str, re.Pattern[str], Endpoint], ...]] = (
     ("POST", re.compile(r"/oauth/token"), "token"),
     ("GET", re.compile(r"/workflows/workflow_runs/([^/]+)"), "get_run"),
     ("PUT", re.compile(r"/workflows/workflow_runs/([^/]+)/stop"), "stop"),
+    ("GET", re.compile(r"/workflows/tasks"), "tasks"),
     ("POST", re.compile(r"/workflows/([^/]+)/run"), "run"),
 )
 

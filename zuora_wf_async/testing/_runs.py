@@ -6,23 +6,27 @@ treats every integer id as an existing definition (callout on, nothing required)
 used as definitions. A run's status is judged from the clock whenever it is read:
 ``Queued`` for ``queued_seconds``, ``Processing`` for ``processing_seconds``, then
 ``Finished``; a stopped run is ``Stopping`` for ``stopping_seconds``, then ``Stopped``.
+Each run has ``task_count`` tasks (listed by ``GET /workflows/tasks``, see ``_tasks``) whose
+statuses follow the run's and agree with its ``tasks`` counts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, Final
 
 import attrs
 
 from ._replies import forced, not_found_run
+from ._tasks import list_tasks, run_tasks
 from ._wire import Reply, errors_body, format_timestamp, json_reply
 
 __all__ = ["FIRST_RUN_ID", "RESERVED_PARAMS", "Lifecycle", "Run", "RunStore", "WorkflowConfig"]
 
 RESERVED_PARAMS: Final = ("controller", "action", "id", "user_email", "user_token", "format")
 FIRST_RUN_ID: Final = 10_000
+FIRST_TASK_ID: Final = 1
 
 
 def _names(value: Iterable[str]) -> tuple[str, ...]:
@@ -37,8 +41,10 @@ class WorkflowConfig:
 
     ``force_status`` answers every run request with that status (``force_body`` overrides the
     default body) so a client's mapping of each error can be tested. ``task_count`` and
-    ``failed_tasks`` shape the ``tasks`` counts of a finished run (a run with failed tasks is
-    still ``Finished``, as at Zuora).
+    ``failed_tasks`` shape the tasks of a run: once it is ``Finished`` (still ``Finished``
+    with failed tasks, as at Zuora) its last ``failed_tasks`` tasks are in ``Error`` with
+    ``task_error_class`` and ``task_error``, the others in ``Success``. ``task_tags`` are
+    the filter tags every task of the workflow carries.
     """
 
     callout_enabled: bool = True
@@ -47,6 +53,9 @@ class WorkflowConfig:
     force_body: Any = None
     task_count: int = 1
     failed_tasks: int = 0
+    task_tags: tuple[str, ...] = attrs.field(default=(), converter=_names)
+    task_error_class: str = "WorkflowError::Callout"
+    task_error: str = "Callout response was 500 after 1 tries."
 
     def __attrs_post_init__(self) -> None:
         if not 0 <= self.failed_tasks <= self.task_count:
@@ -70,6 +79,7 @@ class Run:
     created_at: float
     config: WorkflowConfig
     stopped_at: float | None = None
+    first_task_id: int = 1
 
     def phase(self, now: float, life: Lifecycle) -> tuple[str, float]:
         """The status at ``now`` and the clock time it was entered."""
@@ -110,6 +120,7 @@ class RunStore:
     _runs: dict[int, Run] = attrs.field(factory=dict, init=False)
     _sequences: dict[int, int] = attrs.field(factory=dict, init=False)
     _next_id: int = attrs.field(default=FIRST_RUN_ID, init=False)
+    _next_task_id: int = attrs.field(default=FIRST_TASK_ID, init=False)
 
     def configure(self, workflow_id: int, config: WorkflowConfig) -> None:
         self._configs[workflow_id] = config
@@ -173,7 +184,15 @@ class RunStore:
         self._next_id += 1
         sequence = self._sequences.get(workflow_id, 0) + 1
         self._sequences[workflow_id] = sequence
-        run = Run(run_id, workflow_id, f"WF-{workflow_id}-{sequence:08d}", now, config)
+        run = Run(
+            run_id,
+            workflow_id,
+            f"WF-{workflow_id}-{sequence:08d}",
+            now,
+            config,
+            first_task_id=self._next_task_id,
+        )
+        self._next_task_id += config.task_count
         self._runs[run_id] = run
         return run
 
@@ -211,3 +230,12 @@ class RunStore:
         if run.stopped_at is None:
             run.stopped_at = now
         return json_reply(200, {"success": True})
+
+    def tasks_reply(self, query: Sequence[tuple[str, str]], now: float, origin: str) -> Reply:
+        """``GET /workflows/tasks``: every run's tasks as of ``now``, filtered and paged."""
+        tasks = [
+            task
+            for run in self._runs.values()
+            for task in run_tasks(run, *run.phase(now, self.life), self.life, self.wall)
+        ]
+        return list_tasks(tasks, query, origin)

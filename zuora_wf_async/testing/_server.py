@@ -41,7 +41,7 @@ def _wall_for(clock: Callable[[], float]) -> Callable[[float], datetime]:
 
 
 class FakeZuora(Backend):
-    """A local Zuora Workflow API (OAuth, run, run detail, stop) for tests.
+    """A local Zuora Workflow API (OAuth, run, run detail, stop, tasks) for tests.
 
     Use ``async with FakeZuora() as fake:`` or ``await fake.start()`` / ``await fake.close()``.
     See the package docstring of ``zuora_wf_async.testing`` for the behaviour in full.
@@ -173,6 +173,7 @@ class FakeZuora(Backend):
             method=request.method,
             path=request.path,
             query=dict(request.query.items()),
+            query_pairs=tuple(request.query.items()),
             headers=Headers(tuple(request.headers.items())),
             raw_body=await request.read(),
         )

@@ -1,0 +1,134 @@
+"""Waiting for a run to end, as data: the poll plan and its interval schedule.
+
+Pure, like the rest of ``_core``: no asyncio, no clock, no randomness of its own. The client
+asks :meth:`PollPlan.delay` how long to wait before poll ``n`` (handing it the injected
+random source) and :meth:`PollPlan.next_wait` how long it may wait given the deadline.
+
+Why the intervals grow and are jittered: a run usually ends within seconds, but one waiting
+in Zuora's global queue can take minutes, and a batch of hundreds of waiters started in the
+same second would otherwise poll in lock-step. Each interval is ``poll_interval`` times
+``factor ** n``, capped at ``max_poll_interval``, then shortened by up to ``jitter`` of
+itself. Jitter only shortens, so no interval exceeds the cap the caller set.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import attrs
+
+from zuora_wf_async._errors import InvalidRequestError
+
+__all__ = [
+    "DEFAULT_MAX_POLL_INTERVAL",
+    "DEFAULT_POLL_INTERVAL",
+    "DEFAULT_WAIT_TIMEOUT",
+    "PollPlan",
+    "poll_budget",
+]
+
+DEFAULT_WAIT_TIMEOUT = 3600.0
+DEFAULT_POLL_INTERVAL = 2.0
+DEFAULT_MAX_POLL_INTERVAL = 30.0
+GROWTH_FACTOR = 1.5
+JITTER = 0.2
+# Polls get this share of the client's concurrency, so waiting on runs can never take the
+# slots that new runs need.
+POLL_SHARE = 4
+
+
+def poll_budget(max_concurrency: int, configured: int | None = None) -> int:
+    """How many polls may be in flight at once: ``configured``, else a quarter of the client."""
+    if configured is not None:
+        if isinstance(configured, bool) or not isinstance(configured, int) or configured < 1:
+            raise InvalidRequestError(
+                "poll_concurrency",
+                f"must be a positive int or None, got {configured!r}",
+                "set e.g. 4, or None for max(1, max_concurrency // 4)",
+            )
+        return configured
+    return max(1, max_concurrency // POLL_SHARE)
+
+
+def _seconds(field: str, value: object, *, allow_zero: bool, fix: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        raise InvalidRequestError(field, f"must be a number of seconds, got {value!r}", fix)
+    if value < 0 or (value == 0 and not allow_zero) or math.isinf(value):
+        bound = "at least 0" if allow_zero else "positive"
+        raise InvalidRequestError(field, f"must be finite and {bound}, got {value!r}", fix)
+    return float(value)
+
+
+@attrs.frozen(kw_only=True)
+class PollPlan:
+    """How to wait for one run: the overall ``timeout`` (None: no limit) and the intervals.
+
+    Build it with :meth:`checked` from caller input; the constructor trusts its arguments.
+    """
+
+    timeout: float | None = DEFAULT_WAIT_TIMEOUT
+    poll_interval: float = DEFAULT_POLL_INTERVAL
+    max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL
+    factor: float = GROWTH_FACTOR
+    jitter: float = JITTER
+
+    @classmethod
+    def checked(
+        cls,
+        *,
+        timeout: object = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: object = DEFAULT_POLL_INTERVAL,
+        max_poll_interval: object = DEFAULT_MAX_POLL_INTERVAL,
+    ) -> PollPlan:
+        """A plan from caller input, or ``InvalidRequestError`` naming the bad field."""
+        limit = (
+            None
+            if timeout is None
+            else _seconds(
+                "timeout",
+                timeout,
+                allow_zero=True,
+                fix="pass seconds to wait in all, e.g. 600, or None to wait without limit",
+            )
+        )
+        first = _seconds(
+            "poll_interval", poll_interval, allow_zero=False, fix="pass seconds, e.g. 2"
+        )
+        cap = _seconds(
+            "max_poll_interval", max_poll_interval, allow_zero=False, fix="pass seconds, e.g. 30"
+        )
+        if cap < first:
+            raise InvalidRequestError(
+                "max_poll_interval",
+                f"{cap!r} is below poll_interval {first!r}",
+                "pass a max_poll_interval at least as long as poll_interval",
+            )
+        return cls(timeout=limit, poll_interval=first, max_poll_interval=cap)
+
+    def base_delay(self, poll: int) -> float:
+        """The un-jittered interval after poll number ``poll`` (0-based)."""
+        # min() before the power would still overflow for huge n; cap the exponent instead.
+        exponent = min(poll, 64)
+        return min(self.max_poll_interval, self.poll_interval * self.factor**exponent)
+
+    def delay(self, poll: int, random: Callable[[], float]) -> float:
+        """The jittered interval after poll ``poll``: in ``[base * (1 - jitter), base]``."""
+        return self.base_delay(poll) * (1.0 - self.jitter * random())
+
+    def deadline(self, started: float) -> float:
+        """The clock reading at which waiting ends (``inf`` without a timeout)."""
+        return math.inf if self.timeout is None else started + self.timeout
+
+    def next_wait(
+        self, poll: int, *, now: float, deadline: float, random: Callable[[], float]
+    ) -> float | None:
+        """Seconds to wait before the next poll, or None when the deadline has passed.
+
+        The last wait is cut short at the deadline so that one final poll happens right at
+        it: a run that ended during that wait is reported, not timed out.
+        """
+        remaining = deadline - now
+        if remaining <= 0:
+            return None
+        return min(self.delay(poll, random), remaining)

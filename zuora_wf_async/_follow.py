@@ -1,0 +1,434 @@
+"""Following runs to their end: get, wait, stop, and the tasks of a run.
+
+``FollowRuns`` is a mixin of :class:`~zuora_wf_async.WorkflowClient`; every request goes
+through the client's ``_call`` (its limiter, token, retries), so a poll is paced and retried
+like any other request.
+
+Polls have a budget of their own on top of the shared limiter: an ``asyncio.Semaphore`` of
+``poll_concurrency`` permits (default ``max(1, max_concurrency // 4)``), made on the first
+poll. A batch settling thousands of runs therefore holds at most that many of the client's
+slots, and new runs always find the rest free. A poll holds its permit through its own
+retries (so polling slows down when Zuora struggles) but never while it sleeps between polls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
+
+import attrs
+
+from zuora_wf_async._converter import decode
+from zuora_wf_async._core import requests as build
+from zuora_wf_async._core.polling import (
+    DEFAULT_MAX_POLL_INTERVAL,
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_WAIT_TIMEOUT,
+    PollPlan,
+    poll_budget,
+)
+from zuora_wf_async._core.requests import PreparedRequest
+from zuora_wf_async._core.responses import RawResponse, api_error, read_json
+from zuora_wf_async._errors import (
+    InvalidRequestError,
+    ResponseDecodeError,
+    RunWaitTimeoutError,
+    ZuoraError,
+)
+from zuora_wf_async._models import Task, WorkflowRunDetail
+
+if TYPE_CHECKING:
+    from zuora_wf_async._core.retry import RetryPolicy
+    from zuora_wf_async._models import WorkflowRun
+    from zuora_wf_async._retrying import CallResult
+
+__all__ = ["FollowRuns", "RunWaitTimeoutError"]
+
+T = TypeVar("T")
+
+
+@attrs.frozen
+class _TaskPage:
+    tasks: tuple[Task, ...]
+    next_page: str | None
+
+
+def _only_2xx(raw: RawResponse, prepared: PreparedRequest, max_bytes: int) -> Any:
+    # _call hands 409s to the reader too (a run POST's replay); here a 409 is just an error.
+    if not 200 <= raw.status < 300:
+        raise api_error(raw, prepared, max_bytes=max_bytes)
+    return read_json(raw, max_bytes=max_bytes)
+
+
+def _read_task_page(body: Any, status: int) -> _TaskPage:
+    if not isinstance(body, Mapping) or not isinstance(body.get("data", []), list):
+        raise ResponseDecodeError(
+            "expected a JSON object with a `data` list of tasks", field="data", status=status
+        )
+    tasks = []
+    for index, item in enumerate(body.get("data") or []):
+        try:
+            tasks.append(decode(item, Task, status=status))
+        except ResponseDecodeError as exc:
+            raise ResponseDecodeError(
+                f"data[{index}]: {exc}", field=f"data[{index}].{exc.field}", status=status
+            ) from None
+    pagination = body.get("pagination")
+    next_page = pagination.get("next_page") if isinstance(pagination, Mapping) else None
+    # The last page may omit next_page or send it as null or ""; all three end the listing.
+    return _TaskPage(tuple(tasks), next_page if next_page else None)
+
+
+class FollowRuns:
+    """``get_run``, ``wait_for_run``, ``wait_for_runs``, ``run_and_wait``, ``stop_run``,
+    ``iter_tasks``; mixed into ``WorkflowClient``.
+    """
+
+    #: Polls allowed in flight at once; None means ``max(1, max_concurrency // 4)``. Set it
+    #: on the class or on a client before its first wait (the budget is fixed then).
+    poll_concurrency: int | None = None
+    _poll_gate: asyncio.Semaphore | None = None
+    _poll_budget: int = 0
+
+    if TYPE_CHECKING:
+        base_url: str
+        max_concurrency: int
+        _entity_ids: str | None
+        _org_ids: str | None
+        _max_response_bytes: int
+        _clock: Callable[[], float]
+        _sleep: Callable[[float], Awaitable[object]]
+        _random: Callable[[], float]
+
+        def _policy(self, retry: RetryPolicy | None) -> RetryPolicy: ...
+
+        async def _call(
+            self,
+            prepared: PreparedRequest,
+            read: Callable[[RawResponse], T],
+            policy: RetryPolicy,
+        ) -> CallResult: ...
+
+        async def run_workflow(
+            self,
+            workflow_id: int,
+            params: Mapping[str, Any] | None = None,
+            *,
+            idempotency_key: str | None = None,
+            track_id: str | None = None,
+            retry: RetryPolicy | None = None,
+        ) -> WorkflowRun: ...
+
+    @property
+    def poll_budget(self) -> int:
+        """How many polls may be in flight at once (see ``poll_concurrency``)."""
+        if self._poll_gate is not None:
+            return self._poll_budget
+        return poll_budget(self.max_concurrency, self.poll_concurrency)
+
+    def _poll_slots(self) -> asyncio.Semaphore:
+        if self._poll_gate is None:
+            self._poll_budget = poll_budget(self.max_concurrency, self.poll_concurrency)
+            self._poll_gate = asyncio.Semaphore(self._poll_budget)
+        return self._poll_gate
+
+    # -- one run -----------------------------------------------------------------------
+
+    async def get_run(
+        self, run_id: int | str, *, track_id: str | None = None, retry: RetryPolicy | None = None
+    ) -> WorkflowRunDetail:
+        """The run's current state (``GET /workflows/workflow_runs/{run_id}``).
+
+        ``run_id`` is the ``id`` that ``run_workflow`` returned (an int, or its digits as a
+        string). An unknown or cleaned-up run raises ``NotFoundError``.
+        """
+        valid = build.validate_run_id(run_id)
+        track = None if track_id is None else build.validate_track_id(track_id)
+        return await self._fetch_run(valid, self._policy(retry), track)
+
+    async def stop_run(
+        self, run_id: int | str, *, track_id: str | None = None, retry: RetryPolicy | None = None
+    ) -> bool:
+        """Ask Zuora to stop a run (``PUT /workflows/workflow_runs/{run_id}/stop``).
+
+        Returns Zuora's ``success``: True when the run is stopping (it then goes Stopping ->
+        Stopped; ``wait_for_run`` sees it end), False when Zuora declined, e.g. because the
+        run has already finished. An unknown run raises ``NotFoundError``.
+        """
+        valid = build.validate_run_id(run_id)
+        track = None if track_id is None else build.validate_track_id(track_id)
+        policy = self._policy(retry)
+        prepared = build.prepare_stop(
+            base_url=self.base_url,
+            run_id=valid,
+            track_id=track,
+            entity_ids=self._entity_ids,
+            org_ids=self._org_ids,
+        )
+
+        def read(raw: RawResponse) -> bool:
+            body = _only_2xx(raw, prepared, self._max_response_bytes)
+            success = body.get("success") if isinstance(body, Mapping) else None
+            if not isinstance(success, bool):
+                raise ResponseDecodeError(
+                    f"expected {{'success': true|false}} from the stop call, got {body!r:.200}",
+                    field="success",
+                    status=raw.status,
+                )
+            return success
+
+        result = await self._call(prepared, read, policy)
+        stopped: bool = result.value
+        return stopped
+
+    async def wait_for_run(
+        self,
+        run_id: int | str,
+        *,
+        timeout: float | None = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
+        retry: RetryPolicy | None = None,
+    ) -> WorkflowRunDetail:
+        """Poll the run until it is Finished or Stopped and return that final detail.
+
+        Waits start at ``poll_interval`` seconds and grow by half each poll up to
+        ``max_poll_interval``, each shortened by up to 20 % at random so that many waiters
+        spread out. After ``timeout`` seconds (None: no limit) a last poll is made and, if
+        the run is still going, ``RunWaitTimeoutError`` is raised with ``last_detail``. A
+        Finished run may still have failed tasks: check ``detail.succeeded``.
+        """
+        valid = build.validate_run_id(run_id)
+        plan = PollPlan.checked(
+            timeout=timeout, poll_interval=poll_interval, max_poll_interval=max_poll_interval
+        )
+        return await self._settle(valid, plan, self._policy(retry))
+
+    async def run_and_wait(
+        self,
+        workflow_id: int,
+        params: Mapping[str, Any] | None = None,
+        *,
+        idempotency_key: str | None = None,
+        track_id: str | None = None,
+        timeout: float | None = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
+        retry: RetryPolicy | None = None,
+    ) -> WorkflowRunDetail:
+        """``run_workflow`` then ``wait_for_run``: the run's final detail.
+
+        The wait options are checked before the run is started, so a bad ``timeout`` never
+        leaves a run behind. On ``RunWaitTimeoutError`` the run was started and goes on;
+        ``error.run_id`` names it.
+        """
+        plan = PollPlan.checked(
+            timeout=timeout, poll_interval=poll_interval, max_poll_interval=max_poll_interval
+        )
+        policy = self._policy(retry)
+        run = await self.run_workflow(
+            workflow_id, params, idempotency_key=idempotency_key, track_id=track_id, retry=retry
+        )
+        return await self._settle(run.id, plan, policy)
+
+    # -- many runs ---------------------------------------------------------------------
+
+    @overload
+    async def wait_for_runs(
+        self,
+        run_ids: Iterable[int | str],
+        *,
+        timeout: float | None = ...,
+        poll_interval: float = ...,
+        max_poll_interval: float = ...,
+        retry: RetryPolicy | None = ...,
+        return_exceptions: Literal[False] = ...,
+    ) -> list[WorkflowRunDetail]: ...
+
+    @overload
+    async def wait_for_runs(
+        self,
+        run_ids: Iterable[int | str],
+        *,
+        timeout: float | None = ...,
+        poll_interval: float = ...,
+        max_poll_interval: float = ...,
+        retry: RetryPolicy | None = ...,
+        return_exceptions: Literal[True],
+    ) -> list[WorkflowRunDetail | ZuoraError]: ...
+
+    async def wait_for_runs(
+        self,
+        run_ids: Iterable[int | str],
+        *,
+        timeout: float | None = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
+        retry: RetryPolicy | None = None,
+        return_exceptions: bool = False,
+    ) -> list[WorkflowRunDetail] | list[WorkflowRunDetail | ZuoraError]:
+        """Wait for every run; their final details in input order.
+
+        Each run is waited for as by ``wait_for_run`` (the ``timeout`` applies to each, and
+        all start together). At most ``poll_budget`` polls are in flight at any moment,
+        however many runs there are. Every wait runs to its end; then, by default, the
+        first failure in input order (a ``RunWaitTimeoutError``, a ``NotFoundError``...) is
+        raised. With ``return_exceptions=True`` each failed run's error stands in its place
+        instead, and nothing is raised.
+        """
+        if isinstance(run_ids, str | bytes):
+            raise InvalidRequestError(
+                "run_ids", "expected a list of run ids, got a single string", "pass [run_id]"
+            )
+        ids = [build.validate_run_id(run_id, f"run_ids[{i}]") for i, run_id in enumerate(run_ids)]
+        plan = PollPlan.checked(
+            timeout=timeout, poll_interval=poll_interval, max_poll_interval=max_poll_interval
+        )
+        policy = self._policy(retry)
+
+        async def settle(run_id: int) -> WorkflowRunDetail | ZuoraError:
+            try:
+                return await self._settle(run_id, plan, policy)
+            except ZuoraError as exc:
+                return exc
+
+        # A TaskGroup, not gather: an unexpected error (a bug, not a ZuoraError) cancels the
+        # other waits instead of leaving them polling in the background.
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(settle(run_id)) for run_id in ids]
+        results = [task.result() for task in tasks]
+        if return_exceptions:
+            return results
+        details: list[WorkflowRunDetail] = []
+        for result in results:
+            if isinstance(result, ZuoraError):
+                raise result
+            details.append(result)
+        return details
+
+    # -- tasks -------------------------------------------------------------------------
+
+    def iter_tasks(
+        self,
+        *,
+        workflow_run_id: int | str | None = None,
+        page_length: int = build.MAX_PAGE_LENGTH,
+        page: int = 1,
+        track_id: str | None = None,
+        retry: RetryPolicy | None = None,
+        **filters: object,
+    ) -> AsyncIterator[Task]:
+        """Every task matching the filters, page after page (``GET /workflows/tasks``).
+
+        ``workflow_run_id`` lists one run's tasks (Zuora's ``workflow_id`` filter). Other
+        filters: ``id``, ``name``, ``action_type``, ``object``, ``object_id``,
+        ``call_type``, ``workflow_id`` (str or int), ``instance`` (bool), ``tags`` (a list;
+        a task with any of them matches). Pages of ``page_length`` (1..100) tasks are
+        fetched as the iteration reaches them, following ``pagination.next_page``, which is
+        only followed on the client's own ``base_url`` (the token goes with it).
+
+        The arguments are checked when this is called, before anything is sent::
+
+            async for task in zuora.iter_tasks(workflow_run_id=run.id):
+                if task.failed:
+                    print(task.name, task.error_class, task.error)
+        """
+        query = build.task_query(
+            workflow_run_id=workflow_run_id, filters=filters, page=page, page_length=page_length
+        )
+        track = None if track_id is None else build.validate_track_id(track_id)
+        policy = self._policy(retry)
+        prepared = build.prepare_tasks(
+            base_url=self.base_url,
+            query=query,
+            track_id=track,
+            entity_ids=self._entity_ids,
+            org_ids=self._org_ids,
+        )
+        return self._task_pages(prepared, policy)
+
+    async def _task_pages(
+        self, prepared: PreparedRequest, policy: RetryPolicy
+    ) -> AsyncIterator[Task]:
+        request = prepared
+        fetched: set[str] = set()
+        while True:
+            fetched.add(request.url)
+            page = await self._fetch_task_page(request, policy)
+            for task in page.tasks:
+                yield task
+            # An empty page ends the listing even if it names a next one: a server that
+            # always sends next_page must not make this loop forever.
+            if page.next_page is None or not page.tasks:
+                return
+            request = build.prepare_next_page(request, page.next_page, base_url=self.base_url)
+            if request.url in fetched:
+                raise ResponseDecodeError(
+                    f"pagination.next_page points back to a page already read ({request.path})",
+                    field="pagination.next_page",
+                    status=200,
+                )
+
+    async def _fetch_task_page(self, prepared: PreparedRequest, policy: RetryPolicy) -> _TaskPage:
+        def read(raw: RawResponse) -> _TaskPage:
+            body = _only_2xx(raw, prepared, self._max_response_bytes)
+            return _read_task_page(body, raw.status)
+
+        page: _TaskPage = (await self._call(prepared, read, policy)).value
+        return page
+
+    # -- the polling loop --------------------------------------------------------------
+
+    async def _fetch_run(
+        self, run_id: int, policy: RetryPolicy, track_id: str | None = None
+    ) -> WorkflowRunDetail:
+        prepared = build.prepare_run_detail(
+            base_url=self.base_url,
+            run_id=run_id,
+            track_id=track_id,
+            entity_ids=self._entity_ids,
+            org_ids=self._org_ids,
+        )
+
+        def read(raw: RawResponse) -> WorkflowRunDetail:
+            body = _only_2xx(raw, prepared, self._max_response_bytes)
+            return decode(body, WorkflowRunDetail, status=raw.status)
+
+        result = await self._call(prepared, read, policy)
+        detail: WorkflowRunDetail = result.value
+        return detail
+
+    async def _settle(self, run_id: int, plan: PollPlan, policy: RetryPolicy) -> WorkflowRunDetail:
+        """Poll ``run_id`` (already validated) under the poll budget until it ends.
+
+        For batch callers: check the options once with ``PollPlan.checked(...)`` and the
+        retry policy with ``_policy(retry)``, then settle each run with this.
+        """
+        started = self._clock()
+        deadline = plan.deadline(started)
+        polls = 0
+        while True:
+            # The permit covers the request (and its retries), never the sleep below.
+            async with self._poll_slots():
+                detail = await self._fetch_run(run_id, policy)
+            polls += 1
+            if detail.is_terminal:
+                return detail
+            wait = plan.next_wait(
+                polls - 1, now=self._clock(), deadline=deadline, random=self._random
+            )
+            if wait is None:
+                elapsed = self._clock() - started
+                assert plan.timeout is not None  # noqa: S101 -- an infinite deadline never passes
+                raise RunWaitTimeoutError(
+                    f"run {run_id} ({detail.name}) is still {detail.status} after "
+                    f"{elapsed:.1f} s and {polls} poll(s) (timeout {plan.timeout:g} s); it goes "
+                    f"on at Zuora: wait again with a longer timeout, or stop_run({run_id})",
+                    run_id=run_id,
+                    timeout=plan.timeout,
+                    last_detail=detail,
+                    polls=polls,
+                    elapsed=elapsed,
+                )
+            await self._sleep(wait)
