@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 import attrs
 
 from zuora_wf_async._converter import decode
+from zuora_wf_async._core import follow as follow_build
 from zuora_wf_async._core import requests as build
 from zuora_wf_async._core.polling import (
     DEFAULT_MAX_POLL_INTERVAL,
@@ -143,7 +144,7 @@ class FollowRuns:
         ``run_id`` is the ``id`` that ``run_workflow`` returned (an int, or its digits as a
         string). An unknown or cleaned-up run raises ``NotFoundError``.
         """
-        valid = build.validate_run_id(run_id)
+        valid = follow_build.validate_run_id(run_id)
         track = None if track_id is None else build.validate_track_id(track_id)
         return await self._fetch_run(valid, self._policy(retry), track)
 
@@ -156,10 +157,10 @@ class FollowRuns:
         Stopped; ``wait_for_run`` sees it end), False when Zuora declined, e.g. because the
         run has already finished. An unknown run raises ``NotFoundError``.
         """
-        valid = build.validate_run_id(run_id)
+        valid = follow_build.validate_run_id(run_id)
         track = None if track_id is None else build.validate_track_id(track_id)
         policy = self._policy(retry)
-        prepared = build.prepare_stop(
+        prepared = follow_build.prepare_stop(
             base_url=self.base_url,
             run_id=valid,
             track_id=track,
@@ -199,7 +200,7 @@ class FollowRuns:
         the run is still going, ``RunWaitTimeoutError`` is raised with ``last_detail``. A
         Finished run may still have failed tasks: check ``detail.succeeded``.
         """
-        valid = build.validate_run_id(run_id)
+        valid = follow_build.validate_run_id(run_id)
         plan = PollPlan.checked(
             timeout=timeout, poll_interval=poll_interval, max_poll_interval=max_poll_interval
         )
@@ -281,7 +282,10 @@ class FollowRuns:
             raise InvalidRequestError(
                 "run_ids", "expected a list of run ids, got a single string", "pass [run_id]"
             )
-        ids = [build.validate_run_id(run_id, f"run_ids[{i}]") for i, run_id in enumerate(run_ids)]
+        ids = [
+            follow_build.validate_run_id(run_id, f"run_ids[{i}]")
+            for i, run_id in enumerate(run_ids)
+        ]
         plan = PollPlan.checked(
             timeout=timeout, poll_interval=poll_interval, max_poll_interval=max_poll_interval
         )
@@ -313,7 +317,7 @@ class FollowRuns:
         self,
         *,
         workflow_run_id: int | str | None = None,
-        page_length: int = build.MAX_PAGE_LENGTH,
+        page_length: int = follow_build.MAX_PAGE_LENGTH,
         page: int = 1,
         track_id: str | None = None,
         retry: RetryPolicy | None = None,
@@ -334,12 +338,12 @@ class FollowRuns:
                 if task.failed:
                     print(task.name, task.error_class, task.error)
         """
-        query = build.task_query(
+        query = follow_build.task_query(
             workflow_run_id=workflow_run_id, filters=filters, page=page, page_length=page_length
         )
         track = None if track_id is None else build.validate_track_id(track_id)
         policy = self._policy(retry)
-        prepared = build.prepare_tasks(
+        prepared = follow_build.prepare_tasks(
             base_url=self.base_url,
             query=query,
             track_id=track,
@@ -362,7 +366,9 @@ class FollowRuns:
             # always sends next_page must not make this loop forever.
             if page.next_page is None or not page.tasks:
                 return
-            request = build.prepare_next_page(request, page.next_page, base_url=self.base_url)
+            request = follow_build.prepare_next_page(
+                request, page.next_page, base_url=self.base_url
+            )
             if request.url in fetched:
                 raise ResponseDecodeError(
                     f"pagination.next_page points back to a page already read ({request.path})",
@@ -383,7 +389,7 @@ class FollowRuns:
     async def _fetch_run(
         self, run_id: int, policy: RetryPolicy, track_id: str | None = None
     ) -> WorkflowRunDetail:
-        prepared = build.prepare_run_detail(
+        prepared = follow_build.prepare_run_detail(
             base_url=self.base_url,
             run_id=run_id,
             track_id=track_id,

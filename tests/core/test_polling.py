@@ -13,6 +13,7 @@ import pytest
 
 from zuora_wf_async import InvalidRequestError, ResponseDecodeError, RunStatus
 from zuora_wf_async._converter import decode
+from zuora_wf_async._core import follow as follow_build
 from zuora_wf_async._core import requests as build
 from zuora_wf_async._core.polling import PollPlan, poll_budget
 from zuora_wf_async._models import Task, TaskCounts, TaskStatus, WorkflowRunDetail
@@ -102,19 +103,19 @@ def test_a_bad_poll_concurrency_is_refused(configured):
 
 @pytest.mark.parametrize(("value", "expected"), [(19080, 19080), ("19080", 19080), ("7", 7)])
 def test_run_ids_are_positive_ints_or_their_digits(value, expected):
-    assert build.validate_run_id(value) == expected
+    assert follow_build.validate_run_id(value) == expected
 
 
 @pytest.mark.parametrize("value", [0, -1, "0", "-5", "abc", "", " 1", "1e3", "١٢", True, 1.0, None])
 def test_bad_run_ids_are_refused(value):
     with pytest.raises(InvalidRequestError) as caught:
-        build.validate_run_id(value)
+        follow_build.validate_run_id(value)
     assert caught.value.field == "run_id"
 
 
 def test_run_detail_and_stop_requests():
-    detail = build.prepare_run_detail(base_url=BASE, run_id=19080, entity_ids="e1")
-    stop = build.prepare_stop(base_url=BASE, run_id=19080, track_id="t-1")
+    detail = follow_build.prepare_run_detail(base_url=BASE, run_id=19080, entity_ids="e1")
+    stop = follow_build.prepare_stop(base_url=BASE, run_id=19080, track_id="t-1")
     assert (detail.method, detail.url) == ("GET", f"{BASE}/workflows/workflow_runs/19080")
     assert detail.headers["Zuora-Entity-Ids"] == "e1"
     assert (stop.method, stop.url, stop.body) == (
@@ -147,7 +148,7 @@ def test_run_detail_and_stop_requests():
     ],
 )
 def test_task_query(kwargs, expected):
-    assert list(build.task_query(**kwargs)) == expected
+    assert list(follow_build.task_query(**kwargs)) == expected
 
 
 @pytest.mark.parametrize(
@@ -169,13 +170,13 @@ def test_task_query(kwargs, expected):
 )
 def test_bad_task_queries_name_their_field(kwargs, field):
     with pytest.raises(InvalidRequestError) as caught:
-        build.task_query(**kwargs)
+        follow_build.task_query(**kwargs)
     assert caught.value.field == field
 
 
 def _first_page(base: str = BASE) -> build.PreparedRequest:
-    query = build.task_query(workflow_run_id=476, filters={"tags": ["a"]}, page_length=2)
-    return build.prepare_tasks(base_url=base, query=query, track_id="t")
+    query = follow_build.task_query(workflow_run_id=476, filters={"tags": ["a"]}, page_length=2)
+    return follow_build.prepare_tasks(base_url=base, query=query, track_id="t")
 
 
 @pytest.mark.parametrize(
@@ -187,7 +188,7 @@ def _first_page(base: str = BASE) -> build.PreparedRequest:
     ],
 )
 def test_next_page_on_the_same_origin_is_followed(next_page):
-    request = build.prepare_next_page(_first_page(), next_page, base_url=BASE)
+    request = follow_build.prepare_next_page(_first_page(), next_page, base_url=BASE)
     parts = urlsplit(request.url)
     assert (parts.scheme, parts.netloc, parts.path) == (
         "https",
@@ -206,7 +207,7 @@ def test_next_page_on_the_same_origin_is_followed(next_page):
 
 def test_filters_next_page_leaves_out_are_sent_again_but_never_the_old_page():
     # Zuora's sample next_page carries only page and page_length.
-    request = build.prepare_next_page(
+    request = follow_build.prepare_next_page(
         _first_page(), f"{BASE}/workflows/tasks?page=2&page_length=2", base_url=BASE
     )
     assert sorted(parse_qsl(urlsplit(request.url).query)) == [
@@ -215,7 +216,7 @@ def test_filters_next_page_leaves_out_are_sent_again_but_never_the_old_page():
         ("tags[]", "a"),
         ("workflow_id", "476"),
     ]
-    without_page = build.prepare_next_page(
+    without_page = follow_build.prepare_next_page(
         _first_page(), f"{BASE}/workflows/tasks?cursor=x", base_url=BASE
     )
     assert "page" not in dict(parse_qsl(urlsplit(without_page.url).query))
@@ -223,7 +224,7 @@ def test_filters_next_page_leaves_out_are_sent_again_but_never_the_old_page():
 
 def test_next_page_keeps_a_base_path_prefix():
     base = "https://gateway.example.com/zuora"
-    request = build.prepare_next_page(
+    request = follow_build.prepare_next_page(
         _first_page(base), f"{base}/workflows/tasks?page=2", base_url=base
     )
     assert request.url.startswith(f"{base}/workflows/tasks?")
@@ -244,14 +245,14 @@ def test_next_page_keeps_a_base_path_prefix():
 )
 def test_next_page_elsewhere_is_refused(next_page):
     with pytest.raises(ResponseDecodeError, match="refusing to follow") as caught:
-        build.prepare_next_page(_first_page(), next_page, base_url=BASE)
+        follow_build.prepare_next_page(_first_page(), next_page, base_url=BASE)
     assert caught.value.field == "pagination.next_page"
 
 
 def test_next_page_outside_the_base_path_is_refused():
     base = "https://gateway.example.com/zuora"
     with pytest.raises(ResponseDecodeError, match="refusing"):
-        build.prepare_next_page(
+        follow_build.prepare_next_page(
             _first_page(base), "https://gateway.example.com/other/tasks", base_url=base
         )
 
@@ -259,7 +260,7 @@ def test_next_page_outside_the_base_path_is_refused():
 @pytest.mark.parametrize("next_page", [3, "", "   ", ["x"]])
 def test_a_next_page_that_is_not_a_url_is_a_decode_error(next_page):
     with pytest.raises(ResponseDecodeError, match="URL string"):
-        build.prepare_next_page(_first_page(), next_page, base_url=BASE)
+        follow_build.prepare_next_page(_first_page(), next_page, base_url=BASE)
 
 
 # -- the records --------------------------------------------------------------------------
