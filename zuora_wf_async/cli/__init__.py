@@ -1,0 +1,231 @@
+"""``zuora-wf``: the command line, a thin shell over the public API.
+
+Commands: ``demo``, ``run``, ``get``, ``wait``, ``stop``, ``tasks``, ``batch`` and
+``fake-server`` (``zuora-wf COMMAND --help`` for each). Exit codes: 0 when everything
+asked for succeeded, 1 when a run or a row failed, 2 for a usage error (bad flags,
+unreadable input, missing credentials), always as one line on stderr, never a traceback;
+130 when interrupted. rich draws the progress bar and tables of ``demo`` and ``batch``;
+it comes with the ``cli`` extra (``pip install 'zuora-wf-async[cli]'``), and the library
+itself never imports it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any, NoReturn
+
+from zuora_wf_async import InvalidRequestError, ZuoraError, __version__
+
+from ._commands import cmd_get, cmd_run, cmd_stop, cmd_tasks, cmd_wait
+from ._config import UsageError, add_connection_options, make_client
+
+__all__ = ["main", "run_command"]
+
+TOOL = f"zuora-wf {__version__}"
+RICH_MISSING = (
+    "zuora-wf: this command draws with rich, which is not installed; "
+    "install the CLI extra: pip install 'zuora-wf-async[cli]'"
+)
+_CALLS = {"run": cmd_run, "get": cmd_get, "wait": cmd_wait, "stop": cmd_stop, "tasks": cmd_tasks}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (and exit status 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _number(kind: type[int] | type[float], minimum: float) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected a number >= {minimum}, got {text}")
+        return value
+
+    return parse
+
+
+_count, _seconds = _number(int, 1), _number(float, 0)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="zuora-wf", description="Run Zuora workflows from the command line.")
+    parser.add_argument("--version", action="version", version=TOOL)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser("demo", help="runs against an embedded local Zuora (no network)")
+    demo.add_argument("--runs", type=_count, default=2000, help="how many runs (2000)")
+    demo.add_argument("--concurrency", type=_count, default=32, help="requests in flight (32)")
+
+    run = commands.add_parser("run", help="start one run and print it as JSON")
+    run.add_argument("workflow_id", type=_count, metavar="WORKFLOW_ID")
+    run.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a parameter (repeatable); KEY:=JSON for a non-string value",
+    )
+    run.add_argument("--params-json", metavar="JSON", help="parameters as one JSON object")
+    run.add_argument("--idempotency-key", metavar="KEY", help="default: a fresh UUID4")
+    run.add_argument("--wait", action="store_true", help="follow the run to its end")
+    run.add_argument("--timeout", type=_seconds, default=3600.0, help="--wait limit (3600 s)")
+    add_connection_options(run)
+
+    for name, text in (
+        ("get", "print a run's current state as JSON"),
+        ("wait", "wait for a run to end and print its final state"),
+        ("stop", "ask Zuora to stop a run"),
+        ("tasks", "print a run's tasks, one JSON object per line"),
+    ):
+        call = commands.add_parser(name, help=text)
+        call.add_argument("run_id", type=_count, metavar="RUN_ID")
+        if name == "wait":
+            call.add_argument("--timeout", type=_seconds, default=3600.0, help="seconds (3600)")
+        add_connection_options(call)
+
+    batch = commands.add_parser("batch", help="one run per input row, resumable via a journal")
+    batch.add_argument("workflow_id", type=_count, metavar="WORKFLOW_ID")
+    batch.add_argument(
+        "--input",
+        type=Path,
+        required=True,
+        metavar="PATH",
+        help="rows of parameters: a .jsonl or .csv file",
+    )
+    batch.add_argument(
+        "--journal",
+        type=Path,
+        metavar="PATH",
+        help="JSONL journal; re-running the command resumes from it",
+    )
+    batch.add_argument("--concurrency", type=_count, default=32, help="requests in flight (32)")
+    batch.add_argument("--wait", action="store_true", help="wait for every run to end")
+    batch.add_argument(
+        "--wait-timeout", type=_seconds, default=3600.0, help="per run, with --wait (3600 s)"
+    )
+    batch.add_argument("--dry-run", action="store_true", help="check every row, send nothing")
+    batch.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="re-send rows the journal records as failed (same keys)",
+    )
+    batch.add_argument(
+        "--batch-id", metavar="NAME", help="part of every key: a new name runs the same rows again"
+    )
+    add_connection_options(batch)
+
+    fake = commands.add_parser("fake-server", help="serve FakeZuora on 127.0.0.1")
+    fake.add_argument("--port", type=_number(int, 0), default=0, help="default: a free port")
+    fake.add_argument("--faults", metavar="SPEC", help="e.g. error_before_record:503:p=0.05")
+    fake.add_argument("--seed", type=int, default=0, help="seed of the fault plan (0)")
+    fake.add_argument("--latency", type=_seconds, default=0.0, help="seconds per run request")
+    fake.add_argument("--queued-seconds", type=_seconds, default=0.0, help="runs stay Queued")
+    fake.add_argument("--processing-seconds", type=_seconds, default=0.0, help="then Processing")
+    fake.add_argument("--client-id", help="36 characters (default: random)")
+    fake.add_argument("--client-secret", help="the fake's own secret (default: random)")
+    fake.add_argument(
+        "--report",
+        action="store_true",
+        help="on exit, print executions per idempotency key as JSON lines",
+    )
+    return parser
+
+
+async def _dispatch(
+    args: argparse.Namespace,
+    environ: Mapping[str, str],
+    on_journal_record: Callable[[dict[str, Any]], object] | None,
+) -> int:
+    if args.command == "fake-server":
+        from ._fake_server import serve
+
+        return await serve(args)
+    if args.command in _CALLS:
+        return await _CALLS[args.command](args, make_client(args, environ))
+    try:
+        from ._batch import BatchOptions, dry_run, run_batch
+        from ._demo import run_demo
+        from ._render import console
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.split(".")[0] == "rich":
+            raise UsageError(RICH_MISSING.removeprefix("zuora-wf: ")) from None
+        raise
+    if args.command == "demo":
+        out = console()
+        out.print(f"zuora-wf demo: {args.runs:,} runs against a local FakeZuora that misbehaves")
+        report = await run_demo(runs=args.runs, concurrency=args.concurrency, out=out)
+        return 0 if report.clean else 1
+    options = BatchOptions(
+        workflow_id=args.workflow_id,
+        input=args.input,
+        journal=args.journal,
+        concurrency=args.concurrency,
+        wait=args.wait,
+        wait_timeout=args.wait_timeout,
+        retry_failed=args.retry_failed,
+        batch_id=args.batch_id,
+    )
+    if args.dry_run:
+        return dry_run(options, console())
+    if args.journal is None:
+        raise UsageError("batch needs --journal PATH to record and resume (or use --dry-run)")
+    return await run_batch(
+        options,
+        partial(make_client, args, environ),
+        console(),
+        tool=TOOL,
+        on_record=on_journal_record,
+    )
+
+
+def _fail(message: str) -> None:
+    sys.stdout.flush()
+    print(f"zuora-wf: {message}", file=sys.stderr, flush=True)
+
+
+async def run_command(
+    argv: Sequence[str] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    on_journal_record: Callable[[dict[str, Any]], object] | None = None,
+) -> int:
+    """``zuora-wf`` inside a running event loop; returns the exit code.
+
+    ``environ`` stands in for ``os.environ``; ``on_journal_record`` sees each batch journal
+    line just after it is written (for tests and for embedding).
+    """
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error already printed
+        return exc.code if isinstance(exc.code, int) else 2
+    try:
+        return await _dispatch(args, os.environ if environ is None else environ, on_journal_record)
+    except (UsageError, InvalidRequestError) as exc:
+        _fail(str(exc))
+        return 2
+    except ZuoraError as exc:
+        _fail(f"{type(exc).__name__}: {exc}")
+        return 1
+    except OSError as exc:  # the journal's disk filled up, a file vanished mid-batch
+        _fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
+        return 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The ``zuora-wf`` console script."""
+    try:
+        return asyncio.run(run_command(argv))
+    except KeyboardInterrupt:
+        _fail("interrupted; a batch resumes where it stopped when run again with the same journal")
+        return 130

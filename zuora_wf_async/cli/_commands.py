@@ -1,0 +1,111 @@
+"""``run``, ``get``, ``wait``, ``stop``, ``tasks``: one call each, printed as JSON.
+
+Records print as one JSON object per line with the client's field names (snake_case),
+timestamps in ISO-8601 and statuses as Zuora spells them, so the output feeds ``jq``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import enum
+import json
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from zuora_wf_async import WorkflowClient
+
+from ._config import UsageError
+
+__all__ = ["cmd_get", "cmd_run", "cmd_stop", "cmd_tasks", "cmd_wait", "parse_params", "to_json"]
+
+
+def _plain(_instance: object, _field: object, value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return value.value
+    return value
+
+
+def to_json(record: Any) -> str:
+    """One attrs record as a line of JSON."""
+    data = attrs.asdict(record, value_serializer=_plain)
+    return json.dumps(data, ensure_ascii=False, default=str)
+
+
+def _emit(record: Any) -> None:
+    sys.stdout.write(to_json(record) + "\n")
+    sys.stdout.flush()
+
+
+def parse_params(pairs: Sequence[str], params_json: str | None) -> dict[str, Any]:
+    """``--params-json`` first, then each ``--param``: ``key=text`` or ``key:=json``."""
+    params: dict[str, Any] = {}
+    if params_json is not None:
+        try:
+            loaded = json.loads(params_json)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"--params-json is not valid JSON ({exc.msg})") from None
+        if not isinstance(loaded, dict):
+            raise UsageError('--params-json must be a JSON object, like \'{"accountId": "A-1"}\'')
+        params.update(loaded)
+    for pair in pairs:
+        name, raw_json, value = pair.partition(":=") if ":=" in pair else ("", "", "")
+        if raw_json:
+            try:
+                params[name] = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise UsageError(f"--param {name}:= needs a JSON value ({exc.msg})") from None
+            continue
+        name, equals, value = pair.partition("=")
+        if not equals or not name:
+            raise UsageError(f"--param {pair!r}: expected key=value (or key:=json)")
+        params[name] = value
+    return params
+
+
+async def cmd_run(args: argparse.Namespace, client: WorkflowClient) -> int:
+    params = parse_params(args.param, args.params_json)
+    async with client:
+        run = await client.run_workflow(
+            args.workflow_id, params, idempotency_key=args.idempotency_key
+        )
+        _emit(run)
+        if not args.wait:
+            return 0
+        detail = await client.wait_for_run(run.id, timeout=args.timeout)
+    _emit(detail)
+    return 0 if detail.succeeded else 1
+
+
+async def cmd_get(args: argparse.Namespace, client: WorkflowClient) -> int:
+    async with client:
+        detail = await client.get_run(args.run_id)
+    _emit(detail)
+    return 0
+
+
+async def cmd_wait(args: argparse.Namespace, client: WorkflowClient) -> int:
+    async with client:
+        detail = await client.wait_for_run(args.run_id, timeout=args.timeout)
+    _emit(detail)
+    return 0 if detail.succeeded else 1
+
+
+async def cmd_stop(args: argparse.Namespace, client: WorkflowClient) -> int:
+    async with client:
+        stopping = await client.stop_run(args.run_id)
+    sys.stdout.write(json.dumps({"run_id": args.run_id, "success": stopping}) + "\n")
+    return 0 if stopping else 1
+
+
+async def cmd_tasks(args: argparse.Namespace, client: WorkflowClient) -> int:
+    async with client:
+        async for task in client.iter_tasks(workflow_run_id=args.run_id):
+            sys.stdout.write(to_json(task) + "\n")
+    sys.stdout.flush()
+    return 0
