@@ -84,17 +84,18 @@ class TokenCache:
     def refreshable(self) -> bool:
         return self._fetch is not None
 
-    def _current(self) -> str | None:
+    def current(self) -> str | None:
+        """The cached token if it is still fresh, without suspending; else None."""
         if self._token is not None and self._clock() < self._fresh_until:
             return self._token
         return None
 
     async def token(self) -> str:
-        current = self._current()
+        current = self.current()
         if current is not None:
             return current
         async with self._lock:
-            current = self._current()
+            current = self.current()
             if current is not None:
                 return current
             if self._fetch is None:

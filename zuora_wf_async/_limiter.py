@@ -9,34 +9,12 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 
 from zuora_wf_async._core.pacing import Pacing
 from zuora_wf_async._core.ratelimit import RateLimitInfo
 
-__all__ = ["AdaptiveLimiter", "Permit"]
-
-
-class Permit:
-    """One slot, held for one attempt; reports what the response said about limits."""
-
-    __slots__ = ("_limiter", "generation")
-
-    def __init__(self, limiter: AdaptiveLimiter, generation: int) -> None:
-        self._limiter = limiter
-        self.generation = generation
-
-    def observe(
-        self, info: RateLimitInfo | None, *, status: int, retry_after: float | None
-    ) -> None:
-        limiter = self._limiter
-        now = limiter.clock()
-        limiter.pacing.on_response(info, now, limiter.in_flight - 1)
-        if status == 429:
-            limiter.pacing.on_throttled(self.generation, now, retry_after)
-        elif 200 <= status < 300:
-            limiter.pacing.on_success()
+__all__ = ["AdaptiveLimiter"]
 
 
 class AdaptiveLimiter:
@@ -59,15 +37,37 @@ class AdaptiveLimiter:
     def max_concurrency(self) -> int:
         return self.pacing.max_concurrency
 
-    @asynccontextmanager
-    async def slot(self) -> AsyncIterator[Permit]:
-        generation = await self._acquire()
-        try:
-            yield Permit(self, generation)
-        finally:
-            self._release()
+    async def acquire(self) -> int:
+        """Take a slot; returns the pacing generation to hand back to ``observe``.
 
-    async def _acquire(self) -> int:
+        The common case (no pause, a free slot, nobody queued, no quota or rate wait)
+        takes the slot without suspending: this runs once per request.
+        """
+        if (
+            self.in_flight < self.pacing.capacity
+            and not self._waiters
+            and self.pacing.before_send(self.clock()) == 0.0
+        ):
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+            return self.pacing.generation
+        return await self._acquire_slowly()
+
+    def release(self) -> None:
+        self._release()
+
+    def observe(
+        self, generation: int, info: RateLimitInfo | None, *, status: int, retry_after: float | None
+    ) -> None:
+        """Learn from one response to a request sent in ``generation``."""
+        now = self.clock()
+        self.pacing.on_response(info, now, self.in_flight - 1)
+        if status == 429:
+            self.pacing.on_throttled(generation, now, retry_after)
+        elif 200 <= status < 300:
+            self.pacing.on_success()
+
+    async def _acquire_slowly(self) -> int:
         while True:
             pause = self.pacing.pause_remaining(self.clock())
             if pause > 0:

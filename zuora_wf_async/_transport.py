@@ -110,16 +110,23 @@ class Transport:
                     f"response body of {declared} bytes exceeds {self._max_response_bytes}",
                     status=response.status,
                 )
-            chunks: list[bytes] = []
-            received = 0
-            async for chunk in response.content.iter_any():
-                received += len(chunk)
-                if received > self._max_response_bytes:
-                    raise ResponseDecodeError(
-                        f"response body exceeds {self._max_response_bytes} bytes",
-                        status=response.status,
-                    )
-                chunks.append(chunk)
-            return RawResponse(
-                status=response.status, headers=response.headers, body=b"".join(chunks)
-            )
+            if declared is not None:
+                # The common case: a small body of known length, read in one call.
+                body = await response.read()
+            else:
+                body = await self._read_capped(response)
+            return RawResponse(status=response.status, headers=response.headers, body=body)
+
+    async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes:
+        """A body of unknown length (chunked), refused as soon as it passes the cap."""
+        chunks: list[bytes] = []
+        received = 0
+        async for chunk in response.content.iter_any():
+            received += len(chunk)
+            if received > self._max_response_bytes:
+                raise ResponseDecodeError(
+                    f"response body exceeds {self._max_response_bytes} bytes",
+                    status=response.status,
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)

@@ -40,13 +40,14 @@ class RateLimitInfo:
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
-    # aiohttp's CIMultiDict is case-insensitive already; a plain dict from a test may not be.
     value = headers.get(name)
-    if value is None:
+    # aiohttp's CIMultiDictProxy is case-insensitive already; only a plain dict (tests, a
+    # caller's own mapping) needs the scan, and the scan must not tax every response.
+    if value is None and isinstance(headers, dict):
         lowered = name.lower()
         for key, candidate in headers.items():
-            if key.lower() == lowered:
-                return candidate
+            if str(key).lower() == lowered:
+                return str(candidate)
     return value
 
 

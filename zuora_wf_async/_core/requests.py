@@ -30,6 +30,7 @@ __all__ = [
     "prepare_get",
     "prepare_run",
     "prepare_token",
+    "rough_size",
     "validate_id_list",
     "validate_idempotency_key",
     "validate_track_id",
@@ -234,6 +235,25 @@ def _mapping_as_dict(value: object) -> dict[Any, Any]:
     if isinstance(value, Mapping):
         return dict(value)
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def rough_size(params: object) -> int:
+    """A cheap guess at the encoded size of ``params``, to decide where to encode them.
+
+    Looks one level deep only (strings by length, containers at ~32 bytes an item), so it
+    costs microseconds where encoding a large body costs milliseconds.
+    """
+    if not isinstance(params, Mapping):
+        return 0
+    total = 0
+    for value in params.values():
+        if isinstance(value, str | bytes):
+            total += len(value)
+        elif isinstance(value, Mapping | list | tuple):
+            total += 32 * len(value)
+        else:
+            total += 8
+    return total
 
 
 def encode_params(params: object) -> bytes:
