@@ -21,7 +21,11 @@ from zuora_wf_async._converter import decode
 from zuora_wf_async._core import requests as build
 from zuora_wf_async._core.compression import DEFAULT_MAX_RESPONSE_BYTES, compress
 from zuora_wf_async._core.oauth import TokenGrant, read_token_grant
-from zuora_wf_async._core.ratelimit import parse_rate_limit, parse_retry_after
+from zuora_wf_async._core.ratelimit import (
+    has_plenty_left,
+    parse_rate_limit,
+    parse_retry_after,
+)
 from zuora_wf_async._core.requests import PreparedRequest
 from zuora_wf_async._core.responses import RawResponse, api_error, read_json, read_run
 from zuora_wf_async._core.retry import RetryBudget, RetryPolicy
@@ -428,23 +432,17 @@ class WorkflowClient(FollowRuns, FanOut):
         self._ensure_open()
         tokens = self._tokens
         assert tokens is not None  # noqa: S101 -- set by _ensure_open
-        last_token: list[str] = []
+        sent_token: list[str] = []
         attempts = 0
 
         async def attempt(timeout: float) -> T:
             nonlocal attempts
             attempts += 1
             raw, token = await self._attempt(prepared, timeout, attempts, workflow_id)
-            last_token[:] = [token]
+            sent_token[:] = [token]
             if 200 <= raw.status < 300 or raw.status == 409:
                 return read(raw)
             raise api_error(raw, prepared, max_bytes=self._max_response_bytes)
-
-        def token_is_current() -> bool:
-            return bool(last_token) and tokens.is_current(last_token[0])
-
-        def invalidate_token() -> None:
-            tokens.invalidate(last_token[0])
 
         return await retrying_call(
             attempt,
@@ -454,8 +452,8 @@ class WorkflowClient(FollowRuns, FanOut):
             clock=self._clock,
             sleep=self._sleep,
             random=self._random,
-            token_is_current=token_is_current if tokens.refreshable else None,
-            invalidate_token=invalidate_token if tokens.refreshable else None,
+            tokens=tokens if tokens.refreshable else None,
+            sent_token=sent_token,
             on_retry=self._on_retry,
         )
 
@@ -483,7 +481,10 @@ class WorkflowClient(FollowRuns, FanOut):
                 raw = await self._send_once(prepared, token, timeout)
             else:
                 raw = await self._send_observed(prepared, token, timeout, attempt, workflow_id)
-            info = parse_rate_limit(raw.headers)
+            # Most answers say the quota is far from spent; only near the end of a window
+            # (or on a 429) is every rate header worth parsing.
+            plenty = raw.status < 300 and has_plenty_left(raw.headers, 4 * limiter.max_concurrency)
+            info = None if plenty else parse_rate_limit(raw.headers)
             retry_after = None
             if raw.status == 429:
                 retry_after = parse_retry_after(raw.headers) or (info.reset if info else None)

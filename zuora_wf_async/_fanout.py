@@ -28,16 +28,22 @@ KeyFn: TypeAlias = Callable[[Mapping[str, Any]], str]
 ProgressFn: TypeAlias = Callable[[Progress], object]
 
 
-def _as_request(item: object, index: int) -> RunRequest:
+def _unpack(item: object, index: int) -> tuple[Mapping[str, Any], str | None, str | None]:
+    """An item's params, own key and own track id (no allocation for a plain mapping)."""
     if isinstance(item, RunRequest):
-        return item
+        return item.params, item.idempotency_key, item.track_id
     if isinstance(item, Mapping):
-        return RunRequest(params=item)
+        return item, None, None
     raise InvalidRequestError(
         f"items[{index}]",
         f"expected a mapping of parameters or a RunRequest, got {type(item).__name__}",
         "yield dicts of workflow parameters, or RunRequest(params=..., idempotency_key=...)",
     )
+
+
+StartFn: TypeAlias = Callable[
+    [int, Mapping[str, Any], str | None, str | None], "Awaitable[RunOutcome]"
+]
 
 
 class RunStream:
@@ -50,7 +56,7 @@ class RunStream:
 
     def __init__(
         self,
-        start: Callable[[int, RunRequest], Awaitable[RunOutcome]],
+        start: StartFn,
         items: Iterable[RunItem] | AsyncIterable[RunItem],
         *,
         window: int,
@@ -124,10 +130,10 @@ class RunStream:
 
     async def _run_item(self, index: int, item: object) -> RunOutcome:
         try:
-            request = _as_request(item, index)
+            params, key, track_id = _unpack(item, index)
         except InvalidRequestError as error:
             return RunOutcome(index=index, params={}, idempotency_key=None, error=error)
-        return await self._start(index, request)
+        return await self._start(index, params, key, track_id)
 
     async def __anext__(self) -> RunOutcome:
         if self._closed:
@@ -209,24 +215,25 @@ class FanOut:
             )
         total = len(items) if hasattr(items, "__len__") else None  # type: ignore[arg-type]
 
-        async def start(index: int, request: RunRequest) -> RunOutcome:
-            key = request.idempotency_key
+        async def start(
+            index: int, params: Mapping[str, Any], key: str | None, own_track_id: str | None
+        ) -> RunOutcome:
             try:
                 if key is None and key_fn is not None:
-                    key = key_fn(request.params)
+                    key = key_fn(params)
                 if key is None:
                     key = self._new_key()
                 result = await self._start_run(
                     workflow_id,
-                    request.params,
+                    params,
                     idempotency_key=key,
-                    track_id=request.track_id or track_id,
+                    track_id=own_track_id or track_id,
                     retry=retry,
                 )
             except ZuoraError as error:
                 return RunOutcome(
                     index=index,
-                    params=request.params,
+                    params=params,
                     idempotency_key=key,
                     error=error,
                     attempts=error.attempts,
@@ -234,7 +241,7 @@ class FanOut:
                 )
             return RunOutcome(
                 index=index,
-                params=request.params,
+                params=params,
                 idempotency_key=key,
                 run=result.value,
                 attempts=result.attempts,

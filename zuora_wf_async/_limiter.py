@@ -61,7 +61,10 @@ class AdaptiveLimiter:
     ) -> None:
         """Learn from one response to a request sent in ``generation``."""
         now = self.clock()
-        self.pacing.on_response(info, now, self.in_flight - 1)
+        if info is None and status < 300:
+            self.pacing.on_plenty()
+        else:
+            self.pacing.on_response(info, now, self.in_flight - 1)
         if status == 429:
             self.pacing.on_throttled(generation, now, retry_after)
         elif 200 <= status < 300:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Awaitable, Callable, Generator
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import attrs
 import backoff
@@ -68,14 +68,16 @@ class _CallState:
         clock: Callable[[], float],
         random: Callable[[], float],
         auth: _AuthRefresh | None,
+        started: float,
+        attempts: int,
     ) -> None:
         self.policy = policy
         self.budget = budget
         self.clock = clock
         self.random = random
         self.auth = auth
-        self.started = clock()
-        self.attempts = 0
+        self.started = started
+        self.attempts = attempts
         self.refreshed = False
         self.delay = 0.0
         self.decision: Retry | GiveUp | None = None
@@ -154,12 +156,24 @@ class _CallState:
         return False
 
 
+class TokenSource(Protocol):
+    """What the loop asks of the token cache about the token a call last sent."""
+
+    def is_current(self, token: str) -> bool: ...
+
+    def invalidate(self, token: str) -> None: ...
+
+
 @attrs.frozen
 class _AuthRefresh:
-    """The two questions the loop asks of the token cache about the token it last sent."""
+    tokens: TokenSource
+    sent: list[str]
 
-    token_is_current: Callable[[], bool]
-    invalidate: Callable[[], None]
+    def token_is_current(self) -> bool:
+        return bool(self.sent) and self.tokens.is_current(self.sent[0])
+
+    def invalidate(self) -> None:
+        self.tokens.invalidate(self.sent[0])
 
 
 def _wait_generator(state: _CallState) -> Generator[float, BaseException | None, None]:
@@ -179,39 +193,44 @@ async def retrying_call(
     clock: Callable[[], float],
     sleep: Callable[[float], Awaitable[object]],
     random: Callable[[], float],
-    token_is_current: Callable[[], bool] | None = None,
-    invalidate_token: Callable[[], None] | None = None,
+    tokens: TokenSource | None = None,
+    sent_token: list[str] | None = None,
     on_retry: Callable[[RetryEvent], object] | None = None,
 ) -> CallResult:
     """Run ``attempt(timeout_seconds)`` until it succeeds or the rules say stop.
 
-    On give-up the last error is raised with ``attempts`` and ``elapsed`` filled in.
+    ``tokens`` and ``sent_token`` (where ``attempt`` records the token it sent) let a 401
+    refresh the token; without them a 401 is final. On give-up the last error is raised
+    with ``attempts`` and ``elapsed`` filled in.
     """
+    # The first attempt runs outside the loop and without any bookkeeping: most calls
+    # succeed at once, and building backoff's decorator (and our state) would cost more
+    # than the rest of the client's work on a request. Only a failed call pays for the
+    # loop, whose first "try" re-raises that failure.
+    started = clock()
+    first_timeout = timeout if policy.deadline is None else min(timeout, policy.deadline)
+    try:
+        value = await attempt(first_timeout)
+    except ZuoraError as error:
+        first_failure = [error]
+    else:
+        if budget is not None:
+            budget.record_success()
+        return CallResult(value=value, attempts=1, elapsed=clock() - started)
+
     state = _CallState(
         policy=policy,
         budget=budget,
         clock=clock,
         random=random,
         auth=(
-            _AuthRefresh(token_is_current=token_is_current, invalidate=invalidate_token)
-            if token_is_current is not None and invalidate_token is not None
+            _AuthRefresh(tokens=tokens, sent=sent_token)
+            if tokens is not None and sent_token is not None
             else None
         ),
+        started=started,
+        attempts=1,
     )
-
-    # The first attempt runs outside the loop: most calls succeed at once, and building
-    # backoff's decorator costs more than the rest of the client's work on a request.
-    # Only a failed call pays for the loop, whose first "try" re-raises that failure.
-    first_failure: list[ZuoraError] = []
-    try:
-        state.attempts += 1
-        value = await attempt(state.attempt_timeout(timeout))
-    except ZuoraError as error:
-        first_failure.append(error)
-    else:
-        if budget is not None:
-            budget.record_success()
-        return CallResult(value=value, attempts=1, elapsed=state.elapsed)
 
     async def one_attempt() -> T:
         if first_failure:

@@ -100,7 +100,7 @@ class Transport:
         async with session.request(
             request.method,
             request.url,
-            headers=dict(headers),
+            headers=headers,
             data=request.body,
             allow_redirects=False,
         ) as response:

@@ -93,6 +93,10 @@ class Pacing:
         if info.concurrency_remaining == 0:
             self.limit = max(float(self.min_concurrency), min(self.limit, others_in_flight))
 
+    def on_plenty(self) -> None:
+        """A response said the quota is far from spent: stop counting it down."""
+        self._quota_left = None
+
     def on_success(self) -> None:
         self.limit = min(float(self.max_concurrency), self.limit + 1.0 / self.limit)
 

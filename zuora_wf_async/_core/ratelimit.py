@@ -16,7 +16,7 @@ from email.utils import parsedate_to_datetime
 
 import attrs
 
-__all__ = ["RateLimitInfo", "parse_rate_limit", "parse_retry_after"]
+__all__ = ["RateLimitInfo", "has_plenty_left", "parse_rate_limit", "parse_retry_after"]
 
 # A server asking for more than a day is broken, not precise; clamp it to something a
 # caller can still reason about.
@@ -79,6 +79,18 @@ def _first_limit(text: str | None) -> int | None:
         return None
     first = text.split(",", 1)[0].split(";", 1)[0]
     return _non_negative_int(first)
+
+
+def has_plenty_left(headers: Mapping[str, str], margin: int) -> bool:
+    """True when ``RateLimit-Remaining`` is comfortably above ``margin``, and nothing else
+    (concurrency headers) needs reading: the cheap check run on every success."""
+    remaining = headers.get("RateLimit-Remaining")
+    return (
+        remaining is not None
+        and remaining.isdigit()
+        and int(remaining) > margin
+        and "Concurrency-Limit-Remaining" not in headers
+    )
 
 
 def parse_rate_limit(headers: Mapping[str, str]) -> RateLimitInfo | None:
