@@ -474,11 +474,15 @@ class WorkflowClient(FollowRuns, FanOut):
         # Events cost allocations on the hot path; build them only for someone listening.
         observed = bool(self._on_request or self._on_response or logger.isEnabledFor(logging.DEBUG))
         limiter = self._limiter
-        generation = await limiter.acquire()
+        generation = limiter.try_acquire()
+        if generation is None:
+            generation = await limiter.acquire()
         try:
             token = self._tokens.current() or await self._tokens.token()
             if not observed:
-                raw = await self._send_once(prepared, token, timeout)
+                assert self._transport is not None  # noqa: S101 -- set by _ensure_open
+                headers = {**prepared.headers, "Authorization": f"Bearer {token}"}
+                raw = await self._transport.send(prepared, headers, timeout=timeout)
             else:
                 raw = await self._send_observed(prepared, token, timeout, attempt, workflow_id)
             # Most answers say the quota is far from spent; only near the end of a window

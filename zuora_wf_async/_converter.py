@@ -43,6 +43,14 @@ def parse_timestamp(value: object) -> datetime:
         return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
     if not isinstance(value, str):
         raise TypeError(f"expected a timestamp string, got {type(value).__name__}")
+    return _parse_timestamp_text(value)
+
+
+# Zuora's timestamps have one-second resolution, so a batch decodes the same few strings
+# over and over (createdAt usually equals updatedAt); datetimes are immutable, so sharing
+# them is safe.
+@functools.lru_cache(maxsize=4096)
+def _parse_timestamp_text(value: str) -> datetime:
     text = value.strip()
     if text.endswith(" UTC"):
         text = text[:-4]

@@ -37,11 +37,11 @@ class AdaptiveLimiter:
     def max_concurrency(self) -> int:
         return self.pacing.max_concurrency
 
-    async def acquire(self) -> int:
-        """Take a slot; returns the pacing generation to hand back to ``observe``.
+    def try_acquire(self) -> int | None:
+        """Take a free slot without suspending, or None when the caller must ``acquire``.
 
-        The common case (no pause, a free slot, nobody queued, no quota or rate wait)
-        takes the slot without suspending: this runs once per request.
+        The common case (no pause, a free slot, nobody queued, no quota or rate wait);
+        this runs once per request, so it is a plain function, not a coroutine.
         """
         if (
             self.in_flight < self.pacing.capacity
@@ -51,7 +51,12 @@ class AdaptiveLimiter:
             self.in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
             return self.pacing.generation
-        return await self._acquire_slowly()
+        return None
+
+    async def acquire(self) -> int:
+        """Take a slot; returns the pacing generation to hand back to ``observe``."""
+        generation = self.try_acquire()
+        return generation if generation is not None else await self._acquire_slowly()
 
     def release(self) -> None:
         self._release()

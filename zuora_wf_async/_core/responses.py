@@ -223,7 +223,7 @@ def read_run(
     """
     if 200 <= raw.status < 300:
         body = read_json(raw, max_bytes=max_bytes)
-        if not isinstance(body, Mapping):
+        if not isinstance(body, dict):  # json.loads makes every object a dict
             raise ResponseDecodeError(
                 f"expected a JSON object for the run, got {type(body).__name__}",
                 status=raw.status,
