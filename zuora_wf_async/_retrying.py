@@ -84,6 +84,9 @@ class _CallState:
         # True when a retryable failure was turned into a give-up (attempts, deadline,
         # budget): worth a WARNING, unlike a 404 that was final from the start.
         self.exhausted = False
+        # Resends after a 401 are not failures of the request: they do not use up
+        # max_attempts (but are bounded by it on their own).
+        self.auth_resends = 0
 
     @property
     def elapsed(self) -> float:
@@ -116,19 +119,20 @@ class _CallState:
             self.decision = GiveUp("401 with a fixed bearer token, which cannot be refreshed")
             return True
         stale = not self.auth.token_is_current()
-        if (self.refreshed and not stale) or self.attempts > self.policy.max_attempts:
+        if (self.refreshed and not stale) or self.auth_resends >= self.policy.max_attempts:
             self.decision = GiveUp("401 again after a token refresh")
             return True
         if not stale:
             self.auth.invalidate()
             self.refreshed = True
+        self.auth_resends += 1
         self.delay = 0.0
         return False
 
     def _exhausted_by(self, decision: Retry) -> bool:
         if decision.refresh_auth:
             return self._refresh_exhausted()
-        if self.attempts >= self.policy.max_attempts:
+        if self.attempts - self.auth_resends >= self.policy.max_attempts:
             self.decision = GiveUp(f"{self.attempts} attempts made")
             return True
         # A server-given wait of 0 (or an HTTP-date already past) is no pacing at all;

@@ -10,6 +10,7 @@ import pytest
 
 from zuora_wf_async import (
     BearerToken,
+    OAuthCredentials,
     RateLimitError,
     RequestTimeoutError,
     RetryBudget,
@@ -280,3 +281,23 @@ async def test_cancelling_a_call_in_flight_releases_its_slot_and_connection(fake
     assert fake.executions[0].run_id == run.id
     leftovers = [t for t in asyncio.all_tasks() if "zuora_wf_async._" in repr(t.get_coro())]
     assert leftovers == []
+
+
+async def test_a_token_refresh_does_not_use_up_max_attempts(clock):
+    plan = FaultPlan(
+        seed=1, rules=[Fault.expire_token(on=[1]), Fault.error_before_record(503, on=[2])]
+    )
+    async with FakeZuora(faults=plan) as fake:
+        auth = OAuthCredentials(client_id=fake.client_id, client_secret=fake.client_secret)
+        async with WorkflowClient(
+            fake.base_url,
+            auth=auth,
+            retry=RetryPolicy(max_attempts=2),
+            clock=clock,
+            sleep=clock.sleep,
+        ) as zuora:
+            run = await zuora.run_workflow(396, idempotency_key="k-refresh")
+
+    # 401 (token expired) -> resend with a new token -> 503 -> one real retry -> 200
+    assert [r.status for r in fake.requests_to("run")] == [401, 503, 200]
+    assert fake.executions[0].run_id == run.id
