@@ -7,7 +7,7 @@
 """
 
 from zuora_wf_async._auth import BearerToken, OAuthCredentials
-from zuora_wf_async._client import ClientStats, WorkflowClient
+from zuora_wf_async._client import WorkflowClient
 from zuora_wf_async._core.ratelimit import RateLimitInfo
 from zuora_wf_async._core.retry import RetryBudget, RetryPolicy
 from zuora_wf_async._errors import (
@@ -32,7 +32,7 @@ from zuora_wf_async._errors import (
     ZuoraAPIError,
     ZuoraError,
 )
-from zuora_wf_async._events import RequestEvent, ResponseEvent
+from zuora_wf_async._events import ClientStats, RequestEvent, ResponseEvent
 from zuora_wf_async._fanout import RunStream
 from zuora_wf_async._models import (
     RunStatus,

@@ -14,7 +14,6 @@ from types import TracebackType
 from typing import Any, Literal, Self, TypeVar
 
 import aiohttp
-import attrs
 
 from zuora_wf_async._auth import Auth, BearerToken, OAuthCredentials, TokenCache
 from zuora_wf_async._converter import decode
@@ -29,13 +28,14 @@ from zuora_wf_async._core.ratelimit import (
 from zuora_wf_async._core.requests import PreparedRequest
 from zuora_wf_async._core.responses import RawResponse, api_error, read_json, read_run
 from zuora_wf_async._core.retry import RetryBudget, RetryPolicy
+from zuora_wf_async._env import options_from_env, require_connection_options
 from zuora_wf_async._errors import (
     ClientStateError,
     InvalidRequestError,
     UnauthorizedError,
     ZuoraError,
 )
-from zuora_wf_async._events import RequestEvent, ResponseEvent, call_hook
+from zuora_wf_async._events import ClientStats, RequestEvent, ResponseEvent, call_hook
 from zuora_wf_async._fanout import FanOut
 from zuora_wf_async._follow import FollowRuns
 from zuora_wf_async._limiter import AdaptiveLimiter
@@ -43,7 +43,7 @@ from zuora_wf_async._models import WorkflowRun
 from zuora_wf_async._retrying import CallResult, RetryEvent, retrying_call
 from zuora_wf_async._transport import Transport
 
-__all__ = ["ClientStats", "WorkflowClient"]
+__all__ = ["WorkflowClient"]
 
 logger = logging.getLogger("zuora_wf_async")
 
@@ -62,26 +62,6 @@ def _positive_number(field: str, value: object, fix: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
         raise InvalidRequestError(field, f"must be a positive number, got {value!r}", fix)
     return float(value)
-
-
-@attrs.frozen(kw_only=True)
-class ClientStats:
-    """What ``WorkflowClient.stats`` reports.
-
-    ``effective_concurrency`` is the adaptive limit now (``max_concurrency`` until Zuora
-    answers 429); ``concurrency_cuts`` counts its halvings and ``pauses`` the times every
-    new request was held back for a ``Retry-After`` or an exhausted ``RateLimit`` window.
-    ``retry_tokens`` is what is left of the retry budget (None without one).
-    """
-
-    in_flight: int
-    peak_in_flight: int
-    effective_concurrency: int
-    concurrency_cuts: int
-    pauses: int
-    retry_tokens: float | None
-    retries_refused: int
-    token_fetches: int
 
 
 class WorkflowClient(FollowRuns, FanOut):
@@ -191,34 +171,9 @@ class WorkflowClient(FollowRuns, FanOut):
         ``ZUORA_BEARER_TOKEN``), and comma-separated ``ZUORA_ENTITY_IDS`` / ``ZUORA_ORG_IDS``.
         Keyword ``overrides`` win over the environment.
         """
-        env = os.environ if environ is None else environ
-        options: dict[str, Any] = {}
-        if env.get("ZUORA_BASE_URL"):
-            options["base_url"] = env["ZUORA_BASE_URL"]
-        client_id, secret = env.get("ZUORA_CLIENT_ID"), env.get("ZUORA_CLIENT_SECRET")
-        if client_id and secret:
-            options["auth"] = OAuthCredentials(client_id=client_id, client_secret=secret)
-        elif env.get("ZUORA_BEARER_TOKEN"):
-            options["auth"] = BearerToken(env["ZUORA_BEARER_TOKEN"])
-        elif client_id or secret:
-            missing = "ZUORA_CLIENT_SECRET" if client_id else "ZUORA_CLIENT_ID"
-            raise InvalidRequestError(
-                missing, "is not set", "set both ZUORA_CLIENT_ID and ZUORA_CLIENT_SECRET"
-            )
-        for name, option in (("ZUORA_ENTITY_IDS", "entity_ids"), ("ZUORA_ORG_IDS", "org_ids")):
-            if env.get(name):
-                options[option] = [part.strip() for part in env[name].split(",") if part.strip()]
+        options = options_from_env(os.environ if environ is None else environ)
         options.update(overrides)
-        if "base_url" not in options:
-            raise InvalidRequestError(
-                "ZUORA_BASE_URL", "is not set", "export it, e.g. https://rest.test.zuora.com"
-            )
-        if "auth" not in options:
-            raise InvalidRequestError(
-                "ZUORA_CLIENT_ID",
-                "no credentials in the environment",
-                "set ZUORA_CLIENT_ID and ZUORA_CLIENT_SECRET, or ZUORA_BEARER_TOKEN",
-            )
+        require_connection_options(options)
         return cls(**options)
 
     def __repr__(self) -> str:

@@ -16,7 +16,7 @@ import attrs
 
 from zuora_wf_async._errors import ZuoraError
 
-__all__ = ["RequestEvent", "ResponseEvent", "call_hook"]
+__all__ = ["ClientStats", "RequestEvent", "ResponseEvent", "call_hook"]
 
 logger = logging.getLogger("zuora_wf_async")
 
@@ -55,6 +55,26 @@ class ResponseEvent:
         fields = attrs.asdict(self, filter=lambda attribute, _: attribute.name != "error")
         fields["error"] = type(self.error).__name__ if self.error else None
         return fields
+
+
+@attrs.frozen(kw_only=True)
+class ClientStats:
+    """What ``WorkflowClient.stats`` reports.
+
+    ``effective_concurrency`` is the adaptive limit now (``max_concurrency`` until Zuora
+    answers 429); ``concurrency_cuts`` counts its halvings and ``pauses`` the times every
+    new request was held back for a ``Retry-After`` or an exhausted ``RateLimit`` window.
+    ``retry_tokens`` is what is left of the retry budget (None without one).
+    """
+
+    in_flight: int
+    peak_in_flight: int
+    effective_concurrency: int
+    concurrency_cuts: int
+    pauses: int
+    retry_tokens: float | None
+    retries_refused: int
+    token_fetches: int
 
 
 def call_hook(hook: Callable[[Any], object] | None, event: object) -> None:

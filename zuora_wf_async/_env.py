@@ -1,0 +1,46 @@
+"""Client settings from ``ZUORA_*`` environment variables (``WorkflowClient.from_env``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from zuora_wf_async._auth import BearerToken, OAuthCredentials
+from zuora_wf_async._errors import InvalidRequestError
+
+__all__ = ["options_from_env", "require_connection_options"]
+
+
+def options_from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    """Constructor options read from ``env``; only what is set there."""
+    options: dict[str, Any] = {}
+    if env.get("ZUORA_BASE_URL"):
+        options["base_url"] = env["ZUORA_BASE_URL"]
+    client_id, secret = env.get("ZUORA_CLIENT_ID"), env.get("ZUORA_CLIENT_SECRET")
+    if client_id and secret:
+        options["auth"] = OAuthCredentials(client_id=client_id, client_secret=secret)
+    elif env.get("ZUORA_BEARER_TOKEN"):
+        options["auth"] = BearerToken(env["ZUORA_BEARER_TOKEN"])
+    elif client_id or secret:
+        missing = "ZUORA_CLIENT_SECRET" if client_id else "ZUORA_CLIENT_ID"
+        raise InvalidRequestError(
+            missing, "is not set", "set both ZUORA_CLIENT_ID and ZUORA_CLIENT_SECRET"
+        )
+    for name, option in (("ZUORA_ENTITY_IDS", "entity_ids"), ("ZUORA_ORG_IDS", "org_ids")):
+        if env.get(name):
+            options[option] = [part.strip() for part in env[name].split(",") if part.strip()]
+    return options
+
+
+def require_connection_options(options: Mapping[str, Any]) -> None:
+    """Name the environment variable to set when the host or credentials are missing."""
+    if "base_url" not in options:
+        raise InvalidRequestError(
+            "ZUORA_BASE_URL", "is not set", "export it, e.g. https://rest.test.zuora.com"
+        )
+    if "auth" not in options:
+        raise InvalidRequestError(
+            "ZUORA_CLIENT_ID",
+            "no credentials in the environment",
+            "set ZUORA_CLIENT_ID and ZUORA_CLIENT_SECRET, or ZUORA_BEARER_TOKEN",
+        )
