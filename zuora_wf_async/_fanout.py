@@ -13,6 +13,12 @@ import inspect
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Self, TypeAlias
 
+from zuora_wf_async._core.polling import (
+    DEFAULT_MAX_POLL_INTERVAL,
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_WAIT_TIMEOUT,
+    PollPlan,
+)
 from zuora_wf_async._core.retry import RetryPolicy
 from zuora_wf_async._errors import InvalidRequestError, ZuoraError
 from zuora_wf_async._outcomes import Progress, RunOutcome, RunRequest
@@ -20,6 +26,8 @@ from zuora_wf_async._retrying import CallResult
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable
+
+    from zuora_wf_async._models import WorkflowRunDetail
 
 __all__ = ["FanOut", "RunItem", "RunStream"]
 
@@ -182,6 +190,12 @@ class FanOut:
 
         def _new_key(self) -> str: ...
 
+        def _policy(self, retry: RetryPolicy | None) -> RetryPolicy: ...
+
+        async def _settle(
+            self, run_id: int, plan: PollPlan, policy: RetryPolicy
+        ) -> WorkflowRunDetail: ...
+
     def iter_runs(
         self,
         workflow_id: int,
@@ -192,6 +206,10 @@ class FanOut:
         retry: RetryPolicy | None = None,
         on_progress: ProgressFn | None = None,
         window: int | None = None,
+        wait: bool = False,
+        wait_timeout: float | None = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
     ) -> RunStream:
         """Start one run per item and yield each ``RunOutcome`` as it completes.
 
@@ -200,9 +218,24 @@ class FanOut:
         client's ``max_concurrency``) ahead of the outcomes handed back. An item's key is
         its own ``idempotency_key``, else ``key_fn(params)``, else a fresh UUID4. Nothing
         raises halfway: a failed item is an outcome with ``error`` set.
+
+        With ``wait=True`` each outcome comes back only once its run has ended, with the
+        final ``detail`` (``outcome.succeeded`` tells a clean finish); waits poll within the
+        client's poll budget, and the default window grows to ``8 * max_concurrency`` so
+        that runs waiting in Zuora's queue do not hold up the start of the next ones.
         """
+        plan = (
+            PollPlan.checked(
+                timeout=wait_timeout,
+                poll_interval=poll_interval,
+                max_poll_interval=max_poll_interval,
+            )
+            if wait
+            else None
+        )
+        wait_policy = self._policy(retry)
         if window is None:
-            window = self.max_concurrency
+            window = self.max_concurrency * (8 if wait else 1)
         if isinstance(window, bool) or not isinstance(window, int) or window < 1:
             raise InvalidRequestError(
                 "window", f"must be a whole number >= 1, got {window!r}", "pass e.g. 64"
@@ -239,11 +272,27 @@ class FanOut:
                     attempts=error.attempts,
                     elapsed=error.elapsed,
                 )
+            run = result.value
+            detail = None
+            if plan is not None:
+                try:
+                    detail = await self._settle(run.id, plan, wait_policy)
+                except ZuoraError as error:
+                    return RunOutcome(
+                        index=index,
+                        params=params,
+                        idempotency_key=key,
+                        run=run,
+                        error=error,
+                        attempts=result.attempts,
+                        elapsed=result.elapsed,
+                    )
             return RunOutcome(
                 index=index,
                 params=params,
                 idempotency_key=key,
-                run=result.value,
+                run=run,
+                detail=detail,
                 attempts=result.attempts,
                 elapsed=result.elapsed,
             )
@@ -260,6 +309,10 @@ class FanOut:
         retry: RetryPolicy | None = None,
         on_progress: ProgressFn | None = None,
         window: int | None = None,
+        wait: bool = False,
+        wait_timeout: float | None = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
     ) -> list[RunOutcome]:
         """Start one run per item; return every outcome, in input order.
 
@@ -275,6 +328,10 @@ class FanOut:
             retry=retry,
             on_progress=on_progress,
             window=window,
+            wait=wait,
+            wait_timeout=wait_timeout,
+            poll_interval=poll_interval,
+            max_poll_interval=max_poll_interval,
         )
         async with stream:
             outcomes.extend([outcome async for outcome in stream])

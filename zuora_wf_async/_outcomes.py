@@ -10,7 +10,7 @@ from typing import Any
 import attrs
 
 from zuora_wf_async._errors import ZuoraError
-from zuora_wf_async._models import WorkflowRun
+from zuora_wf_async._models import WorkflowRun, WorkflowRunDetail
 
 __all__ = ["BatchError", "Progress", "RunOutcome", "RunRequest", "derive_key", "raise_for_failures"]
 
@@ -47,7 +47,8 @@ class RunOutcome:
 
     ``idempotency_key`` is the key that was sent (or would have been): store it, and a
     later attempt at the same item can reuse it. ``attempts`` counts tries, ``elapsed``
-    is seconds from the first try to the end, waits included.
+    is seconds from the first try to the end, waits included. ``detail`` is the run's
+    final state when the batch was started with ``wait=True``.
     """
 
     index: int
@@ -55,12 +56,19 @@ class RunOutcome:
     idempotency_key: str | None
     run: WorkflowRun | None = None
     error: ZuoraError | None = None
+    detail: WorkflowRunDetail | None = None
     attempts: int = 0
     elapsed: float = 0.0
 
     @property
     def ok(self) -> bool:
+        """The run was started (and, when waited for, followed to its end) without error."""
         return self.error is None and self.run is not None
+
+    @property
+    def succeeded(self) -> bool:
+        """``ok``, and when the run was waited for, it finished with no failed task."""
+        return self.ok and (self.detail is None or self.detail.succeeded)
 
 
 @attrs.frozen(kw_only=True)

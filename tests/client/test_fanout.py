@@ -19,7 +19,7 @@ from zuora_wf_async import (
     derive_key,
     raise_for_failures,
 )
-from zuora_wf_async.testing import FakeZuora, Fault, FaultPlan
+from zuora_wf_async.testing import FakeZuora, Fault, FaultPlan, ManualClock
 
 
 def client_tasks() -> list[asyncio.Task]:
@@ -244,3 +244,28 @@ def test_derive_key_is_stable_and_distinct():
     assert derive_key("batch", 1) != derive_key("batch", 2)
     assert derive_key("a", "bc") != derive_key("ab", "c")
     assert len(derive_key("x")) == 36
+
+
+async def test_run_many_can_start_and_settle_a_batch_in_one_call():
+    clock = ManualClock()
+    async with FakeZuora(clock=clock, queued_seconds=3, processing_seconds=4) as fake:
+        fake.configure_workflow(397, task_count=3, failed_tasks=1)
+        async with WorkflowClient(
+            fake.base_url,
+            auth=BearerToken(fake.issue_token()),
+            max_concurrency=8,
+            clock=clock,
+            sleep=clock.sleep,
+        ) as zuora:
+            clean = await zuora.run_many(396, [{"n": n} for n in range(60)], wait=True)
+            failing = await zuora.run_many(397, [{"n": 1}], wait=True, poll_interval=1)
+            budget = zuora.poll_budget
+
+    assert all(o.ok and o.succeeded for o in clean)
+    assert {o.detail.status.value for o in clean} == {"Finished"}
+    assert [o.detail.id for o in clean] == [o.run.id for o in clean]
+    [failed] = failing
+    assert failed.ok
+    assert not failed.succeeded
+    assert failed.detail.tasks.error == 1
+    assert fake.peak_in_flight_by_endpoint.get("get_run", 0) <= budget
