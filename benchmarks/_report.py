@@ -1,0 +1,144 @@
+"""Results as Markdown, JSON and a PNG chart, with the machine they were measured on."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from ._measure import Row
+
+__all__ = ["machine", "write"]
+
+
+def _version(package: str) -> str:
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def _cpu_model() -> str:
+    try:
+        with Path("/proc/cpuinfo").open() as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "aiohttp": _version("aiohttp"),
+        "zuora-sdk": _version("zuora-sdk"),
+        "zuora-wf-async": _version("zuora-wf-async"),
+    }
+
+
+def _number(value: float | None, unit: str = "") -> str:
+    if value is None:
+        return "n/a"
+    text = f"{value:.2f}" if abs(value) < 100 else f"{value:,.0f}"
+    return f"{text} {unit}".strip()
+
+
+def _verdict(row: Row) -> str:
+    if row.passed is None:
+        return "report"
+    return "**pass**" if row.passed else "**FAIL**"
+
+
+def markdown(rows: list[Row], info: dict[str, Any], settings: dict[str, Any]) -> str:
+    lines = [
+        "# zuora_wf_async benchmark results",
+        "",
+        f"- date: {info['date']}",
+        f"- machine: {info['cpu']}, {info['cores']} cores ({info['platform']})",
+        f"- Python {info['python']}, aiohttp {info['aiohttp']}, zuora-sdk {info['zuora-sdk']},"
+        f" zuora-wf-async {info['zuora-wf-async']}",
+        "- settings: " + ", ".join(f"{key}={value}" for key, value in settings.items()),
+        "",
+        "| benchmark | ours | baseline | ratio (ours / baseline) | target | result |",
+        "|---|---:|---|---:|---|---|",
+    ]
+    lines.extend(
+        f"| {row.benchmark} | {_number(row.ours, row.unit)} "
+        f"| {_number(row.baseline, row.unit)} ({row.baseline_name}) "
+        f"| {_number(row.ratio)} | {row.target} | {_verdict(row)} |"
+        for row in rows
+    )
+    lines.append("")
+    return "\n".join(lines)
+
+
+def chart(rows: list[Row], path: Path) -> None:
+    import matplotlib as mpl
+
+    mpl.use("Agg")
+    import matplotlib.pyplot as plt
+
+    # Each bar is "how much of its target a result uses": the measured ratio over a ratio
+    # target, or the absolute value over an absolute target. Below 1.0 meets the target.
+    charted = [row for row in rows if row.target_value]
+    labels = [row.benchmark for row in charted]
+    used = [_target_use(row) for row in charted]
+    figure, axes = plt.subplots(figsize=(10, 0.7 * len(charted) + 1.6))
+    colours = ["tab:green" if row.passed else "tab:red" for row in charted]
+    axes.barh(labels, used, color=colours)
+    axes.axvline(1.0, color="black", linestyle="--", label="target")
+    for position, (row, value) in enumerate(zip(charted, used, strict=True)):
+        measured = row.ratio if row.target_on == "ratio" else row.ours
+        text = f"{_number(measured)}{'' if row.target_on == 'ratio' else ' ' + row.unit}"
+        axes.text(value, position, f"  {text} ({row.target})", va="center", fontsize=8)
+    axes.set_xlabel("measured / target (below 1 passes)")
+    axes.set_xlim(0, max([*used, 1.0]) * 1.6)
+    axes.invert_yaxis()
+    axes.legend(loc="lower right")
+    axes.set_title("zuora_wf_async: results against targets")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def _target_use(row: Row) -> float:
+    measured = row.ratio if row.target_on == "ratio" else row.ours
+    if measured is None or not row.target_value:
+        return 0.0
+    return measured / row.target_value
+
+
+def write(
+    rows: list[Row], settings: dict[str, Any], directory: Path, *, seconds: float
+) -> dict[str, Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    info = machine()
+    paths = {
+        "md": directory / "results.md",
+        "json": directory / "results.json",
+        "png": directory / "results.png",
+    }
+    text = markdown(rows, info, settings)
+    paths["md"].write_text(text + f"\nTotal benchmark time: {seconds:.0f} s.\n")
+    document = {
+        "machine": info,
+        "settings": settings,
+        "seconds": seconds,
+        "rows": [attrs.asdict(row) for row in rows],
+    }
+    paths["json"].write_text(json.dumps(document, indent=2, default=str) + "\n")
+    chart(rows, paths["png"])
+    return paths
