@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
 
 import attrs
 
@@ -23,7 +23,29 @@ __all__ = [
 ]
 
 
-class RunStatus(enum.StrEnum):
+class _OpenStrEnum(enum.StrEnum):
+    """A string enum that keeps values it does not know instead of refusing them.
+
+    An unknown value becomes a pseudo-member named ``UNKNOWN`` holding the raw string, so a
+    status Zuora adds later reads as ``Status("New").value == "New"``, ``is_known`` False.
+    """
+
+    @classmethod
+    def _missing_(cls, value: object) -> Self | None:
+        if not isinstance(value, str):
+            return None
+        member = str.__new__(cls, value)
+        member._name_ = "UNKNOWN"
+        member._value_ = value
+        return member
+
+    @property
+    def is_known(self) -> bool:
+        """False for a value Zuora sent that this version does not document."""
+        return self._name_ != "UNKNOWN"
+
+
+class RunStatus(_OpenStrEnum):
     """Status of a workflow run.
 
     Zuora documents five values. A value it adds later decodes to a pseudo-member that keeps
@@ -36,20 +58,6 @@ class RunStatus(enum.StrEnum):
     STOPPING = "Stopping"
     STOPPED = "Stopped"
     FINISHED = "Finished"
-
-    @classmethod
-    def _missing_(cls, value: object) -> RunStatus | None:
-        if not isinstance(value, str):
-            return None
-        member = str.__new__(cls, value)
-        member._name_ = "UNKNOWN"
-        member._value_ = value
-        return member
-
-    @property
-    def is_known(self) -> bool:
-        """False for a status Zuora sent that this version does not document."""
-        return self._name_ != "UNKNOWN"
 
     @property
     def is_terminal(self) -> bool:
@@ -76,7 +84,7 @@ class WorkflowRun:
     type: str | None = None
 
 
-class TaskStatus(enum.StrEnum):
+class TaskStatus(_OpenStrEnum):
     """Status of one task of a run (Zuora's ``UpdateTaskStatus`` values).
 
     Like :class:`RunStatus`, a value Zuora adds later keeps its raw string with ``is_known``
@@ -89,20 +97,6 @@ class TaskStatus(enum.StrEnum):
     SUCCESS = "Success"
     STOPPED = "Stopped"
     ERROR = "Error"
-
-    @classmethod
-    def _missing_(cls, value: object) -> TaskStatus | None:
-        if not isinstance(value, str):
-            return None
-        member = str.__new__(cls, value)
-        member._name_ = "UNKNOWN"
-        member._value_ = value
-        return member
-
-    @property
-    def is_known(self) -> bool:
-        """False for a status Zuora sent that this version does not document."""
-        return self._name_ != "UNKNOWN"
 
 
 @attrs.frozen(kw_only=True)
