@@ -58,7 +58,7 @@ class CallResult:
 
 
 class _CallState:
-    """What one call's retry loop knows: built before the first attempt, read by backoff."""
+    """What one call's retry loop knows: built after its first failure, read by backoff."""
 
     def __init__(
         self,
