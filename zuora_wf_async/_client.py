@@ -311,16 +311,16 @@ class WorkflowClient(FollowRuns, FanOut):
     ) -> CallResult:
         """``run_workflow`` with its attempt count and elapsed time, for batch outcomes."""
         policy = self._policy(retry)
-        prepared_workflow_id = build.validate_workflow_id(workflow_id)
+        valid_id = build.validate_workflow_id(workflow_id)
         prepared = await self._prepare_run(
-            workflow_id, params, idempotency_key=idempotency_key, track_id=track_id
+            valid_id, params, idempotency_key=idempotency_key, track_id=track_id
         )
 
         def read(raw: RawResponse) -> WorkflowRun:
             body, _replayed = read_run(raw, prepared, max_bytes=self._max_response_bytes)
             return decode(body, WorkflowRun, status=raw.status)
 
-        return await self._call(prepared, read, policy, workflow_id=prepared_workflow_id)
+        return await self._call(prepared, read, policy, workflow_id=valid_id, read_409=True)
 
     # -- the request path --------------------------------------------------------------
 
@@ -342,16 +342,16 @@ class WorkflowClient(FollowRuns, FanOut):
 
     async def _prepare_run(
         self,
-        workflow_id: object,
+        workflow_id: int,
         params: object,
         *,
         idempotency_key: str | None,
         track_id: str | None,
     ) -> PreparedRequest:
-        # Everything that can be known locally is checked before the session is touched,
-        # so bad input never costs a request (or a token fetch). The key and the body are
-        # fixed here, once: every retry re-sends these exact bytes under this exact key.
-        valid_id = build.validate_workflow_id(workflow_id)
+        # ``workflow_id`` is already validated. Everything else that can be known locally
+        # is checked before the session is touched, so bad input never costs a request (or
+        # a token fetch). The key and the body are fixed here, once: every retry re-sends
+        # these exact bytes under this exact key.
         key = (
             self._new_key()
             if idempotency_key is None
@@ -377,7 +377,7 @@ class WorkflowClient(FollowRuns, FanOut):
             body, compressed = self._encode(params)
         prepared = build.prepare_run(
             base_url=self.base_url,
-            workflow_id=valid_id,
+            workflow_id=workflow_id,
             body=body,
             idempotency_key=key,
             track_id=track,
@@ -400,8 +400,13 @@ class WorkflowClient(FollowRuns, FanOut):
         policy: RetryPolicy,
         *,
         workflow_id: int | None = None,
+        read_409: bool = False,
     ) -> CallResult:
-        """Send ``prepared`` under ``policy`` and ``read`` the answer into a value."""
+        """Send ``prepared`` under ``policy`` and ``read`` the answer into a value.
+
+        ``read`` gets every 2xx; any other status raises its error leaf, except a 409 when
+        ``read_409`` is set (a run POST, whose 409 may be the replay of an earlier run).
+        """
         self._ensure_open()
         tokens = self._tokens
         assert tokens is not None  # noqa: S101 -- set by _ensure_open
@@ -413,7 +418,7 @@ class WorkflowClient(FollowRuns, FanOut):
             attempts += 1
             raw, token = await self._attempt(prepared, timeout, attempts, workflow_id)
             sent_token[:] = [token]
-            if 200 <= raw.status < 300 or raw.status == 409:
+            if 200 <= raw.status < 300 or (read_409 and raw.status == 409):
                 return read(raw)
             raise api_error(raw, prepared, max_bytes=self._max_response_bytes)
 

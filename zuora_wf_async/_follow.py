@@ -30,7 +30,7 @@ from zuora_wf_async._core.polling import (
     poll_budget,
 )
 from zuora_wf_async._core.requests import PreparedRequest
-from zuora_wf_async._core.responses import RawResponse, api_error, read_json
+from zuora_wf_async._core.responses import RawResponse, read_json
 from zuora_wf_async._errors import (
     InvalidRequestError,
     ResponseDecodeError,
@@ -53,13 +53,6 @@ T = TypeVar("T")
 class _TaskPage:
     tasks: tuple[Task, ...]
     next_page: str | None
-
-
-def _only_2xx(raw: RawResponse, prepared: PreparedRequest, max_bytes: int) -> Any:
-    # _call hands 409s to the reader too (a run POST's replay); here a 409 is just an error.
-    if not 200 <= raw.status < 300:
-        raise api_error(raw, prepared, max_bytes=max_bytes)
-    return read_json(raw, max_bytes=max_bytes)
 
 
 def _read_task_page(body: Any, status: int) -> _TaskPage:
@@ -169,7 +162,7 @@ class FollowRuns:
         )
 
         def read(raw: RawResponse) -> bool:
-            body = _only_2xx(raw, prepared, self._max_response_bytes)
+            body = read_json(raw, max_bytes=self._max_response_bytes)
             success = body.get("success") if isinstance(body, Mapping) else None
             if not isinstance(success, bool):
                 raise ResponseDecodeError(
@@ -378,7 +371,7 @@ class FollowRuns:
 
     async def _fetch_task_page(self, prepared: PreparedRequest, policy: RetryPolicy) -> _TaskPage:
         def read(raw: RawResponse) -> _TaskPage:
-            body = _only_2xx(raw, prepared, self._max_response_bytes)
+            body = read_json(raw, max_bytes=self._max_response_bytes)
             return _read_task_page(body, raw.status)
 
         page: _TaskPage = (await self._call(prepared, read, policy)).value
@@ -398,7 +391,7 @@ class FollowRuns:
         )
 
         def read(raw: RawResponse) -> WorkflowRunDetail:
-            body = _only_2xx(raw, prepared, self._max_response_bytes)
+            body = read_json(raw, max_bytes=self._max_response_bytes)
             return decode(body, WorkflowRunDetail, status=raw.status)
 
         result = await self._call(prepared, read, policy)
