@@ -10,16 +10,15 @@ import ssl
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any, Literal, Self, TypeVar
 
 import aiohttp
 
-from zuora_wf_async._auth import Auth, BearerToken, OAuthCredentials, TokenCache
+from zuora_wf_async._auth import Auth, BearerToken, OAuthCredentials
 from zuora_wf_async._converter import decode
 from zuora_wf_async._core import requests as build
-from zuora_wf_async._core.compression import DEFAULT_MAX_RESPONSE_BYTES, compress
+from zuora_wf_async._core.compression import DEFAULT_MAX_RESPONSE_BYTES
 from zuora_wf_async._core.oauth import TokenGrant, read_token_grant
 from zuora_wf_async._core.ratelimit import (
     has_plenty_left,
@@ -29,6 +28,7 @@ from zuora_wf_async._core.ratelimit import (
 from zuora_wf_async._core.requests import PreparedRequest
 from zuora_wf_async._core.responses import RawResponse, api_error, read_json, read_run
 from zuora_wf_async._core.retry import RetryBudget, RetryPolicy
+from zuora_wf_async._encoding import BodyEncoder
 from zuora_wf_async._env import options_from_env, require_connection_options
 from zuora_wf_async._errors import (
     ClientStateError,
@@ -42,6 +42,7 @@ from zuora_wf_async._follow import FollowRuns
 from zuora_wf_async._limiter import AdaptiveLimiter
 from zuora_wf_async._models import WorkflowRun
 from zuora_wf_async._retrying import CallResult, RetryEvent, retrying_call
+from zuora_wf_async._tokens import TokenCache
 from zuora_wf_async._transport import Transport
 
 __all__ = ["WorkflowClient"]
@@ -52,12 +53,6 @@ T = TypeVar("T")
 
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_GZIP_THRESHOLD = 1024
-# Below this (a rough size, see _core.requests.rough_size), encoding and gzip take well
-# under a millisecond and a thread hop costs more than it saves; above it, doing them on
-# the loop would stall every other request.
-_ENCODE_OFF_LOOP_BYTES = 64 * 1024
-# Rows per json call when encoding off the loop: ~0.3 ms of GIL at a time for typical rows.
-_ENCODE_SLICE_ITEMS = 256
 _RETRY_FIX = "pass RetryPolicy(max_attempts=..., base_delay=..., max_delay=..., deadline=...)"
 
 
@@ -165,7 +160,7 @@ class WorkflowClient(FollowRuns, FanOut):
         self._transport: Transport | None = None
         self._limiter: AdaptiveLimiter | None = None
         self._tokens: TokenCache | None = None
-        self._encoder: ThreadPoolExecutor | None = None
+        self._encoder = BodyEncoder(gzip_threshold=gzip_threshold)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Self:
@@ -210,11 +205,7 @@ class WorkflowClient(FollowRuns, FanOut):
                     "aclose() must run in the event loop the client was opened in"
                 )
             await self._transport.close()
-        if self._encoder is not None:
-            # Queued encodes belong to calls that are over; the thread ends after its
-            # current one without blocking the loop.
-            self._encoder.shutdown(wait=False, cancel_futures=True)
-            self._encoder = None
+        self._encoder.close()
 
     def _ensure_open(self) -> None:
         loop = asyncio.get_running_loop()
@@ -360,21 +351,7 @@ class WorkflowClient(FollowRuns, FanOut):
         track = None if track_id is None else build.validate_track_id(track_id)
         if track is None and self.auto_track_id:
             track = self._new_track_id()
-        if build.rough_size(params) > _ENCODE_OFF_LOOP_BYTES:
-            # Encoding a megabyte of nested rows takes ~15 ms: do it, and the gzip, off the
-            # loop. One worker thread, not a pool: json holds the GIL while it encodes, and
-            # several encoding threads would take turns with the loop's thread for it, each
-            # turn a 5 ms switch interval. With one, the loop waits at most one interval.
-            if self._encoder is None:
-                self._encoder = ThreadPoolExecutor(
-                    max_workers=1, thread_name_prefix="zuora-wf-encode"
-                )
-            loop = asyncio.get_running_loop()
-            body, compressed = await loop.run_in_executor(
-                self._encoder, self._encode, params, _ENCODE_SLICE_ITEMS
-            )
-        else:
-            body, compressed = self._encode(params)
+        body, compressed = await self._encoder.encode(params)
         prepared = build.prepare_run(
             base_url=self.base_url,
             workflow_id=workflow_id,
@@ -385,13 +362,6 @@ class WorkflowClient(FollowRuns, FanOut):
             org_ids=self._org_ids,
         )
         return prepared if compressed is None else prepared.with_gzip_body(compressed)
-
-    def _encode(self, params: object, slice_items: int | None = None) -> tuple[bytes, bytes | None]:
-        """The JSON body and, above ``gzip_threshold``, its gzip; pure CPU, thread-safe."""
-        body = build.encode_params(params, slice_items=slice_items)
-        if self.gzip_threshold is not None and len(body) > self.gzip_threshold:
-            return body, compress(body)
-        return body, None
 
     async def _call(
         self,

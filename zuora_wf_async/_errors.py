@@ -74,6 +74,11 @@ class ZuoraError(Exception):
 
     attempts: int = 0
     elapsed: float = 0.0
+    #: True exactly when the request may have been carried out by Zuora although this
+    #: error says it failed (no answer, a timeout, a 5xx, 409 "same key in progress"): a
+    #: resend must then use the same ``Idempotency-Key``, never a new one. False for errors
+    #: raised before anything was sent and for Zuora's final verdicts (400, 404, ...).
+    may_have_run: bool = False
 
 
 class InvalidRequestError(ZuoraError, ValueError):
