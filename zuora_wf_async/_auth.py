@@ -2,7 +2,9 @@
 
 They are plain configuration the caller builds; the token cache that turns them into an
 ``Authorization`` header belongs to one client (see ``_tokens``). Neither ever shows a
-secret in ``repr``.
+secret in ``repr``, and a bad value is refused at construction with a message that names
+the field but never echoes the value (it may be most of a real secret). Each secret is
+registered with ``_core.redact`` as it is accepted, so no error message can show it later.
 """
 
 from __future__ import annotations
@@ -11,19 +13,39 @@ from collections.abc import Callable
 
 import attrs
 
+from zuora_wf_async._core import redact
+from zuora_wf_async._core.oauth import is_header_safe_token
 from zuora_wf_async._errors import InvalidRequestError
 
 __all__ = ["Auth", "BearerToken", "OAuthCredentials"]
 
+_FROM_SETTINGS = "copy the value from Zuora's OAuth client settings exactly"
 
-def _non_empty(field: str) -> Callable[[object, attrs.Attribute[str], str], None]:
+
+def _problem(value: object, *, header: bool) -> str | None:
+    """What is wrong with a credential value, in words that do not quote it; None if fine."""
+    if not isinstance(value, str):
+        return f"must be a string, got {type(value).__name__}"
+    if not value.strip():
+        return "must be a non-empty string"
+    if value != value.strip():
+        return "has leading or trailing whitespace (a stray newline from a file or a paste?)"
+    # isprintable() is False for CR, LF, NUL, every other control or format character
+    # and lone surrogates: each would end or split a header, or fail to encode.
+    if not value.isprintable():
+        return "contains a control character (CR, LF, NUL, tab...) or an unencodable one"
+    if header and not is_header_safe_token(value):
+        return "must be visible ASCII without spaces to go in an Authorization header"
+    return None
+
+
+def _credential(
+    field: str, *, header: bool = False
+) -> Callable[[object, attrs.Attribute[str], str], None]:
     def check(_instance: object, _attribute: attrs.Attribute[str], value: str) -> None:
-        if not isinstance(value, str) or not value.strip() or value != value.strip():
-            raise InvalidRequestError(
-                field,
-                "must be a non-empty string without surrounding spaces",
-                "copy the value from Zuora's OAuth client settings exactly",
-            )
+        problem = _problem(value, header=header)
+        if problem is not None:
+            raise InvalidRequestError(field, f"{problem} (value not shown)", _FROM_SETTINGS)
 
     return check
 
@@ -32,7 +54,10 @@ def _non_empty(field: str) -> Callable[[object, attrs.Attribute[str], str], None
 class BearerToken:
     """A fixed bearer token the caller obtained and refreshes itself."""
 
-    token: str = attrs.field(repr=False, validator=_non_empty("token"))
+    token: str = attrs.field(repr=False, validator=_credential("token", header=True))
+
+    def __attrs_post_init__(self) -> None:
+        redact.register(self.token)
 
     def __repr__(self) -> str:
         return "BearerToken(token='***')"
@@ -42,8 +67,11 @@ class BearerToken:
 class OAuthCredentials:
     """An OAuth client's id and secret; the client fetches and refreshes tokens itself."""
 
-    client_id: str = attrs.field(validator=_non_empty("client_id"))
-    client_secret: str = attrs.field(repr=False, validator=_non_empty("client_secret"))
+    client_id: str = attrs.field(validator=_credential("client_id"))
+    client_secret: str = attrs.field(repr=False, validator=_credential("client_secret"))
+
+    def __attrs_post_init__(self) -> None:
+        redact.register(self.client_secret)
 
     def __repr__(self) -> str:
         return f"OAuthCredentials(client_id={self.client_id!r}, client_secret='***')"

@@ -29,13 +29,17 @@ it received; ``TransportError`` means the outcome is unknown, which is exactly t
 retry under the same ``Idempotency-Key`` is safe for.
 
 No message, ``repr`` or attribute of these errors ever holds a token or client secret, and
-parameter values are kept out of messages (406's echo is on ``.parameters`` only).
+parameter values are kept out of messages (406's echo is on ``.parameters`` only). Errors
+that carry server text (``TransportError``, ``ResponseDecodeError``, ``ZuoraAPIError``)
+pass it through ``_core.redact.scrub`` as they are built, whoever builds them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+
+from zuora_wf_async._core.redact import scrub, scrub_json
 
 if TYPE_CHECKING:
     from zuora_wf_async._core.ratelimit import RateLimitInfo
@@ -118,7 +122,7 @@ class TransportError(ZuoraError):
         self.path = path
         self.idempotency_key = idempotency_key
         self.track_id = track_id
-        super().__init__(message)
+        super().__init__(scrub(message))
 
 
 class RequestTimeoutError(TransportError, TimeoutError):
@@ -133,9 +137,9 @@ class ResponseDecodeError(ZuoraError):
     """
 
     def __init__(self, message: str, *, field: str = "body", status: int = 0) -> None:
-        self.field = field
+        self.field = scrub(field)
         self.status = status
-        super().__init__(message)
+        super().__init__(scrub(message))
 
 
 class ZuoraAPIError(ZuoraError):
@@ -143,6 +147,7 @@ class ZuoraAPIError(ZuoraError):
 
     Carries what support will ask for: ``status``, ``request_id`` (``Zuora-Request-Id``),
     ``track_id``, ``idempotency_key``, plus Zuora's own ``messages`` and the decoded ``body``.
+    Everything that came from the server is scrubbed of known secrets on the way in.
     """
 
     def __init__(
@@ -162,13 +167,16 @@ class ZuoraAPIError(ZuoraError):
         self.status = status
         self.method = method
         self.path = path
-        self.request_id = request_id
-        self.track_id = track_id
+        self.request_id = None if request_id is None else scrub(request_id)
+        self.track_id = None if track_id is None else scrub(track_id)
         self.idempotency_key = idempotency_key
-        self.messages = tuple(messages)
-        self.body = body
-        self.headers: Mapping[str, str] = dict(headers or {})
-        super().__init__(message)
+        self.messages = tuple(scrub(text) for text in messages)
+        self.body = scrub_json(body)
+        self.headers: Mapping[str, str] = {
+            name: scrub(value) if isinstance(value, str) else value
+            for name, value in (headers or {}).items()
+        }
+        super().__init__(scrub(message))
 
 
 class BadRequestError(ZuoraAPIError):
@@ -198,7 +206,7 @@ class MissingParametersError(ZuoraAPIError):
     """
 
     def __init__(self, message: str, *, parameters: Any = None, **kwargs: Any) -> None:
-        self.parameters = parameters
+        self.parameters = scrub_json(parameters)
         super().__init__(message, **kwargs)
 
 

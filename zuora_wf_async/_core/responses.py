@@ -5,6 +5,11 @@ the content encoding (with a size cap), parses JSON, and decides what an error s
 means. Zuora's error bodies come in several shapes (``{"errors": [{title}]}`` on
 /workflows, ``{"message"}`` on 401, ``{"code", "message"}`` on 403, opaque text or HTML from
 gateways), so every reader here accepts any of them and never raises on a strange body.
+
+Every byte of JSON is parsed in one place, ``_parse_json``, which turns whatever
+``json.loads`` can raise (``RecursionError`` on a body nested 100,000 deep included) into
+one answer, and refuses bodies nested deeper than ``MAX_JSON_DEPTH``. Whatever a message
+quotes from a body goes through ``redact.excerpt``: scrubbed of secrets and kept short.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from zuora_wf_async._core.compression import (
     decode_body,
 )
 from zuora_wf_async._core.ratelimit import parse_rate_limit, parse_retry_after
+from zuora_wf_async._core.redact import excerpt
 from zuora_wf_async._core.requests import PreparedRequest
 from zuora_wf_async._errors import (
     BadRequestError,
@@ -42,9 +48,24 @@ from zuora_wf_async._errors import (
     ZuoraAPIError,
 )
 
-__all__ = ["RawResponse", "api_error", "is_run_record", "read_json", "read_run"]
+__all__ = [
+    "MAX_JSON_DEPTH",
+    "RawResponse",
+    "api_error",
+    "is_run_record",
+    "read_json",
+    "read_run",
+]
 
-_SNIPPET = 200
+# Zuora's records nest three or four levels; a task's user data a few more. A hundred is
+# far beyond anything real and far below where Python's recursion (in json, repr, or a
+# caller's code walking the value) would fail.
+MAX_JSON_DEPTH = 100
+_MAX_REQUEST_ID_CHARS = 100
+
+
+class _NotJsonError(ValueError):
+    """A body ``_parse_json`` refuses; the message never quotes the body."""
 
 
 @attrs.frozen(kw_only=True)
@@ -64,23 +85,72 @@ def _decoded_text(raw: RawResponse, max_bytes: int) -> bytes:
     return decode_body(raw.body, raw.headers.get("Content-Encoding"), max_bytes=max_bytes)
 
 
+def _depth(value: Any) -> int:
+    """How deep containers nest in decoded JSON, walked without recursion."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Any = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > MAX_JSON_DEPTH:
+            break
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return deepest
+
+
+def _parse_json(data: bytes | str) -> Any:
+    """``json.loads(data)``, or ``_NotJsonError`` saying why not, without quoting ``data``."""
+    try:
+        value = json.loads(data)
+    except RecursionError:
+        # The C decoder recurses once per level; a body nested 100,000 deep ends here.
+        raise _NotJsonError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, too many digits
+        reason = str(exc) if isinstance(exc, json.JSONDecodeError) else type(exc).__name__
+        raise _NotJsonError(reason) from None
+    # Counting brackets is C-fast; only a body with enough of them can nest too deep.
+    if isinstance(data, str):
+        data = data.encode("utf-8", errors="replace")
+    if data.count(b"[") + data.count(b"{") > MAX_JSON_DEPTH and _depth(value) > MAX_JSON_DEPTH:
+        raise _NotJsonError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    return value
+
+
 def _loads_lenient(raw: RawResponse, max_bytes: int) -> tuple[Any, str]:
     """Best-effort (json, text) of an error body; (None, description) when unreadable."""
     try:
         data = _decoded_text(raw, max_bytes)
     except (BodyTooLargeError, zlib.error, EOFError) as exc:
         return None, f"unreadable body ({exc})"
-    text = data.decode("utf-8", errors="replace")
+    # Messages quote 200 characters at most; a bounded prefix is all they can need.
+    text = data[:4096].decode("utf-8", errors="replace")
     try:
-        return json.loads(text), text
-    except ValueError:
+        return _parse_json(data), text
+    except _NotJsonError as exc:
+        if str(exc).startswith("JSON nested"):
+            return None, f"unreadable body ({exc})"
         return None, text
 
 
 def read_json(
-    raw: RawResponse, *, max_bytes: int = DEFAULT_MAX_RESPONSE_BYTES, allow_empty: bool = False
+    raw: RawResponse,
+    *,
+    max_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    allow_empty: bool = False,
+    quote_body: bool = True,
 ) -> Any:
-    """The JSON body of a success response, or ``ResponseDecodeError`` saying what is wrong."""
+    """The JSON body of a success response, or ``ResponseDecodeError`` saying what is wrong.
+
+    The error quotes a short, scrubbed excerpt of a body that is not JSON, unless
+    ``quote_body`` is False: a token response must quote nothing, since the token in it is
+    not known (and so cannot be scrubbed) until the body has been read.
+    """
     try:
         data = _decoded_text(raw, max_bytes)
     except BodyTooLargeError as exc:
@@ -93,11 +163,16 @@ def read_json(
     if not data.strip() and allow_empty:
         return None
     try:
-        return json.loads(data)
-    except ValueError:
-        snippet = data[:_SNIPPET].decode("utf-8", errors="replace")
+        return _parse_json(data)
+    except _NotJsonError as exc:
+        if quote_body:
+            # Decode a bounded prefix only: excerpt keeps 200 characters of it anyway.
+            text = data[:4096].decode("utf-8", errors="replace")
+            found = f"got {excerpt(text)!r} ({exc})"
+        else:
+            found = f"got {len(data)} bytes that are not ({exc}); not quoted, they may hold a token"
         raise ResponseDecodeError(
-            f"expected a JSON body from Zuora (HTTP {raw.status}), got {snippet!r}",
+            f"expected a JSON body from Zuora (HTTP {raw.status}), {found}",
             status=raw.status,
         ) from None
 
@@ -121,16 +196,16 @@ def _messages(body: object, text: str) -> list[str]:
                 for item in items:
                     if isinstance(item, Mapping):
                         message = item.get("title") or item.get("message")
-                        if message is not None:
-                            found.append(str(message))
+                        if isinstance(message, str | int | float):
+                            found.append(excerpt(str(message)))
         found.extend(
-            body[key]
+            excerpt(body[key])
             for key in ("message", "error", "error_description", "title")
             if isinstance(body.get(key), str)
         )
         # A JSON body without a message is not quoted: it may echo parameter values.
-        return found
-    snippet = " ".join(text.split())[:_SNIPPET]
+        return [message for message in found if message]
+    snippet = excerpt(text)
     return [snippet] if snippet else []
 
 
@@ -158,20 +233,28 @@ def api_error(
     messages = _messages(body, text)
     status = raw.status
     lowered = " ".join(messages).lower()
-    detail = "; ".join(messages) if messages else "no message"
-    context = f"[Zuora-Request-Id: {raw.request_id or 'none'}"
-    if request.idempotency_key:
-        context += f", Idempotency-Key: {request.idempotency_key}"
-    context += "]"
+    detail = excerpt("; ".join(messages)) if messages else "no message"
+    request_id = raw.request_id
+    if request_id is not None:
+        request_id = excerpt(request_id, _MAX_REQUEST_ID_CHARS)
+    # What support will ask for; a part the exchange did not have is left out.
+    context = [
+        f"{name}: {value}"
+        for name, value in (
+            ("Zuora-Request-Id", request_id),
+            ("Idempotency-Key", request.idempotency_key),
+        )
+        if value
+    ]
     message = (
         f"Zuora answered {status} {_reason(status)} to {request.method} {request.path}: "
-        f"{detail} {context}"
+        f"{detail}" + (f" [{', '.join(context)}]" if context else "")
     )
     common: dict[str, Any] = {
         "status": status,
         "method": request.method,
         "path": request.path,
-        "request_id": raw.request_id,
+        "request_id": request_id,
         "track_id": raw.headers.get("Zuora-Track-Id") or request.track_id,
         "idempotency_key": request.idempotency_key,
         "messages": messages,
