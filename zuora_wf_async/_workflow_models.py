@@ -1,0 +1,236 @@
+"""The records of Zuora's workflow *definition* operations, as frozen attrs classes.
+
+Runs and tasks live in ``_models``; this module holds what the definition, version,
+export/import and usage operations return or take. The classes describe data only. Their
+decoding rules (Zuora's mixed camelCase and snake_case names, the misspelt
+``latest_inactive_verisons``, ids typed string or integer, ``DetailedWorkflow.status``
+typed integer) are registered at the bottom of this module on the package's one converter,
+so that ``_converter.decode`` reads every record the same way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+
+from zuora_wf_async._converter import _default_converter
+from zuora_wf_async._models import TaskStatus, _OpenStrEnum
+
+__all__ = [
+    "TaskUpdate",
+    "TaskUsage",
+    "Workflow",
+    "WorkflowExport",
+    "WorkflowStatus",
+    "WorkflowVersionRef",
+]
+
+
+class WorkflowStatus(_OpenStrEnum):
+    """Status of a workflow definition or version: ``Active`` or ``Inactive``.
+
+    Open like :class:`RunStatus`: a value Zuora adds later keeps its raw text
+    (``is_known`` False). ``DetailedWorkflow.status`` is typed integer in Zuora's schema
+    although its example shows ``"Active"``; an integer is kept as its text.
+    """
+
+    ACTIVE = "Active"
+    INACTIVE = "Inactive"
+
+
+@attrs.frozen(kw_only=True)
+class WorkflowVersionRef:
+    """The ``active_version`` summary of a definition: the version runs use."""
+
+    id: int
+    version: str | None = None
+    status: WorkflowStatus | None = None
+    type: str | None = None
+    description: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Workflow:
+    """A workflow definition, or one version of it.
+
+    ``GET /workflows`` and ``GET/PATCH /workflows/{id}`` describe a *definition*: its
+    ``id`` is what you run, ``status`` says whether it can run and ``active_version`` which
+    version runs. ``GET /workflows/{id}/versions`` and ``POST /workflows/import`` describe
+    *versions* (``version`` set, ``active_version`` None): a version's ``id`` is what
+    ``delete_workflow_version`` takes. ``latest_inactive_versions`` (at most 10) is only
+    filled by the list operation. Fields Zuora leaves out are None.
+    """
+
+    id: int
+    name: str | None = None
+    description: str | None = None
+    status: WorkflowStatus | None = None
+    type: str | None = None
+    version: str | None = None
+    callout_trigger: bool | None = None
+    ondemand_trigger: bool | None = None
+    scheduled_trigger: bool | None = None
+    interval: str | None = None
+    timezone: str | None = None
+    priority: str | None = None
+    created_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None
+    active_version: WorkflowVersionRef | None = None
+    latest_inactive_versions: tuple[Workflow, ...] = ()
+
+    @property
+    def is_active(self) -> bool:
+        """True when the definition is ``Active`` (a version record: its own status)."""
+        return self.status == WorkflowStatus.ACTIVE
+
+
+@attrs.frozen(kw_only=True)
+class WorkflowExport:
+    """One version of a workflow as ``GET /workflows/{id}/export`` returns it.
+
+    ``workflow``, ``tasks`` and ``linkages`` are kept exactly as Zuora sent them, because
+    the export's purpose is to be imported again (into another tenant, or as a new
+    version) and every field must survive the round trip, including those this package
+    does not model. :meth:`as_json` gives the body ``import_workflow`` sends.
+    """
+
+    workflow: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
+    tasks: tuple[Mapping[str, Any], ...] = attrs.field(default=(), repr=False)
+    linkages: tuple[Mapping[str, Any], ...] = attrs.field(default=(), repr=False)
+
+    @property
+    def name(self) -> str | None:
+        value = self.workflow.get("name")
+        return value if isinstance(value, str) else None
+
+    @property
+    def version(self) -> str | None:
+        value = self.workflow.get("version")
+        return value if isinstance(value, str) else None
+
+    def as_json(self) -> dict[str, Any]:
+        """The document as plain JSON data: ``{"workflow", "tasks", "linkages"}``."""
+        return {
+            "workflow": dict(self.workflow),
+            "tasks": [dict(task) for task in self.tasks],
+            "linkages": [dict(linkage) for linkage in self.linkages],
+        }
+
+
+def _optional_tags(value: Any) -> tuple[str, ...] | None:
+    return None if value is None else tuple(value)
+
+
+@attrs.frozen(kw_only=True)
+class TaskUpdate:
+    """One entry of ``PUT /workflows/tasks/batch_update`` (Zuora's ``UpdateTask``).
+
+    Only ``id`` is required; fields left None are not sent, so Zuora keeps their values.
+    """
+
+    id: int
+    name: str | None = None
+    status: TaskStatus | str | None = None
+    action_type: str | None = None
+    call_type: str | None = None
+    object: str | None = None
+    object_id: str | None = None
+    concurrent_limit: int | None = None
+    tags: tuple[str, ...] | None = attrs.field(default=None, converter=_optional_tags)
+    workflow_id: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class TaskUsage:
+    """How many tasks ran on one day (``GET /workflows/metrics.json``, ``taskCount``)."""
+
+    date: dt.date
+    task_count: int
+
+
+# -- decoding rules, registered on the package's one converter ----------------------------
+
+# Wire names that differ from ours. Zuora spells the list field "latest_inactive_verisons";
+# the correct spelling is accepted too, in case Zuora fixes it.
+_WORKFLOW_WIRE_NAMES: Mapping[str, str] = {
+    "callout_trigger": "calloutTrigger",
+    "ondemand_trigger": "ondemandTrigger",
+    "scheduled_trigger": "scheduledTrigger",
+    "created_at": "createdAt",
+    "updated_at": "updatedAt",
+    "latest_inactive_versions": "latest_inactive_verisons",
+}
+
+
+def _workflow_status(value: object, _type: object = None) -> WorkflowStatus:
+    if isinstance(value, bool):
+        raise TypeError("expected a status string, got a bool")
+    if isinstance(value, int):  # DetailedWorkflow.status is typed integer
+        return WorkflowStatus(str(value))
+    if isinstance(value, str):
+        return WorkflowStatus(value)
+    raise TypeError(f"expected a status string, got {type(value).__name__}")
+
+
+def _date(value: object, _type: object = None) -> dt.date:
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    if not isinstance(value, str):
+        raise TypeError(f"expected a date string, got {type(value).__name__}")
+    return dt.date.fromisoformat(value.strip()[:10])
+
+
+def _export(value: object, _type: object = None) -> WorkflowExport:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"expected an object, got {type(value).__name__}")
+    workflow = value.get("workflow") or {}
+    tasks = value.get("tasks") or []
+    linkages = value.get("linkages") or []
+    if not isinstance(workflow, Mapping):
+        raise TypeError("workflow: expected an object")
+    for name, items in (("tasks", tasks), ("linkages", linkages)):
+        if not isinstance(items, list) or not all(isinstance(i, Mapping) for i in items):
+            raise TypeError(f"{name}: expected a list of objects")
+    return WorkflowExport(workflow=workflow, tasks=tuple(tasks), linkages=tuple(linkages))
+
+
+def _usage(value: object, _type: object = None) -> TaskUsage:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"expected an object, got {type(value).__name__}")
+    values = value.get("values")
+    count = values.get("taskCount", 0) if isinstance(values, Mapping) else 0
+    if isinstance(count, bool) or not isinstance(count, int):
+        raise TypeError(f"values.taskCount: expected an integer, got {count!r}")
+    return TaskUsage(date=_date(value.get("date")), task_count=count)
+
+
+def register_workflow_hooks(converter: Any) -> None:
+    """Teach ``converter`` (a ``cattrs.Converter``) the records of this module."""
+    # Imported here so the records above stay free of cattrs; only registering needs it.
+    from cattrs.gen import make_dict_structure_fn, override
+
+    renames = {name: override(rename=wire) for name, wire in _WORKFLOW_WIRE_NAMES.items()}
+    # mypy cannot tell the renames from make_dict_structure_fn's own keyword flags.
+    generated = make_dict_structure_fn(Workflow, converter, **renames)  # type: ignore[arg-type]
+
+    def structure_workflow(value: Any, _type: object) -> Workflow:
+        if isinstance(value, Mapping) and "latest_inactive_versions" in value:
+            value = {"latest_inactive_verisons": value["latest_inactive_versions"], **value}
+        result: Workflow = generated(value, Workflow)
+        return result
+
+    hooks: dict[type, Callable[[Any, Any], Any]] = {
+        Workflow: structure_workflow,
+        WorkflowStatus: _workflow_status,
+        WorkflowExport: _export,
+        TaskUsage: _usage,
+        dt.date: _date,
+    }
+    for cls, hook in hooks.items():
+        converter.register_structure_hook(cls, hook)
+
+
+register_workflow_hooks(_default_converter())
