@@ -1,28 +1,97 @@
 """How fast to send: adaptive concurrency, quota pauses and an optional rate cap.
 
-The rules live here; the waiting lives in ``_limiter``. All times are seconds on the
-client's injected clock.
+The rules live here; the waiting lives in ``_limiter`` (and, across processes, in
+``_shared``). All times are seconds on the client's injected clock.
 
-- **Concurrency adapts (AIMD).** A 429 cuts the allowed concurrency in half; each success
-  adds ``1/limit`` (about one more slot per round of successes), never above the configured
-  maximum. Only the first 429 of a "generation" cuts: the requests already in flight when
-  the limit was cut will collect their own 429s, and halving once per such 429 would
-  collapse the limit to 1 on a single burst.
+Zuora answers 429 for two different reasons, and they call for different cures:
+
+- **Too many in flight** (the tenant's concurrency limit). The quota is fine; sending
+  *fewer at once* cures it. Signs: ``Concurrency-Limit-Remaining: 0``, or a
+  ``RateLimit-Remaining`` above zero ("there is quota left, yet you were refused"), or no
+  rate headers at all (Zuora's concurrency errors carry only ``Retry-After``). Cure: cut
+  the allowed concurrency (AIMD below). Nobody pauses; the refused request alone waits its
+  ``Retry-After`` in the retry loop.
+- **The window is spent** (``RateLimit-Remaining: 0``). Sending anything before
+  ``RateLimit-Reset`` only collects more 429s (which count against the next window too).
+  Cure: pause every new request until the reset, **once**: the 429s of requests already
+  in flight when the pause began belong to the same spent window and neither extend the
+  pause nor count as new pauses.
+
+A "spent" 429 is believed only when nothing we know contradicts it. If the last answers
+said plenty of quota was left (and no quota count-down of ours reached zero), a lone spent
+429 is treated as a fluke: the request retries on its own, everyone else carries on.
+``confirm_spent`` such 429s in a row (no success between them, in arrival order) are
+believed anyway: a window spent by *other* processes looks exactly like that. Without this,
+random isolated 429s (3% of answers, ``Retry-After: 1``) paused everyone about once per
+33 answers and cut throughput twentyfold.
+
+- **Concurrency adapts (AIMD).** A too-many 429 cuts the allowed concurrency in half; each
+  success adds ``1/limit`` (about one more slot per round of successes), never above the
+  configured maximum. Only the first 429 of a "generation" cuts or pauses: requests already
+  in flight when the limit was cut (or the pause began) collect their own 429s, and
+  reacting once per such 429 would collapse the limit to 1 on a single burst.
 - **Quota exhaustion pauses.** ``RateLimit-Remaining`` minus the requests sent since is our
   estimate of what is left in Zuora's window; at zero new requests wait for
-  ``RateLimit-Reset`` instead of each collecting a 429. A ``Retry-After`` pauses everyone
-  the same way.
+  ``RateLimit-Reset`` instead of each collecting a 429.
 - **An optional rate cap** spaces sends ``1/max_rate`` seconds apart, for tenants whose
   quota is known up front.
+
+Every reaction to an answer is also returned as a :class:`Verdict`, plain data, so that a
+shared store can apply the same cut or pause to every process of the tenant.
 """
 
 from __future__ import annotations
 
+import enum
 import math
+
+import attrs
 
 from zuora_wf_async._core.ratelimit import RateLimitInfo
 
-__all__ = ["Pacing"]
+__all__ = ["DEFAULT_PAUSE", "Pacing", "Throttle", "Verdict", "classify_429"]
+
+# A spent-window 429 that names no wait at all (no Retry-After, no RateLimit-Reset): a
+# second is the smallest wait Zuora ever names (RateLimit-Reset is whole seconds).
+DEFAULT_PAUSE = 1.0
+
+
+class Throttle(enum.Enum):
+    """Why a 429 was sent, as far as its headers tell."""
+
+    TOO_MANY_IN_FLIGHT = "too_many_in_flight"
+    WINDOW_SPENT = "window_spent"
+
+
+def classify_429(info: RateLimitInfo | None) -> Throttle:
+    """Read a 429's headers: a spent window, or too many requests in flight.
+
+    Only ``RateLimit-Remaining: 0`` (with no concurrency header saying otherwise) means the
+    window is spent. A 429 without rate headers is read as a concurrency refusal: Zuora
+    documents ``Retry-After`` on concurrency errors, and its quota 429s carry
+    ``RateLimit-*``.
+    """
+    if info is None:
+        return Throttle.TOO_MANY_IN_FLIGHT
+    if info.concurrency_remaining == 0:
+        return Throttle.TOO_MANY_IN_FLIGHT
+    if info.remaining == 0:
+        return Throttle.WINDOW_SPENT
+    return Throttle.TOO_MANY_IN_FLIGHT
+
+
+@attrs.frozen
+class Verdict:
+    """What one answer changed: a concurrency cut, and/or a pause for everyone until
+    ``pause_until`` (clock seconds). ``NOTHING`` for most answers."""
+
+    cut: bool = False
+    pause_until: float | None = None
+    isolated: bool = False  # a spent-window 429 contradicted by what we know: ignored
+
+
+_NOTHING = Verdict()
+_MISSING: RateLimitInfo = RateLimitInfo(limit=-1)  # "not given": take what on_response saw
 
 
 class Pacing:
@@ -33,19 +102,25 @@ class Pacing:
         min_concurrency: int = 1,
         decrease: float = 0.5,
         max_rate: float | None = None,
+        confirm_spent: int = 3,
     ) -> None:
         self.max_concurrency = max_concurrency
         self.min_concurrency = min(min_concurrency, max_concurrency)
         self.decrease = decrease
         self.max_rate = max_rate
+        self.confirm_spent = max(1, confirm_spent)
         self.limit = float(max_concurrency)
         self.generation = 0
         self.paused_until = -math.inf
         self._next_send_at = -math.inf
         self._quota_left: int | None = None
         self._quota_reset_at = -math.inf
+        self._plenty = False  # the last quota reading said "far from spent"
+        self._spent_in_a_row = 0  # spent-window 429s since the last success
+        self._seen: tuple[RateLimitInfo | None, float] | None = None
         self.cuts = 0
         self.pauses = 0
+        self.isolated_429s = 0
 
     @property
     def capacity(self) -> int:
@@ -54,11 +129,6 @@ class Pacing:
 
     def pause_remaining(self, now: float) -> float:
         return max(0.0, self.paused_until - now)
-
-    def _pause(self, until: float) -> None:
-        if until > self.paused_until:
-            self.paused_until = until
-            self.pauses += 1
 
     def before_send(self, now: float) -> float:
         """Seconds to wait before this send; 0 reserves the send (quota and rate) now."""
@@ -80,31 +150,127 @@ class Pacing:
             self._next_send_at = slot + 1.0 / self.max_rate
         return 0.0
 
+    # -- learning from answers ------------------------------------------------------------
+
+    def on_answer(
+        self,
+        generation: int,
+        status: int,
+        info: RateLimitInfo | None,
+        *,
+        now: float,
+        retry_after: float | None,
+        others_in_flight: int,
+    ) -> Verdict:
+        """Learn from one answer to a request sent in ``generation``; say what changed.
+
+        ``info`` is the answer's parsed rate headers (None when absent, or when the caller
+        skipped parsing because the quota was plentiful: see :meth:`on_plenty`).
+        """
+        if status == 429:
+            return self._throttled(generation, info, now, retry_after)
+        if info is not None:
+            self._learn(info, now, others_in_flight)
+        if 200 <= status < 300:
+            self._succeeded()
+        return _NOTHING
+
+    def on_plenty(self) -> None:
+        """A response said the quota is far from spent: stop counting it down."""
+        self._quota_left = None
+        self._plenty = True
+        self._seen = None
+
+    # The three calls below are the per-step form of ``on_answer`` that the limiter makes:
+    # headers first, then the status. A spent reading is held back until the status says
+    # whether it came with a 429 (judged by the 429 rules) or with a success (believed).
+
     def on_response(self, info: RateLimitInfo | None, now: float, others_in_flight: int) -> None:
         """Learn from a response's ``RateLimit-*`` and ``Concurrency-Limit-*`` headers."""
-        if info is None:
-            return
+        self._seen = (info, now)
+        if info is not None and not info.exhausted:
+            self._learn(info, now, others_in_flight)
+
+    def on_success(self) -> None:
+        seen, self._seen = self._seen, None
+        if seen is not None and seen[0] is not None and seen[0].exhausted:
+            self._learn(seen[0], seen[1], 0)
+        self._succeeded()
+
+    def on_throttled(
+        self,
+        generation: int,
+        now: float,
+        retry_after: float | None,
+        info: RateLimitInfo | None = _MISSING,
+    ) -> Verdict:
+        """A 429 for a request sent during ``generation``."""
+        if info is _MISSING:
+            seen = self._seen
+            info = seen[0] if seen is not None and seen[1] == now else None
+        self._seen = None
+        return self._throttled(generation, info, now, retry_after)
+
+    # -- the rules ------------------------------------------------------------------------
+
+    def _learn(self, info: RateLimitInfo, now: float, others_in_flight: int) -> None:
         if info.remaining is not None and info.reset is not None:
             # Requests still in flight may not be counted in this figure yet; assume not.
             self._quota_left = info.remaining - others_in_flight
             self._quota_reset_at = now + info.reset
+            self._plenty = self._quota_left > 0
         if info.concurrency_limit:
             self.limit = min(self.limit, float(info.concurrency_limit))
         if info.concurrency_remaining == 0:
             self.limit = max(float(self.min_concurrency), min(self.limit, others_in_flight))
 
-    def on_plenty(self) -> None:
-        """A response said the quota is far from spent: stop counting it down."""
-        self._quota_left = None
-
-    def on_success(self) -> None:
+    def _succeeded(self) -> None:
+        self._spent_in_a_row = 0
         self.limit = min(float(self.max_concurrency), self.limit + 1.0 / self.limit)
 
-    def on_throttled(self, generation: int, now: float, retry_after: float | None) -> None:
-        """A 429 for a request sent during ``generation``."""
-        if generation == self.generation:
+    def _throttled(
+        self, generation: int, info: RateLimitInfo | None, now: float, retry_after: float | None
+    ) -> Verdict:
+        current = generation == self.generation
+        if classify_429(info) is Throttle.TOO_MANY_IN_FLIGHT:
+            if info is not None:
+                self._learn(info, now, 0)
+            if not current:
+                return _NOTHING
             self.limit = max(float(self.min_concurrency), self.limit * self.decrease)
             self.generation += 1
             self.cuts += 1
-        if retry_after:
-            self._pause(now + retry_after)
+            return Verdict(cut=True)
+        self._spent_in_a_row += 1
+        if self._spent_in_a_row < self.confirm_spent and self._quota_known_left(now):
+            self.isolated_429s += 1
+            return Verdict(isolated=True)
+        if not current:
+            return _NOTHING  # already paused for this window by an earlier 429
+        wait = retry_after or (info.reset if info is not None else None) or DEFAULT_PAUSE
+        until = now + wait
+        self._pause(until)
+        self.generation += 1
+        self._spent_in_a_row = 0
+        self._plenty = False
+        self._quota_left = 0
+        self._quota_reset_at = until
+        return Verdict(pause_until=until)
+
+    def _quota_known_left(self, now: float) -> bool:
+        """True when what we last heard says the current window still has quota."""
+        if self._quota_left is not None and now < self._quota_reset_at:
+            return self._quota_left > 0
+        return self._plenty
+
+    def _pause(self, until: float) -> None:
+        if until > self.paused_until:
+            self.paused_until = until
+            self.pauses += 1
+
+    def pause_until(self, until: float) -> None:
+        """Pause new sends until ``until`` (clock seconds): another process saw the window
+        spent. Bumps the generation so in-flight 429s of that window cause no second pause."""
+        if until > self.paused_until:
+            self._pause(until)
+            self.generation += 1
