@@ -3,28 +3,28 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 from collections import Counter, defaultdict
 
 import pytest
 
+from zuora_wf_async.cli._inputs import KeyScheme, canonical_json
 from zuora_wf_async.testing import FakeZuora
 
 ROWS = [{"accountId": f"A-{n:03d}", "amount": n} for n in range(1, 31)]
 
 
 def keys_by_row(events):
-    """Row -> the set of keys it was ever started with (must be one key per row)."""
+    """Row -> the set of keys it was ever sent with (must be one key per row)."""
     keys = defaultdict(set)
     for event in events[1:]:
         if event["event"] == "started":
-            keys[event["row"]].add(event["key"])
+            keys[event["row"]].add(event.get("sent_key", event["key"]))
     return keys
 
 
 def last_events(events):
-    return {event["row"]: event["event"] for event in events[1:]}
+    return {event["row"]: event["event"] for event in events[1:] if "row" in event}
 
 
 async def test_a_clean_batch_journals_every_row_and_exits_0(
@@ -37,7 +37,8 @@ async def test_a_clean_batch_journals_every_row_and_exits_0(
 
     events = read_journal(journal)
     header = events[0]
-    assert header["journal"] == "zuora-wf/1"
+    assert header["journal"] == "zuora-wf-journal/2"
+    assert header["key_scheme"] == "content"
     assert header["workflow_id"] == 396
     assert len(header["input_sha256"]) == 64
     assert last_events(events) == dict.fromkeys(range(1, 6), "ok")
@@ -138,6 +139,8 @@ async def test_failed_rows_exit_1_and_retry_failed_resends_them_with_their_keys(
     # Zuora stores a 406 under its key and would replay it: a definite refusal gets a new
     # key (derived from the old one, so a crash mid-retry resends the same new key).
     assert len(keys[2]) == 2
+    failed = next(e for e in events[1:] if e["event"] == "failed")
+    assert failed["retry_with"] == "new-key"
     assert len(keys[1]) == len(keys[3]) == 1
     assert set(fake.execution_counts_by_key().values()) == {1}
 
@@ -183,7 +186,7 @@ async def test_a_torn_last_line_is_dropped_and_the_row_resent_with_its_key(
     assert len(fake.executions) == 3
 
 
-async def test_a_journal_of_another_workflow_or_input_is_refused(
+async def test_a_journal_of_another_workflow_or_key_scheme_is_refused(
     cli, fake, write_jsonl, tmp_path, capsys
 ):
     rows = write_jsonl(ROWS[:2])
@@ -194,12 +197,29 @@ async def test_a_journal_of_another_workflow_or_input_is_refused(
     assert await cli("batch", "397", "--input", str(rows), "--journal", str(journal)) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1
-    assert "journal of workflow 396, not 397" in err
+    assert "line 1: workflow_id: this journal has 396, not 397" in err
 
-    write_jsonl(ROWS[:3])  # the input file changes under the journal
-    assert await cli("batch", "396", "--input", str(rows), "--journal", str(journal)) == 2
-    assert "has changed since" in capsys.readouterr().err
+    argv = ("batch", "396", "--input", str(rows), "--journal", str(journal))
+    assert await cli(*argv, "--key-column", "accountId") == 2
+    err = capsys.readouterr().err
+    assert 'key_scheme: this journal has "content", not "columns:accountId"' in err
+    assert await cli(*argv, "--batch-id", "b2") == 2
+    assert "batch_id" in capsys.readouterr().err
     assert len(fake.executions) == 2
+
+
+async def test_a_changed_input_resumes_by_key(cli, fake, write_jsonl, read_journal, tmp_path):
+    """Keys do not depend on positions, so an edited input file resumes the journal."""
+    rows = write_jsonl(ROWS[:2])
+    journal = tmp_path / "runs.jsonl"
+    argv = ("batch", "396", "--input", str(rows), "--journal", str(journal))
+    assert await cli(*argv) == 0
+    write_jsonl([ROWS[2], ROWS[1], ROWS[0]])  # a new row on top, the old ones reordered
+    assert await cli(*argv) == 0
+    assert fake.execution_counts_by_key() == Counter(
+        {e["key"]: 1 for e in read_journal(journal)[1:] if e["event"] == "ok"}
+    )
+    assert len(fake.executions) == 3
 
 
 async def test_dry_run_sends_nothing_and_lists_every_bad_row(cli, fake, write_jsonl, capsys):
@@ -237,8 +257,12 @@ async def test_wait_journals_how_each_run_ended_and_exits_1_on_failed_tasks(
     journal = tmp_path / "runs.jsonl"
     argv = ("batch", "396", "--input", str(rows), "--journal", str(journal), "--wait")
     assert await cli(*argv) == 0
-    settled = [e for e in read_journal(journal)[1:] if e["event"] == "settled"]
-    assert sorted(e["row"] for e in settled) == [1, 2, 3]
+    events = read_journal(journal)
+    settled = [e for e in events[1:] if e["event"] == "settled"]
+    assert sorted(e["run_id"] for e in settled) == sorted(
+        e["run_id"] for e in events[1:] if e["event"] == "ok"
+    )
+    assert len(settled) == 3
     assert all(e["status"] == "Finished" and e["succeeded"] for e in settled)
     # Settled rows are not polled again on a re-run.
     polls = len(fake.requests_to("get_run"))
@@ -258,11 +282,14 @@ async def test_resuming_rows_in_flight_for_over_a_day_warns(
     journal = tmp_path / "runs.jsonl"
     argv = ("batch", "396", "--input", str(rows), "--journal", str(journal))
     assert await cli(*argv, "--dry-run") == 0
-    header = {"journal": "zuora-wf/1", "workflow_id": 396, "input": str(rows), "batch_id": None}
-    header["input_sha256"] = hashlib.sha256(rows.read_bytes()).hexdigest()
-    started = {"row": 1, "key": "k-1", "event": "started", "at": "2020-01-01T00:00:00.000Z"}
+    header = {"journal": "zuora-wf-journal/2", "workflow_id": 396, "key_scheme": "content"}
+    header["at"] = "2020-01-01T00:00:00.000Z"
+    key = KeyScheme(workflow_id=396).key(canonical_json(ROWS[0]))
+    started = {"row": 1, "key": key, "sent_key": "k-1", "event": "started"}
+    started["at"] = "2020-01-01T00:00:00.000Z"
     journal.write_text(json.dumps(header) + "\n" + json.dumps(started) + "\n")
 
     assert await cli(*argv) == 0
     assert "1 row(s) were in flight over 24 hours ago" in capsys.readouterr().out
     assert fake.execution_counts_by_key()["k-1"] == 1  # the recorded key, as recorded
+    assert key not in fake.execution_counts_by_key()

@@ -17,13 +17,13 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
-from pathlib import Path
 from typing import Any, NoReturn
 
 from zuora_wf_async import InvalidRequestError, ZuoraError, __version__
 
 from ._commands import cmd_get, cmd_run, cmd_stop, cmd_tasks, cmd_wait
 from ._config import UsageError, add_connection_options, make_client
+from ._journal import JOURNAL_COMMANDS, add_batch_options, journal_parser
 
 __all__ = ["main", "run_command"]
 
@@ -94,35 +94,12 @@ def _parser() -> argparse.ArgumentParser:
             call.add_argument("--timeout", type=_seconds, default=3600.0, help="seconds (3600)")
         add_connection_options(call)
 
-    batch = commands.add_parser("batch", help="one run per input row, resumable via a journal")
-    batch.add_argument("workflow_id", type=_count, metavar="WORKFLOW_ID")
-    batch.add_argument(
-        "--input",
-        type=Path,
-        required=True,
-        metavar="PATH",
-        help="rows of parameters: a .jsonl or .csv file",
+    batch = commands.add_parser(
+        "batch",
+        help="one run per input row, resumable via a journal",
+        epilog="also: zuora-wf batch report JOURNAL, zuora-wf batch stop JOURNAL",
     )
-    batch.add_argument(
-        "--journal",
-        type=Path,
-        metavar="PATH",
-        help="JSONL journal; re-running the command resumes from it",
-    )
-    batch.add_argument("--concurrency", type=_count, default=32, help="requests in flight (32)")
-    batch.add_argument("--wait", action="store_true", help="wait for every run to end")
-    batch.add_argument(
-        "--wait-timeout", type=_seconds, default=3600.0, help="per run, with --wait (3600 s)"
-    )
-    batch.add_argument("--dry-run", action="store_true", help="check every row, send nothing")
-    batch.add_argument(
-        "--retry-failed",
-        action="store_true",
-        help="re-send rows the journal records as failed (same keys)",
-    )
-    batch.add_argument(
-        "--batch-id", metavar="NAME", help="part of every key: a new name runs the same rows again"
-    )
+    add_batch_options(batch)
     add_connection_options(batch)
 
     fake = commands.add_parser("fake-server", help="serve FakeZuora on 127.0.0.1")
@@ -153,9 +130,12 @@ async def _dispatch(
         return await serve(args)
     if args.command in _CALLS:
         return await _CALLS[args.command](args, make_client(args, environ))
+    if args.command in JOURNAL_COMMANDS:  # batch report / batch stop
+        return await JOURNAL_COMMANDS[args.command](args, partial(make_client, args, environ))
     try:
         from ._batch import BatchOptions, dry_run, run_batch
         from ._demo import run_demo
+        from ._inputs import KeyScheme
         from ._render import console
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.split(".")[0] == "rich":
@@ -170,11 +150,12 @@ async def _dispatch(
         workflow_id=args.workflow_id,
         input=args.input,
         journal=args.journal,
-        concurrency=args.concurrency,
+        keys=KeyScheme.from_flags(
+            args.workflow_id, args.batch_id, args.key_column, args.key_template
+        ),
         wait=args.wait,
         wait_timeout=args.wait_timeout,
         retry_failed=args.retry_failed,
-        batch_id=args.batch_id,
     )
     if args.dry_run:
         return dry_run(options, console())
@@ -205,8 +186,12 @@ async def run_command(
     ``environ`` stands in for ``os.environ``; ``on_journal_record`` sees each batch journal
     line just after it is written (for tests and for embedding).
     """
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        args = _parser().parse_args(argv)
+        if argv[:2] in (["batch", "report"], ["batch", "stop"]):
+            args = journal_parser(_Parser, argv[1]).parse_args(argv[2:])
+        else:
+            args = _parser().parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a usage error already printed
         return exc.code if isinstance(exc.code, int) else 2
     try:

@@ -1,12 +1,13 @@
 """``zuora-wf batch``: one run per input row, journaled so that a re-run resumes.
 
-Each row's Idempotency-Key is ``derive_key("zuora-wf", [batch_id,] workflow_id, row
-number, canonical JSON of the row)``: the same on every machine and every re-run, and
-different for an edited row (so an edit is a new run, never a 422 for a reused key).
-The row number is part of it so that two identical rows are two runs, as the file says.
-On a resume the key recorded in the journal is used as it is; a row with no journal line
-gets its derived key, which is the key it would have had. Zuora keeps keys for 24 hours,
-so resume within a day: after that a row that was in flight may run again.
+A row's Idempotency-Key comes from what the row *is* (:class:`~._inputs.KeyScheme`): the
+values of its ``--key-column``s, its ``--key-template`` filled in, or by default the
+workflow id and the canonical JSON of the row. Never its position: inserting, deleting or
+reordering rows changes no other row's key, so a resume may use another input file
+holding the same rows, and even a new journal for the same rows starts nothing new while
+Zuora remembers the keys (24 hours). Rows that share a key are one run (``--dry-run``
+lists them). The journal (:class:`zuora_wf_async._journal.BatchJournal`) records the
+scheme and refuses a resume under another one, and is locked by one process at a time.
 """
 
 from __future__ import annotations
@@ -21,42 +22,20 @@ from typing import Any
 import attrs
 from rich.console import Console
 
-from zuora_wf_async import (
-    BadRequestError,
-    ForbiddenError,
-    IdempotencyKeyReusedError,
-    InvalidRequestError,
-    MissingParametersError,
-    NotFoundError,
-    RetryEvent,
-    RunOutcome,
-    RunRequest,
-    WorkflowClient,
-    WorkflowIdIsRunError,
-    derive_key,
-)
+from zuora_wf_async import RetryEvent, RunOutcome, RunRequest, WorkflowClient
+from zuora_wf_async._journal import BatchJournal, JournalBusyError
 
-from ._inputs import InputFile, Row, canonical_json, open_input
-from ._journal import Header, Journal, JournalState
+from ._config import UsageError
+from ._inputs import InputFile, KeyScheme, Row, RowKeyError, check_params, open_input
 from ._render import Tally, live_progress, table
 from ._settle import settle
 
-__all__ = ["BatchOptions", "dry_run", "row_key", "run_batch"]
+__all__ = ["BatchOptions", "dry_run", "run_batch"]
 
 SHOWN_FAILURES = 10
+SHOWN_DUPLICATES = 10
 KEY_LIFETIME = timedelta(hours=24)  # Zuora's idempotency window
-# Zuora judged these requests and created no run; it stores the answer under the key and
-# replays it, so --retry-failed sends such a row under a new key. Every other failure
-# (no answer, 5xx, 429, a key still in progress) may hide a run: same key.
-REFUSALS = (
-    BadRequestError,
-    ForbiddenError,
-    NotFoundError,
-    MissingParametersError,
-    WorkflowIdIsRunError,
-    IdempotencyKeyReusedError,
-    InvalidRequestError,
-)
+INVALID_ROW = "InvalidRow"
 
 
 @attrs.frozen(kw_only=True)
@@ -64,31 +43,79 @@ class BatchOptions:
     workflow_id: int
     input: Path
     journal: Path | None
-    concurrency: int = 32
+    keys: KeyScheme
     wait: bool = False
     wait_timeout: float | None = 3600.0
     retry_failed: bool = False
-    batch_id: str | None = None
 
 
-def row_key(workflow_id: int, batch_id: str | None, row: Row) -> str:
-    assert row.params is not None  # noqa: S101 -- bad rows are never sent
-    namespace = ("zuora-wf", batch_id) if batch_id else ("zuora-wf",)
-    return derive_key(*namespace, workflow_id, row.number, canonical_json(row.params))
+@attrs.frozen
+class Keyed:
+    """A readable row with its identity and key, or the problem that leaves it without."""
+
+    row: Row
+    identity: str | None = None
+    key: str | None = None
+    problem: str | None = None
+
+
+def keyed(row: Row, keys: KeyScheme) -> Keyed:
+    if row.problem is not None or row.params is None:
+        return Keyed(row, problem=row.problem or "no parameters")
+    try:
+        identity = keys.identity(row.params)
+        return Keyed(row, identity, keys.key(identity))
+    except RowKeyError as exc:
+        return Keyed(row, problem=str(exc))
+    except (ValueError, TypeError, RecursionError) as exc:  # e.g. NaN in a content key
+        return Keyed(row, problem=f"cannot make its key ({type(exc).__name__})")
 
 
 def dry_run(options: BatchOptions, out: Console) -> int:
-    """Check every row as the client would, send nothing; 1 if any row is bad."""
+    """Check every row as the client would, send nothing; 1 if any row is bad or shares a key.
+
+    Rows that share a key would start one run between them; the report names them and
+    asks for a key column that tells them apart.
+    """
     source = open_input(options.input)
-    rows = problems = 0
+    keys = options.keys
+    rows = problems = shared = 0
+    first_row: dict[str, int] = {}
     for row in source.rows():
         rows += 1
-        if row.problem is not None:
+        item = keyed(row, keys)
+        problem = item.problem
+        if problem is None and item.row.params is not None:
+            problem = check_params(item.row.params)
+        if problem is not None:
             problems += 1
-            out.print(f"row {row.number}: {row.problem}", markup=False)
+            out.print(f"row {row.number}: {problem}", markup=False)
+            continue
+        assert item.key is not None  # noqa: S101
+        assert item.identity is not None  # noqa: S101
+        earlier = first_row.setdefault(item.key, row.number)
+        if earlier != row.number:
+            shared += 1
+            if shared <= SHOWN_DUPLICATES:
+                who = "the same content" if keys.by_content else keys.shown(item.identity)
+                out.print(
+                    f"row {row.number}: shares its key with row {earlier} ({who}): "
+                    "the two would start one run",
+                    markup=False,
+                )
+    if shared > SHOWN_DUPLICATES:
+        out.print(f"... and {shared - SHOWN_DUPLICATES} more rows sharing a key", markup=False)
+    if shared:
+        advice = (
+            "pass --key-column COL (repeatable) or --key-template naming what makes each "
+            "row a separate run"
+            if keys.by_content
+            else f"the key ({keys.name}) does not tell them apart: add a --key-column"
+        )
+        out.print(f"{shared} row(s) share a key with an earlier row; {advice}", markup=False)
     verdict = f"{problems} bad row(s)" if problems else "every row is valid"
     out.print(f"dry run: {rows} row(s) checked, {verdict}; nothing was sent", markup=False)
-    return 1 if problems else 0
+    return 1 if problems or shared else 0
 
 
 @attrs.define
@@ -107,16 +134,16 @@ class _Failures:
 class _Batch:
     """One batch run: the input generator, the outcome recorder and the summary."""
 
-    def __init__(self, options: BatchOptions, source: InputFile, journal: Journal) -> None:
+    def __init__(self, options: BatchOptions, source: InputFile, journal: BatchJournal) -> None:
         self.options = options
         self.source = source
         self.journal = journal
         self.tally = Tally()
         self.failures = _Failures()
-        self.ok_now = self.ok_before = 0
-        self.sent: dict[int, tuple[int, str]] = {}  # stream index -> (row, key), in flight
+        self.ok_now = self.ok_before = self.duplicates = 0
+        self.sent: dict[int, int] = {}  # stream index -> row number, in flight
 
-    def items(self, state: JournalState) -> Iterator[RunRequest]:
+    def items(self) -> Iterator[RunRequest]:
         """Rows still to send, each journaled as ``started`` just before it is handed out.
 
         ``iter_runs`` reads this generator only as slots free up, so ``started`` lines
@@ -125,79 +152,73 @@ class _Batch:
         """
         index = 0
         for row in self.source.rows():
-            number = row.number
-            if number in state.ok:
+            request = self._next(row)
+            if request is not None:
+                self.sent[index] = row.number
+                index += 1
+                yield request
+
+    def _next(self, row: Row) -> RunRequest | None:
+        """The request for ``row``, journaled as started; None when it is not to be sent."""
+        number = row.number
+        item = keyed(row, self.options.keys)
+        if item.key is None:  # unreadable, or no key: nothing to resume, fails each time
+            self._fail(number, None, item.problem or "no parameters")
+            return None
+        plan = self.journal.plan(item.key, retry_failed=self.options.retry_failed)
+        if plan.send_key is None:
+            self.tally.done += 1
+            self.tally.skipped += 1
+            if plan.reason == "done":
                 self.ok_before += 1
-                self.tally.done += 1
-                self.tally.skipped += 1
-                continue
-            if number in state.failed and not self.options.retry_failed:
-                self.tally.done += 1
+            elif plan.reason == "duplicate":
+                self.duplicates += 1
+            else:
                 self.tally.failed += 1
-                self.tally.skipped += 1
                 self.failures.add(number, "failed in an earlier run", "see the journal")
-                continue
-            if row.problem is not None or row.params is None:
-                problem = row.problem or "no parameters"
-                self.journal.event(number, "failed", key=None, error="InvalidRow", message=problem)
-                self._count_failure(number, "InvalidRow", problem)
-                continue
-            key = state.key_for(number) or row_key(
-                self.options.workflow_id, self.options.batch_id, row
-            )
-            self.journal.event(number, "started", key=key)
-            self.sent[index] = (number, key)
-            index += 1
-            yield RunRequest(params=row.params, idempotency_key=key)
+            return None
+        assert row.params is not None  # noqa: S101 -- keyed rows have params
+        problem = check_params(row.params)
+        if problem is not None:
+            self._fail(number, item.key, problem)
+            return None
+        shown = {} if self.options.keys.by_content else {"id": item.identity}
+        self.journal.started(item.key, plan.send_key, row=number, **shown)
+        return RunRequest(params=row.params, idempotency_key=plan.send_key)
+
+    def _fail(self, number: int, key: str | None, problem: str) -> None:
+        self.journal.failed(key, INVALID_ROW, message=problem, row=number)
+        self._count_failure(number, INVALID_ROW, problem)
 
     def _count_failure(self, row: int, reason: str, message: str) -> None:
         self.tally.done += 1
         self.tally.failed += 1
         self.failures.add(row, reason, message)
 
-    def record(self, outcome: RunOutcome) -> int:
-        number, key = self.sent.pop(outcome.index)
-        timing = {"attempts": outcome.attempts, "elapsed": round(outcome.elapsed, 3)}
-        if outcome.run is not None and outcome.error is None:
-            run = outcome.run
-            self.journal.event(
-                number,
-                "ok",
-                key=key,
-                run_id=run.id,
-                run_name=run.name,
-                status=str(run.status),
-                **timing,
-            )
+    def record(self, outcome: RunOutcome) -> None:
+        number = self.sent.pop(outcome.index)
+        self.journal.record(outcome, row=number)
+        if outcome.run is not None:
             self.ok_now += 1
             self.tally.done += 1
-            return number
+            return
         error = outcome.error
-        reason = type(error).__name__
-        self.journal.event(
-            number,
-            "failed",
-            key=key,
-            error=reason,
-            status=getattr(error, "status", None),
-            message=str(error),
-            request_id=getattr(error, "request_id", None),
-            **timing,
-            retry_with="new-key" if isinstance(error, REFUSALS) else "same-key",
-        )
-        self._count_failure(number, reason, str(error))
-        return number
+        self._count_failure(number, type(error).__name__, str(error))
 
     def summary(self, out: Console, elapsed: float, settled: Counter[str] | None) -> None:
         failed = sum(self.failures.reasons.values())
         reasons = ", ".join(f"{name} {n}" for name, n in self.failures.reasons.most_common())
+        sent = self.tally.done - self.tally.skipped
+        rate = sent / elapsed if elapsed > 0 else 0.0
         rows: list[tuple[str, str]] = [
             ("rows", f"{self.tally.done}"),
             ("ok", f"{self.ok_now + self.ok_before} ({self.ok_before} from earlier runs)"),
             ("failed", f"{failed}" + (f" ({reasons})" if reasons else "")),
             ("retries", f"{self.tally.retries}"),
-            ("elapsed", f"{elapsed:.2f} s"),
+            ("elapsed", f"{elapsed:.2f} s ({sent} row(s) sent, {rate:,.0f} rows/s)"),
         ]
+        if self.duplicates:
+            rows.append(("same key as an earlier row", f"{self.duplicates} (not sent)"))
         if settled is not None:
             outcome = ", ".join(f"{name} {n}" for name, n in sorted(settled.items()))
             rows.append(("runs settled", outcome or "none"))
@@ -208,12 +229,57 @@ class _Batch:
             out.print(f"... and {failed - len(self.failures.first)} more", markup=False)
 
 
-def _stale(state: JournalState) -> int:
+def _stale(journal: BatchJournal) -> int:
     """Rows in flight whose ``started`` is older than Zuora's 24-hour key lifetime."""
     limit = datetime.now(UTC) - KEY_LIFETIME
-    return sum(
-        1 for _key, at in state.in_flight.values() if at and datetime.fromisoformat(at) < limit
+    return sum(1 for at in journal.in_flight_since() if datetime.fromisoformat(at) < limit)
+
+
+def open_journal(
+    options: BatchOptions,
+    *,
+    tool: str,
+    info: dict[str, Any] | None = None,
+    on_record: Callable[[dict[str, Any]], object] | None = None,
+) -> BatchJournal:
+    """The batch's journal, locked; a busy one is a usage error naming its holder."""
+    assert options.journal is not None  # noqa: S101 -- argparse requires it without --dry-run
+    try:
+        return BatchJournal.open(
+            options.journal,
+            workflow_id=options.workflow_id,
+            key_scheme=options.keys.name,
+            batch_id=options.keys.batch_id,
+            tool=tool,
+            info=info,
+            on_record=on_record,
+        )
+    except JournalBusyError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _announce(journal: BatchJournal, out: Console) -> None:
+    if journal.dropped_bytes:
+        out.print(
+            f"{journal.path}: dropped a torn last line ({journal.dropped_bytes} bytes, "
+            "written when the process was killed); its row is redone with its key",
+            markup=False,
+        )
+    if not journal.resumed:
+        return
+    counts = journal.counts
+    out.print(
+        f"resuming {journal.path}: {counts['ok']} ok, {counts['failed']} failed, "
+        f"{counts['in_flight']} in flight (re-sent with their recorded keys)",
+        markup=False,
     )
+    stale = _stale(journal)
+    if stale:
+        out.print(
+            f"warning: {stale} row(s) were in flight over 24 hours ago; Zuora may have "
+            "forgotten their keys, so if those runs were created they will run again",
+            markup=False,
+        )
 
 
 async def run_batch(
@@ -225,15 +291,7 @@ async def run_batch(
     on_record: Callable[[dict[str, Any]], object] | None = None,
 ) -> int:
     """Send every row not yet final in the journal; 0 only if every row succeeded."""
-    assert options.journal is not None  # noqa: S101 -- argparse requires it without --dry-run
     source = open_input(options.input)
-    header = Header(
-        workflow_id=options.workflow_id,
-        input=str(options.input),
-        input_sha256=source.sha256,
-        batch_id=options.batch_id,
-        tool=tool,
-    )
     batch: _Batch | None = None
 
     def count_retry(_event: RetryEvent) -> None:
@@ -241,37 +299,24 @@ async def run_batch(
             batch.tally.retries += 1
 
     # The client first: missing credentials must not leave a journal behind.
-    client = make_client(max_concurrency=options.concurrency, on_retry=count_retry)
-    journal, state, resumed = Journal.open(options.journal, header, on_record=on_record)
+    client = make_client(on_retry=count_retry)
+    info = {"input": str(options.input), "input_sha256": source.sha256()}
+    journal = open_journal(options, tool=tool, info=info, on_record=on_record)
     batch = _Batch(options, source, journal)
     settled: Counter[str] | None = None
-    started = time.perf_counter()
     try:
+        _announce(journal, out)
         batch.tally.total = source.count()
-        if resumed:
-            out.print(
-                f"resuming {options.journal}: {len(state.ok)} ok, {len(state.failed)} failed, "
-                f"{len(state.in_flight)} in flight (re-sent with their recorded keys)",
-                markup=False,
-            )
-            stale = _stale(state)
-            if stale:
-                out.print(
-                    f"warning: {stale} row(s) were in flight over 24 hours ago; Zuora may have "
-                    "forgotten their keys, so if those runs were created they will run again",
-                    markup=False,
-                )
+        started = batch.tally.started_at = time.perf_counter()
         async with client:
             async with (
                 live_progress(out, "batch", batch.tally),
-                client.iter_runs(options.workflow_id, batch.items(state)) as stream,
+                client.iter_runs(options.workflow_id, batch.items()) as stream,
             ):
                 async for outcome in stream:
-                    number = batch.record(outcome)
-                    if outcome.run is not None:
-                        state.ok[number] = outcome.run.id
+                    batch.record(outcome)
             if options.wait:
-                settled = await settle(client, journal, state, out, timeout=options.wait_timeout)
+                settled = await settle(client, journal, out, timeout=options.wait_timeout)
     finally:
         journal.close()
     batch.summary(out, time.perf_counter() - started, settled)

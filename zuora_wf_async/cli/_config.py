@@ -9,6 +9,7 @@ never contain a secret.
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -17,10 +18,19 @@ from zuora_wf_async import (
     InvalidRequestError,
     OAuthCredentials,
     RetryEvent,
+    RetryPolicy,
     WorkflowClient,
 )
 
-__all__ = ["ENVIRONMENTS", "UsageError", "add_connection_options", "make_client"]
+__all__ = [
+    "ENVIRONMENTS",
+    "TUNING",
+    "UsageError",
+    "add_connection_options",
+    "add_tuning_options",
+    "make_client",
+    "tuning",
+]
 
 # Zuora's documented REST hosts (developer.zuora.com, "API environments"; zuora-sdk's
 # ZuoraEnvironment). "us-production" and "us-sandbox" exist on two US clouds; the plain
@@ -78,6 +88,59 @@ def add_connection_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--entity-ids", help="comma-separated Zuora-Entity-Ids")
     group.add_argument("--org-ids", help="comma-separated Zuora-Org-Ids")
+
+
+# flag dest -> (variable, kind, minimum, help). Each flag wins over its variable, which wins
+# over the library's default; the defaults stay the library's own (None = not given).
+TUNING: Mapping[str, tuple[str, type[int] | type[float], float, str]] = {
+    "timeout": ("ZUORA_TIMEOUT", float, 0.001, "seconds per HTTP attempt (library: 60)"),
+    "deadline": ("ZUORA_DEADLINE", float, 0.001, "seconds per call, retries included (300)"),
+    "max_attempts": ("ZUORA_MAX_ATTEMPTS", int, 1, "tries per call, the first included (5)"),
+    "max_rate": ("ZUORA_MAX_RATE", float, 0.001, "requests per second at most (no limit)"),
+    "max_concurrency": ("ZUORA_MAX_CONCURRENCY", int, 1, "requests in flight (32)"),
+}
+
+
+def add_tuning_options(parser: argparse.ArgumentParser) -> None:
+    """``--timeout``, ``--deadline``, ``--max-attempts``, ``--max-rate``, ``--max-concurrency``."""
+    group = parser.add_argument_group(
+        "tuning",
+        "each flag wins over its ZUORA_* variable: "
+        + ", ".join(variable for variable, *_ in TUNING.values()),
+    )
+    for dest, (variable, _kind, _minimum, text) in TUNING.items():
+        flag = "--" + dest.replace("_", "-")
+        names = (flag, "--concurrency") if dest == "max_concurrency" else (flag,)
+        group.add_argument(
+            *names,
+            dest=dest,
+            metavar="N",
+            default=None,
+            help=f"{text}; env {variable}",
+            type=str,  # parsed by tuning(), which names the flag or the variable
+        )
+
+
+def _number(text: str, source: str, kind: type[int] | type[float], minimum: float) -> float:
+    try:
+        value = kind(text)
+    except ValueError:
+        raise UsageError(f"{source}: expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value < minimum:
+        raise UsageError(f"{source}: expected a number >= {minimum:g}, got {text!r}")
+    return value
+
+
+def tuning(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, float]:
+    """The tuning values given, by flag or ``ZUORA_*`` variable; absent ones left out."""
+    found: dict[str, float] = {}
+    for dest, (variable, kind, minimum, _text) in TUNING.items():
+        flag = getattr(args, dest, None)
+        if flag is not None:
+            found[dest] = _number(flag, "--" + dest.replace("_", "-"), kind, minimum)
+        elif environ.get(variable, "").strip():
+            found[dest] = _number(environ[variable].strip(), variable, kind, minimum)
+    return found
 
 
 def _read_secret(path: Path, flag: str) -> str:
@@ -141,17 +204,33 @@ def make_client(
     max_concurrency: int = 32,
     on_retry: Callable[[RetryEvent], object] | None = None,
 ) -> WorkflowClient:
-    """A client from the flags in ``args`` and ``environ``; :class:`UsageError` if incomplete."""
+    """A client from the flags in ``args`` and ``environ``; :class:`UsageError` if incomplete.
+
+    Tuning flags (:func:`add_tuning_options`) and their ``ZUORA_*`` variables apply when
+    the command has them; ``max_concurrency`` is the default when neither is given.
+    """
     base_url = _base_url(args, environ)
     auth = _auth(args, environ)
+    tuned = tuning(args, environ) if hasattr(args, "max_attempts") else {}
+    options: dict[str, object] = {}
+    if "timeout" in tuned:
+        options["timeout"] = tuned["timeout"]
+    if "max_rate" in tuned:
+        options["max_rate"] = tuned["max_rate"]
+    if "max_attempts" in tuned or "deadline" in tuned:
+        options["retry"] = RetryPolicy(
+            max_attempts=int(tuned.get("max_attempts", RetryPolicy().max_attempts)),
+            deadline=tuned.get("deadline", RetryPolicy().deadline),
+        )
     try:
         return WorkflowClient(
             base_url,
             auth=auth,
-            max_concurrency=max_concurrency,
+            max_concurrency=int(tuned.get("max_concurrency", max_concurrency)),
             entity_ids=_ids(args.entity_ids, environ, "ZUORA_ENTITY_IDS"),
             org_ids=_ids(args.org_ids, environ, "ZUORA_ORG_IDS"),
             on_retry=on_retry,
+            **options,  # type: ignore[arg-type]
         )
     except InvalidRequestError as exc:
         # The library's messages name the field and the fix and never carry a secret.

@@ -1,32 +1,40 @@
-"""Batch input: one run per row of a ``.jsonl`` or ``.csv`` file, read lazily.
+"""Batch input: one run per row of a ``.jsonl`` or ``.csv`` file, read lazily, and its keys.
 
 A row's number is its line number in the file, as an editor shows it: in a JSONL file the
 first line is row 1 (blank lines are skipped but keep their numbers); in a CSV file the
 header is line 1, so the first data row is row 2 (a quoted value spanning lines numbers
-its row by the line it starts on). A bad row is not an exception: it is a :class:`Row`
-with a ``problem``, so one typo fails one row, with its number, and never the batch.
+its row by the line it starts on). A row that cannot be read (not UTF-8, not JSON, text
+JSON cannot carry such as a lone surrogate ``"\\ud800"``) is not an exception: it is a
+:class:`Row` with a ``problem``, so one bad row fails alone, with its number, and never
+the batch.
+
+Keys (:class:`KeyScheme`) come from what a row *is*, never from where it sits: the
+values of ``--key-column``s, a ``--key-template``, or by default the workflow id with the
+row's whole content. Reordering, inserting or deleting rows changes no other row's key.
 """
 
 from __future__ import annotations
 
-import codecs
 import csv
 import hashlib
 import json
-from collections.abc import Iterator
+import re
+import string
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-from zuora_wf_async import InvalidRequestError
+from zuora_wf_async import InvalidRequestError, derive_key
 from zuora_wf_async._core.requests import encode_params
 
 from ._config import UsageError
 
-__all__ = ["InputFile", "Row", "canonical_json", "open_input"]
+__all__ = ["InputFile", "KeyScheme", "Row", "canonical_json", "check_params", "open_input"]
 
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
+KEY_NAMESPACE = "zuora-wf"
 
 
 @attrs.frozen
@@ -38,29 +46,143 @@ class Row:
     problem: str | None = None
 
 
-def canonical_json(params: dict[str, Any]) -> str:
+def canonical_json(params: object) -> str:
     """The row's parameters as one stable text: sorted keys, no spaces, UTF-8 as is."""
     return json.dumps(params, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def _checked(number: int, params: object) -> Row:
-    if not isinstance(params, dict):
-        return Row(number, problem=f"expected a JSON object, got {type(params).__name__}")
+def check_params(params: dict[str, Any]) -> str | None:
+    """Why Zuora could not be sent ``params`` (the library's own check), or None."""
     try:
-        # The library's own check: reserved names, size, values JSON cannot carry (NaN).
+        # Reserved names, size, values JSON cannot carry (NaN, lone surrogates).
         encode_params(params)
     except InvalidRequestError as exc:
-        return Row(number, problem=str(exc))
+        return str(exc)
+    except UnicodeError:
+        return "holds text that is not valid Unicode (a lone surrogate such as \\ud800)"
+    except (ValueError, TypeError, RecursionError) as exc:
+        return f"cannot be encoded as JSON ({type(exc).__name__})"
+    return None
+
+
+def _as_row(number: int, params: object) -> Row:
+    if not isinstance(params, dict):
+        return Row(number, problem=f"expected a JSON object, got {type(params).__name__}")
     return Row(number, params=params)
+
+
+class RowKeyError(Exception):
+    """This row has no key under the scheme (a key column is missing or empty)."""
+
+
+def _template_fields(template: str) -> tuple[str, ...]:
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise UsageError(f"--key-template {template!r}: {exc}") from None
+    fields: list[str] = []
+    for _text, field, _spec, _conversion in parsed:
+        if field is None:
+            continue
+        if not field or field.isdigit() or any(mark in field for mark in ".[]"):
+            raise UsageError(
+                f"--key-template {template!r}: {{{field}}} is not a column name; "
+                'write columns as {accountId}, e.g. --key-template "{accountId}:{cycle}"'
+            )
+        fields.append(field)
+    if not fields:
+        raise UsageError(
+            f"--key-template {template!r} names no column, so every row would share one "
+            'key; e.g. --key-template "{accountId}:{cycle}"'
+        )
+    return tuple(fields)
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else canonical_json(value)
+
+
+@attrs.frozen(kw_only=True)
+class KeyScheme:
+    """How a row's Idempotency-Key is made: from columns, a template, or its content.
+
+    ``key = derive_key("zuora-wf", [batch_id,] workflow_id, identity)``, where the
+    identity is the key columns' values, the filled-in template, or (by default) the
+    canonical JSON of the whole row. Rows with one identity are one run.
+    """
+
+    workflow_id: int
+    batch_id: str | None = None
+    columns: tuple[str, ...] = ()
+    template: str | None = None
+
+    @classmethod
+    def from_flags(
+        cls,
+        workflow_id: int,
+        batch_id: str | None,
+        columns: Sequence[str] | None,
+        template: str | None,
+    ) -> KeyScheme:
+        if columns and template is not None:
+            raise UsageError("pass --key-column or --key-template, not both")
+        names = tuple(name.strip() for name in columns or ())
+        if any(not name for name in names):
+            raise UsageError("--key-column needs a column name")
+        if template is not None:
+            _template_fields(template)
+        return cls(workflow_id=workflow_id, batch_id=batch_id, columns=names, template=template)
+
+    @property
+    def name(self) -> str:
+        """How the journal's header records the scheme: resumes must match it."""
+        if self.columns:
+            return "columns:" + ",".join(self.columns)
+        if self.template is not None:
+            return "template:" + self.template
+        return "content"
+
+    @property
+    def by_content(self) -> bool:
+        return not self.columns and self.template is None
+
+    def identity(self, params: dict[str, Any]) -> str:
+        """The row's business identity; :class:`RowKeyError` if the row lacks a part."""
+        if self.columns:
+            parts = []
+            for column in self.columns:
+                value = params.get(column)
+                if value is None or value == "":
+                    raise RowKeyError(f"has no value in key column {column!r}")
+                parts.append(_text(value))
+            return "\x1f".join(parts)
+        if self.template is not None:
+            try:
+                return self.template.format_map({k: _text(v) for k, v in params.items()})
+            except KeyError as exc:
+                raise RowKeyError(f"has no {exc.args[0]!r} for --key-template") from None
+            except (ValueError, TypeError) as exc:
+                raise RowKeyError(f"cannot fill --key-template: {exc}") from None
+        return canonical_json(params)
+
+    def key(self, identity: str) -> str:
+        namespace = (KEY_NAMESPACE, self.batch_id) if self.batch_id else (KEY_NAMESPACE,)
+        try:
+            return derive_key(*namespace, self.workflow_id, identity)
+        except UnicodeError:
+            raise RowKeyError("holds text that is not valid Unicode (a lone surrogate)") from None
+
+    def shown(self, identity: str) -> str:
+        """The identity as an operator reads it (columns joined by commas)."""
+        return identity.replace("\x1f", ", ")
 
 
 @attrs.frozen
 class InputFile:
-    """A readable, UTF-8 input file; :meth:`rows` may be called any number of times."""
+    """A readable input file; :meth:`rows` may be called any number of times."""
 
     path: Path
     format: str
-    sha256: str
 
     def rows(self) -> Iterator[Row]:
         if self.format == "jsonl":
@@ -72,13 +194,26 @@ class InputFile:
         if self.format == "jsonl":
             with self.path.open("rb") as file:
                 return sum(1 for line in file if line.strip())
-        with self.path.open(encoding="utf-8-sig", newline="") as file:
+        with self.path.open(encoding="utf-8-sig", errors="replace", newline="") as file:
             return max(0, sum(1 for record in csv.reader(file) if record) - 1)
 
+    def sha256(self) -> str:
+        """The file's digest, recorded in the journal's header for the record only."""
+        digest = hashlib.sha256()
+        with self.path.open("rb") as file:
+            while chunk := file.read(1 << 20):
+                digest.update(chunk)
+        return digest.hexdigest()
+
     def _jsonl_rows(self) -> Iterator[Row]:
-        with self.path.open(encoding="utf-8-sig") as file:
-            for number, line in enumerate(file, start=1):
-                if not line.strip():
+        with self.path.open("rb") as file:
+            for number, raw in enumerate(file, start=1):
+                if not raw.strip():
+                    continue
+                try:
+                    line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+                except UnicodeDecodeError:
+                    yield Row(number, problem="is not UTF-8 text")
                     continue
                 try:
                     params = json.loads(line)
@@ -88,10 +223,12 @@ class InputFile:
                 except RecursionError:
                     yield Row(number, problem="not valid JSON (nested too deeply)")
                     continue
-                yield _checked(number, params)
+                yield _as_row(number, params)
 
     def _csv_rows(self) -> Iterator[Row]:
-        with self.path.open(encoding="utf-8-sig", newline="") as file:
+        # surrogateescape: a byte that is not UTF-8 becomes a marker the row check finds,
+        # so a bad line fails alone instead of ending the read.
+        with self.path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as file:
             reader = csv.reader(file)
             header: list[str] | None = None
             line = 0
@@ -109,9 +246,14 @@ class InputFile:
                         problem=f"has {len(record)} values but the header has {len(header)}",
                     )
                     continue
-                yield _checked(number, dict(zip(header, record, strict=True)))
+                if any(_escaped(value) for value in record):
+                    yield Row(number, problem="is not UTF-8 text")
+                    continue
+                yield Row(number, params=dict(zip(header, record, strict=True)))
 
     def _check_header(self, header: list[str]) -> None:
+        if any(_escaped(name) for name in header):
+            raise UsageError(f"{self.path}: the CSV header is not UTF-8 text")
         if any(not name for name in header):
             raise UsageError(f"{self.path}: the CSV header has an empty column name")
         duplicates = sorted({name for name in header if header.count(name) > 1})
@@ -119,31 +261,27 @@ class InputFile:
             raise UsageError(f"{self.path}: the CSV header repeats {', '.join(duplicates)}")
 
 
-def open_input(path: Path) -> InputFile:
-    """Check ``path`` is a readable UTF-8 ``.jsonl``/``.csv`` file and fingerprint it.
+_UNDECODED = re.compile("[\udc80-\udcff]")  # bytes surrogateescape could not decode
 
-    The SHA-256 goes into the journal's header, so a journal is never resumed against an
-    input that changed (row numbers would then name different rows).
+
+def _escaped(text: str) -> bool:
+    return _UNDECODED.search(text) is not None
+
+
+def open_input(path: Path) -> InputFile:
+    """Check ``path`` is a readable ``.jsonl``/``.csv`` file (a CSV's header too).
+
+    Rows are read later, one by one; a row that is not UTF-8 or not JSON fails alone.
     """
     kind = FORMATS.get(path.suffix.lower())
     if kind is None:
         raise UsageError(f"{path}: unknown input type; use a .jsonl (or .ndjson) or .csv file")
-    digest = hashlib.sha256()
-    decoder = codecs.getincrementaldecoder("utf-8")()
     try:
-        with path.open("rb") as file:
-            for number, line in enumerate(file, start=1):
-                digest.update(line)
-                try:
-                    decoder.decode(line)
-                except UnicodeDecodeError:
-                    raise UsageError(f"{path}: line {number} is not UTF-8 text") from None
-            decoder.decode(b"", final=True)
+        with path.open("rb"):
+            pass
+        found = InputFile(path=path, format=kind)
+        if kind == "csv":
+            next(found.rows(), None)  # a bad header is a usage error now, not mid-batch
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"{path}: the file ends in the middle of a UTF-8 character") from None
-    found = InputFile(path=path, format=kind, sha256=digest.hexdigest())
-    if kind == "csv":
-        next(found.rows(), None)  # a bad header is a usage error now, not mid-batch
     return found

@@ -1,206 +1,363 @@
-"""The batch journal: which row was sent under which key, and what came of it.
+"""The batch's flags, and the operator commands that read a journal: ``report`` and ``stop``.
 
-A JSON Lines file. The first line is the header, every other line one event::
-
-    {"journal": "zuora-wf/1", "workflow_id": 396, "input": "items.jsonl",
-     "input_sha256": "...", "batch_id": null, "tool": "zuora-wf 0.1.0", "at": "..."}
-    {"row": 1, "key": "...", "event": "started", "at": "..."}
-    {"row": 1, "key": "...", "event": "ok", "run_id": 10000, "run_name": "WF-396-00000001",
-     "status": "Queued", "attempts": 1, "elapsed": 0.041, "at": "..."}
-    {"row": 2, "key": "...", "event": "failed", "error": "MissingParametersError",
-     "status": 406, "message": "...", "request_id": "...", "attempts": 1, ...}
-    {"row": 1, "key": "...", "event": "settled", "run_id": 10000, "status": "Finished",
-     "succeeded": true, "at": "..."}
-
-``started`` is written *before* the request goes out, so a row that was in flight when the
-process died is known, with its key. Each line is flushed to the operating system as it is
-written: a ``kill -9`` loses nothing already written. Lines are not fsynced one by one (that
-would cap a batch at a few hundred rows a second on most disks); the file is fsynced when
-the batch ends. A power cut can therefore lose the last lines, which costs no safety: keys
-are derived from the row, so a row whose ``started`` line was lost is re-sent under the very
-key it had, and Zuora answers with the run it already created.
-
-The last event of a row decides what a re-run does with it: ``ok`` and ``failed`` are final
-(``--retry-failed`` re-sends failed rows), ``started`` alone means in flight: re-send with
-the recorded key. A ``failed`` line says ``"retry_with": "same-key"`` when the outcome is
-unknown (no answer, 5xx, 429: the run may exist) and ``"new-key"`` when Zuora refused the
-request (a 4xx it stores under the key and would replay). A torn last line (the process
-died mid-write) is dropped on reopening.
+``zuora-wf batch report JOURNAL`` reads a journal (without its lock, so beside a live
+batch too) and prints counts, failures grouped by error and the slowest rows, or with
+``--format csv|jsonl`` one line per row with its final outcome. ``zuora-wf batch stop
+JOURNAL`` takes the journal's lock (so no batch is starting runs meanwhile), asks Zuora
+for each run the journal started and has not seen end, and stops those still Queued or
+Processing, journaling each answer. The journal's format is described in
+:mod:`zuora_wf_async._journal`.
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import csv
+import heapq
 import json
-import os
-from collections.abc import Callable
-from datetime import UTC, datetime
+import sys
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, TextIO
 
 import attrs
 
-from zuora_wf_async import derive_key
+from zuora_wf_async import WorkflowClient, ZuoraError
+from zuora_wf_async._journal import BatchJournal, JournalBusyError, read_journal
 
-from ._config import UsageError
+from ._config import UsageError, add_connection_options, add_tuning_options
 
-__all__ = ["FORMAT", "Header", "Journal", "JournalState", "now"]
+__all__ = ["JOURNAL_COMMANDS", "add_batch_options", "journal_parser"]
 
-FORMAT = "zuora-wf/1"
+SLOWEST = 10
+EXAMPLES = 5  # rows named per failure group
+ACTIVE = ("Queued", "Processing")
+COLUMNS = (
+    "key",
+    "row",
+    "id",
+    "outcome",
+    "run_id",
+    "run_name",
+    "error",
+    "message",
+    "retry_with",
+    "attempts",
+    "elapsed",
+    "at",
+    "ended",
+)
 
 
-def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def _positive(kind: type[int] | type[float], minimum: float) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected a number >= {minimum}, got {text}")
+        return value
+
+    return parse
 
 
-@attrs.frozen(kw_only=True)
-class Header:
-    workflow_id: int
-    input: str
-    input_sha256: str
-    batch_id: str | None
-    tool: str
+def add_batch_options(batch: argparse.ArgumentParser) -> None:
+    """The flags of ``zuora-wf batch WORKFLOW_ID``."""
+    batch.add_argument("workflow_id", type=_positive(int, 1), metavar="WORKFLOW_ID")
+    batch.add_argument(
+        "--input",
+        type=Path,
+        required=True,
+        metavar="PATH",
+        help="rows of parameters: a .jsonl or .csv file",
+    )
+    batch.add_argument(
+        "--journal",
+        type=Path,
+        metavar="PATH",
+        help="JSONL journal; re-running the command resumes from it (one process at a time)",
+    )
+    keys = batch.add_argument_group(
+        "keys",
+        "each row's Idempotency-Key comes from what the row is, never its position: by "
+        "default the workflow id and the whole row; rows with one key are one run",
+    )
+    keys.add_argument(
+        "--key-column",
+        action="append",
+        metavar="COL",
+        help="a column that identifies a row's run, e.g. accountId (repeatable)",
+    )
+    keys.add_argument(
+        "--key-template",
+        metavar="TEMPLATE",
+        help='the identity of a row\'s run from its columns, e.g. "{accountId}:{cycle}"',
+    )
+    keys.add_argument(
+        "--batch-id", metavar="NAME", help="part of every key: a new name runs the same rows again"
+    )
+    batch.add_argument("--wait", action="store_true", help="wait for every run to end")
+    batch.add_argument(
+        "--wait-timeout",
+        type=_positive(float, 0),
+        default=3600.0,
+        help="per run, with --wait (3600 s)",
+    )
+    batch.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check every row and list rows sharing a key; send nothing",
+    )
+    batch.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="re-send rows the journal records as failed (same key when the run may exist)",
+    )
+    add_tuning_options(batch)
+
+
+def journal_parser(
+    parser_class: type[argparse.ArgumentParser], name: str
+) -> argparse.ArgumentParser:
+    """The parser of ``zuora-wf batch report`` or ``zuora-wf batch stop``."""
+    parser = parser_class(prog=f"zuora-wf batch {name}")
+    parser.set_defaults(command=f"batch {name}")
+    parser.add_argument("journal", type=Path, metavar="JOURNAL")
+    if name == "report":
+        parser.description = "What a batch journal records: counts, failures, slowest rows."
+        parser.add_argument(
+            "--format",
+            choices=("text", "csv", "jsonl"),
+            default="text",
+            help="text: a summary (default); csv/jsonl: every row's final outcome",
+        )
+        return parser
+    parser.description = (
+        "Stop every run the journal started that is still Queued or Processing. Takes the "
+        "journal's lock: stop the batch process first."
+    )
+    add_connection_options(parser)
+    return parser
+
+
+# -- report --------------------------------------------------------------------------------
 
 
 @attrs.define
-class JournalState:
-    """Per row, what the journal says so far. Holds ints for final rows, keys for the rest."""
+class _Row:
+    """What the journal says about one key, as it stands after the last line read."""
 
-    ok: dict[int, int] = attrs.field(factory=dict)  # row -> run id
-    # row -> (key, whether a retry needs a new key); the key is None for a bad row.
-    failed: dict[int, tuple[str | None, bool]] = attrs.field(factory=dict)
-    in_flight: dict[int, tuple[str, str]] = attrs.field(factory=dict)  # row -> (key, at)
-    settled: dict[int, bool] = attrs.field(factory=dict)  # row -> succeeded
-
-    def apply(self, event: dict[str, Any]) -> None:
-        row, kind = event["row"], event["event"]
-        if kind == "started":
-            self.failed.pop(row, None)
-            self.in_flight[row] = (event["key"], event.get("at", ""))
-        elif kind == "ok":
-            self.in_flight.pop(row, None)
-            self.ok[row] = event["run_id"]
-        elif kind == "failed":
-            self.in_flight.pop(row, None)
-            self.failed[row] = (event.get("key"), event.get("retry_with") == "new-key")
-        elif kind == "settled":
-            self.settled[row] = bool(event["succeeded"])
-
-    def key_for(self, row: int) -> str | None:
-        """The key to send this row with again, if it was sent before.
-
-        A row in flight, or one that failed with its outcome unknown (no answer, a 5xx, a
-        429), keeps its key: Zuora may have run it, and the key makes the resend return
-        that run. A row Zuora definitely refused (a 4xx it stores under the key, and would
-        replay for 24 hours) gets a new key, derived from the old one so that a crash
-        during the retry resends the same new key.
-        """
-        if row in self.in_flight:
-            return self.in_flight[row][0]
-        key, new_key = self.failed.get(row, (None, False))
-        if key is not None and new_key:
-            return derive_key("zuora-wf retry", key)
-        return key
+    row: int | None = None
+    id: str | None = None
+    outcome: str = "in flight"
+    run_id: int | None = None
+    run_name: str | None = None
+    error: str | None = None
+    message: str | None = None
+    retry_with: str | None = None
+    attempts: int | None = None
+    elapsed: float | None = None
+    at: str | None = None
 
 
-def _check_header(path: Path, found: dict[str, Any], wanted: Header) -> None:
-    if found.get("journal") != FORMAT:
-        raise UsageError(f"{path} is not a zuora-wf journal; pass a new file to --journal")
-    if found.get("workflow_id") != wanted.workflow_id:
-        raise UsageError(
-            f"{path} is the journal of workflow {found.get('workflow_id')}, not "
-            f"{wanted.workflow_id}; pass a new file to --journal"
-        )
-    if found.get("input_sha256") != wanted.input_sha256:
-        raise UsageError(
-            f"{path} was written for a different input ({found.get('input')}); "
-            f"{wanted.input} has changed since, so its row numbers may name other rows: "
-            "resume with the original file or pass a new --journal"
-        )
-    if found.get("batch_id") != wanted.batch_id:
-        raise UsageError(
-            f"{path} was written with --batch-id {found.get('batch_id')!r}, not "
-            f"{wanted.batch_id!r}; use the same batch id or a new --journal"
-        )
+@attrs.define
+class _Report:
+    header: dict[str, Any] = attrs.field(factory=dict)
+    rows: dict[str, _Row] = attrs.field(factory=dict)
+    invalid: list[_Row] = attrs.field(factory=list)  # rows that had no key
+    ended: dict[int, str] = attrs.field(factory=dict)  # run id -> how it ended
+    stops: Counter[str] = attrs.field(factory=Counter)
 
-
-def _load(path: Path, wanted: Header) -> tuple[JournalState, int]:
-    """The state the journal records, and the byte length of its complete lines."""
-    state = JournalState()
-    good_length = 0
-    with path.open("rb") as file:
-        for number, line in enumerate(file, start=1):
-            if not line.endswith(b"\n"):
-                break  # torn by a crash mid-write: never acknowledged, dropped
-            try:
-                record = json.loads(line)
-            except ValueError:
-                raise UsageError(
-                    f"{path}: line {number} is not JSON; was the journal edited? "
-                    "pass a new file to --journal"
-                ) from None
+    def read(self, path: Path) -> None:
+        for number, record in read_journal(path):
             if number == 1:
-                _check_header(path, record, wanted)
-            elif isinstance(record, dict) and "row" in record and "event" in record:
-                state.apply(record)
+                self.header = record
             else:
-                raise UsageError(f"{path}: line {number} is not a journal event")
-            good_length += len(line)
-    if good_length == 0:
-        raise UsageError(f"{path} has no header line; pass a new file to --journal")
-    return state, good_length
+                self._apply(record)
 
-
-class Journal:
-    """An open journal, appending one flushed line per event."""
-
-    def __init__(
-        self, file: IO[str], *, on_record: Callable[[dict[str, Any]], object] | None = None
-    ) -> None:
-        self._file = file
-        self._on_record = on_record
-
-    @classmethod
-    def open(
-        cls,
-        path: Path,
-        header: Header,
-        *,
-        on_record: Callable[[dict[str, Any]], object] | None = None,
-    ) -> tuple[Journal, JournalState, bool]:
-        """Open ``path`` to append; returns the journal, its state and whether it resumed."""
-        try:
-            exists = path.exists() and path.stat().st_size > 0
-            if exists:
-                state, length = _load(path, header)
-                with path.open("rb+") as raw:
-                    raw.truncate(length)
-                file = path.open("a", encoding="utf-8")
-            else:
-                state = JournalState()
-                file = path.open("w", encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"cannot open journal {path}: {exc.strerror or exc}") from None
-        journal = cls(file, on_record=on_record)
-        if not exists:
-            journal.write({"journal": FORMAT, **attrs.asdict(header), "at": now()})
-        return journal, state, exists
-
-    def event(self, row: int, event: str, **fields: Any) -> None:
-        """Append ``{"row", "key", "event", ...fields, "at"}`` (``key`` when given)."""
-        key = {"key": fields.pop("key")} if "key" in fields else {}
-        self.write({"row": row, **key, "event": event, **fields, "at": now()})
-
-    def write(self, record: dict[str, Any]) -> None:
-        self._file.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
-        self._file.flush()
-        if self._on_record is not None:
-            self._on_record(record)
-
-    def close(self) -> None:
-        if self._file.closed:
+    def _apply(self, record: dict[str, Any]) -> None:
+        kind = record["event"]
+        if kind == "settled":
+            self.ended[record["run_id"]] = (
+                "succeeded" if record["succeeded"] else f"{record.get('status')}, not succeeded"
+            )
             return
-        self._file.flush()
-        try:
-            os.fsync(self._file.fileno())
-        finally:
-            self._file.close()
+        if kind == "stopped":
+            self.stops["stopped" if record["success"] else "stop declined"] += 1
+            if record["success"]:
+                self.ended[record["run_id"]] = "stopped by batch stop"
+            return
+        if kind == "wait_failed":
+            self.ended.setdefault(record["run_id"], f"wait failed: {record['error']}")
+            return
+        key = record.get("key")
+        row = _Row() if key is None else self.rows.setdefault(key, _Row())
+        if key is None:
+            self.invalid.append(row)
+        row.row = record.get("row", row.row)
+        row.id = record.get("id", row.id)
+        if kind == "started":
+            row.outcome = "in flight"
+            return
+        row.outcome = kind
+        row.at = record["at"]
+        row.attempts = record.get("attempts")
+        row.elapsed = record.get("elapsed")
+        if kind == "ok":
+            row.run_id, row.run_name = record["run_id"], record.get("run_name")
+            row.error = row.message = row.retry_with = None
+        else:
+            row.error, row.message = record["error"], record.get("message")
+            row.retry_with = record.get("retry_with")
+
+    def every_row(self) -> Iterable[tuple[str | None, _Row]]:
+        yield from self.rows.items()
+        for row in self.invalid:
+            yield None, row
+
+    def as_dict(self, key: str | None, row: _Row) -> dict[str, Any]:
+        fields = attrs.asdict(row)
+        ended = self.ended.get(row.run_id) if row.run_id is not None else None
+        return {"key": key, **fields, "ended": ended}
+
+
+def _summary(report: _Report, path: Path, out: TextIO) -> int:
+    header = report.header
+    outcomes = Counter(row.outcome for _, row in report.every_row())
+    total = sum(outcomes.values())
+    out.write(
+        f"journal {path}: workflow {header.get('workflow_id')}, keys by "
+        f"{header.get('key_scheme')}, batch id {header.get('batch_id')}, begun "
+        f"{header.get('at')} by {header.get('tool')}\n"
+    )
+    parts = ", ".join(f"{name} {outcomes[name]}" for name in ("ok", "failed", "in flight"))
+    out.write(f"rows: {total} ({parts})\n")
+    if report.ended or report.stops:
+        ended = Counter(report.ended.values())
+        waited = ", ".join(f"{name} {n}" for name, n in ended.most_common())
+        out.write(f"runs ended: {waited or 'none'}\n")
+    if report.stops:
+        out.write("batch stop: " + ", ".join(f"{k} {n}" for k, n in report.stops.items()) + "\n")
+    groups: dict[str, list[_Row]] = {}
+    for _, row in report.every_row():
+        if row.outcome == "failed":
+            groups.setdefault(row.error or "?", []).append(row)
+    if groups:
+        out.write("failures by error:\n")
+        for error, rows in sorted(groups.items(), key=lambda item: -len(item[1])):
+            named = ", ".join(str(row.row) for row in rows[:EXAMPLES])
+            more = ", ..." if len(rows) > EXAMPLES else ""
+            retry = Counter(row.retry_with for row in rows if row.retry_with)
+            hint = f"; retry with {', '.join(retry)}" if retry else ""
+            out.write(f"  {error}: {len(rows)} (rows {named}{more}{hint})\n")
+            out.write(f"    e.g. {rows[0].message}\n")
+    timed = ((row.elapsed, key, row) for key, row in report.every_row() if row.elapsed is not None)
+    slowest = heapq.nlargest(SLOWEST, timed, key=lambda item: item[0])
+    if slowest:
+        out.write("slowest rows:\n")
+        for elapsed, key, row in slowest:
+            out.write(
+                f"  row {row.row}: {elapsed:.3f} s, {row.attempts} attempt(s), "
+                f"{row.outcome}, key {key}\n"
+            )
+    return 0
+
+
+async def cmd_report(args: argparse.Namespace, _make_client: Callable[..., Any]) -> int:
+    report = _Report()
+    report.read(args.journal)
+    if not report.header:
+        raise UsageError(f"{args.journal} is empty: no header line")
+    out = sys.stdout
+    if args.format == "text":
+        code = _summary(report, args.journal, out)
+    elif args.format == "jsonl":
+        for key, row in report.every_row():
+            out.write(json.dumps(report.as_dict(key, row), ensure_ascii=False) + "\n")
+        code = 0
+    else:
+        writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for key, row in report.every_row():
+            writer.writerow(report.as_dict(key, row))
+        code = 0
+    out.flush()
+    return code
+
+
+# -- stop ----------------------------------------------------------------------------------
+
+
+def _open_locked(path: Path) -> BatchJournal:
+    header: dict[str, Any] | None = None
+    for _number, record in read_journal(path):
+        header = record
+        break
+    if header is None:
+        raise UsageError(f"{path} is empty or missing: no header line")
+    try:
+        return BatchJournal.open(
+            path,
+            workflow_id=header["workflow_id"],
+            key_scheme=header["key_scheme"],
+            batch_id=header.get("batch_id"),
+        )
+    except JournalBusyError as exc:
+        raise UsageError(f"{exc}; stop that batch before its runs") from None
+
+
+async def _stop_one(
+    client: WorkflowClient, journal: BatchJournal, run_id: int, tally: Counter[str]
+) -> None:
+    try:
+        detail = await client.get_run(run_id)
+        status = str(detail.status)
+        if status not in ACTIVE:
+            if detail.is_terminal:
+                journal.settled(run_id, status, detail.succeeded)
+            tally[f"already {status}"] += 1
+            return
+        success = await client.stop_run(run_id)
+    except ZuoraError as exc:
+        tally[f"error: {type(exc).__name__}"] += 1
+        return
+    journal.stopped(run_id, success, status)
+    tally["stopped" if success else f"stop declined ({status})"] += 1
+
+
+async def cmd_stop(args: argparse.Namespace, make_client: Callable[..., WorkflowClient]) -> int:
+    client = make_client()
+    journal = _open_locked(args.journal)
+    tally: Counter[str] = Counter()
+    try:
+        run_ids = journal.unsettled_runs()
+        in_flight = journal.counts["in_flight"]
+        async with client:
+            gate = asyncio.Semaphore(client.max_concurrency)
+
+            async def stop(run_id: int) -> None:
+                async with gate:
+                    await _stop_one(client, journal, run_id, tally)
+
+            # Chunks bound the tasks alive at once for a journal of a million runs.
+            for start in range(0, len(run_ids), 1000):
+                await asyncio.gather(*(stop(run_id) for run_id in run_ids[start : start + 1000]))
+    finally:
+        journal.close()
+    parts = ", ".join(f"{name} {n}" for name, n in sorted(tally.items())) or "nothing to stop"
+    sys.stdout.write(f"batch stop {args.journal}: {len(run_ids)} run(s) checked: {parts}\n")
+    if in_flight:
+        sys.stdout.write(
+            f"{in_flight} row(s) were in flight with no run id recorded: if Zuora started "
+            "them, find them with zuora-wf tasks or in Zuora's workflow run list\n"
+        )
+    sys.stdout.flush()
+    return 1 if any(name.startswith("error") for name in tally) else 0
+
+
+JOURNAL_COMMANDS: Mapping[
+    str, Callable[[argparse.Namespace, Callable[..., Any]], Awaitable[int]]
+] = {"batch report": cmd_report, "batch stop": cmd_stop}

@@ -39,13 +39,16 @@ class Tally:
 
     @property
     def rate(self) -> float:
+        """Rows *sent* per second: rows skipped from the journal cost no time, so they
+        would inflate it (a resume showed 2,215 runs/s for ~355 real)."""
         elapsed = time.perf_counter() - self.started_at
-        return self.done / elapsed if elapsed > 0 else 0.0
+        return (self.done - self.skipped) / elapsed if elapsed > 0 else 0.0
 
     def line(self) -> str:
         of = f"/{self.total}" if self.total is not None else ""
+        skipped = f" ({self.skipped} from the journal)" if self.skipped else ""
         return (
-            f"{self.done}{of} done, {self.failed} failed, {self.retries} retries, "
+            f"{self.done}{of} done{skipped}, {self.failed} failed, {self.retries} retries, "
             f"{self.rate:,.0f} runs/s"
         )
 

@@ -7,8 +7,7 @@ from itertools import islice
 from typing import TYPE_CHECKING
 
 from zuora_wf_async import WorkflowClient, ZuoraError
-
-from ._journal import Journal, JournalState
+from zuora_wf_async._journal import BatchJournal
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -32,40 +31,29 @@ def describe(succeeded: bool, status: str) -> str:
 
 async def settle(
     client: WorkflowClient,
-    journal: Journal,
-    state: JournalState,
+    journal: BatchJournal,
     out: Console,
     *,
     timeout: float | None = DEFAULT_WAIT_TIMEOUT,
 ) -> Counter[str]:
-    """Wait for every ``ok`` run not yet settled; how the runs ended, by kind."""
+    """Wait for every ``ok`` run not yet settled; how the runs ended, by kind.
+
+    Runs that ended before (an earlier ``--wait``) are not polled again; ``batch report``
+    tells how they ended.
+    """
     endings: Counter[str] = Counter()
-    for row, succeeded in state.settled.items():
-        if row in state.ok:
-            endings["succeeded" if succeeded else "did not succeed (earlier run)"] += 1
-    todo = iter([(row, run_id) for row, run_id in state.ok.items() if row not in state.settled])
-    total = len(state.ok) - len(state.settled)
-    if total:
-        out.print(f"waiting for {total} run(s) to end ...", markup=False)
+    run_ids = journal.unsettled_runs()
+    if run_ids:
+        out.print(f"waiting for {len(run_ids)} run(s) to end ...", markup=False)
+    todo = iter(run_ids)
     while chunk := list(islice(todo, CHUNK)):
-        results = await client.wait_for_runs(
-            [run_id for _, run_id in chunk], timeout=timeout, return_exceptions=True
-        )
-        for (row, run_id), result in zip(chunk, results, strict=True):
+        results = await client.wait_for_runs(chunk, timeout=timeout, return_exceptions=True)
+        for run_id, result in zip(chunk, results, strict=True):
             if isinstance(result, ZuoraError):
-                error = type(result).__name__
-                journal.event(row, "wait_failed", run_id=run_id, error=error, message=str(result))
+                journal.wait_failed(run_id, result)
                 endings[f"wait failed: {type(result).__name__}"] += 1
                 continue
             status = str(result.status)
-            journal.event(
-                row,
-                "settled",
-                run_id=run_id,
-                status=status,
-                succeeded=result.succeeded,
-                tasks_error=result.tasks.error,
-            )
-            state.settled[row] = result.succeeded
+            journal.settled(run_id, status, result.succeeded, tasks_error=result.tasks.error)
             endings[describe(result.succeeded, status)] += 1
     return endings

@@ -1,0 +1,687 @@
+"""``BatchJournal``: a batch's memory, so that a re-run resumes instead of repeating.
+
+A JSON Lines file, one event per line, readable with ``less``, ``jq`` or ``zuora-wf batch
+report``. The first line is the header; every other line is an event about one item,
+named by its *key* (the item's own idempotency key, derived from what the item is)::
+
+    {"journal": "zuora-wf-journal/2", "workflow_id": 396, "key_scheme": "columns:accountId",
+     "batch_id": null, "tool": "zuora-wf 0.1.0", "at": "2026-11-28T09:00:00.000Z"}
+    {"event": "started", "key": "5f0c...", "row": 2, "at": "..."}
+    {"event": "ok", "key": "5f0c...", "run_id": 10000, "run_name": "WF-396-00000001",
+     "status": "Queued", "attempts": 1, "elapsed": 0.041, "row": 2, "at": "..."}
+    {"event": "failed", "key": "...", "error": "MissingParametersError", "retry_with":
+     "new-key", "message": "...", "at": "..."}
+    {"event": "settled", "run_id": 10000, "status": "Finished", "succeeded": true, "at": "..."}
+    {"event": "stopped", "run_id": 10001, "success": true, "at": "..."}
+
+Rules that make it safe:
+
+* ``started`` is written (and flushed to the operating system) *before* the request goes
+  out, so an item in flight when the process died is known, with the key it was sent with.
+  A re-run sends it again under that key, and Zuora answers with the run it already made.
+* The last ``ok``/``failed`` of a key is final. ``failed`` says ``"retry_with": "same-key"``
+  when the run may exist (``ZuoraError.may_have_run``: no answer, 5xx, 429) and
+  ``"new-key"`` when Zuora refused the request (it stores the refusal under the key and
+  would replay it), in which case a retry is sent as ``derive_key("zuora-wf retry", key)``
+  (recorded as ``sent_key``), the same on every retry, so a crash mid-retry cannot fork it.
+* One process at a time: :meth:`BatchJournal.open` takes an exclusive ``flock`` on a lock
+  file beside the journal (``runs.jsonl.lock``, holding the owner's pid and host). The
+  kernel drops the lock when its process dies, however it dies, so a killed batch never
+  blocks its resume; a second live process fails at once with :class:`JournalBusyError`.
+* A torn last line (the process was killed in the middle of writing it: it has no final
+  newline) was never acknowledged and is dropped on reopening; the event it was writing
+  is redone by the resume. Any *other* line of the wrong shape is an edit or damage that
+  a program must not guess about: :class:`JournalError` names the line and the field.
+* Lines are flushed one by one, not fsynced one by one (that would cap a batch at a few
+  hundred items a second); the file is fsynced on :meth:`close`. A power cut may lose the
+  last lines, which costs no safety: their items are re-sent under the keys they had.
+
+Only keys matter, never positions: two input files holding the same items in another
+order resume each other, as long as the key scheme (recorded in the header) is the same.
+Zuora keeps an idempotency key for 24 hours, so resume within a day: an item in flight for
+longer may run again if its first request did create a run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any, Final
+
+import attrs
+
+from zuora_wf_async._errors import (
+    BadRequestError,
+    ForbiddenError,
+    IdempotencyKeyReusedError,
+    InvalidRequestError,
+    MissingParametersError,
+    NotFoundError,
+    WorkflowIdIsRunError,
+    ZuoraError,
+)
+from zuora_wf_async._outcomes import RunOutcome, derive_key
+
+if sys.platform != "win32":
+    import fcntl
+
+__all__ = [
+    "FORMAT",
+    "BatchJournal",
+    "JournalBusyError",
+    "JournalError",
+    "Plan",
+    "read_journal",
+    "retry_with",
+]
+
+FORMAT: Final = "zuora-wf-journal/2"
+OLD_FORMAT: Final = "zuora-wf/1"
+RETRY_NAMESPACE: Final = "zuora-wf retry"
+EVENTS: Final = frozenset({"started", "ok", "failed", "settled", "wait_failed", "stopped"})
+# Zuora judged these requests and created no run; it stores the answer under the key and
+# replays it, so a retry needs a new key. Every other failure may hide a run: same key.
+REFUSALS: Final = (
+    BadRequestError,
+    ForbiddenError,
+    NotFoundError,
+    MissingParametersError,
+    WorkflowIdIsRunError,
+    IdempotencyKeyReusedError,
+    InvalidRequestError,
+)
+
+
+DAMAGED: Final = (
+    "the journal was edited or damaged; repair or delete that line, or use a new journal"
+)
+
+
+class JournalError(InvalidRequestError):
+    """A journal line of the wrong shape: ``line`` and ``field`` say where; nothing was sent."""
+
+    def __init__(self, path: Path, line: int, field: str, problem: str, fix: str = DAMAGED) -> None:
+        self.path = path
+        self.line = line
+        super().__init__(f"{path}: line {line}: {field}", problem, fix)
+
+
+class JournalBusyError(ZuoraError):
+    """Another live process holds the journal's lock; ``pid`` and ``host`` name it."""
+
+    def __init__(self, path: Path, pid: str, host: str, since: str) -> None:
+        self.path, self.pid, self.host = path, pid, host
+        super().__init__(
+            f"{path} is in use by pid {pid} on host {host} (since {since}); wait for that "
+            "batch to end or stop it: one process per journal (a killed process's lock "
+            "frees itself)"
+        )
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def retry_with(error: ZuoraError) -> str:
+    """``"same-key"`` when the run may exist, ``"new-key"`` when Zuora refused the request."""
+    if error.may_have_run or not isinstance(error, REFUSALS):
+        return "same-key"
+    return "new-key"
+
+
+# -- reading: a pure check of each line's shape, from a table ---------------------------
+
+_HEADER_FIELDS: Final[Mapping[str, tuple[type | tuple[type, ...], bool]]] = {
+    "workflow_id": (int, True),
+    "key_scheme": (str, True),
+    "batch_id": ((str, type(None)), False),
+}
+# event -> (field -> (types, required))
+_EVENT_FIELDS: Final[Mapping[str, Mapping[str, tuple[type | tuple[type, ...], bool]]]] = {
+    "started": {"key": (str, True), "sent_key": (str, False)},
+    "ok": {"key": (str, True), "run_id": (int, True), "sent_key": (str, False)},
+    "failed": {
+        "key": ((str, type(None)), True),
+        "error": (str, True),
+        "retry_with": (str, False),
+        "sent_key": (str, False),
+    },
+    "settled": {"run_id": (int, True), "succeeded": (bool, True), "status": (str, False)},
+    "wait_failed": {"run_id": (int, True), "error": (str, True)},
+    "stopped": {"run_id": (int, True), "success": (bool, True)},
+}
+
+
+def _short(value: object) -> str:
+    text = json.dumps(value, ensure_ascii=True)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _check_fields(
+    path: Path, number: int, record: dict[str, Any], table: Mapping[str, Any]
+) -> None:
+    for field, (kinds, required) in table.items():
+        if field not in record:
+            if required:
+                raise JournalError(path, number, field, "is missing")
+            continue
+        value = record[field]
+        wanted = kinds if isinstance(kinds, tuple) else (kinds,)
+        # bool is an int to Python, never to the journal.
+        if (isinstance(value, bool) and bool not in wanted) or not isinstance(value, wanted):
+            names = " or ".join("null" if k is type(None) else k.__name__ for k in wanted)
+            raise JournalError(path, number, field, f"should be {names}, got {_short(value)}")
+        if isinstance(value, str) and not value and field in ("key", "sent_key"):
+            raise JournalError(path, number, field, "is empty")
+
+
+def _check_at(path: Path, number: int, record: dict[str, Any]) -> None:
+    at = record.get("at")
+    if not isinstance(at, str):
+        raise JournalError(path, number, "at", f"should be a timestamp, got {_short(at)}")
+    try:
+        parsed = datetime.fromisoformat(at)
+    except ValueError:
+        raise JournalError(path, number, "at", f"is not an ISO-8601 time: {_short(at)}") from None
+    if parsed.tzinfo is None:
+        raise JournalError(path, number, "at", f"has no time zone: {_short(at)}")
+
+
+def check_header(path: Path, number: int, record: object) -> dict[str, Any]:
+    """The header line, checked; :class:`JournalError` naming the field otherwise."""
+    if not isinstance(record, dict):
+        raise JournalError(path, number, "header", f"should be an object, got {_short(record)}")
+    found = record.get("journal")
+    if found == OLD_FORMAT:
+        raise JournalError(
+            path,
+            number,
+            "journal",
+            "was written by an older zuora-wf whose keys held row numbers; finish it with "
+            "that version",
+        )
+    if found != FORMAT:
+        raise JournalError(path, number, "journal", f"should be {FORMAT!r}, got {_short(found)}")
+    _check_fields(path, number, record, _HEADER_FIELDS)
+    _check_at(path, number, record)
+    return record
+
+
+def check_event(path: Path, number: int, record: object) -> dict[str, Any]:
+    """One event line, checked; :class:`JournalError` naming the field otherwise."""
+    if not isinstance(record, dict):
+        raise JournalError(path, number, "event", f"should be an object, got {_short(record)}")
+    kind = record.get("event")
+    if kind not in EVENTS:
+        raise JournalError(
+            path,
+            number,
+            "event",
+            f"should be one of {', '.join(sorted(EVENTS))}, got {_short(kind)}",
+        )
+    _check_fields(path, number, record, _EVENT_FIELDS[kind])
+    if kind == "failed" and record.get("retry_with", "same-key") not in ("same-key", "new-key"):
+        raise JournalError(
+            path,
+            number,
+            "retry_with",
+            f"should be same-key or new-key, got {_short(record['retry_with'])}",
+        )
+    _check_at(path, number, record)
+    return record
+
+
+def _parse(path: Path, number: int, line: bytes) -> object:
+    try:
+        return json.loads(line)
+    except (ValueError, RecursionError):
+        raise JournalError(path, number, "line", "is not JSON") from None
+
+
+def read_journal(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, record)`` for each complete line, checked, header first.
+
+    Reads without the lock (a report may run beside a live batch): a torn last line, or
+    one still being written, is not yielded. :class:`JournalError` for a wrong shape.
+    """
+    try:
+        file = path.open("rb")
+    except OSError as exc:
+        raise InvalidRequestError(
+            "journal", f"cannot read {path}: {exc.strerror or exc}", "check the path"
+        ) from None
+    with file:
+        for number, line in enumerate(file, start=1):
+            if not line.endswith(b"\n"):
+                return
+            record = _parse(path, number, line)
+            check = check_header if number == 1 else check_event
+            yield number, check(path, number, record)
+
+
+# -- the state: what the journal says so far, per key -----------------------------------
+
+
+@attrs.frozen
+class Plan:
+    """What to do with one item: send it under ``send_key``, or skip it for ``reason``."""
+
+    send_key: str | None
+    reason: str  # "new", "in flight", "retry", or why skipped: "done", "failed", "duplicate"
+
+    @property
+    def send(self) -> bool:
+        return self.send_key is not None
+
+
+@attrs.define
+class _State:
+    ok: dict[str, int] = attrs.field(factory=dict)  # key -> run id
+    failed: dict[str, tuple[str, bool]] = attrs.field(factory=dict)  # key -> (sent, new key?)
+    in_flight: dict[str, tuple[str, str]] = attrs.field(factory=dict)  # key -> (sent, at)
+    settled: set[int] = attrs.field(factory=set)  # run ids that ended (or were stopped)
+
+    def apply(self, record: dict[str, Any]) -> None:
+        """Fold one checked event in (``check_event`` has vouched for its fields)."""
+        kind, key = record["event"], record.get("key")
+        if kind == "settled" or (kind == "stopped" and record["success"]):
+            self.settled.add(record["run_id"])
+        elif key is None or kind not in ("started", "ok", "failed"):
+            return  # a bad input row's failure has no key: nothing to resume
+        elif kind == "started":
+            self.failed.pop(key, None)
+            self.in_flight[key] = (record.get("sent_key") or key, record["at"])
+        elif kind == "ok":
+            self.in_flight.pop(key, None)
+            self.ok[key] = record["run_id"]
+        else:
+            self.in_flight.pop(key, None)
+            sent = record.get("sent_key") or key
+            self.failed[key] = (sent, record.get("retry_with") == "new-key")
+
+
+# -- the lock ----------------------------------------------------------------------------
+
+
+def _lock(path: Path, at: str) -> int | None:
+    """Hold ``<journal>.lock`` exclusively; the fd, kept open while the journal is."""
+    if sys.platform == "win32":  # pragma: no cover -- flock is POSIX; Windows runs unlocked
+        return None
+    lock_path = path.with_name(path.name + ".lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        try:
+            holder = json.loads(os.pread(fd, 4096, 0) or b"{}")
+        except ValueError:
+            holder = {}
+        os.close(fd)
+        holder = holder if isinstance(holder, dict) else {}
+        raise JournalBusyError(
+            path,
+            str(holder.get("pid", "?")),
+            str(holder.get("host", "?")),
+            str(holder.get("at", "?")),
+        ) from None
+    except BaseException:
+        os.close(fd)
+        raise
+    owner = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "at": at})
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, owner.encode() + b"\n", 0)
+    return fd
+
+
+def _unlock(fd: int | None) -> None:
+    # The lock file stays: unlinking it would let a third process lock a new inode while a
+    # second still waits on the old one. Closing the fd releases the flock.
+    if fd is not None:
+        os.close(fd)
+
+
+# -- the journal -------------------------------------------------------------------------
+
+
+class BatchJournal:
+    """An open, locked journal: what is done, and a flushed line per new event.
+
+    ::
+
+        with BatchJournal.open("runs.jsonl", workflow_id=396, key_scheme="accountId") as journal:
+            outcomes = await client.run_many(396, rows, key_fn=key_of, journal=journal)
+
+    or by hand: :meth:`plan` says whether to send an item and under which key,
+    :meth:`started` goes just before sending, :meth:`record` after the outcome.
+    ``key_scheme`` is whatever names how your keys are made ("accountId", "v2:{account}:
+    {cycle}"): a journal refuses to resume under another scheme, because its keys would
+    name other items.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        file: IO[bytes],
+        lock_fd: int | None,
+        header: dict[str, Any],
+        state: _State,
+        *,
+        resumed: bool,
+        dropped_bytes: int,
+        on_record: Callable[[dict[str, Any]], object] | None,
+        clock: Callable[[], str],
+    ) -> None:
+        self.path = path
+        self.header = header
+        self.resumed = resumed
+        #: Bytes of a torn last line dropped on opening (0 when the journal was whole).
+        self.dropped_bytes = dropped_bytes
+        self._file = file
+        self._lock_fd = lock_fd
+        self._state = state
+        self._on_record = on_record
+        self._now = clock
+        self._this_run: set[str] = set()  # keys started by this process: later rows are duplicates
+        self._sent: dict[str, str] = {}  # sent key -> key, while in flight
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        workflow_id: int,
+        key_scheme: str,
+        batch_id: str | None = None,
+        tool: str = "zuora_wf_async",
+        info: Mapping[str, Any] | None = None,
+        on_record: Callable[[dict[str, Any]], object] | None = None,
+        clock: Callable[[], str] = now,
+    ) -> BatchJournal:
+        """Lock ``path`` and load it, or create it with a header; resumes when it exists.
+
+        Raises :class:`JournalBusyError` if another process holds it, :class:`JournalError`
+        for a line of the wrong shape or a header for another workflow, key scheme or
+        batch id, and ``InvalidRequestError`` if the file cannot be opened.
+        """
+        path = Path(path)
+        _check_open_args(workflow_id, key_scheme, batch_id)
+        at = clock()
+        try:
+            lock_fd = _lock(path, at)
+        except OSError as exc:
+            raise InvalidRequestError(
+                "journal", f"cannot lock {path}: {exc.strerror or exc}", "check the folder"
+            ) from None
+        try:
+            header, state, dropped = _load(path, workflow_id, key_scheme, batch_id)
+            file = path.open("ab")
+        except OSError as exc:
+            _unlock(lock_fd)
+            raise InvalidRequestError(
+                "journal", f"cannot open {path}: {exc.strerror or exc}", "check the path"
+            ) from None
+        except BaseException:
+            _unlock(lock_fd)
+            raise
+        journal = cls(
+            path,
+            file,
+            lock_fd,
+            header or {},
+            state,
+            resumed=header is not None,
+            dropped_bytes=dropped,
+            on_record=on_record,
+            clock=clock,
+        )
+        if header is None:
+            journal.header = {
+                "journal": FORMAT,
+                "workflow_id": workflow_id,
+                "key_scheme": key_scheme,
+                "batch_id": batch_id,
+                "tool": tool,
+                **(info or {}),
+                "at": clock(),
+            }
+            journal._write(journal.header)
+        return journal
+
+    # -- what is known --------------------------------------------------------------------
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """How many keys are ok, failed and in flight (left by an earlier process)."""
+        state = self._state
+        in_flight = sum(1 for key in state.in_flight if key not in self._this_run)
+        return {"ok": len(state.ok), "failed": len(state.failed), "in_flight": in_flight}
+
+    def in_flight_since(self) -> list[str]:
+        """The ``at`` of each item an earlier process left in flight (for a staleness check)."""
+        return [at for key, (_, at) in self._state.in_flight.items() if key not in self._this_run]
+
+    def run_id(self, key: str) -> int | None:
+        return self._state.ok.get(key)
+
+    def unsettled_runs(self) -> list[int]:
+        """Run ids started ok and not yet journaled as ended, in the order they started."""
+        settled = self._state.settled
+        return [run_id for run_id in self._state.ok.values() if run_id not in settled]
+
+    def plan(self, key: str, *, retry_failed: bool = False) -> Plan:
+        """Whether to send the item whose key is ``key``, and the key to send it with."""
+        state = self._state
+        if key in self._this_run:
+            return Plan(None, "duplicate")
+        if key in state.ok:
+            return Plan(None, "done")
+        if key in state.in_flight:
+            return Plan(state.in_flight[key][0], "in flight")
+        if key in state.failed:
+            if not retry_failed:
+                return Plan(None, "failed")
+            sent, new_key = state.failed[key]
+            return Plan(derive_key(RETRY_NAMESPACE, sent) if new_key else sent, "retry")
+        return Plan(key, "new")
+
+    # -- recording ------------------------------------------------------------------------
+
+    def started(self, key: str, send_key: str | None = None, **info: Any) -> None:
+        """Journal that ``key`` is about to be sent (as ``send_key``); call before sending."""
+        sent = send_key or key
+        at = self._now()
+        extra = {"sent_key": sent} if sent != key else {}
+        self._write({"event": "started", "key": key, **extra, **info, "at": at})
+        self._this_run.add(key)
+        self._state.failed.pop(key, None)
+        self._state.in_flight[key] = (sent, at)
+        self._sent[sent] = key
+
+    def record(self, outcome: RunOutcome, **info: Any) -> str:
+        """Journal how a started item ended; returns its key."""
+        sent = outcome.idempotency_key or ""
+        key = self._sent.pop(sent, sent)
+        extra: dict[str, Any] = {"sent_key": sent} if sent != key else {}
+        extra.update(attempts=outcome.attempts, elapsed=round(outcome.elapsed, 3))
+        if outcome.run is not None:
+            run = outcome.run
+            self._state.in_flight.pop(key, None)
+            self._state.ok[key] = run.id
+            self._write(
+                {
+                    "event": "ok",
+                    "key": key,
+                    "run_id": run.id,
+                    "run_name": run.name,
+                    "status": str(run.status),
+                    **extra,
+                    **info,
+                    "at": self._now(),
+                }
+            )
+            if outcome.detail is not None:
+                self.settled(run.id, str(outcome.detail.status), outcome.detail.succeeded)
+            elif outcome.error is not None:  # started, then the wait gave up
+                self.wait_failed(run.id, outcome.error)
+            return key
+        error = outcome.error
+        assert error is not None  # noqa: S101 -- an outcome has a run or an error
+        self.failed(key, error, sent_key=sent, **extra, **info)
+        return key
+
+    def failed(
+        self, key: str | None, error: ZuoraError | str, *, message: str = "", **info: Any
+    ) -> None:
+        """Journal a failure: a ``ZuoraError``, or the name of a problem (a bad input row)."""
+        sent = info.pop("sent_key", None) or key
+        fields: dict[str, Any] = {"event": "failed", "key": key}
+        if sent is not None and sent != key:
+            fields["sent_key"] = sent
+        if isinstance(error, ZuoraError):
+            fields.update(
+                error=type(error).__name__,
+                status=getattr(error, "status", None),
+                message=str(error),
+                request_id=getattr(error, "request_id", None),
+                retry_with=retry_with(error),
+            )
+        else:
+            fields.update(error=error, message=message)
+        self._write({**fields, **info, "at": self._now()})
+        if key is not None:
+            self._state.in_flight.pop(key, None)
+            self._state.failed[key] = (sent or key, fields.get("retry_with") == "new-key")
+
+    def settled(self, run_id: int, status: str, succeeded: bool, **info: Any) -> None:
+        self._write(
+            {
+                "event": "settled",
+                "run_id": run_id,
+                "status": status,
+                "succeeded": succeeded,
+                **info,
+                "at": self._now(),
+            }
+        )
+        self._state.settled.add(run_id)
+
+    def wait_failed(self, run_id: int, error: ZuoraError) -> None:
+        self._write(
+            {
+                "event": "wait_failed",
+                "run_id": run_id,
+                "error": type(error).__name__,
+                "message": str(error),
+                "at": self._now(),
+            }
+        )
+
+    def stopped(self, run_id: int, success: bool, status: str) -> None:
+        self._write(
+            {
+                "event": "stopped",
+                "run_id": run_id,
+                "success": success,
+                "status": status,
+                "at": self._now(),
+            }
+        )
+        if success:
+            self._state.settled.add(run_id)
+
+    def _write(self, record: dict[str, Any]) -> None:
+        try:
+            text = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+            data = text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate from a JSON input: keep it escaped
+            data = json.dumps(record, ensure_ascii=True, separators=(",", ":")).encode()
+        # One write of the whole line: a kill leaves at worst a line without its newline.
+        self._file.write(data + b"\n")
+        self._file.flush()
+        if self._on_record is not None:
+            self._on_record(record)
+
+    def close(self) -> None:
+        """fsync, close and unlock (idempotent)."""
+        if self._file.closed:
+            return
+        try:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+        finally:
+            self._file.close()
+            _unlock(self._lock_fd)
+            self._lock_fd = None
+
+    def __enter__(self) -> BatchJournal:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _load(
+    path: Path, workflow_id: int, key_scheme: str, batch_id: str | None
+) -> tuple[dict[str, Any] | None, _State, int]:
+    """The header (None for a new journal), the state, and the bytes of a torn last line.
+
+    A torn last line is cut off the file here, under the lock, before anything appends.
+    """
+    state = _State()
+    header: dict[str, Any] | None = None
+    length = dropped = 0
+    with path.open("ab+") as file:
+        file.seek(0)
+        for number, line in enumerate(file, start=1):
+            if not line.endswith(b"\n"):
+                dropped = len(line)  # torn by a kill mid-write: never acknowledged
+                break
+            record = _parse(path, number, line)
+            if number == 1:
+                header = check_header(path, number, record)
+                _check_same_batch(path, header, workflow_id, key_scheme, batch_id)
+            else:
+                state.apply(check_event(path, number, record))
+            length += len(line)
+    if dropped:
+        os.truncate(path, length)
+    return header, state, dropped
+
+
+def _check_open_args(workflow_id: object, key_scheme: object, batch_id: object) -> None:
+    if isinstance(workflow_id, bool) or not isinstance(workflow_id, int):
+        raise InvalidRequestError(
+            "workflow_id", f"must be an int, got {workflow_id!r}", "pass e.g. 396"
+        )
+    if not isinstance(key_scheme, str) or not key_scheme:
+        raise InvalidRequestError(
+            "key_scheme",
+            f"must be a non-empty str, got {key_scheme!r}",
+            "name how keys are made, e.g. key_scheme='accountId'",
+        )
+    if batch_id is not None and not isinstance(batch_id, str):
+        raise InvalidRequestError("batch_id", f"must be a str, got {batch_id!r}", "or None")
+
+
+def _check_same_batch(
+    path: Path, header: dict[str, Any], workflow_id: int, key_scheme: str, batch_id: str | None
+) -> None:
+    for field, wanted in (
+        ("workflow_id", workflow_id),
+        ("key_scheme", key_scheme),
+        ("batch_id", batch_id),
+    ):
+        if header.get(field) != wanted:
+            raise JournalError(
+                path,
+                1,
+                field,
+                f"this journal has {_short(header.get(field))}, not {_short(wanted)}",
+                "its keys would name other items: resume with the same settings, or use a "
+                "new journal",
+            )
