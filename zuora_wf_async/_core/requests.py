@@ -5,6 +5,12 @@ The rules live here, before any I/O, so that bad input fails with an
 ``PreparedRequest`` is immutable: its key and body bytes are fixed once, and every retry
 re-sends exactly those bytes (a changed body under the same key is a *different* request
 to Zuora, answered with 422).
+
+Hostile input is refused here too, never passed on to fail somewhere deeper: parameters
+nested past ``MAX_PARAMS_DEPTH``, lone surrogates, non-string keys at any depth, header
+values a server would strip or split, and ids whose type could steer a path (an ``int``
+subclass with its own ``__format__``): every id goes into a path as the canonical decimal
+digits of its ``int`` value, nothing else.
 """
 
 from __future__ import annotations
@@ -22,9 +28,11 @@ from zuora_wf_async._errors import InvalidRequestError
 
 __all__ = [
     "MAX_BODY_BYTES",
+    "MAX_PARAMS_DEPTH",
     "RESERVED_PARAM_NAMES",
     "TOKEN_PATH",
     "PreparedRequest",
+    "canonical_int",
     "encode_params",
     "normalize_base_url",
     "prepare_get",
@@ -46,6 +54,10 @@ RESERVED_PARAM_NAMES = frozenset(
 MAX_BODY_BYTES = 5_000_000
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 MAX_TRACK_ID_LENGTH = 64
+# Real workflow parameters nest a handful of levels. The cap makes the refusal the same on
+# every machine (json's C encoder fails somewhere near Python's recursion limit, which
+# depends on how deep the caller's stack already is) and keeps a rejected value's path short.
+MAX_PARAMS_DEPTH = 100
 _TRACK_ID_FORBIDDEN = frozenset(":;\"'")
 
 TOKEN_PATH = "/oauth/token"  # noqa: S105 -- a URL path, not a password
@@ -92,20 +104,31 @@ def _is_loopback(host: str) -> bool:
 
 def normalize_base_url(base_url: object) -> str:
     """``base_url`` without a trailing slash, refusing plain HTTP to anything but loopback."""
+    fix = "pass Zuora's REST host, for example 'https://rest.test.zuora.com'"
     if not isinstance(base_url, str) or not base_url.strip():
         raise InvalidRequestError(
-            "base_url",
-            f"expected a URL string, got {type(base_url).__name__}",
-            "pass Zuora's REST host, for example 'https://rest.test.zuora.com'",
+            "base_url", f"expected a URL string, got {type(base_url).__name__}", fix
         )
-    parts = urlsplit(base_url.strip())
+    text = base_url.strip(" ")
+    # urlsplit silently deletes CR, LF and tab from anywhere in a URL, so
+    # "https://rest.zu\nora.com" would become another host; refuse, never mend.
+    if not text.isprintable() or any(char.isspace() for char in text):
+        raise InvalidRequestError(
+            "base_url", "contains whitespace or a control character (CR, LF, tab, NUL...)", fix
+        )
+    parts = urlsplit(text)
     host = parts.hostname or ""
     if parts.scheme not in ("http", "https") or not host:
+        # Not echoed whole: a mistyped URL may still carry credentials.
         raise InvalidRequestError(
-            "base_url",
-            f"{base_url!r} is not an http(s) URL with a host",
-            "pass Zuora's REST host, for example 'https://rest.test.zuora.com'",
+            "base_url", f"is not an http(s) URL with a host (scheme {parts.scheme!r})", fix
         )
+    try:
+        parts.port  # noqa: B018 -- urlsplit checks the port only when it is read
+    except ValueError:
+        raise InvalidRequestError(
+            "base_url", "has a port that is not a number 0-65535", fix
+        ) from None
     if parts.scheme == "http" and not _is_loopback(host):
         raise InvalidRequestError(
             "base_url",
@@ -121,15 +144,39 @@ def normalize_base_url(base_url: object) -> str:
     return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
 
 
+def _shown(value: object) -> str:
+    """A short description of a caller's value for a message; never runs its own code."""
+    if value is None or type(value) in (int, float):
+        return repr(value)
+    if type(value) is str:
+        return repr(value) if len(value) <= 40 else f"a {len(value)}-character string"
+    return f"a {type(value).__name__}"
+
+
+def canonical_int(value: object) -> int | None:
+    """``value``'s plain ``int`` if it is an int (not a bool), else None.
+
+    ``int.__int__`` reads the stored number and returns an exact ``int``: an ``int``
+    subclass's own ``__int__``, ``__format__``, ``__str__`` or comparisons never run, so a
+    crafted id cannot change a request path (one steered a POST to ``/oauth/token``).
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return int.__int__(value)
+
+
 def validate_workflow_id(workflow_id: object) -> int:
+    """The workflow id as a plain positive ``int`` (see ``canonical_int``)."""
     # bool is an int subclass; True as a workflow id is always a bug.
-    if isinstance(workflow_id, bool) or not isinstance(workflow_id, int) or workflow_id <= 0:
+    value = canonical_int(workflow_id)
+    if value is None or value <= 0:
+        shown = _shown(workflow_id) if value is None else str(value)
         raise InvalidRequestError(
             "workflow_id",
-            f"expected a positive int, got {workflow_id!r}",
+            f"expected a positive int, got {shown}",
             "pass the numeric id of the workflow definition (the number in WF-<id>-...)",
         )
-    return workflow_id
+    return value
 
 
 def validate_idempotency_key(key: object) -> str:
@@ -151,6 +198,14 @@ def validate_idempotency_key(key: object) -> str:
             "must be printable ASCII",
             "use letters, digits and punctuation only (a UUID or a hex digest works)",
         )
+    if key != key.strip():
+        # HTTP servers strip a header value's surrounding whitespace: " " would arrive as
+        # an empty key and "abc " as "abc", colliding with another logical run's key.
+        raise InvalidRequestError(
+            "idempotency_key",
+            "has leading or trailing spaces, which HTTP servers strip from header values",
+            "remove them (two keys differing only in outer spaces would be the same key)",
+        )
     return key
 
 
@@ -168,6 +223,13 @@ def validate_track_id(track_id: object) -> str:
     if not track_id.isascii() or not track_id.isprintable():
         raise InvalidRequestError(
             "track_id", "must be printable US-ASCII", "remove non-ASCII or control characters"
+        )
+    if track_id != track_id.strip():
+        raise InvalidRequestError(
+            "track_id",
+            "has leading or trailing spaces (or is only spaces), which HTTP servers strip "
+            "from header values",
+            "remove them, or pass None to send no Zuora-Track-Id",
         )
     bad = sorted(_TRACK_ID_FORBIDDEN.intersection(track_id))
     if bad:
@@ -202,32 +264,135 @@ def validate_id_list(field: str, ids: Iterable[str] | None) -> str | None:
     return ",".join(value.strip() for value in values) if values else None
 
 
-def _find_unencodable(
-    value: Any, path: str, seen: frozenset[int] = frozenset()
-) -> tuple[str, str] | None:
-    """The path and reason of the first value ``json.dumps`` refuses, or None."""
-    if id(value) in seen:
-        return (path, "contains itself (a circular reference)")
-    if value is None or isinstance(value, str | bool | int):
+def _encodable_text(text: str) -> bool:
+    # A lone surrogate ("\ud800") is a valid Python str but not encodable as UTF-8.
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _render_path(segments: Sequence[str]) -> str:
+    """``params['a'][0]``; a very deep path keeps its two ends, so a message stays short."""
+    if len(segments) > 12:
+        hidden = len(segments) - 8
+        segments = [*segments[:4], f"[...{hidden} more levels...]", *segments[-4:]]
+    return "params" + "".join(segments)
+
+
+def _key_segment(key: str) -> str:
+    return f"[{key!r}]" if len(key) <= 40 else f"[{key[:37]!r}...]"
+
+
+_Pending = tuple[object, tuple[str, ...], frozenset[int]]
+
+
+def _leaf_problem(value: object) -> str | None:
+    """Why a non-container value cannot be JSON, or None when it can."""
+    if value is None or isinstance(value, bool | int):
         return None
+    if isinstance(value, str):
+        return None if _encodable_text(value) else "contains a lone surrogate (not valid UTF-8)"
     if isinstance(value, float):
-        return None if math.isfinite(value) else (path, f"{value!r} is not valid JSON")
-    inner = seen | {id(value)}
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                return (path, f"has a key of type {type(key).__name__}; JSON keys are strings")
-            found = _find_unencodable(item, f"{path}[{key!r}]", inner)
-            if found:
-                return found
-        return None
-    if isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            found = _find_unencodable(item, f"{path}[{index}]", inner)
-            if found:
-                return found
-        return None
-    return (path, f"a {type(value).__name__} is not JSON-serialisable")
+        return None if math.isfinite(value) else f"{value!r} is not valid JSON"
+    return f"a {type(value).__name__} is not JSON-serialisable"
+
+
+def _children(
+    value: Mapping[Any, Any] | list[Any] | tuple[Any, ...],
+    segments: tuple[str, ...],
+    ancestors: frozenset[int],
+) -> tuple[list[_Pending], str | None]:
+    """The items of a container to look at next, or why its keys are refused."""
+    if not isinstance(value, Mapping):
+        items = [(item, (*segments, f"[{index}]"), ancestors) for index, item in enumerate(value)]
+        return items, None
+    children: list[_Pending] = []
+    for key, item in value.items():
+        if not isinstance(key, str):
+            return [], (
+                f"has a key of type {type(key).__name__}; JSON keys are strings, and json "
+                'would silently turn 1 into "1" (a duplicate if "1" is there too)'
+            )
+        if not _encodable_text(key):
+            return [], "has a key with a lone surrogate (not valid UTF-8)"
+        children.append((item, (*segments, _key_segment(key)), ancestors))
+    return children, None
+
+
+def _find_problem(params: object) -> tuple[str, str] | None:
+    """The path and reason of the first value that cannot be sent as JSON, or None.
+
+    Walks with its own stack, never recursion, so a value nested 100,000 deep is named
+    rather than crashing with ``RecursionError``. Runs only once a problem is known or
+    suspected, so its cost (a path string per value) is paid on the failure path alone.
+    """
+    stack: list[_Pending] = [(params, (), frozenset())]
+    while stack:
+        value, segments, ancestors = stack.pop()
+        if not isinstance(value, Mapping | list | tuple):
+            reason = _leaf_problem(value)
+        elif id(value) in ancestors:
+            reason = "contains itself (a circular reference)"
+        elif len(segments) >= MAX_PARAMS_DEPTH:
+            reason = f"nests deeper than {MAX_PARAMS_DEPTH} levels"
+        else:
+            children, reason = _children(value, segments, ancestors | {id(value)})
+            stack.extend(reversed(children))
+        if reason is not None:
+            return _render_path(segments), reason
+    return None
+
+
+_FIXES = {
+    "surrogate": "replace it with valid text (lone surrogates come from decoding bytes with "
+    "errors='surrogateescape' or from broken JSON escapes)",
+    "nests deeper": "flatten the structure, or send the deep part as a JSON string",
+    "has a key": "convert the keys to str yourself, deciding what two keys that read alike mean",
+    "circular": "pass a tree: copy the shared part instead of referring back to it",
+}
+
+
+def _fix_for(reason: str) -> str:
+    for marker, fix in _FIXES.items():
+        if marker in reason:
+            return fix
+    return "convert it to a str, number, bool, None, list or dict first"
+
+
+def _needs_a_closer_look(params: Mapping[str, Any]) -> bool:
+    """True if ``params``, which json encoded, has a non-string key or nests too deep.
+
+    json turns int, float, bool and None keys into strings without a word, so only a walk
+    finds them. This one builds no paths and skips scalars by exact type: a few hundred
+    nanoseconds for typical parameters, about half of json's own time on a megabyte of
+    rows (encoded off the event loop, see ``_encoding``).
+    """
+    stack: list[tuple[object, int]] = [(params, 1)]
+    pop = stack.pop
+    push = stack.append
+    while stack:
+        node, depth = pop()
+        if depth > MAX_PARAMS_DEPTH:
+            return True
+        values: Iterable[object]
+        if type(node) is dict or isinstance(node, Mapping):
+            for key in node:
+                if type(key) is not str and not isinstance(key, str):
+                    return True
+            values = node.values()
+        elif isinstance(node, list | tuple):
+            values = node
+        else:
+            continue
+        deeper = depth + 1
+        for item in values:
+            kind = type(item)
+            if kind is str or kind is int or kind is float or kind is bool or item is None:
+                continue
+            push((item, deeper))
+    return False
 
 
 def _mapping_as_dict(value: object) -> dict[Any, Any]:
@@ -317,13 +482,17 @@ def encode_params(params: object, *, slice_items: int | None = None) -> bytes:
             )
     try:
         text = _dumps(params) if slice_items is None else _dumps_sliced(params, slice_items)
-    except (TypeError, ValueError, RecursionError) as exc:
+        body = text.encode()
+        suspect = _needs_a_closer_look(params)
+    except (TypeError, ValueError, RecursionError) as exc:  # UnicodeEncodeError is a ValueError
+        suspect = True
+        failure = f"{type(exc).__name__}: json could not encode it"
+    else:
+        failure = ""
+    if suspect:
         # Only the failure path pays for the walk that names the offending field.
-        path, reason = _find_unencodable(params, "params") or ("params", str(exc))
-        raise InvalidRequestError(
-            path, reason, "convert it to a str, number, bool, None, list or dict first"
-        ) from None
-    body = text.encode()
+        path, reason = _find_problem(params) or ("params", failure or "cannot be encoded")
+        raise InvalidRequestError(path, reason, _fix_for(reason))
     if len(body) > MAX_BODY_BYTES:
         raise InvalidRequestError(
             "params",
@@ -352,6 +521,23 @@ def _common_headers(
     return headers
 
 
+def _path_segment(value: object) -> str:
+    """One path segment: an int as its canonical digits, text percent-encoded whole."""
+    number = canonical_int(value)
+    if number is not None:
+        return str(number)
+    if type(value) is not str:
+        raise InvalidRequestError(
+            "path",
+            f"a path argument must be an int or a str, got {_shown(value)}",
+            "validate ids first",
+        )
+    if value in ("", ".", ".."):
+        # quote() leaves dots alone, and "." or ".." would move the request elsewhere.
+        raise InvalidRequestError("path", f"{value!r} is not an id", "pass the id itself")
+    return quote(value, safe="")
+
+
 def prepare_run(
     *,
     base_url: str,
@@ -364,7 +550,7 @@ def prepare_run(
     extra_headers: Mapping[str, str] | None = None,
 ) -> PreparedRequest:
     """``POST /workflows/{workflow_id}/run`` with an already encoded JSON ``body``."""
-    path = f"/workflows/{workflow_id}/run"
+    path = f"/workflows/{_path_segment(workflow_id)}/run"
     headers = _common_headers(
         entity_ids=entity_ids, org_ids=org_ids, track_id=track_id, extra=extra_headers
     )
@@ -394,7 +580,7 @@ def prepare_get(
     extra_headers: Mapping[str, str] | None = None,
 ) -> PreparedRequest:
     """A body-less request (GET, or PUT for stop); path arguments are percent-encoded."""
-    path = path_template.format(*(quote(str(arg), safe="") for arg in path_args))
+    path = path_template.format(*(_path_segment(arg) for arg in path_args))
     url = base_url + path + (f"?{urlencode(query)}" if query else "")
     return PreparedRequest(
         method=method,
