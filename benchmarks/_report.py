@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import subprocess
 import sys
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -15,7 +16,7 @@ import attrs
 
 from ._measure import Row
 
-__all__ = ["machine", "write"]
+__all__ = ["machine", "machine_lines", "write"]
 
 
 def _version(package: str) -> str:
@@ -36,17 +37,69 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def _lscpu_model() -> str:
+    try:
+        text = subprocess.run(
+            ["lscpu"],  # noqa: S607
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=10,
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return _cpu_model()
+    for line in text.splitlines():
+        if line.startswith("Model name:"):
+            return line.split(":", 1)[1].strip()
+    return _cpu_model()
+
+
+def _git_commit() -> str:
+    # Set when the measured library is a snapshot outside the checkout (a "before" run).
+    if os.environ.get("BENCHMARK_COMMIT"):
+        return os.environ["BENCHMARK_COMMIT"]
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(
+            ["git", "log", "-1", "--format=%h %s"],  # noqa: S607
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=10,
+            cwd=root,
+        ).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return head or "unknown"
+
+
 def machine() -> dict[str, Any]:
+    """The machine, the software and how busy the machine was when the run started."""
     return {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "cpu": _cpu_model(),
+        "cpu": _lscpu_model(),
         "cores": os.cpu_count(),
+        "load_average_at_start": [round(value, 2) for value in os.getloadavg()],
         "platform": platform.platform(),
         "python": sys.version.split()[0],
+        "switch_interval_s": sys.getswitchinterval(),
         "aiohttp": _version("aiohttp"),
         "zuora-sdk": _version("zuora-sdk"),
         "zuora-wf-async": _version("zuora-wf-async"),
+        "commit": _git_commit(),
     }
+
+
+def machine_lines(info: dict[str, Any]) -> list[str]:
+    """The Markdown bullet lines that say where and on what a result was measured."""
+    load = ", ".join(f"{value:.2f}" for value in info["load_average_at_start"])
+    return [
+        f"- date: {info['date']}; commit: `{info['commit']}`",
+        f"- machine: {info['cpu']}, {info['cores']} cores ({info['platform']});"
+        f" load average at start (1/5/15 min): {load}",
+        f"- Python {info['python']} (switch interval {info['switch_interval_s'] * 1000:g} ms),"
+        f" aiohttp {info['aiohttp']}, zuora-sdk {info['zuora-sdk']}",
+    ]
 
 
 def _number(value: float | None, unit: str = "") -> str:

@@ -1,0 +1,196 @@
+"""The five ways of sending one batch of run requests that the CPU benchmark compares.
+
+Two hand-written aiohttp loops, the floor a careful user would write without us:
+
+* ``raw_gather``: one task per run under ``asyncio.Semaphore(WIDTH)``, ``asyncio.gather``;
+* ``raw_workers``: ``WIDTH`` workers pulling items from one shared iterator (no task per
+  run, so far less garbage: usually the cheaper of the two).
+
+And three ways through ``WorkflowClient`` (the package under test):
+
+* ``run_workflow``: ``asyncio.gather`` of one ``run_workflow`` call per item;
+* ``run_many``: one ``run_many`` call;
+* ``iter_runs``: ``async for outcome in client.iter_runs(...)``.
+
+Every shape authenticates with OAuth client credentials (the raw loops fetch one token
+up front, as a hand-written client would; ours through its token cache), sends the same
+``POST /workflows/{id}/run`` with the same headers and compact JSON body, and reads and
+JSON-decodes each answer. Each opens its own session, warms up ``WARMUP`` requests (not
+measured), then calls ``meter.start()`` and ``meter.stop()`` around the measured batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from typing import Any, Protocol
+
+import aiohttp
+
+from zuora_wf_async import OAuthCredentials, WorkflowClient
+
+__all__ = ["RAW_SHAPES", "SHAPES", "WIDTH", "WORKFLOW_ID", "Endpoint", "Meter", "params"]
+
+WORKFLOW_ID = 396
+WIDTH = 64
+WARMUP = 2 * WIDTH
+
+
+class Meter(Protocol):
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class Endpoint:
+    """Where the server listens and the OAuth client to authenticate with."""
+
+    def __init__(self, base_url: str, client_id: str, client_secret: str) -> None:
+        self.base_url = base_url
+        self.client_id = client_id
+        self.client_secret = client_secret
+
+
+def params(count: int, start: int = 0) -> Iterator[dict[str, Any]]:
+    """Small, realistic workflow parameters, generated lazily."""
+    for index in range(start, start + count):
+        yield {
+            "accountId": f"A-{index:08d}",
+            "invoiceNumber": f"INV-{index:08d}",
+            "amount": round(index * 1.01, 2),
+        }
+
+
+# -- raw aiohttp -----------------------------------------------------------------------
+
+
+async def _raw_token(session: aiohttp.ClientSession, endpoint: Endpoint) -> str:
+    form = {
+        "client_id": endpoint.client_id,
+        "client_secret": endpoint.client_secret,
+        "grant_type": "client_credentials",
+    }
+    async with session.post(f"{endpoint.base_url}/oauth/token", data=form) as response:
+        response.raise_for_status()
+        token: str = (await response.json())["access_token"]
+    return token
+
+
+class _Raw:
+    """What a hand-written loop keeps: one session, one token, the URL."""
+
+    def __init__(self, session: aiohttp.ClientSession, endpoint: Endpoint, token: str) -> None:
+        self.session = session
+        self.url = f"{endpoint.base_url}/workflows/{WORKFLOW_ID}/run"
+        self.authorization = f"Bearer {token}"
+
+    async def one(self, item: dict[str, Any]) -> Any | None:
+        body = json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode()
+        headers = {
+            "Authorization": self.authorization,
+            "Accept": "application/json",
+            "Accept-Encoding": "gzip",
+            "Content-Type": "application/json",
+            "Idempotency-Key": str(uuid.uuid4()),
+        }
+        async with self.session.post(self.url, data=body, headers=headers) as response:
+            payload = await response.read()
+            if response.status != 200:
+                return None
+        return json.loads(payload)
+
+
+async def _gather(raw: _Raw, items: Iterable[dict[str, Any]]) -> int:
+    semaphore = asyncio.Semaphore(WIDTH)
+
+    async def one(item: dict[str, Any]) -> Any:
+        async with semaphore:
+            return await raw.one(item)
+
+    results = await asyncio.gather(*(one(item) for item in items))
+    return sum(result is not None for result in results)
+
+
+async def _workers(raw: _Raw, items: Iterable[dict[str, Any]]) -> int:
+    source = iter(items)
+    done = 0
+
+    async def worker() -> None:
+        nonlocal done
+        for item in source:
+            if await raw.one(item) is not None:
+                done += 1
+
+    await asyncio.gather(*(worker() for _ in range(WIDTH)))
+    return done
+
+
+def _raw_shape(
+    batch: Callable[[_Raw, Iterable[dict[str, Any]]], Awaitable[int]],
+) -> Callable[[Endpoint, int, Meter], Awaitable[int]]:
+    async def shape(endpoint: Endpoint, count: int, meter: Meter) -> int:
+        connector = aiohttp.TCPConnector(limit=WIDTH)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            raw = _Raw(session, endpoint, await _raw_token(session, endpoint))
+            await batch(raw, params(WARMUP))
+            items = list(params(count, start=WARMUP))
+            meter.start()
+            ok = await batch(raw, items)
+            meter.stop()
+        return ok
+
+    return shape
+
+
+# -- ours ------------------------------------------------------------------------------
+
+
+def _client(endpoint: Endpoint) -> WorkflowClient:
+    auth = OAuthCredentials(client_id=endpoint.client_id, client_secret=endpoint.client_secret)
+    return WorkflowClient(endpoint.base_url, auth=auth, max_concurrency=WIDTH)
+
+
+async def _ours_run_workflow(client: WorkflowClient, items: list[dict[str, Any]]) -> int:
+    runs = await asyncio.gather(*(client.run_workflow(WORKFLOW_ID, item) for item in items))
+    return len(runs)
+
+
+async def _ours_run_many(client: WorkflowClient, items: list[dict[str, Any]]) -> int:
+    outcomes = await client.run_many(WORKFLOW_ID, items)
+    return sum(outcome.ok for outcome in outcomes)
+
+
+async def _ours_iter_runs(client: WorkflowClient, items: list[dict[str, Any]]) -> int:
+    ok = 0
+    async for outcome in client.iter_runs(WORKFLOW_ID, items):
+        ok += outcome.ok
+    return ok
+
+
+def _our_shape(
+    batch: Callable[[WorkflowClient, list[dict[str, Any]]], Awaitable[int]],
+) -> Callable[[Endpoint, int, Meter], Awaitable[int]]:
+    async def shape(endpoint: Endpoint, count: int, meter: Meter) -> int:
+        async with _client(endpoint) as client:
+            await batch(client, list(params(WARMUP)))
+            items = list(params(count, start=WARMUP))
+            meter.start()
+            ok = await batch(client, items)
+            meter.stop()
+        return ok
+
+    return shape
+
+
+Shape = Callable[[Endpoint, int, Meter], Awaitable[int]]
+
+SHAPES: dict[str, Shape] = {
+    "raw_gather": _raw_shape(_gather),
+    "raw_workers": _raw_shape(_workers),
+    "run_workflow": _our_shape(_ours_run_workflow),
+    "run_many": _our_shape(_ours_run_many),
+    "iter_runs": _our_shape(_ours_iter_runs),
+}
+RAW_SHAPES = ("raw_gather", "raw_workers")
