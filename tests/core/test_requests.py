@@ -530,3 +530,190 @@ def test_prepare_get_with_put_method_for_stop():
     assert request.path == "/workflows/workflow_runs/400/stop"
     assert request.headers["Zuora-Track-Id"] == "trk"
     assert request.track_id == "trk"
+
+
+# --- hostile input: refused before anything is sent --------------------------------------
+
+
+def _nested_dicts(depth: int) -> dict[str, object]:
+    root: dict[str, object] = {}
+    node = root
+    for _ in range(depth - 1):
+        child: dict[str, object] = {}
+        node["a"] = child
+        node = child
+    return root
+
+
+def _nested_lists(depth: int) -> list[object]:
+    root: list[object] = []
+    node = root
+    for _ in range(depth - 1):
+        child: list[object] = []
+        node.append(child)
+        node = child
+    return root
+
+
+@pytest.mark.parametrize(
+    ("params", "field_start", "says"),
+    [
+        pytest.param(_nested_dicts(5000), "params['a']['a']", "nests deeper", id="dicts-5000-deep"),
+        pytest.param(
+            {"rows": _nested_lists(5000)}, "params['rows'][0]", "nests deeper", id="lists-5000"
+        ),
+        pytest.param(_nested_dicts(101), "params['a']", "nests deeper", id="dicts-101-deep"),
+        pytest.param({"a": "\ud800"}, "params['a']", "surrogate", id="lone-surrogate-value"),
+        pytest.param(
+            {"a": ["ok", {"b": "x\udfffy"}]},
+            "params['a'][1]['b']",
+            "surrogate",
+            id="deep-surrogate",
+        ),
+        pytest.param({"\ud800": 1}, "params", "surrogate", id="surrogate-top-level-name"),
+        pytest.param({"a": {"\udc80": 1}}, "params['a']", "surrogate", id="surrogate-nested-key"),
+        pytest.param({"a": {1: "x", "1": "y"}}, "params['a']", "key of type int", id="int-key-dup"),
+        pytest.param({"a": [{None: 1}]}, "params['a'][0]", "key of type NoneType", id="none-key"),
+        pytest.param({"a": {True: 1}}, "params['a']", "key of type bool", id="bool-key"),
+        pytest.param({"a": {1.5: 1}}, "params['a']", "key of type float", id="float-key"),
+    ],
+)
+def test_encode_params_refuses_hostile_structures_naming_the_path(params, field_start, says):
+    """Deep nesting raised RecursionError and a lone surrogate UnicodeEncodeError; int keys
+    were silently turned into strings. Each is now an InvalidRequestError naming the path."""
+    with pytest.raises(InvalidRequestError) as info:
+        encode_params(params)
+    assert info.value.field.startswith(field_start)
+    assert says in info.value.problem
+    assert len(str(info.value)) < 400
+    with pytest.raises(InvalidRequestError):
+        encode_params(params, slice_items=2)
+
+
+def test_a_deep_path_is_shortened_but_keeps_both_ends():
+    with pytest.raises(InvalidRequestError) as info:
+        encode_params({"top": _nested_lists(5000)})
+    assert info.value.field.startswith("params['top'][0][0]")
+    assert "more levels" in info.value.field
+    assert info.value.field.endswith("[0]")
+
+
+def test_encode_params_accepts_nesting_up_to_the_cap():
+    # params itself is level 1, so 100 nested dicts is the deepest allowed.
+    assert encode_params(_nested_dicts(100)).count(b"{") == 100
+
+
+def test_a_shared_but_not_circular_value_is_fine():
+    shared = {"k": 1}
+    assert encode_params({"a": shared, "b": [shared, shared]}) == (
+        b'{"a":{"k":1},"b":[{"k":1},{"k":1}]}'
+    )
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        pytest.param(" ", id="only-a-space"),
+        pytest.param("abc ", id="trailing-space"),
+        pytest.param(" abc", id="leading-space"),
+        pytest.param("   ", id="only-spaces"),
+    ],
+)
+def test_an_idempotency_key_with_outer_spaces_is_refused_saying_why(key):
+    with pytest.raises(InvalidRequestError) as info:
+        validate_idempotency_key(key)
+    assert "strip" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "track_id", [pytest.param(" ", id="space"), pytest.param("    ", id="spaces"), "a ", " a"]
+)
+def test_a_track_id_of_spaces_or_with_outer_spaces_is_refused(track_id):
+    with pytest.raises(InvalidRequestError) as info:
+        validate_track_id(track_id)
+    assert "strip" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        pytest.param(BASE + "\r\n", id="trailing-crlf"),
+        pytest.param("https://rest.te\nst.zuora.com", id="lf-inside-host"),
+        pytest.param("https://rest.test.zuora.com/x\r\nHost: evil", id="header-injection"),
+        pytest.param("https://rest.test.zuora.com\x00.evil.example", id="nul"),
+        pytest.param("https://rest.test.zuora.com/\tpath", id="tab"),
+        pytest.param("https://rest test.zuora.com", id="inner-space"),
+        pytest.param("https://rest.test.zuora.com\u2028", id="line-separator"),
+        pytest.param("https://rest.test.zuora.com:99999", id="port-out-of-range"),
+        pytest.param("https://rest.test.zuora.com:https", id="port-not-a-number"),
+    ],
+)
+def test_normalize_base_url_refuses_control_characters_instead_of_mending(given):
+    """urlsplit deletes CR/LF/tab, so a mangled URL used to pass as another one."""
+    with pytest.raises(InvalidRequestError) as info:
+        normalize_base_url(given)
+    assert info.value.field == "base_url"
+
+
+def test_a_refused_base_url_does_not_echo_its_credentials():
+    with pytest.raises(InvalidRequestError) as info:
+        normalize_base_url("ftp://user:hunter2-secret@rest.zuora.com")
+    assert "hunter2" not in str(info.value)
+
+
+class _SteeringInt(int):
+    """An int whose text forms and comparisons lie: none may reach a path."""
+
+    def __format__(self, spec: str) -> str:
+        return "../../oauth/token"
+
+    def __str__(self) -> str:
+        return "../../oauth/token"
+
+    def __repr__(self) -> str:
+        raise RuntimeError("repr must not be called")
+
+    def __int__(self) -> int:
+        return 1
+
+    def __index__(self) -> int:
+        return 1
+
+    def __le__(self, other: object) -> bool:
+        return False
+
+    def __gt__(self, other: object) -> bool:
+        return True
+
+
+def test_an_int_subclass_cannot_steer_the_run_path():
+    workflow_id = validate_workflow_id(_SteeringInt(396))
+    assert type(workflow_id) is int
+    assert workflow_id == 396
+    prepared = prepare_run(
+        base_url=BASE, workflow_id=_SteeringInt(396), body=b"{}", idempotency_key="k"
+    )
+    assert prepared.path == "/workflows/396/run"
+    assert prepared.url == BASE + "/workflows/396/run"
+
+
+def test_an_int_subclass_cannot_steer_a_get_path():
+    prepared = prepare_get(base_url=BASE, path_template="/w/{}/stop", path_args=[_SteeringInt(7)])
+    assert prepared.path == "/w/7/stop"
+
+
+def test_an_int_subclass_with_a_negative_value_is_refused_by_its_real_value():
+    with pytest.raises(InvalidRequestError) as info:
+        validate_workflow_id(_SteeringInt(-5))
+    assert "-5" in str(info.value)
+
+
+@pytest.mark.parametrize("arg", [".", "..", "", 1.5, None, b"7"])
+def test_a_path_argument_that_would_move_the_request_is_refused(arg):
+    with pytest.raises(InvalidRequestError):
+        prepare_get(base_url=BASE, path_template="/w/{}", path_args=[arg])
+
+
+def test_a_text_path_argument_is_percent_encoded_whole():
+    prepared = prepare_get(base_url=BASE, path_template="/w/{}", path_args=["a/../b?c"])
+    assert prepared.path == "/w/a%2F..%2Fb%3Fc"

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from zuora_wf_async._core.redact import register
 from zuora_wf_async._core.requests import prepare_get, prepare_run
 from zuora_wf_async._core.responses import (
     RawResponse,
@@ -534,3 +535,149 @@ def test_read_json_allow_empty_returns_none(body):
 def test_is_run_record(body, expected):
     """Only a mapping with an int/str id, run fields and no errors key reads as a run."""
     assert is_run_record(body) is expected
+
+
+# --- hostile bodies: nesting, length, echoed secrets -------------------------------------
+
+DEEP = b"[" * 100_000 + b"]" * 100_000
+DEEP_OBJECT = b'{"a":' * 100_000 + b"1" + b"}" * 100_000
+JUST_TOO_DEEP = b"[" * 101 + b"]" * 101
+ECHOED = "echoed-secret-7c1e9a2b4d6f"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(DEEP, id="array-100000-deep"),
+        pytest.param(DEEP_OBJECT, id="object-100000-deep"),
+        pytest.param(JUST_TOO_DEEP, id="array-101-deep"),
+        pytest.param(gzip.compress(DEEP), id="gzipped-100000-deep"),
+    ],
+)
+def test_read_json_refuses_deep_nesting_with_a_decode_error(body):
+    """json.loads raised RecursionError on these; it now stops at one parse point."""
+    headers = {"Content-Encoding": "gzip"} if body[:2] == b"\x1f\x8b" else {}
+    with pytest.raises(ResponseDecodeError) as info:
+        read_json(_raw(200, body, headers))
+    assert "nested deeper than 100" in str(info.value)
+    assert len(str(info.value)) < 400
+
+
+def test_read_json_accepts_nesting_up_to_the_cap():
+    assert read_json(_raw(200, b"[" * 100 + b"]" * 100)) is not None
+
+
+@pytest.mark.parametrize(
+    "body", [pytest.param(DEEP, id="array"), pytest.param(DEEP_OBJECT, id="object")]
+)
+def test_read_run_refuses_a_deep_run_body(body):
+    with pytest.raises(ResponseDecodeError):
+        read_run(_raw(200, body), RUN_REQUEST)
+
+
+@pytest.mark.parametrize("status", [400, 409, 500, 503])
+def test_a_deep_error_body_still_maps_to_its_leaf(status):
+    error = api_error(_raw(status, DEEP), RUN_REQUEST)
+    assert error.status == status
+    assert error.body is None
+    assert "nested deeper" in str(error)
+
+
+def test_a_409_with_a_deep_body_is_not_a_replay():
+    with pytest.raises(IdempotencyInProgressError):
+        read_run(_raw(409, DEEP), RUN_REQUEST)
+
+
+def test_a_whole_html_error_page_is_cut_to_a_short_single_line():
+    page = (
+        b"<html>\n  <head><title>503 Service Unavailable</title></head>\n<body>\n"
+        + b"<p>Sorry   for the\tinconvenience.</p>\n" * 500
+        + b"</body></html>"
+    )
+    error = api_error(_raw(503, page), GET_REQUEST)
+    assert isinstance(error, ServerError)
+    message = str(error)
+    assert len(message) < 400
+    assert "\n" not in message
+    assert "  " not in message
+    assert "Service Unavailable" in message
+
+
+def test_a_long_json_message_is_cut_too():
+    error = api_error(_raw(400, {"message": "x" * 50_000}), RUN_REQUEST)
+    assert len(str(error)) < 400
+
+
+def test_a_non_json_200_is_quoted_shortly():
+    with pytest.raises(ResponseDecodeError) as info:
+        read_json(_raw(200, b"<html>" + b"maintenance " * 5000 + b"</html>"))
+    assert "maintenance" in str(info.value)
+    assert len(str(info.value)) < 400
+
+
+def test_no_request_id_part_when_the_server_sent_none():
+    message = str(api_error(_raw(404, {"message": "nope"}), GET_REQUEST))
+    assert "Zuora-Request-Id" not in message
+    assert "none" not in message
+    assert "[" not in message
+
+
+def test_the_idempotency_key_is_given_even_without_a_request_id():
+    message = str(api_error(_raw(500, b""), RUN_REQUEST))
+    assert message.endswith("[Idempotency-Key: key-1]")
+
+
+def test_the_request_id_is_given_when_sent():
+    message = str(api_error(_raw(500, b"", {"Zuora-Request-Id": "rid-1"}), RUN_REQUEST))
+    assert message.endswith("[Zuora-Request-Id: rid-1, Idempotency-Key: key-1]")
+
+
+@pytest.fixture
+def echoed_secret() -> str:
+    register(ECHOED)
+    return ECHOED
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "headers"),
+    [
+        pytest.param(400, f"client_id=abc&client_secret={ECHOED}".encode(), {}, id="form-echo"),
+        pytest.param(400, {"message": f"bad secret {ECHOED}"}, {}, id="json-message"),
+        pytest.param(
+            400,
+            {"errors": [{"title": f"got {ECHOED}"}], "echo": {ECHOED: ECHOED}},
+            {},
+            id="json-body",
+        ),
+        pytest.param(401, {"message": "no"}, {"X-Echo": f"Bearer {ECHOED}"}, id="header-echo"),
+        pytest.param(
+            500, b"boom", {"Zuora-Request-Id": ECHOED, "Zuora-Track-Id": ECHOED}, id="id-headers"
+        ),
+        pytest.param(
+            406, {"message": "missing", "parameters": {"p": ECHOED}}, {}, id="406-parameters"
+        ),
+        pytest.param(503, f"<pre>{ECHOED}</pre>".encode(), {}, id="html"),
+    ],
+)
+def test_a_secret_the_server_echoes_is_scrubbed_everywhere_on_the_error(
+    echoed_secret, status, body, headers
+):
+    error = api_error(_raw(status, body, headers), RUN_REQUEST)
+    texts = [str(error), repr(error), *(repr(value) for value in vars(error).values())]
+    assert all(echoed_secret not in text for text in texts)
+
+
+@pytest.mark.parametrize(
+    "echo",
+    [
+        pytest.param("Authorization: Bearer 0123456789abcdef0123", id="bearer-header"),
+        pytest.param("authorization: bearer 0123456789abcdef0123", id="lowercase"),
+        pytest.param('{"access_token": "0123456789abcdef0123"}', id="json-token"),
+        pytest.param("access_token=0123456789abcdef0123&x=1", id="form-token"),
+    ],
+)
+def test_an_unknown_token_shaped_like_one_is_scrubbed(echo):
+    error = api_error(_raw(400, echo.encode()), RUN_REQUEST)
+    texts = [str(error), *(repr(value) for value in vars(error).values())]
+    assert all("0123456789abcdef0123" not in text for text in texts)
+    assert any("***" in text for text in texts)

@@ -52,6 +52,11 @@ _NAMED_SECRET = re.compile(
     """
 )
 
+# The same names as values of a decoded JSON object: the whole value is hidden.
+_SECRET_NAMES = frozenset(
+    {"access_token", "refresh_token", "id_token", "client_secret", "password", "authorization"}
+)
+
 _lock = threading.Lock()
 _known: OrderedDict[str, None] = OrderedDict()
 # Longest first, so a secret that contains another is replaced whole.
@@ -113,7 +118,9 @@ def scrub_json(value: Any) -> Any:
         for key, item in items:
             if isinstance(source, dict) and isinstance(key, str):
                 key = scrub(key)  # noqa: PLW2901 -- the copy is keyed by the scrubbed name
-            if isinstance(item, dict | list):
+            if isinstance(key, str) and key.lower() in _SECRET_NAMES:
+                copy[key] = REDACTED
+            elif isinstance(item, dict | list):
                 copy[key] = None
                 stack.append((item, copy, key, inner))
             else:

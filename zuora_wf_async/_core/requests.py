@@ -526,16 +526,19 @@ def _path_segment(value: object) -> str:
     number = canonical_int(value)
     if number is not None:
         return str(number)
-    if type(value) is not str:
+    if not isinstance(value, str):
         raise InvalidRequestError(
             "path",
             f"a path argument must be an int or a str, got {_shown(value)}",
             "validate ids first",
         )
-    if value in ("", ".", ".."):
+    text = str.__str__(value)  # the characters themselves, whatever a subclass overrides
+    if text in ("", ".", ".."):
         # quote() leaves dots alone, and "." or ".." would move the request elsewhere.
-        raise InvalidRequestError("path", f"{value!r} is not an id", "pass the id itself")
-    return quote(value, safe="")
+        raise InvalidRequestError("path", f"{text!r} is not an id", "pass the id itself")
+    if not _encodable_text(text):
+        raise InvalidRequestError("path", "contains a lone surrogate", "pass the id itself")
+    return quote(text, safe="")
 
 
 def prepare_run(
