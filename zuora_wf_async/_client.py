@@ -1,55 +1,57 @@
-"""``WorkflowClient``: one session, one token cache, one gate for every request."""
+"""``WorkflowClient``: the public face of the package; it composes, it does not send.
+
+Where things happen (the map for a newcomer):
+- ``_pipeline.Pipeline.call`` sends every request: slot, token, transport, hooks, retry loop.
+- ``_core/retry.py`` decides every retry (``next_step``: resend after a delay, or stop).
+- ``_retrying.RetryLoop`` runs that decision with ``backoff``; ``_transport`` is aiohttp.
+- ``_starting`` (run), ``_follow`` (get/stop/wait/tasks), ``_fanout`` (many runs) use it.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import random
 import ssl
 import time
-import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from types import TracebackType
-from typing import Any, Literal, Self, TypeVar
+from typing import Any, Literal, Self, overload
 
 import aiohttp
 
 from zuora_wf_async._auth import Auth, BearerToken, OAuthCredentials
-from zuora_wf_async._converter import decode
 from zuora_wf_async._core import requests as build
 from zuora_wf_async._core.compression import DEFAULT_MAX_RESPONSE_BYTES
-from zuora_wf_async._core.oauth import TokenGrant, read_token_grant
-from zuora_wf_async._core.ratelimit import (
-    has_plenty_left,
-    parse_rate_limit,
-    parse_retry_after,
+from zuora_wf_async._core.follow import MAX_PAGE_LENGTH
+from zuora_wf_async._core.polling import (
+    DEFAULT_MAX_POLL_INTERVAL,
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_WAIT_TIMEOUT,
+    PollPlan,
 )
-from zuora_wf_async._core.requests import PreparedRequest
-from zuora_wf_async._core.responses import RawResponse, api_error, read_json, read_run
 from zuora_wf_async._core.retry import RetryBudget, RetryPolicy
 from zuora_wf_async._encoding import BodyEncoder
 from zuora_wf_async._env import options_from_env, require_connection_options
-from zuora_wf_async._errors import (
-    ClientStateError,
-    InvalidRequestError,
-    UnauthorizedError,
-    ZuoraError,
-)
-from zuora_wf_async._events import ClientStats, RequestEvent, ResponseEvent, call_hook
-from zuora_wf_async._fanout import FanOut
-from zuora_wf_async._follow import FollowRuns
-from zuora_wf_async._limiter import AdaptiveLimiter
-from zuora_wf_async._models import WorkflowRun
-from zuora_wf_async._retrying import CallResult, RetryEvent, retrying_call
-from zuora_wf_async._tokens import TokenCache
-from zuora_wf_async._transport import Transport
+from zuora_wf_async._errors import InvalidRequestError, ZuoraError
+from zuora_wf_async._events import ClientStats, RequestEvent, ResponseEvent
+from zuora_wf_async._fanout import FanOut, KeyFn, ProgressFn, RunItem, RunStream
+from zuora_wf_async._follow import RunFollower
+from zuora_wf_async._models import Task, WorkflowRun, WorkflowRunDetail
+from zuora_wf_async._outcomes import RunOutcome
+from zuora_wf_async._pipeline import Pipeline
+from zuora_wf_async._retrying import RetryEvent
+from zuora_wf_async._starting import RunStarter
 
 __all__ = ["WorkflowClient"]
-
-logger = logging.getLogger("zuora_wf_async")
-
-T = TypeVar("T")
 
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_GZIP_THRESHOLD = 1024
@@ -62,13 +64,14 @@ def _positive_number(field: str, value: object, fix: str) -> float:
     return float(value)
 
 
-class WorkflowClient(FollowRuns, FanOut):
+class WorkflowClient:
     """An asyncio client for Zuora's Workflow API.
 
     Use one client per service (and per event loop): it owns one ``aiohttp.ClientSession``,
     created inside the running loop when the client is entered or first used, and closed by
     ``async with`` or ``aclose()``. ``max_concurrency`` bounds requests in flight across
-    every call made through the client.
+    every call made through the client; ``poll_concurrency`` bounds the polls of
+    ``wait_for_run(s)`` among them (default: a quarter of ``max_concurrency``).
     """
 
     def __init__(
@@ -94,6 +97,7 @@ class WorkflowClient(FollowRuns, FanOut):
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         rng: random.Random | None = None,
+        poll_concurrency: int | None = None,
     ) -> None:
         if base_url is None:
             raise InvalidRequestError(
@@ -130,9 +134,7 @@ class WorkflowClient(FollowRuns, FanOut):
         self.max_concurrency = max_concurrency
         self.timeout = _positive_number("timeout", timeout, "pass seconds per attempt, e.g. 60")
         self.gzip_threshold = gzip_threshold
-        self._entity_ids = build.validate_id_list("entity_ids", entity_ids)
-        self._org_ids = build.validate_id_list("org_ids", org_ids)
-        self._max_response_bytes = int(
+        max_response_bytes = int(
             _positive_number("max_response_bytes", max_response_bytes, "pass a byte count")
         )
         if retry is not None and not isinstance(retry, RetryPolicy):
@@ -146,21 +148,30 @@ class WorkflowClient(FollowRuns, FanOut):
             if max_rate is None
             else _positive_number("max_rate", max_rate, "pass requests per second, or None")
         )
-        self._on_retry = on_retry
-        self._on_request = on_request
-        self._on_response = on_response
-        self.auto_track_id = bool(auto_track_id)
-        self._clock = clock
-        self._sleep = sleep
-        self._random = (rng or random.Random()).random  # noqa: S311 -- jitter, not secrets
-        self._ssl_context = ssl_context
-        self._trace_configs = tuple(trace_configs)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._closed = False
-        self._transport: Transport | None = None
-        self._limiter: AdaptiveLimiter | None = None
-        self._tokens: TokenCache | None = None
+        self._pipeline = Pipeline(
+            base_url=self.base_url,
+            auth=auth,
+            entity_ids=build.validate_id_list("entity_ids", entity_ids),
+            org_ids=build.validate_id_list("org_ids", org_ids),
+            max_concurrency=max_concurrency,
+            timeout=self.timeout,
+            max_response_bytes=max_response_bytes,
+            ssl_context=ssl_context,
+            trace_configs=trace_configs,
+            retry=self.retry,
+            retry_budget=self.retry_budget,
+            max_rate=self.max_rate,
+            on_retry=on_retry,
+            on_request=on_request,
+            on_response=on_response,
+            clock=clock,
+            sleep=sleep,
+            random=(rng or random.Random()).random,  # noqa: S311 -- jitter, not secrets
+        )
         self._encoder = BodyEncoder(gzip_threshold=gzip_threshold)
+        self._starter = RunStarter(self._pipeline, self._encoder, auto_track_id=bool(auto_track_id))
+        self._follower = RunFollower(self._pipeline, poll_concurrency=poll_concurrency)
+        self._fanout = FanOut(self._starter, self._follower, self._pipeline)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Self:
@@ -176,16 +187,15 @@ class WorkflowClient(FollowRuns, FanOut):
         return cls(**options)
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else "open" if self._transport else "new"
         return (
             f"WorkflowClient({self.base_url!r}, auth={self.auth!r}, "
-            f"max_concurrency={self.max_concurrency}, state={state})"
+            f"max_concurrency={self.max_concurrency}, state={self._pipeline.state})"
         )
 
     # -- lifecycle ---------------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
-        self._ensure_open()
+        self._pipeline.ensure_open()
         return self
 
     async def __aexit__(
@@ -198,76 +208,44 @@ class WorkflowClient(FollowRuns, FanOut):
 
     async def aclose(self) -> None:
         """Close the session; the client cannot be used afterwards. Safe to call twice."""
-        self._closed = True
-        if self._transport is not None:
-            if asyncio.get_running_loop() is not self._loop:
-                raise ClientStateError(
-                    "aclose() must run in the event loop the client was opened in"
-                )
-            await self._transport.close()
-        self._encoder.close()
+        try:
+            await self._pipeline.aclose()
+        finally:
+            self._encoder.close()
 
-    def _ensure_open(self) -> None:
-        loop = asyncio.get_running_loop()
-        if self._closed:
-            raise ClientStateError(
-                "this WorkflowClient is closed; create a new one (or keep one open for the "
-                "life of the service)"
-            )
-        if self._loop is None:
-            self._loop = loop
-            self._transport = Transport(
-                max_connections=self.max_concurrency,
-                ssl_context=self._ssl_context,
-                trace_configs=self._trace_configs,
-                max_response_bytes=self._max_response_bytes,
-            )
-            self._transport.open()
-            self._limiter = AdaptiveLimiter(
-                self.max_concurrency, clock=self._clock, sleep=self._sleep, max_rate=self.max_rate
-            )
-            if isinstance(self.auth, BearerToken):
-                self._tokens = TokenCache(None, clock=self._clock, fixed_token=self.auth.token)
-            else:
-                self._tokens = TokenCache(self._fetch_token, clock=self._clock)
-        elif self._loop is not loop:
-            raise ClientStateError(
-                "this WorkflowClient was opened in another event loop; aiohttp sessions "
-                "cannot cross loops, so create one client per loop"
-            )
+    # -- state -------------------------------------------------------------------------
+
+    @property
+    def auto_track_id(self) -> bool:
+        """Whether calls without a ``track_id`` get a fresh ``Zuora-Track-Id``."""
+        return self._starter.auto_track_id
 
     @property
     def in_flight(self) -> int:
         """Requests being sent or awaited right now."""
-        return self._limiter.in_flight if self._limiter else 0
+        return self._pipeline.in_flight
 
     @property
     def token_fetches(self) -> int:
         """How many OAuth tokens this client has fetched."""
-        return self._tokens.fetches if self._tokens else 0
+        return self._pipeline.token_fetches
 
     @property
     def stats(self) -> ClientStats:
         """A snapshot of the client's pacing and retry state, for metrics and tests."""
-        limiter = self._limiter
-        budget = self.retry_budget
-        return ClientStats(
-            in_flight=limiter.in_flight if limiter else 0,
-            peak_in_flight=limiter.peak_in_flight if limiter else 0,
-            effective_concurrency=self.effective_concurrency,
-            concurrency_cuts=limiter.pacing.cuts if limiter else 0,
-            pauses=limiter.pacing.pauses if limiter else 0,
-            retry_tokens=budget.tokens if budget else None,
-            retries_refused=budget.refused if budget else 0,
-            token_fetches=self.token_fetches,
-        )
+        return self._pipeline.stats()
 
     @property
     def effective_concurrency(self) -> int:
         """Requests allowed in flight now: ``max_concurrency`` until Zuora pushes back."""
-        return self._limiter.pacing.capacity if self._limiter else self.max_concurrency
+        return self._pipeline.effective_concurrency
 
-    # -- public calls ------------------------------------------------------------------
+    @property
+    def poll_budget(self) -> int:
+        """How many polls may be in flight at once (see ``poll_concurrency``)."""
+        return self._follower.poll_budget
+
+    # -- runs --------------------------------------------------------------------------
 
     async def run_workflow(
         self,
@@ -283,248 +261,255 @@ class WorkflowClient(FollowRuns, FanOut):
         Every attempt sends the same ``Idempotency-Key`` (a fresh UUID4 unless given) and
         the same body bytes, so Zuora runs the workflow at most once per key. A repeat of a
         key Zuora already ran answers with that earlier run, which is returned here.
-        ``retry`` overrides the client's policy for this call.
+        ``retry`` overrides the client's policy for this call. On failure,
+        ``error.may_have_run`` says whether a resend must reuse the key.
         """
-        result = await self._start_run(
-            workflow_id, params, idempotency_key=idempotency_key, track_id=track_id, retry=retry
+        result = await self._starter.start(
+            workflow_id,
+            params,
+            idempotency_key=idempotency_key,
+            track_id=track_id,
+            policy=self._pipeline.policy(retry),
         )
         run: WorkflowRun = result.value
         return run
 
-    async def _start_run(
+    async def get_run(
+        self, run_id: int | str, *, track_id: str | None = None, retry: RetryPolicy | None = None
+    ) -> WorkflowRunDetail:
+        """The run's current state (``GET /workflows/workflow_runs/{run_id}``).
+
+        ``run_id`` is the ``id`` that ``run_workflow`` returned (an int, or its digits as a
+        string). An unknown or cleaned-up run raises ``NotFoundError``.
+        """
+        return await self._follower.get_run(run_id, track_id=track_id, retry=retry)
+
+    async def stop_run(
+        self, run_id: int | str, *, track_id: str | None = None, retry: RetryPolicy | None = None
+    ) -> bool:
+        """Ask Zuora to stop a run (``PUT /workflows/workflow_runs/{run_id}/stop``).
+
+        Returns Zuora's ``success``: True when the run is stopping (it then goes Stopping ->
+        Stopped; ``wait_for_run`` sees it end), False when Zuora declined, e.g. because the
+        run has already finished. An unknown run raises ``NotFoundError``.
+        """
+        return await self._follower.stop_run(run_id, track_id=track_id, retry=retry)
+
+    async def wait_for_run(
         self,
-        workflow_id: object,
-        params: object,
+        run_id: int | str,
         *,
-        idempotency_key: str | None,
-        track_id: str | None,
-        retry: RetryPolicy | None,
-    ) -> CallResult:
-        """``run_workflow`` with its attempt count and elapsed time, for batch outcomes."""
-        policy = self._policy(retry)
-        valid_id = build.validate_workflow_id(workflow_id)
-        prepared = await self._prepare_run(
-            valid_id, params, idempotency_key=idempotency_key, track_id=track_id
+        timeout: float | None = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
+        retry: RetryPolicy | None = None,
+    ) -> WorkflowRunDetail:
+        """Poll the run until it is Finished or Stopped and return that final detail.
+
+        Waits start at ``poll_interval`` seconds and grow by half each poll up to
+        ``max_poll_interval``, each shortened by up to 20 % at random so that many waiters
+        spread out. After ``timeout`` seconds (None: no limit) a last poll is made and, if
+        the run is still going, ``RunWaitTimeoutError`` is raised with ``last_detail``. A
+        Finished run may still have failed tasks: check ``detail.succeeded``.
+        """
+        return await self._follower.wait_for_run(
+            run_id,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            max_poll_interval=max_poll_interval,
+            retry=retry,
         )
 
-        def read(raw: RawResponse) -> WorkflowRun:
-            body, _replayed = read_run(raw, prepared, max_bytes=self._max_response_bytes)
-            return decode(body, WorkflowRun, status=raw.status)
-
-        return await self._call(prepared, read, policy, workflow_id=valid_id, read_409=True)
-
-    # -- the request path --------------------------------------------------------------
-
-    def _new_key(self) -> str:
-        return str(uuid.uuid4())
-
-    def _new_track_id(self) -> str:
-        # 36 ASCII characters with none of : ; " ', well inside Zuora's 64.
-        return f"zwa-{uuid.uuid4().hex}"
-
-    def _policy(self, retry: RetryPolicy | None) -> RetryPolicy:
-        if retry is None:
-            return self.retry
-        if not isinstance(retry, RetryPolicy):
-            raise InvalidRequestError(
-                "retry", f"expected a RetryPolicy, got {type(retry).__name__}", _RETRY_FIX
-            )
-        return retry
-
-    async def _prepare_run(
+    async def run_and_wait(
         self,
         workflow_id: int,
-        params: object,
+        params: Mapping[str, Any] | None = None,
         *,
-        idempotency_key: str | None,
-        track_id: str | None,
-    ) -> PreparedRequest:
-        # ``workflow_id`` is already validated. Everything else that can be known locally
-        # is checked before the session is touched, so bad input never costs a request (or
-        # a token fetch). The key and the body are fixed here, once: every retry re-sends
-        # these exact bytes under this exact key.
-        key = (
-            self._new_key()
-            if idempotency_key is None
-            else build.validate_idempotency_key(idempotency_key)
-        )
-        track = None if track_id is None else build.validate_track_id(track_id)
-        if track is None and self.auto_track_id:
-            track = self._new_track_id()
-        body, compressed = await self._encoder.encode(params)
-        prepared = build.prepare_run(
-            base_url=self.base_url,
-            workflow_id=workflow_id,
-            body=body,
-            idempotency_key=key,
-            track_id=track,
-            entity_ids=self._entity_ids,
-            org_ids=self._org_ids,
-        )
-        return prepared if compressed is None else prepared.with_gzip_body(compressed)
+        idempotency_key: str | None = None,
+        track_id: str | None = None,
+        timeout: float | None = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
+        retry: RetryPolicy | None = None,
+    ) -> WorkflowRunDetail:
+        """``run_workflow`` then ``wait_for_run``: the run's final detail.
 
-    async def _call(
+        The wait options are checked before the run is started, so a bad ``timeout`` never
+        leaves a run behind. On ``RunWaitTimeoutError`` the run was started and goes on;
+        ``error.run_id`` names it.
+        """
+        plan = PollPlan.checked(
+            timeout=timeout, poll_interval=poll_interval, max_poll_interval=max_poll_interval
+        )
+        policy = self._pipeline.policy(retry)
+        result = await self._starter.start(
+            workflow_id, params, idempotency_key=idempotency_key, track_id=track_id, policy=policy
+        )
+        run: WorkflowRun = result.value
+        return await self._follower.settle(run.id, plan, policy)
+
+    @overload
+    async def wait_for_runs(
         self,
-        prepared: PreparedRequest,
-        read: Callable[[RawResponse], T],
-        policy: RetryPolicy,
+        run_ids: Iterable[int | str],
         *,
-        workflow_id: int | None = None,
-        read_409: bool = False,
-    ) -> CallResult:
-        """Send ``prepared`` under ``policy`` and ``read`` the answer into a value.
+        timeout: float | None = ...,
+        poll_interval: float = ...,
+        max_poll_interval: float = ...,
+        retry: RetryPolicy | None = ...,
+        return_exceptions: Literal[False] = ...,
+    ) -> list[WorkflowRunDetail]: ...
 
-        ``read`` gets every 2xx; any other status raises its error leaf, except a 409 when
-        ``read_409`` is set (a run POST, whose 409 may be the replay of an earlier run).
-        """
-        self._ensure_open()
-        tokens = self._tokens
-        assert tokens is not None  # noqa: S101 -- set by _ensure_open
-        sent_token: list[str] = []
-        attempts = 0
-
-        async def attempt(timeout: float) -> T:
-            nonlocal attempts
-            attempts += 1
-            raw, token = await self._attempt(prepared, timeout, attempts, workflow_id)
-            sent_token[:] = [token]
-            if 200 <= raw.status < 300 or (read_409 and raw.status == 409):
-                return read(raw)
-            raise api_error(raw, prepared, max_bytes=self._max_response_bytes)
-
-        return await retrying_call(
-            attempt,
-            timeout=self.timeout,
-            policy=policy,
-            budget=self.retry_budget,
-            clock=self._clock,
-            sleep=self._sleep,
-            random=self._random,
-            tokens=tokens if tokens.refreshable else None,
-            sent_token=sent_token,
-            on_retry=self._on_retry,
-        )
-
-    async def _attempt(
-        self, prepared: PreparedRequest, timeout: float, attempt: int, workflow_id: int | None
-    ) -> tuple[RawResponse, str]:
-        """One round trip under a limiter slot; returns the response and the token sent.
-
-        The token is taken *inside* the slot: a task queued behind the limiter must not
-        carry a token fetched minutes ago, or one token expiry would come back as a 401
-        from every queued task. Waiting for a refresh holds the slot, but only for the
-        one token request, which itself bypasses the limiter (Zuora does not count token
-        requests against the concurrency limit) so it can never wait behind the tasks
-        that wait for it.
-        """
-        assert self._limiter is not None  # noqa: S101 -- set by _ensure_open
-        assert self._tokens is not None  # noqa: S101 -- set by _ensure_open
-        # Events cost allocations on the hot path; build them only for someone listening.
-        observed = bool(self._on_request or self._on_response or logger.isEnabledFor(logging.DEBUG))
-        limiter = self._limiter
-        generation = limiter.try_acquire()
-        if generation is None:
-            generation = await limiter.acquire()
-        try:
-            token = self._tokens.current() or await self._tokens.token()
-            if not observed:
-                assert self._transport is not None  # noqa: S101 -- set by _ensure_open
-                headers = {**prepared.headers, "Authorization": f"Bearer {token}"}
-                raw = await self._transport.send(prepared, headers, timeout=timeout)
-            else:
-                raw = await self._send_observed(prepared, token, timeout, attempt, workflow_id)
-            # Most answers say the quota is far from spent; only near the end of a window
-            # (or on a 429) is every rate header worth parsing.
-            plenty = raw.status < 300 and has_plenty_left(raw.headers, 4 * limiter.max_concurrency)
-            info = None if plenty else parse_rate_limit(raw.headers)
-            retry_after = None
-            if raw.status == 429:
-                retry_after = parse_retry_after(raw.headers) or (info.reset if info else None)
-            limiter.observe(generation, info, status=raw.status, retry_after=retry_after)
-        finally:
-            limiter.release()
-        return raw, token
-
-    async def _send_observed(
+    @overload
+    async def wait_for_runs(
         self,
-        prepared: PreparedRequest,
-        token: str,
-        timeout: float,
-        attempt: int,
-        workflow_id: int | None,
-    ) -> RawResponse:
-        identity: dict[str, Any] = {
-            "method": prepared.method,
-            "path": prepared.path,
-            "attempt": attempt,
-            "workflow_id": workflow_id,
-            "idempotency_key": prepared.idempotency_key,
-            "track_id": prepared.track_id,
+        run_ids: Iterable[int | str],
+        *,
+        timeout: float | None = ...,
+        poll_interval: float = ...,
+        max_poll_interval: float = ...,
+        retry: RetryPolicy | None = ...,
+        return_exceptions: Literal[True],
+    ) -> list[WorkflowRunDetail | ZuoraError]: ...
+
+    async def wait_for_runs(
+        self,
+        run_ids: Iterable[int | str],
+        *,
+        timeout: float | None = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
+        retry: RetryPolicy | None = None,
+        return_exceptions: bool = False,
+    ) -> list[WorkflowRunDetail] | list[WorkflowRunDetail | ZuoraError]:
+        """Wait for every run; their final details in input order.
+
+        Each run is waited for as by ``wait_for_run`` (the ``timeout`` applies to each, and
+        all start together). At most ``poll_budget`` polls are in flight at any moment,
+        however many runs there are. Every wait runs to its end; then, by default, the
+        first failure in input order (a ``RunWaitTimeoutError``, a ``NotFoundError``...) is
+        raised. With ``return_exceptions=True`` each failed run's error stands in its place
+        instead, and nothing is raised.
+        """
+        options: dict[str, Any] = {
+            "timeout": timeout,
+            "poll_interval": poll_interval,
+            "max_poll_interval": max_poll_interval,
+            "retry": retry,
         }
-        call_hook(self._on_request, RequestEvent(**identity))
-        started = self._clock()
-        try:
-            raw = await self._send_once(prepared, token, timeout)
-        except ZuoraError as error:
-            self._observe(ResponseEvent(**identity, elapsed=self._clock() - started, error=error))
-            raise
-        self._observe(
-            ResponseEvent(
-                **identity,
-                elapsed=self._clock() - started,
-                status=raw.status,
-                request_id=raw.request_id,
-            )
-        )
-        return raw
+        if return_exceptions:
+            return await self._follower.wait_for_runs(run_ids, **options, return_exceptions=True)
+        return await self._follower.wait_for_runs(run_ids, **options, return_exceptions=False)
 
-    def _observe(self, event: ResponseEvent) -> None:
-        logger.debug(
-            "%s %s attempt %d -> %s in %.3fs",
-            event.method,
-            event.path,
-            event.attempt,
-            event.status if event.error is None else type(event.error).__name__,
-            event.elapsed,
-            extra=event.log_fields(),
-        )
-        call_hook(self._on_response, event)
+    def iter_tasks(
+        self,
+        *,
+        workflow_run_id: int | str | None = None,
+        page_length: int = MAX_PAGE_LENGTH,
+        page: int = 1,
+        track_id: str | None = None,
+        retry: RetryPolicy | None = None,
+        **filters: object,
+    ) -> AsyncIterator[Task]:
+        """Every task matching the filters, page after page (``GET /workflows/tasks``).
 
-    async def _send_once(
-        self, prepared: PreparedRequest, token: str | None, timeout: float
-    ) -> RawResponse:
-        assert self._transport is not None  # noqa: S101 -- set by _ensure_open
-        headers = dict(prepared.headers)
-        if token is not None:
-            headers["Authorization"] = f"Bearer {token}"
-        return await self._transport.send(prepared, headers, timeout=timeout)
+        ``workflow_run_id`` lists one run's tasks (Zuora's ``workflow_id`` filter). Other
+        filters: ``id``, ``name``, ``action_type``, ``object``, ``object_id``,
+        ``call_type``, ``workflow_id`` (str or int), ``instance`` (bool), ``tags`` (a list;
+        a task with any of them matches). Pages of ``page_length`` (1..100) tasks are
+        fetched as the iteration reaches them, following ``pagination.next_page``, which is
+        only followed on the client's own ``base_url`` (the token goes with it).
 
-    async def _fetch_token(self) -> TokenGrant:
-        assert isinstance(self.auth, OAuthCredentials)  # noqa: S101 -- only OAuth fetches
-        prepared = build.prepare_token(
-            base_url=self.base_url,
-            client_id=self.auth.client_id,
-            client_secret=self.auth.client_secret,
-            entity_ids=self._entity_ids,
+        The arguments are checked when this is called, before anything is sent::
+
+            async for task in zuora.iter_tasks(workflow_run_id=run.id):
+                if task.failed:
+                    print(task.name, task.error_class, task.error)
+        """
+        return self._follower.iter_tasks(
+            workflow_run_id=workflow_run_id,
+            page_length=page_length,
+            page=page,
+            track_id=track_id,
+            retry=retry,
+            **filters,
         )
-        # One attempt: the token fetch runs inside a call's attempt, whose retry loop
-        # already retries a failed fetch together with the request that needed it.
-        started = self._clock()
-        raw = await self._send_once(prepared, None, self.timeout)
-        logger.debug(
-            "POST %s -> %s in %.3fs",
-            prepared.path,
-            raw.status,
-            self._clock() - started,
-            extra={"method": "POST", "path": prepared.path, "status": raw.status},
+
+    # -- many runs ---------------------------------------------------------------------
+
+    def iter_runs(
+        self,
+        workflow_id: int,
+        items: Iterable[RunItem] | AsyncIterable[RunItem],
+        *,
+        key_fn: KeyFn | None = None,
+        track_id: str | None = None,
+        retry: RetryPolicy | None = None,
+        on_progress: ProgressFn | None = None,
+        window: int | None = None,
+        wait: bool = False,
+        wait_timeout: float | None = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
+    ) -> RunStream:
+        """Start one run per item and yield each ``RunOutcome`` as it completes.
+
+        ``items`` are parameter mappings or ``RunRequest``s, from a list, a generator or
+        an async iterable; they are read only as far as ``window`` (default: the
+        client's ``max_concurrency``) ahead of the outcomes handed back. An item's key is
+        its own ``idempotency_key``, else ``key_fn(params)``, else a fresh UUID4. Nothing
+        raises halfway: a failed item (a ``key_fn`` that raises included) is an outcome
+        with ``error`` set, and a raising ``on_progress`` is logged and ignored.
+
+        With ``wait=True`` each outcome comes back only once its run has ended, with the
+        final ``detail`` (``outcome.succeeded`` tells a clean finish); waits poll within the
+        client's poll budget, and the default window grows to ``8 * max_concurrency`` so
+        that runs waiting in Zuora's queue do not hold up the start of the next ones.
+        """
+        return self._fanout.iter_runs(
+            workflow_id,
+            items,
+            key_fn=key_fn,
+            track_id=track_id,
+            retry=retry,
+            on_progress=on_progress,
+            window=window,
+            wait=wait,
+            wait_timeout=wait_timeout,
+            poll_interval=poll_interval,
+            max_poll_interval=max_poll_interval,
         )
-        if raw.status != 200:
-            error = api_error(raw, prepared, max_bytes=self._max_response_bytes)
-            if isinstance(error, UnauthorizedError):
-                error.args = (
-                    f"Zuora rejected the OAuth client credentials for client_id "
-                    f"{self.auth.client_id!r} (401 from /oauth/token); check ZUORA_CLIENT_ID "
-                    f"and ZUORA_CLIENT_SECRET [Zuora-Request-Id: {raw.request_id or 'none'}]",
-                )
-            raise error
-        return read_token_grant(read_json(raw, max_bytes=self._max_response_bytes))
+
+    async def run_many(
+        self,
+        workflow_id: int,
+        items: Iterable[RunItem] | AsyncIterable[RunItem],
+        *,
+        key_fn: KeyFn | None = None,
+        track_id: str | None = None,
+        retry: RetryPolicy | None = None,
+        on_progress: ProgressFn | None = None,
+        window: int | None = None,
+        wait: bool = False,
+        wait_timeout: float | None = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
+    ) -> list[RunOutcome]:
+        """Start one run per item; return every outcome, in input order.
+
+        Never raises halfway: each item gets a ``RunOutcome`` with ``run`` or ``error``.
+        Call ``raise_for_failures(outcomes)`` to fail fast instead.
+        """
+        return await self._fanout.run_many(
+            workflow_id,
+            items,
+            key_fn=key_fn,
+            track_id=track_id,
+            retry=retry,
+            on_progress=on_progress,
+            window=window,
+            wait=wait,
+            wait_timeout=wait_timeout,
+            poll_interval=poll_interval,
+            max_poll_interval=max_poll_interval,
+        )

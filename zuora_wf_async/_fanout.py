@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import AsyncIterable, Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeAlias
+import logging
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
+from typing import Any, Self, TypeAlias
 
 from zuora_wf_async._core.polling import (
     DEFAULT_MAX_POLL_INTERVAL,
@@ -21,13 +22,13 @@ from zuora_wf_async._core.polling import (
 )
 from zuora_wf_async._core.retry import RetryPolicy
 from zuora_wf_async._errors import InvalidRequestError, ZuoraError
+from zuora_wf_async._events import call_hook
+from zuora_wf_async._follow import RunFollower
 from zuora_wf_async._outcomes import Progress, RunOutcome, RunRequest
-from zuora_wf_async._retrying import CallResult
+from zuora_wf_async._pipeline import Pipeline
+from zuora_wf_async._starting import RunStarter, new_idempotency_key
 
-if TYPE_CHECKING:
-    from collections.abc import Awaitable
-
-    from zuora_wf_async._models import WorkflowRunDetail
+logger = logging.getLogger("zuora_wf_async")
 
 __all__ = ["FanOut", "RunItem", "RunStream"]
 
@@ -49,8 +50,23 @@ def _unpack(item: object, index: int) -> tuple[Mapping[str, Any], str | None, st
     )
 
 
+def _key_from(key_fn: KeyFn, params: Mapping[str, Any], index: int) -> str:
+    """``key_fn(params)``; whatever it raises fails this item alone, never the batch."""
+    try:
+        return key_fn(params)
+    except Exception as exc:  # noqa: BLE001 -- a caller's callback; see the comment below
+        # Logged once here; the item's outcome carries the typed error. The message names
+        # the exception type only: its text may quote the item's parameters.
+        logger.warning("key_fn raised %s for item %d", type(exc).__name__, index)
+        raise InvalidRequestError(
+            f"items[{index}]",
+            f"key_fn raised {type(exc).__name__}, so the item has no idempotency key",
+            "make key_fn return a key for every item (e.g. from fields every row has)",
+        ) from None
+
+
 StartFn: TypeAlias = Callable[
-    [int, Mapping[str, Any], str | None, str | None], "Awaitable[RunOutcome]"
+    [int, Mapping[str, Any], str | None, str | None], Awaitable[RunOutcome]
 ]
 
 
@@ -160,41 +176,25 @@ class RunStream:
         if not outcome.ok:
             self.failed += 1
         if self._on_progress is not None:
-            self._on_progress(
+            call_hook(
+                self._on_progress,
                 Progress(
                     done=self.done,
                     failed=self.failed,
                     in_flight=len(self._pending),
                     total=self._total,
-                )
+                ),
             )
         return outcome
 
 
 class FanOut:
-    """``run_many`` and ``iter_runs``, mixed into ``WorkflowClient``."""
+    """``run_many`` and ``iter_runs``: many runs of one workflow through a starter."""
 
-    max_concurrency: int
-
-    if TYPE_CHECKING:
-
-        async def _start_run(
-            self,
-            workflow_id: object,
-            params: object,
-            *,
-            idempotency_key: str | None,
-            track_id: str | None,
-            retry: RetryPolicy | None,
-        ) -> CallResult: ...
-
-        def _new_key(self) -> str: ...
-
-        def _policy(self, retry: RetryPolicy | None) -> RetryPolicy: ...
-
-        async def _settle(
-            self, run_id: int, plan: PollPlan, policy: RetryPolicy
-        ) -> WorkflowRunDetail: ...
+    def __init__(self, starter: RunStarter, follower: RunFollower, pipeline: Pipeline) -> None:
+        self._starter = starter
+        self._follower = follower
+        self._pipeline = pipeline
 
     def iter_runs(
         self,
@@ -233,9 +233,9 @@ class FanOut:
             if wait
             else None
         )
-        wait_policy = self._policy(retry)
+        policy = self._pipeline.policy(retry)
         if window is None:
-            window = self.max_concurrency * (8 if wait else 1)
+            window = self._pipeline.max_concurrency * (8 if wait else 1)
         if isinstance(window, bool) or not isinstance(window, int) or window < 1:
             raise InvalidRequestError(
                 "window", f"must be a whole number >= 1, got {window!r}", "pass e.g. 64"
@@ -253,15 +253,15 @@ class FanOut:
         ) -> RunOutcome:
             try:
                 if key is None and key_fn is not None:
-                    key = key_fn(params)
+                    key = _key_from(key_fn, params, index)
                 if key is None:
-                    key = self._new_key()
-                result = await self._start_run(
+                    key = new_idempotency_key()
+                result = await self._starter.start(
                     workflow_id,
                     params,
                     idempotency_key=key,
                     track_id=own_track_id or track_id,
-                    retry=retry,
+                    policy=policy,
                 )
             except ZuoraError as error:
                 return RunOutcome(
@@ -276,7 +276,7 @@ class FanOut:
             detail = None
             if plan is not None:
                 try:
-                    detail = await self._settle(run.id, plan, wait_policy)
+                    detail = await self._follower.settle(run.id, plan, policy)
                 except ZuoraError as error:
                     return RunOutcome(
                         index=index,

@@ -1,8 +1,8 @@
 """Following runs to their end: get, wait, stop, and the tasks of a run.
 
-``FollowRuns`` is a mixin of :class:`~zuora_wf_async.WorkflowClient`; every request goes
-through the client's ``_call`` (its limiter, token, retries), so a poll is paced and retried
-like any other request.
+``RunFollower`` is handed the client's ``Pipeline``; every request goes through
+``Pipeline.call`` (its limiter, token, retries), so a poll is paced and retried like any
+other request.
 
 Polls have a budget of their own on top of the shared limiter: an ``asyncio.Semaphore`` of
 ``poll_concurrency`` permits (default ``max(1, max_concurrency // 4)``), made on the first
@@ -14,8 +14,8 @@ retries (so polling slows down when Zuora struggles) but never while it sleeps b
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
+from collections.abc import AsyncIterator, Iterable, Mapping
+from typing import Any, Literal, TypeVar, overload
 
 import attrs
 
@@ -31,6 +31,7 @@ from zuora_wf_async._core.polling import (
 )
 from zuora_wf_async._core.requests import PreparedRequest
 from zuora_wf_async._core.responses import RawResponse, read_json
+from zuora_wf_async._core.retry import RetryPolicy
 from zuora_wf_async._errors import (
     InvalidRequestError,
     ResponseDecodeError,
@@ -38,13 +39,9 @@ from zuora_wf_async._errors import (
     ZuoraError,
 )
 from zuora_wf_async._models import Task, WorkflowRunDetail
+from zuora_wf_async._pipeline import Pipeline
 
-if TYPE_CHECKING:
-    from zuora_wf_async._core.retry import RetryPolicy
-    from zuora_wf_async._models import WorkflowRun
-    from zuora_wf_async._retrying import CallResult
-
-__all__ = ["FollowRuns", "RunWaitTimeoutError"]
+__all__ = ["RunFollower"]
 
 T = TypeVar("T")
 
@@ -74,57 +71,18 @@ def _read_task_page(body: Any, status: int) -> _TaskPage:
     return _TaskPage(tuple(tasks), next_page if next_page else None)
 
 
-class FollowRuns:
-    """``get_run``, ``wait_for_run``, ``wait_for_runs``, ``run_and_wait``, ``stop_run``,
-    ``iter_tasks``; mixed into ``WorkflowClient``.
-    """
+class RunFollower:
+    """``get_run``, ``stop_run``, ``wait_for_run(s)`` and ``iter_tasks`` over a pipeline."""
 
-    #: Polls allowed in flight at once; None means ``max(1, max_concurrency // 4)``. Set it
-    #: on the class or on a client before its first wait (the budget is fixed then).
-    poll_concurrency: int | None = None
-    _poll_gate: asyncio.Semaphore | None = None
-    _poll_budget: int = 0
-
-    if TYPE_CHECKING:
-        base_url: str
-        max_concurrency: int
-        _entity_ids: str | None
-        _org_ids: str | None
-        _max_response_bytes: int
-        _clock: Callable[[], float]
-        _sleep: Callable[[float], Awaitable[object]]
-        _random: Callable[[], float]
-
-        def _policy(self, retry: RetryPolicy | None) -> RetryPolicy: ...
-
-        async def _call(
-            self,
-            prepared: PreparedRequest,
-            read: Callable[[RawResponse], T],
-            policy: RetryPolicy,
-        ) -> CallResult: ...
-
-        async def run_workflow(
-            self,
-            workflow_id: int,
-            params: Mapping[str, Any] | None = None,
-            *,
-            idempotency_key: str | None = None,
-            track_id: str | None = None,
-            retry: RetryPolicy | None = None,
-        ) -> WorkflowRun: ...
-
-    @property
-    def poll_budget(self) -> int:
-        """How many polls may be in flight at once (see ``poll_concurrency``)."""
-        if self._poll_gate is not None:
-            return self._poll_budget
-        return poll_budget(self.max_concurrency, self.poll_concurrency)
+    def __init__(self, pipeline: Pipeline, *, poll_concurrency: int | None) -> None:
+        self._pipeline = pipeline
+        # Checked here, when the client is built: a bad value fails at construction.
+        self.poll_budget = poll_budget(pipeline.max_concurrency, poll_concurrency)
+        self._poll_gate: asyncio.Semaphore | None = None
 
     def _poll_slots(self) -> asyncio.Semaphore:
         if self._poll_gate is None:
-            self._poll_budget = poll_budget(self.max_concurrency, self.poll_concurrency)
-            self._poll_gate = asyncio.Semaphore(self._poll_budget)
+            self._poll_gate = asyncio.Semaphore(self.poll_budget)
         return self._poll_gate
 
     # -- one run -----------------------------------------------------------------------
@@ -139,7 +97,7 @@ class FollowRuns:
         """
         valid = follow_build.validate_run_id(run_id)
         track = None if track_id is None else build.validate_track_id(track_id)
-        return await self._fetch_run(valid, self._policy(retry), track)
+        return await self._fetch_run(valid, self._pipeline.policy(retry), track)
 
     async def stop_run(
         self, run_id: int | str, *, track_id: str | None = None, retry: RetryPolicy | None = None
@@ -152,17 +110,17 @@ class FollowRuns:
         """
         valid = follow_build.validate_run_id(run_id)
         track = None if track_id is None else build.validate_track_id(track_id)
-        policy = self._policy(retry)
+        policy = self._pipeline.policy(retry)
         prepared = follow_build.prepare_stop(
-            base_url=self.base_url,
+            base_url=self._pipeline.base_url,
             run_id=valid,
             track_id=track,
-            entity_ids=self._entity_ids,
-            org_ids=self._org_ids,
+            entity_ids=self._pipeline.entity_ids,
+            org_ids=self._pipeline.org_ids,
         )
 
         def read(raw: RawResponse) -> bool:
-            body = read_json(raw, max_bytes=self._max_response_bytes)
+            body = read_json(raw, max_bytes=self._pipeline.max_response_bytes)
             success = body.get("success") if isinstance(body, Mapping) else None
             if not isinstance(success, bool):
                 raise ResponseDecodeError(
@@ -172,7 +130,7 @@ class FollowRuns:
                 )
             return success
 
-        result = await self._call(prepared, read, policy)
+        result = await self._pipeline.call(prepared, read, policy, operation="stop_run")
         stopped: bool = result.value
         return stopped
 
@@ -197,34 +155,7 @@ class FollowRuns:
         plan = PollPlan.checked(
             timeout=timeout, poll_interval=poll_interval, max_poll_interval=max_poll_interval
         )
-        return await self._settle(valid, plan, self._policy(retry))
-
-    async def run_and_wait(
-        self,
-        workflow_id: int,
-        params: Mapping[str, Any] | None = None,
-        *,
-        idempotency_key: str | None = None,
-        track_id: str | None = None,
-        timeout: float | None = DEFAULT_WAIT_TIMEOUT,
-        poll_interval: float = DEFAULT_POLL_INTERVAL,
-        max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
-        retry: RetryPolicy | None = None,
-    ) -> WorkflowRunDetail:
-        """``run_workflow`` then ``wait_for_run``: the run's final detail.
-
-        The wait options are checked before the run is started, so a bad ``timeout`` never
-        leaves a run behind. On ``RunWaitTimeoutError`` the run was started and goes on;
-        ``error.run_id`` names it.
-        """
-        plan = PollPlan.checked(
-            timeout=timeout, poll_interval=poll_interval, max_poll_interval=max_poll_interval
-        )
-        policy = self._policy(retry)
-        run = await self.run_workflow(
-            workflow_id, params, idempotency_key=idempotency_key, track_id=track_id, retry=retry
-        )
-        return await self._settle(run.id, plan, policy)
+        return await self.settle(valid, plan, self._pipeline.policy(retry))
 
     # -- many runs ---------------------------------------------------------------------
 
@@ -282,11 +213,11 @@ class FollowRuns:
         plan = PollPlan.checked(
             timeout=timeout, poll_interval=poll_interval, max_poll_interval=max_poll_interval
         )
-        policy = self._policy(retry)
+        policy = self._pipeline.policy(retry)
 
         async def settle(run_id: int) -> WorkflowRunDetail | ZuoraError:
             try:
-                return await self._settle(run_id, plan, policy)
+                return await self.settle(run_id, plan, policy)
             except ZuoraError as exc:
                 return exc
 
@@ -335,13 +266,13 @@ class FollowRuns:
             workflow_run_id=workflow_run_id, filters=filters, page=page, page_length=page_length
         )
         track = None if track_id is None else build.validate_track_id(track_id)
-        policy = self._policy(retry)
+        policy = self._pipeline.policy(retry)
         prepared = follow_build.prepare_tasks(
-            base_url=self.base_url,
+            base_url=self._pipeline.base_url,
             query=query,
             track_id=track,
-            entity_ids=self._entity_ids,
-            org_ids=self._org_ids,
+            entity_ids=self._pipeline.entity_ids,
+            org_ids=self._pipeline.org_ids,
         )
         return self._task_pages(prepared, policy)
 
@@ -360,7 +291,7 @@ class FollowRuns:
             if page.next_page is None or not page.tasks:
                 return
             request = follow_build.prepare_next_page(
-                request, page.next_page, base_url=self.base_url
+                request, page.next_page, base_url=self._pipeline.base_url
             )
             if request.url in fetched:
                 raise ResponseDecodeError(
@@ -371,10 +302,12 @@ class FollowRuns:
 
     async def _fetch_task_page(self, prepared: PreparedRequest, policy: RetryPolicy) -> _TaskPage:
         def read(raw: RawResponse) -> _TaskPage:
-            body = read_json(raw, max_bytes=self._max_response_bytes)
+            body = read_json(raw, max_bytes=self._pipeline.max_response_bytes)
             return _read_task_page(body, raw.status)
 
-        page: _TaskPage = (await self._call(prepared, read, policy)).value
+        page: _TaskPage = (
+            await self._pipeline.call(prepared, read, policy, operation="iter_tasks")
+        ).value
         return page
 
     # -- the polling loop --------------------------------------------------------------
@@ -383,28 +316,28 @@ class FollowRuns:
         self, run_id: int, policy: RetryPolicy, track_id: str | None = None
     ) -> WorkflowRunDetail:
         prepared = follow_build.prepare_run_detail(
-            base_url=self.base_url,
+            base_url=self._pipeline.base_url,
             run_id=run_id,
             track_id=track_id,
-            entity_ids=self._entity_ids,
-            org_ids=self._org_ids,
+            entity_ids=self._pipeline.entity_ids,
+            org_ids=self._pipeline.org_ids,
         )
 
         def read(raw: RawResponse) -> WorkflowRunDetail:
-            body = read_json(raw, max_bytes=self._max_response_bytes)
+            body = read_json(raw, max_bytes=self._pipeline.max_response_bytes)
             return decode(body, WorkflowRunDetail, status=raw.status)
 
-        result = await self._call(prepared, read, policy)
+        result = await self._pipeline.call(prepared, read, policy, operation="get_run")
         detail: WorkflowRunDetail = result.value
         return detail
 
-    async def _settle(self, run_id: int, plan: PollPlan, policy: RetryPolicy) -> WorkflowRunDetail:
+    async def settle(self, run_id: int, plan: PollPlan, policy: RetryPolicy) -> WorkflowRunDetail:
         """Poll ``run_id`` (already validated) under the poll budget until it ends.
 
         For batch callers: check the options once with ``PollPlan.checked(...)`` and the
         retry policy with ``_policy(retry)``, then settle each run with this.
         """
-        started = self._clock()
+        started = self._pipeline.clock()
         deadline = plan.deadline(started)
         polls = 0
         while True:
@@ -415,10 +348,13 @@ class FollowRuns:
             if detail.is_terminal:
                 return detail
             wait = plan.next_wait(
-                polls - 1, now=self._clock(), deadline=deadline, random=self._random
+                polls - 1,
+                now=self._pipeline.clock(),
+                deadline=deadline,
+                random=self._pipeline.random,
             )
             if wait is None:
-                elapsed = self._clock() - started
+                elapsed = self._pipeline.clock() - started
                 assert plan.timeout is not None  # noqa: S101 -- an infinite deadline never passes
                 raise RunWaitTimeoutError(
                     f"run {run_id} ({detail.name}) is still {detail.status} after "
@@ -430,4 +366,4 @@ class FollowRuns:
                     polls=polls,
                     elapsed=elapsed,
                 )
-            await self._sleep(wait)
+            await self._pipeline.sleep(wait)

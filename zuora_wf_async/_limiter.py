@@ -3,18 +3,35 @@
 It guards requests in flight, not sleepers: a caller holds a slot only for one attempt's
 round trip. Waits (a quota pause, a ``Retry-After``, the rate cap) happen without a slot,
 through the injected ``sleep``, so tests drive time with a manual clock.
+
+Every wait ends by the caller's deadline: a pause or quota wait longer than the time left
+raises ``WaitPastDeadline`` at once (the caller turns it into a ``RateLimitError`` saying
+how long Zuora asked to wait), and a wait for a free slot is cut off at the deadline.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import deque
 from collections.abc import Awaitable, Callable
 
 from zuora_wf_async._core.pacing import Pacing
 from zuora_wf_async._core.ratelimit import RateLimitInfo
 
-__all__ = ["AdaptiveLimiter"]
+__all__ = ["AdaptiveLimiter", "WaitPastDeadline"]
+
+
+class WaitPastDeadline(Exception):  # noqa: N818 -- an internal signal, never leaves the library
+    """Taking a slot would mean waiting past the caller's deadline.
+
+    ``paused_for`` is the pause or quota wait Zuora asked for (seconds), or None when the
+    wait was for a free slot.
+    """
+
+    def __init__(self, paused_for: float | None) -> None:
+        self.paused_for = paused_for
+        super().__init__(paused_for)
 
 
 class AdaptiveLimiter:
@@ -53,10 +70,14 @@ class AdaptiveLimiter:
             return self.pacing.generation
         return None
 
-    async def acquire(self) -> int:
-        """Take a slot; returns the pacing generation to hand back to ``observe``."""
+    async def acquire(self, deadline_at: float = math.inf) -> int:
+        """Take a slot by ``deadline_at`` (the clock's time); returns the pacing generation.
+
+        Hand the generation back to ``observe``. Raises ``WaitPastDeadline`` instead of
+        waiting past ``deadline_at``.
+        """
         generation = self.try_acquire()
-        return generation if generation is not None else await self._acquire_slowly()
+        return generation if generation is not None else await self._acquire_slowly(deadline_at)
 
     def release(self) -> None:
         self._release()
@@ -75,37 +96,55 @@ class AdaptiveLimiter:
         elif 200 <= status < 300:
             self.pacing.on_success()
 
-    async def _acquire_slowly(self) -> int:
+    async def _acquire_slowly(self, deadline_at: float) -> int:
         while True:
-            pause = self.pacing.pause_remaining(self.clock())
+            now = self.clock()
+            pause = self.pacing.pause_remaining(now)
             if pause > 0:
-                await self._sleep(pause)
+                await self._wait(pause, now, deadline_at)
                 continue
-            await self._take_slot()
+            await self._take_slot(deadline_at - now)
             # The wait for a slot may have outlived a pause set meanwhile, and the send
             # itself may have to wait for quota or rate: give the slot back while waiting.
-            wait = self.pacing.before_send(self.clock())
+            now = self.clock()
+            wait = self.pacing.before_send(now)
             if wait > 0:
                 self._release()
-                await self._sleep(wait)
+                await self._wait(wait, now, deadline_at)
                 continue
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
             return self.pacing.generation
 
-    async def _take_slot(self) -> None:
+    async def _wait(self, seconds: float, now: float, deadline_at: float) -> None:
+        if now + seconds >= deadline_at:
+            raise WaitPastDeadline(seconds)
+        await self._sleep(seconds)
+
+    async def _take_slot(self, time_left: float) -> None:
         if self.in_flight < self.pacing.capacity and not self._waiters:
             self.in_flight += 1
             return
+        if time_left <= 0:
+            raise WaitPastDeadline(None)
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         try:
-            await waiter
+            # The slot wait is the one wait not taken through the injected sleep (it ends
+            # when another request ends), so it is bounded on the loop's own clock.
+            async with asyncio.timeout(None if math.isinf(time_left) else time_left):
+                await waiter
+        except TimeoutError:
+            self._give_back(waiter)
+            raise WaitPastDeadline(None) from None
         except BaseException:
-            if waiter.done() and not waiter.cancelled():
-                self._release()  # a slot was handed to us as we were cancelled: pass it on
-            else:
-                self._waiters.remove(waiter)
+            self._give_back(waiter)
             raise
+
+    def _give_back(self, waiter: asyncio.Future[None]) -> None:
+        if waiter.done() and not waiter.cancelled():
+            self._release()  # a slot was handed to us as we gave up: pass it on
+        else:
+            self._waiters.remove(waiter)
 
     def _release(self) -> None:
         self.in_flight -= 1

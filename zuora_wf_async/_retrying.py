@@ -1,41 +1,48 @@
-"""The retry loop. Every ``backoff`` import sits in this module, so it can be swapped.
+"""The retry loop, run by ``backoff``. Every ``backoff`` import sits in this module.
 
-``backoff`` runs the loop: it calls the attempt, asks ``giveup`` whether an error ends the
-call, and asks our wait generator how long to wait. The *rules* come from
-``_core.retry.classify``; the per-call bookkeeping (attempts, deadline, budget, the single
-token refresh) lives in ``_CallState``.
+``backoff.on_exception`` drives each call: it runs the attempt, asks ``giveup`` whether a
+failure is final (a pure check: ``classify`` said ``GiveUp``), and asks the wait generator
+for the next delay. The wait generator *receives* each failure (backoff sends it in) and
+hands it to ``_core.retry.next_step`` with what the call knows; it yields the delay of a
+``Resend``, or ends (which backoff turns into a give-up) on a ``Stop``. ``max_time`` is the
+call's deadline. The decorator is built once per client; per-call state reaches backoff's
+runtime-evaluated arguments (``max_time``, the generator's ``call``) through a context
+variable set for the duration of one call.
 
-The wait itself is taken through the client's injected ``sleep`` in ``on_backoff``, and
-backoff's own ``asyncio.sleep`` is handed 0: backoff has no way to inject a clock, and
-tests must run a minute of backoff on a manual clock in microseconds. Nothing is held
-while waiting: the slot was released when the attempt ended.
+One thing backoff does not do here: sleep. Its async loop calls ``asyncio.sleep`` and
+reads ``datetime.now()`` directly, so neither can be injected, and a test could not run a
+30 s ``Retry-After`` on a manual clock. The ``on_backoff`` handler therefore takes the
+wait through the client's injected ``sleep``, and backoff's ``jitter`` hook (whose job is
+to turn the generator's value into the time backoff sleeps) answers 0. Nothing is held
+while waiting: the attempt's slot was released when it ended.
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import math
 from collections.abc import Awaitable, Callable, Generator
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 import attrs
 import backoff
 
 from zuora_wf_async._core.retry import (
     GiveUp,
-    Retry,
+    Resend,
     RetryBudget,
     RetryPolicy,
-    backoff_delay,
+    Stop,
     classify,
+    next_step,
 )
-from zuora_wf_async._errors import RateLimitError, ZuoraAPIError, ZuoraError
+from zuora_wf_async._errors import ZuoraError
+from zuora_wf_async._events import call_hook
 
-__all__ = ["CallResult", "RetryEvent", "retrying_call"]
+__all__ = ["CallResult", "CallState", "RetryEvent", "RetryLoop"]
 
 logger = logging.getLogger("zuora_wf_async")
-
-T = TypeVar("T")
 
 
 @attrs.frozen(kw_only=True)
@@ -57,250 +64,172 @@ class CallResult:
     elapsed: float
 
 
-class _CallState:
-    """What one call's retry loop knows: built after its first failure, read by backoff."""
+class CallState:
+    """What one call knows while it runs; built once per call, read by the loop."""
 
-    def __init__(
-        self,
-        *,
-        policy: RetryPolicy,
-        budget: RetryBudget | None,
-        clock: Callable[[], float],
-        random: Callable[[], float],
-        auth: _AuthRefresh | None,
-        started: float,
-        attempts: int,
-    ) -> None:
+    __slots__ = (
+        "attempts",
+        "auth_resends",
+        "deadline_at",
+        "failures",
+        "maybe_ran",
+        "policy",
+        "refreshed",
+        "sent_token",
+        "started",
+        "step",
+        "subject",
+    )
+
+    def __init__(self, subject: Any, policy: RetryPolicy, started: float) -> None:
+        #: What the attempt function needs (the pipeline's request and reader).
+        self.subject = subject
         self.policy = policy
-        self.budget = budget
-        self.clock = clock
-        self.random = random
-        self.auth = auth
         self.started = started
-        self.attempts = attempts
-        self.refreshed = False
-        self.delay = 0.0
-        self.decision: Retry | GiveUp | None = None
-        # True when a retryable failure was turned into a give-up (attempts, deadline,
-        # budget): worth a WARNING, unlike a 404 that was final from the start.
-        self.exhausted = False
-        # Resends after a 401 are not failures of the request: they do not use up
-        # max_attempts (but are bounded by it on their own).
+        self.deadline_at = math.inf if policy.deadline is None else started + policy.deadline
+        self.attempts = 0
+        # Attempts that used up max_attempts (a 401 resend or a 409 under a deadline do not).
+        self.failures = 0
         self.auth_resends = 0
+        self.refreshed = False
+        self.sent_token: str | None = None
+        # True once any attempt failed in a way that may have left the request carried out.
+        self.maybe_ran = False
+        self.step: Resend | Stop | None = None
+
+
+_CURRENT_CALL: contextvars.ContextVar[CallState] = contextvars.ContextVar("zuora_wf_async_call")
+
+
+def _call_deadline() -> float:
+    deadline = _CURRENT_CALL.get().policy.deadline
+    return math.inf if deadline is None else deadline
+
+
+def _is_final(error: Exception) -> bool:
+    """backoff's ``giveup``: failures no attempt count or wait could change."""
+    return isinstance(classify(error), GiveUp)
+
+
+def _waited_in_handler(_value: float) -> float:
+    """backoff's ``jitter``: the wait was already taken by ``on_backoff`` (module doc)."""
+    return 0.0
+
+
+class TokenState(Protocol):
+    """What the loop may ask of the token cache (see ``_tokens.TokenCache``)."""
 
     @property
-    def elapsed(self) -> float:
-        return self.clock() - self.started
-
-    def time_left(self) -> float:
-        if self.policy.deadline is None:
-            return math.inf
-        return self.policy.deadline - self.elapsed
-
-    def attempt_timeout(self, per_attempt: float) -> float:
-        """No attempt outlives the call's deadline."""
-        return max(0.0, min(per_attempt, self.time_left()))
-
-    def should_give_up(self, error: BaseException) -> bool:
-        decision = classify(error)
-        self.decision = decision
-        if isinstance(decision, GiveUp):
-            return True
-        self.exhausted = self._exhausted_by(decision)
-        return self.exhausted
-
-    def _refresh_exhausted(self) -> bool:
-        # Each call refreshes the token itself at most once: a 401 on a token this call
-        # already replaced means the credentials, not the token's age, are the problem. A
-        # 401 on a token some other call has replaced meanwhile (a burst of requests on one
-        # expired token) just resends with the new one. Neither counts as a failure retry,
-        # so even max_attempts=1 gets its resend, but both stay bounded by max_attempts.
-        if self.auth is None:
-            self.decision = GiveUp("401 with a fixed bearer token, which cannot be refreshed")
-            return True
-        stale = not self.auth.token_is_current()
-        if (self.refreshed and not stale) or self.auth_resends >= self.policy.max_attempts:
-            self.decision = GiveUp("401 again after a token refresh")
-            return True
-        if not stale:
-            self.auth.invalidate()
-            self.refreshed = True
-        self.auth_resends += 1
-        self.delay = 0.0
-        return False
-
-    def _exhausted_by(self, decision: Retry) -> bool:
-        if decision.refresh_auth:
-            return self._refresh_exhausted()
-        if self.attempts - self.auth_resends >= self.policy.max_attempts:
-            self.decision = GiveUp(f"{self.attempts} attempts made")
-            return True
-        # A server-given wait of 0 (or an HTTP-date already past) is no pacing at all;
-        # back off as if none was given rather than retry in a tight loop.
-        delay = (
-            decision.after
-            if decision.after
-            else backoff_delay(
-                self.attempts,
-                base=self.policy.base_delay,
-                cap=self.policy.max_delay,
-                random=self.random,
-            )
-        )
-        if delay >= self.time_left():
-            left = max(self.time_left(), 0.0)
-            self.decision = GiveUp(
-                f"waiting {delay:.3g}s would pass the deadline ({left:.3g}s left)"
-            )
-            return True
-        if decision.spends_budget and self.budget is not None and not self.budget.try_spend():
-            self.decision = GiveUp("the client's retry budget is exhausted")
-            return True
-        self.delay = delay
-        return False
-
-
-class TokenSource(Protocol):
-    """What the loop asks of the token cache about the token a call last sent."""
+    def refreshable(self) -> bool: ...
 
     def is_current(self, token: str) -> bool: ...
 
     def invalidate(self, token: str) -> None: ...
 
 
-@attrs.frozen
-class _AuthRefresh:
-    tokens: TokenSource
-    sent: list[str]
+class RetryLoop:
+    """Runs ``attempt(call)`` under backoff until it returns or the rules say stop."""
 
-    def token_is_current(self) -> bool:
-        return bool(self.sent) and self.tokens.is_current(self.sent[0])
+    def __init__(
+        self,
+        attempt: Callable[[Any], Awaitable[Any]],
+        *,
+        clock: Callable[[], float],
+        sleep: Callable[[float], Awaitable[object]],
+        random: Callable[[], float],
+        budget: RetryBudget | None,
+        tokens: Callable[[], TokenState | None],
+        on_retry: Callable[[RetryEvent], object] | None,
+    ) -> None:
+        self._clock = clock
+        self._sleep = sleep
+        self._random = random
+        self._budget = budget
+        self._tokens = tokens
+        self._on_retry = on_retry
+        self._run = backoff.on_exception(
+            self._delays,
+            ZuoraError,
+            max_tries=None,
+            max_time=_call_deadline,
+            giveup=_is_final,
+            on_backoff=self._before_resend,
+            jitter=_waited_in_handler,
+            raise_on_giveup=True,
+            logger=None,
+            call=_CURRENT_CALL.get,
+        )(attempt)
 
-    def invalidate(self) -> None:
-        self.tokens.invalidate(self.sent[0])
+    async def run(self, call: CallState) -> Any:
+        """The attempt's value; on give-up its last ``ZuoraError``, as is."""
+        reset = _CURRENT_CALL.set(call)
+        try:
+            return await self._run(call)
+        finally:
+            _CURRENT_CALL.reset(reset)
 
+    def _delays(self, call: CallState) -> Generator[float, BaseException | None, None]:
+        """backoff's wait generator: each failure in, the delay ``next_step`` chose out."""
+        error = yield 0.0  # backoff primes the generator; the first value is not used
+        while error is not None:
+            step = self._decide(call, error)
+            call.step = step
+            if isinstance(step, Stop):
+                if step.out_of_budget and self._budget is not None:
+                    self._budget.refuse()
+                return  # backoff gives up and re-raises the failure
+            error = yield step.delay
 
-def _wait_generator(state: _CallState) -> Generator[float, BaseException | None, None]:
-    # backoff primes the generator with None, then sends each retried error; the delay was
-    # decided with the error in should_give_up, and is slept in on_backoff (see module doc).
-    yield 0.0
-    while True:
-        yield 0.0
-
-
-async def retrying_call(
-    attempt: Callable[[float], Awaitable[T]],
-    *,
-    timeout: float,
-    policy: RetryPolicy,
-    budget: RetryBudget | None,
-    clock: Callable[[], float],
-    sleep: Callable[[float], Awaitable[object]],
-    random: Callable[[], float],
-    tokens: TokenSource | None = None,
-    sent_token: list[str] | None = None,
-    on_retry: Callable[[RetryEvent], object] | None = None,
-) -> CallResult:
-    """Run ``attempt(timeout_seconds)`` until it succeeds or the rules say stop.
-
-    ``tokens`` and ``sent_token`` (where ``attempt`` records the token it sent) let a 401
-    refresh the token; without them a 401 is final. On give-up the last error is raised
-    with ``attempts`` and ``elapsed`` filled in.
-    """
-    # The first attempt runs outside the loop and without any bookkeeping: most calls
-    # succeed at once, and building backoff's decorator (and our state) would cost more
-    # than the rest of the client's work on a request. Only a failed call pays for the
-    # loop, whose first "try" re-raises that failure.
-    started = clock()
-    first_timeout = timeout if policy.deadline is None else min(timeout, policy.deadline)
-    try:
-        value = await attempt(first_timeout)
-    except ZuoraError as error:
-        first_failure = [error]
-    else:
-        if budget is not None:
-            budget.record_success()
-        return CallResult(value=value, attempts=1, elapsed=clock() - started)
-
-    state = _CallState(
-        policy=policy,
-        budget=budget,
-        clock=clock,
-        random=random,
-        auth=(
-            _AuthRefresh(tokens=tokens, sent=sent_token)
-            if tokens is not None and sent_token is not None
-            else None
-        ),
-        started=started,
-        attempts=1,
-    )
-
-    async def one_attempt() -> T:
-        if first_failure:
-            raise first_failure.pop()
-        state.attempts += 1
-        return await attempt(state.attempt_timeout(timeout))
-
-    async def before_wait(details: Any) -> None:
-        error = details["exception"]
-        assert isinstance(error, ZuoraError)  # noqa: S101 -- only ZuoraError is retried
-        decision = state.decision
-        assert isinstance(decision, Retry)  # noqa: S101 -- set by should_give_up
-        if on_retry is not None:
-            on_retry(
-                RetryEvent(
-                    attempt=state.attempts, delay=state.delay, reason=decision.reason, error=error
-                )
-            )
-        if state.delay > 0:
-            await sleep(state.delay)
-
-    looped = backoff.on_exception(
-        lambda: _wait_generator(state),
-        ZuoraError,
-        max_tries=None,
-        giveup=state.should_give_up,
-        on_backoff=before_wait,
-        jitter=None,
-        logger=None,
-    )(one_attempt)
-    try:
-        value = await looped()
-    except ZuoraError as error:
-        error.attempts = state.attempts
-        error.elapsed = state.elapsed
-        _log_give_up(error, state)
-        if isinstance(error, RateLimitError) and isinstance(state.decision, GiveUp):
-            _explain_rate_limit(error, state.decision)
-        raise
-    if budget is not None:
-        budget.record_success()
-    return CallResult(value=value, attempts=state.attempts, elapsed=state.elapsed)
-
-
-def _explain_rate_limit(error: RateLimitError, decision: GiveUp) -> None:
-    if error.retry_after is not None and "deadline" in decision.reason:
-        error.args = (
-            f"{error.args[0]} -- Zuora asked to wait {error.retry_after:g}s, more than the "
-            f"time left before the call's deadline; raise RetryPolicy.deadline or slow down",
+    def _decide(self, call: CallState, error: BaseException) -> Resend | Stop:
+        tokens = self._tokens()
+        sent = call.sent_token
+        budget = self._budget
+        return next_step(
+            error,
+            policy=call.policy,
+            failures=call.failures,
+            auth_resends=call.auth_resends,
+            refreshed=call.refreshed,
+            token_replaced=(
+                tokens is not None and sent is not None and not tokens.is_current(sent)
+            ),
+            can_refresh=tokens is not None and tokens.refreshable,
+            time_left=call.deadline_at - self._clock(),
+            budget_left=budget is None or budget.tokens >= 1.0,
+            jitter=self._random(),
         )
 
+    async def _before_resend(self, details: Any) -> None:
+        """backoff's ``on_backoff``: act on the ``Resend`` the generator chose, then wait."""
+        call: CallState = details["args"][0]
+        error: ZuoraError = details["exception"]
+        step = call.step
+        assert isinstance(step, Resend)  # noqa: S101 -- the generator only yields a Resend
+        if step.spends_budget and self._budget is not None:
+            self._budget.try_spend()
+        if not step.counts_as_attempt:
+            call.failures -= 1
+        if step.auth_resend:
+            call.auth_resends += 1
+        if step.refresh_token:
+            tokens = self._tokens()
+            if tokens is not None and call.sent_token is not None:
+                tokens.invalidate(call.sent_token)
+            call.refreshed = True
+        call_hook(
+            self._on_retry,
+            RetryEvent(attempt=call.attempts, delay=step.delay, reason=step.reason, error=error),
+        )
+        if step.delay > 0:
+            await self._sleep(step.delay)
 
-def _log_give_up(error: ZuoraError, state: _CallState) -> None:
-    reason = state.decision.reason if state.decision is not None else "not retryable"
-    logger.log(
-        logging.WARNING if state.exhausted else logging.DEBUG,
-        "giving up after %d attempt(s) in %.3fs: %s (%s)",
-        state.attempts,
-        state.elapsed,
-        type(error).__name__,
-        reason,
-        extra={
-            "attempt": state.attempts,
-            "elapsed": state.elapsed,
-            "status": error.status if isinstance(error, ZuoraAPIError) else None,
-            "idempotency_key": getattr(error, "idempotency_key", None),
-            "request_id": error.request_id if isinstance(error, ZuoraAPIError) else None,
-        },
-    )
+    def give_up_reason(self, call: CallState, error: ZuoraError) -> tuple[str, bool]:
+        """Why the call ended on ``error``, and whether a retryable failure ran out."""
+        step = call.step
+        if isinstance(step, Stop):
+            return step.reason, step.exhausted
+        decision = classify(error)
+        if isinstance(decision, GiveUp):
+            return decision.reason, False
+        # backoff's own max_time (the deadline on its wall clock) ended the call.
+        return "the call's deadline passed", True

@@ -1,4 +1,13 @@
-"""The per-client token cache: one token fetch in flight, shared by everyone waiting."""
+"""The per-client token cache: one token fetch in flight, shared by everyone waiting.
+
+Many calls may find the token missing or expired at the same moment. The first starts one
+fetch, as a task of its own, and every caller awaits that same fetch, each only as long as
+its own deadline allows: a slow ``/oauth/token`` holds no caller past its deadline, and a
+caller that gives up (or is cancelled) does not cancel the fetch the others wait for. A
+failed fetch fails every waiter with the same typed error, and is forgotten: the next call
+(after its own backoff) starts a new one. So a failing token endpoint sees one request per
+wave of retries, never one per caller.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +15,29 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from zuora_wf_async._core.oauth import TokenGrant, refresh_margin
+from zuora_wf_async._errors import ZuoraError
 
-__all__ = ["TokenCache"]
+__all__ = ["TokenCache", "TokenWaitTimeout"]
+
+
+class TokenWaitTimeout(Exception):  # noqa: N818 -- an internal signal, never leaves the library
+    """The caller's deadline passed while the token fetch was still running."""
+
+
+def _own_copy(error: ZuoraError) -> ZuoraError:
+    # Every waiter raises the fetch's error as its own: the call that raises it records
+    # its attempts and elapsed time on it, which must not overwrite another call's.
+    clone = type(error).__new__(type(error))
+    clone.__dict__.update(error.__dict__)
+    clone.args = error.args
+    return clone
 
 
 class TokenCache:
-    """Hands out a valid token, fetching a new one at most once at a time.
+    """Hands out a valid token, with at most one fetch in flight (see the module doc).
 
-    Many tasks may find the token missing or expired at the same moment; the lock makes the
-    first fetch and the rest wait for its result (single flight), so a batch of thousands
-    costs one token request. ``invalidate`` after a 401 drops the token only if it is the
-    one that failed, so a burst of 401s from the same stale token causes one refresh.
+    ``invalidate`` after a 401 drops the token only if it is the one that failed, so a
+    burst of 401s from the same stale token causes one refresh.
     """
 
     def __init__(
@@ -30,8 +51,9 @@ class TokenCache:
         self._clock = clock
         self._token = fixed_token
         self._fresh_until = float("inf") if fixed_token else float("-inf")
-        self._lock = asyncio.Lock()
+        self._in_flight: asyncio.Future[str] | None = None
         self.fetches = 0
+        self.failed_fetches = 0
 
     def __repr__(self) -> str:
         return f"TokenCache(fetches={self.fetches}, has_token={self._token is not None})"
@@ -46,22 +68,50 @@ class TokenCache:
             return self._token
         return None
 
-    async def token(self) -> str:
+    async def token(self, time_left: float | None = None) -> str:
+        """A fresh token, waiting at most ``time_left`` seconds for a fetch in flight.
+
+        Raises ``TokenWaitTimeout`` when that time runs out first, and the fetch's own
+        ``ZuoraError`` when it fails.
+        """
         current = self.current()
         if current is not None:
             return current
-        async with self._lock:
-            current = self.current()
-            if current is not None:
-                return current
-            if self._fetch is None:
-                # A fixed token never expires by our clock; only invalidate() lands here.
-                raise AssertionError("a fixed bearer token cannot be refreshed")
-            grant = await self._fetch()
-            self.fetches += 1
-            self._token = grant.access_token
-            self._fresh_until = self._clock() + grant.expires_in - refresh_margin(grant.expires_in)
-            return grant.access_token
+        fetch = self._in_flight
+        if fetch is None:
+            fetch = self._start_fetch()
+        try:
+            async with asyncio.timeout(time_left):
+                return await asyncio.shield(fetch)
+        except ZuoraError as error:
+            # Before TimeoutError: a fetch's own RequestTimeoutError is a ZuoraError too.
+            raise _own_copy(error) from None
+        except TimeoutError:
+            raise TokenWaitTimeout from None
+
+    def _start_fetch(self) -> asyncio.Future[str]:
+        if self._fetch is None:
+            # A fixed token never expires by our clock; only invalidate() lands here.
+            raise AssertionError("a fixed bearer token cannot be refreshed")
+        fetch = asyncio.ensure_future(self._fetch_and_keep(self._fetch))
+        self._in_flight = fetch
+        fetch.add_done_callback(self._fetch_done)
+        return fetch
+
+    async def _fetch_and_keep(self, fetch: Callable[[], Awaitable[TokenGrant]]) -> str:
+        grant = await fetch()
+        self.fetches += 1
+        self._token = grant.access_token
+        self._fresh_until = self._clock() + grant.expires_in - refresh_margin(grant.expires_in)
+        return grant.access_token
+
+    def _fetch_done(self, fetch: asyncio.Future[str]) -> None:
+        if self._in_flight is fetch:
+            self._in_flight = None
+        # Retrieve the outcome so a fetch nobody awaited any more (every waiter timed out)
+        # does not log "exception was never retrieved"; its waiters have their own error.
+        if not fetch.cancelled() and fetch.exception() is not None:
+            self.failed_fetches += 1
 
     def is_current(self, token: str) -> bool:
         """True while ``token`` is the one being handed out (not yet replaced)."""
@@ -72,3 +122,9 @@ class TokenCache:
         if self._fetch is not None and token == self._token:
             self._token = None
             self._fresh_until = float("-inf")
+
+    def close(self) -> None:
+        """Cancel a fetch still in flight when the client closes."""
+        if self._in_flight is not None:
+            self._in_flight.cancel()
+            self._in_flight = None

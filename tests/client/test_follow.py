@@ -356,26 +356,25 @@ async def test_without_the_budget_polls_would_crowd_the_client(clock):
     slow_polls = Fault.slow(0.002, endpoints=["get_run"])
     async with (
         FakeZuora(clock=clock, queued_seconds=4.0, faults=FaultPlan(rules=[slow_polls])) as fake,
-        _client_for(fake, clock, max_concurrency=32) as client,
+        _client_for(fake, clock, max_concurrency=32, poll_concurrency=32) as client,
     ):
-        client.poll_concurrency = 32
         runs = await asyncio.gather(*(client.run_workflow(42) for _ in range(64)))
         await client.wait_for_runs([run.id for run in runs])
     assert fake.peak_in_flight_by_endpoint["get_run"] > 8
 
 
-async def test_the_poll_budget_is_configurable(make_client, fake):
-    async with make_client(max_concurrency=8) as client:
-        assert client.poll_budget == 2
-        client.poll_concurrency = 0
-        run = await client.run_workflow(42)
-        with pytest.raises(InvalidRequestError, match="poll_concurrency"):
-            await client.wait_for_run(run.id)
-        client.poll_concurrency = 3
-        assert client.poll_budget == 3
-        await client.wait_for_run(run.id)
-        client.poll_concurrency = 5  # fixed once polling has started
-        assert client.poll_budget == 3
+async def test_the_poll_budget_is_a_constructor_argument_of_each_client(make_client, fake):
+    with pytest.raises(InvalidRequestError, match="poll_concurrency"):
+        make_client(max_concurrency=8, poll_concurrency=0)
+    async with (
+        make_client(max_concurrency=8) as default,
+        make_client(max_concurrency=8, poll_concurrency=3) as configured,
+    ):
+        # One client's setting never changes another's (it was a class attribute once).
+        assert default.poll_budget == 2
+        assert configured.poll_budget == 3
+        run = await configured.run_workflow(42)
+        await configured.wait_for_run(run.id)
 
 
 # -- bad input: nothing is sent -----------------------------------------------------------

@@ -1,9 +1,12 @@
-"""The retry rules live here, as data.
+"""The retry rules live here, as data: the one module that decides what a call does next.
 
-``classify`` turns one failed attempt (an error leaf or a transport error) into a decision:
-``Retry`` (optionally after a server-given wait, optionally after refreshing the token) or
-``GiveUp``. The loop that acts on decisions lives in ``_retrying``; this module only knows
-what each failure means, so it is tested from a table without a socket or a sleep.
+``classify`` says what one failure *means* (``Retry``, maybe after a server-given wait or a
+token refresh, or ``GiveUp``). ``next_step`` adds what the call knows (attempts made, time
+left before its deadline, the retry budget, whether its token was already replaced) and
+returns the next step: ``Resend`` after a delay (refreshing the token first or not) or
+``Stop``. Both are pure, so every rule is a row in a table test without a socket or a sleep.
+The loop that acts on the steps is ``_retrying``; ``may_have_run`` says, for an error that
+ends a call, whether Zuora may have carried the request out.
 
 Why these rules are safe: every request we retry is idempotent. A run POST carries an
 ``Idempotency-Key`` fixed before the first attempt and the same body bytes, so a retry after
@@ -25,6 +28,7 @@ from zuora_wf_async._errors import (
     IdempotencyInProgressError,
     InvalidRequestError,
     RateLimitError,
+    ResponseDecodeError,
     ServerError,
     TransportError,
     UnauthorizedError,
@@ -34,12 +38,17 @@ from zuora_wf_async._errors import (
 __all__ = [
     "Decision",
     "GiveUp",
+    "Resend",
     "Retry",
     "RetryBudget",
     "RetryPolicy",
+    "Step",
+    "Stop",
     "backoff_delay",
     "classify",
     "classify_response",
+    "may_have_run",
+    "next_step",
 ]
 
 # Gateway and availability failures; 501/505 mean "never going to work" and are not here.
@@ -87,6 +96,123 @@ def classify(error: BaseException) -> Decision:
     return GiveUp(f"{type(error).__name__} is not retryable")
 
 
+@attrs.frozen
+class Resend:
+    """Send the same bytes under the same key again, after ``delay`` seconds."""
+
+    reason: str
+    delay: float
+    # Drop the token that was refused before resending (a 401 on a token nobody replaced).
+    refresh_token: bool = False
+    # False for resends that are not failures of the request (a 401 resend, 409 "in
+    # progress" under a deadline): they do not use up ``max_attempts``.
+    counts_as_attempt: bool = True
+    spends_budget: bool = False
+    # A resend after a 401: bounded by max_attempts on its own count.
+    auth_resend: bool = False
+
+
+@attrs.frozen
+class Stop:
+    """End the call with the failure; ``exhausted`` when it was retryable but ran out."""
+
+    reason: str
+    exhausted: bool = False
+    # The retry was refused by the client's retry budget (counted in RetryBudget.refused).
+    out_of_budget: bool = False
+
+
+Step = Resend | Stop
+
+
+def next_step(
+    error: BaseException,
+    *,
+    policy: RetryPolicy,
+    failures: int,
+    auth_resends: int,
+    refreshed: bool,
+    token_replaced: bool,
+    can_refresh: bool,
+    time_left: float,
+    budget_left: bool,
+    jitter: float,
+) -> Step:
+    """What a call does after an attempt failed with ``error``.
+
+    ``failures`` counts the attempts that used up ``max_attempts`` so far, this one
+    included; ``auth_resends`` the resends after a 401; ``refreshed`` whether this call has
+    already replaced its token; ``token_replaced`` whether the token this attempt sent has
+    been replaced since (by another call); ``time_left`` the seconds before the call's
+    deadline (``math.inf`` without one); ``budget_left`` whether the client's retry budget
+    has a retry to spend; ``jitter`` a draw from U[0, 1) for full-jitter backoff.
+    """
+    decision = classify(error)
+    if isinstance(decision, GiveUp):
+        return Stop(decision.reason)
+    if decision.refresh_auth:
+        return _after_401(policy, auth_resends, refreshed, token_replaced, can_refresh)
+    # 409 "same key in progress" costs Zuora nothing to answer and its first request's
+    # answer is what we want: under a deadline it is asked again until the deadline, not
+    # until max_attempts. Without a deadline, max_attempts is the only bound left.
+    in_progress = isinstance(error, IdempotencyInProgressError)
+    counts = not (in_progress and policy.deadline is not None)
+    if counts and failures >= policy.max_attempts:
+        return Stop(f"{failures} attempts made", exhausted=True)
+    # A server-given wait of 0 (or an HTTP-date already past) is no pacing at all; back
+    # off as if none was given rather than retry in a tight loop.
+    delay = (
+        decision.after
+        or backoff_ceiling(failures, base=policy.base_delay, cap=policy.max_delay) * jitter
+    )
+    if delay >= time_left:
+        left = max(time_left, 0.0)
+        return Stop(
+            f"waiting {delay:.3g}s would pass the deadline ({left:.3g}s left)", exhausted=True
+        )
+    spends = decision.spends_budget and not in_progress
+    if spends and not budget_left:
+        return Stop("the client's retry budget is exhausted", exhausted=True, out_of_budget=True)
+    return Resend(decision.reason, delay, counts_as_attempt=counts, spends_budget=spends)
+
+
+def _after_401(
+    policy: RetryPolicy, auth_resends: int, refreshed: bool, token_replaced: bool, can_refresh: bool
+) -> Step:
+    # Each call replaces the token itself at most once: a 401 on a token this call already
+    # replaced means the credentials, not the token's age, are the problem. A 401 on a
+    # token some other call has replaced meanwhile (a burst of requests on one expired
+    # token) just resends with the new one. Neither is a failure of the request, so even
+    # max_attempts=1 gets its resend, but both stay bounded by max_attempts.
+    if not can_refresh:
+        return Stop("401 with a fixed bearer token, which cannot be refreshed")
+    if (refreshed and not token_replaced) or auth_resends >= policy.max_attempts:
+        return Stop("401 again after a token refresh")
+    return Resend(
+        "401: refresh the token once",
+        0.0,
+        refresh_token=not token_replaced,
+        counts_as_attempt=False,
+        auth_resend=True,
+    )
+
+
+def may_have_run(error: BaseException, *, method: str) -> bool:
+    """True when Zuora may have carried out the request although ``error`` ended it.
+
+    Then a resend must reuse the same ``Idempotency-Key``: no answer (a dropped connection,
+    a timeout), a 5xx, 409 "same key in progress", or a 2xx whose body could not be read.
+    A GET has nothing to run; a 4xx verdict (429 included) means the request was refused,
+    not carried out. The caller asks only about failures of a request that was sent.
+    """
+    if method == "GET":
+        return False
+    # A 2xx whose body we could not read was carried out; we only failed to read it.
+    return isinstance(
+        error, TransportError | ServerError | IdempotencyInProgressError | ResponseDecodeError
+    )
+
+
 def _retry_after(error: ZuoraAPIError) -> float | None:
     # Zuora's guide asks clients to honour Retry-After on 503 as well as on 429.
     return parse_retry_after(error.headers)
@@ -110,14 +236,18 @@ def classify_response(
     return classify(api_error(RawResponse(status=status, headers=headers, body=body), request))
 
 
+def backoff_ceiling(attempt: int, *, base: float, cap: float) -> float:
+    """The most the wait after failed attempt ``attempt`` may be: ``min(cap, base * 2**(n-1))``."""
+    return min(cap, base * 2.0 ** max(attempt - 1, 0))
+
+
 def backoff_delay(attempt: int, *, base: float, cap: float, random: Callable[[], float]) -> float:
-    """Capped exponential backoff with full jitter: ``U(0, min(cap, base * 2**(attempt-1)))``.
+    """Capped exponential backoff with full jitter: ``U(0, backoff_ceiling(attempt))``.
 
     Full jitter spreads a thundering herd evenly, which is what Zuora's guide recommends;
     ``random`` is injected (``random.Random(seed).random``) so tests know every delay.
     """
-    ceiling = min(cap, base * 2.0 ** max(attempt - 1, 0))
-    return ceiling * random()
+    return backoff_ceiling(attempt, base=base, cap=cap) * random()
 
 
 def _positive(field: str) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
@@ -196,6 +326,10 @@ class RetryBudget:
             return True
         self.refused += 1
         return False
+
+    def refuse(self) -> None:
+        """Count a retry the rules refused because the bucket was empty."""
+        self.refused += 1
 
     def record_success(self) -> None:
         self.tokens = min(self.capacity, self.tokens + self.refill)

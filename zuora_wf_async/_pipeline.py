@@ -1,0 +1,477 @@
+"""The call pipeline: the one object that sends a prepared request and reads the answer.
+
+Every operation of the client goes through ``Pipeline.call``: a slot from the limiter, a
+token from the cache, one round trip through the transport, the hooks and the debug log,
+and the retry loop around it all. Operations hand it a ``PreparedRequest`` (built and
+validated by a pure builder in ``_core``) and a pure reader for the answer; they never see
+a slot, a token or a retry.
+
+Every wait of a call ends by the call's deadline (``RetryPolicy.deadline``): waiting for a
+free slot, for a client-wide pause after a 429 or an exhausted quota, for a token, and
+between attempts. What a call does after a failure is decided by ``_core.retry``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import ssl
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+import aiohttp
+
+from zuora_wf_async._auth import Auth, BearerToken, OAuthCredentials
+from zuora_wf_async._core import requests as build
+from zuora_wf_async._core.oauth import TokenGrant, read_token_grant
+from zuora_wf_async._core.ratelimit import has_plenty_left, parse_rate_limit, parse_retry_after
+from zuora_wf_async._core.requests import PreparedRequest
+from zuora_wf_async._core.responses import RawResponse, api_error, read_json
+from zuora_wf_async._core.retry import RetryBudget, RetryPolicy, may_have_run
+from zuora_wf_async._errors import (
+    ClientStateError,
+    InvalidRequestError,
+    RateLimitError,
+    RequestTimeoutError,
+    UnauthorizedError,
+    ZuoraAPIError,
+    ZuoraError,
+)
+from zuora_wf_async._events import ClientStats, RequestEvent, ResponseEvent, call_hook
+from zuora_wf_async._limiter import AdaptiveLimiter, WaitPastDeadline
+from zuora_wf_async._retrying import CallResult, CallState, RetryEvent, RetryLoop
+from zuora_wf_async._tokens import TokenCache, TokenWaitTimeout
+from zuora_wf_async._transport import Transport
+
+__all__ = ["Pipeline"]
+
+logger = logging.getLogger("zuora_wf_async")
+
+T = TypeVar("T")
+
+_RETRY_FIX = "pass RetryPolicy(max_attempts=..., base_delay=..., max_delay=..., deadline=...)"
+
+
+class _Call(CallState):
+    """One call: the retry loop's state plus the request and how to read its answer."""
+
+    __slots__ = ("operation", "prepared", "read", "read_409", "workflow_id")
+
+    def __init__(
+        self,
+        prepared: PreparedRequest,
+        read: Callable[[RawResponse], Any],
+        policy: RetryPolicy,
+        started: float,
+        *,
+        operation: str,
+        read_409: bool,
+        workflow_id: int | None,
+    ) -> None:
+        super().__init__(None, policy, started)
+        self.prepared = prepared
+        self.read = read
+        self.operation = operation
+        self.read_409 = read_409
+        self.workflow_id = workflow_id
+
+
+class Pipeline:
+    """Owns the session, the limiter, the token cache and the retry loop of one client.
+
+    Built with the client (outside any loop); the parts that belong to an event loop are
+    made on the first call inside one, and the pipeline stays bound to that loop.
+    """
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        auth: Auth,
+        entity_ids: str | None,
+        org_ids: str | None,
+        max_concurrency: int,
+        timeout: float,
+        max_response_bytes: int,
+        ssl_context: ssl.SSLContext | None,
+        trace_configs: Sequence[aiohttp.TraceConfig],
+        retry: RetryPolicy,
+        retry_budget: RetryBudget | None,
+        max_rate: float | None,
+        on_retry: Callable[[RetryEvent], object] | None,
+        on_request: Callable[[RequestEvent], object] | None,
+        on_response: Callable[[ResponseEvent], object] | None,
+        clock: Callable[[], float],
+        sleep: Callable[[float], Awaitable[object]],
+        random: Callable[[], float],
+    ) -> None:
+        self.base_url = base_url
+        self.auth = auth
+        self.entity_ids = entity_ids
+        self.org_ids = org_ids
+        self.max_concurrency = max_concurrency
+        self.timeout = timeout
+        self.max_response_bytes = max_response_bytes
+        self.retry = retry
+        self.retry_budget = retry_budget
+        self.max_rate = max_rate
+        self.clock = clock
+        self.sleep = sleep
+        self.random = random
+        self._ssl_context = ssl_context
+        self._trace_configs = tuple(trace_configs)
+        self._on_request = on_request
+        self._on_response = on_response
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.closed = False
+        self._transport: Transport | None = None
+        self._limiter: AdaptiveLimiter | None = None
+        self._tokens: TokenCache | None = None
+        self._retry_loop = RetryLoop(
+            self._attempt,
+            clock=clock,
+            sleep=sleep,
+            random=random,
+            budget=retry_budget,
+            tokens=lambda: self._tokens,
+            on_retry=on_retry,
+        )
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    @property
+    def state(self) -> str:
+        return "closed" if self.closed else "open" if self._transport else "new"
+
+    def ensure_open(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._loop is loop and not self.closed:
+            return
+        if self.closed:
+            raise ClientStateError(
+                "this WorkflowClient is closed; create a new one (or keep one open for the "
+                "life of the service)"
+            )
+        if self._loop is not None:
+            raise ClientStateError(
+                "this WorkflowClient was opened in another event loop; aiohttp sessions "
+                "cannot cross loops, so create one client per loop"
+            )
+        self._loop = loop
+        self._transport = Transport(
+            max_connections=self.max_concurrency,
+            ssl_context=self._ssl_context,
+            trace_configs=self._trace_configs,
+            max_response_bytes=self.max_response_bytes,
+        )
+        self._transport.open()
+        self._limiter = AdaptiveLimiter(
+            self.max_concurrency, clock=self.clock, sleep=self.sleep, max_rate=self.max_rate
+        )
+        if isinstance(self.auth, BearerToken):
+            self._tokens = TokenCache(None, clock=self.clock, fixed_token=self.auth.token)
+        else:
+            self._tokens = TokenCache(self._fetch_token, clock=self.clock)
+
+    async def aclose(self) -> None:
+        self.closed = True
+        if self._transport is not None:
+            if asyncio.get_running_loop() is not self._loop:
+                raise ClientStateError(
+                    "aclose() must run in the event loop the client was opened in"
+                )
+            if self._tokens is not None:
+                self._tokens.close()
+            await self._transport.close()
+
+    # -- what the client reports ---------------------------------------------------------
+
+    @property
+    def in_flight(self) -> int:
+        return self._limiter.in_flight if self._limiter else 0
+
+    @property
+    def token_fetches(self) -> int:
+        return self._tokens.fetches if self._tokens else 0
+
+    @property
+    def effective_concurrency(self) -> int:
+        return self._limiter.pacing.capacity if self._limiter else self.max_concurrency
+
+    def stats(self) -> ClientStats:
+        limiter = self._limiter
+        budget = self.retry_budget
+        return ClientStats(
+            in_flight=limiter.in_flight if limiter else 0,
+            peak_in_flight=limiter.peak_in_flight if limiter else 0,
+            effective_concurrency=self.effective_concurrency,
+            concurrency_cuts=limiter.pacing.cuts if limiter else 0,
+            pauses=limiter.pacing.pauses if limiter else 0,
+            retry_tokens=budget.tokens if budget else None,
+            retries_refused=budget.refused if budget else 0,
+            token_fetches=self.token_fetches,
+        )
+
+    def policy(self, retry: RetryPolicy | None) -> RetryPolicy:
+        """The client's policy, or a per-call override once checked."""
+        if retry is None:
+            return self.retry
+        if not isinstance(retry, RetryPolicy):
+            raise InvalidRequestError(
+                "retry", f"expected a RetryPolicy, got {type(retry).__name__}", _RETRY_FIX
+            )
+        return retry
+
+    # -- a call ------------------------------------------------------------------------
+
+    async def call(
+        self,
+        prepared: PreparedRequest,
+        read: Callable[[RawResponse], T],
+        policy: RetryPolicy,
+        *,
+        operation: str,
+        read_409: bool = False,
+        workflow_id: int | None = None,
+    ) -> CallResult:
+        """Send ``prepared`` under ``policy`` and ``read`` the answer into a value.
+
+        ``read`` gets every 2xx; any other status raises its error leaf, except a 409 when
+        ``read_409`` is set (a run POST, whose 409 may be the replay of an earlier run).
+        ``operation`` names the call in logs and events.
+        """
+        self.ensure_open()
+        call = _Call(
+            prepared,
+            read,
+            policy,
+            self.clock(),
+            operation=operation,
+            read_409=read_409,
+            workflow_id=workflow_id,
+        )
+        try:
+            value = await self._retry_loop.run(call)
+        except ZuoraError as error:
+            self._gave_up(call, error)
+            raise
+        if self.retry_budget is not None:
+            self.retry_budget.record_success()
+        return CallResult(value=value, attempts=call.attempts, elapsed=self.clock() - call.started)
+
+    async def _attempt(self, call: _Call) -> Any:
+        """One round trip under a limiter slot, read into a value or raised as an error.
+
+        The token is taken *inside* the slot: a task queued behind the limiter must not
+        carry a token fetched minutes ago, or one token expiry would come back as a 401
+        from every queued task. The token fetch itself bypasses the limiter (Zuora does
+        not count token requests against the concurrency limit), so it never waits behind
+        the tasks that wait for it.
+        """
+        call.attempts += 1
+        prepared = call.prepared
+        sent = False
+        limiter = self._limiter
+        tokens = self._tokens
+        transport = self._transport
+        assert limiter is not None  # noqa: S101 -- the three are made by ensure_open
+        assert tokens is not None  # noqa: S101
+        assert transport is not None  # noqa: S101
+        try:
+            time_left = call.deadline_at - self.clock()
+            if time_left <= 0:
+                raise self._not_sent(call, "the call's deadline passed before it could be sent")
+            generation = limiter.try_acquire()
+            if generation is None:
+                generation = await self._wait_for_slot(call, limiter)
+            try:
+                token = tokens.current() or await self._wait_for_token(call, tokens)
+                call.sent_token = token
+                headers = {**prepared.headers, "Authorization": f"Bearer {token}"}
+                timeout = min(self.timeout, call.deadline_at - self.clock())
+                sent = True
+                # Events cost allocations on the hot path; build them only for a listener.
+                if self._on_request or self._on_response or logger.isEnabledFor(logging.DEBUG):
+                    raw = await self._send_observed(call, headers, timeout)
+                else:
+                    raw = await transport.send(prepared, headers, timeout=timeout)
+                self._observe_pacing(limiter, generation, raw)
+            finally:
+                limiter.release()
+            if 200 <= raw.status < 300 or (call.read_409 and raw.status == 409):
+                return call.read(raw)
+            raise api_error(raw, prepared, max_bytes=self.max_response_bytes)
+        except ZuoraError as error:
+            call.failures += 1
+            if sent and not call.maybe_ran:
+                call.maybe_ran = may_have_run(error, method=prepared.method)
+            raise
+
+    def _observe_pacing(self, limiter: AdaptiveLimiter, generation: int, raw: RawResponse) -> None:
+        # Most answers say the quota is far from spent; only near the end of a window (or
+        # on a 429) is every rate header worth parsing.
+        plenty = raw.status < 300 and has_plenty_left(raw.headers, 4 * limiter.max_concurrency)
+        info = None if plenty else parse_rate_limit(raw.headers)
+        retry_after = None
+        if raw.status == 429:
+            retry_after = parse_retry_after(raw.headers) or (info.reset if info else None)
+        limiter.observe(generation, info, status=raw.status, retry_after=retry_after)
+
+    async def _wait_for_slot(self, call: _Call, limiter: AdaptiveLimiter) -> int:
+        try:
+            return await limiter.acquire(call.deadline_at)
+        except WaitPastDeadline as wait:
+            if wait.paused_for is None:
+                raise self._not_sent(
+                    call,
+                    f"no free slot before the call's deadline ({limiter.in_flight} requests "
+                    f"in flight); raise RetryPolicy.deadline or max_concurrency",
+                ) from None
+            prepared = call.prepared
+            left = max(call.deadline_at - self.clock(), 0.0)
+            raise RateLimitError(
+                f"{prepared.method} {prepared.path} not sent: Zuora asked this client to wait "
+                f"{wait.paused_for:g}s (Retry-After or an exhausted quota), more than the "
+                f"{left:.3g}s left before the call's deadline; raise RetryPolicy.deadline "
+                f"or slow down",
+                status=429,
+                retry_after=wait.paused_for,
+                method=prepared.method,
+                path=prepared.path,
+                idempotency_key=prepared.idempotency_key,
+                track_id=prepared.track_id,
+            ) from None
+
+    async def _wait_for_token(self, call: _Call, tokens: TokenCache) -> str:
+        time_left = call.deadline_at - self.clock()
+        try:
+            return await tokens.token(None if math.isinf(time_left) else time_left)
+        except TokenWaitTimeout:
+            raise self._not_sent(
+                call, "the OAuth token fetch did not finish before the call's deadline"
+            ) from None
+
+    def _not_sent(self, call: _Call, why: str) -> RequestTimeoutError:
+        prepared = call.prepared
+        return RequestTimeoutError(
+            f"{prepared.method} {prepared.path} not sent: {why}",
+            method=prepared.method,
+            path=prepared.path,
+            idempotency_key=prepared.idempotency_key,
+            track_id=prepared.track_id,
+        )
+
+    def _gave_up(self, call: _Call, error: ZuoraError) -> None:
+        elapsed = self.clock() - call.started
+        error.attempts = call.attempts
+        error.elapsed = elapsed
+        error.may_have_run = call.maybe_ran
+        reason, exhausted = self._retry_loop.give_up_reason(call, error)
+        if (
+            isinstance(error, RateLimitError)
+            and error.retry_after is not None
+            and error.headers
+            and "deadline" in reason
+        ):
+            error.args = (
+                f"{error.args[0]} -- Zuora asked to wait {error.retry_after:g}s, more than "
+                f"the time left before the call's deadline; raise RetryPolicy.deadline or "
+                f"slow down",
+            )
+        logger.log(
+            logging.WARNING if exhausted else logging.DEBUG,
+            "%s gave up after %d attempt(s) in %.3fs: %s (%s)",
+            call.operation,
+            call.attempts,
+            elapsed,
+            type(error).__name__,
+            reason,
+            extra={
+                "operation": call.operation,
+                "attempt": call.attempts,
+                "elapsed": elapsed,
+                "status": error.status if isinstance(error, ZuoraAPIError) else None,
+                "idempotency_key": call.prepared.idempotency_key,
+                "request_id": error.request_id if isinstance(error, ZuoraAPIError) else None,
+                "may_have_run": call.maybe_ran,
+            },
+        )
+
+    # -- observation -------------------------------------------------------------------
+
+    async def _send_observed(
+        self, call: _Call, headers: dict[str, str], timeout: float
+    ) -> RawResponse:
+        prepared = call.prepared
+        identity: dict[str, Any] = {
+            "method": prepared.method,
+            "path": prepared.path,
+            "attempt": call.attempts,
+            "workflow_id": call.workflow_id,
+            "idempotency_key": prepared.idempotency_key,
+            "track_id": prepared.track_id,
+        }
+        call_hook(self._on_request, RequestEvent(**identity))
+        started = self.clock()
+        assert self._transport is not None  # noqa: S101 -- opened by ensure_open
+        try:
+            raw = await self._transport.send(prepared, headers, timeout=timeout)
+        except ZuoraError as error:
+            self._observe(ResponseEvent(**identity, elapsed=self.clock() - started, error=error))
+            raise
+        self._observe(
+            ResponseEvent(
+                **identity,
+                elapsed=self.clock() - started,
+                status=raw.status,
+                request_id=raw.request_id,
+            )
+        )
+        return raw
+
+    def _observe(self, event: ResponseEvent) -> None:
+        logger.debug(
+            "%s %s attempt %d -> %s in %.3fs",
+            event.method,
+            event.path,
+            event.attempt,
+            event.status if event.error is None else type(event.error).__name__,
+            event.elapsed,
+            extra=event.log_fields(),
+        )
+        call_hook(self._on_response, event)
+
+    # -- the token -----------------------------------------------------------------------
+
+    async def _fetch_token(self) -> TokenGrant:
+        assert isinstance(self.auth, OAuthCredentials)  # noqa: S101 -- only OAuth fetches
+        assert self._transport is not None  # noqa: S101 -- opened by ensure_open
+        prepared = build.prepare_token(
+            base_url=self.base_url,
+            client_id=self.auth.client_id,
+            client_secret=self.auth.client_secret,
+            entity_ids=self.entity_ids,
+        )
+        # One attempt: the fetch runs inside the attempts of the calls that wait for it,
+        # and their retry loops retry a failed fetch together with their requests.
+        started = self.clock()
+        raw = await self._transport.send(prepared, prepared.headers, timeout=self.timeout)
+        logger.debug(
+            "POST %s -> %s in %.3fs",
+            prepared.path,
+            raw.status,
+            self.clock() - started,
+            extra={"method": "POST", "path": prepared.path, "status": raw.status},
+        )
+        if raw.status != 200:
+            error = api_error(raw, prepared, max_bytes=self.max_response_bytes)
+            if isinstance(error, UnauthorizedError):
+                request_id = f" [Zuora-Request-Id: {raw.request_id}]" if raw.request_id else ""
+                error.args = (
+                    f"Zuora rejected the OAuth client credentials for client_id "
+                    f"{self.auth.client_id!r} (401 from /oauth/token); check ZUORA_CLIENT_ID "
+                    f"and ZUORA_CLIENT_SECRET{request_id}",
+                )
+            raise error
+        return read_token_grant(read_json(raw, max_bytes=self.max_response_bytes))

@@ -1,0 +1,93 @@
+"""Starting a run: ``POST /workflows/{workflow_id}/run`` with its key and body fixed once.
+
+Everything that can be known locally is checked before the pipeline is touched, so bad
+input never costs a request (or a token fetch). The key and the body are fixed here, once:
+every retry re-sends these exact bytes under this exact key.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from zuora_wf_async._converter import decode
+from zuora_wf_async._core import requests as build
+from zuora_wf_async._core.requests import PreparedRequest
+from zuora_wf_async._core.responses import RawResponse, read_run
+from zuora_wf_async._core.retry import RetryPolicy
+from zuora_wf_async._encoding import BodyEncoder
+from zuora_wf_async._models import WorkflowRun
+from zuora_wf_async._pipeline import Pipeline
+from zuora_wf_async._retrying import CallResult
+
+__all__ = ["RunStarter", "new_idempotency_key"]
+
+
+def new_idempotency_key() -> str:
+    return str(uuid.uuid4())
+
+
+def _new_track_id() -> str:
+    # 36 ASCII characters with none of : ; " ', well inside Zuora's 64.
+    return f"zwa-{uuid.uuid4().hex}"
+
+
+class RunStarter:
+    """Validates, encodes and prepares a run request, then sends it through the pipeline."""
+
+    def __init__(self, pipeline: Pipeline, encoder: BodyEncoder, *, auto_track_id: bool) -> None:
+        self._pipeline = pipeline
+        self._encoder = encoder
+        self.auto_track_id = auto_track_id
+
+    async def start(
+        self,
+        workflow_id: object,
+        params: object,
+        *,
+        idempotency_key: str | None,
+        track_id: str | None,
+        policy: RetryPolicy,
+    ) -> CallResult:
+        """The run (``.value``, a ``WorkflowRun``) with its attempts and elapsed time."""
+        valid_id = build.validate_workflow_id(workflow_id)
+        prepared = await self._prepare(
+            valid_id, params, idempotency_key=idempotency_key, track_id=track_id
+        )
+        max_bytes = self._pipeline.max_response_bytes
+
+        def read(raw: RawResponse) -> WorkflowRun:
+            body, _replayed = read_run(raw, prepared, max_bytes=max_bytes)
+            return decode(body, WorkflowRun, status=raw.status)
+
+        return await self._pipeline.call(
+            prepared, read, policy, operation="run_workflow", read_409=True, workflow_id=valid_id
+        )
+
+    async def _prepare(
+        self,
+        workflow_id: int,
+        params: object,
+        *,
+        idempotency_key: str | None,
+        track_id: str | None,
+    ) -> PreparedRequest:
+        key = (
+            new_idempotency_key()
+            if idempotency_key is None
+            else build.validate_idempotency_key(idempotency_key)
+        )
+        track = None if track_id is None else build.validate_track_id(track_id)
+        if track is None and self.auto_track_id:
+            track = _new_track_id()
+        body, compressed = await self._encoder.encode(params)
+        pipeline = self._pipeline
+        prepared = build.prepare_run(
+            base_url=pipeline.base_url,
+            workflow_id=workflow_id,
+            body=body,
+            idempotency_key=key,
+            track_id=track,
+            entity_ids=pipeline.entity_ids,
+            org_ids=pipeline.org_ids,
+        )
+        return prepared if compressed is None else prepared.with_gzip_body(compressed)
