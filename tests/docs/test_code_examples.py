@@ -2,32 +2,40 @@
 
 The convention (written down for authors in docs/contributing.md):
 
-* Each ```python block is a complete script. It is run on its own, in a fresh interpreter
-  (this repository's, ``sys.executable``), in an empty temporary directory, with warnings
-  turned into errors and a timeout. It must exit 0. Examples start their own ``FakeZuora``.
+* Each ```python block is a complete script. It is run as ``__main__`` in a process of its
+  own (forked from this repository's interpreter, ``sys.executable``), in an empty temporary
+  directory, with warnings turned into errors and a timeout. It must exit 0. Examples
+  start their own ``FakeZuora``.
 * A ```text block titled ``"Output"`` right after a python block (only blank lines between)
   is what that script prints: stdout must equal it exactly, so a claimed output cannot lie.
 * A block that must not run carries ``<!-- not-run: the reason -->`` on the line before its
   fence. The reason is required; prefer making the block runnable.
 
-The scripts run in parallel (a few at a time) in one module-scoped fixture, and each test
-then checks its own block's result, so the module takes seconds, not blocks x seconds.
+The scripts run in parallel (a few at a time) from one module-scoped fixture, and each test
+then checks its own block's result. A fork server (_forkserver.py, started with
+``sys.executable``) imports aiohttp, the library, FastAPI and pytest once and forks a fresh
+process per example, so the module takes seconds, not blocks x interpreter start-ups.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+FORK_SERVER = Path(__file__).resolve().parent / "_forkserver.py"
 TIMEOUT_SECONDS = 90  # per script, generous for a busy 2-core machine; examples take ~1 s
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 _NOT_RUN = re.compile(r"^\s*<!--\s*not-run:(?P<reason>.*?)-->\s*$")
@@ -146,60 +154,119 @@ class Result:
     stderr: str
 
 
-def _run(example: Example, directory: Path) -> Result:
-    directory.mkdir(parents=True)
-    script = directory / "example.py"
-    script.write_text(example.block.code, "utf-8")
+@dataclass
+class _Job:
+    example: Example
+    directory: Path
+    pid: Future[int] = field(default_factory=Future)
+    status: Future[int] = field(default_factory=Future)
+
+    @property
+    def stdout(self) -> Path:
+        return self.directory / "stdout.txt"
+
+    @property
+    def stderr(self) -> Path:
+        return self.directory / "stderr.txt"
+
+    def result(self) -> Result:
+        """Wait for the example to end (killing it at the timeout) and read what it wrote."""
+        try:
+            returncode: int | None = self.status.result(timeout=TIMEOUT_SECONDS)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid.result(timeout=1), signal.SIGKILL)
+            returncode = None
+        return Result(returncode, _read(self.stdout), _read(self.stderr))
+
+
+def _read(path: Path) -> str:
+    return path.read_text("utf-8", "replace") if path.exists() else ""
+
+
+def _example_environment() -> dict[str, str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("ZUORA_")}
     environment.update(PYTHONDONTWRITEBYTECODE="1", PYTHONUTF8="1", NO_COLOR="1")
-    try:
-        completed = subprocess.run(  # noqa: S603 - our own interpreter on our own docs
-            [sys.executable, "-W", "error", str(script)],
-            cwd=directory,
-            env=environment,
-            capture_output=True,
-            text=True,
-            timeout=TIMEOUT_SECONDS,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as expired:
-        return Result(None, _text(expired.stdout), _text(expired.stderr))
-    return Result(completed.returncode, completed.stdout, completed.stderr)
+    return environment
 
 
-def _text(output: str | bytes | None) -> str:
-    if isinstance(output, bytes):
-        return output.decode("utf-8", "replace")
-    return output or ""
+def _follow(server: subprocess.Popen[str], jobs: dict[str, _Job]) -> None:
+    """Resolve each job's futures from the fork server's reports; fail the rest if it dies."""
+    assert server.stdout is not None
+    by_number = list(jobs.values())
+    for line in server.stdout:
+        report = json.loads(line)
+        job = by_number[report["id"]]
+        if "pid" in report:
+            job.pid.set_result(report["pid"])
+        else:
+            job.status.set_result(report["status"])
+    for job in by_number:
+        if not job.status.done():
+            job.status.set_exception(RuntimeError("the example fork server ended early"))
 
 
 @pytest.fixture(scope="module")
 def results(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[dict[str, Future[Result]]]:
+) -> Iterator[dict[str, _Job]]:
     """Start every selected example at once (a few in parallel); tests wait for their own."""
     selected = {
         item.callspec.params["example"].block.id
         for item in request.session.items
         if isinstance(item, pytest.Function)
         and hasattr(item, "callspec")
-        and "example" in item.callspec.params
-        and isinstance(item.callspec.params["example"], Example)
+        and isinstance(item.callspec.params.get("example"), Example)
     }
     root = tmp_path_factory.mktemp("examples")
+    jobs: dict[str, _Job] = {}
+    for number, example in enumerate(
+        example for example in RUNNABLE if example.block.id in selected
+    ):
+        directory = root / f"example{number}"
+        directory.mkdir()
+        (directory / "example.py").write_text(example.block.code, "utf-8")
+        jobs[example.block.id] = _Job(example, directory)
     workers = max(2, min(8, os.cpu_count() or 2))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {
-            example.block.id: pool.submit(_run, example, root / f"example{number}")
-            for number, example in enumerate(RUNNABLE)
-            if example.block.id in selected
+    server = subprocess.Popen(  # noqa: S603 - our own interpreter running our own helper
+        [sys.executable, str(FORK_SERVER)],
+        cwd=root,
+        env=_example_environment(),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert server.stdin is not None
+    order = [
+        {
+            "id": number,
+            "script": str(job.directory / "example.py"),
+            "cwd": str(job.directory),
+            "stdout": str(job.stdout),
+            "stderr": str(job.stderr),
         }
-        yield futures
+        for number, job in enumerate(jobs.values())
+    ]
+    server.stdin.write(json.dumps({"workers": workers, "jobs": order}) + "\n")
+    server.stdin.close()
+    reader = threading.Thread(target=_follow, args=(server, jobs), daemon=True)
+    reader.start()
+    try:
+        yield jobs
+    finally:
+        try:
+            server.wait(timeout=TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        reader.join(timeout=TIMEOUT_SECONDS)
+        if server.stdout is not None:
+            server.stdout.close()
 
 
 @pytest.mark.parametrize("example", RUNNABLE, ids=lambda example: example.block.id)
 def test_example_runs_and_prints_what_the_page_says(
-    example: Example, results: dict[str, Future[Result]]
+    example: Example, results: dict[str, _Job]
 ) -> None:
     result = results[example.block.id].result()
     where = f"{example.block.id}\n--- stdout ---\n{result.stdout}\n--- stderr ---\n{result.stderr}"
