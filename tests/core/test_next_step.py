@@ -1,0 +1,228 @@
+"""Every retry rule, one table row each: what a call does after a failed attempt.
+
+``next_step`` is pure: the failure and what the call knows go in, ``Resend`` or ``Stop``
+comes out. The loop (``_retrying``) only acts on it, so these rows are the rules.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from zuora_wf_async._core.requests import TOKEN_PATH
+from zuora_wf_async._core.retry import Resend, RetryPolicy, Stop, may_have_run, next_step
+from zuora_wf_async._errors import (
+    BadRequestError,
+    IdempotencyInProgressError,
+    NotFoundError,
+    RateLimitError,
+    RequestTimeoutError,
+    ResponseDecodeError,
+    ServerError,
+    TransportError,
+    UnauthorizedError,
+)
+
+POLICY = RetryPolicy(max_attempts=3, base_delay=1.0, max_delay=8.0, deadline=60.0)
+NO_DEADLINE = RetryPolicy(max_attempts=3, base_delay=1.0, max_delay=8.0, deadline=None)
+
+
+def api(cls: type, status: int, **extra: Any) -> Any:
+    return cls(f"{status}", status=status, method="POST", path="/workflows/1/run", **extra)
+
+
+def facts(**overrides: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "policy": POLICY,
+        "failures": 1,
+        "auth_resends": 0,
+        "refreshed": False,
+        "token_replaced": False,
+        "can_refresh": True,
+        "time_left": 60.0,
+        "budget_left": True,
+        "jitter": 0.5,
+    }
+    base.update(overrides)
+    return base
+
+
+TIMEOUT = RequestTimeoutError("timed out", method="POST", path="/workflows/1/run")
+DROPPED = TransportError("dropped", method="POST", path="/workflows/1/run")
+IN_PROGRESS = api(IdempotencyInProgressError, 409)
+
+RULES = [
+    # (row id, failure, facts, expected step)
+    (
+        "transport error: back off (1st: U(0, 1s))",
+        DROPPED,
+        facts(),
+        Resend("transport: TransportError", 0.5, spends_budget=True),
+    ),
+    (
+        "timeout: back off on the curve (3rd: U(0, 4s))",
+        TIMEOUT,
+        facts(failures=2),
+        Resend("transport: RequestTimeoutError", 1.0, spends_budget=True),
+    ),
+    (
+        "the curve is capped at max_delay",
+        TIMEOUT,
+        facts(failures=2, policy=RetryPolicy(max_attempts=10, base_delay=1.0, max_delay=1.5)),
+        Resend("transport: RequestTimeoutError", 0.75, spends_budget=True),
+    ),
+    (
+        "500/502/503/504: back off",
+        api(ServerError, 503),
+        facts(),
+        Resend("503 server error", 0.5, spends_budget=True),
+    ),
+    (
+        "503 with Retry-After: wait what it says",
+        api(ServerError, 503, headers={"Retry-After": "7"}),
+        facts(),
+        Resend("503 server error", 7.0, spends_budget=True),
+    ),
+    (
+        "501 is not transient",
+        api(ServerError, 501),
+        facts(),
+        Stop("501 server error is not transient"),
+    ),
+    (
+        "429: wait Retry-After, without spending the budget",
+        api(RateLimitError, 429, retry_after=3.0),
+        facts(budget_left=False),
+        Resend("429 rate limited", 3.0),
+    ),
+    (
+        "429 with Retry-After: 0 backs off instead of a tight loop",
+        api(RateLimitError, 429, retry_after=0.0),
+        facts(),
+        Resend("429 rate limited", 0.5),
+    ),
+    (
+        "a delay longer than the time left stops at once",
+        api(RateLimitError, 429, retry_after=30.0),
+        facts(time_left=5.0),
+        Stop("waiting 30s would pass the deadline (5s left)", exhausted=True),
+    ),
+    (
+        "a delay equal to the time left stops too",
+        DROPPED,
+        facts(time_left=0.5),
+        Stop("waiting 0.5s would pass the deadline (0.5s left)", exhausted=True),
+    ),
+    (
+        "max_attempts made: stop",
+        DROPPED,
+        facts(failures=3),
+        Stop("3 attempts made", exhausted=True),
+    ),
+    (
+        "an empty budget refuses a retry that spends it",
+        DROPPED,
+        facts(budget_left=False),
+        Stop("the client's retry budget is exhausted", exhausted=True, out_of_budget=True),
+    ),
+    (
+        "401: refresh the token and resend at once, not counted",
+        api(UnauthorizedError, 401),
+        facts(failures=3),
+        Resend(
+            "401: refresh the token once",
+            0.0,
+            refresh_token=True,
+            counts_as_attempt=False,
+            auth_resend=True,
+        ),
+    ),
+    (
+        "401 on a token another call replaced: resend with the new one, no refresh",
+        api(UnauthorizedError, 401),
+        facts(refreshed=True, token_replaced=True),
+        Resend("401: refresh the token once", 0.0, counts_as_attempt=False, auth_resend=True),
+    ),
+    (
+        "401 again after this call refreshed: stop",
+        api(UnauthorizedError, 401),
+        facts(refreshed=True),
+        Stop("401 again after a token refresh"),
+    ),
+    (
+        "401 resends are bounded by max_attempts on their own count",
+        api(UnauthorizedError, 401),
+        facts(auth_resends=3, token_replaced=True),
+        Stop("401 again after a token refresh"),
+    ),
+    (
+        "401 with a fixed bearer token: stop",
+        api(UnauthorizedError, 401),
+        facts(can_refresh=False),
+        Stop("401 with a fixed bearer token, which cannot be refreshed"),
+    ),
+    (
+        "401 from /oauth/token: the credentials are wrong",
+        UnauthorizedError("401", status=401, method="POST", path=TOKEN_PATH),
+        facts(),
+        Stop("401 from /oauth/token: the client credentials are wrong"),
+    ),
+    (
+        "409 in progress under a deadline: past max_attempts, no budget spent",
+        IN_PROGRESS,
+        facts(failures=9, budget_left=False),
+        Resend("409: same Idempotency-Key still in progress", 4.0, counts_as_attempt=False),
+    ),
+    (
+        "409 in progress still ends at the deadline",
+        IN_PROGRESS,
+        facts(failures=9, time_left=1.0),
+        Stop("waiting 4s would pass the deadline (1s left)", exhausted=True),
+    ),
+    (
+        "409 in progress without a deadline: max_attempts is the bound",
+        IN_PROGRESS,
+        facts(policy=NO_DEADLINE, failures=3, time_left=math.inf),
+        Stop("3 attempts made", exhausted=True),
+    ),
+    ("400 is final", api(BadRequestError, 400), facts(), Stop("400 is final")),
+    ("404 is final", api(NotFoundError, 404), facts(), Stop("404 is final")),
+    (
+        "an unreadable 2xx is final",
+        ResponseDecodeError("bad"),
+        facts(),
+        Stop("ResponseDecodeError is not retryable"),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("failure", "known", "expected"), [row[1:] for row in RULES], ids=[row[0] for row in RULES]
+)
+def test_next_step(failure, known, expected):
+    assert next_step(failure, **known) == expected
+
+
+MAY_HAVE_RUN = [
+    ("no answer to a POST", DROPPED, "POST", True),
+    ("a timeout of a POST", TIMEOUT, "POST", True),
+    ("a 5xx to a POST", api(ServerError, 502), "POST", True),
+    ("409 in progress", IN_PROGRESS, "POST", True),
+    ("an unreadable 2xx to a POST", ResponseDecodeError("bad"), "POST", True),
+    ("a 429 was refused, not run", api(RateLimitError, 429), "POST", False),
+    ("a 400 was refused", api(BadRequestError, 400), "POST", False),
+    ("a 401 was refused", api(UnauthorizedError, 401), "POST", False),
+    ("a GET has nothing to run", DROPPED, "GET", False),
+    ("a PUT (stop) with no answer", DROPPED, "PUT", True),
+]
+
+
+@pytest.mark.parametrize(
+    ("error", "method", "expected"),
+    [row[1:] for row in MAY_HAVE_RUN],
+    ids=[row[0] for row in MAY_HAVE_RUN],
+)
+def test_may_have_run(error, method, expected):
+    assert may_have_run(error, method=method) is expected
