@@ -6,6 +6,8 @@
         run = await zuora.run_workflow(396, {"accountId": "A-1"})
 """
 
+import logging
+
 from zuora_wf_async._auth import BearerToken, OAuthCredentials
 from zuora_wf_async._client import WorkflowClient
 from zuora_wf_async._core.ratelimit import RateLimitInfo
@@ -53,6 +55,10 @@ from zuora_wf_async._outcomes import (
 from zuora_wf_async._retrying import RetryEvent
 
 __version__ = "0.1.0.dev0"
+
+# A library adds no handler of its own but this one (the logging HOWTO's advice): an app
+# that never configured logging then prints nothing of ours, not every give-up on stderr.
+logging.getLogger("zuora_wf_async").addHandler(logging.NullHandler())
 
 __all__ = [
     "BadRequestError",

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 import aiohttp
 
 from zuora_wf_async._core.compression import DEFAULT_MAX_RESPONSE_BYTES
+from zuora_wf_async._core.redact import sanitized_cause
 from zuora_wf_async._core.requests import PreparedRequest
 from zuora_wf_async._core.responses import RawResponse
 from zuora_wf_async._errors import RequestTimeoutError, ResponseDecodeError, TransportError
@@ -68,6 +69,7 @@ class Transport:
         """Send ``request`` once and read the whole (still encoded) body."""
         if self._session is None:
             raise TransportError("the HTTP session is not open", method=request.method)
+        failure: BaseException
         try:
             async with asyncio.timeout(timeout):
                 return await self._exchange(self._session, request, headers)
@@ -80,14 +82,19 @@ class Transport:
                 track_id=request.track_id,
             ) from None
         except (aiohttp.ClientError, OSError) as exc:
-            raise TransportError(
-                f"{request.method} {request.path} failed before Zuora answered: "
-                f"{type(exc).__name__}: {exc}",
-                method=request.method,
-                path=request.path,
-                idempotency_key=request.idempotency_key,
-                track_id=request.track_id,
-            ) from exc
+            failure = exc
+        # Raised outside the except block and chained to a sanitized stand-in: aiohttp's
+        # exception keeps request_info with the request headers, Authorization included,
+        # and must be reachable neither as __cause__ nor as __context__.
+        cause = sanitized_cause(failure)
+        del failure
+        raise TransportError(
+            f"{request.method} {request.path} failed before Zuora answered: {cause}",
+            method=request.method,
+            path=request.path,
+            idempotency_key=request.idempotency_key,
+            track_id=request.track_id,
+        ) from cause
 
     async def _exchange(
         self,
