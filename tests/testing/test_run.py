@@ -172,7 +172,9 @@ async def test_common_headers(wire, fake):
     assert uuid.UUID(result.headers["Zuora-Request-Id"])
     assert len(result.headers["Zuora-Request-Id"]) == 36
     assert result.headers["Zuora-Track-Id"] == "trace-1"
-    assert result.headers["RateLimit-Limit"] == "50000, 50000;w=60"
+    # Zuora's multi-window shape: the closest window's limit, then every window's quota.
+    windows = "50000;w=60, 2250000;w=3600, 27000000;w=86400"
+    assert result.headers["RateLimit-Limit"] == f"50000, {windows}"
     assert result.headers["RateLimit-Remaining"] == "49999"
     assert result.headers["RateLimit-Reset"] == "60"
     assert fake.executions[0].track_id == "trace-1"

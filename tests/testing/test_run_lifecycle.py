@@ -16,7 +16,7 @@ async def test_status_progresses_with_the_clock(wire, slow_fake, clock):
     assert queued == {
         "id": run_id,
         "name": "WF-42-00000001",
-        "originalWorkflowId": 42,
+        "originalWorkflowId": "42",  # a string, as GetWorkflowResponse types it
         "status": "Queued",
         "type": "Workflow::Instance",
         "createdAt": "2024-01-01 00:00:00 UTC",

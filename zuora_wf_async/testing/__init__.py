@@ -27,7 +27,8 @@ key expiry, run progress and quota windows: pass a :class:`ManualClock` in tests
 ``stopping_seconds=0.0`` (run lifecycle); ``faults: FaultPlan | None``;
 ``replay_status=200`` (or 409, see Idempotency); ``latency=0.0`` (real seconds a run
 request takes, so repeats can overlap it); ``idempotency_ttl=86400.0``; ``client_id`` (36
-characters) and ``client_secret`` (at most 42), random by default.
+characters) and ``client_secret`` (at most 42), random by default; ``limits`` (a
+:class:`TenantLimits`, a Production tenant's by default); ``canonical_host`` (None).
 
 Endpoints
 ---------
@@ -74,7 +75,8 @@ Any ``/workflows`` path
     space: run ids start at 10000 and skip ids used as definitions.
 
 ``GET /workflows/workflow_runs/{id}``
-    ``{"id", "name", "originalWorkflowId", "status", "type", "createdAt", "updatedAt",
+    ``{"id", "name", "originalWorkflowId"`` (a string, as the schema types it), ``"status",
+    "type", "createdAt", "updatedAt",
     "runTime", "cpuTime", "tasks": {error, pending, processing, queued, stopped, success,
     total}}`` plus ``"finishedAt"`` once Finished or Stopped. Status by the clock:
     ``Queued`` for ``queued_seconds``, ``Processing`` for ``processing_seconds``, then
@@ -100,13 +102,47 @@ Any ``/workflows`` path
     ``Stopped`` at once), then ``Stopped``. Stopping a Queued or Processing run works;
     stopping a Stopping/Stopped run again is ``{"success": true}``.
 
+The definition, task, version and usage operations
+    All 13 of them, in the official shapes (``_definitions``, ``_task_ops``): ``GET
+    /workflows`` (filters ``name``, ``callout_trigger``, ``ondemand_trigger``,
+    ``scheduled_trigger``, ``interval``; ``page_length`` at most 50), ``GET/PATCH/DELETE
+    /workflows/{id}``, ``GET /workflows/{id}/versions``, ``GET /workflows/{id}/export``
+    (``version``: ``latest``, a number such as ``0.0.2``, or the active version),
+    ``POST /workflows/import`` (``workflow_definition_id``, ``version``, ``activate``),
+    ``POST /workflows/{id}/versions/import``, ``DELETE /workflows/versions/{id}``, ``GET
+    /workflows/tasks/{id}``, ``POST /workflows/tasks/{id}/rerun``, ``PUT
+    /workflows/tasks/batch_update`` (its own 400/404 bodies) and ``GET
+    /workflows/metrics.json``. The state hangs together: an import creates a definition
+    with a version; PATCH switches the active version and the status (a bad status is a
+    422 with ``reasons``); an ``Inactive`` workflow's runs are refused (400); a definition's
+    Callout trigger is the one its runs obey; deleting the active version is a 403; a
+    rerun makes the task succeed and counts in the usage, which counts every task that
+    started, per day; a deleted definition is gone (404, its runs too). Every integer id
+    is a definition until deleted (materialised on first use); ``create_workflow(name,
+    callout_trigger=, active=)`` makes one as an import would, ``workflow_record(id)``
+    shows one without HTTP. PATCH, rerun and both imports take an ``Idempotency-Key``
+    with the run's rules (the query is part of what makes two imports "the same"). Task
+    ``tags`` are read as ``tags=a,b`` (the schema, and the official SDK), ``tags[]=a``
+    (the prose) or repeated. ``canonical_host="https://rest.zuora.com"`` builds
+    ``next_page`` links on that host, as Zuora does, instead of the request's.
+
+Tenant limits (``limits=TenantLimits(...)``, see ``_tenant``)
+    At most ``concurrency`` (40) API requests in flight; one more is 429 at once with
+    ``Retry-After: 1`` and no ``Concurrency-Limit-*`` headers (Zuora sends those only on
+    ``/v1``); the token call is not counted. Quotas per minute, hour and day
+    (``TenantLimits.production()``, ``developer_sandbox()``, ``api_sandbox()``), failed
+    requests counting, reported as ``RateLimit-Limit: "50000, 50000;w=60, 2250000;w=3600,
+    27000000;w=86400"``. ``pause_requests()`` / ``resume_requests()`` hold every admitted
+    API request, so a test can fill the tenant's slots without sleeps;
+    ``tenant_in_flight`` and ``peak_tenant_in_flight`` count them.
+
 Unknown run ids (GET and stop)
     404 ``{"errors": [{"code": "Invalid", "status": 404, "title": "Workflow run '123' is
     not found"}]}``: the official example for stop, reused for GET.
 
 Every answer carries ``Zuora-Request-Id`` (a fresh 36-character UUID), echoes
-``Zuora-Track-Id`` when sent, and carries ``RateLimit-Limit`` (``"50000, 50000;w=60"``),
-``RateLimit-Remaining`` and ``RateLimit-Reset`` (whole seconds to the window's end). With
+``Zuora-Track-Id`` when sent, and carries ``RateLimit-Limit`` (the multi-window shape
+above), ``RateLimit-Remaining`` and ``RateLimit-Reset`` (whole seconds to the window's end). With
 ``Accept-Encoding`` allowing gzip, bodies over 1000 bytes are gzipped with
 ``Content-Encoding: gzip`` (a 406 echoing large parameters is the natural way to get one).
 
@@ -146,7 +182,10 @@ Faults
 ------
 ``FaultPlan(seed=0, rules=[Fault...])``; rules watch run requests unless given
 ``endpoints`` (``"token"``, ``"run"``, ``"get_run"``, ``"stop"``, ``"tasks"``,
-``"unknown"``) and fire on
+``"unknown"``, and the operation names ``"list_workflows"``, ``"get_workflow"``,
+``"update_workflow"``, ``"delete_workflow"``, ``"get_task"``, ``"rerun_task"``,
+``"update_tasks"``, ``"task_usage"``, ``"export"``, ``"import"``, ``"list_versions"``,
+``"import_version"``, ``"delete_version"``) and fire on
 the request numbers ``on`` (1-based, per rule), else with ``probability`` from the seeded
 RNG, at most ``times`` times. The first firing rule applies (``expire_token`` combines).
 Kinds: ``error_before_record(status)`` (no run, key not stored; 500 JSON, 502/503/504 an
@@ -195,6 +234,7 @@ from ._faults import Fault, FaultPlan
 from ._records import Execution, Headers, InjectedFault, RecordedRequest
 from ._runs import WorkflowConfig
 from ._server import FakeZuora
+from ._tenant import TenantLimits
 
 __all__ = [
     "Execution",
@@ -205,5 +245,6 @@ __all__ = [
     "InjectedFault",
     "ManualClock",
     "RecordedRequest",
+    "TenantLimits",
     "WorkflowConfig",
 ]

@@ -1,11 +1,16 @@
 """The fake's request algorithm, free of any HTTP library: an :class:`Incoming` in, an
 answer out. The order of the checks is the contract, so it is written once, here:
 
-1. record the request; 2. throttle (quota, rate-limit burst) -> 429; 3. ``expire_token``
-fault; 4. ``error_before_record`` fault -> 5xx; 5. bearer check under ``/workflows`` -> 401;
-6. unknown path -> 404/405; 7. documented header limits -> 400; 8. the endpoint, with a
-``slow`` fault's delay before the work (after claiming the idempotency key) or after it
-(``record_first``); 9. ``error_after_record`` -> 5xx, ``drop_after_record`` -> no answer.
+1. record the request; 2. throttle (the tenant's quotas, quota faults, rate-limit bursts)
+-> 429; 3. ``expire_token`` fault; 4. ``error_before_record`` fault -> 5xx; 5. bearer check
+under ``/workflows`` -> 401; 6. the tenant's concurrency limit -> 429 (the request then holds
+its place until answered, and waits while ``pause_requests()`` is in force); 7. unknown path
+-> 404/405; 8. documented header limits -> 400; 9. the endpoint, with a ``slow`` fault's
+delay before the work (after claiming the idempotency key) or after it (``record_first``);
+10. ``error_after_record`` -> 5xx, ``drop_after_record`` -> no answer.
+
+The endpoints that take an ``Idempotency-Key`` (run, task rerun, PATCH of a workflow, both
+imports) share one key store: the first answer under a key is replayed to every repeat.
 """
 
 from __future__ import annotations
@@ -15,17 +20,26 @@ import contextlib
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Final
 
 import attrs
 
+from ._definitions import DefinitionStore
 from ._faults import Decision, Endpoint, Fault, FaultEngine, FaultKind
 from ._idempotency import Claimed, Fingerprint, IdempotencyStore, InProgress, Mismatch, Replay
 from ._limits import invalid_headers
 from ._records import Execution, Headers, InjectedFault, RecordedRequest
-from ._replies import in_progress, key_mismatch, not_found, server_error, throttled
+from ._replies import (
+    in_progress,
+    key_mismatch,
+    not_found,
+    server_error,
+    throttled,
+    too_many_in_flight,
+)
 from ._routes import Route, route_for
 from ._runs import RunStore
+from ._tenant import TenantLimits
 from ._tokens import TokenStore, unauthorized
 from ._wire import (
     DROP,
@@ -39,7 +53,10 @@ from ._wire import (
     parse_json_object,
 )
 
-__all__ = ["Answer", "Backend", "Incoming"]
+__all__ = ["KEYED", "Answer", "Backend", "Incoming"]
+
+# The endpoints besides run whose POST or PATCH takes an Idempotency-Key.
+KEYED: Final = frozenset({"update_workflow", "rerun_task", "import", "import_version"})
 
 
 @attrs.frozen(kw_only=True)
@@ -75,10 +92,20 @@ class Backend:
         idempotency: IdempotencyStore,
         replay_status: int,
         latency: float,
+        limits: TenantLimits | None = None,
+        canonical_host: str | None = None,
     ) -> None:
         self._clock = clock
         self._tokens = tokens
         self._runs = runs
+        self._definitions = DefinitionStore(runs.wall, runs.allocate_definition_id)
+        self._limits = limits or TenantLimits()
+        self._canonical_host = canonical_host
+        #: API requests of the tenant being served now (the concurrency limit's count).
+        self.tenant_in_flight = 0
+        self.peak_tenant_in_flight = 0
+        self._requests_open = asyncio.Event()
+        self._requests_open.set()
         self._faults = faults
         self._idempotency = idempotency
         self._replay_status = replay_status
@@ -105,6 +132,14 @@ class Backend:
     def resume_runs(self) -> None:
         self._open.set()
 
+    def pause_requests(self) -> None:
+        """Hold every API request that got past the concurrency limit, until
+        :meth:`resume_requests`: the way to fill the tenant's slots without sleeps."""
+        self._requests_open.clear()
+
+    def resume_requests(self) -> None:
+        self._requests_open.set()
+
     async def wait_until(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
         """Wait (re-checking whenever a request starts or ends) until ``predicate()``."""
         async with asyncio.timeout(timeout):
@@ -125,6 +160,7 @@ class Backend:
         """End every fake delay and pause early so closing never waits for them."""
         self._closing.set()
         self._open.set()
+        self._requests_open.set()
 
     async def _sleep(self, seconds: float) -> None:
         if seconds > 0 and not self._closing.is_set():
@@ -297,6 +333,23 @@ class Backend:
             if found is None:
                 return unauthorized()
             tenant = found
+        if not route.needs_auth:
+            return await self._endpoint(incoming, route, record, tenant, delay)
+        if self.tenant_in_flight >= self._limits.concurrency:
+            return too_many_in_flight(self._limits.concurrency)
+        self.tenant_in_flight += 1
+        self.peak_tenant_in_flight = max(self.peak_tenant_in_flight, self.tenant_in_flight)
+        self._notify()
+        try:
+            await self._requests_open.wait()
+            return await self._endpoint(incoming, route, record, tenant, delay)
+        finally:
+            self.tenant_in_flight -= 1
+            self._notify()
+
+    async def _endpoint(
+        self, incoming: Incoming, route: Route, record: RecordedRequest, tenant: str, delay: float
+    ) -> Reply:
         if route.endpoint == "unknown":
             return not_found(route.allow)
         invalid = invalid_headers(incoming.headers)
@@ -304,20 +357,103 @@ class Backend:
             return invalid
         if route.endpoint == "run":
             return await self._run(incoming, route, record, tenant, delay)
+        if route.endpoint in KEYED:
+            return await self._keyed(incoming, route, record, tenant, delay)
         await self._sleep(delay)
         return self._simple(incoming, route)
 
+    def _origin(self, incoming: Incoming) -> str:
+        """Where ``next_page`` links point: the canonical host if set, else the request's."""
+        if self._canonical_host is not None:
+            return self._canonical_host
+        return f"http://{incoming.headers.get('Host') or '127.0.0.1'}"
+
+    def _definition_param(self, param: str) -> str:
+        """``param``, with a never-seen definition id materialised (as run treats them)."""
+        if param.isdigit() and not self._runs.is_run(int(param)):
+            workflow_id = int(param)
+            config = self._runs.config_of(workflow_id)
+            self._definitions.ensure(workflow_id, config.callout_enabled, self._clock())
+        return param
+
     def _simple(self, incoming: Incoming, route: Route) -> Reply:
         now = self._clock()
-        if route.endpoint == "token":
+        endpoint, query = route.endpoint, incoming.query
+        if endpoint == "token":
             return self._tokens.token_reply(incoming.headers, _form(incoming), now)
-        if route.endpoint == "tasks":
-            host = incoming.headers.get("Host") or "127.0.0.1"
-            return self._runs.tasks_reply(incoming.query_pairs, now, f"http://{host}")
-        assert route.param is not None  # noqa: S101  # every workflow_runs route captures it
-        if route.endpoint == "get_run":
-            return self._runs.detail_reply(route.param, now)
-        return self._runs.stop_reply(route.param, now)
+        if endpoint == "tasks":
+            return self._runs.tasks_reply(incoming.query_pairs, now, self._origin(incoming))
+        if endpoint == "list_workflows":
+            return self._definitions.list_reply(query, self._origin(incoming))
+        if endpoint == "task_usage":
+            return self._runs.book.usage_reply(self._runs.base_tasks(now), query)
+        if endpoint == "update_tasks":
+            try:
+                body = parse_json_object(
+                    incoming.raw_body, incoming.headers.get("Content-Encoding")
+                )
+            except BodyError as exc:
+                return json_reply(400, errors_body(400, str(exc), "Task"))
+            return self._runs.book.batch_update_reply(self._runs.tasks_now(now), body)
+        assert route.param is not None  # noqa: S101  # every other route captures an id
+        param = route.param
+        simple = {
+            "get_run": lambda: self._runs.detail_reply(param, now),
+            "stop": lambda: self._runs.stop_reply(param, now),
+            "get_task": lambda: self._runs.book.get_reply(self._runs.tasks_now(now), param),
+            "delete_version": lambda: self._definitions.delete_version_reply(param),
+            "get_workflow": lambda: self._definitions.get_reply(self._definition_param(param)),
+            "delete_workflow": lambda: self._definitions.delete_reply(
+                self._definition_param(param)
+            ),
+            "list_versions": lambda: self._definitions.versions_reply(
+                self._definition_param(param)
+            ),
+            "export": lambda: self._definitions.export_reply(
+                self._definition_param(param), query.get("version")
+            ),
+        }
+        return simple[endpoint]()
+
+    async def _keyed(
+        self, incoming: Incoming, route: Route, record: RecordedRequest, tenant: str, delay: float
+    ) -> Reply:
+        """An endpoint that takes an Idempotency-Key other than run: PATCH, rerun, imports."""
+        try:
+            body = parse_json_object(incoming.raw_body, record.content_encoding)
+        except BodyError as exc:
+            return json_reply(400, errors_body(400, str(exc)))
+        key = incoming.headers.get("Idempotency-Key") or None
+        if key is not None:
+            # The query is part of the request: an import under another version is another.
+            target = (
+                incoming.path + "?" + "&".join(f"{k}={v}" for k, v in sorted(incoming.query_pairs))
+            )
+            fingerprint = Fingerprint(tenant, incoming.method.upper(), target, body)
+            outcome = self._idempotency.begin(key, fingerprint, self._clock())
+            if isinstance(outcome, Replay):
+                return self._replay(outcome.reply)
+            if isinstance(outcome, InProgress):
+                return in_progress()
+            if isinstance(outcome, Mismatch):
+                return key_mismatch()
+        return await self._guarded(key, self._keyed_work(incoming, route, body, delay))
+
+    async def _keyed_work(
+        self, incoming: Incoming, route: Route, body: dict[str, Any], delay: float
+    ) -> Reply:
+        await self._sleep(delay)
+        now = self._clock()
+        query = incoming.query
+        if route.endpoint == "import":
+            return self._definitions.import_reply(body, query, now)
+        assert route.param is not None  # noqa: S101  # the other keyed routes capture an id
+        if route.endpoint == "rerun_task":
+            return self._runs.book.rerun_reply(self._runs.tasks_now(now), route.param, now)
+        param = self._definition_param(route.param)
+        if route.endpoint == "update_workflow":
+            return self._definitions.update_reply(param, body, now)
+        return self._definitions.import_reply(body, query, now, under=param)
 
     async def _run(
         self,
@@ -372,7 +508,17 @@ class Backend:
         await self._sleep(delay + self._latency)
         await self._open.wait()
         now = self._clock()
-        reply, run = self._runs.run_reply(workflow_id, params, now)
+        callout: bool | None = None
+        active = True
+        if not self._runs.is_run(workflow_id):
+            config = self._runs.config_of(workflow_id)
+            definition = self._definitions.ensure(workflow_id, config.callout_enabled, now)
+            if definition is None:
+                return json_reply(404, errors_body(404, f"Workflow {workflow_id} is not found"))
+            callout, active = definition.callout_trigger, definition.status == "Active"
+        reply, run = self._runs.run_reply(
+            workflow_id, params, now, callout_enabled=callout, active=active
+        )
         if run is not None:
             self.executions.append(
                 Execution(

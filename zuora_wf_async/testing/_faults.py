@@ -26,6 +26,7 @@ from typing import Any, Final, Literal, get_args
 import attrs
 
 from ._ratelimit import FixedWindow
+from ._tenant import TenantLimits, TenantQuota
 
 __all__ = ["Decision", "Endpoint", "Fault", "FaultEngine", "FaultKind", "FaultPlan", "Throttle"]
 
@@ -38,13 +39,31 @@ FaultKind = Literal[
     "slow",
     "expire_token",
 ]
-Endpoint = Literal["token", "run", "get_run", "stop", "tasks", "unknown"]
+Endpoint = Literal[
+    "token",
+    "run",
+    "get_run",
+    "stop",
+    "tasks",
+    "list_workflows",
+    "get_workflow",
+    "update_workflow",
+    "delete_workflow",
+    "get_task",
+    "rerun_task",
+    "update_tasks",
+    "task_usage",
+    "export",
+    "import",
+    "list_versions",
+    "import_version",
+    "delete_version",
+    "unknown",
+]
 
 RUN_ONLY: Final[frozenset[Endpoint]] = frozenset({"run"})
-API_ENDPOINTS: Final[frozenset[Endpoint]] = frozenset(
-    {"run", "get_run", "stop", "tasks", "unknown"}
-)
 _ENDPOINTS: Final = frozenset(get_args(Endpoint))
+API_ENDPOINTS: Final[frozenset[Endpoint]] = _ENDPOINTS - {"token"}
 _ERROR_STATUSES: Final = frozenset({500, 502, 503, 504})
 
 
@@ -279,14 +298,14 @@ class _RuleState:
 
 
 class FaultEngine:
-    """Running state of a :class:`FaultPlan` plus the default (never enforced) windows.
+    """Running state of a :class:`FaultPlan` plus the tenant's own quotas.
 
-    Without a quota rule, responses still carry rate-limit headers from a generous window
-    that counts real requests but never throttles: 50,000 per 60 s for the API (Zuora's
-    production limit) and 2,000 per minute for OAuth.
+    Without a quota rule, API answers carry the tenant's per-minute, per-hour and per-day
+    quotas (:class:`TenantQuota`, enforced: over any of them is a 429), and OAuth answers a
+    window of 2,000 per minute that counts but never throttles.
     """
 
-    def __init__(self, plan: FaultPlan | None) -> None:
+    def __init__(self, plan: FaultPlan | None, quota: TenantQuota | None = None) -> None:
         plan = plan or FaultPlan()
         self._random = random.Random(plan.seed)  # noqa: S311  # reproducible chaos, not crypto
         self._states = [
@@ -295,13 +314,12 @@ class FaultEngine:
             )
             for rule in plan.rules
         ]
-        self._api_window = FixedWindow(50_000, 60.0)
+        self._api_quota = quota or TenantQuota(TenantLimits())
         self._auth_window = FixedWindow(2_000, 60.0)
 
     def decide(self, endpoint: Endpoint, now: float) -> Decision:
         mine = [s for s in self._states if endpoint in s.rule.endpoints]
-        (self._auth_window if endpoint == "token" else self._api_window).hit(now)
-        throttle: Throttle | None = None
+        throttle = self._tenant_throttle(endpoint, now)
         for state in mine:
             if state.window is not None and state.window.hit(now) and throttle is None:
                 throttle = Throttle("quota", state.window.reset_in(now), None)
@@ -331,6 +349,15 @@ class FaultEngine:
                 chosen = rule
         return Decision(throttle, None if throttle else chosen, expire and throttle is None)
 
+    def _tenant_throttle(self, endpoint: Endpoint, now: float) -> Throttle | None:
+        """Count the request against the tenant's windows; a 429 when one is over."""
+        if endpoint == "token":
+            self._auth_window.hit(now)
+            return None
+        if self._api_quota.hit(now):
+            return Throttle("quota", self._api_quota.reset_in(now), None)
+        return None
+
     def _fires(self, state: _RuleState) -> bool:
         rule = state.rule
         if rule.times is not None and state.fired >= rule.times:
@@ -347,5 +374,7 @@ class FaultEngine:
                 window = state.window
                 break
         else:
-            window = self._auth_window if endpoint == "token" else self._api_window
+            if endpoint != "token":
+                return self._api_quota.api_headers(now)
+            window = self._auth_window
         return window.auth_headers(now) if endpoint == "token" else window.api_headers(now)

@@ -24,6 +24,7 @@ __all__ = [
     "not_found_run",
     "server_error",
     "throttled",
+    "too_many_in_flight",
 ]
 
 # Zuora's 8-digit codes end in a category; 10 is "permission or access denied".
@@ -64,6 +65,12 @@ def throttled(reset_in: int, retry_after: int | None) -> Reply:
     if retry_after is not None:
         headers.append(("Retry-After", str(retry_after)))
     return json_reply(429, {"message": "API rate limit exceeded"}, tuple(headers))
+
+
+def too_many_in_flight(limit: int) -> Reply:
+    """Over the tenant's concurrency limit: 429 with ``Retry-After`` (body UNCONFIRMED)."""
+    message = f"Too many concurrent requests: the tenant's concurrency limit is {limit}."
+    return json_reply(429, {"message": message}, (("Retry-After", "1"),))
 
 
 def not_found_run(run_id: str) -> Reply:

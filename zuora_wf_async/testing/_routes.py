@@ -29,11 +29,25 @@ class Route:
         return bool(self.allow)
 
 
+# The fixed paths come before /workflows/{id}, which would otherwise capture "tasks".
 _TABLE: Final[tuple[tuple[str, re.Pattern[str], Endpoint], ...]] = (
     ("POST", re.compile(r"/oauth/token"), "token"),
     ("GET", re.compile(r"/workflows/workflow_runs/([^/]+)"), "get_run"),
     ("PUT", re.compile(r"/workflows/workflow_runs/([^/]+)/stop"), "stop"),
     ("GET", re.compile(r"/workflows/tasks"), "tasks"),
+    ("PUT", re.compile(r"/workflows/tasks/batch_update"), "update_tasks"),
+    ("GET", re.compile(r"/workflows/tasks/([^/]+)"), "get_task"),
+    ("POST", re.compile(r"/workflows/tasks/([^/]+)/rerun"), "rerun_task"),
+    ("GET", re.compile(r"/workflows/metrics\.json"), "task_usage"),
+    ("POST", re.compile(r"/workflows/import"), "import"),
+    ("DELETE", re.compile(r"/workflows/versions/([^/]+)"), "delete_version"),
+    ("GET", re.compile(r"/workflows"), "list_workflows"),
+    ("GET", re.compile(r"/workflows/([^/]+)"), "get_workflow"),
+    ("PATCH", re.compile(r"/workflows/([^/]+)"), "update_workflow"),
+    ("DELETE", re.compile(r"/workflows/([^/]+)"), "delete_workflow"),
+    ("GET", re.compile(r"/workflows/([^/]+)/export"), "export"),
+    ("GET", re.compile(r"/workflows/([^/]+)/versions"), "list_versions"),
+    ("POST", re.compile(r"/workflows/([^/]+)/versions/import"), "import_version"),
     ("POST", re.compile(r"/workflows/([^/]+)/run"), "run"),
 )
 

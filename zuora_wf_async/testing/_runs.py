@@ -19,6 +19,7 @@ from typing import Any, Final
 import attrs
 
 from ._replies import forced, not_found_run
+from ._task_ops import TaskBook
 from ._tasks import list_tasks, run_tasks
 from ._wire import Reply, errors_body, format_timestamp, json_reply
 
@@ -94,22 +95,6 @@ class Run:
             return "Processing", processing
         return "Finished", finished
 
-    def tasks(self, status: str) -> dict[str, int]:
-        total = self.config.task_count
-        counts = dict.fromkeys(
-            ("error", "pending", "processing", "queued", "stopped", "success"), 0
-        )
-        if status == "Queued":
-            counts["queued"] = total
-        elif status == "Processing":
-            counts["processing"] = total
-        elif status == "Finished":
-            counts["error"] = self.config.failed_tasks
-            counts["success"] = total - self.config.failed_tasks
-        else:
-            counts["stopped"] = total
-        return {**counts, "total": total}
-
 
 @attrs.define
 class RunStore:
@@ -121,6 +106,10 @@ class RunStore:
     _sequences: dict[int, int] = attrs.field(factory=dict, init=False)
     _next_id: int = attrs.field(default=FIRST_RUN_ID, init=False)
     _next_task_id: int = attrs.field(default=FIRST_TASK_ID, init=False)
+    book: TaskBook = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.book = TaskBook(self.wall)
 
     def configure(self, workflow_id: int, config: WorkflowConfig) -> None:
         self._configs[workflow_id] = config
@@ -132,11 +121,35 @@ class RunStore:
     def _stamp(self, clock_time: float) -> str:
         return format_timestamp(self.wall(clock_time))
 
+    def config_of(self, workflow_id: int) -> WorkflowConfig:
+        return self._configs.get(workflow_id, WorkflowConfig())
+
+    def is_run(self, some_id: int) -> bool:
+        return some_id in self._runs
+
+    def allocate_definition_id(self) -> int:
+        """A fresh id for a new definition or version, from the id space runs use too."""
+        while self._next_id in self._definitions or self._next_id in self._runs:
+            self._next_id += 1
+        self._definitions.add(self._next_id)
+        return self._next_id
+
     def run_reply(
-        self, workflow_id: int, params: dict[str, Any], now: float
+        self,
+        workflow_id: int,
+        params: dict[str, Any],
+        now: float,
+        *,
+        callout_enabled: bool | None = None,
+        active: bool = True,
     ) -> tuple[Reply, Run | None]:
-        """``POST /workflows/{id}/run`` after the body is decoded; the checks in their order."""
+        """``POST /workflows/{id}/run`` after the body is decoded; the checks in their order.
+
+        ``callout_enabled`` and ``active`` come from the definition (its active version's
+        Callout trigger, its status); without them the workflow's config decides.
+        """
         config = self._configs.get(workflow_id, WorkflowConfig())
+        callout = config.callout_enabled if callout_enabled is None else callout_enabled
         if config.force_status is not None:
             return forced(config.force_status, config.force_body, workflow_id, params), None
         instance = self._runs.get(workflow_id)
@@ -149,7 +162,11 @@ class RunStore:
         if reserved:
             title = f"Parameter name(s) {', '.join(map(repr, reserved))} are reserved."
             return json_reply(400, errors_body(400, title)), None
-        if not config.callout_enabled:
+        if not active:
+            # UNCONFIRMED wording: Zuora says only that runs of an inactive workflow fail.
+            title = f"Workflow {workflow_id} is inactive; activate it before running it."
+            return json_reply(400, errors_body(400, title)), None
+        if not callout:
             title = "Callout mode is not turned on in this workflow."
             return json_reply(400, errors_body(400, title)), None
         missing = [name for name in config.required_params if name not in params]
@@ -206,14 +223,15 @@ class RunStore:
         body: dict[str, Any] = {
             "id": run.id,
             "name": run.name,
-            "originalWorkflowId": run.workflow_id,
+            # A string here, as GetWorkflowResponse types it (the run POST's is an integer).
+            "originalWorkflowId": str(run.workflow_id),
             "status": status,
             "type": "Workflow::Instance",
             "createdAt": self._stamp(run.created_at),
             "updatedAt": self._stamp(since),
             "runTime": round(max(0.0, end - run.created_at), 6),
             "cpuTime": "00:00:00" if status == "Queued" else "00:00:01",
-            "tasks": run.tasks(status),
+            "tasks": _counts(self.tasks_now(now, run_id=run.id)),
         }
         if terminal:
             body["finishedAt"] = self._stamp(since)
@@ -231,11 +249,29 @@ class RunStore:
             run.stopped_at = now
         return json_reply(200, {"success": True})
 
-    def tasks_reply(self, query: Sequence[tuple[str, str]], now: float, origin: str) -> Reply:
-        """``GET /workflows/tasks``: every run's tasks as of ``now``, filtered and paged."""
-        tasks = [
+    def base_tasks(self, now: float, run_id: int | None = None) -> list[dict[str, Any]]:
+        """Every run's tasks as their runs' phases make them, before any caller's change."""
+        runs = self._runs.values() if run_id is None else [self._runs[run_id]]
+        return [
             task
-            for run in self._runs.values()
+            for run in runs
             for task in run_tasks(run, *run.phase(now, self.life), self.life, self.wall)
         ]
-        return list_tasks(tasks, query, origin)
+
+    def tasks_now(self, now: float, run_id: int | None = None) -> list[dict[str, Any]]:
+        """The tasks as a caller sees them: reruns and batch updates applied."""
+        return self.book.apply(self.base_tasks(now, run_id))
+
+    def tasks_reply(self, query: Sequence[tuple[str, str]], now: float, origin: str) -> Reply:
+        """``GET /workflows/tasks``: every run's tasks as of ``now``, filtered and paged."""
+        return list_tasks(self.tasks_now(now), query, origin)
+
+
+def _counts(tasks: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """A run detail's ``tasks`` object, counted from the tasks themselves."""
+    counts = dict.fromkeys(("error", "pending", "processing", "queued", "stopped", "success"), 0)
+    for task in tasks:
+        key = str(task.get("status") or "").lower()
+        if key in counts:
+            counts[key] += 1
+    return {**counts, "total": len(tasks)}

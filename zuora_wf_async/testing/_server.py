@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Final, Self
@@ -22,6 +22,7 @@ from ._faults import FaultEngine, FaultPlan
 from ._idempotency import IdempotencyStore
 from ._records import Headers
 from ._runs import Lifecycle, RunStore, WorkflowConfig
+from ._tenant import TenantLimits, TenantQuota
 from ._tokens import TokenStore
 from ._wire import Drop
 
@@ -41,7 +42,7 @@ def _wall_for(clock: Callable[[], float]) -> Callable[[float], datetime]:
 
 
 class FakeZuora(Backend):
-    """A local Zuora Workflow API (OAuth, run, run detail, stop, tasks) for tests.
+    """A local Zuora Workflow API (OAuth and all 17 Workflow operations) for tests.
 
     Use ``async with FakeZuora() as fake:`` or ``await fake.start()`` / ``await fake.close()``.
     See the package docstring of ``zuora_wf_async.testing`` for the behaviour in full.
@@ -63,6 +64,8 @@ class FakeZuora(Backend):
         idempotency_ttl: float = 86400.0,
         client_id: str | None = None,
         client_secret: str | None = None,
+        limits: TenantLimits | None = None,
+        canonical_host: str | None = None,
     ) -> None:
         if replay_status not in {200, 409}:
             raise ValueError(f"replay_status must be 200 or 409, got {replay_status}")
@@ -75,14 +78,17 @@ class FakeZuora(Backend):
             processing_seconds=processing_seconds,
             stopping_seconds=stopping_seconds,
         )
+        limits = limits or TenantLimits()
         super().__init__(
             clock=clock,
             tokens=TokenStore(client_id, client_secret, token_ttl),
             runs=RunStore(life, _wall_for(clock)),
-            faults=FaultEngine(faults),
+            faults=FaultEngine(faults, TenantQuota(limits)),
             idempotency=IdempotencyStore(idempotency_ttl),
             replay_status=replay_status,
             latency=latency,
+            limits=limits,
+            canonical_host=canonical_host.rstrip("/") if canonical_host else None,
         )
         self._host = host
         self._port = port
@@ -164,7 +170,33 @@ class FakeZuora(Backend):
         base = config if config is not None else WorkflowConfig()
         merged = attrs.evolve(base, **options) if options else base
         self._runs.configure(workflow_id, merged)
+        self._definitions.set_callout(workflow_id, merged.callout_enabled, self._clock())
         return merged
+
+    def create_workflow(
+        self,
+        name: str = "Workflow",
+        *,
+        callout_trigger: bool = True,
+        ondemand_trigger: bool = True,
+        scheduled_trigger: bool = False,
+        active: bool = True,
+        tasks: Sequence[Mapping[str, Any]] = (),
+    ) -> int:
+        """A new definition with one version ``0.0.1``, as an import would make it; its id."""
+        workflow = {
+            "name": name,
+            "callout_trigger": callout_trigger,
+            "ondemand_trigger": ondemand_trigger,
+            "scheduled_trigger": scheduled_trigger,
+        }
+        definition = self._definitions.create(workflow, tasks, [], self._clock(), active=active)
+        return definition.id
+
+    def workflow_record(self, workflow_id: int) -> dict[str, Any] | None:
+        """The definition as ``GET /workflows/{id}`` would show it, or None (no HTTP)."""
+        definition = self._definitions.find(workflow_id)
+        return None if definition is None else self._definitions.definition_record(definition)
 
     # -- HTTP ---------------------------------------------------------------------------
 

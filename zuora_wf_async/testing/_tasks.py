@@ -10,11 +10,13 @@ the rest ``Success``; so the list always agrees with the run detail's ``tasks`` 
 Query: the documented filters ``id``, ``name``, ``action_type``, ``object``, ``object_id``,
 ``call_type``, ``workflow_id`` (a run's id lists that run's tasks), ``instance`` (``true``
 lists these instances; ``false``, the definitions, lists nothing: the fake keeps none) and
-``tags[]`` (repeatable, any-match; ``tags`` is read the same); ``page`` (from 1, default 1)
-and ``page_length`` (1..100, default 20). Unknown parameters are ignored. Tasks are listed
-by id. The answer is ``{"data": [...], "pagination": {"page", "page_length",
-"next_page"}}``, ``next_page`` being the absolute URL of the following page on the host the
-request was sent to, with every filter kept, and absent on the last page.
+``tags`` (any-match; ``tags=a,b`` as the schema's ``style: form, explode: false`` and
+the official SDK send it, ``tags[]=a&tags[]=b`` as the prose writes it, or repeated);
+``page`` (from 1, default 1) and ``page_length`` (1..100, default 20). Unknown parameters
+are ignored. Tasks are listed by id. The answer is ``{"data": [...], "pagination":
+{"page", "page_length", "next_page"}}``, ``next_page`` being the absolute URL of the
+following page on the host the request was sent to, with every filter kept, and absent on
+the last page.
 """
 
 from __future__ import annotations
@@ -133,7 +135,15 @@ def list_tasks(
     instance = single.get("instance")
     if instance is not None and instance.lower() not in {"true", "false"}:
         return json_reply(400, errors_body(400, "instance must be true or false."))
-    tags = {value for name, value in query if name in {"tags[]", "tags"}}
+    # Three spellings meet here: the schema's form style (tags=a,b, as the official SDK
+    # sends it), the prose's tags[]=a&tags[]=b, and a repeated tags=a&tags=b.
+    tags = {
+        tag.strip()
+        for name, value in query
+        if name in {"tags[]", "tags"}
+        for tag in value.split(",")
+        if tag.strip()
+    }
     found = sorted(
         (task for task in tasks if _matches(task, single, tags)), key=lambda task: task["id"]
     )

@@ -1,0 +1,487 @@
+"""Workflow definitions and their versions: list, get, update, delete, export and import.
+
+A definition has one or more versions; one of them is *active* (the one runs use) and the
+definition itself is ``Active`` or ``Inactive`` (an inactive workflow's runs are refused).
+The first version of a definition has the definition's own id, as in Zuora's examples
+(``"id": 265, "active_version": {"id": 265}``); later versions take fresh ids from the id
+space definitions share with runs.
+
+What the official document shows, and the fake follows:
+
+* records: a version is a ``Workflow`` (camelCase ``calloutTrigger``, ``createdAt``...), a
+  definition a ``WorkflowDefinition`` with an ``active_version`` summary; the list adds
+  ``latest_inactive_verisons`` (sic), at most 10;
+* ``GET /workflows``: filters ``name``, ``callout_trigger``, ``ondemand_trigger``,
+  ``scheduled_trigger``, ``interval``; ``page`` and ``page_length`` (default 20, at most 50);
+* an export is ``{"workflow", "tasks", "linkages"}`` with snake_case workflow settings
+  (the example's shape); ``version`` is ``latest``, a version number such as ``0.0.2``, or
+  absent (the active version);
+* ``PATCH`` with a bad ``status`` is 422 ``{"reasons": [{fieldName, title}], "success":
+  false}``; deleting the active version is 403; an unknown definition is 404 ``{"errors":
+  ["Invalid ID / Multiple objects returned - ..."]}`` (the example's list of strings);
+* a delete answers ``{"id": "<id>", "success": true}`` with the id as a *string*, as the
+  schema types it (the example shows a number; the official SDK requires a string).
+
+Choices where the document is silent (UNCONFIRMED): an import creating a new definition makes
+its one version the active one, and the definition ``Active`` only with ``activate=true``;
+a version number must look like ``1.2.3`` (the 400 example refuses ``'1'``) and be greater
+than every existing one; a definition id never seen before is materialised on first use
+(``Active``, callout on unless ``configure_workflow`` says otherwise), since the fake treats
+every integer id as an existing definition.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Final
+from urllib.parse import urlencode
+
+import attrs
+
+from ._wire import Reply, errors_body, json_reply
+
+__all__ = ["Definition", "DefinitionStore", "Version"]
+
+DEFAULT_PAGE_LENGTH: Final = 20
+MAX_PAGE_LENGTH: Final = 50
+MAX_INACTIVE_LISTED: Final = 10
+_VERSION: Final = re.compile(r"\d+(\.\d+)+")
+_SETTINGS: Final = (
+    "callout_trigger",
+    "ondemand_trigger",
+    "scheduled_trigger",
+    "interval",
+    "timezone",
+    "priority",
+)
+_BOOL_FILTERS: Final = {
+    "callout_trigger": "callout_trigger",
+    "ondemand_trigger": "ondemand_trigger",
+    "scheduled_trigger": "scheduled_trigger",
+}
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _version_key(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("."))
+
+
+def _invalid_id(object_id: str) -> Reply:
+    # The official 404 example: a list of strings under "errors".
+    text = (
+        f"Invalid ID / Multiple objects returned - SchemaId: 2 InstanceId: 2 ObjectId: {object_id}"
+    )
+    return json_reply(404, {"errors": [text]})
+
+
+@attrs.define
+class Version:
+    id: int
+    version: str
+    settings: dict[str, Any]
+    tasks: list[dict[str, Any]]
+    linkages: list[dict[str, Any]]
+    created_at: float
+    updated_at: float
+
+
+@attrs.define
+class Definition:
+    id: int
+    name: str
+    description: str
+    status: str
+    versions: list[Version]
+    active_version_id: int
+    created_at: float
+    updated_at: float
+
+    @property
+    def active(self) -> Version:
+        return next(v for v in self.versions if v.id == self.active_version_id)
+
+    @property
+    def callout_trigger(self) -> bool:
+        return bool(self.active.settings.get("callout_trigger"))
+
+    def version_named(self, text: str) -> Version | None:
+        if text == "latest":
+            return max(self.versions, key=lambda v: _version_key(v.version))
+        return next((v for v in self.versions if v.version == text), None)
+
+
+def _settings_from(workflow: Mapping[str, Any]) -> dict[str, Any]:
+    """Settings from an export's snake_case workflow (camelCase accepted too)."""
+    settings: dict[str, Any] = {
+        "callout_trigger": True,
+        "ondemand_trigger": True,
+        "scheduled_trigger": False,
+        "interval": None,
+        "timezone": None,
+        "priority": "Medium",
+    }
+    for name in _SETTINGS:
+        camel = name.split("_")[0] + "".join(p.title() for p in name.split("_")[1:])
+        for key in (name, camel):
+            if key in workflow:
+                settings[name] = workflow[key]
+    return settings
+
+
+@attrs.define
+class DefinitionStore:
+    """Every definition of the fake's one tenant. ``allocate`` hands out shared ids."""
+
+    wall: Callable[[float], datetime]
+    allocate: Callable[[], int]
+    _definitions: dict[int, Definition] = attrs.field(factory=dict, init=False)
+    _deleted: set[int] = attrs.field(factory=set, init=False)
+    _next_task_id: int = attrs.field(default=900_000, init=False)
+
+    # -- state used by runs and by the FakeZuora helpers -------------------------------
+
+    def find(self, workflow_id: int) -> Definition | None:
+        return self._definitions.get(workflow_id)
+
+    def is_deleted(self, workflow_id: int) -> bool:
+        return workflow_id in self._deleted
+
+    def ensure(self, workflow_id: int, callout: bool, now: float) -> Definition | None:
+        """The definition ``workflow_id``, materialised on first use; None once deleted."""
+        if workflow_id in self._deleted:
+            return None
+        found = self._definitions.get(workflow_id)
+        if found is None:
+            settings = _settings_from({"callout_trigger": callout})
+            version = Version(workflow_id, "0.0.1", settings, [], [], now, now)
+            found = Definition(
+                workflow_id,
+                f"Workflow {workflow_id}",
+                "",
+                "Active",
+                [version],
+                workflow_id,
+                now,
+                now,
+            )
+            self._definitions[workflow_id] = found
+        return found
+
+    def set_callout(self, workflow_id: int, callout: bool, now: float) -> None:
+        definition = self.ensure(workflow_id, callout, now)
+        if definition is not None:
+            definition.active.settings["callout_trigger"] = callout
+
+    def create(
+        self,
+        workflow: Mapping[str, Any],
+        tasks: Sequence[Mapping[str, Any]],
+        linkages: Sequence[Mapping[str, Any]],
+        now: float,
+        *,
+        version: str = "0.0.1",
+        active: bool = True,
+    ) -> Definition:
+        workflow_id = self.allocate()
+        first = self._version(
+            workflow_id, workflow=workflow, tasks=tasks, linkages=linkages, number=version, now=now
+        )
+        definition = Definition(
+            workflow_id,
+            str(workflow.get("name") or f"Workflow {workflow_id}"),
+            str(workflow.get("description") or ""),
+            "Active" if active else "Inactive",
+            [first],
+            workflow_id,
+            now,
+            now,
+        )
+        self._definitions[workflow_id] = definition
+        return definition
+
+    def _version(
+        self,
+        version_id: int,
+        *,
+        workflow: Mapping[str, Any],
+        tasks: Sequence[Mapping[str, Any]],
+        linkages: Sequence[Mapping[str, Any]],
+        number: str,
+        now: float,
+    ) -> Version:
+        # Imported tasks get ids of their own; the linkages are kept as sent.
+        copied = []
+        for task in tasks:
+            copied.append({**task, "id": self._next_task_id})
+            self._next_task_id += 1
+        return Version(
+            version_id,
+            number,
+            _settings_from(workflow),
+            copied,
+            [dict(x) for x in linkages],
+            now,
+            now,
+        )
+
+    # -- records ------------------------------------------------------------------------
+
+    def _stamp(self, clock_time: float) -> str:
+        return _iso(self.wall(clock_time))
+
+    def version_record(self, definition: Definition, version: Version) -> dict[str, Any]:
+        settings = version.settings
+        active = version.id == definition.active_version_id and definition.status == "Active"
+        return {
+            "id": version.id,
+            "name": definition.name,
+            "description": definition.description,
+            "type": "Workflow::Setup",
+            "version": version.version,
+            "status": "Active" if active else "Inactive",
+            "calloutTrigger": bool(settings["callout_trigger"]),
+            "ondemandTrigger": bool(settings["ondemand_trigger"]),
+            "scheduledTrigger": bool(settings["scheduled_trigger"]),
+            "interval": settings["interval"],
+            "timezone": settings["timezone"],
+            "priority": settings["priority"],
+            "createdAt": self._stamp(version.created_at),
+            "updatedAt": self._stamp(version.updated_at),
+        }
+
+    def definition_record(self, definition: Definition, *, listed: bool = False) -> dict[str, Any]:
+        active = definition.active
+        settings = active.settings
+        record: dict[str, Any] = {
+            "id": definition.id,
+            "name": definition.name,
+            "description": definition.description,
+            "status": definition.status,
+            "calloutTrigger": bool(settings["callout_trigger"]),
+            "ondemandTrigger": bool(settings["ondemand_trigger"]),
+            "scheduledTrigger": bool(settings["scheduled_trigger"]),
+            "interval": settings["interval"],
+            "timezone": settings["timezone"],
+            "priority": settings["priority"],
+            "createdAt": self._stamp(definition.created_at),
+            "updatedAt": self._stamp(definition.updated_at),
+            "active_version": {
+                "id": active.id,
+                "type": "Workflow::Setup",
+                "version": active.version,
+                "status": definition.status,
+                "description": definition.description,
+            },
+        }
+        if listed:
+            inactive = [v for v in definition.versions if v.id != definition.active_version_id]
+            inactive.sort(key=lambda v: _version_key(v.version), reverse=True)
+            record["latest_inactive_verisons"] = [
+                self.version_record(definition, v) for v in inactive[:MAX_INACTIVE_LISTED]
+            ]
+        return record
+
+    def export_record(self, definition: Definition, version: Version) -> dict[str, Any]:
+        settings = version.settings
+        workflow = {
+            "id": version.id,
+            "name": definition.name,
+            "description": definition.description,
+            "type": "Workflow::Setup",
+            "version": version.version,
+            "status": None,
+            "call_type": None,
+            "sync_trigger": False,
+            "delete_ttl": 60,
+            "original_workflow_id": None,
+            "started_at": None,
+            "finished_at": None,
+            "parameters": {},
+            "data": {},
+            "notifications": {},
+            "task_summary": {},
+            "css": {"left": "30px", "top": "40px"},
+            **{name: settings[name] for name in _SETTINGS},
+        }
+        return {
+            "workflow": workflow,
+            "tasks": [dict(task) for task in version.tasks],
+            "linkages": [dict(linkage) for linkage in version.linkages],
+        }
+
+    # -- endpoints ----------------------------------------------------------------------
+
+    def _known(self, param: str) -> Definition | None:
+        return self._definitions.get(int(param)) if param.isdigit() else None
+
+    def list_reply(self, query: Mapping[str, str], origin: str) -> Reply:
+        page_text, length_text = query.get("page", "1"), query.get("page_length")
+        length_text = length_text if length_text is not None else str(DEFAULT_PAGE_LENGTH)
+        if not page_text.isdigit() or int(page_text) < 1:
+            return json_reply(400, errors_body(400, "page must be a positive integer."))
+        if not length_text.isdigit() or not 1 <= int(length_text) <= MAX_PAGE_LENGTH:
+            return json_reply(400, errors_body(400, f"page_length must be 1 to {MAX_PAGE_LENGTH}."))
+        page, length = int(page_text), int(length_text)
+        found = []
+        for definition in sorted(self._definitions.values(), key=lambda d: d.id):
+            settings = definition.active.settings
+            if "name" in query and definition.name != query["name"]:
+                continue
+            if "interval" in query and settings["interval"] != query["interval"]:
+                continue
+            if any(
+                name in query and str(bool(settings[name])).lower() != query[name].lower()
+                for name in _BOOL_FILTERS
+            ):
+                continue
+            found.append(definition)
+        start = (page - 1) * length
+        pagination: dict[str, Any] = {"page": page, "page_length": length}
+        if start + length < len(found):
+            kept = [(k, v) for k, v in query.items() if k not in {"page", "page_length"}]
+            kept += [("page", str(page + 1)), ("page_length", str(length))]
+            pagination["next_page"] = f"{origin}/workflows?{urlencode(kept)}"
+        data = [self.definition_record(d, listed=True) for d in found[start : start + length]]
+        return json_reply(200, {"data": data, "pagination": pagination})
+
+    def get_reply(self, param: str) -> Reply:
+        definition = self._known(param)
+        if definition is None:
+            return _invalid_id(param)
+        return json_reply(200, self.definition_record(definition))
+
+    def update_reply(self, param: str, body: Mapping[str, Any], now: float) -> Reply:
+        definition = self._known(param)
+        if definition is None:
+            return _invalid_id(param)
+        reasons = []
+        status = body.get("status")
+        if status is not None and status not in {"Active", "Inactive"}:
+            reasons.append(
+                {
+                    "fieldName": "status",
+                    "title": f"{status} is not a valid status. Choose from Active or Inactive",
+                }
+            )
+        version_id = body.get("active_workflow_version_id")
+        if version_id is not None and version_id not in {v.id for v in definition.versions}:
+            reasons.append(
+                {
+                    "fieldName": "active_workflow_version_id",
+                    "title": f"{version_id} is not a version of workflow {definition.id}.",
+                }
+            )
+        name = body.get("name")
+        if name is not None and (not isinstance(name, str) or not name.strip()):
+            reasons.append({"fieldName": "name", "title": "Name can't be blank."})
+        if reasons:
+            return json_reply(422, {"reasons": reasons, "success": False})
+        if name is not None:
+            definition.name = name
+        if isinstance(body.get("description"), str):
+            definition.description = body["description"]
+        if status is not None:
+            definition.status = status
+        if version_id is not None:
+            definition.active_version_id = version_id
+        definition.updated_at = now
+        return json_reply(200, self.definition_record(definition))
+
+    def delete_reply(self, param: str) -> Reply:
+        definition = self._known(param)
+        if definition is None:
+            return _invalid_id(param)
+        del self._definitions[definition.id]
+        self._deleted.add(definition.id)
+        return json_reply(200, {"id": str(definition.id), "success": True})
+
+    def versions_reply(self, param: str) -> Reply:
+        definition = self._known(param)
+        if definition is None:
+            return _invalid_id(param)
+        versions = sorted(definition.versions, key=lambda v: _version_key(v.version))
+        return json_reply(200, {"data": [self.version_record(definition, v) for v in versions]})
+
+    def export_reply(self, param: str, version_text: str | None) -> Reply:
+        definition = self._known(param)
+        if definition is None:
+            return _invalid_id(param)
+        if version_text is None:
+            version: Version | None = definition.active
+        elif version_text != "latest" and not _VERSION.fullmatch(version_text):
+            title = f"The input of version '{version_text}' is invalid."
+            return json_reply(400, errors_body(400, title))
+        else:
+            version = definition.version_named(version_text)
+        if version is None:
+            title = f"Workflow version '{version_text}' is not found."
+            return json_reply(404, errors_body(404, title))
+        return json_reply(200, self.export_record(definition, version))
+
+    def delete_version_reply(self, param: str) -> Reply:
+        wanted = int(param) if param.isdigit() else -1
+        for definition in self._definitions.values():
+            for version in definition.versions:
+                if version.id != wanted:
+                    continue
+                if version.id == definition.active_version_id:
+                    title = "Cannot delete the active version of a workflow."
+                    return json_reply(403, errors_body(403, title))
+                definition.versions.remove(version)
+                return json_reply(200, {"id": str(version.id), "success": True})
+        return _invalid_id(param)
+
+    def import_reply(
+        self,
+        document: Mapping[str, Any],
+        query: Mapping[str, str],
+        now: float,
+        *,
+        under: str | None = None,
+    ) -> Reply:
+        """``POST /workflows/import`` (``under`` None) or ``.../{under}/versions/import``."""
+        workflow = document.get("workflow")
+        tasks, linkages = document.get("tasks", []), document.get("linkages", [])
+        if (
+            not isinstance(workflow, Mapping)
+            or not isinstance(tasks, list)
+            or not isinstance(linkages, list)
+        ):
+            return json_reply(400, errors_body(400, "The workflow definition is invalid."))
+        activate_text = query.get("activate", "false").lower()
+        if activate_text not in {"true", "false"}:
+            return json_reply(400, errors_body(400, "activate must be true or false."))
+        activate = activate_text == "true"
+        target = under if under is not None else query.get("workflow_definition_id")
+        number = query.get("version") or str(workflow.get("version") or "0.0.1")
+        if not _VERSION.fullmatch(number):
+            return json_reply(400, errors_body(400, f"The input of version '{number}' is invalid."))
+        if target is None:
+            definition = self.create(
+                workflow, tasks, linkages, now, version=number, active=activate
+            )
+            return json_reply(200, self.version_record(definition, definition.active))
+        found = self._known(target)
+        if found is None:
+            return _invalid_id(target)
+        definition = found
+        if any(_version_key(v.version) >= _version_key(number) for v in definition.versions):
+            title = f"Version '{number}' must be greater than any existing version."
+            return json_reply(400, errors_body(400, title))
+        new_id = self.allocate()
+        version = self._version(
+            new_id, workflow=workflow, tasks=tasks, linkages=linkages, number=number, now=now
+        )
+        definition.versions.append(version)
+        if activate:
+            definition.active_version_id = version.id
+            definition.status = "Active"
+        definition.updated_at = now
+        if under is not None:
+            return json_reply(200, self.definition_record(definition))
+        return json_reply(200, self.version_record(definition, version))
