@@ -19,7 +19,7 @@ def load(name: str) -> ModuleType:
 
 
 def test_sphinx_roles_before_code_are_dropped_and_nothing_else():
-    hook = load("sphinx_roles")
+    hook = load("rest_markup")
     html = (
         "<p>A :class:<code>FakeZuora</code> and :meth:<code>reset()</code>; "
         "a literal :class: without code stays.</p>"
@@ -29,6 +29,16 @@ def test_sphinx_roles_before_code_are_dropped_and_nothing_else():
         "<p>A <code>FakeZuora</code> and <code>reset()</code>; "
         "a literal :class: without code stays.</p>"
     )
+
+
+def test_literal_block_markers_are_tidied():
+    hook = load("rest_markup")
+
+    assert hook.on_page_content("<p>In one tree.</p>\n<p>::</p>\n<pre>") == (
+        "<p>In one tree.</p>\n<pre>"
+    )
+    assert hook.on_page_content("<p>For example::</p>") == "<p>For example:</p>"
+    assert hook.on_page_content("<pre>a::</pre>") == "<pre>a::</pre>"
 
 
 def test_every_chart_becomes_an_image_linked_from_the_page():
