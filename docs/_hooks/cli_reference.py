@@ -12,6 +12,7 @@ from typing import Any
 
 MARKER = "<!-- cli-reference -->"
 PROGRAM = "zuora-wf"
+USAGE_WIDTH = 88  # fits the page's code column without scrolling
 
 
 def on_page_markdown(markdown: str, **_: Any) -> str:
@@ -48,8 +49,7 @@ def _section(title: str, parser: argparse.ArgumentParser, summary: str, *, level
     lines = [f"{'#' * level} `{title}`", ""]
     if summary:
         lines += [_sentence(summary), ""]
-    usage = " ".join(parser.format_usage().split())  # one line, whatever the terminal width
-    lines += ["```text", usage.removeprefix("usage: "), "```", ""]
+    lines += ["```text", _usage(parser), "```", ""]
     for group in parser._action_groups:
         rows = [_row(action) for action in group._group_actions if _documented(action)]
         if not rows:
@@ -59,6 +59,13 @@ def _section(title: str, parser: argparse.ArgumentParser, summary: str, *, level
             caption += f": {_sentence(group.description)}"
         lines += [caption, "", "| argument | default | meaning |", "|---|---|---|", *rows, ""]
     return "\n".join(lines)
+
+
+def _usage(parser: argparse.ArgumentParser) -> str:
+    """The usage text wrapped at a fixed width, so the page is the same on every machine."""
+    formatter = argparse.HelpFormatter(prog=parser.prog, width=USAGE_WIDTH)
+    formatter.add_usage(parser.usage, parser._actions, parser._mutually_exclusive_groups, "")
+    return formatter.format_help().strip("\n")
 
 
 def _documented(action: argparse.Action) -> bool:
