@@ -49,7 +49,9 @@ from zuora_wf_async._models import Task, WorkflowRun, WorkflowRunDetail
 from zuora_wf_async._outcomes import RunOutcome
 from zuora_wf_async._pipeline import Pipeline
 from zuora_wf_async._retrying import RetryEvent
+from zuora_wf_async._shared import DEFAULT_TENANT_CONCURRENCY, SharedLimits
 from zuora_wf_async._starting import RunStarter
+from zuora_wf_async._telemetry import resolve_telemetry
 
 __all__ = ["WorkflowClient"]
 
@@ -64,6 +66,31 @@ def _positive_number(field: str, value: object, fix: str) -> float:
     return float(value)
 
 
+def _shared_limits_option(
+    shared_limits: object, tenant_concurrency: object
+) -> tuple[SharedLimits | None, int]:
+    """Check the many-processes options (issue 14); a URL string becomes ``SharedLimits``."""
+    if (
+        isinstance(tenant_concurrency, bool)
+        or not isinstance(tenant_concurrency, int)
+        or tenant_concurrency < 1
+    ):
+        raise InvalidRequestError(
+            "tenant_concurrency",
+            f"must be an int >= 1, got {tenant_concurrency!r}",
+            "pass the tenant's in-flight limit: 40 by default, 200 for high-volume tenants",
+        )
+    if shared_limits is None or isinstance(shared_limits, SharedLimits):
+        return shared_limits, tenant_concurrency
+    if isinstance(shared_limits, str):
+        return SharedLimits(shared_limits), tenant_concurrency
+    raise InvalidRequestError(
+        "shared_limits",
+        f"expected a Redis URL or SharedLimits, got {type(shared_limits).__name__}",
+        "pass shared_limits='redis://localhost:6379/0'",
+    )
+
+
 class WorkflowClient:
     """An asyncio client for Zuora's Workflow API.
 
@@ -72,6 +99,12 @@ class WorkflowClient:
     ``async with`` or ``aclose()``. ``max_concurrency`` bounds requests in flight across
     every call made through the client; ``poll_concurrency`` bounds the polls of
     ``wait_for_run(s)`` among them (default: a quarter of ``max_concurrency``).
+    With OpenTelemetry installed (the ``otel`` extra) every call is a span and feeds
+    ``zuora.client.*`` metrics, through ``tracer_provider``/``meter_provider`` (default:
+    the global ones); ``propagate_trace_context=True`` also sends Zuora a ``traceparent``.
+    ``shared_limits`` (a Redis URL, or ``SharedLimits``) shares the tenant's limits with
+    every other process using it: ``tenant_concurrency`` requests in flight in all, the
+    quota window, and the pauses and cuts after 429s (see ``zuora_wf_async._shared``).
     """
 
     def __init__(
@@ -98,6 +131,11 @@ class WorkflowClient:
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         rng: random.Random | None = None,
         poll_concurrency: int | None = None,
+        tracer_provider: Any = None,  # OpenTelemetry options: see _telemetry.py
+        meter_provider: Any = None,
+        propagate_trace_context: bool = False,
+        shared_limits: str | SharedLimits | None = None,
+        tenant_concurrency: int = DEFAULT_TENANT_CONCURRENCY,
     ) -> None:
         if base_url is None:
             raise InvalidRequestError(
@@ -148,6 +186,16 @@ class WorkflowClient:
             if max_rate is None
             else _positive_number("max_rate", max_rate, "pass requests per second, or None")
         )
+        self.shared_limits, self.tenant_concurrency = _shared_limits_option(
+            shared_limits, tenant_concurrency
+        )
+        telemetry = resolve_telemetry(  # the no-op unless opentelemetry is importable
+            tracer_provider=tracer_provider,
+            meter_provider=meter_provider,
+            propagate_trace_context=propagate_trace_context,
+            base_url=self.base_url,
+            clock=clock,
+        )
         self._pipeline = Pipeline(
             base_url=self.base_url,
             auth=auth,
@@ -161,12 +209,15 @@ class WorkflowClient:
             retry=self.retry,
             retry_budget=self.retry_budget,
             max_rate=self.max_rate,
+            shared_limits=self.shared_limits,
+            tenant_concurrency=self.tenant_concurrency,
             on_retry=on_retry,
             on_request=on_request,
             on_response=on_response,
             clock=clock,
             sleep=sleep,
             random=(rng or random.Random()).random,  # noqa: S311 -- jitter, not secrets
+            telemetry=telemetry,
         )
         self._encoder = BodyEncoder(gzip_threshold=gzip_threshold)
         self._starter = RunStarter(self._pipeline, self._encoder, auto_track_id=bool(auto_track_id))

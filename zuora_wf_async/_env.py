@@ -29,6 +29,18 @@ def options_from_env(env: Mapping[str, str]) -> dict[str, Any]:
     for name, option in (("ZUORA_ENTITY_IDS", "entity_ids"), ("ZUORA_ORG_IDS", "org_ids")):
         if env.get(name):
             options[option] = [part.strip() for part in env[name].split(",") if part.strip()]
+    # Many processes, one tenant: limits shared through Redis.
+    if env.get("ZUORA_REDIS_URL"):
+        options["shared_limits"] = env["ZUORA_REDIS_URL"].strip()
+    if env.get("ZUORA_TENANT_CONCURRENCY"):
+        text = env["ZUORA_TENANT_CONCURRENCY"].strip()
+        if not text.isdigit() or int(text) < 1:
+            raise InvalidRequestError(
+                "ZUORA_TENANT_CONCURRENCY",
+                f"must be a whole number >= 1, got {text!r}",
+                "set it to the tenant's in-flight limit, e.g. 40",
+            )
+        options["tenant_concurrency"] = int(text)
     return options
 
 

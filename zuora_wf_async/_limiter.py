@@ -16,7 +16,7 @@ import math
 from collections import deque
 from collections.abc import Awaitable, Callable
 
-from zuora_wf_async._core.pacing import Pacing
+from zuora_wf_async._core.pacing import Pacing, Verdict
 from zuora_wf_async._core.ratelimit import RateLimitInfo
 
 __all__ = ["AdaptiveLimiter", "WaitPastDeadline"]
@@ -84,17 +84,19 @@ class AdaptiveLimiter:
 
     def observe(
         self, generation: int, info: RateLimitInfo | None, *, status: int, retry_after: float | None
-    ) -> None:
-        """Learn from one response to a request sent in ``generation``."""
-        now = self.clock()
+    ) -> Verdict:
+        """Learn from one response to a request sent in ``generation``; the verdict says
+        what changed (a cut, a pause), for shared limits to tell other processes."""
         if info is None and status < 300:
             self.pacing.on_plenty()
-        else:
-            self.pacing.on_response(info, now, self.in_flight - 1)
-        if status == 429:
-            self.pacing.on_throttled(generation, now, retry_after)
-        elif 200 <= status < 300:
-            self.pacing.on_success()
+        return self.pacing.on_answer(
+            generation,
+            status,
+            info,
+            now=self.clock(),
+            retry_after=retry_after,
+            others_in_flight=self.in_flight - 1,
+        )
 
     async def _acquire_slowly(self, deadline_at: float) -> int:
         while True:

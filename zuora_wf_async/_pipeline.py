@@ -25,7 +25,13 @@ import aiohttp
 from zuora_wf_async._auth import Auth, BearerToken, OAuthCredentials
 from zuora_wf_async._core import requests as build
 from zuora_wf_async._core.oauth import TokenGrant, read_token_grant
-from zuora_wf_async._core.ratelimit import has_plenty_left, parse_rate_limit, parse_retry_after
+from zuora_wf_async._core.pacing import Verdict
+from zuora_wf_async._core.ratelimit import (
+    RateLimitInfo,
+    has_plenty_left,
+    parse_rate_limit,
+    parse_retry_after,
+)
 from zuora_wf_async._core.requests import PreparedRequest
 from zuora_wf_async._core.responses import RawResponse, api_error, read_json
 from zuora_wf_async._core.retry import RetryBudget, RetryPolicy, may_have_run
@@ -41,6 +47,14 @@ from zuora_wf_async._errors import (
 from zuora_wf_async._events import ClientStats, RequestEvent, ResponseEvent, call_hook
 from zuora_wf_async._limiter import AdaptiveLimiter, WaitPastDeadline
 from zuora_wf_async._retrying import CallResult, CallState, RetryEvent, RetryLoop
+from zuora_wf_async._telemetry import NO_TELEMETRY, Telemetry
+from zuora_wf_async._shared import (
+    DEFAULT_TENANT_CONCURRENCY,
+    Lease,
+    SharedGate,
+    SharedLimits,
+    take_tenant_slot,
+)
 from zuora_wf_async._tokens import TokenCache, TokenWaitTimeout
 from zuora_wf_async._transport import Transport
 
@@ -49,6 +63,9 @@ __all__ = ["Pipeline"]
 logger = logging.getLogger("zuora_wf_async")
 
 T = TypeVar("T")
+
+# What one answer taught the pacing: status, rate headers, verdict, "plenty of quota".
+_Learned = tuple[int | None, RateLimitInfo | None, Verdict, bool]
 
 _RETRY_FIX = "pass RetryPolicy(max_attempts=..., base_delay=..., max_delay=..., deadline=...)"
 
@@ -99,12 +116,15 @@ class Pipeline:
         retry: RetryPolicy,
         retry_budget: RetryBudget | None,
         max_rate: float | None,
+        shared_limits: SharedLimits | None = None,
+        tenant_concurrency: int = DEFAULT_TENANT_CONCURRENCY,
         on_retry: Callable[[RetryEvent], object] | None,
         on_request: Callable[[RequestEvent], object] | None,
         on_response: Callable[[ResponseEvent], object] | None,
         clock: Callable[[], float],
         sleep: Callable[[float], Awaitable[object]],
         random: Callable[[], float],
+        telemetry: Telemetry = NO_TELEMETRY,  # OpenTelemetry seam (_telemetry.py)
     ) -> None:
         self.base_url = base_url
         self.auth = auth
@@ -116,6 +136,8 @@ class Pipeline:
         self.retry = retry
         self.retry_budget = retry_budget
         self.max_rate = max_rate
+        self.shared_limits = shared_limits
+        self.tenant_concurrency = tenant_concurrency
         self.clock = clock
         self.sleep = sleep
         self.random = random
@@ -127,16 +149,23 @@ class Pipeline:
         self.closed = False
         self._transport: Transport | None = None
         self._limiter: AdaptiveLimiter | None = None
+        self._tenant: SharedGate | None = None  # the tenant-wide slots, with shared_limits
         self._tokens: TokenCache | None = None
         self._retry_loop = RetryLoop(
-            self._attempt,
+            telemetry.traced_attempt(self._attempt),
             clock=clock,
             sleep=sleep,
             random=random,
             budget=retry_budget,
             tokens=lambda: self._tokens,
             on_retry=on_retry,
+            telemetry=telemetry,
         )
+        # OpenTelemetry (_telemetry.py): the call's span around the retry loop and an
+        # attempt's span around each attempt; the no-op hands both functions back as is.
+        self.telemetry = telemetry
+        self._run_call = telemetry.traced_call(self._retry_loop.run)
+        telemetry.watch(self)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -169,6 +198,13 @@ class Pipeline:
         self._limiter = AdaptiveLimiter(
             self.max_concurrency, clock=self.clock, sleep=self.sleep, max_rate=self.max_rate
         )
+        if self.shared_limits is not None:
+            self._tenant = self.shared_limits.gate(
+                base_url=self.base_url,
+                entity_ids=self.entity_ids,
+                tenant_concurrency=self.tenant_concurrency,
+                clock=self.clock,
+            )
         if isinstance(self.auth, BearerToken):
             self._tokens = TokenCache(None, clock=self.clock, fixed_token=self.auth.token)
         else:
@@ -183,6 +219,8 @@ class Pipeline:
                 )
             if self._tokens is not None:
                 self._tokens.close()
+            if self._tenant is not None:
+                await self._tenant.aclose()
             await self._transport.close()
 
     # -- what the client reports ---------------------------------------------------------
@@ -252,7 +290,7 @@ class Pipeline:
             workflow_id=workflow_id,
         )
         try:
-            value = await self._retry_loop.run(call)
+            value = await self._run_call(call)  # the retry loop, inside the call's span
         except ZuoraError as error:
             self._gave_up(call, error)
             raise
@@ -285,10 +323,15 @@ class Pipeline:
             generation = limiter.try_acquire()
             if generation is None:
                 generation = await self._wait_for_slot(call, limiter)
+            lease: Lease | None = None
+            learned: _Learned = (None, None, Verdict(), False)
             try:
+                if self._tenant is not None:  # a tenant-wide slot too, shared with others
+                    lease = await self._wait_for_tenant_slot(call, limiter, self._tenant)
                 token = tokens.current() or await self._wait_for_token(call, tokens)
                 call.sent_token = token
                 headers = {**prepared.headers, "Authorization": f"Bearer {token}"}
+                self.telemetry.sending(headers)  # a traceparent, only when asked for
                 timeout = min(self.timeout, call.deadline_at - self.clock())
                 sent = True
                 # Events cost allocations on the hot path; build them only for a listener.
@@ -296,9 +339,15 @@ class Pipeline:
                     raw = await self._send_observed(call, headers, timeout)
                 else:
                     raw = await transport.send(prepared, headers, timeout=timeout)
-                self._observe_pacing(limiter, generation, raw)
+                learned = self._observe_pacing(limiter, generation, raw)
             finally:
                 limiter.release()
+                if lease is not None and self._tenant is not None:
+                    status, info, verdict, plenty = learned
+                    self._tenant.release(
+                        lease, status=status, info=info, verdict=verdict, plenty=plenty
+                    )
+            self.telemetry.answered(raw)  # status, request id, 429 kind on the span
             if 200 <= raw.status < 300 or (call.read_409 and raw.status == 409):
                 return call.read(raw)
             raise api_error(raw, prepared, max_bytes=self.max_response_bytes)
@@ -308,7 +357,9 @@ class Pipeline:
                 call.maybe_ran = may_have_run(error, method=prepared.method)
             raise
 
-    def _observe_pacing(self, limiter: AdaptiveLimiter, generation: int, raw: RawResponse) -> None:
+    def _observe_pacing(
+        self, limiter: AdaptiveLimiter, generation: int, raw: RawResponse
+    ) -> _Learned:
         # Most answers say the quota is far from spent; only near the end of a window (or
         # on a 429) is every rate header worth parsing.
         plenty = raw.status < 300 and has_plenty_left(raw.headers, 4 * limiter.max_concurrency)
@@ -316,32 +367,52 @@ class Pipeline:
         retry_after = None
         if raw.status == 429:
             retry_after = parse_retry_after(raw.headers) or (info.reset if info else None)
-        limiter.observe(generation, info, status=raw.status, retry_after=retry_after)
+        verdict = limiter.observe(generation, info, status=raw.status, retry_after=retry_after)
+        return raw.status, info, verdict, plenty
+
+    async def _wait_for_tenant_slot(
+        self, call: _Call, limiter: AdaptiveLimiter, tenant: SharedGate
+    ) -> Lease:
+        try:
+            return await take_tenant_slot(
+                tenant,
+                limiter.pacing,
+                deadline_at=call.deadline_at,
+                clock=self.clock,
+                sleep=self.sleep,
+            )
+        except WaitPastDeadline as wait:
+            raise self._past_deadline(call, limiter, wait) from None
 
     async def _wait_for_slot(self, call: _Call, limiter: AdaptiveLimiter) -> int:
         try:
             return await limiter.acquire(call.deadline_at)
         except WaitPastDeadline as wait:
-            if wait.paused_for is None:
-                raise self._not_sent(
-                    call,
-                    f"no free slot before the call's deadline ({limiter.in_flight} requests "
-                    f"in flight); raise RetryPolicy.deadline or max_concurrency",
-                ) from None
-            prepared = call.prepared
-            left = max(call.deadline_at - self.clock(), 0.0)
-            raise RateLimitError(
-                f"{prepared.method} {prepared.path} not sent: Zuora asked this client to wait "
-                f"{wait.paused_for:g}s (Retry-After or an exhausted quota), more than the "
-                f"{left:.3g}s left before the call's deadline; raise RetryPolicy.deadline "
-                f"or slow down",
-                status=429,
-                retry_after=wait.paused_for,
-                method=prepared.method,
-                path=prepared.path,
-                idempotency_key=prepared.idempotency_key,
-                track_id=prepared.track_id,
-            ) from None
+            raise self._past_deadline(call, limiter, wait) from None
+
+    def _past_deadline(
+        self, call: _Call, limiter: AdaptiveLimiter, wait: WaitPastDeadline
+    ) -> ZuoraError:
+        if wait.paused_for is None:
+            return self._not_sent(
+                call,
+                f"no free slot before the call's deadline ({limiter.in_flight} requests "
+                f"in flight); raise RetryPolicy.deadline or max_concurrency",
+            )
+        prepared = call.prepared
+        left = max(call.deadline_at - self.clock(), 0.0)
+        return RateLimitError(
+            f"{prepared.method} {prepared.path} not sent: Zuora asked this client to wait "
+            f"{wait.paused_for:g}s (Retry-After or an exhausted quota), more than the "
+            f"{left:.3g}s left before the call's deadline; raise RetryPolicy.deadline "
+            f"or slow down",
+            status=429,
+            retry_after=wait.paused_for,
+            method=prepared.method,
+            path=prepared.path,
+            idempotency_key=prepared.idempotency_key,
+            track_id=prepared.track_id,
+        )
 
     async def _wait_for_token(self, call: _Call, tokens: TokenCache) -> str:
         time_left = call.deadline_at - self.clock()

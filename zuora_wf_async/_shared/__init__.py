@@ -4,20 +4,24 @@
 
 from zuora_wf_async._shared._limits import (
     DEFAULT_LEASE_SECONDS,
+    DEFAULT_TENANT_CONCURRENCY,
     Lease,
     Paused,
     SharedGate,
     SharedLimits,
     SharedLimitsError,
     SlotWaitExpired,
+    take_tenant_slot,
 )
 
 __all__ = [
     "DEFAULT_LEASE_SECONDS",
+    "DEFAULT_TENANT_CONCURRENCY",
     "Lease",
     "Paused",
     "SharedGate",
     "SharedLimits",
     "SharedLimitsError",
     "SlotWaitExpired",
+    "take_tenant_slot",
 ]

@@ -37,12 +37,12 @@ import math
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 import attrs
 
-from zuora_wf_async._core.pacing import Throttle, Verdict, classify_429
+from zuora_wf_async._core.pacing import Pacing, Throttle, Verdict, classify_429
 from zuora_wf_async._core.ratelimit import RateLimitInfo
 from zuora_wf_async._errors import InvalidRequestError, ZuoraError
 from zuora_wf_async._shared import _scripts
@@ -52,17 +52,20 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_LEASE_SECONDS",
+    "DEFAULT_TENANT_CONCURRENCY",
     "Lease",
     "Paused",
     "SharedGate",
     "SharedLimits",
     "SharedLimitsError",
     "SlotWaitExpired",
+    "take_tenant_slot",
 ]
 
 logger = logging.getLogger("zuora_wf_async")
 
 DEFAULT_LEASE_SECONDS: Final = 10.0
+DEFAULT_TENANT_CONCURRENCY: Final = 40  # Zuora's default in-flight limit per tenant
 _INSTALL_FIX: Final = "install the extra: pip install 'zuora-wf-async[redis]'"
 
 
@@ -534,3 +537,34 @@ def _reading(status: int | None, info: RateLimitInfo | None, plenty: bool) -> tu
     ):
         return "", 0
     return str(info.remaining), math.ceil(info.reset * 1000)
+
+
+async def take_tenant_slot(
+    gate: SharedGate,
+    pacing: Pacing,
+    *,
+    deadline_at: float,
+    clock: Callable[[], float],
+    sleep: Callable[[float], Awaitable[object]],
+) -> Lease:
+    """A tenant slot for a request that holds its local slot already.
+
+    While the tenant is paused (a spent window someone saw), the local pacing learns the
+    pause too, so this process's other requests wait in the local limiter instead of each
+    asking Redis, and the 429s of requests already in flight cause no second pause. Raises
+    ``WaitPastDeadline`` (the limiter's signal) when the wait would outlast the deadline.
+    """
+    from zuora_wf_async._limiter import WaitPastDeadline
+
+    while True:
+        try:
+            answer = await gate.acquire(deadline_at)
+        except SlotWaitExpired:
+            raise WaitPastDeadline(None) from None
+        if isinstance(answer, Lease):
+            return answer
+        now = clock()
+        pacing.pause_until(now + answer.seconds)
+        if now + answer.seconds >= deadline_at:
+            raise WaitPastDeadline(answer.seconds)
+        await sleep(answer.seconds)
