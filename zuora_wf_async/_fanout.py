@@ -12,7 +12,7 @@ import asyncio
 import inspect
 import logging
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
-from typing import Any, Self, TypeAlias
+from typing import TYPE_CHECKING, Any, Self, TypeAlias
 
 from zuora_wf_async._core.polling import (
     DEFAULT_MAX_POLL_INTERVAL,
@@ -27,6 +27,9 @@ from zuora_wf_async._follow import RunFollower
 from zuora_wf_async._outcomes import Progress, RunOutcome, RunRequest
 from zuora_wf_async._pipeline import Pipeline
 from zuora_wf_async._starting import RunStarter, new_idempotency_key
+
+if TYPE_CHECKING:
+    from zuora_wf_async._journal import BatchJournal
 
 logger = logging.getLogger("zuora_wf_async")
 
@@ -210,6 +213,8 @@ class FanOut:
         wait_timeout: float | None = DEFAULT_WAIT_TIMEOUT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
+        total: int | None = None,
+        journal: BatchJournal | None = None,
     ) -> RunStream:
         """Start one run per item and yield each ``RunOutcome`` as it completes.
 
@@ -223,6 +228,12 @@ class FanOut:
         final ``detail`` (``outcome.succeeded`` tells a clean finish); waits poll within the
         client's poll budget, and the default window grows to ``8 * max_concurrency`` so
         that runs waiting in Zuora's queue do not hold up the start of the next ones.
+
+        ``total`` is handed to ``on_progress`` (for a generator, whose length is unknown).
+        With ``journal=`` (a :class:`~zuora_wf_async._journal.BatchJournal`) the batch
+        resumes: items the journal records as done are skipped (no outcome), each other
+        item is journaled ``started`` before it is sent and its outcome after, and every
+        item needs a deterministic key (its own, or ``key_fn``'s).
         """
         plan = (
             PollPlan.checked(
@@ -246,7 +257,8 @@ class FanOut:
                 f"expected an iterable of parameter mappings, got {type(items).__name__}",
                 "pass a list or generator of dicts (for one run, use run_workflow)",
             )
-        total = len(items) if hasattr(items, "__len__") else None  # type: ignore[arg-type]
+        if total is None and hasattr(items, "__len__"):
+            total = len(items)  # type: ignore[arg-type]
 
         async def start(
             index: int, params: Mapping[str, Any], key: str | None, own_track_id: str | None
@@ -297,6 +309,8 @@ class FanOut:
                 elapsed=result.elapsed,
             )
 
+        if journal is not None:
+            items, start = journal.wrap(items, key_fn), journal.recording(start)  # type: ignore[assignment]
         return RunStream(start, items, window=window, total=total, on_progress=on_progress)
 
     async def run_many(
@@ -313,6 +327,8 @@ class FanOut:
         wait_timeout: float | None = DEFAULT_WAIT_TIMEOUT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
+        total: int | None = None,
+        journal: BatchJournal | None = None,
     ) -> list[RunOutcome]:
         """Start one run per item; return every outcome, in input order.
 
@@ -332,6 +348,8 @@ class FanOut:
             wait_timeout=wait_timeout,
             poll_interval=poll_interval,
             max_poll_interval=max_poll_interval,
+            total=total,
+            journal=journal,
         )
         async with stream:
             outcomes.extend([outcome async for outcome in stream])

@@ -48,7 +48,16 @@ import json
 import os
 import socket
 import sys
-from collections.abc import Callable, Iterator, Mapping
+import time
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+)
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Final
@@ -65,7 +74,7 @@ from zuora_wf_async._errors import (
     WorkflowIdIsRunError,
     ZuoraError,
 )
-from zuora_wf_async._outcomes import RunOutcome, derive_key
+from zuora_wf_async._outcomes import RunOutcome, RunRequest, derive_key
 
 if sys.platform != "win32":
     import fcntl
@@ -123,8 +132,17 @@ class JournalBusyError(ZuoraError):
         )
 
 
+_last_stamp: list[Any] = [-1, ""]  # (millisecond, its text): lines in one ms share it
+
+
 def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """The time for an ``at`` field: UTC, milliseconds, ``Z`` (formatted once per ms)."""
+    millis = time.time_ns() // 1_000_000
+    if millis != _last_stamp[0]:
+        moment = datetime.fromtimestamp(millis / 1000, UTC).isoformat(timespec="milliseconds")
+        _last_stamp[:] = [millis, moment.replace("+00:00", "Z")]
+    text: str = _last_stamp[1]
+    return text
 
 
 def retry_with(error: ZuoraError) -> str:
@@ -593,6 +611,99 @@ class BatchJournal:
         )
         if success:
             self._state.settled.add(run_id)
+
+    # -- run_many / iter_runs (journal=) ---------------------------------------------------
+
+    def wrap(
+        self,
+        items: Iterable[Any] | AsyncIterable[Any],
+        key_fn: Callable[[Mapping[str, Any]], str] | None = None,
+        *,
+        retry_failed: bool = False,
+    ) -> Iterable[Any] | AsyncIterable[Any]:
+        """``items`` less those already done, each journaled ``started`` as it is read.
+
+        ``iter_runs`` reads items only as a slot frees, right before sending, so the
+        ``started`` line precedes its request. An item's key is its ``RunRequest``'s own,
+        else ``key_fn(params)``; an item with neither passes through keyless and fails
+        alone (a random key could not be resumed).
+        """
+        if isinstance(items, AsyncIterable):
+            return self._wrap_async(items, key_fn, retry_failed)
+        return self._wrap_sync(items, key_fn, retry_failed)
+
+    def _wrap_sync(
+        self,
+        items: Iterable[Any],
+        key_fn: Callable[[Mapping[str, Any]], str] | None,
+        retry_failed: bool,
+    ) -> Iterator[Any]:
+        for number, item in enumerate(items):
+            planned = self._planned(number, item, key_fn, retry_failed)
+            if planned is not None:
+                yield planned
+
+    async def _wrap_async(
+        self,
+        items: AsyncIterable[Any],
+        key_fn: Callable[[Mapping[str, Any]], str] | None,
+        retry_failed: bool,
+    ) -> AsyncIterator[Any]:
+        number = 0
+        async for item in items:
+            planned = self._planned(number, item, key_fn, retry_failed)
+            number += 1
+            if planned is not None:
+                yield planned
+
+    def _planned(
+        self,
+        number: int,
+        item: object,
+        key_fn: Callable[[Mapping[str, Any]], str] | None,
+        retry_failed: bool,
+    ) -> object | None:
+        if isinstance(item, RunRequest):
+            params, key, track_id = item.params, item.idempotency_key, item.track_id
+        elif isinstance(item, Mapping):
+            params, key, track_id = item, None, None
+        else:
+            return item  # not an item at all: the stream fails it alone, as without a journal
+        if key is None and key_fn is not None:
+            try:
+                key = key_fn(params)
+            except Exception:  # noqa: BLE001 -- the caller's callback: this item fails alone
+                key = None
+        if not isinstance(key, str) or not key:
+            return RunRequest(params=params, idempotency_key=None, track_id=track_id)
+        plan = self.plan(key, retry_failed=retry_failed)
+        if plan.send_key is None:
+            return None
+        self.started(key, plan.send_key, item=number)
+        return RunRequest(params=params, idempotency_key=plan.send_key, track_id=track_id)
+
+    def recording(
+        self,
+        start: Callable[[int, Mapping[str, Any], str | None, str | None], Awaitable[RunOutcome]],
+    ) -> Callable[[int, Mapping[str, Any], str | None, str | None], Awaitable[RunOutcome]]:
+        """``start`` that journals each outcome; a keyless item fails without being sent."""
+
+        async def journaled(
+            index: int, params: Mapping[str, Any], key: str | None, track_id: str | None
+        ) -> RunOutcome:
+            if key is None:
+                error = InvalidRequestError(
+                    f"items[{index}]",
+                    "has no idempotency key, and a journal can only resume keyed items",
+                    "pass key_fn=... (e.g. from the fields that identify the run) or "
+                    "RunRequest(idempotency_key=...) items",
+                )
+                return RunOutcome(index=index, params=params, idempotency_key=None, error=error)
+            outcome = await start(index, params, key, track_id)
+            self.record(outcome)
+            return outcome
+
+        return journaled
 
     def _write(self, record: dict[str, Any]) -> None:
         try:
