@@ -39,6 +39,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from multidict import CIMultiDict, CIMultiDictProxy
+
 from zuora_wf_async._core.redact import scrub, scrub_json
 
 if TYPE_CHECKING:

@@ -40,15 +40,9 @@ class RateLimitInfo:
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)
-    # aiohttp's CIMultiDictProxy is case-insensitive already; only a plain dict (tests, a
-    # caller's own mapping) needs the scan, and the scan must not tax every response.
-    if value is None and isinstance(headers, dict):
-        lowered = name.lower()
-        for key, candidate in headers.items():
-            if str(key).lower() == lowered:
-                return str(candidate)
-    return value
+    # ``headers`` is case-insensitive (``responses.case_insensitive``, built once per
+    # response), so the canonical name finds ``ratelimit-remaining`` too.
+    return headers.get(name)
 
 
 def _non_negative_number(text: str | None) -> float | None:

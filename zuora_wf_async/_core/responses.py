@@ -22,6 +22,7 @@ from http import HTTPStatus
 from typing import Any
 
 import attrs
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from zuora_wf_async._core.compression import (
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -68,12 +69,24 @@ class _NotJsonError(ValueError):
     """A body ``_parse_json`` refuses; the message never quotes the body."""
 
 
+def case_insensitive(headers: Mapping[str, str]) -> Mapping[str, str]:
+    """``headers`` as one case-insensitive mapping, built once per response.
+
+    HTTP header names have no case (an HTTP/2 proxy sends them all in lower case), so every
+    reader above this point looks them up by their canonical names. aiohttp's headers are
+    such a mapping already (kept as they are); anything else is copied into one.
+    """
+    if isinstance(headers, CIMultiDictProxy | CIMultiDict):
+        return headers
+    return CIMultiDictProxy(CIMultiDict(headers))
+
+
 @attrs.frozen(kw_only=True)
 class RawResponse:
     """A response as the transport received it: body still content-encoded."""
 
     status: int
-    headers: Mapping[str, str]
+    headers: Mapping[str, str] = attrs.field(converter=case_insensitive)
     body: bytes = attrs.field(repr=False)
 
     @property
@@ -105,15 +118,23 @@ def _depth(value: Any) -> int:
 
 
 def _parse_json(data: bytes | str) -> Any:
-    """``json.loads(data)``, or ``_NotJsonError`` saying why not, without quoting ``data``."""
+    """``json.loads(data)``, or ``_NotJsonError`` saying why not, without quoting ``data``.
+
+    The refusal is raised after the ``except`` block, not inside it: ``from None`` only
+    hides the context, and json's exception keeps the whole body in its ``doc`` attribute
+    (a token response's body is the token), reachable as ``__context__``.
+    """
     try:
         value = json.loads(data)
     except RecursionError:
         # The C decoder recurses once per level; a body nested 100,000 deep ends here.
-        raise _NotJsonError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+        reason = f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, too many digits
         reason = str(exc) if isinstance(exc, json.JSONDecodeError) else type(exc).__name__
-        raise _NotJsonError(reason) from None
+    else:
+        reason = ""
+    if reason:
+        raise _NotJsonError(reason)
     # Counting brackets is C-fast; only a body with enough of them can nest too deep.
     if isinstance(data, str):
         data = data.encode("utf-8", errors="replace")
@@ -157,7 +178,8 @@ def read_json(
         raise ResponseDecodeError(str(exc), status=raw.status) from None
     except (zlib.error, EOFError) as exc:
         raise ResponseDecodeError(
-            f"response body is corrupt or truncated ({raw.headers.get('Content-Encoding')}): {exc}",
+            f"response body is corrupt or truncated "
+            f"({excerpt(raw.headers.get('Content-Encoding') or 'identity', 40)}): {exc}",
             status=raw.status,
         ) from None
     if not data.strip() and allow_empty:
@@ -165,16 +187,16 @@ def read_json(
     try:
         return _parse_json(data)
     except _NotJsonError as exc:
-        if quote_body:
-            # Decode a bounded prefix only: excerpt keeps 200 characters of it anyway.
-            text = data[:4096].decode("utf-8", errors="replace")
-            found = f"got {excerpt(text)!r} ({exc})"
-        else:
-            found = f"got {len(data)} bytes that are not ({exc}); not quoted, they may hold a token"
-        raise ResponseDecodeError(
-            f"expected a JSON body from Zuora (HTTP {raw.status}), {found}",
-            status=raw.status,
-        ) from None
+        reason = str(exc)
+    if quote_body:
+        # Decode a bounded prefix only: excerpt keeps 200 characters of it anyway.
+        text = data[:4096].decode("utf-8", errors="replace")
+        found = f"got {excerpt(text)!r} ({reason})"
+    else:
+        found = f"got {len(data)} bytes that are not ({reason}); not quoted, they may hold a token"
+    raise ResponseDecodeError(
+        f"expected a JSON body from Zuora (HTTP {raw.status}), {found}", status=raw.status
+    )
 
 
 def is_run_record(body: object) -> bool:
@@ -279,7 +301,7 @@ def api_error(
     leaf: type[ZuoraAPIError]
     if status == 400:
         leaf = CalloutNotEnabledError if "callout" in lowered else BadRequestError
-    elif status >= 500:
+    elif 500 <= status <= 599:  # a "999" from a broken proxy is no server error we know
         leaf = ServerError
     else:
         leaf = {
