@@ -35,7 +35,7 @@ def subcommands(
     parser: argparse.ArgumentParser,
 ) -> list[tuple[str, argparse.ArgumentParser, str]]:
     """``(name, parser, one-line help)`` of each subcommand, in the order they were added."""
-    found = []
+    found: list[tuple[str, argparse.ArgumentParser, str]] = []
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             helps = {choice.dest: choice.help or "" for choice in action._choices_actions}

@@ -211,13 +211,12 @@ def results(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, _Job]]:
     """Start every selected example at once (a few in parallel); tests wait for their own."""
-    selected = {
-        item.callspec.params["example"].block.id
+    parameters = [
+        item.callspec.params.get("example")
         for item in request.session.items
-        if isinstance(item, pytest.Function)
-        and hasattr(item, "callspec")
-        and isinstance(item.callspec.params.get("example"), Example)
-    }
+        if isinstance(item, pytest.Function) and hasattr(item, "callspec")
+    ]
+    selected = {example.block.id for example in parameters if isinstance(example, Example)}
     root = tmp_path_factory.mktemp("examples")
     jobs: dict[str, _Job] = {}
     for number, example in enumerate(
