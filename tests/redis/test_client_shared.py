@@ -130,3 +130,23 @@ def test_bad_many_process_options_are_refused_before_anything_is_sent(options, f
     with pytest.raises(InvalidRequestError) as caught:
         WorkflowClient("https://rest.test.zuora.com", auth=BearerToken("t"), **options)
     assert caught.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("argv", "environ"),
+    [
+        (["--redis-url", "redis://cache:6379/0"], {}),
+        ([], {"ZUORA_REDIS_URL": "redis://cache:6379/0"}),
+    ],
+)
+def test_the_cli_takes_redis_url_by_flag_or_environment(argv, environ):
+    import argparse
+
+    from zuora_wf_async.cli._config import add_connection_options, make_client
+
+    parser = argparse.ArgumentParser()
+    add_connection_options(parser)
+    args = parser.parse_args(["--base-url", "https://rest.test.zuora.com", *argv])
+    zuora = make_client(args, {"ZUORA_BEARER_TOKEN": "t", **environ})
+    assert isinstance(zuora.shared_limits, SharedLimits)
+    assert zuora.shared_limits.url == "redis://cache:6379/0"

@@ -88,6 +88,12 @@ def add_connection_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--entity-ids", help="comma-separated Zuora-Entity-Ids")
     group.add_argument("--org-ids", help="comma-separated Zuora-Org-Ids")
+    group.add_argument(
+        "--redis-url",
+        metavar="URL",
+        help="share the tenant's limits with other processes through this Redis "
+        "(default: ZUORA_REDIS_URL; none: limits of this process only)",
+    )
 
 
 # flag dest -> (variable, kind, minimum, help). Each flag wins over its variable, which wins
@@ -217,6 +223,9 @@ def make_client(
         options["timeout"] = tuned["timeout"]
     if "max_rate" in tuned:
         options["max_rate"] = tuned["max_rate"]
+    redis_url = getattr(args, "redis_url", None) or environ.get("ZUORA_REDIS_URL")
+    if redis_url:
+        options["shared_limits"] = redis_url
     if "max_attempts" in tuned or "deadline" in tuned:
         options["retry"] = RetryPolicy(
             max_attempts=int(tuned.get("max_attempts", RetryPolicy().max_attempts)),
