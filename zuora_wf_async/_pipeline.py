@@ -47,7 +47,6 @@ from zuora_wf_async._errors import (
 from zuora_wf_async._events import ClientStats, RequestEvent, ResponseEvent, call_hook
 from zuora_wf_async._limiter import AdaptiveLimiter, WaitPastDeadline
 from zuora_wf_async._retrying import CallResult, CallState, RetryEvent, RetryLoop
-from zuora_wf_async._telemetry import NO_TELEMETRY, Telemetry
 from zuora_wf_async._shared import (
     DEFAULT_TENANT_CONCURRENCY,
     Lease,
@@ -55,6 +54,7 @@ from zuora_wf_async._shared import (
     SharedLimits,
     take_tenant_slot,
 )
+from zuora_wf_async._telemetry import NO_TELEMETRY, Telemetry
 from zuora_wf_async._tokens import TokenCache, TokenWaitTimeout
 from zuora_wf_async._transport import Transport
 

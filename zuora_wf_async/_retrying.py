@@ -39,6 +39,7 @@ from zuora_wf_async._core.retry import (
 )
 from zuora_wf_async._errors import ZuoraError
 from zuora_wf_async._events import call_hook
+from zuora_wf_async._telemetry import NO_TELEMETRY, Telemetry
 
 __all__ = ["CallResult", "CallState", "RetryEvent", "RetryLoop"]
 
@@ -140,6 +141,7 @@ class RetryLoop:
         budget: RetryBudget | None,
         tokens: Callable[[], TokenState | None],
         on_retry: Callable[[RetryEvent], object] | None,
+        telemetry: Telemetry = NO_TELEMETRY,
     ) -> None:
         self._clock = clock
         self._sleep = sleep
@@ -147,6 +149,7 @@ class RetryLoop:
         self._budget = budget
         self._tokens = tokens
         self._on_retry = on_retry
+        self._telemetry = telemetry
         self._run = backoff.on_exception(
             self._delays,
             ZuoraError,
@@ -216,6 +219,8 @@ class RetryLoop:
             if tokens is not None and call.sent_token is not None:
                 tokens.invalidate(call.sent_token)
             call.refreshed = True
+        # A zuora.retry event on the call's span and zuora.client.retries (_telemetry.py).
+        self._telemetry.retrying(step.reason, step.delay, error)
         call_hook(
             self._on_retry,
             RetryEvent(attempt=call.attempts, delay=step.delay, reason=step.reason, error=error),
