@@ -41,6 +41,45 @@ def test_literal_block_markers_are_tidied():
     assert hook.on_page_content("<pre>a::</pre>") == "<pre>a::</pre>"
 
 
+def test_rest_definition_and_bullet_lists_become_markdown():
+    rest = load("griffe_rest").rest_to_markdown
+    docstring = """Endpoints
+---------
+``POST /run``, checked in this order
+    * the key
+    * the body, which
+      goes on here
+    otherwise 200.
+
+    Every id exists.
+Quick start::
+
+    term
+        not a definition: a literal block
+Args:
+    x: kept for the Google parser"""
+
+    assert (
+        rest(docstring)
+        == """Endpoints
+---------
+``POST /run``, checked in this order
+
+* the key
+* the body, which
+  goes on here
+otherwise 200.
+
+Every id exists.
+Quick start::
+
+    term
+        not a definition: a literal block
+Args:
+    x: kept for the Google parser"""
+    )
+
+
 def test_every_chart_becomes_an_image_linked_from_the_page():
     hook = load("benchmark_charts")
     found = [Path("/x/benchmarks/results/results.png"), Path("/x/benchmarks/results/soak_rss.png")]
