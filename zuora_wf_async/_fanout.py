@@ -27,6 +27,7 @@ from zuora_wf_async._follow import RunFollower
 from zuora_wf_async._outcomes import Progress, RunOutcome, RunRequest
 from zuora_wf_async._pipeline import Pipeline
 from zuora_wf_async._starting import RunStarter, new_idempotency_key
+from zuora_wf_async._telemetry import NO_BATCH, BatchTrace
 
 if TYPE_CHECKING:
     from zuora_wf_async._journal import BatchJournal
@@ -89,8 +90,10 @@ class RunStream:
         window: int,
         total: int | None,
         on_progress: ProgressFn | None,
+        batch: BatchTrace = NO_BATCH,
     ) -> None:
         self._start = start
+        self._batch = batch  # OpenTelemetry: the batch's span and counts (_telemetry.py)
         self._sync_items = iter(items) if isinstance(items, Iterable) else None
         self._async_items = aiter(items) if isinstance(items, AsyncIterable) else None
         self._window = window
@@ -118,6 +121,7 @@ class RunStream:
         # in flight stop now rather than whenever the loop gets round to finalising us.
         for task in self._pending:
             task.cancel()
+        self._batch.end()
 
     @property
     def in_flight(self) -> int:
@@ -131,6 +135,7 @@ class RunStream:
             task.cancel()
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
+        self._batch.end()
         if self._async_items is not None and inspect.isasyncgen(self._async_items):
             await self._async_items.aclose()
 
@@ -151,7 +156,11 @@ class RunStream:
                 return
             index = self._next_index
             self._next_index += 1
-            task = asyncio.ensure_future(self._run_item(index, item))
+            # The item runs in the batch's trace context: the batch span as its parent, or
+            # tracing suppressed past the first items (None: a copy of the current one).
+            task = asyncio.get_running_loop().create_task(
+                self._run_item(index, item), context=self._batch.item_context(index)
+            )
             self._pending.add(task)
             task.add_done_callback(self._finished.put_nowait)
 
@@ -172,9 +181,11 @@ class RunStream:
             await self.aclose()
             raise
         if task is None:
+            self._batch.end()
             raise StopAsyncIteration
         self._pending.discard(task)
         outcome = task.result()
+        self._batch.item_done(outcome.index, outcome.error)
         self.done += 1
         if not outcome.ok:
             self.failed += 1
@@ -215,6 +226,7 @@ class FanOut:
         max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
         total: int | None = None,
         journal: BatchJournal | None = None,
+        operation: str = "iter_runs",  # names the batch span; run_many passes its own
     ) -> RunStream:
         """Start one run per item and yield each ``RunOutcome`` as it completes.
 
@@ -311,7 +323,12 @@ class FanOut:
 
         if journal is not None:
             items, start = journal.wrap(items, key_fn), journal.recording(start)  # type: ignore[assignment]
-        return RunStream(start, items, window=window, total=total, on_progress=on_progress)
+        batch = self._pipeline.telemetry.batch(
+            operation, workflow_id=workflow_id, window=window, total=total
+        )
+        return RunStream(
+            start, items, window=window, total=total, on_progress=on_progress, batch=batch
+        )
 
     async def run_many(
         self,
@@ -339,6 +356,7 @@ class FanOut:
         stream = self.iter_runs(
             workflow_id,
             items,
+            operation="run_many",
             key_fn=key_fn,
             track_id=track_id,
             retry=retry,

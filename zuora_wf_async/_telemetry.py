@@ -189,7 +189,7 @@ class Telemetry:
         """The retry loop resends after ``delay`` seconds because of ``error``."""
 
     def batch(
-        self, operation: str, *, workflow_id: int, window: int, total: int | None
+        self, operation: str, *, workflow_id: object, window: int, total: int | None
     ) -> BatchTrace:
         """The telemetry of one ``run_many``/``iter_runs`` batch."""
         return NO_BATCH
@@ -624,16 +624,18 @@ class OpenTelemetry(Telemetry):
     # -- a batch --------------------------------------------------------------------------
 
     def batch(
-        self, operation: str, *, workflow_id: int, window: int, total: int | None
+        self, operation: str, *, workflow_id: object, window: int, total: int | None
     ) -> BatchTrace:
         span = None
         if not self._suppressed():
             attributes: dict[str, Any] = {
                 "zuora.operation": operation,
-                "zuora.workflow.id": workflow_id,
                 "zuora.batch.window": window,
                 **self._server,
             }
+            # Checked per item by the starter; a bad id fails every item, not this span.
+            if isinstance(workflow_id, int) and not isinstance(workflow_id, bool):
+                attributes["zuora.workflow.id"] = workflow_id
             if total is not None:
                 attributes["zuora.batch.total"] = total
             span = self._tracer.start_span(operation, attributes=attributes)
