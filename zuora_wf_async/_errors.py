@@ -174,10 +174,13 @@ class ZuoraAPIError(ZuoraError):
         self.idempotency_key = idempotency_key
         self.messages = tuple(scrub(text) for text in messages)
         self.body = scrub_json(body)
-        self.headers: Mapping[str, str] = {
-            name: scrub(value) if isinstance(value, str) else value
-            for name, value in (headers or {}).items()
-        }
+        # Case-insensitive like the response's own headers, every value scrubbed.
+        self.headers: Mapping[str, str] = CIMultiDictProxy(
+            CIMultiDict(
+                (name, scrub(value) if isinstance(value, str) else value)
+                for name, value in (headers or {}).items()
+            )
+        )
         super().__init__(scrub(message))
 
 
