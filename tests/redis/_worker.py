@@ -1,0 +1,54 @@
+"""One worker process of the many-processes tests: its own WorkflowClient, limits shared
+through Redis, a batch of runs against a FakeZuora the parent serves.
+
+Usage: python _worker.py CONFIG_JSON
+Prints one JSON line: {"ok", "paused_not_sent", "other_errors", "answers_429"}.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+from zuora_wf_async import BearerToken, RateLimitError, RetryPolicy, WorkflowClient
+from zuora_wf_async._shared import SharedLimits
+
+
+async def main(config: dict[str, object]) -> None:
+    answers_429 = 0
+
+    def count_429(event: object) -> None:
+        nonlocal answers_429
+        if getattr(event, "status", None) == 429:
+            answers_429 += 1
+
+    shared = SharedLimits(str(config["redis_url"]), namespace=str(config["namespace"]))
+    async with WorkflowClient(
+        str(config["base_url"]),
+        auth=BearerToken(str(config["token"])),
+        shared_limits=shared,
+        tenant_concurrency=int(str(config["tenant"])),
+        max_concurrency=32,
+        retry=RetryPolicy(deadline=float(str(config["deadline"]))),
+        on_response=count_429,
+    ) as zuora:
+        outcomes = await zuora.run_many(
+            396,
+            [{"n": n} for n in range(int(str(config["runs"])))],
+            track_id=str(config["track_id"]),
+        )
+    paused = [
+        o for o in outcomes if isinstance(o.error, RateLimitError) and "not sent" in str(o.error)
+    ]
+    summary = {
+        "ok": sum(o.ok for o in outcomes),
+        "paused_not_sent": len(paused),
+        "other_errors": [repr(o.error) for o in outcomes if o.error and o not in paused][:3],
+        "answers_429": answers_429,
+    }
+    print(json.dumps(summary), flush=True)  # noqa: T201 -- the parent reads this line
+
+
+if __name__ == "__main__":
+    asyncio.run(main(json.loads(sys.argv[1])))
