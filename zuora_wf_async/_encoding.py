@@ -2,8 +2,8 @@
 
 Small bodies (the common case) are encoded on the loop in one call: well under a
 millisecond. Large ones are encoded **on the loop in slices**, with a yield to the loop
-whenever a slice has used ``_SLICE_SECONDS``, so no other task waits longer than about
-that for the loop. Why not a thread: json's C encoder holds the GIL, and a thread that
+whenever a slice has used ``_SLICE_SECONDS`` (0.5 ms), so no other task waits for the
+loop much longer than that. Why not a thread: json's C encoder holds the GIL, and a thread that
 holds the GIL makes the loop's thread wait up to the interpreter's switch interval (5 ms
 by default) every time the loop gives the GIL up for a system call; a batch of large
 bodies then lags the loop by several switch intervals (23 ms p99 measured), and a
@@ -37,17 +37,17 @@ __all__ = ["BodyEncoder", "iter_body_pieces"]
 # Below this (a rough size, see _core.requests.rough_size), encoding and gzip take well
 # under a millisecond, and slicing costs more than it saves.
 _ENCODE_IN_SLICES_BYTES = 64 * 1024
-# Time on the loop before a large encode yields: a p99 lag target of 10 ms leaves room
-# for the loop's other work in the same turn.
-_SLICE_SECONDS = 0.001
-# Aim for pieces of about this many JSON bytes (~0.2-0.4 ms of json for typical rows).
-_PIECE_BYTES = 32 * 1024
+# Time on the loop before a large encode yields (half a millisecond, plus at most one
+# piece): a p99 lag target of 10 ms leaves room for the loop's other work in a turn.
+_SLICE_SECONDS = 0.0005
+# Aim for pieces of about this many JSON bytes (~0.1-0.3 ms of json for typical rows).
+_PIECE_BYTES = 16 * 1024
 # A string longer than this, or a container with more items, is split rather than
 # encoded in one call.
 _BIG_STRING = 64 * 1024
 _BIG_CONTAINER = 64
-# Gzip of a large body is fed to zlib this many bytes at a time (level 1: ~0.2 ms).
-_GZIP_CHUNK = 32 * 1024
+# Gzip of a large body is fed to zlib this many bytes at a time (level 1: ~0.1 ms).
+_GZIP_CHUNK = 16 * 1024
 # The level _core.compression uses: the fast one, as request bodies are sent at once.
 _GZIP_LEVEL = 1
 # wbits 31: a gzip wrapper (16) around a 32 KiB window (15); no file name, mtime 0.
