@@ -8,7 +8,7 @@ from pathlib import Path
 
 from . import _cpu, _lag, _memory, _sdk
 from ._measure import Row
-from ._report import write
+from ._report import combine, write
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> None:
     if rows:
         paths = write(rows, settings, out, seconds=time.perf_counter() - started)
         print(paths["md"].read_text())
-    print(f"results in {out}")
+    print(f"results in {combine(out)}")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import attrs
 
 from ._measure import Row
 
-__all__ = ["machine", "machine_lines", "write"]
+__all__ = ["combine", "machine", "machine_lines", "write"]
 
 
 def _version(package: str) -> str:
@@ -117,7 +117,7 @@ def _verdict(row: Row) -> str:
 
 def markdown(rows: list[Row], info: dict[str, Any], settings: dict[str, Any]) -> str:
     lines = [
-        "# zuora_wf_async benchmark results",
+        "# Against zuora-sdk, and memory",
         "",
         f"- date: {info['date']}",
         f"- machine: {info['cpu']}, {info['cores']} cores ({info['platform']})",
@@ -177,15 +177,16 @@ def _target_use(row: Row) -> float:
 def write(
     rows: list[Row], settings: dict[str, Any], directory: Path, *, seconds: float
 ) -> dict[str, Path]:
+    """The zuora-sdk and memory rows as ``others.md``/``.json``/``.png``."""
     directory.mkdir(parents=True, exist_ok=True)
     info = machine()
     paths = {
-        "md": directory / "results.md",
-        "json": directory / "results.json",
-        "png": directory / "results.png",
+        "md": directory / "others.md",
+        "json": directory / "others.json",
+        "png": directory / "others.png",
     }
     text = markdown(rows, info, settings)
-    paths["md"].write_text(text + f"\nTotal benchmark time: {seconds:.0f} s.\n")
+    paths["md"].write_text(text + f"\nTotal time of these benchmarks: {seconds:.0f} s.\n")
     document = {
         "machine": info,
         "settings": settings,
@@ -195,3 +196,21 @@ def write(
     paths["json"].write_text(json.dumps(document, indent=2, default=str) + "\n")
     chart(rows, paths["png"])
     return paths
+
+
+SECTION_FILES = ("cpu.md", "lag.md", "others.md")
+
+
+def combine(directory: Path) -> Path:
+    """``results.md``: every section's table found in ``directory``, one page."""
+    parts = ["# zuora_wf_async benchmark results", ""]
+    for name in SECTION_FILES:
+        path = directory / name
+        if path.exists():
+            # Each section's own title becomes a second-level heading on the page.
+            lines = path.read_text().splitlines()
+            parts += [("#" + line if line.startswith("#") else line) for line in lines]
+            parts.append("")
+    target = directory / "results.md"
+    target.write_text("\n".join(parts).rstrip() + "\n")
+    return target
