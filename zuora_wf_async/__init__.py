@@ -53,6 +53,15 @@ from zuora_wf_async._outcomes import (
     raise_for_failures,
 )
 from zuora_wf_async._retrying import RetryEvent
+from zuora_wf_async._workflow_models import (
+    TaskRerunOutcome,
+    TaskUpdate,
+    TaskUsage,
+    Workflow,
+    WorkflowExport,
+    WorkflowStatus,
+    WorkflowVersionRef,
+)
 
 __version__ = "0.1.0.dev0"
 
@@ -93,13 +102,20 @@ __all__ = [
     "ServerError",
     "Task",
     "TaskCounts",
+    "TaskRerunOutcome",
     "TaskStatus",
+    "TaskUpdate",
+    "TaskUsage",
     "TransportError",
     "UnauthorizedError",
+    "Workflow",
     "WorkflowClient",
+    "WorkflowExport",
     "WorkflowIdIsRunError",
     "WorkflowRun",
     "WorkflowRunDetail",
+    "WorkflowStatus",
+    "WorkflowVersionRef",
     "ZuoraAPIError",
     "ZuoraError",
     "__version__",

@@ -23,6 +23,7 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
+from datetime import date
 from types import TracebackType
 from typing import Any, Literal, Self, overload
 
@@ -46,12 +47,21 @@ from zuora_wf_async._events import ClientStats, RequestEvent, ResponseEvent
 from zuora_wf_async._fanout import FanOut, KeyFn, ProgressFn, RunItem, RunStream
 from zuora_wf_async._follow import RunFollower
 from zuora_wf_async._models import Task, WorkflowRun, WorkflowRunDetail
+from zuora_wf_async._operations import WorkflowOperations
 from zuora_wf_async._outcomes import RunOutcome
 from zuora_wf_async._pipeline import Pipeline
 from zuora_wf_async._retrying import RetryEvent
 from zuora_wf_async._shared import DEFAULT_TENANT_CONCURRENCY, SharedLimits
 from zuora_wf_async._starting import RunStarter
 from zuora_wf_async._telemetry import resolve_telemetry
+from zuora_wf_async._workflow_models import (
+    TaskRerunOutcome,
+    TaskUpdate,
+    TaskUsage,
+    Workflow,
+    WorkflowExport,
+    WorkflowStatus,
+)
 
 __all__ = ["WorkflowClient"]
 
@@ -564,3 +574,203 @@ class WorkflowClient:
             poll_interval=poll_interval,
             max_poll_interval=max_poll_interval,
         )
+
+    # -- the Workflow API (definitions, tasks, versions, usage) --
+    # Short delegations to WorkflowOperations (in _operations.py), made from this client's
+    # pipeline on first use. Every method takes track_id= and retry= like the run methods.
+
+    @property
+    def _workflow_api(self) -> WorkflowOperations:
+        operations: WorkflowOperations | None = getattr(self, "_workflow_operations", None)
+        if operations is None:
+            operations = self._workflow_operations = WorkflowOperations(self._pipeline)
+        return operations
+
+    def iter_workflows(
+        self,
+        *,
+        page_length: int = 50,
+        track_id: str | None = None,
+        retry: RetryPolicy | None = None,
+        **filters: object,
+    ) -> AsyncIterator[Workflow]:
+        """Every workflow definition, page after page (``GET /workflows``).
+
+        Filters: ``name``, ``interval`` (a cron text), ``callout_trigger``,
+        ``ondemand_trigger``, ``scheduled_trigger`` (bools). ``page_length`` is 1..50.
+        """
+        return self._workflow_api.iter_workflows(
+            page_length=page_length, track_id=track_id, retry=retry, **filters
+        )
+
+    async def get_workflow(
+        self,
+        workflow_id: int | str,
+        *,
+        track_id: str | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> Workflow:
+        """One definition (``GET /workflows/{id}``): status, triggers, active version."""
+        return await self._workflow_api.get_workflow(workflow_id, track_id=track_id, retry=retry)
+
+    async def update_workflow(
+        self,
+        workflow_id: int | str,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        status: WorkflowStatus | str | None = None,
+        active_version_id: int | str | None = None,
+        idempotency_key: str | None = None,
+        track_id: str | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> Workflow:
+        """Change a definition (``PATCH``): rename, ``status="Inactive"`` to switch it off,
+        or ``active_version_id=`` to switch the version runs use."""
+        return await self._workflow_api.update_workflow(
+            workflow_id,
+            name=name,
+            description=description,
+            status=status,
+            active_version_id=active_version_id,
+            idempotency_key=idempotency_key,
+            track_id=track_id,
+            retry=retry,
+        )
+
+    async def delete_workflow(
+        self,
+        workflow_id: int | str,
+        *,
+        track_id: str | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        """Delete a definition and all its versions (``DELETE /workflows/{id}``)."""
+        await self._workflow_api.delete_workflow(workflow_id, track_id=track_id, retry=retry)
+
+    async def get_task(
+        self, task_id: int | str, *, track_id: str | None = None, retry: RetryPolicy | None = None
+    ) -> Task:
+        """One task (``GET /workflows/tasks/{id}``)."""
+        return await self._workflow_api.get_task(task_id, track_id=track_id, retry=retry)
+
+    async def rerun_task(
+        self,
+        task_id: int | str,
+        *,
+        idempotency_key: str | None = None,
+        track_id: str | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> Task:
+        """Run one task again (``POST /workflows/tasks/{id}/rerun``) under an Idempotency-Key."""
+        return await self._workflow_api.rerun_task(
+            task_id, idempotency_key=idempotency_key, track_id=track_id, retry=retry
+        )
+
+    async def rerun_failed_tasks(
+        self, run_id: int | str, *, track_id: str | None = None, retry: RetryPolicy | None = None
+    ) -> list[TaskRerunOutcome]:
+        """Rerun every task of the run that is in ``Error``: one outcome per task. Keys are
+        derived from the task ids, so calling it twice reruns nothing twice."""
+        return await self._workflow_api.rerun_failed_tasks(run_id, track_id=track_id, retry=retry)
+
+    async def update_tasks(
+        self,
+        updates: Iterable[TaskUpdate | Mapping[str, Any]],
+        *,
+        track_id: str | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> list[Task]:
+        """Update tasks (``PUT /workflows/tasks/batch_update``), 50 to a request."""
+        return await self._workflow_api.update_tasks(updates, track_id=track_id, retry=retry)
+
+    async def get_task_usage(
+        self,
+        start: date,
+        end: date,
+        *,
+        track_id: str | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> list[TaskUsage]:
+        """Task runs per day from ``start`` to ``end`` (``GET /workflows/metrics.json``)."""
+        return await self._workflow_api.get_task_usage(start, end, track_id=track_id, retry=retry)
+
+    async def export_workflow(
+        self,
+        workflow_id: int | str,
+        *,
+        version: str = "latest",
+        track_id: str | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> WorkflowExport:
+        """One version as an export (``GET /workflows/{id}/export``): a number or ``latest``."""
+        return await self._workflow_api.export_workflow(
+            workflow_id, version=version, track_id=track_id, retry=retry
+        )
+
+    async def import_workflow(
+        self,
+        export: WorkflowExport | Mapping[str, Any],
+        *,
+        workflow_id: int | str | None = None,
+        version: str | None = None,
+        activate: bool | None = None,
+        idempotency_key: str | None = None,
+        track_id: str | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> Workflow:
+        """Import an export (``POST /workflows/import``): a new definition, or with
+        ``workflow_id=`` a new version of that one."""
+        return await self._workflow_api.import_workflow(
+            export,
+            workflow_id=workflow_id,
+            version=version,
+            activate=activate,
+            idempotency_key=idempotency_key,
+            track_id=track_id,
+            retry=retry,
+        )
+
+    async def list_workflow_versions(
+        self,
+        workflow_id: int | str,
+        *,
+        track_id: str | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> list[Workflow]:
+        """Every version of a definition (``GET /workflows/{id}/versions``)."""
+        return await self._workflow_api.list_workflow_versions(
+            workflow_id, track_id=track_id, retry=retry
+        )
+
+    async def import_workflow_version(
+        self,
+        workflow_id: int | str,
+        export: WorkflowExport | Mapping[str, Any],
+        *,
+        version: str,
+        activate: bool | None = None,
+        idempotency_key: str | None = None,
+        track_id: str | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> Workflow:
+        """Add ``export`` as version ``version`` (``POST /workflows/{id}/versions/import``)."""
+        return await self._workflow_api.import_workflow_version(
+            workflow_id,
+            export,
+            version=version,
+            activate=activate,
+            idempotency_key=idempotency_key,
+            track_id=track_id,
+            retry=retry,
+        )
+
+    async def delete_workflow_version(
+        self,
+        version_id: int | str,
+        *,
+        track_id: str | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        """Delete a version (``DELETE /workflows/versions/{id}``); the active one is a 403."""
+        await self._workflow_api.delete_workflow_version(version_id, track_id=track_id, retry=retry)

@@ -17,9 +17,11 @@ from typing import Any
 import attrs
 
 from zuora_wf_async._converter import _default_converter
-from zuora_wf_async._models import TaskStatus, _OpenStrEnum
+from zuora_wf_async._errors import ZuoraError
+from zuora_wf_async._models import Task, TaskStatus, _OpenStrEnum
 
 __all__ = [
+    "TaskRerunOutcome",
     "TaskUpdate",
     "TaskUsage",
     "Workflow",
@@ -149,6 +151,22 @@ class TaskUsage:
 
     date: dt.date
     task_count: int
+
+
+@attrs.frozen(kw_only=True)
+class TaskRerunOutcome:
+    """What became of one failed task ``rerun_failed_tasks`` reran: the task as Zuora
+    answered, or the error that ended its attempts. ``idempotency_key`` is the key used
+    (derived from the task id, so a second call replays rather than reruns)."""
+
+    task_id: int
+    idempotency_key: str
+    task: Task | None = None
+    error: ZuoraError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.task is not None
 
 
 # -- decoding rules, registered on the package's one converter ----------------------------

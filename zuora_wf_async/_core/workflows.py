@@ -52,6 +52,7 @@ __all__ = [
     "MAX_TASK_UPDATES",
     "MAX_WORKFLOW_PAGE_LENGTH",
     "WORKFLOW_FILTERS",
+    "TaskPage",
     "WorkflowPage",
     "chunk_task_updates",
     "export_document",
@@ -73,6 +74,7 @@ __all__ = [
     "read_deleted",
     "read_export",
     "read_task",
+    "read_task_page",
     "read_tasks",
     "read_usage",
     "read_versions",
@@ -643,6 +645,22 @@ def read_tasks(raw: RawResponse, *, max_bytes: int = DEFAULT_MAX_RESPONSE_BYTES)
     """The ``data`` of a ``TasksResponse`` (batch_update answers one, pagination null)."""
     body = _object(raw, max_bytes)
     return [decode(item, Task, status=raw.status) for item in _list(body, "data", raw.status)]
+
+
+@attrs.frozen
+class TaskPage:
+    """One page of ``GET /workflows/tasks``: the tasks and the raw ``next_page`` link."""
+
+    tasks: tuple[Task, ...]
+    next_page: str | None
+
+
+def read_task_page(raw: RawResponse, *, max_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> TaskPage:
+    body = _object(raw, max_bytes)
+    tasks = tuple(decode(item, Task, status=raw.status) for item in _list(body, "data", raw.status))
+    pagination = body.get("pagination")
+    link = pagination.get("next_page") if isinstance(pagination, Mapping) else None
+    return TaskPage(tasks, link if isinstance(link, str) and link and tasks else None)
 
 
 def read_usage(raw: RawResponse, *, max_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> list[TaskUsage]:

@@ -1,0 +1,194 @@
+"""All 17 Workflow operations through ``WorkflowClient`` against FakeZuora."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from zuora_wf_async import (
+    ForbiddenError,
+    InvalidRequestError,
+    NotFoundError,
+    OAuthCredentials,
+    TaskStatus,
+    TaskUpdate,
+    WorkflowClient,
+    WorkflowExport,
+    WorkflowStatus,
+    ZuoraAPIError,
+)
+from zuora_wf_async.testing import FakeZuora, ManualClock
+
+EXPORT = {
+    "workflow": {"name": "Nightly sync", "version": "0.0.1", "callout_trigger": True},
+    "tasks": [{"id": 1, "name": "Call", "action_type": "Callout"}],
+    "linkages": [{"linkage_type": "Start", "source_workflow_id": 1, "target_task_id": 1}],
+}
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeZuora]:
+    # next_page links on Zuora's canonical host, as Zuora builds them.
+    async with FakeZuora(clock=ManualClock(), canonical_host="https://rest.zuora.com") as server:
+        yield server
+
+
+@pytest.fixture
+async def zuora(fake: FakeZuora) -> AsyncIterator[WorkflowClient]:
+    clock = ManualClock()
+    async with WorkflowClient(
+        fake.base_url,
+        auth=OAuthCredentials(client_id=fake.client_id, client_secret=fake.client_secret),
+        clock=clock,
+        sleep=clock.sleep,
+        rng=random.Random(0),
+    ) as client:
+        yield client
+
+
+def _endpoints(fake: FakeZuora) -> set[str]:
+    return {request.endpoint for request in fake.requests if request.status == 200}
+
+
+async def test_all_17_operations_through_the_client(zuora: WorkflowClient, fake: FakeZuora) -> None:
+    fake.configure_workflow(42, task_count=3, failed_tasks=2)
+    run = await zuora.run_workflow(42, {"accountId": "A-1"})
+    detail = await zuora.get_run(run.id)
+    assert detail.original_workflow_id == 42  # sent as the string "42"
+    assert detail.tasks.error == 2
+    tasks = [task async for task in zuora.iter_tasks(workflow_run_id=run.id)]
+    assert len(tasks) == 3
+    one = await zuora.get_task(tasks[0].id)
+    assert one.id == tasks[0].id
+    rerun = await zuora.rerun_task(tasks[-1].id)
+    assert rerun.status == TaskStatus.SUCCESS
+    updated = await zuora.update_tasks([TaskUpdate(id=tasks[0].id, name="Renamed")])
+    assert [task.name for task in updated] == ["Renamed"]
+    usage = await zuora.get_task_usage(dt.date(2024, 1, 1), dt.date(2024, 1, 31))
+    assert [(day.date, day.task_count) for day in usage] == [(dt.date(2024, 1, 1), 4)]
+
+    imported = await zuora.import_workflow(EXPORT, activate=True)
+    assert (imported.name, imported.version) == ("Nightly sync", "0.0.1")
+    workflow = await zuora.get_workflow(imported.id)
+    assert workflow.is_active
+    assert workflow.callout_trigger is True
+    listed = [w.id async for w in zuora.iter_workflows(callout_trigger=True)]
+    assert imported.id in listed
+    export = await zuora.export_workflow(imported.id)
+    assert isinstance(export, WorkflowExport)
+    assert export.tasks[0]["name"] == "Call"
+    await zuora.import_workflow_version(imported.id, export, version="0.0.2")
+    versions = await zuora.list_workflow_versions(imported.id)
+    assert [v.version for v in versions] == ["0.0.1", "0.0.2"]
+    switched = await zuora.update_workflow(imported.id, active_version_id=versions[1].id)
+    assert switched.active_version is not None
+    assert switched.active_version.id == versions[1].id
+    await zuora.delete_workflow_version(versions[0].id)
+    await zuora.stop_run(run.id)
+    await zuora.delete_workflow(imported.id)
+    with pytest.raises(NotFoundError):
+        await zuora.get_workflow(imported.id)
+    assert _endpoints(fake) >= {
+        "run",
+        "get_run",
+        "stop",
+        "tasks",
+        "get_task",
+        "rerun_task",
+        "update_tasks",
+        "task_usage",
+        "import",
+        "get_workflow",
+        "list_workflows",
+        "export",
+        "import_version",
+        "list_versions",
+        "update_workflow",
+        "delete_version",
+        "delete_workflow",
+    }
+
+
+async def test_rerun_failed_tasks_twice_reruns_each_failed_task_once(
+    zuora: WorkflowClient, fake: FakeZuora
+) -> None:
+    fake.configure_workflow(42, task_count=4, failed_tasks=2)
+    run = await zuora.run_workflow(42)
+    first = await zuora.rerun_failed_tasks(run.id)
+    assert len(first) == 2
+    assert all(outcome.ok for outcome in first)
+    second = await zuora.rerun_failed_tasks(run.id)
+    assert second == []
+    reruns = fake.requests_to("rerun_task")
+    assert len(reruns) == 2
+    assert sorted(r.path for r in reruns) == sorted(
+        f"/workflows/tasks/{o.task_id}/rerun" for o in first
+    )
+    assert {r.header("Idempotency-Key") for r in reruns} == {o.idempotency_key for o in first}
+    assert (await zuora.get_run(run.id)).tasks.error == 0
+
+
+async def test_next_page_on_zuoras_canonical_host_is_reissued_against_base_url(
+    zuora: WorkflowClient, fake: FakeZuora
+) -> None:
+    made = [fake.create_workflow(f"W{n}") for n in range(5)]
+    listed = [w.id async for w in zuora.iter_workflows(page_length=2)]
+    assert listed == made
+    pages = fake.requests_to("list_workflows")
+    assert [r.query.get("page") for r in pages] == ["1", "2", "3"]  # all sent to the fake
+
+
+async def test_patch_422_is_a_typed_error_naming_the_field(zuora: WorkflowClient) -> None:
+    with pytest.raises(InvalidRequestError):
+        await zuora.update_workflow(42, status="on")  # refused before sending
+    with pytest.raises(ZuoraAPIError) as caught:
+        await zuora.update_workflow(42, active_version_id=999_999)
+    assert caught.value.status == 422
+    assert "active_workflow_version_id" in str(caught.value)
+
+
+async def test_deleting_the_active_version_is_a_forbidden_error(
+    zuora: WorkflowClient, fake: FakeZuora
+) -> None:
+    workflow_id = fake.create_workflow("Only version")
+    with pytest.raises(ForbiddenError) as caught:
+        await zuora.delete_workflow_version(workflow_id)
+    assert "active version" in str(caught.value)
+
+
+async def test_switching_a_runaway_workflow_off(zuora: WorkflowClient, fake: FakeZuora) -> None:
+    workflow_id = fake.create_workflow("Runaway")
+    off = await zuora.update_workflow(workflow_id, status=WorkflowStatus.INACTIVE)
+    assert off.status == WorkflowStatus.INACTIVE
+    record: Any = fake.workflow_record(workflow_id)
+    assert record["status"] == "Inactive"
+
+
+async def test_update_tasks_sends_fifty_to_a_request(
+    zuora: WorkflowClient, fake: FakeZuora
+) -> None:
+    fake.configure_workflow(42, task_count=60)
+    run = await zuora.run_workflow(42)
+    ids = [task.id async for task in zuora.iter_tasks(workflow_run_id=run.id)]
+    updated = await zuora.update_tasks({"id": task_id, "tags": ["x"]} for task_id in ids)
+    assert len(updated) == 60
+    assert [len(r.body["data"]) for r in fake.requests_to("update_tasks")] == [50, 10]
+
+
+async def test_preflight_names_the_problem_with_one_request_per_workflow(
+    zuora: WorkflowClient, fake: FakeZuora
+) -> None:
+    """The check run_many will make once before a batch (the wiring is the fan-out's)."""
+    inactive = fake.create_workflow("Off", active=False)
+    no_callout = fake.create_workflow("No callout", callout_trigger=False)
+    ready = fake.create_workflow("Ready")
+    operations = zuora._workflow_api  # the part run_many will use
+    for _ in range(3):
+        assert "Inactive" in (await operations.preflight(inactive) or "")
+        assert "Callout trigger off" in (await operations.preflight(no_callout) or "")
+        assert await operations.preflight(ready) is None
+    assert len(fake.requests_to("get_workflow")) == 3  # cached per client
