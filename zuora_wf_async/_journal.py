@@ -324,33 +324,33 @@ def _digest(key: str) -> bytes:
 
 @attrs.define
 class _State:
-    """Per key digest, what the journal says so far."""
+    """Per key digest, what the journal says so far (run ids are re-read when needed).
 
-    ok: dict[bytes, int] = attrs.field(factory=dict)  # -> run id
-    failed: dict[bytes, tuple[str, bool]] = attrs.field(factory=dict)  # -> (sent, new key?)
-    in_flight: dict[bytes, tuple[str, str]] = attrs.field(factory=dict)  # -> (sent, at)
-    settled: set[int] = attrs.field(factory=set)  # run ids that ended (or were stopped)
+    ``mine`` marks what this process started: a second row with that key is a duplicate.
+    """
+
+    ok: set[bytes] = attrs.field(factory=set)  # loaded from the file
+    ok_now: set[bytes] = attrs.field(factory=set)  # recorded by this process
+    # -> (sent key, whether a retry needs a new key, mine)
+    failed: dict[bytes, tuple[str, bool, bool]] = attrs.field(factory=dict)
+    in_flight: dict[bytes, tuple[str, str, bool]] = attrs.field(factory=dict)  # (sent, at, mine)
 
     def apply(self, record: dict[str, Any]) -> None:
         """Fold one checked event in (``check_event`` has vouched for its fields)."""
         kind, key = record["event"], record.get("key")
-        if kind == "settled" or (kind == "stopped" and record["success"]):
-            self.settled.add(record["run_id"])
-        elif key is None or kind not in ("started", "ok", "failed"):
+        if key is None or kind not in ("started", "ok", "failed"):
             return  # a bad input row's failure has no key: nothing to resume
-        elif kind == "started":
-            digest = _digest(key)
+        digest = _digest(key)
+        if kind == "started":
             self.failed.pop(digest, None)
-            self.in_flight[digest] = (record.get("sent_key") or key, record["at"])
+            self.in_flight[digest] = (record.get("sent_key") or key, record["at"], False)
         elif kind == "ok":
-            digest = _digest(key)
             self.in_flight.pop(digest, None)
-            self.ok[digest] = record["run_id"]
+            self.ok.add(digest)
         else:
-            digest = _digest(key)
             self.in_flight.pop(digest, None)
             sent = record.get("sent_key") or key
-            self.failed[digest] = (sent, record.get("retry_with") == "new-key")
+            self.failed[digest] = (sent, record.get("retry_with") == "new-key", False)
 
 
 # -- the lock ----------------------------------------------------------------------------
@@ -434,7 +434,6 @@ class BatchJournal:
         self._state = state
         self._on_record = on_record
         self._now = clock
-        self._this_run: set[bytes] = set()  # digests started by this process: later, duplicates
         self._sent: dict[str, str] = {}  # sent key -> key, while in flight
 
     @classmethod
@@ -506,36 +505,47 @@ class BatchJournal:
     def counts(self) -> dict[str, int]:
         """How many keys are ok, failed and in flight (left by an earlier process)."""
         state = self._state
-        in_flight = sum(1 for digest in state.in_flight if digest not in self._this_run)
-        return {"ok": len(state.ok), "failed": len(state.failed), "in_flight": in_flight}
+        in_flight = sum(1 for _sent, _at, mine in state.in_flight.values() if not mine)
+        ok = len(state.ok) + len(state.ok_now)
+        return {"ok": ok, "failed": len(state.failed), "in_flight": in_flight}
 
     def in_flight_since(self) -> list[str]:
         """The ``at`` of each item an earlier process left in flight (for a staleness check)."""
-        mine = self._this_run
-        return [at for digest, (_, at) in self._state.in_flight.items() if digest not in mine]
-
-    def run_id(self, key: str) -> int | None:
-        return self._state.ok.get(_digest(key))
+        return [at for _sent, at, mine in self._state.in_flight.values() if not mine]
 
     def unsettled_runs(self) -> list[int]:
-        """Run ids started ok and not yet journaled as ended, in the order they started."""
-        settled = self._state.settled
-        return [run_id for run_id in self._state.ok.values() if run_id not in settled]
+        """Run ids journaled ``ok`` and not yet seen to end (or stopped), in start order.
+
+        Read back from the file (run ids are not kept in memory: a million would cost
+        tens of MB that only ``--wait`` and ``batch stop`` need).
+        """
+        self._file.flush()
+        runs: dict[int, None] = {}
+        for number, record in read_journal(self.path):
+            kind = record["event"] if number > 1 else "header"
+            if kind == "ok":
+                runs[record["run_id"]] = None
+            elif kind == "settled" or (kind == "stopped" and record["success"]):
+                runs.pop(record["run_id"], None)
+        return list(runs)
 
     def plan(self, key: str, *, retry_failed: bool = False) -> Plan:
         """Whether to send the item whose key is ``key``, and the key to send it with."""
         state = self._state
         digest = _digest(key)
-        if digest in self._this_run:
+        if digest in state.ok_now:
             return Plan(None, "duplicate")
         if digest in state.ok:
             return Plan(None, "done")
         if digest in state.in_flight:
-            return Plan(state.in_flight[digest][0], "in flight")
+            sent, _at, mine = state.in_flight[digest]
+            return Plan(None, "duplicate") if mine else Plan(sent, "in flight")
         if digest in state.failed:
+            sent, new_key, mine = state.failed[digest]
+            if mine:
+                return Plan(None, "duplicate")
             if not retry_failed:
                 return Plan(None, "failed")
-            sent, new_key = state.failed[digest]
             return Plan(derive_key(RETRY_NAMESPACE, sent) if new_key else sent, "retry")
         return Plan(key, "new")
 
@@ -548,9 +558,8 @@ class BatchJournal:
         extra = {"sent_key": sent} if sent != key else {}
         self._write({"event": "started", "key": key, **extra, **info, "at": at})
         digest = _digest(key)
-        self._this_run.add(digest)
         self._state.failed.pop(digest, None)
-        self._state.in_flight[digest] = (sent, at)
+        self._state.in_flight[digest] = (sent, at, True)
         self._sent[sent] = key
 
     def record(self, outcome: RunOutcome, **info: Any) -> str:
@@ -563,7 +572,7 @@ class BatchJournal:
             run = outcome.run
             digest = _digest(key)
             self._state.in_flight.pop(digest, None)
-            self._state.ok[digest] = run.id
+            self._state.ok_now.add(digest)
             self._write(
                 {
                     "event": "ok",
@@ -608,7 +617,8 @@ class BatchJournal:
         if key is not None:
             digest = _digest(key)
             self._state.in_flight.pop(digest, None)
-            self._state.failed[digest] = (sent or key, fields.get("retry_with") == "new-key")
+            new_key = fields.get("retry_with") == "new-key"
+            self._state.failed[digest] = (sent or key, new_key, True)
 
     def settled(self, run_id: int, status: str, succeeded: bool, **info: Any) -> None:
         self._write(
@@ -621,7 +631,6 @@ class BatchJournal:
                 "at": self._now(),
             }
         )
-        self._state.settled.add(run_id)
 
     def wait_failed(self, run_id: int, error: ZuoraError) -> None:
         self._write(
@@ -644,8 +653,6 @@ class BatchJournal:
                 "at": self._now(),
             }
         )
-        if success:
-            self._state.settled.add(run_id)
 
     # -- run_many / iter_runs (journal=) ---------------------------------------------------
 
