@@ -7,6 +7,10 @@ unreadable input, missing credentials), always as one line on stderr, never a tr
 130 when interrupted. rich draws the progress bar and tables of ``demo`` and ``batch``;
 it comes with the ``cli`` extra (``pip install 'zuora-wf-async[cli]'``), and the library
 itself never imports it.
+
+For workflow definitions (``_workflow_commands``): ``workflows``, ``workflow``,
+``activate``, ``deactivate``, ``versions``, ``task``, ``rerun``, ``usage``, ``export`` and
+``import``.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from zuora_wf_async import InvalidRequestError, ZuoraError, __version__
 from ._commands import cmd_get, cmd_run, cmd_stop, cmd_tasks, cmd_wait
 from ._config import UsageError, add_connection_options, make_client
 from ._journal import JOURNAL_COMMANDS, add_batch_options, journal_parser
+from ._workflow_commands import WORKFLOW_COMMANDS, add_workflow_commands
 
 __all__ = ["main", "run_command"]
 
@@ -116,6 +121,9 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="on exit, print executions per idempotency key as JSON lines",
     )
+
+    # The Workflow API's operator commands (workflows, activate, export, ...).
+    add_workflow_commands(commands, add_connection_options)
     return parser
 
 
@@ -130,6 +138,8 @@ async def _dispatch(
         return await serve(args)
     if args.command in _CALLS:
         return await _CALLS[args.command](args, make_client(args, environ))
+    if args.command in WORKFLOW_COMMANDS:
+        return await WORKFLOW_COMMANDS[args.command](args, make_client(args, environ))
     if args.command in JOURNAL_COMMANDS:  # batch report / batch stop
         return await JOURNAL_COMMANDS[args.command](args, partial(make_client, args, environ))
     try:
