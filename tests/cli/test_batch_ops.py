@@ -151,3 +151,18 @@ def test_the_rate_counts_only_rows_sent_not_rows_skipped_from_the_journal():
     resumed = Tally(done=1000, skipped=1000)
     assert resumed.rate == 0.0
     assert "(1000 from the journal)" in resumed.line()
+
+
+async def test_stop_deactivate_switches_the_workflow_off_first(write_jsonl, tmp_path, cli, capsys):
+    async with FakeZuora(queued_seconds=10_000) as fake:
+        env = env_for(fake)
+        workflow_id = str(fake.create_workflow(name="billing"))  # one Zuora can switch off
+        rows = write_jsonl([{"accountId": "A-1"}])
+        journal = tmp_path / "runs.jsonl"
+        argv = ("batch", workflow_id, "--input", str(rows), "--journal", str(journal))
+        assert await cli(*argv, env=env) == 0
+        assert await cli("batch", "stop", str(journal), "--deactivate", env=env) == 0
+        out = capsys.readouterr().out
+        assert f"workflow {workflow_id} is now Inactive" in out
+        assert "stopped 1" in out
+        assert fake.workflow_record(int(workflow_id))["status"] == "Inactive"

@@ -17,6 +17,7 @@ import csv
 import heapq
 import json
 import sys
+import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
@@ -138,6 +139,11 @@ def journal_parser(
     parser.description = (
         "Stop every run the journal started that is still Queued or Processing. Takes the "
         "journal's lock: stop the batch process first."
+    )
+    parser.add_argument(
+        "--deactivate",
+        action="store_true",
+        help="first switch the journal's workflow off (status Inactive): nothing new starts",
     )
     add_connection_options(parser)
     return parser
@@ -328,6 +334,18 @@ async def _stop_one(
     tally["stopped" if success else f"stop declined ({status})"] += 1
 
 
+async def _deactivate(client: WorkflowClient, workflow_id: int, tally: Counter[str]) -> None:
+    try:
+        # Setting Inactive twice is harmless, so a key that lets the PATCH be retried is safe.
+        await client.update_workflow(
+            workflow_id, status="Inactive", idempotency_key=str(uuid.uuid4())
+        )
+    except ZuoraError as exc:
+        tally[f"error: deactivate failed: {type(exc).__name__}"] += 1
+        return
+    sys.stdout.write(f"workflow {workflow_id} is now Inactive: no new run starts\n")
+
+
 async def cmd_stop(args: argparse.Namespace, make_client: Callable[..., WorkflowClient]) -> int:
     client = make_client()
     journal = _open_locked(args.journal)
@@ -336,6 +354,8 @@ async def cmd_stop(args: argparse.Namespace, make_client: Callable[..., Workflow
         run_ids = journal.unsettled_runs()
         in_flight = journal.counts["in_flight"]
         async with client:
+            if args.deactivate:
+                await _deactivate(client, journal.header["workflow_id"], tally)
             gate = asyncio.Semaphore(client.max_concurrency)
 
             async def stop(run_id: int) -> None:
