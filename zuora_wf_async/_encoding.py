@@ -54,6 +54,28 @@ _GZIP_LEVEL = 1
 _GZIP_WBITS = 31
 
 
+_SCALAR_TYPES = frozenset({int, float, bool, type(None)})
+_SHORT_STRING = 4096
+
+
+def _surely_small(params: object) -> bool:
+    """True for the common parameters: a small dict of scalars and short strings.
+
+    Exact types only, so it costs a fraction of ``rough_size``; anything else is left to
+    ``rough_size`` to judge.
+    """
+    if type(params) is not dict or len(params) > 16:
+        return False
+    for value in params.values():
+        kind = type(value)
+        if kind is str:
+            if len(value) > _SHORT_STRING:
+                return False
+        elif kind not in _SCALAR_TYPES:
+            return False
+    return True
+
+
 def _is_big(value: object) -> bool:
     kind = type(value)
     if kind is str:
@@ -190,7 +212,7 @@ class BodyEncoder:
         self._turn: asyncio.Lock | None = None
 
     async def encode(self, params: object) -> tuple[bytes, bytes | None]:
-        if build.rough_size(params) <= _ENCODE_IN_SLICES_BYTES:
+        if _surely_small(params) or build.rough_size(params) <= _ENCODE_IN_SLICES_BYTES:
             return self.encode_now(params)
         assert isinstance(params, Mapping)  # noqa: S101 -- rough_size is 0 for the rest
         if self._turn is None:

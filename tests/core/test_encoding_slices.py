@@ -19,7 +19,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zuora_wf_async import _encoding
-from zuora_wf_async._core.requests import MAX_BODY_BYTES, MAX_PARAMS_DEPTH, encode_params
+from zuora_wf_async._core.requests import (
+    MAX_BODY_BYTES,
+    MAX_PARAMS_DEPTH,
+    encode_params,
+    rough_size,
+)
 from zuora_wf_async._encoding import BodyEncoder, iter_body_pieces
 from zuora_wf_async._errors import InvalidRequestError
 
@@ -221,3 +226,22 @@ def test_large_encodes_take_turns():
     asyncio.run(main())
     switches = sum(1 for before, after in itertools.pairwise(order) if before != after)
     assert switches == 1
+
+
+@pytest.mark.parametrize(
+    ("params", "small"),
+    [
+        ({"accountId": "A-1", "amount": 1.5, "n": 3, "ok": True, "none": None}, True),
+        ({f"k{i}": "x" * 4096 for i in range(16)}, True),
+        ({"blob": "x" * 4097}, False),
+        ({f"k{i}": i for i in range(17)}, False),
+        ({"rows": []}, False),
+        ({"nested": {"a": 1}}, False),
+        (types.MappingProxyType({"a": 1}), False),
+        (None, False),
+    ],
+)
+def test_the_quick_small_check_never_calls_a_large_body_small(params, small):
+    assert _encoding._surely_small(params) is small
+    if small:
+        assert rough_size(params) <= _encoding._ENCODE_IN_SLICES_BYTES

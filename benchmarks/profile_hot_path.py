@@ -1,0 +1,177 @@
+"""Where the client's CPU per run goes: ``python -m benchmarks.profile_hot_path``.
+
+Not a benchmark with a target: a diagnostic for whoever works on the call path. Against
+``benchmarks._fastserver`` in another process (OAuth, 64 in flight), for one shape
+(``run_many`` by default) and both server ports, it reports:
+
+- CPU µs/run with the garbage collector on and off (the difference is what the garbage
+  the path creates costs), the cheaper raw loop's alongside, all interleaved;
+- a ``cProfile`` of one batch: own time (``tottime``) per function in µs/run, for this
+  package's functions and the biggest others, and the total per package module;
+- the reference cycles one batch leaves for the collector (what makes the GC run): one
+  batch with the collector off, then ``gc.DEBUG_SAVEALL``, counted per run by type (and,
+  for functions, coroutines and frames, by the code they belong to).
+
+cProfile inflates small functions, so read its µs as relative weights; the GC on/off and
+raw numbers are ``time.process_time`` and comparable with the CPU benchmark's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import gc
+import pstats
+import statistics
+import time
+from collections import defaultdict
+from typing import Any
+
+from . import _shapes
+from ._server import ServerProcess
+
+
+class _Meter:
+    def __init__(self, *, collect: bool) -> None:
+        self.collect = collect
+        self.cpu = 0.0
+        self._cpu0 = 0.0
+
+    def start(self) -> None:
+        gc.collect()
+        if not self.collect:
+            gc.disable()
+        self._cpu0 = time.process_time()
+
+    def stop(self) -> None:
+        self.cpu = time.process_time() - self._cpu0
+        gc.enable()
+
+
+class _Profiled:
+    def __init__(self) -> None:
+        self.profile = cProfile.Profile()
+
+    def start(self) -> None:
+        gc.collect()
+        self.profile.enable()
+
+    def stop(self) -> None:
+        self.profile.disable()
+
+
+class _Cycles:
+    """Collects nothing during the batch, then keeps what the collector would free."""
+
+    def __init__(self) -> None:
+        self.garbage: list[Any] = []
+
+    def start(self) -> None:
+        gc.collect()
+        gc.disable()
+
+    def stop(self) -> None:
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        try:
+            gc.collect()
+            self.garbage = list(gc.garbage)
+            gc.garbage.clear()
+        finally:
+            gc.set_debug(0)
+            gc.enable()
+
+
+def _describe(thing: Any) -> str:
+    kind = type(thing).__name__
+    code = getattr(thing, "__code__", None) or getattr(thing, "cr_code", None)
+    code = code or getattr(thing, "f_code", None) or getattr(thing, "gi_code", None)
+    if code is not None:
+        where = code.co_filename.split("zuora_wf_async/")[-1].rsplit("/", 1)[-1]
+        return f"{kind} {where}:{code.co_qualname}"
+    if kind in ("method", "builtin_function_or_method"):
+        owner = getattr(thing, "__self__", None)
+        return f"{kind} {type(owner).__name__}.{getattr(thing, '__name__', '?')}"
+    return f"{kind} ({type(thing).__module__})"
+
+
+def _cycles(endpoint: _shapes.Endpoint, shape: str, count: int) -> list[str]:
+    cycles = _Cycles()
+    asyncio.run(_shapes.SHAPES[shape](endpoint, count, cycles))
+    counted: dict[str, int] = defaultdict(int)
+    for thing in cycles.garbage:
+        counted[_describe(thing)] += 1
+    total = len(cycles.garbage)
+    lines = [f"objects in reference cycles per run: {total / count:.1f} (top 30):"]
+    lines += [
+        f"  {number / count:6.2f}  {what}"
+        for what, number in sorted(counted.items(), key=lambda item: -item[1])[:30]
+    ]
+    return lines
+
+
+def _cpu(endpoint: _shapes.Endpoint, shape: str, count: int, *, collect: bool) -> float:
+    meter = _Meter(collect=collect)
+    ok = asyncio.run(_shapes.SHAPES[shape](endpoint, count, meter))
+    if ok != count:
+        raise RuntimeError(f"{shape}: {ok} of {count} runs succeeded")
+    return 1e6 * meter.cpu / count
+
+
+def _profile(endpoint: _shapes.Endpoint, shape: str, count: int) -> list[str]:
+    profiled = _Profiled()
+    asyncio.run(_shapes.SHAPES[shape](endpoint, count, profiled))
+    stats = pstats.Stats(profiled.profile)
+    raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
+    rows = []
+    per_module: dict[str, float] = defaultdict(float)
+    for (filename, line, name), (_cc, calls, own, _cum, _callers) in raw.items():
+        ours = "zuora_wf_async" in filename
+        label = filename.split("zuora_wf_async/")[-1] if ours else filename.rsplit("/", 2)[-1]
+        if ours:
+            per_module[label] += own
+        rows.append((own, calls, f"{label}:{line}({name})", ours))
+    rows.sort(reverse=True)
+    lines = ["own time per run (cProfile; relative weights):"]
+    lines += [
+        f"  {1e6 * own / count:7.2f} µs  {calls / count:6.2f} calls/run  {where}"
+        for own, calls, where, ours in rows
+        if ours or own / count > 2e-6
+    ][:40]
+    lines.append("package modules, own time per run:")
+    lines += [
+        f"  {1e6 * own / count:7.2f} µs  {module}"
+        for module, own in sorted(per_module.items(), key=lambda item: -item[1])
+    ]
+    return lines
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.profile_hot_path")
+    parser.add_argument("--shape", default="run_many", choices=list(_shapes.SHAPES))
+    parser.add_argument("--runs", type=int, default=3_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args(argv)
+    with ServerProcess("benchmarks._fastserver") as server:
+        hello = server.hello
+        for mode in ("with_headers", "without_headers"):
+            endpoint = _shapes.Endpoint(hello[mode], hello["client_id"], hello["client_secret"])
+            samples: dict[str, list[float]] = defaultdict(list)
+            for _ in range(args.rounds):
+                samples["raw_workers"].append(
+                    _cpu(endpoint, "raw_workers", args.runs, collect=True)
+                )
+                samples["gc on"].append(_cpu(endpoint, args.shape, args.runs, collect=True))
+                samples["gc off"].append(_cpu(endpoint, args.shape, args.runs, collect=False))
+            print(f"== {args.shape}, server {mode.replace('_', ' ')}, {args.runs:,} runs")
+            for name, values in samples.items():
+                print(
+                    f"  {name:12s} {statistics.median(values):6.1f} µs/run"
+                    f" [{min(values):.1f}-{max(values):.1f}]"
+                )
+            print("\n".join(_profile(endpoint, args.shape, args.runs)))
+            print("\n".join(_cycles(endpoint, args.shape, args.runs)))
+
+
+if __name__ == "__main__":
+    main()
