@@ -37,7 +37,7 @@ MODES = {
     "with RateLimit-* headers": "with_headers",
     "without RateLimit-* headers": "without_headers",
 }
-OURS = ("run_workflow", "run_many", "iter_runs")
+OURS = ("run_workflow", "run_many", "iter_runs", "run_many_otel")
 
 
 def _collections() -> list[int]:

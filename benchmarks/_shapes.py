@@ -6,11 +6,17 @@ Two hand-written aiohttp loops, the floor a careful user would write without us:
 * ``raw_workers``: ``WIDTH`` workers pulling items from one shared iterator (no task per
   run, so far less garbage: usually the cheaper of the two).
 
-And three ways through ``WorkflowClient`` (the package under test):
+And three ways through ``WorkflowClient`` (the package under test), as installed by
+``pip install zuora-wf-async`` (no ``otel`` extra: ``opentelemetry`` is made unimportable
+while the client is built, since this environment has it for the tests):
 
 * ``run_workflow``: ``asyncio.gather`` of one ``run_workflow`` call per item;
 * ``run_many``: one ``run_many`` call;
-* ``iter_runs``: ``async for outcome in client.iter_runs(...)``.
+* ``iter_runs``: ``async for outcome in client.iter_runs(...)``;
+
+and ``run_many_otel``: ``run_many`` with ``opentelemetry-api`` importable (the ``otel``
+extra) but no SDK configured, what an application that installs the extra and has not
+set up tracing pays.
 
 Every shape authenticates with OAuth client credentials (the raw loops fetch one token
 up front, as a hand-written client would; ours through its token cache), sends the same
@@ -23,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any, Protocol
@@ -147,9 +154,21 @@ def _raw_shape(
 # -- ours ------------------------------------------------------------------------------
 
 
-def _client(endpoint: Endpoint) -> WorkflowClient:
+def _client(endpoint: Endpoint, *, otel: bool) -> WorkflowClient:
     auth = OAuthCredentials(client_id=endpoint.client_id, client_secret=endpoint.client_secret)
-    return WorkflowClient(endpoint.base_url, auth=auth, max_concurrency=WIDTH)
+    if otel:
+        return WorkflowClient(endpoint.base_url, auth=auth, max_concurrency=WIDTH)
+    # None in sys.modules makes ``import opentelemetry`` raise ImportError: the client
+    # then resolves its telemetry exactly as without the extra installed.
+    saved = sys.modules.get("opentelemetry")
+    sys.modules["opentelemetry"] = None  # type: ignore[assignment]
+    try:
+        return WorkflowClient(endpoint.base_url, auth=auth, max_concurrency=WIDTH)
+    finally:
+        if saved is None:
+            del sys.modules["opentelemetry"]
+        else:
+            sys.modules["opentelemetry"] = saved
 
 
 async def _ours_run_workflow(client: WorkflowClient, items: list[dict[str, Any]]) -> int:
@@ -171,9 +190,11 @@ async def _ours_iter_runs(client: WorkflowClient, items: list[dict[str, Any]]) -
 
 def _our_shape(
     batch: Callable[[WorkflowClient, list[dict[str, Any]]], Awaitable[int]],
+    *,
+    otel: bool = False,
 ) -> Callable[[Endpoint, int, Meter], Awaitable[int]]:
     async def shape(endpoint: Endpoint, count: int, meter: Meter) -> int:
-        async with _client(endpoint) as client:
+        async with _client(endpoint, otel=otel) as client:
             await batch(client, list(params(WARMUP)))
             items = list(params(count, start=WARMUP))
             meter.start()
@@ -192,5 +213,6 @@ SHAPES: dict[str, Shape] = {
     "run_workflow": _our_shape(_ours_run_workflow),
     "run_many": _our_shape(_ours_run_many),
     "iter_runs": _our_shape(_ours_iter_runs),
+    "run_many_otel": _our_shape(_ours_run_many, otel=True),
 }
 RAW_SHAPES = ("raw_gather", "raw_workers")
