@@ -8,9 +8,11 @@ Not a benchmark with a target: a diagnostic for whoever works on the call path. 
   the path creates costs), the cheaper raw loop's alongside, all interleaved;
 - a ``cProfile`` of one batch: own time (``tottime``) per function in µs/run, for this
   package's functions and the biggest others, and the total per package module;
-- the reference cycles one batch leaves for the collector (what makes the GC run): one
-  batch with the collector off, then ``gc.DEBUG_SAVEALL``, counted per run by type (and,
-  for functions, coroutines and frames, by the code they belong to).
+- the reference cycles one batch leaves for the collector: one batch with the collector
+  off, then ``gc.DEBUG_SAVEALL``, counted per run by type (and, for functions, coroutines
+  and frames, by the code they belong to);
+- the GC-tracked objects alive per request in flight (snapshots mid-batch, divided by the
+  requests in flight): the coroutine chain a request runs through, and what else it keeps.
 
 cProfile inflates small functions, so read its µs as relative weights; the GC on/off and
 raw numbers are ``time.process_time`` and comparable with the CPU benchmark's.
@@ -110,6 +112,53 @@ def _cycles(endpoint: _shapes.Endpoint, shape: str, count: int) -> list[str]:
     return lines
 
 
+class _InFlight:
+    """Snapshots of the objects created since the batch started, taken mid-batch."""
+
+    def __init__(self, snapshots: int = 5, every: float = 0.1) -> None:
+        self.snapshots: list[dict[str, int]] = []
+        self._before: set[int] = set()
+        self._plan = (snapshots, every)
+
+    def start(self) -> None:
+        gc.collect()
+        self._before = {id(thing) for thing in gc.get_objects()}
+        loop = asyncio.get_running_loop()
+        count, every = self._plan
+        for index in range(1, count + 1):
+            loop.call_later(every * index, self._snapshot)
+
+    def _snapshot(self) -> None:
+        counted: dict[str, int] = defaultdict(int)
+        for thing in gc.get_objects():
+            if id(thing) not in self._before:
+                counted[_describe(thing)] += 1
+        self.snapshots.append(counted)
+
+    def stop(self) -> None:
+        pass
+
+
+def _in_flight(endpoint: _shapes.Endpoint, shape: str, count: int) -> list[str]:
+    census = _InFlight()
+    asyncio.run(_shapes.SHAPES[shape](endpoint, count, census))
+    total: dict[str, int] = defaultdict(int)
+    for snapshot in census.snapshots:
+        for what, number in snapshot.items():
+            total[what] += number
+    # iter_runs/run_many keep WIDTH runs in flight; outcomes kept by run_many count too.
+    per = max(1, len(census.snapshots) * _shapes.WIDTH)
+    lines = [
+        f"GC-tracked objects alive per request in flight: {sum(total.values()) / per:.1f}"
+        f" ({len(census.snapshots)} snapshots; top 45):"
+    ]
+    lines += [
+        f"  {number / per:6.2f}  {what}"
+        for what, number in sorted(total.items(), key=lambda item: -item[1])[:45]
+    ]
+    return lines
+
+
 def _cpu(endpoint: _shapes.Endpoint, shape: str, count: int, *, collect: bool) -> float:
     meter = _Meter(collect=collect)
     ok = asyncio.run(_shapes.SHAPES[shape](endpoint, count, meter))
@@ -171,6 +220,7 @@ def main(argv: list[str] | None = None) -> None:
                 )
             print("\n".join(_profile(endpoint, args.shape, args.runs)))
             print("\n".join(_cycles(endpoint, args.shape, args.runs)))
+            print("\n".join(_in_flight(endpoint, args.shape, args.runs)))
 
 
 if __name__ == "__main__":
