@@ -27,6 +27,7 @@ error's type: a message names the request it failed.
 from __future__ import annotations
 
 import contextvars
+import functools
 import importlib.metadata
 import re
 import weakref
@@ -81,6 +82,7 @@ A = TypeVar("A")
 # -- pure helpers (tested from tables) ----------------------------------------------------
 
 
+@functools.lru_cache(maxsize=1024)
 def path_template(path: str) -> str:
     """A low-cardinality form of ``path`` for span names: id segments become ``{id}``."""
     return "/".join("{id}" if any(c.isdigit() for c in part) else part for part in path.split("/"))
@@ -449,7 +451,10 @@ class OpenTelemetry(Telemetry):
             if prepared.track_id is not None:
                 attributes["zuora.track_id"] = prepared.track_id
             span = self._tracer.start_span(operation, attributes=attributes)
-            token = self._context.attach(self._trace.set_span_in_context(span))
+            if span.is_recording():
+                token = self._context.attach(self._trace.set_span_in_context(span))
+            else:  # no SDK, or sampled out: no attempt spans, no context to carry
+                span = None
         state = _CallTrace(span, metric_attributes)
         reset = _CALL.set(state)
         started = self._clock()
