@@ -47,6 +47,23 @@ async def test_report_counts_groups_failures_and_names_the_slowest(cli, mixed_jo
     assert "row 5:" in out
 
 
+async def test_report_counts_each_row_once_after_resumes_and_retries(
+    cli, fake, mixed_journal, write_jsonl, capsys
+):
+    fake.configure_workflow(396)  # the missing parameter is no longer required
+    rows = write_jsonl([{"accountId": "A-1"}, {"n": 2}, "{oops", {"n": 4}, {"accountId": "A-5"}])
+    argv = ("batch", "396", "--input", str(rows), "--journal", str(mixed_journal))
+    assert await cli(*argv, "--retry-failed") == 1  # the unreadable row fails again
+    capsys.readouterr()
+    assert await cli("batch", "report", str(mixed_journal), env={}) == 0
+    out = capsys.readouterr().out
+    assert "rows: 5 (ok 4, failed 1, in flight 0)" in out
+    assert "MissingParametersError" not in out
+    assert await cli("batch", "report", str(mixed_journal), "--format", "jsonl", env={}) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert sorted(r["row"] for r in records) == [1, 2, 3, 4, 5]
+
+
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
 async def test_report_lists_every_rows_outcome(cli, mixed_journal, capsys, fmt):
     assert await cli("batch", "report", str(mixed_journal), "--format", fmt, env={}) == 0

@@ -19,7 +19,7 @@ import json
 import sys
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -27,6 +27,7 @@ import attrs
 
 from zuora_wf_async import WorkflowClient, ZuoraError
 from zuora_wf_async._journal import BatchJournal, JournalBusyError, read_journal
+from zuora_wf_async._journal import _digest as key_digest
 
 from ._config import UsageError, add_connection_options, add_tuning_options
 
@@ -150,89 +151,134 @@ def journal_parser(
 
 
 # -- report --------------------------------------------------------------------------------
+#
+# Memory stays near 100 bytes per key at a million: one pass keeps, per key digest, the
+# line number of its last started/ok/failed event; details are kept only for rows failed
+# now and for the slowest few. ``--format csv|jsonl`` reads the file a second time and
+# prints the lines that pass found last.
+
+ROW_EVENTS = ("started", "ok", "failed")
+OUTCOMES = ("in flight", "ok", "failed")
+CODES = {"in flight": 0, "ok": 1, "failed": 2}
 
 
 @attrs.define
-class _Row:
-    """What the journal says about one key, as it stands after the last line read."""
-
-    row: int | None = None
-    id: str | None = None
-    outcome: str = "in flight"
-    run_id: int | None = None
-    run_name: str | None = None
-    error: str | None = None
-    message: str | None = None
-    retry_with: str | None = None
-    attempts: int | None = None
-    elapsed: float | None = None
-    at: str | None = None
+class _Failed:
+    row: int | None
+    error: str
+    message: str | None
+    retry_with: str | None
 
 
 @attrs.define
 class _Report:
     header: dict[str, Any] = attrs.field(factory=dict)
-    rows: dict[str, _Row] = attrs.field(factory=dict)
-    invalid: list[_Row] = attrs.field(factory=list)  # rows that had no key
+    # key digest -> 4 * the line of its last event + the outcome's code (CODES)
+    last: dict[bytes, int] = attrs.field(factory=dict)
+    outcomes: Counter[str] = attrs.field(factory=Counter)  # by the last event, kept current
+    failed: dict[bytes, _Failed] = attrs.field(factory=dict)  # rows whose last event failed
+    # Rows that had no key, by row number: each resume fails them again, count them once.
+    keyless: dict[int | None, _Failed] = attrs.field(factory=dict)
     ended: dict[int, str] = attrs.field(factory=dict)  # run id -> how it ended
     stops: Counter[str] = attrs.field(factory=Counter)
+    slowest: list[tuple[float, int, str, int | None, int | None, str]] = attrs.field(
+        factory=list
+    )  # a heap of (elapsed, line, outcome, row, attempts, key)
 
     def read(self, path: Path) -> None:
         for number, record in read_journal(path):
             if number == 1:
                 self.header = record
             else:
-                self._apply(record)
+                self._apply(number, record)
 
-    def _apply(self, record: dict[str, Any]) -> None:
+    def _apply(self, number: int, record: dict[str, Any]) -> None:
         kind = record["event"]
+        if kind not in ROW_EVENTS:
+            self._apply_run(record)
+            return
+        outcome = "in flight" if kind == "started" else kind
+        key = record.get("key")
+        failure = None
+        if kind == "failed":
+            failure = _Failed(
+                record.get("row"), record["error"], record.get("message"), record.get("retry_with")
+            )
+        if key is None:
+            if failure is not None:
+                self.outcomes["failed"] += failure.row not in self.keyless
+                self.keyless[failure.row] = failure
+            return
+        digest = key_digest(key)
+        previous = self.last.get(digest)
+        if previous is not None:
+            self.outcomes[OUTCOMES[previous & 3]] -= 1
+        self.last[digest] = number * 4 + CODES[outcome]
+        self.outcomes[outcome] += 1
+        if failure is not None:
+            self.failed[digest] = failure
+        else:
+            self.failed.pop(digest, None)
+        self._note_time(number, record, outcome, key)
+
+    def _note_time(self, number: int, record: dict[str, Any], outcome: str, key: str) -> None:
+        elapsed = record.get("elapsed")
+        if not isinstance(elapsed, int | float) or isinstance(elapsed, bool):
+            return
+        entry = (float(elapsed), number, outcome, record.get("row"), record.get("attempts"), key)
+        if len(self.slowest) < SLOWEST:
+            heapq.heappush(self.slowest, entry)
+        elif entry[0] > self.slowest[0][0]:
+            heapq.heapreplace(self.slowest, entry)
+
+    def _apply_run(self, record: dict[str, Any]) -> None:
+        kind, run_id = record["event"], record["run_id"]
         if kind == "settled":
-            self.ended[record["run_id"]] = (
+            self.ended[run_id] = (
                 "succeeded" if record["succeeded"] else f"{record.get('status')}, not succeeded"
             )
-            return
-        if kind == "stopped":
+        elif kind == "stopped":
             self.stops["stopped" if record["success"] else "stop declined"] += 1
             if record["success"]:
-                self.ended[record["run_id"]] = "stopped by batch stop"
-            return
-        if kind == "wait_failed":
-            self.ended.setdefault(record["run_id"], f"wait failed: {record['error']}")
-            return
-        key = record.get("key")
-        row = _Row() if key is None else self.rows.setdefault(key, _Row())
-        if key is None:
-            self.invalid.append(row)
-        row.row = record.get("row", row.row)
-        row.id = record.get("id", row.id)
-        if kind == "started":
-            row.outcome = "in flight"
-            return
-        row.outcome = kind
-        row.at = record["at"]
-        row.attempts = record.get("attempts")
-        row.elapsed = record.get("elapsed")
-        if kind == "ok":
-            row.run_id, row.run_name = record["run_id"], record.get("run_name")
-            row.error = row.message = row.retry_with = None
-        else:
-            row.error, row.message = record["error"], record.get("message")
-            row.retry_with = record.get("retry_with")
+                self.ended[run_id] = "stopped by batch stop"
+        else:  # wait_failed
+            self.ended.setdefault(run_id, f"wait failed: {record['error']}")
 
-    def every_row(self) -> Iterable[tuple[str | None, _Row]]:
-        yield from self.rows.items()
-        for row in self.invalid:
-            yield None, row
-
-    def as_dict(self, key: str | None, row: _Row) -> dict[str, Any]:
-        fields = attrs.asdict(row)
-        ended = self.ended.get(row.run_id) if row.run_id is not None else None
-        return {"key": key, **fields, "ended": ended}
+    def rows(self, path: Path) -> Iterator[dict[str, Any]]:
+        """Every row's final outcome, in the order of the lines that decided it."""
+        seen: set[int | None] = set()  # keyless rows already printed (the first failure)
+        for number, record in read_journal(path):
+            if number == 1 or record["event"] not in ROW_EVENTS:
+                continue
+            key = record.get("key")
+            if key is not None and self.last.get(key_digest(key), 0) >> 2 != number:
+                continue
+            if key is None and (record["event"] != "failed" or record.get("row") in seen):
+                continue
+            if key is None:
+                seen.add(record.get("row"))
+            ok = record["event"] == "ok"
+            run_id = record.get("run_id") if ok else None
+            yield {
+                "key": key,
+                "row": record.get("row"),
+                "id": record.get("id"),
+                "outcome": "in flight" if record["event"] == "started" else record["event"],
+                "run_id": run_id,
+                "run_name": record.get("run_name") if ok else None,
+                "error": record.get("error"),
+                "message": record.get("message"),
+                "retry_with": record.get("retry_with"),
+                "attempts": record.get("attempts"),
+                "elapsed": record.get("elapsed"),
+                "at": record["at"],
+                "ended": self.ended.get(run_id) if run_id is not None else None,
+            }
 
 
 def _summary(report: _Report, path: Path, out: TextIO) -> int:
     header = report.header
-    outcomes = Counter(row.outcome for _, row in report.every_row())
+    outcomes = report.outcomes
     total = sum(outcomes.values())
     out.write(
         f"journal {path}: workflow {header.get('workflow_id')}, keys by "
@@ -247,27 +293,24 @@ def _summary(report: _Report, path: Path, out: TextIO) -> int:
         out.write(f"runs ended: {waited or 'none'}\n")
     if report.stops:
         out.write("batch stop: " + ", ".join(f"{k} {n}" for k, n in report.stops.items()) + "\n")
-    groups: dict[str, list[_Row]] = {}
-    for _, row in report.every_row():
-        if row.outcome == "failed":
-            groups.setdefault(row.error or "?", []).append(row)
+    groups: dict[str, list[_Failed]] = {}
+    for failure in [*report.failed.values(), *report.keyless.values()]:
+        groups.setdefault(failure.error, []).append(failure)
     if groups:
         out.write("failures by error:\n")
         for error, rows in sorted(groups.items(), key=lambda item: -len(item[1])):
-            named = ", ".join(str(row.row) for row in rows[:EXAMPLES])
+            rows.sort(key=lambda failure: failure.row or 0)
+            named = ", ".join(str(failure.row) for failure in rows[:EXAMPLES])
             more = ", ..." if len(rows) > EXAMPLES else ""
-            retry = Counter(row.retry_with for row in rows if row.retry_with)
+            retry = Counter(failure.retry_with for failure in rows if failure.retry_with)
             hint = f"; retry with {', '.join(retry)}" if retry else ""
             out.write(f"  {error}: {len(rows)} (rows {named}{more}{hint})\n")
             out.write(f"    e.g. {rows[0].message}\n")
-    timed = ((row.elapsed, key, row) for key, row in report.every_row() if row.elapsed is not None)
-    slowest = heapq.nlargest(SLOWEST, timed, key=lambda item: item[0])
-    if slowest:
+    if report.slowest:
         out.write("slowest rows:\n")
-        for elapsed, key, row in slowest:
+        for elapsed, _line, outcome, row, attempts, key in sorted(report.slowest, reverse=True):
             out.write(
-                f"  row {row.row}: {elapsed:.3f} s, {row.attempts} attempt(s), "
-                f"{row.outcome}, key {key}\n"
+                f"  row {row}: {elapsed:.3f} s, {attempts} attempt(s), {outcome}, key {key}\n"
             )
     return 0
 
@@ -281,14 +324,14 @@ async def cmd_report(args: argparse.Namespace, _make_client: Callable[..., Any])
     if args.format == "text":
         code = _summary(report, args.journal, out)
     elif args.format == "jsonl":
-        for key, row in report.every_row():
-            out.write(json.dumps(report.as_dict(key, row), ensure_ascii=False) + "\n")
+        for record in report.rows(args.journal):
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
         code = 0
     else:
         writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
         writer.writeheader()
-        for key, row in report.every_row():
-            writer.writerow(report.as_dict(key, row))
+        for record in report.rows(args.journal):
+            writer.writerow(record)
         code = 0
     out.flush()
     return code
