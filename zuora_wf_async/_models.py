@@ -48,13 +48,17 @@ class _OpenStrEnum(enum.StrEnum):
 class RunStatus(_OpenStrEnum):
     """Status of a workflow run.
 
-    Zuora documents five values. A value it adds later decodes to a pseudo-member that keeps
-    the raw string (``RunStatus("Paused").value == "Paused"``, ``is_known`` False), so one
-    unexpected status cannot crash a batch of thousands of runs.
+    Zuora's API documents five values. ``Pending`` is a sixth that only Zuora's settings
+    guide names ("Ignore Pending Status"): a run waiting on tasks pending for an approval,
+    a delay or a callout retry (approvals can pend for 90 days). It is not terminal, but a
+    waiter can choose to stop at it. A value Zuora adds later decodes to a pseudo-member
+    that keeps the raw string (``RunStatus("Paused").value == "Paused"``, ``is_known``
+    False), so one unexpected status cannot crash a batch of thousands of runs.
     """
 
     QUEUED = "Queued"
     PROCESSING = "Processing"
+    PENDING = "Pending"
     STOPPING = "Stopping"
     STOPPED = "Stopped"
     FINISHED = "Finished"
@@ -147,14 +151,27 @@ class WorkflowRunDetail:
         return self.status.is_terminal
 
     @property
+    def is_pending(self) -> bool:
+        """True when the run waits on pending tasks: status ``Pending``, or ``Finished``
+        with tasks still pending ("When a workflow is finished, it might have tasks pending
+        for retry or delay", says Zuora's schema)."""
+        return self.status == RunStatus.PENDING or (
+            self.status == RunStatus.FINISHED and self.tasks.pending > 0
+        )
+
+    @property
     def succeeded(self) -> bool:
-        """Finished with no task in Error or Stopped.
+        """Finished with no task in Error, Stopped or Pending.
 
         Zuora documents no ``Error`` run status; a failed task is only visible in the task
-        counts, which is the reading taken here (inferred from the schema).
+        counts, which is the reading taken here (inferred from the schema). A task still
+        pending (for a retry, a delay or an approval) may yet fail, so it is not a success.
         """
         return (
-            self.status == RunStatus.FINISHED and self.tasks.error == 0 and self.tasks.stopped == 0
+            self.status == RunStatus.FINISHED
+            and self.tasks.error == 0
+            and self.tasks.stopped == 0
+            and self.tasks.pending == 0
         )
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 
-from zuora_wf_async._converter import _default_converter
+from zuora_wf_async._converter import converter
 from zuora_wf_async._errors import ZuoraError
 from zuora_wf_async._models import Task, TaskStatus, _OpenStrEnum
 
@@ -251,4 +251,4 @@ def register_workflow_hooks(converter: Any) -> None:
         converter.register_structure_hook(cls, hook)
 
 
-register_workflow_hooks(_default_converter())
+register_workflow_hooks(converter)

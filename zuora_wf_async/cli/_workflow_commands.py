@@ -88,7 +88,7 @@ def add_workflow_commands(
 
 
 async def _workflows(args: argparse.Namespace, client: WorkflowClient) -> int:
-    filters: dict[str, object] = {"name": args.name}
+    filters: dict[str, Any] = {"name": args.name}
     if args.callout_trigger is not None:
         filters["callout_trigger"] = args.callout_trigger == "on"
     async with client:

@@ -81,7 +81,9 @@ Any ``/workflows`` path
     total}}`` plus ``"finishedAt"`` once Finished or Stopped. Status by the clock:
     ``Queued`` for ``queued_seconds``, ``Processing`` for ``processing_seconds``, then
     ``Finished`` (still ``Finished`` with failed tasks, as at Zuora: see
-    ``WorkflowConfig.failed_tasks``).
+    ``WorkflowConfig.failed_tasks``; with ``pending_tasks`` some stay ``Pending``, and
+    ``pending_status=True`` reports the run itself as ``Pending``, the status Zuora's
+    settings guide names but the API's enum does not).
 
 ``GET /workflows/tasks``
     The task instances of every run: ``WorkflowConfig.task_count`` per run (ids from a

@@ -45,7 +45,11 @@ class WorkflowConfig:
     ``failed_tasks`` shape the tasks of a run: once it is ``Finished`` (still ``Finished``
     with failed tasks, as at Zuora) its last ``failed_tasks`` tasks are in ``Error`` with
     ``task_error_class`` and ``task_error``, the others in ``Success``. ``task_tags`` are
-    the filter tags every task of the workflow carries.
+    the filter tags every task of the workflow carries. ``pending_tasks`` more (before the
+    failed ones) stay ``Pending`` once the run is over, as tasks waiting on an approval, a
+    delay or a callout retry do; the run then reads ``Finished`` with ``tasks.pending`` set
+    (the schema: "it might have tasks pending"), or with ``pending_status`` the ``Pending``
+    run status Zuora's settings guide describes (not in the API's enum; no ``finishedAt``).
     """
 
     callout_enabled: bool = True
@@ -54,6 +58,8 @@ class WorkflowConfig:
     force_body: Any = None
     task_count: int = 1
     failed_tasks: int = 0
+    pending_tasks: int = 0
+    pending_status: bool = False
     task_tags: tuple[str, ...] = attrs.field(default=(), converter=_names)
     task_error_class: str = "WorkflowError::Callout"
     task_error: str = "Callout response was 500 after 1 tries."
@@ -61,6 +67,8 @@ class WorkflowConfig:
     def __attrs_post_init__(self) -> None:
         if not 0 <= self.failed_tasks <= self.task_count:
             raise ValueError("failed_tasks must be between 0 and task_count")
+        if self.pending_tasks < 0 or self.failed_tasks + self.pending_tasks > self.task_count:
+            raise ValueError("failed_tasks + pending_tasks must be at most task_count")
         if self.force_status is not None and not 100 <= self.force_status <= 599:
             raise ValueError(f"force_status must be an HTTP status, got {self.force_status}")
 
@@ -218,6 +226,9 @@ class RunStore:
         if run is None:
             return not_found_run(run_id)
         status, since = run.phase(now, self.life)
+        counts = _counts(self.tasks_now(now, run_id=run.id))
+        if status == "Finished" and run.config.pending_status and counts["pending"]:
+            status = "Pending"  # UNCONFIRMED on the API: the settings guide names it
         terminal = status in {"Finished", "Stopped"}
         end = since if terminal else now
         body: dict[str, Any] = {
@@ -231,7 +242,7 @@ class RunStore:
             "updatedAt": self._stamp(since),
             "runTime": round(max(0.0, end - run.created_at), 6),
             "cpuTime": "00:00:00" if status == "Queued" else "00:00:01",
-            "tasks": _counts(self.tasks_now(now, run_id=run.id)),
+            "tasks": counts,
         }
         if terminal:
             body["finishedAt"] = self._stamp(since)

@@ -4,7 +4,8 @@ A run of a workflow configured with ``task_count`` tasks has that many task inst
 numbered from a fake-wide counter (task ids are their own id space). Their statuses follow
 the run: all ``Queued`` while it is Queued, all ``Processing`` while Processing, all
 ``Stopped`` once it is Stopping or Stopped, and when it is Finished the last
-``failed_tasks`` are ``Error`` (with ``error_class``, ``error`` and ``error_details``) and
+``failed_tasks`` are ``Error`` (with ``error_class``, ``error`` and ``error_details``), the
+``pending_tasks`` before them ``Pending``, and
 the rest ``Success``; so the list always agrees with the run detail's ``tasks`` counts.
 
 Query: the documented filters ``id``, ``name``, ``action_type``, ``object``, ``object_id``,
@@ -65,7 +66,13 @@ def run_tasks(
     tasks: list[dict[str, Any]] = []
     for index in range(total):
         if status == "Finished":
-            task_status = "Error" if index >= total - config.failed_tasks else "Success"
+            failed_from = total - config.failed_tasks
+            if index >= failed_from:
+                task_status = "Error"
+            elif index >= failed_from - config.pending_tasks:
+                task_status = "Pending"
+            else:
+                task_status = "Success"
         elif status in {"Stopping", "Stopped"}:
             task_status = "Stopped"
         else:
