@@ -6,6 +6,7 @@ import datetime as dt
 import random
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
@@ -54,7 +55,9 @@ def _endpoints(fake: FakeZuora) -> set[str]:
     return {request.endpoint for request in fake.requests if request.status == 200}
 
 
-async def test_all_17_operations_through_the_client(zuora: WorkflowClient, fake: FakeZuora) -> None:
+async def test_all_17_operations_through_the_client(
+    zuora: WorkflowClient, fake: FakeZuora, spec: Any
+) -> None:
     fake.configure_workflow(42, task_count=3, failed_tasks=2)
     run = await zuora.run_workflow(42, {"accountId": "A-1"})
     detail = await zuora.get_run(run.id)
@@ -111,6 +114,14 @@ async def test_all_17_operations_through_the_client(zuora: WorkflowClient, fake:
         "delete_version",
         "delete_workflow",
     }
+    # Every request the client sent, as the server received it, fits the official document.
+    for request in fake.requests:
+        if request.endpoint == "token":
+            continue
+        url = f"{fake.base_url}{request.path}?{urlencode(request.query)}"
+        headers = {name: request.headers[name] for name in request.headers}
+        problems = spec.request_problems(request.method, url, headers, request.body)
+        assert problems == [], (request.method, request.path, problems)
 
 
 async def test_rerun_failed_tasks_twice_reruns_each_failed_task_once(

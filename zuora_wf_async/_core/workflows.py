@@ -468,7 +468,11 @@ def prepare_export(
 
 
 def export_document(export: WorkflowExport | Mapping[str, Any]) -> dict[str, Any]:
-    """The import body for ``export``: ``{"workflow", "tasks", "linkages"}``, checked."""
+    """The import body for ``export``: ``{"workflow", "tasks", "linkages"}``, checked.
+
+    Workflow settings that are null are left out (see below); everything else is sent as
+    exported, including fields this package does not model.
+    """
     data = export.as_json() if isinstance(export, WorkflowExport) else export
     if not isinstance(data, Mapping):
         raise InvalidRequestError(
@@ -481,7 +485,12 @@ def export_document(export: WorkflowExport | Mapping[str, Any]) -> dict[str, Any
             "is missing or not an object",
             "pass what export_workflow returned (or the JSON it wrote)",
         )
-    body: dict[str, Any] = {"workflow": dict(workflow)}
+    # An export's workflow carries nulls (finished_at, status, call_type...) that the
+    # import schema (DetailedWorkflow) types as non-null; null means "not set", so such
+    # fields are left out rather than sent as null. Tasks and linkages go as exported.
+    body: dict[str, Any] = {
+        "workflow": {name: value for name, value in workflow.items() if value is not None}
+    }
     for name in ("tasks", "linkages"):
         items = data.get(name, [])
         if not isinstance(items, list | tuple) or not all(isinstance(i, Mapping) for i in items):
