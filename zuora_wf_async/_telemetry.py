@@ -26,13 +26,15 @@ error's type: a message names the request it failed.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
 import importlib.metadata
+import logging
 import re
 import weakref
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, MutableMapping
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from zuora_wf_async._core.pacing import Throttle, classify_429
@@ -77,6 +79,24 @@ _DURATION_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.
 _RUN_PATH = re.compile(r"^/workflows/workflow_runs/(\d+)(?:/|$)")
 
 A = TypeVar("A")
+P = ParamSpec("P")
+R = TypeVar("R")
+
+logger = logging.getLogger("zuora_wf_async")
+
+
+def _never_raises(method: Callable[P, R | None]) -> Callable[P, R | None]:
+    """Telemetry bookkeeping must never fail a request: a failure is logged, None returned."""
+
+    @functools.wraps(method)
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> R | None:
+        try:
+            return method(*args, **kwargs)
+        except Exception:
+            logger.exception("OpenTelemetry bookkeeping failed; the request goes on")
+            return None
+
+    return guarded
 
 
 # -- pure helpers (tested from tables) ----------------------------------------------------
@@ -195,6 +215,13 @@ class Telemetry:
     ) -> BatchTrace:
         """The telemetry of one ``run_many``/``iter_runs`` batch."""
         return NO_BATCH
+
+    def span(
+        self, operation: str, attributes: Mapping[str, Any] | None = None
+    ) -> contextlib.AbstractContextManager[None]:
+        """A span around an operation made of several calls (``wait_for_run``...), current
+        while it runs so that its calls' spans are its children."""
+        return contextlib.nullcontext()
 
 
 NO_TELEMETRY = Telemetry()
@@ -480,19 +507,32 @@ class OpenTelemetry(Telemetry):
         error: BaseException | None,
         elapsed: float,
     ) -> None:
-        instruments = self._instruments
+        try:
+            self._end_span(state, call, value, error)
+        finally:
+            self._record_call(state, error, elapsed)
+
+    @_never_raises
+    def _record_call(self, state: _CallTrace, error: BaseException | None, elapsed: float) -> None:
         attributes = state.metric_attributes
         if error is None:
             attributes["zuora.outcome"] = "success"
         else:
             attributes["zuora.outcome"] = "failure"
             attributes["error.type"] = _error_type(error)
-        instruments.requests.add(1, attributes)
-        instruments.duration.record(elapsed, attributes)
+        self._instruments.requests.add(1, attributes)
+        self._instruments.duration.record(elapsed, attributes)
+
+    @_never_raises
+    def _end_span(
+        self, state: _CallTrace, call: _Call, value: object, error: BaseException | None
+    ) -> None:
         span = state.span
         if span is None:
             return
-        if span.is_recording():
+        try:
+            if not span.is_recording():
+                return
             span.set_attribute("zuora.attempts", call.attempts)
             run_id = run_id_of(call.prepared.path, value)
             if run_id is not None:
@@ -507,7 +547,8 @@ class OpenTelemetry(Telemetry):
                 # state already knows it.
                 span.set_attribute("zuora.may_have_run", bool(call.maybe_ran))
                 span.set_status(self._status(self._error, _error_type(error)))
-        span.end()
+        finally:
+            span.end()
 
     # -- an attempt -----------------------------------------------------------------------
 
@@ -556,22 +597,27 @@ class OpenTelemetry(Telemetry):
     async def _counted_attempt(
         self, attempt: Callable[[_Call], Awaitable[Any]], call: _Call, state: _CallTrace | None
     ) -> Any:
+        try:
+            value = await attempt(call)
+        except ZuoraError as error:
+            self._count_attempt(call, None, error)
+            raise
+        self._count_attempt(call, state.status if state is not None else None, None)
+        return value
+
+    @_never_raises
+    def _count_attempt(self, call: _Call, status: int | None, error: ZuoraError | None) -> None:
         attributes: dict[str, Any] = {
             "zuora.operation": call.operation,
             "http.request.method": call.prepared.method,
         }
-        try:
-            value = await attempt(call)
-        except ZuoraError as error:
+        if error is not None:
             if isinstance(error, ZuoraAPIError) and error.status:
                 attributes["http.response.status_code"] = error.status
             attributes["error.type"] = self._attempt_error_type(error)
-            self._instruments.attempts.add(1, attributes)
-            raise
-        if state is not None and state.status is not None:
-            attributes["http.response.status_code"] = state.status
+        elif status is not None:
+            attributes["http.response.status_code"] = status
         self._instruments.attempts.add(1, attributes)
-        return value
 
     @staticmethod
     def _attempt_error_type(error: BaseException) -> str:
@@ -580,10 +626,12 @@ class OpenTelemetry(Telemetry):
             return str(error.status)
         return _error_type(error)
 
+    @_never_raises
     def sending(self, headers: MutableMapping[str, str]) -> None:
         if self._propagate_trace_context:
             self._propagate.inject(headers)
 
+    @_never_raises
     def answered(self, raw: RawResponse) -> None:
         state = _CALL.get()
         if state is None:
@@ -607,6 +655,7 @@ class OpenTelemetry(Telemetry):
             if raw.status == 429:
                 span.set_attribute("zuora.throttle.kind", throttle_kind(raw))
 
+    @_never_raises
     def retrying(self, reason: str, delay: float, error: ZuoraError) -> None:
         state = _CALL.get()
         category = retry_category(error)
@@ -625,6 +674,27 @@ class OpenTelemetry(Telemetry):
                     "error.type": self._attempt_error_type(error),
                 },
             )
+
+    @contextlib.contextmanager
+    def span(self, operation: str, attributes: Mapping[str, Any] | None = None) -> Iterator[None]:
+        if self._suppressed():
+            yield
+            return
+        span = self._tracer.start_span(
+            operation, attributes={"zuora.operation": operation, **(attributes or {})}
+        )
+        token = self._context.attach(self._trace.set_span_in_context(span))
+        try:
+            yield
+        except BaseException as error:
+            # Not record_exception: a message names the request, its key included.
+            if span.is_recording():
+                span.set_attribute("error.type", _error_type(error))
+                span.set_status(self._status(self._error, _error_type(error)))
+            raise
+        finally:
+            self._context.detach(token)
+            span.end()
 
     # -- a batch --------------------------------------------------------------------------
 
@@ -673,6 +743,7 @@ class _OtelBatch(BatchTrace):
         self._success_attributes = {"zuora.operation": operation, "zuora.outcome": "success"}
         self._failure_attributes = {"zuora.operation": operation, "zuora.outcome": "failure"}
 
+    @_never_raises
     def item_context(self, index: int) -> contextvars.Context | None:
         owner = self._owner
         context = contextvars.copy_context()
@@ -690,11 +761,17 @@ class _OtelBatch(BatchTrace):
 
     def item_done(self, index: int, error: ZuoraError | None) -> None:
         self._done += 1
-        if error is None:
-            self._counter.add(1, self._success_attributes)
-            return
-        self._failed += 1
-        self._counter.add(1, self._failure_attributes)
+        if error is not None:
+            self._failed += 1
+            self._failure_event(index, error)
+        self._count(error is None)
+
+    @_never_raises
+    def _count(self, ok: bool) -> None:
+        self._counter.add(1, self._success_attributes if ok else self._failure_attributes)
+
+    @_never_raises
+    def _failure_event(self, index: int, error: ZuoraError) -> None:
         span = self._span
         # Failures of untraced items stay visible, as a bounded number of events.
         if (
@@ -713,6 +790,7 @@ class _OtelBatch(BatchTrace):
                 },
             )
 
+    @_never_raises
     def end(self) -> None:
         if self._ended:
             return
