@@ -50,7 +50,7 @@ class BatchOptions:
     retry_failed: bool = False
 
 
-@attrs.frozen
+@attrs.define
 class Keyed:
     """A readable row with its identity and key, or the problem that leaves it without."""
 

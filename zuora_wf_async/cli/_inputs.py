@@ -37,7 +37,7 @@ FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
 KEY_NAMESPACE = "zuora-wf"
 
 
-@attrs.frozen
+@attrs.define  # not frozen: built once per input row, and frozen inits cost twice
 class Row:
     """One input row: its ``params``, or the ``problem`` that keeps it from being sent."""
 
