@@ -592,7 +592,7 @@ class BatchJournal:
             return key
         error = outcome.error
         assert error is not None  # noqa: S101 -- an outcome has a run or an error
-        self.failed(key, error, sent_key=sent, **extra, **info)
+        self.failed(key, error, **extra, **info)  # extra names sent_key when it differs
         return key
 
     def failed(

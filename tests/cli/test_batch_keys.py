@@ -7,6 +7,8 @@ from collections import Counter
 
 import pytest
 
+from zuora_wf_async.testing import FakeZuora, Fault, FaultPlan
+
 
 def write_csv(path, rows):
     path.write_text("accountId,cycle\n" + "".join(f"{a},{c}\n" for a, c in rows))
@@ -149,3 +151,45 @@ async def test_a_non_utf8_csv_row_fails_alone(cli, fake, tmp_path, capsys):
     assert await cli("batch", "396", "--input", str(rows), "--journal", str(journal)) == 1
     assert "row 3: InvalidRow: is not UTF-8 text" in capsys.readouterr().out
     assert sorted(e.params["accountId"] for e in fake.executions) == ["A-1", "A-3"]
+
+
+async def test_a_refused_row_retried_and_refused_again_gets_a_fresh_key_each_time(
+    cli, fake, write_jsonl, read_journal, tmp_path
+):
+    fake.configure_workflow(396, required_params=("accountId",))
+    rows = write_jsonl([{"amount": 1}])
+    journal = tmp_path / "j.jsonl"
+    argv = ("batch", "396", "--input", str(rows), "--journal", str(journal), "--retry-failed")
+    for _ in range(3):
+        assert await cli(*argv) == 1
+    failed = [e for e in read_journal(journal)[1:] if e["event"] == "failed"]
+    assert [e["retry_with"] for e in failed] == ["new-key"] * 3
+    sent = [e.get("sent_key", e["key"]) for e in failed]
+    assert len(set(sent)) == 3  # Zuora would replay a 406 for a used key
+    assert len({e["key"] for e in failed}) == 1  # still the same row
+    assert len(fake.requests_to("run")) == 3
+
+
+async def test_a_row_whose_run_may_exist_is_retried_under_the_same_key(
+    cli, write_jsonl, read_journal, tmp_path
+):
+    """A 503 after Zuora recorded the run: may_have_run, so retry_with same-key."""
+    rule = Fault(kind="error_after_record", status=503, on={1})
+    async with FakeZuora(faults=FaultPlan(rules=[rule])) as fake:
+        env = {
+            "ZUORA_BASE_URL": fake.base_url,
+            "ZUORA_CLIENT_ID": fake.client_id,
+            "ZUORA_CLIENT_SECRET": fake.client_secret,
+            "ZUORA_MAX_ATTEMPTS": "1",  # no retry inside the call: the row fails
+        }
+        rows = write_jsonl([{"accountId": "A-1"}])
+        journal = tmp_path / "j.jsonl"
+        argv = ("batch", "396", "--input", str(rows), "--journal", str(journal))
+        assert await cli(*argv, env=env) == 1
+        assert await cli(*argv, "--retry-failed", env=env) == 0
+        events = read_journal(journal)[1:]
+        failed = next(e for e in events if e["event"] == "failed")
+        assert failed["error"] == "ServerError"
+        assert failed["retry_with"] == "same-key"
+        assert "sent_key" not in events[-2]  # the retry's started line: the same key
+        assert list(fake.execution_counts_by_key().values()) == [1]
