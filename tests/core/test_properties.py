@@ -30,7 +30,7 @@ from zuora_wf_async import (
 )
 from zuora_wf_async._converter import decode
 from zuora_wf_async._core.oauth import MAX_EXPIRES_IN, read_token_response
-from zuora_wf_async._core.ratelimit import parse_rate_limit, parse_retry_after
+from zuora_wf_async._core.ratelimit import has_plenty_left, parse_rate_limit, parse_retry_after
 from zuora_wf_async._core.requests import (
     MAX_PARAMS_DEPTH,
     PreparedRequest,
@@ -330,3 +330,23 @@ def test_any_token_response_is_a_grant_or_an_unquoting_decode_error(body):
     assert grant.access_token.isprintable()
     assert " " not in grant.access_token
     assert 0 < grant.expires_in <= MAX_EXPIRES_IN
+
+
+@given(
+    st.dictionaries(
+        header_names,
+        hostile_text
+        | st.text(alphabet=st.characters(categories=["Nd", "No"]), min_size=1, max_size=8)
+        | st.integers(1, 6000).map(lambda digits: "9" * digits),
+        max_size=6,
+    )
+)
+def test_hostile_rate_headers_never_raise(values):
+    """Unicode digits ("²"), 5,000-digit numbers and surrogates read as absent or clamped."""
+    info = parse_rate_limit(values)
+    if info is not None:
+        for number in (info.limit, info.remaining, info.concurrency_limit):
+            assert number is None or 0 <= number <= 10**12
+    after = parse_retry_after(values)
+    assert after is None or 0 <= after <= 86_400
+    assert has_plenty_left(values, 4) in (True, False)

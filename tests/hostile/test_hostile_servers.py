@@ -641,3 +641,32 @@ async def test_run_many_returns_one_outcome_per_item_over_hostile_answers(script
             assert type(outcome.error) is expected, (kind, outcome.error)
             assert secrets_in(outcome.error) == []
     assert sum(outcome.ok for outcome in outcomes) == 3
+
+
+@pytest.mark.parametrize(
+    "remaining",
+    [
+        pytest.param("9" * 5000, id="5000-digits"),
+        pytest.param("²", id="superscript-two"),
+        pytest.param("١٢٣", id="arabic-indic-digits"),
+        pytest.param("1e400", id="beyond-float"),
+        pytest.param("-1", id="negative"),
+    ],
+)
+async def test_nonsense_rate_headers_on_a_success_read_as_absent(raw_server, remaining):
+    """On every 2xx the remaining quota is read; "²" and 5,000 digits once made int() raise."""
+    body = json.dumps(RUN).encode()
+    raw_server.reply = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        + b"RateLimit-Remaining: "
+        + remaining.encode()
+        + b"\r\nRateLimit-Limit: "
+        + remaining.encode()
+        + b"\r\nConcurrency-Limit-Remaining: "
+        + remaining.encode()
+        + f"\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    async with hostile_client(raw_server.base_url) as zuora:
+        run = await zuora.run_workflow(396)
+    assert run.id == RUN["id"]

@@ -45,14 +45,32 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     return headers.get(name)
 
 
+# Limits are counts of requests per window (Zuora's largest is tens of millions a day); a
+# header claiming more is nonsense, read as this much so that no arithmetic on it overflows.
+_MAX_COUNT = 10**12
+# Long enough for any real number in a header; a longer one is an attack on int()/float().
+_MAX_NUMBER_CHARS = 32
+
+
+def _number(text: str) -> float | None:
+    """``text`` as a finite float, or None; ASCII only (``float`` also reads "٣" as 3)."""
+    text = text.strip()
+    if not text or len(text) > _MAX_NUMBER_CHARS or not text.isascii():
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
 def _non_negative_number(text: str | None) -> float | None:
     if text is None:
         return None
-    try:
-        value = float(text.strip())
-    except ValueError:
+    value = _number(text)
+    if value is None:
         return None
-    if not math.isfinite(value) or value < 0:
+    if value < 0:
         return None
     return min(value, _MAX_WAIT_SECONDS)
 
@@ -61,11 +79,8 @@ def _non_negative_int(text: str | None) -> int | None:
     # Counts are not waits: a per-day quota of 27,000,000 must not be clamped like one.
     if text is None:
         return None
-    try:
-        value = float(text.strip())
-    except ValueError:
-        return None
-    return int(value) if math.isfinite(value) and value >= 0 else None
+    value = _number(text)
+    return int(min(value, _MAX_COUNT)) if value is not None and value >= 0 else None
 
 
 def _first_limit(text: str | None) -> int | None:
@@ -81,6 +96,9 @@ def has_plenty_left(headers: Mapping[str, str], margin: int) -> bool:
     remaining = headers.get("RateLimit-Remaining")
     return (
         remaining is not None
+        # isdigit() alone accepts "²" and 5,000 digits, on which int() raises ValueError.
+        and 0 < len(remaining) <= _MAX_NUMBER_CHARS
+        and remaining.isascii()
         and remaining.isdigit()
         and int(remaining) > margin
         and "Concurrency-Limit-Remaining" not in headers
