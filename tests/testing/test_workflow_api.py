@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -300,17 +302,8 @@ def test_tenant_types_follow_zuoras_table():
         TenantLimits(concurrency=0)
 
 
-async def test_every_answer_validates_against_the_official_schema(wire, fake):
+async def test_every_answer_validates_against_the_official_schema(wire, fake, official):
     """Bodies in official shapes: each 200 body fits its operation's schema."""
-    import importlib.util
-    from pathlib import Path
-
-    spec_path = Path(__file__).parent.parent / "workflows" / "conftest.py"
-    loader = importlib.util.spec_from_file_location("workflow_spec", spec_path)
-    assert loader is not None
-    assert loader.loader is not None
-    module = importlib.util.module_from_spec(loader)
-    loader.loader.exec_module(module)
     fake.configure_workflow(42, task_count=2, failed_tasks=1)
     run_id = (await wire.run(fake, 42)).body["id"]
     task_id = (
@@ -341,6 +334,8 @@ async def test_every_answer_validates_against_the_official_schema(wire, fake):
         ("POST", "/workflows/import", EXPORT, {}),
         ("GET", f"/workflows/{imported}/versions", None, {}),
         ("POST", f"/workflows/{imported}/versions/import", EXPORT, {"version": "0.0.2"}),
+        ("PUT", f"/workflows/workflow_runs/{run_id}/stop", None, {}),
+        ("POST", "/workflows/42/run", {"accountId": "A-1"}, {}),
         ("DELETE", "/workflows/42", None, {}),
     ]
     for method, path, body, params in calls:
@@ -350,6 +345,27 @@ async def test_every_answer_validates_against_the_official_schema(wire, fake):
             kwargs["headers"] = {"Content-Type": "application/json"}
         answer = await wire.request(fake, method, path, **kwargs)
         assert answer.status == 200, (method, path, answer.body)
-        template, operation, _ = module.operation_for(method, path)
+        template, operation, _ = official.operation_for(method, path)
         schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
-        assert module.schema_errors(answer.body, schema) == [], (method, template)
+        assert official.schema_errors(answer.body, schema) == [], (method, template)
+
+
+async def test_the_422_of_patch_validates_against_validation_errors(wire, fake, official):
+    """An error body whose official example agrees with its schema is checked too."""
+    answer = await wire.request(fake, "PATCH", "/workflows/42", json={"status": "on"})
+    _, operation, _ = official.operation_for("PATCH", "/workflows/42")
+    schema = operation["responses"]["422"]["content"]["application/json"]["schema"]
+    assert answer.status == 422
+    assert official.schema_errors(answer.body, schema) == []
+
+
+@pytest.fixture(scope="module")
+def official() -> Any:
+    """The official-document helpers of tests/workflows/conftest.py (importlib mode)."""
+    path = Path(__file__).parent.parent / "workflows" / "conftest.py"
+    spec = importlib.util.spec_from_file_location("workflow_spec", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
