@@ -22,7 +22,7 @@ from zuora_wf_async import (
     WorkflowStatus,
     ZuoraAPIError,
 )
-from zuora_wf_async.testing import FakeZuora, ManualClock
+from zuora_wf_async.testing import FakeZuora, Fault, FaultPlan, ManualClock
 
 EXPORT = {
     "workflow": {"name": "Nightly sync", "version": "0.0.1", "callout_trigger": True},
@@ -203,3 +203,22 @@ async def test_preflight_names_the_problem_with_one_request_per_workflow(
         assert "Callout trigger off" in (await operations.preflight(no_callout) or "")
         assert await operations.preflight(ready) is None
     assert len(fake.requests_to("get_workflow")) == 3  # cached per client
+
+
+async def test_an_import_whose_answer_is_lost_is_resent_under_its_key_and_done_once() -> None:
+    """A 503 after Zuora did the work: the resend carries the same key and bytes, and the
+    stored answer comes back instead of a second definition."""
+    plan = FaultPlan(rules=[Fault.error_after_record(503, on=[1], endpoints=["import"])])
+    clock = ManualClock()
+    async with FakeZuora(clock=clock, faults=plan) as fake:
+        auth = OAuthCredentials(client_id=fake.client_id, client_secret=fake.client_secret)
+        async with WorkflowClient(
+            fake.base_url, auth=auth, clock=clock, sleep=clock.sleep, rng=random.Random(0)
+        ) as zuora:
+            imported = await zuora.import_workflow(EXPORT, activate=True)
+            listed = [w.id async for w in zuora.iter_workflows()]
+    sent = fake.requests_to("import")
+    assert [r.status for r in sent] == [503, 200]
+    assert sent[0].header("Idempotency-Key") == sent[1].header("Idempotency-Key")
+    assert sent[0].raw_body == sent[1].raw_body
+    assert listed == [imported.id]
