@@ -222,3 +222,13 @@ async def test_an_import_whose_answer_is_lost_is_resent_under_its_key_and_done_o
     assert sent[0].header("Idempotency-Key") == sent[1].header("Idempotency-Key")
     assert sent[0].raw_body == sent[1].raw_body
     assert listed == [imported.id]
+
+
+async def test_batch_update_404_is_a_not_found_error_with_zuoras_title(
+    zuora: WorkflowClient,
+) -> None:
+    """batch_update's error bodies are shaped differently (code "Task"); still typed."""
+    with pytest.raises(NotFoundError) as caught:
+        await zuora.update_tasks([{"id": 999_999, "name": "nobody"}])
+    assert caught.value.messages == ("Missing ids for tasks.",)
+    assert caught.value.method == "PUT"
