@@ -6,8 +6,10 @@ for the next delay. The wait generator *receives* each failure (backoff sends it
 hands it to ``_core.retry.next_step`` with what the call knows; it yields the delay of a
 ``Resend``, or ends (which backoff turns into a give-up) on a ``Stop``. ``max_time`` is the
 call's deadline. The decorator is built once per client; per-call state reaches backoff's
-runtime-evaluated arguments (``max_time``, the generator's ``call``) through a context
-variable set for the duration of one call.
+runtime-evaluated arguments (``max_time``, the generator's ``call``: backoff calls them at
+the start of each decorated call) through ``RetryLoop._starting``, set just before the
+call. backoff reads them synchronously, in the first step of its coroutine, before
+anything else can run on the loop, so no other call can be in between.
 
 One thing backoff does not do here: sleep. Its async loop calls ``asyncio.sleep`` and
 reads ``datetime.now()`` directly, so neither can be injected, and a test could not run a
@@ -19,11 +21,10 @@ while waiting: the attempt's slot was released when it ended.
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import math
 from collections.abc import Awaitable, Callable, Generator
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import attrs
 import backoff
@@ -56,9 +57,11 @@ class RetryEvent:
     error: ZuoraError = attrs.field(repr=False)
 
 
-@attrs.frozen(kw_only=True)
-class CallResult:
-    """A call's value with how many attempts it took and how long, waits included."""
+class CallResult(NamedTuple):
+    """A call's value with how many attempts it took and how long, waits included.
+
+    A tuple, not an attrs record: one is made per request, and a tuple costs the least.
+    """
 
     value: Any
     attempts: int
@@ -97,14 +100,6 @@ class CallState:
         # True once any attempt failed in a way that may have left the request carried out.
         self.maybe_ran = False
         self.step: Resend | Stop | None = None
-
-
-_CURRENT_CALL: contextvars.ContextVar[CallState] = contextvars.ContextVar("zuora_wf_async_call")
-
-
-def _call_deadline() -> float:
-    deadline = _CURRENT_CALL.get().policy.deadline
-    return math.inf if deadline is None else deadline
 
 
 def _is_final(error: Exception) -> bool:
@@ -154,22 +149,33 @@ class RetryLoop:
             self._delays,
             ZuoraError,
             max_tries=None,
-            max_time=_call_deadline,
+            max_time=self._starting_deadline,
             giveup=_is_final,
             on_backoff=self._before_resend,
             jitter=_waited_in_handler,
             raise_on_giveup=True,
             logger=None,
-            call=_CURRENT_CALL.get,
+            call=self._starting_call,
         )(attempt)
+        self._starting: CallState | None = None
 
-    async def run(self, call: CallState) -> Any:
-        """The attempt's value; on give-up its last ``ZuoraError``, as is."""
-        reset = _CURRENT_CALL.set(call)
-        try:
-            return await self._run(call)
-        finally:
-            _CURRENT_CALL.reset(reset)
+    def run(self, call: CallState) -> Awaitable[Any]:
+        """Await it for the attempt's value; on give-up its last ``ZuoraError``, as is.
+
+        A plain function handing back backoff's coroutine (one coroutine less per call);
+        the caller awaits it at once, which is when backoff reads ``_starting``.
+        """
+        self._starting = call
+        return self._run(call)
+
+    def _starting_call(self) -> CallState:
+        call = self._starting
+        assert call is not None  # noqa: S101 -- set by run() just before backoff reads it
+        return call
+
+    def _starting_deadline(self) -> float:
+        deadline = self._starting_call().policy.deadline
+        return math.inf if deadline is None else deadline
 
     def _delays(self, call: CallState) -> Generator[float, BaseException | None, None]:
         """backoff's wait generator: each failure in, the delay ``next_step`` chose out."""
