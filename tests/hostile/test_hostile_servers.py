@@ -670,3 +670,38 @@ async def test_nonsense_rate_headers_on_a_success_read_as_absent(raw_server, rem
     async with hostile_client(raw_server.base_url) as zuora:
         run = await zuora.run_workflow(396)
     assert run.id == RUN["id"]
+
+
+class SteeringInt(int):
+    """An id whose text forms lie: only its value may reach a path."""
+
+    def __format__(self, spec: str) -> str:
+        return "../../oauth/token"
+
+    def __str__(self) -> str:
+        return "../../oauth/token"
+
+    def __repr__(self) -> str:
+        return "../../oauth/token"
+
+
+async def test_an_int_subclass_cannot_steer_a_request_to_another_path(scripted):
+    """One such id once sent a POST carrying the token to /oauth/token."""
+    queries: list[str] = []
+
+    async def tasks(request: web.Request) -> web.StreamResponse:
+        queries.append(request.query.get("workflow_id", ""))
+        return web.json_response(TASKS)
+
+    scripted.answers["tasks"] = tasks
+    async with hostile_client(scripted.base_url) as zuora:
+        await zuora.run_workflow(SteeringInt(396))
+        await zuora.get_run(SteeringInt(400))
+        await zuora.stop_run(SteeringInt(400))
+        await _all_tasks_of(zuora, SteeringInt(400))
+    assert [name for name, _ in scripted.hits] == ["run", "get", "stop", "tasks"]
+    assert queries == ["400"]
+
+
+async def _all_tasks_of(zuora: WorkflowClient, run_id: int) -> list[object]:
+    return [task async for task in zuora.iter_tasks(workflow_run_id=run_id)]

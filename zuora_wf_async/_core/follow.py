@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit
 
 import attrs
 
-from zuora_wf_async._core.requests import PreparedRequest, prepare_get
+from zuora_wf_async._core.requests import PreparedRequest, canonical_int, prepare_get
 from zuora_wf_async._errors import InvalidRequestError, ResponseDecodeError
 
 __all__ = [
@@ -44,7 +44,7 @@ def validate_run_id(run_id: object, field: str = "run_id") -> int:
     if isinstance(run_id, str) and run_id.isascii() and run_id.isdigit():
         value: object = int(run_id)
     else:
-        value = run_id
+        value = canonical_int(run_id)  # an int subclass's own __str__ must not reach a URL
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise InvalidRequestError(
             field,
