@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from zuora_wf_async._core import follow as follow_build
 from zuora_wf_async._core import requests as build
+from zuora_wf_async._core import workflow_readers as readers
 from zuora_wf_async._core import workflows as core
 from zuora_wf_async._core.requests import PreparedRequest
 from zuora_wf_async._core.responses import RawResponse
@@ -104,7 +105,7 @@ class WorkflowOperations:
     ) -> AsyncIterator[Workflow]:
         request, seen = prepared, {prepared.url}
         while True:
-            page = await self._call(request, core.read_workflow_page, retry, "list_workflows")
+            page = await self._call(request, readers.read_workflow_page, retry, "list_workflows")
             for workflow in page.workflows:
                 yield workflow
             if page.next_page is None:
@@ -130,7 +131,7 @@ class WorkflowOperations:
         prepared = core.prepare_get_workflow(
             base_url=self._pipeline.base_url, workflow_id=workflow_id, **self._headers(track_id)
         )
-        return await self._call(prepared, core.read_workflow, retry, "get_workflow")
+        return await self._call(prepared, readers.read_workflow, retry, "get_workflow")
 
     async def update_workflow(
         self,
@@ -155,7 +156,7 @@ class WorkflowOperations:
             **self._headers(track_id),
         )
         try:
-            workflow = await self._call(prepared, core.read_workflow, retry, "update_workflow")
+            workflow = await self._call(prepared, readers.read_workflow, retry, "update_workflow")
         except IdempotencyKeyReusedError as error:
             # PATCH answers a validation failure with 422 {"reasons": [...]}, the status a
             # reused key gets elsewhere: told apart by the body. (A dedicated error leaf
@@ -176,7 +177,7 @@ class WorkflowOperations:
         prepared = core.prepare_delete_workflow(
             base_url=self._pipeline.base_url, workflow_id=workflow_id, **self._headers(track_id)
         )
-        await self._call(prepared, core.read_deleted, retry, "delete_workflow")
+        await self._call(prepared, readers.read_deleted, retry, "delete_workflow")
 
     # -- tasks --------------------------------------------------------------------------
 
@@ -186,7 +187,7 @@ class WorkflowOperations:
         prepared = core.prepare_get_task(
             base_url=self._pipeline.base_url, task_id=task_id, **self._headers(track_id)
         )
-        return await self._call(prepared, core.read_task, retry, "get_task")
+        return await self._call(prepared, readers.read_task, retry, "get_task")
 
     async def rerun_task(
         self,
@@ -202,7 +203,7 @@ class WorkflowOperations:
             idempotency_key=idempotency_key or str(uuid.uuid4()),
             **self._headers(track_id),
         )
-        return await self._call(prepared, core.read_task, retry, "rerun_task")
+        return await self._call(prepared, readers.read_task, retry, "rerun_task")
 
     async def update_tasks(
         self,
@@ -220,7 +221,7 @@ class WorkflowOperations:
         ]
         updated: list[Task] = []
         for prepared in requests:
-            updated += await self._call(prepared, core.read_tasks, retry, "update_tasks")
+            updated += await self._call(prepared, readers.read_tasks, retry, "update_tasks")
         return updated
 
     async def get_task_usage(
@@ -234,7 +235,7 @@ class WorkflowOperations:
         prepared = core.prepare_task_usage(
             base_url=self._pipeline.base_url, start=start, end=end, **self._headers(track_id)
         )
-        return await self._call(prepared, core.read_usage, retry, "get_task_usage")
+        return await self._call(prepared, readers.read_usage, retry, "get_task_usage")
 
     async def rerun_failed_tasks(
         self,
@@ -269,7 +270,7 @@ class WorkflowOperations:
         )
         seen = {request.url}
         while True:
-            page = await self._call(request, core.read_task_page, retry, "iter_tasks")
+            page = await self._call(request, readers.read_task_page, retry, "iter_tasks")
             for task in page.tasks:
                 yield task
             if page.next_page is None:
@@ -297,7 +298,7 @@ class WorkflowOperations:
             version=version,
             **self._headers(track_id),
         )
-        return await self._call(prepared, core.read_export, retry, "export_workflow")
+        return await self._call(prepared, readers.read_export, retry, "export_workflow")
 
     async def import_workflow(
         self,
@@ -319,7 +320,7 @@ class WorkflowOperations:
             activate=activate,
             **self._headers(track_id),
         )
-        return await self._call(prepared, core.read_workflow, retry, "import_workflow")
+        return await self._call(prepared, readers.read_workflow, retry, "import_workflow")
 
     async def list_workflow_versions(
         self,
@@ -331,7 +332,7 @@ class WorkflowOperations:
         prepared = core.prepare_list_versions(
             base_url=self._pipeline.base_url, workflow_id=workflow_id, **self._headers(track_id)
         )
-        return await self._call(prepared, core.read_versions, retry, "list_workflow_versions")
+        return await self._call(prepared, readers.read_versions, retry, "list_workflow_versions")
 
     async def import_workflow_version(
         self,
@@ -353,7 +354,9 @@ class WorkflowOperations:
             idempotency_key=idempotency_key or str(uuid.uuid4()),
             **self._headers(track_id),
         )
-        workflow = await self._call(prepared, core.read_workflow, retry, "import_workflow_version")
+        workflow = await self._call(
+            prepared, readers.read_workflow, retry, "import_workflow_version"
+        )
         self._preflight.pop(workflow.id, None)
         return workflow
 
@@ -367,7 +370,7 @@ class WorkflowOperations:
         prepared = core.prepare_delete_version(
             base_url=self._pipeline.base_url, version_id=version_id, **self._headers(track_id)
         )
-        await self._call(prepared, core.read_deleted, retry, "delete_workflow_version")
+        await self._call(prepared, readers.read_deleted, retry, "delete_workflow_version")
 
     # -- pre-flight ----------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from zuora_wf_async._core import workflow_readers as readers
 from zuora_wf_async._core import workflows as core
 from zuora_wf_async._core.requests import PreparedRequest
 from zuora_wf_async._core.responses import RawResponse
@@ -247,19 +248,19 @@ def _raw(body: Any, status: int = 200, *, gzipped: bool = False) -> RawResponse:
 
 
 READERS: dict[tuple[str, str], Callable[[RawResponse], Any]] = {
-    ("GET", "/workflows"): core.read_workflow_page,
-    ("GET", "/workflows/{workflow_id}"): core.read_workflow,
-    ("PATCH", "/workflows/{workflow_id}"): core.read_workflow,
-    ("DELETE", "/workflows/{workflow_id}"): core.read_deleted,
-    ("GET", "/workflows/tasks/{task_id}"): core.read_task,
-    ("POST", "/workflows/tasks/{task_id}/rerun"): core.read_task,
-    ("PUT", "/workflows/tasks/batch_update"): core.read_tasks,
-    ("GET", "/workflows/metrics.json"): core.read_usage,
-    ("GET", "/workflows/{workflow_id}/export"): core.read_export,
-    ("POST", "/workflows/import"): core.read_workflow,
-    ("GET", "/workflows/{workflow_id}/versions"): core.read_versions,
-    ("POST", "/workflows/{workflow_id}/versions/import"): core.read_workflow,
-    ("DELETE", "/workflows/versions/{version_id}"): core.read_deleted,
+    ("GET", "/workflows"): readers.read_workflow_page,
+    ("GET", "/workflows/{workflow_id}"): readers.read_workflow,
+    ("PATCH", "/workflows/{workflow_id}"): readers.read_workflow,
+    ("DELETE", "/workflows/{workflow_id}"): readers.read_deleted,
+    ("GET", "/workflows/tasks/{task_id}"): readers.read_task,
+    ("POST", "/workflows/tasks/{task_id}/rerun"): readers.read_task,
+    ("PUT", "/workflows/tasks/batch_update"): readers.read_tasks,
+    ("GET", "/workflows/metrics.json"): readers.read_usage,
+    ("GET", "/workflows/{workflow_id}/export"): readers.read_export,
+    ("POST", "/workflows/import"): readers.read_workflow,
+    ("GET", "/workflows/{workflow_id}/versions"): readers.read_versions,
+    ("POST", "/workflows/{workflow_id}/versions/import"): readers.read_workflow,
+    ("DELETE", "/workflows/versions/{version_id}"): readers.read_deleted,
 }
 
 
@@ -272,26 +273,26 @@ def test_every_official_200_example_is_read(method: str, template: str, spec: An
 
 
 def test_official_examples_read_into_the_right_values(spec: Any) -> None:
-    page = core.read_workflow_page(_raw(spec.example_200("GET", "/workflows")))
+    page = readers.read_workflow_page(_raw(spec.example_200("GET", "/workflows")))
     first = page.workflows[0]
     assert (first.id, first.status, first.callout_trigger) == (48, WorkflowStatus.ACTIVE, True)
     assert first.active_version is not None
     assert first.active_version.id == 49
     assert [v.version for v in first.latest_inactive_versions] == ["0.0.2", "0.0.3"]
     assert page.next_page == "https://rest.zuora.com/workflows?page=2&page_length=1"
-    patched = core.read_workflow(_raw(spec.example_200("PATCH", "/workflows/{workflow_id}")))
+    patched = readers.read_workflow(_raw(spec.example_200("PATCH", "/workflows/{workflow_id}")))
     assert patched.created_at == dt.datetime(2021, 2, 4, 5, 39, 10, 530000, tzinfo=dt.UTC)
-    usage = core.read_usage(_raw(spec.example_200("GET", "/workflows/metrics.json")))
+    usage = readers.read_usage(_raw(spec.example_200("GET", "/workflows/metrics.json")))
     assert usage[0] == TaskUsage(date=dt.date(2019, 1, 16), task_count=1417)
     assert [day.date.month for day in usage] == [1, 5, 8]  # sorted, the example is not
-    task = core.read_task(_raw(spec.example_200("GET", "/workflows/tasks/{task_id}")))
+    task = readers.read_task(_raw(spec.example_200("GET", "/workflows/tasks/{task_id}")))
     assert isinstance(task, Task)
     assert (task.id, task.workflow_id, task.status) == (
         2771,
         476,
         "Success",
     )
-    export = core.read_export(_raw(spec.example_200("GET", "/workflows/{workflow_id}/export")))
+    export = readers.read_export(_raw(spec.example_200("GET", "/workflows/{workflow_id}/export")))
     assert export.name == "Call Echo"
     assert export.tasks[0]["id"] == 849
     # An export goes back in unchanged, but for null workflow settings, which the import
@@ -305,12 +306,12 @@ def test_official_examples_read_into_the_right_values(spec: Any) -> None:
     assert "finished_at" not in body["workflow"]
     path = "/workflows/286/versions/import?version=0.0.2"
     assert spec.request_problems("POST", BASE + path, {}, body) == []
-    versions = core.read_versions(
+    versions = readers.read_versions(
         _raw(spec.example_200("GET", "/workflows/{workflow_id}/versions"))
     )
     assert [(v.id, v.version) for v in versions] == [(48, "0.0.1"), (49, "0.0.2")]
     assert (
-        core.read_deleted(_raw(spec.example_200("DELETE", "/workflows/versions/{version_id}")))
+        readers.read_deleted(_raw(spec.example_200("DELETE", "/workflows/versions/{version_id}")))
         == 113
     )
 
@@ -411,12 +412,12 @@ def test_each_listed_disagreement_is_in_the_document(row: tuple[Any, ...], spec:
 
 @pytest.mark.parametrize("deleted_id", [19080, "19080"])
 def test_delete_reader_takes_string_or_integer_id(deleted_id: object) -> None:
-    assert core.read_deleted(_raw({"id": deleted_id, "success": True})) == 19080
+    assert readers.read_deleted(_raw({"id": deleted_id, "success": True})) == 19080
 
 
 @pytest.mark.parametrize("status", ["Active", 1])
 def test_workflow_status_is_read_as_text_or_integer(status: object) -> None:
-    workflow = core.read_workflow(_raw({"id": "7", "status": status}))
+    workflow = readers.read_workflow(_raw({"id": "7", "status": status}))
     assert workflow.id == 7
     assert workflow.status is not None
     assert workflow.status.value == str(status)
@@ -424,19 +425,19 @@ def test_workflow_status_is_read_as_text_or_integer(status: object) -> None:
 
 
 def test_unknown_fields_and_status_values_are_kept_open() -> None:
-    workflow = core.read_workflow(_raw({"id": 1, "status": "Paused", "shiny": {"new": 1}}))
+    workflow = readers.read_workflow(_raw({"id": 1, "status": "Paused", "shiny": {"new": 1}}))
     assert workflow.status == "Paused"
     assert not workflow.status.is_known
 
 
 def test_correctly_spelt_inactive_versions_are_read_too() -> None:
-    workflow = core.read_workflow(_raw({"id": 1, "latest_inactive_versions": [{"id": 2}]}))
+    workflow = readers.read_workflow(_raw({"id": 1, "latest_inactive_versions": [{"id": 2}]}))
     assert [v.id for v in workflow.latest_inactive_versions] == [2]
 
 
 def test_a_delete_that_says_success_false_is_not_a_deletion() -> None:
     with pytest.raises(ResponseDecodeError):
-        core.read_deleted(_raw({"id": 1, "success": False}))
+        readers.read_deleted(_raw({"id": 1, "success": False}))
 
 
 def test_next_page_on_another_host_is_reissued_against_base_url() -> None:

@@ -1,10 +1,11 @@
-"""The workflow definition, task, version and usage operations: builders and readers.
+"""The workflow definition, task, version and usage operations: building their requests.
 
-Each operation is one pure request builder (caller input -> validated ``PreparedRequest``,
-raising ``InvalidRequestError`` before anything is sent) and one pure reader (a 2xx
-``RawResponse`` -> a record). Error statuses are read by ``responses.api_error`` in the
-pipeline. The paths, parameter names and types follow Zuora's official OpenAPI document
-(version 2026-09-11); tests check every request built here against it.
+Each operation is one pure request builder here (caller input -> validated
+``PreparedRequest``, raising ``InvalidRequestError`` before anything is sent) and one pure
+reader in ``workflow_readers`` (a 2xx ``RawResponse`` -> a record); error statuses are read
+by ``responses.api_error`` in the pipeline. The paths, parameter names and types follow
+Zuora's official OpenAPI document (version 2026-09-11); tests check every request built
+here against it. ``preflight_problem`` is the one decision: can a workflow be run by API.
 
 Choices where the document leaves room:
 
@@ -28,8 +29,6 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import attrs
 
-from zuora_wf_async._converter import decode
-from zuora_wf_async._core.compression import DEFAULT_MAX_RESPONSE_BYTES
 from zuora_wf_async._core.requests import (
     JSON_CONTENT_TYPE,
     MAX_BODY_BYTES,
@@ -37,12 +36,10 @@ from zuora_wf_async._core.requests import (
     prepare_get,
     validate_idempotency_key,
 )
-from zuora_wf_async._core.responses import RawResponse, read_json
 from zuora_wf_async._errors import InvalidRequestError, ResponseDecodeError
-from zuora_wf_async._models import Task, TaskStatus
+from zuora_wf_async._models import TaskStatus
 from zuora_wf_async._workflow_models import (
     TaskUpdate,
-    TaskUsage,
     Workflow,
     WorkflowExport,
     WorkflowStatus,
@@ -52,8 +49,6 @@ __all__ = [
     "MAX_TASK_UPDATES",
     "MAX_WORKFLOW_PAGE_LENGTH",
     "WORKFLOW_FILTERS",
-    "TaskPage",
-    "WorkflowPage",
     "chunk_task_updates",
     "export_document",
     "preflight_problem",
@@ -71,15 +66,6 @@ __all__ = [
     "prepare_task_usage",
     "prepare_update_tasks",
     "prepare_update_workflow",
-    "read_deleted",
-    "read_export",
-    "read_task",
-    "read_task_page",
-    "read_tasks",
-    "read_usage",
-    "read_versions",
-    "read_workflow",
-    "read_workflow_page",
     "rerun_key",
     "single_entity_id",
     "validate_id",
@@ -590,119 +576,6 @@ def prepare_rebased_next_page(
     pairs += [(name, value) for name, value in sent if name not in present and name != "page"]
     query = urlencode(pairs)
     return attrs.evolve(previous, url=f"{base_url}{path}" + (f"?{query}" if query else ""))
-
-
-# -- readers --------------------------------------------------------------------------------
-
-
-def _object(raw: RawResponse, max_bytes: int) -> dict[str, Any]:
-    body = read_json(raw, max_bytes=max_bytes)
-    if not isinstance(body, dict):
-        raise ResponseDecodeError(
-            f"expected a JSON object, got {type(body).__name__}", status=raw.status
-        )
-    return body
-
-
-def _list(body: Mapping[str, Any], name: str, status: int) -> list[Any]:
-    items = body.get(name)
-    if items is None:
-        return []
-    if not isinstance(items, list):
-        raise ResponseDecodeError(f"expected {name} to be a list", field=name, status=status)
-    return items
-
-
-def read_workflow(raw: RawResponse, *, max_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> Workflow:
-    """A ``Workflow`` / ``WorkflowDefinition`` body (get, update, import, version import)."""
-    return decode(_object(raw, max_bytes), Workflow, status=raw.status)
-
-
-@attrs.frozen
-class WorkflowPage:
-    """One page of ``GET /workflows``: the definitions and the raw ``next_page`` link."""
-
-    workflows: tuple[Workflow, ...]
-    next_page: str | None
-
-
-def read_workflow_page(
-    raw: RawResponse, *, max_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
-) -> WorkflowPage:
-    body = _object(raw, max_bytes)
-    workflows = tuple(
-        decode(item, Workflow, status=raw.status) for item in _list(body, "data", raw.status)
-    )
-    pagination = body.get("pagination")
-    link = pagination.get("next_page") if isinstance(pagination, Mapping) else None
-    # The last page leaves next_page out or sets it null; an empty page ends the listing too.
-    return WorkflowPage(workflows, link if isinstance(link, str) and link and workflows else None)
-
-
-def read_versions(
-    raw: RawResponse, *, max_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
-) -> list[Workflow]:
-    body = _object(raw, max_bytes)
-    return [decode(item, Workflow, status=raw.status) for item in _list(body, "data", raw.status)]
-
-
-def read_task(raw: RawResponse, *, max_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> Task:
-    return decode(_object(raw, max_bytes), Task, status=raw.status)
-
-
-def read_tasks(raw: RawResponse, *, max_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> list[Task]:
-    """The ``data`` of a ``TasksResponse`` (batch_update answers one, pagination null)."""
-    body = _object(raw, max_bytes)
-    return [decode(item, Task, status=raw.status) for item in _list(body, "data", raw.status)]
-
-
-@attrs.frozen
-class TaskPage:
-    """One page of ``GET /workflows/tasks``: the tasks and the raw ``next_page`` link."""
-
-    tasks: tuple[Task, ...]
-    next_page: str | None
-
-
-def read_task_page(raw: RawResponse, *, max_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> TaskPage:
-    body = _object(raw, max_bytes)
-    tasks = tuple(decode(item, Task, status=raw.status) for item in _list(body, "data", raw.status))
-    pagination = body.get("pagination")
-    link = pagination.get("next_page") if isinstance(pagination, Mapping) else None
-    return TaskPage(tasks, link if isinstance(link, str) and link and tasks else None)
-
-
-def read_usage(raw: RawResponse, *, max_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> list[TaskUsage]:
-    """The days of ``metrics``, sorted by date (Zuora's example lists them unsorted)."""
-    body = _object(raw, max_bytes)
-    days = [
-        decode(item, TaskUsage, status=raw.status) for item in _list(body, "metrics", raw.status)
-    ]
-    return sorted(days, key=lambda day: day.date)
-
-
-def read_export(raw: RawResponse, *, max_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> WorkflowExport:
-    return decode(_object(raw, max_bytes), WorkflowExport, status=raw.status)
-
-
-def read_deleted(raw: RawResponse, *, max_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> int | None:
-    """The id a delete answered with (``{"id", "success": true}``; id string or integer).
-
-    ``success: false`` is not a deletion, so it is refused as an unexpected body.
-    """
-    body = read_json(raw, max_bytes=max_bytes, allow_empty=True)
-    if body is None:
-        return None
-    if not isinstance(body, dict) or body.get("success") is False:
-        raise ResponseDecodeError(
-            f"expected {{'success': true}} for a delete, got {body!r}"[:200],
-            field="success",
-            status=raw.status,
-        )
-    found = body.get("id")
-    if isinstance(found, str) and found.isdigit():
-        return int(found)
-    return found if isinstance(found, int) and not isinstance(found, bool) else None
 
 
 # -- decisions ------------------------------------------------------------------------------
