@@ -369,15 +369,24 @@ async def echo_zuora() -> AsyncIterator[EchoZuora]:
     await runner.cleanup()
 
 
-@pytest.fixture
-async def broken_http() -> AsyncIterator[str]:
-    """A server whose answer is not HTTP: aiohttp raises with request_info (headers) kept."""
+@pytest.fixture(params=["short-body", "bad-status-line", "silence"])
+async def broken_http(request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    """A server whose answer is not HTTP, or never comes: aiohttp raises with
+    request_info (the request's headers) kept, or the attempt times out mid-read."""
+    replies = {
+        "short-body": b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{}",
+        "bad-status-line": b"HTTP/1.1 OK\r\n\r\n",
+        "silence": b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n",
+    }
+    release = asyncio.Event()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             await reader.readuntil(b"\r\n\r\n")
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{}")
+            writer.write(replies[request.param])
             await writer.drain()
+            if request.param == "silence":
+                await release.wait()
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
@@ -385,6 +394,7 @@ async def broken_http() -> AsyncIterator[str]:
 
     listener = await asyncio.start_server(handle, "127.0.0.1", 0)
     yield f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}"
+    release.set()
     listener.close()
     await listener.wait_closed()
 
@@ -547,7 +557,7 @@ async def test_no_bearer_token_in_a_transport_error_or_its_causes(broken_http, d
         broken_http,
         auth=BearerToken(MARK_BEARER),
         retry=RetryPolicy(max_attempts=1),
-        timeout=5,
+        timeout=0.3,
         on_request=events.append,
         on_response=events.append,
         on_retry=events.append,

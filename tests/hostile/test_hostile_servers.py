@@ -564,15 +564,18 @@ async def test_malformed_bytes_end_in_a_typed_error(raw_server, reply, error_typ
         pytest.param(b"", id="silence"),
     ],
 )
-async def test_a_silent_server_ends_in_a_timeout(raw_server, reply):
+@pytest.mark.parametrize("oauth", [pytest.param(False, id="api"), pytest.param(True, id="token")])
+async def test_a_silent_server_ends_in_a_timeout(raw_server, reply, oauth):
+    """Silence on the API call or on the token request (fetched first, with OAuth)."""
     raw_server.reply = reply
     raw_server.after = "silence"
     async with hostile_client(
-        raw_server.base_url, timeout=0.3, retry=RetryPolicy(max_attempts=1)
+        raw_server.base_url, oauth=oauth, timeout=0.3, retry=RetryPolicy(max_attempts=1)
     ) as zuora:
         with pytest.raises(RequestTimeoutError) as caught:
             await zuora.get_run(400)
-    assert caught.value.path == "/workflows/workflow_runs/400"
+    assert caught.value.path == ("/oauth/token" if oauth else "/workflows/workflow_runs/400")
+    assert raw_server.requests == 1
 
 
 async def test_a_409_in_progress_forever_ends_in_the_409_at_the_deadline(scripted):
