@@ -66,6 +66,10 @@ logger = logging.getLogger("zuora_wf_async")
 
 DEFAULT_LEASE_SECONDS: Final = 10.0
 DEFAULT_TENANT_CONCURRENCY: Final = 40  # Zuora's default in-flight limit per tenant
+# A freed tenant slot stays with its process this long for the process's next request.
+_PARK_SECONDS: Final = 0.01
+# Successes (which grow the adaptive limit) and "plenty of quota" can wait this long.
+_LAZY_FLUSH_SECONDS: Final = 0.1
 _INSTALL_FIX: Final = "install the extra: pip install 'zuora-wf-async[redis]'"
 
 
@@ -232,8 +236,40 @@ def _unreachable_errors() -> tuple[type[BaseException], ...]:
     return (RedisError, OSError, TimeoutError)
 
 
+@attrs.define
+class _Effects:
+    """What finished requests taught, gathered until the next call to Redis carries it."""
+
+    released: int = 0  # slots given back to the tenant
+    oks: int = 0  # successes (the adaptive limit grows)
+    cut_gen: int = -1  # a too-many 429 from a request sent in this shared generation
+    pause_ms: int = 0  # a spent window: pause everyone this long
+    reading: tuple[str, int] = ("", 0)  # the latest quota reading
+    sends: int = 0  # sends on slots passed on inside the process (count against the quota)
+
+    def pending(self) -> bool:
+        return self != _Effects()
+
+    def urgent(self) -> bool:
+        """Others need to hear this now: freed slots, a cut, a pause, a quota figure."""
+        return bool(
+            self.released
+            or self.cut_gen >= 0
+            or self.pause_ms
+            or self.reading[0] not in ("", "plenty")
+        )
+
+
 class SharedGate:
-    """One client's handle on its tenant's shared limits (one event loop)."""
+    """One client's handle on its tenant's shared limits (one event loop).
+
+    A request that ends hands its tenant slot straight to the next request of this process
+    waiting for one, without asking Redis, while the process holds no more than its fair
+    share (reported by every script), the tenant is not paused and no quota count-down is
+    running. Everything else (asking for slots, giving them back, what answers taught) goes
+    through one task that talks to Redis one call at a time, gathering whatever piled up
+    during the previous call into the next: a few calls per round trip, not two per request.
+    """
 
     def __init__(
         self,
@@ -247,11 +283,10 @@ class SharedGate:
         self.namespace = namespace
         self.tenant_concurrency = tenant_concurrency
         self.holder = uuid.uuid4().hex
-        self.held = 0
+        self.held = 0  # tenant slots this process holds, as the store should count them
         self._clock = clock
         tag = "{" + namespace + "}"
-        self._keys = [f"zwa:{tag}:held", f"zwa:{tag}:leases", f"zwa:{tag}:waiting"]
-        self._keys.append(f"zwa:{tag}:state")
+        self._keys = [f"zwa:{tag}:{name}" for name in ("held", "leases", "waiting", "state")]
         self._lease_ms = max(1, int(settings.lease_seconds * 1000))
         self._redis: Redis | None = None
         self._scripts: dict[str, Any] = {}
@@ -259,16 +294,25 @@ class SharedGate:
         self._down = False
         self._retry_at = -math.inf
         self._resync = True  # the first call registers our count
-        self._turn: asyncio.Lock | None = None
-        self._freed: asyncio.Event | None = None
-        self._heartbeat: asyncio.Task[None] | None = None
-        self._queue: deque[tuple[str, int, Sequence[object], asyncio.Future[list[int]]]] = deque()
+        self._waiters: deque[asyncio.Future[Lease | Paused]] = deque()
+        self._effects = _Effects()
+        self._gen = 0
+        self._keep = 0  # slots we may pass on inside the process (from the last answer)
+        self._counting = False  # the store counts the quota down: every send asks it
+        self._paused_until = -math.inf  # time.monotonic()
+        self._kick: asyncio.Event | None = None
+        self._renew_due = False
+        self._flush_at = -math.inf  # successes and "plenty" wait for this (or a busier call)
+        self._spare = 0  # shared slots parked for this process's next request
+        self._spare_since = -math.inf
         self._courier: asyncio.Task[None] | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
         self._closed = False
         self.fallbacks = 0  # times Redis was found unreachable
         self.reconnects = 0  # times it came back
         self.local_slots = 0  # slots granted under local limits while it was down
-        self.peak_gen = 0
+        self.handoffs = 0  # slots passed from one request to the next without Redis
+        self.calls = 0  # script calls made
 
     @property
     def available(self) -> bool:
@@ -280,74 +324,52 @@ class SharedGate:
     async def acquire(self, deadline_at: float = math.inf) -> Lease | Paused:
         """A tenant slot, or how long the tenant is paused. Raises ``SlotWaitExpired`` when
         no slot frees up by ``deadline_at`` (the client's clock)."""
-        if self._turn is None:
-            self._turn = asyncio.Lock()
-            self._freed = asyncio.Event()
         local = self._local_lease()
         if local is not None:
             return local
+        if self._spare and not self._waiters and self._may_keep():
+            self._spare -= 1  # a slot this process parked a moment ago: no need to ask
+            self._effects.sends += 1
+            self.handoffs += 1
+            return Lease(self._gen, shared=True)
+        waiter: asyncio.Future[Lease | Paused] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        self._wake()
         time_left = deadline_at - self._clock()
         try:
             async with asyncio.timeout(None if math.isinf(time_left) else max(time_left, 0)):
-                # One waiter per process asks Redis; the rest queue here in arrival order.
-                async with self._turn:
-                    return await self._acquire_in_turn()
-        except TimeoutError:
-            raise SlotWaitExpired from None
+                return await asyncio.shield(waiter)
+        except BaseException as exc:
+            # Given up (deadline or cancelled): a slot handed over meanwhile goes back.
+            if waiter.done() and not waiter.cancelled():
+                answer = waiter.result()
+                if isinstance(answer, Lease):
+                    self.release(answer, status=None, info=None)
+            else:
+                waiter.cancel()
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(waiter)
+            if isinstance(exc, TimeoutError):
+                raise SlotWaitExpired from None
+            raise
 
     async def try_acquire(self) -> Lease | Paused | None:
         """Ask once, without waiting: a slot, a pause, or None when the tenant is full."""
-        if self._turn is None:
-            self._turn = asyncio.Lock()
-            self._freed = asyncio.Event()
-        async with self._turn:
-            return await self._ask_once()
-
-    async def _acquire_in_turn(self) -> Lease | Paused:
-        assert self._freed is not None  # noqa: S101 -- set with _turn
-        while True:
-            answer = await self._ask_once()
-            if answer is not None:
-                return answer
-            # The tenant is full: ask again when one of our requests ends, or soon.
-            self._freed.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.settings.poll_interval):
-                    await self._freed.wait()
-
-    async def _ask_once(self) -> Lease | Paused | None:
         local = self._local_lease()
         if local is not None:
             return local
-        # Count the slot as ours before asking: a release queued behind this call then
-        # reports at most one slot too many (safe), never one too few.
-        self.held += 1
-        answer = self._send("acquire", self.held - 1, self.tenant_concurrency, self._waiting_ms())
-        try:
-            granted, wait_ms, gen = await asyncio.shield(answer)
-        except _Unreachable:
-            self.held -= 1
+        if self._courier is not None:  # one talker at a time: let the courier finish
+            await asyncio.gather(self._courier, return_exceptions=True)
+        await self._flush()
+        answer = await self._ask(1)
+        if answer is None:
             return self._fall_back()
-        except asyncio.CancelledError:
-            # Our caller gave up (its deadline): a slot granted meanwhile goes back.
-            answer.add_done_callback(self._abandon)
-            raise
-        self.peak_gen = max(self.peak_gen, gen)
+        granted, wait_ms = answer
         if granted:
+            self.held += 1
             self._ensure_heartbeat()
-            return Lease(gen, shared=True)
-        self.held -= 1
+            return Lease(self._gen, shared=True)
         return Paused(wait_ms / 1000.0) if wait_ms >= 0 else None
-
-    def _abandon(self, answer: asyncio.Future[list[int]]) -> None:
-        if answer.cancelled() or answer.exception() is not None:
-            self.held -= 1
-            return
-        granted, _wait_ms, gen = answer.result()
-        if granted:
-            self.release(Lease(gen, shared=True), status=None, info=None)
-        else:
-            self.held -= 1
 
     def release(
         self,
@@ -358,29 +380,74 @@ class SharedGate:
         verdict: Verdict | None = None,
         plenty: bool = False,
     ) -> None:
-        """Give the slot back and share what the answer taught (sent in the background, in
-        order after every call made before it)."""
-        self.held -= 1
-        if self._freed is not None:
-            self._freed.set()
-        if self._down or self._closed:
-            return
+        """Give the slot back (or straight to a waiting request of ours) and share what the
+        answer taught; Redis hears of it with the next call."""
+        effects = self._effects
         outcome, pause_ms = _outcome(status, info, verdict, self._clock())
+        if outcome == "ok":
+            effects.oks += 1
+        elif outcome == "cut" and lease.shared:
+            effects.cut_gen = max(effects.cut_gen, lease.gen)
+        elif outcome == "pause":
+            effects.pause_ms = max(effects.pause_ms, pause_ms)
+            self._paused_until = max(self._paused_until, time.monotonic() + pause_ms / 1000)
         reading = _reading(status, info, plenty)
-        answer = self._send(
-            "release", self.held, self.tenant_concurrency, lease.gen, outcome, pause_ms, *reading
+        if reading[0]:
+            effects.reading = reading
+        # A quota figure (not "plenty") means the window is being watched: every send then
+        # goes through Redis to be counted, and this slot goes back with the figure.
+        watched = reading[0] not in ("", "plenty")
+        if lease.shared and not watched and self._pass_on(lease):
+            return
+        if lease.shared and not watched and self._may_keep():
+            # Park it: the next request of this process most likely comes within
+            # microseconds; the courier gives it back if none does within a moment.
+            if not self._spare:
+                self._spare_since = time.monotonic()
+            self._spare += 1
+            self._wake()
+            return
+        self.held -= 1
+        if not self._down:  # while it is down, the count is re-asserted when it is back
+            effects.released += 1
+        self._wake()
+
+    def _may_keep(self) -> bool:
+        """May a freed slot stay in this process for its next request?"""
+        return not (
+            self._down
+            or self._closed
+            or self._counting  # every send must count the quota down in Redis
+            or self.held > self._keep  # over our fair share: others wait
+            or time.monotonic() < self._paused_until
         )
-        answer.add_done_callback(_ignore_outcome)
+
+    def _pass_on(self, lease: Lease) -> bool:
+        """Hand a shared slot to our next waiter, when nothing says it should go back."""
+        if not self._may_keep():
+            return False
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(Lease(max(lease.gen, self._gen), shared=True))
+                self.handoffs += 1
+                self._effects.sends += 1
+                self._wake()  # the effects still need to reach Redis
+                return True
+        return False
 
     async def aclose(self) -> None:
-        """Stop renewing, flush pending releases and drop this process's slots from Redis."""
+        """Stop renewing, flush what is pending and drop this process's slots from Redis."""
         self._closed = True
         if self._heartbeat is not None:
             self._heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._heartbeat
         if self._courier is not None:
-            await asyncio.gather(self._courier, return_exceptions=True)  # pending releases
+            self._wake()
+            await asyncio.gather(self._courier, return_exceptions=True)
+        for waiter in self._waiters:
+            waiter.cancel()
         if self._redis is not None and not self._down:
             with contextlib.suppress(*self._errors):
                 async with asyncio.timeout(self.settings.timeout):
@@ -391,49 +458,160 @@ class SharedGate:
             await self._redis.aclose()
         self._redis = None
 
-    # -- talking to Redis -------------------------------------------------------------------
+    # -- the courier: the one task that talks to Redis ---------------------------------------
 
-    def _waiting_ms(self) -> int:
-        # A refused process counts as waiting a little longer than it takes to ask again.
-        return max(20, int(self.settings.poll_interval * 1000 * 10))
-
-    def _send(self, name: str, holding: int, *args: object) -> asyncio.Future[list[int]]:
-        """Queue one script call; one courier runs them in the order they were queued."""
-        answer: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
-        self._queue.append((name, holding, args, answer))
+    def _wake(self) -> None:
+        if self._kick is None:
+            self._kick = asyncio.Event()
+        self._kick.set()
         if self._courier is None or self._courier.done():
             self._courier = asyncio.get_running_loop().create_task(self._deliver())
-        return answer
 
     async def _deliver(self) -> None:
-        while self._queue:
-            name, holding, args, answer = self._queue.popleft()
-            try:
-                result = await self._run(name, holding, args)
-            except _Unreachable as exc:
-                if not answer.done():
-                    answer.set_exception(exc)
+        assert self._kick is not None  # noqa: S101 -- set by _wake
+        while True:
+            self._kick.clear()
+            now = time.monotonic()
+            if self._spare and (
+                now - self._spare_since >= _PARK_SECONDS or not self._may_keep() or self._closed
+            ):
+                self.held -= self._spare
+                self._effects.released += self._spare
+                self._spare = 0
+            if not self._local_lease_due() and (
+                self._effects.urgent()
+                or self._renew_due
+                or (self._effects.pending() and (self._closed or now >= self._flush_at))
+            ):
+                await self._flush()
                 continue
-            if not answer.done():
-                answer.set_result(result)
+            live = [w for w in self._waiters if not w.done()]
+            if self._closed or not live:
+                if self._down or not (self._spare or self._effects.pending()):
+                    return
+                # Wake for the parked slots' deadline or the next lazy flush.
+                wake_at = self._flush_at if self._effects.pending() else math.inf
+                if self._spare:
+                    wake_at = min(wake_at, self._spare_since + _PARK_SECONDS)
+                await self._sleep_until_kicked(wake_at - now)
+                continue
+            if self._spare and self._may_keep():
+                self._serve_from_spare()
+                continue
+            if self._local_lease_due():
+                self._serve_locally()
+                continue
+            answer = await self._ask(len(live))
+            if answer is None:
+                self._serve_locally()
+                continue
+            granted, wait_ms = answer
+            self._hand_out(granted, wait_ms)
+            if granted == 0 and wait_ms < 0:
+                # The tenant is full: ask again when one of our requests ends, or soon;
+                # a process that holds its fair share already asks seldom.
+                fair = self.held >= self._keep
+                await self._sleep_until_kicked(
+                    max(self.settings.poll_interval, _LAZY_FLUSH_SECONDS if fair else 0)
+                )
 
-    async def _run(self, name: str, holding: int, args: Sequence[object]) -> list[int]:
+    async def _sleep_until_kicked(self, seconds: float) -> None:
+        assert self._kick is not None  # noqa: S101 -- set by _wake
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(None if math.isinf(seconds) else max(seconds, 0.001)):
+                await self._kick.wait()
+
+    def _serve_from_spare(self) -> None:
+        while self._spare and self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                self._spare -= 1
+                self._effects.sends += 1
+                self.handoffs += 1
+                waiter.set_result(Lease(self._gen, shared=True))
+
+    def _hand_out(self, granted: int, wait_ms: int) -> None:
+        self.held += granted
+        if granted:
+            self._ensure_heartbeat()
+        paused = granted == 0 and wait_ms >= 0
+        while self._waiters and (granted or paused):
+            waiter = self._waiters.popleft()
+            if waiter.done():
+                continue
+            if granted:
+                waiter.set_result(Lease(self._gen, shared=True))
+                granted -= 1
+            else:
+                waiter.set_result(Paused(wait_ms / 1000.0))
+        if granted:  # every waiter gave up meanwhile: give the extra slots back
+            self.held -= granted
+            self._effects.released += granted
+
+    def _serve_locally(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                try:
+                    waiter.set_result(self._fall_back())
+                except SharedLimitsError as error:
+                    waiter.set_exception(error)
+
+    async def _ask(self, want: int) -> tuple[int, int] | None:
+        """``(granted, wait_ms)`` from Redis, or None when it is unreachable."""
+        result = await self._run(
+            "acquire", self.held, self.tenant_concurrency, self._waiting_ms(), want
+        )
+        if result is None:
+            return None
+        granted, wait_ms, gen, keep, counting = result
+        self._learn(gen, keep, counting, max(wait_ms, 0))
+        return granted, wait_ms
+
+    async def _flush(self) -> None:
+        """Tell Redis what piled up: slots given back, successes, a cut, a pause, quota."""
+        effects, self._effects = self._effects, _Effects()
+        self._renew_due = False
+        self._flush_at = time.monotonic() + _LAZY_FLUSH_SECONDS
+        result = await self._run(
+            "release",
+            self.held,
+            self.tenant_concurrency,
+            effects.cut_gen,
+            effects.released,
+            effects.oks,
+            effects.pause_ms,
+            effects.reading[0],
+            effects.reading[1],
+            effects.sends,
+        )
+        if result is not None:
+            gen, paused_ms, keep, counting = result
+            self._learn(gen, keep, counting, paused_ms)
+
+    def _learn(self, gen: int, keep: int, counting: int, paused_ms: int) -> None:
+        self._gen = gen
+        self._keep = keep
+        self._counting = bool(counting)
+        if paused_ms > 0:
+            self._paused_until = time.monotonic() + paused_ms / 1000
+
+    async def _run(self, name: str, holding: int, *args: object) -> list[int] | None:
         if self._redis is None:
             self._redis = _connect(self.settings)
-            for script_name, source in (
-                ("acquire", _scripts.ACQUIRE),
-                ("release", _scripts.RELEASE),
-                ("renew", _scripts.RENEW),
-            ):
-                self._scripts[script_name] = self._redis.register_script(source)
+            self._scripts = {
+                "acquire": self._redis.register_script(_scripts.ACQUIRE),
+                "release": self._redis.register_script(_scripts.RELEASE),
+            }
         resync = self._resync
         argv = [self.holder, holding, self._lease_ms, "1" if resync else "0", *args]
+        self.calls += 1
         try:
             async with asyncio.timeout(self.settings.timeout):
                 result = await self._scripts[name](keys=self._keys, args=argv)
         except self._errors as exc:
             self._went_down(exc)
-            raise _Unreachable from None
+            return None
         if resync:
             self._resync = False
         if self._down:
@@ -446,9 +624,14 @@ class SharedGate:
             )
         return [int(value) for value in result]
 
+    def _waiting_ms(self) -> int:
+        # A refused process counts as waiting a little longer than it takes to ask again.
+        return max(20, int(self.settings.poll_interval * 1000 * 10))
+
     def _went_down(self, error: BaseException) -> None:
         self._retry_at = time.monotonic() + self.settings.retry_after
         self._resync = True  # when it answers again, it must learn our count afresh
+        self._effects = _Effects()  # the count is re-asserted then; the rest is history
         if not self._down:
             self._down = True
             self.fallbacks += 1
@@ -466,11 +649,12 @@ class SharedGate:
                 self.settings.retry_after,
             )
 
+    def _local_lease_due(self) -> bool:
+        return self._down and time.monotonic() < self._retry_at
+
     def _local_lease(self) -> Lease | None:
         """While Redis is down and not due for another try: a local slot, or the error."""
-        if not self._down or time.monotonic() >= self._retry_at:
-            return None
-        return self._fall_back()
+        return self._fall_back() if self._local_lease_due() else None
 
     def _fall_back(self) -> Lease:
         if self.settings.on_unavailable == "fail":
@@ -490,23 +674,15 @@ class SharedGate:
         """Renew our lease while we hold slots; try Redis again while it is down."""
         period = self.settings.lease_seconds / 3
         while not self._closed:
-            await asyncio.sleep(min(period, self.settings.retry_after if self._down else period))
+            await asyncio.sleep(min(period, self.settings.retry_after) if self._down else period)
             if self.held <= 0 and not self._down:
                 continue
             if self._down and time.monotonic() < self._retry_at:
                 continue
-            with contextlib.suppress(_Unreachable):
-                await self._send("renew", self.held)
-
-
-class _Unreachable(Exception):  # noqa: N818 -- internal control flow
-    pass
-
-
-def _ignore_outcome(answer: asyncio.Future[list[int]]) -> None:
-    # A release nobody awaits: fetch its outcome so asyncio does not warn "never retrieved".
-    if not answer.cancelled():
-        answer.exception()
+            # An empty flush renews the lease (and re-registers our count if Redis forgot);
+            # it goes through the courier, so that calls stay one at a time, in order.
+            self._renew_due = True
+            self._wake()
 
 
 def _outcome(

@@ -23,15 +23,18 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["ACQUIRE", "RELEASE", "RENEW"]
+__all__ = ["ACQUIRE", "RELEASE"]
 
-# Shared prologue: the server's time, dead leases swept, this holder registered.
-# ARGV[1] holder, ARGV[2] slots it holds now, ARGV[3] lease ms, ARGV[4] 1 to force the count.
+# Shared prologue: the server's time, dead leases swept, this holder registered, and a
+# function for what both scripts report back.
+# ARGV[1] holder, ARGV[2] slots it holds now, ARGV[3] lease ms, ARGV[4] 1 to force the
+# count, ARGV[5] the tenant's concurrency.
 _PROLOGUE: Final = """
 local held_key, leases_key, waiting_key, state_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local holder = ARGV[1]
 local holding = tonumber(ARGV[2])
 local lease_ms = tonumber(ARGV[3])
+local tenant = tonumber(ARGV[5])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local dead = redis.call('ZRANGEBYSCORE', leases_key, '-inf', now)
@@ -48,109 +51,131 @@ redis.call('ZADD', leases_key, now + lease_ms, holder)
 local keep = math.max(lease_ms * 10, 3600000)
 for _, k in ipairs(KEYS) do redis.call('PEXPIRE', k, keep) end
 local gen = tonumber(redis.call('HGET', state_key, 'gen') or '0')
+redis.call('ZREMRANGEBYSCORE', waiting_key, '-inf', now)
+
+-- cap: slots allowed now; used: taken by all; mine: ours; share: our fair part of cap
+local function tally()
+  local limit = tonumber(redis.call('HGET', state_key, 'limit') or tostring(tenant))
+  local cap = math.max(1, math.floor(math.min(limit, tenant)))
+  local used, active, mine = 0, 0, 0
+  local flat = redis.call('HGETALL', held_key)
+  for i = 1, #flat, 2 do
+    local n = tonumber(flat[i + 1])
+    used = used + n
+    if flat[i] == holder then mine = n elseif n > 0 then active = active + 1 end
+  end
+  local waiting = redis.call('ZCARD', waiting_key)
+  if redis.call('ZSCORE', waiting_key, holder) then waiting = waiting - 1 end
+  local share = math.ceil(cap / (active + waiting + 1))
+  return cap, used, mine, share, waiting
+end
+
+-- ms the tenant stays paused (0: not paused), and whether the quota is being counted down
+local function pause_and_quota()
+  local paused = tonumber(redis.call('HGET', state_key, 'paused_until') or '0')
+  local reset_at = tonumber(redis.call('HGET', state_key, 'quota_reset_at') or '0')
+  local counting = 0
+  if reset_at > now then
+    if redis.call('HEXISTS', state_key, 'quota_left') == 1 then counting = 1 end
+  elseif reset_at > 0 then
+    redis.call('HDEL', state_key, 'quota_left', 'quota_reset_at')
+  end
+  return math.max(0, paused - now), counting, reset_at
+end
 """
 
-# -> {granted 0|1, wait_ms (-1: none known, poll), gen}
-# ARGV[5] tenant concurrency, ARGV[6] how long a refused holder counts as waiting (ms).
+# Both scripts report `keep`: how many slots this holder may keep and pass from one of its
+# requests to the next without asking again (its fair share while others wait, else cap).
+# -> {granted (0..want), wait_ms (-1: none known), gen, keep, counting}
+# ARGV[6] how long a refused holder counts as waiting (ms), ARGV[7] slots wanted.
 ACQUIRE: Final = (
     _PROLOGUE
     + """
-local tenant = tonumber(ARGV[5])
-local paused = tonumber(redis.call('HGET', state_key, 'paused_until') or '0')
-if paused > now then
-  return {0, paused - now, gen}
+local want = tonumber(ARGV[7])
+local paused_ms, counting, reset_at = pause_and_quota()
+local cap, used, mine, share, waiting = tally()
+if paused_ms > 0 then
+  return {0, paused_ms, gen, share, counting}
 end
-local reset_at = tonumber(redis.call('HGET', state_key, 'quota_reset_at') or '0')
-local left = nil
-if reset_at > now then
-  left = tonumber(redis.call('HGET', state_key, 'quota_left') or 'nil')
-  if left ~= nil and left <= 0 then
-    return {0, reset_at - now, gen}
-  end
-elseif reset_at > 0 then
-  redis.call('HDEL', state_key, 'quota_left', 'quota_reset_at')
-end
-local limit = tonumber(redis.call('HGET', state_key, 'limit') or ARGV[5])
-local cap = math.max(1, math.floor(math.min(limit, tenant)))
-local used, active, mine = 0, 0, 0
-local flat = redis.call('HGETALL', held_key)
-for i = 1, #flat, 2 do
-  local n = tonumber(flat[i + 1])
-  used = used + n
-  if n > 0 and flat[i] ~= holder then active = active + 1 end
-  if flat[i] == holder then mine = n end
-end
-redis.call('ZREMRANGEBYSCORE', waiting_key, '-inf', now)
-local others_waiting = redis.call('ZCARD', waiting_key)
-if redis.call('ZSCORE', waiting_key, holder) then others_waiting = others_waiting - 1 end
-local refuse = used >= cap
-if not refuse and others_waiting > 0 then
+local grant = math.max(0, math.min(want, cap - used))
+if waiting > 0 then
   -- Others are queued: take no more than a fair share, so a process that started first
   -- cannot keep every slot while the rest poll.
-  local share = math.ceil(cap / (active + others_waiting + 1))
-  refuse = mine >= share
+  grant = math.max(0, math.min(grant, share - mine))
 end
-if refuse then
+if counting == 1 then
+  local left = tonumber(redis.call('HGET', state_key, 'quota_left'))
+  if left <= 0 then
+    return {0, reset_at - now, gen, share, counting}
+  end
+  grant = math.min(grant, left)
+  redis.call('HINCRBY', state_key, 'quota_left', -grant)
+end
+if grant == 0 then
   redis.call('ZADD', waiting_key, now + tonumber(ARGV[6]), holder)
-  return {0, -1, gen}
+  return {0, -1, gen, share, counting}
 end
 redis.call('ZREM', waiting_key, holder)
-redis.call('HINCRBY', held_key, holder, 1)
-if left ~= nil then
-  redis.call('HINCRBY', state_key, 'quota_left', -1)
-end
-return {1, 0, gen}
+redis.call('HINCRBY', held_key, holder, grant)
+return {grant, 0, gen, waiting > 0 and share or cap, counting}
 """
 )
 
-# -> {gen}
-# ARGV[5] tenant concurrency, ARGV[6] gen the request was sent in, ARGV[7] outcome
-# ('ok' success, 'cut' too many in flight, 'pause' window spent, '' anything else),
-# ARGV[8] pause ms, ARGV[9] quota reading ('' none, 'plenty', or remaining), ARGV[10] reset ms.
-# ARGV[2] is the count *after* this release; a known holder just decrements.
+# -> {gen, paused_ms, keep, counting}
+# ARGV[6] gen of the cut (-1: none), ARGV[7] slots given back, ARGV[8] successes,
+# ARGV[9] pause ms (0: none), ARGV[10] quota reading ('' none, 'plenty', or remaining),
+# ARGV[11] reading's reset ms, ARGV[12] sends made on slots passed on inside the process
+# (they count against the quota like any other).
+# ARGV[2] is the count *after* these releases: a known holder just subtracts.
 RELEASE: Final = (
     _PROLOGUE
     + """
-if not registered then
+local released = tonumber(ARGV[7])
+if not registered and released > 0 then
   local n = tonumber(redis.call('HGET', held_key, holder) or '0')
-  if n > 0 then redis.call('HINCRBY', held_key, holder, -1) end
+  redis.call('HSET', held_key, holder, math.max(0, n - released))
 end
-local tenant = tonumber(ARGV[5])
-local outcome = ARGV[7]
-if outcome == 'ok' then
-  local limit = tonumber(redis.call('HGET', state_key, 'limit') or 'nil')
-  if limit ~= nil then
+local oks = tonumber(ARGV[8])
+local limit = tonumber(redis.call('HGET', state_key, 'limit') or 'nil')
+if limit ~= nil and oks > 0 then
+  for _ = 1, oks do
     limit = limit + 1 / limit
-    if limit >= tenant then
-      redis.call('HDEL', state_key, 'limit')
-    else
-      redis.call('HSET', state_key, 'limit', tostring(limit))
-    end
+    if limit >= tenant then break end
   end
-elseif outcome == 'cut' and tonumber(ARGV[6]) == gen then
-  local limit = tonumber(redis.call('HGET', state_key, 'limit') or ARGV[5])
-  redis.call('HSET', state_key, 'limit', tostring(math.max(1, math.min(limit, tenant) * 0.5)))
+  if limit >= tenant then
+    redis.call('HDEL', state_key, 'limit')
+  else
+    redis.call('HSET', state_key, 'limit', tostring(limit))
+  end
+end
+if tonumber(ARGV[6]) == gen then
+  local current = tonumber(redis.call('HGET', state_key, 'limit') or tostring(tenant))
+  redis.call('HSET', state_key, 'limit', tostring(math.max(1, math.min(current, tenant) * 0.5)))
   gen = redis.call('HINCRBY', state_key, 'gen', 1)
-elseif outcome == 'pause' then
-  local until_ms = now + tonumber(ARGV[8])
+end
+local pause_ms = tonumber(ARGV[9])
+if pause_ms > 0 then
+  local until_ms = now + pause_ms
   local paused = tonumber(redis.call('HGET', state_key, 'paused_until') or '0')
   if until_ms > paused then
     redis.call('HSET', state_key, 'paused_until', until_ms)
     gen = redis.call('HINCRBY', state_key, 'gen', 1)
   end
 end
-if ARGV[9] == 'plenty' then
+local sends = tonumber(ARGV[12])
+if ARGV[10] == 'plenty' then
   redis.call('HDEL', state_key, 'quota_left', 'quota_reset_at')
-elseif ARGV[9] ~= '' then
+elseif ARGV[10] ~= '' then
   -- Zuora's figure, less what the tenant still has in flight (not counted there yet).
   local used = 0
   for _, v in ipairs(redis.call('HVALS', held_key)) do used = used + tonumber(v) end
-  redis.call('HSET', state_key, 'quota_left', tonumber(ARGV[9]) - used,
-             'quota_reset_at', now + tonumber(ARGV[10]))
+  redis.call('HSET', state_key, 'quota_left', tonumber(ARGV[10]) - used,
+             'quota_reset_at', now + tonumber(ARGV[11]))
+elseif sends > 0 and redis.call('HEXISTS', state_key, 'quota_left') == 1 then
+  redis.call('HINCRBY', state_key, 'quota_left', -sends)
 end
-return {gen}
+local paused_ms, counting = pause_and_quota()
+local cap, _, _, share, waiting = tally()
+return {gen, paused_ms, waiting > 0 and share or cap, counting}
 """
 )
-
-# Keep the lease alive while requests are in flight. -> {gen}
-RENEW: Final = _PROLOGUE + "\nreturn {gen}\n"

