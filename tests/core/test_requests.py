@@ -603,6 +603,20 @@ def test_encode_params_accepts_nesting_up_to_the_cap():
     assert encode_params(_nested_dicts(100)).count(b"{") == 100
 
 
+def test_a_subclassed_scalar_at_the_deepest_level_is_fine():
+    """An IntEnum or str subclass is a leaf, not a level: it must not count as one."""
+
+    class Label(str):
+        pass
+
+    params = _nested_dicts(100)
+    node = params
+    while node:
+        node = node["a"]  # type: ignore[assignment]
+    node["leaf"] = Label("x")
+    assert encode_params(params).endswith(b'{"leaf":"x"}' + b"}" * 99)
+
+
 def test_a_shared_but_not_circular_value_is_fine():
     shared = {"k": 1}
     assert encode_params({"a": shared, "b": [shared, shared]}) == (

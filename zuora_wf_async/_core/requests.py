@@ -374,8 +374,6 @@ def _needs_a_closer_look(params: Mapping[str, Any]) -> bool:
     push = stack.append
     while stack:
         node, depth = pop()
-        if depth > MAX_PARAMS_DEPTH:
-            return True
         values: Iterable[object]
         if type(node) is dict or isinstance(node, Mapping):
             for key in node:
@@ -385,7 +383,9 @@ def _needs_a_closer_look(params: Mapping[str, Any]) -> bool:
         elif isinstance(node, list | tuple):
             values = node
         else:
-            continue
+            continue  # a scalar of a subclassed type (an IntEnum, a str subclass)
+        if depth > MAX_PARAMS_DEPTH:
+            return True
         deeper = depth + 1
         for item in values:
             kind = type(item)
@@ -471,7 +471,7 @@ def encode_params(params: object, *, slice_items: int | None = None) -> bytes:
         if not isinstance(name, str):
             raise InvalidRequestError(
                 "params",
-                f"parameter name {name!r} is a {type(name).__name__}",
+                f"parameter name {_shown(name)} is a {type(name).__name__}",
                 "use string parameter names",
             )
         if name in RESERVED_PARAM_NAMES:
