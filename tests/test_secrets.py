@@ -275,6 +275,23 @@ def test_a_bearer_token_with_inner_spaces_cannot_go_in_a_header():
     assert "MARKER" not in str(info.value)
 
 
+class _LyingStr(str):
+    def isprintable(self) -> bool:
+        return True
+
+    def __format__(self, spec: str) -> str:
+        return "looks-fine-1234"
+
+
+def test_a_str_subclass_credential_is_checked_and_kept_as_its_characters():
+    """Checks call methods and sending formats the value; a subclass could fake both."""
+    with pytest.raises(InvalidRequestError):
+        BearerToken(_LyingStr("MARKERabc\r\nX-Injected: 1"))
+    token = BearerToken(_LyingStr("plain-token-12345678"))
+    assert type(token.token) is str
+    assert f"Bearer {token.token}" == "Bearer plain-token-12345678"
+
+
 def test_constructed_credentials_are_registered_with_the_scrubber():
     OAuthCredentials(client_id="client-1", client_secret="constructed-secret-6f2a9c")
     BearerToken("constructed-token-8b3d1e")

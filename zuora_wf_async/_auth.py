@@ -15,6 +15,7 @@ import attrs
 
 from zuora_wf_async._core import redact
 from zuora_wf_async._core.oauth import is_header_safe_token
+from zuora_wf_async._core.requests import exact_str
 from zuora_wf_async._errors import InvalidRequestError
 
 __all__ = ["Auth", "BearerToken", "OAuthCredentials"]
@@ -54,7 +55,10 @@ def _credential(
 class BearerToken:
     """A fixed bearer token the caller obtained and refreshes itself."""
 
-    token: str = attrs.field(repr=False, validator=_credential("token", header=True))
+    # exact_str: a str subclass could pass the checks and then format itself differently.
+    token: str = attrs.field(
+        repr=False, converter=exact_str, validator=_credential("token", header=True)
+    )
 
     def __attrs_post_init__(self) -> None:
         redact.register(self.token)
@@ -67,8 +71,10 @@ class BearerToken:
 class OAuthCredentials:
     """An OAuth client's id and secret; the client fetches and refreshes tokens itself."""
 
-    client_id: str = attrs.field(validator=_credential("client_id"))
-    client_secret: str = attrs.field(repr=False, validator=_credential("client_secret"))
+    client_id: str = attrs.field(converter=exact_str, validator=_credential("client_id"))
+    client_secret: str = attrs.field(
+        repr=False, converter=exact_str, validator=_credential("client_secret")
+    )
 
     def __attrs_post_init__(self) -> None:
         redact.register(self.client_secret)

@@ -731,3 +731,45 @@ def test_a_path_argument_that_would_move_the_request_is_refused(arg):
 def test_a_text_path_argument_is_percent_encoded_whole():
     prepared = prepare_get(base_url=BASE, path_template="/w/{}", path_args=["a/../b?c"])
     assert prepared.path == "/w/a%2F..%2Fb%3Fc"
+
+
+class _LyingStr(str):
+    """Claims to be printable and stripped, and formats itself as something else."""
+
+    def isprintable(self) -> bool:
+        return True
+
+    def isascii(self) -> bool:
+        return True
+
+    def strip(self, chars: str | None = None) -> str:
+        return "clean"
+
+    def __format__(self, spec: str) -> str:
+        return "clean"
+
+    def __str__(self) -> str:
+        return "clean"
+
+
+@pytest.mark.parametrize(
+    ("validate", "field"),
+    [
+        pytest.param(validate_idempotency_key, "idempotency_key", id="idempotency-key"),
+        pytest.param(validate_track_id, "track_id", id="track-id"),
+        pytest.param(normalize_base_url, "base_url", id="base-url"),
+        pytest.param(
+            lambda value: validate_id_list("entity_ids", [value]), "entity_ids[0]", id="ids"
+        ),
+    ],
+)
+def test_a_str_subclass_cannot_lie_its_way_past_the_header_checks(validate, field):
+    with pytest.raises(InvalidRequestError) as info:
+        validate(_LyingStr("https://rest.zuora.com\r\nX-Injected: 1"))
+    assert info.value.field == field
+
+
+def test_a_valid_str_subclass_is_kept_as_its_plain_characters():
+    key = validate_idempotency_key(_LyingStr("order-42"))
+    assert type(key) is str
+    assert key == "order-42"

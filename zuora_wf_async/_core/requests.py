@@ -34,6 +34,7 @@ __all__ = [
     "PreparedRequest",
     "canonical_int",
     "encode_params",
+    "exact_str",
     "normalize_base_url",
     "prepare_get",
     "prepare_run",
@@ -105,6 +106,7 @@ def _is_loopback(host: str) -> bool:
 def normalize_base_url(base_url: object) -> str:
     """``base_url`` without a trailing slash, refusing plain HTTP to anything but loopback."""
     fix = "pass Zuora's REST host, for example 'https://rest.test.zuora.com'"
+    base_url = exact_str(base_url)
     if not isinstance(base_url, str) or not base_url.strip():
         raise InvalidRequestError(
             "base_url", f"expected a URL string, got {type(base_url).__name__}", fix
@@ -165,6 +167,15 @@ def canonical_int(value: object) -> int | None:
     return int.__int__(value)
 
 
+def exact_str(value: object) -> object:
+    """A ``str`` subclass as the plain ``str`` of its characters; anything else unchanged.
+
+    Validation calls methods (``isprintable``, ``strip``) and sending formats the value:
+    a subclass could override both and pass a CR/LF check it then fails in a header.
+    """
+    return str.__str__(value) if isinstance(value, str) else value
+
+
 def validate_workflow_id(workflow_id: object) -> int:
     """The workflow id as a plain positive ``int`` (see ``canonical_int``)."""
     # bool is an int subclass; True as a workflow id is always a bug.
@@ -180,6 +191,7 @@ def validate_workflow_id(workflow_id: object) -> int:
 
 
 def validate_idempotency_key(key: object) -> str:
+    key = exact_str(key)
     if not isinstance(key, str) or not key:
         raise InvalidRequestError(
             "idempotency_key",
@@ -210,6 +222,7 @@ def validate_idempotency_key(key: object) -> str:
 
 
 def validate_track_id(track_id: object) -> str:
+    track_id = exact_str(track_id)
     if not isinstance(track_id, str) or not track_id:
         raise InvalidRequestError(
             "track_id", "must be a non-empty string", "pass None to send no Zuora-Track-Id"
@@ -249,19 +262,21 @@ def validate_id_list(field: str, ids: Iterable[str] | None) -> str | None:
         raise InvalidRequestError(
             field, "expected a list of ids, got a single string", f"pass {field}=[{ids!r}]"
         )
-    values = list(ids)
-    for index, value in enumerate(values):
+    values: list[str] = []
+    for index, given in enumerate(ids):
+        value = exact_str(given)
         if not isinstance(value, str) or not value.strip() or "," in value:
             raise InvalidRequestError(
                 f"{field}[{index}]",
-                f"{value!r} is not a single id",
+                f"{_shown(value)} is not a single id",
                 "pass each id as its own non-empty string without commas",
             )
         if not value.isascii() or not value.isprintable():
             raise InvalidRequestError(
                 f"{field}[{index}]", "must be printable ASCII", "check the id for stray characters"
             )
-    return ",".join(value.strip() for value in values) if values else None
+        values.append(value.strip())
+    return ",".join(values) if values else None
 
 
 def _encodable_text(text: str) -> bool:
