@@ -174,6 +174,7 @@ def markdown(document: dict[str, Any]) -> str:
         f"# Client CPU per run ({document['label']})",
         "",
         *machine_lines(document["machine"]),
+        *([f"- note: {document['note']}"] if document.get("note") else []),
         f"- {settings['rounds']} interleaved rounds x {settings['runs_per_sample']:,} runs per"
         f" sample, {settings['width']} requests in flight, OAuth client credentials,"
         f" server `benchmarks._fastserver` in another process; {document['seconds']:.0f} s",

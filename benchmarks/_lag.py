@@ -221,6 +221,7 @@ def markdown(document: dict[str, Any]) -> str:
         f"# Event-loop lag with 1 MB bodies ({document['label']})",
         "",
         *machine_lines(document["machine"]),
+        *([f"- note: {document['note']}"] if document.get("note") else []),
         f"- {settings['rounds']} rounds per shape x {settings['runs']} runs through `run_many`,"
         f" {settings['width']} in flight, OAuth; server `benchmarks._fastserver` in another"
         f" process; switch interval left at {settings['switch_interval_s'] * 1000:g} ms;"

@@ -12,7 +12,12 @@ Not a benchmark with a target: a diagnostic for whoever works on the call path. 
   off, then ``gc.DEBUG_SAVEALL``, counted per run by type (and, for functions, coroutines
   and frames, by the code they belong to);
 - the GC-tracked objects alive per request in flight (snapshots mid-batch, divided by the
-  requests in flight): the coroutine chain a request runs through, and what else it keeps.
+  requests in flight): the coroutine chain a request runs through, and what else it keeps;
+- with ``--layers``: CPU µs/run of the stack built up layer by layer, interleaved, so the
+  difference between two rows is what one layer costs: the raw worker loop; the same
+  workers sending through our ``Transport`` (``prepare_run`` + ``Transport.send`` +
+  ``json.loads``); the same workers calling ``client.run_workflow`` (no fan-out); then
+  ``run_many`` (fan-out).
 
 cProfile inflates small functions, so read its µs as relative weights; the GC on/off and
 raw numbers are ``time.process_time`` and comparable with the CPU benchmark's.
@@ -195,14 +200,130 @@ def _profile(endpoint: _shapes.Endpoint, shape: str, count: int) -> list[str]:
     return lines
 
 
+def _layer_shapes() -> dict[str, Any]:
+    """Worker-pool shapes that add one layer of ours at a time (see the module doc)."""
+    import json
+    import uuid
+
+    import aiohttp
+
+    from zuora_wf_async._core import requests as build
+    from zuora_wf_async._transport import Transport
+
+    async def transport_workers(endpoint: _shapes.Endpoint, count: int, meter: Any) -> int:
+        transport = Transport(max_connections=_shapes.WIDTH)
+        transport.open()
+        try:
+            async with aiohttp.ClientSession() as session:
+                token = await _shapes._raw_token(session, endpoint)
+            authorization = f"Bearer {token}"
+
+            async def one(item: dict[str, Any]) -> bool:
+                prepared = build.prepare_run(
+                    base_url=endpoint.base_url,
+                    workflow_id=_shapes.WORKFLOW_ID,
+                    body=json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode(),
+                    idempotency_key=str(uuid.uuid4()),
+                )
+                headers = {**prepared.headers, "Authorization": authorization}
+                raw = await transport.send(prepared, headers, timeout=60.0)
+                return raw.status == 200 and json.loads(raw.body) is not None
+
+            async def batch(items: list[dict[str, Any]]) -> int:
+                source = iter(items)
+                done = 0
+
+                async def worker() -> None:
+                    nonlocal done
+                    for item in source:
+                        if await one(item):  # awaited first: `done +=` must not span it
+                            done += 1
+
+                await asyncio.gather(*(worker() for _ in range(_shapes.WIDTH)))
+                return done
+
+            await batch(list(_shapes.params(_shapes.WARMUP)))
+            items = list(_shapes.params(count, start=_shapes.WARMUP))
+            meter.start()
+            ok = await batch(items)
+            meter.stop()
+            return ok
+        finally:
+            await transport.close()
+
+    async def run_workflow_workers(endpoint: _shapes.Endpoint, count: int, meter: Any) -> int:
+        async with _shapes._client(endpoint, otel=False) as client:
+
+            async def batch(items: list[dict[str, Any]]) -> int:
+                source = iter(items)
+                done = 0
+
+                async def worker() -> None:
+                    nonlocal done
+                    for item in source:
+                        await client.run_workflow(_shapes.WORKFLOW_ID, item)
+                        done += 1
+
+                await asyncio.gather(*(worker() for _ in range(_shapes.WIDTH)))
+                return done
+
+            await batch(list(_shapes.params(_shapes.WARMUP)))
+            items = list(_shapes.params(count, start=_shapes.WARMUP))
+            meter.start()
+            ok = await batch(items)
+            meter.stop()
+            return ok
+
+    return {
+        "raw_workers": _shapes.SHAPES["raw_workers"],
+        "+ Transport": transport_workers,
+        "+ run_workflow": run_workflow_workers,
+        "run_many": _shapes.SHAPES["run_many"],
+    }
+
+
+def _layers(endpoint: _shapes.Endpoint, runs: int, rounds: int) -> list[str]:
+    shapes = _layer_shapes()
+    samples: dict[str, list[float]] = defaultdict(list)
+    gcs: dict[str, list[float]] = defaultdict(list)
+    names = list(shapes)
+    for index in range(rounds):
+        for name in names[index % len(names) :] + names[: index % len(names)]:
+            meter = _Meter(collect=True)
+            before = gc.get_stats()[0]["collections"]
+            ok = asyncio.run(shapes[name](endpoint, runs, meter))
+            if ok != runs:
+                raise RuntimeError(f"{name}: {ok} of {runs} runs succeeded")
+            samples[name].append(1e6 * meter.cpu / runs)
+            gcs[name].append(1000 * (gc.get_stats()[0]["collections"] - before - 1) / runs)
+    lines = ["layer by layer (CPU µs/run, median [min-max]; gen-0 collections per 1,000 runs):"]
+    previous = None
+    for name in names:
+        median = statistics.median(samples[name])
+        step = "" if previous is None else f"  (+{median - previous:.1f})"
+        lines.append(
+            f"  {name:16s} {median:6.1f} [{min(samples[name]):.1f}-{max(samples[name]):.1f}]"
+            f"{step}   gen0 {statistics.median(gcs[name]):.1f}"
+        )
+        previous = median
+    return lines
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.profile_hot_path")
     parser.add_argument("--shape", default="run_many", choices=list(_shapes.SHAPES))
     parser.add_argument("--runs", type=int, default=3_000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--layers", action="store_true", help="only the layer-by-layer table")
     args = parser.parse_args(argv)
     with ServerProcess("benchmarks._fastserver") as server:
         hello = server.hello
+        if args.layers:
+            for mode in ("with_headers", "without_headers"):
+                endpoint = _shapes.Endpoint(hello[mode], hello["client_id"], hello["client_secret"])
+                print(f"== server {mode.replace('_', ' ')}, {args.runs:,} runs x {args.rounds}")
+                print("\n".join(_layers(endpoint, args.runs, args.rounds)))
+            return
         for mode in ("with_headers", "without_headers"):
             endpoint = _shapes.Endpoint(hello[mode], hello["client_id"], hello["client_secret"])
             samples: dict[str, list[float]] = defaultdict(list)
