@@ -31,6 +31,7 @@ import asyncio
 import importlib.resources
 import json
 import math
+import os
 import socket
 import subprocess
 import sys
@@ -38,7 +39,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = Path(__file__).resolve()
+ROOT = SCRIPT.parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 WORKFLOW = 396
 
@@ -169,6 +171,7 @@ async def scenario(
     per_minute: int,
     max_concurrency: int,
     redis_url: str | None,
+    client_path: str | None = None,
 ) -> dict[str, Any]:
     async with _fake(tenant, latency, per_minute) as fake:
         token = fake.issue_token()
@@ -186,13 +189,14 @@ async def scenario(
             children.append(
                 await asyncio.create_subprocess_exec(
                     sys.executable,
-                    "-m",
-                    "benchmarks.goodput",
+                    str(SCRIPT),
                     "--client",
                     json.dumps(config),
                     stdin=asyncio.subprocess.PIPE,
                     stdout=asyncio.subprocess.PIPE,
                     cwd=ROOT,
+                    # A "before" run: the client processes import an older checkout.
+                    env={**os.environ, "PYTHONPATH": client_path} if client_path else None,
                 )
             )
         for child in children:
@@ -237,14 +241,12 @@ async def scenario(
 
 
 async def random_429(runs: int) -> dict[str, float]:
+    """Runs per second without faults and with 3% random 429s (``Retry-After: 1``), for a
+    ``run_many`` batch and for plain concurrent ``run_workflow`` calls."""
     from zuora_wf_async import BearerToken, RetryPolicy, WorkflowClient
     from zuora_wf_async.testing import FakeZuora, Fault, FaultPlan
 
-    rates = {}
-    for label, rules in (
-        ("fault_free", []),
-        ("random_429_3pct", [Fault.rate_limit_burst(1, retry_after=1, probability=0.03)]),
-    ):
+    async def rate(rules: list[Any], shape: str) -> tuple[float, int]:
         async with (
             FakeZuora(faults=FaultPlan(seed=1, rules=rules)) as fake,
             WorkflowClient(
@@ -253,16 +255,42 @@ async def random_429(runs: int) -> dict[str, float]:
                 retry=RetryPolicy(max_attempts=100, deadline=3600),
             ) as zuora,
         ):
-            await zuora.run_many(WORKFLOW, [{"n": n} for n in range(200)])  # warm up
+            items = [{"n": n} for n in range(runs)]
             started = time.monotonic()
-            outcomes = await zuora.run_many(WORKFLOW, [{"n": n} for n in range(runs)])
-            elapsed = time.monotonic() - started
-            pauses = zuora.stats.pauses
-        assert all(outcome.ok for outcome in outcomes)  # noqa: S101 -- a broken run is no result
-        rates[label] = runs / elapsed
-        rates[f"{label}_pauses"] = pauses
-    rates["kept"] = rates["random_429_3pct"] / rates["fault_free"]
-    return rates
+            if shape == "run_many":
+                outcomes = await zuora.run_many(WORKFLOW, items)
+                assert all(outcome.ok for outcome in outcomes)  # noqa: S101 -- else no result
+            else:
+                await asyncio.gather(*(zuora.run_workflow(WORKFLOW, item) for item in items))
+            return runs / (time.monotonic() - started), zuora.stats.pauses
+
+    fault = [Fault.rate_limit_burst(1, retry_after=1, probability=0.03)]
+    result: dict[str, float] = {"runs": runs}
+    for shape in ("run_many", "gather"):
+        clean, _ = await rate([], shape)
+        faulty, pauses = await rate(fault, shape)
+        result[f"{shape}_fault_free"] = clean
+        result[f"{shape}_random_429"] = faulty
+        result[f"{shape}_pauses"] = pauses
+        result[f"{shape}_kept"] = faulty / clean
+    return result
+
+
+def _random_429_in_a_process(runs: int, checkout: str | None) -> dict[str, float]:
+    env = {**os.environ, "PYTHONPATH": checkout} if checkout else None
+    done = subprocess.run(  # noqa: S603 -- our own interpreter and module
+        # By path, not -m: with an older checkout first on PYTHONPATH, the library comes
+        # from there while this script stays the same.
+        [sys.executable, str(SCRIPT), "--random429", str(runs)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=1800,
+    )
+    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
 
 
 # -- report --------------------------------------------------------------------------------------
@@ -280,7 +308,10 @@ def _markdown(document: dict[str, Any]) -> str:
         f"tenant, {settings['latency'] * 1000:g} ms per run request, "
         f"{settings['per_minute']:,} requests per minute (429s count too)",
         "- command: `uv run python -m benchmarks.goodput"
-        + (" --quick`" if settings["quick"] else "`"),
+        + (" --quick" if settings["quick"] else "")
+        + (
+            " --before <checkout of the commit before issue 14>`" if settings.get("before") else "`"
+        ),
         "",
         "| scenario | processes x runs | wall (s) | ideal (s) | wall / ideal | 429s / requests "
         "| peak in flight | goal |",
@@ -312,6 +343,29 @@ def _markdown(document: dict[str, Any]) -> str:
         else "Some scenario lost or duplicated runs: see goodput.json.",
         "",
     ]
+    random = document.get("random_429")
+    if random:
+        lines += [
+            "## Random isolated 429s",
+            "",
+            "One client, FakeZuora in the same process, no latency; 3% of run requests answered"
+            " 429 `Retry-After: 1` at random (`rate_limit_burst(1, probability=0.03)`). Runs per"
+            " second with and without the faults, for one `run_many` batch and for the same"
+            " runs as concurrent `run_workflow` calls. A 1 s wait in a batch of a few seconds"
+            " weighs on the rate by itself, so the runs per batch are given.",
+            "",
+            "| code | runs | shape | fault-free runs/s | 3% random 429s runs/s | kept | pauses |",
+            "|---|---:|---|---:|---:|---:|---:|",
+        ]
+        for label, result in sorted(random.items(), reverse=True):
+            for shape in ("run_many", "gather"):
+                clean, faulty = result[f"{shape}_fault_free"], result[f"{shape}_random_429"]
+                lines.append(
+                    f"| {label} | {int(result['runs']):,} | {shape} | {clean:,.0f} "
+                    f"| {faulty:,.0f} | {result[f'{shape}_kept']:.0%} "
+                    f"| {int(result[f'{shape}_pauses'])} |"
+                )
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -341,7 +395,7 @@ def _chart(document: dict[str, Any], path: Path) -> None:
     plt.close(figure)
 
 
-async def main(quick: bool, out: Path, only: str | None = None) -> None:
+async def main(quick: bool, out: Path, only: str | None = None, before: str | None = None) -> None:
     from benchmarks._report import machine
 
     settings = {
@@ -360,12 +414,14 @@ async def main(quick: bool, out: Path, only: str | None = None) -> None:
     runs = settings["runs_per_process"]
     rows = []
     with Valkey() as valkey:
-        plan = [
+        plan: list[tuple[str, int, int, str | None]] = [
             ("independent", 4, 32, None),
             ("shared", 4, 32, valkey.url),
             ("alone", 1, 32, None),
             ("alone-shared", 1, 40, valkey.url),
         ]
+        if before:
+            plan.insert(0, ("independent-before", 4, 32, None))
         chosen = set(only.split(",")) if only else {name for name, *_ in plan}
         for name, processes, width, redis_url in plan:
             if name not in chosen:
@@ -376,6 +432,7 @@ async def main(quick: bool, out: Path, only: str | None = None) -> None:
                 runs=runs,
                 max_concurrency=width,
                 redis_url=redis_url,
+                client_path=before if name.endswith("-before") else None,
                 **common,
             )
             print(
@@ -385,7 +442,18 @@ async def main(quick: bool, out: Path, only: str | None = None) -> None:
             for summary in row["per_process"]:
                 print("   ", summary)
             rows.append(row)
-    document = {"machine": info, "settings": settings, "scenarios": rows}
+    settings["before"] = before
+    document: dict[str, Any] = {"machine": info, "settings": settings, "scenarios": rows}
+    if not only or "random429" in only:
+        after_runs, before_runs = (2_000, 500) if quick else (20_000, 1_500)
+        document["random_429"] = {
+            "after": await asyncio.to_thread(_random_429_in_a_process, after_runs, None)
+        }
+        if before:
+            document["random_429"]["before"] = await asyncio.to_thread(
+                _random_429_in_a_process, before_runs, before
+            )
+        print("random 429s:", document["random_429"])
     _write(document, out)
     print(f"wrote {out / 'goodput.md'}")
 
@@ -403,6 +471,11 @@ if __name__ == "__main__":
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--client", help=argparse.SUPPRESS)
     parser.add_argument("--only", help="comma-separated scenarios, e.g. shared,alone")
+    parser.add_argument(
+        "--before",
+        metavar="CHECKOUT",
+        help="also run 'independent-before': client processes importing this older checkout",
+    )
     parser.add_argument("--random429", type=int, metavar="RUNS", help="the random-429 run")
     arguments = parser.parse_args()
     if arguments.client:
@@ -410,4 +483,4 @@ if __name__ == "__main__":
     elif arguments.random429:
         print(json.dumps(asyncio.run(random_429(arguments.random429))))
     else:
-        asyncio.run(main(arguments.quick, arguments.out, arguments.only))
+        asyncio.run(main(arguments.quick, arguments.out, arguments.only, arguments.before))
