@@ -304,6 +304,7 @@ class SharedGate:
         self._renew_due = False
         self._flush_at = -math.inf  # successes and "plenty" wait for this (or a busier call)
         self._spare = 0  # shared slots parked for this process's next request
+        self._ask_at = -math.inf  # after a refusal, when to ask Redis for slots again
         self._spare_since = -math.inf
         self._courier: asyncio.Task[None] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
@@ -486,13 +487,13 @@ class SharedGate:
                 await self._flush()
                 continue
             live = [w for w in self._waiters if not w.done()]
+            # Wake for the parked slots' deadline or the next lazy flush, at the latest.
+            wake_at = self._flush_at if self._effects.pending() else math.inf
+            if self._spare:
+                wake_at = min(wake_at, self._spare_since + _PARK_SECONDS)
             if self._closed or not live:
                 if self._down or not (self._spare or self._effects.pending()):
                     return
-                # Wake for the parked slots' deadline or the next lazy flush.
-                wake_at = self._flush_at if self._effects.pending() else math.inf
-                if self._spare:
-                    wake_at = min(wake_at, self._spare_since + _PARK_SECONDS)
                 await self._sleep_until_kicked(wake_at - now)
                 continue
             if self._spare and self._may_keep():
@@ -501,6 +502,10 @@ class SharedGate:
             if self._local_lease_due():
                 self._serve_locally()
                 continue
+            if now < self._ask_at:
+                # Refused a moment ago: our own requests' ends hand slots on meanwhile.
+                await self._sleep_until_kicked(min(wake_at, self._ask_at) - now)
+                continue
             answer = await self._ask(len(live))
             if answer is None:
                 self._serve_locally()
@@ -508,12 +513,11 @@ class SharedGate:
             granted, wait_ms = answer
             self._hand_out(granted, wait_ms)
             if granted == 0 and wait_ms < 0:
-                # The tenant is full: ask again when one of our requests ends, or soon;
-                # a process that holds its fair share already asks seldom.
+                # The tenant is full: ask again soon; a process that holds its fair share
+                # already asks seldom (its own slots keep passing from request to request).
                 fair = self.held >= self._keep
-                await self._sleep_until_kicked(
-                    max(self.settings.poll_interval, _LAZY_FLUSH_SECONDS if fair else 0)
-                )
+                delay = max(self.settings.poll_interval, _LAZY_FLUSH_SECONDS if fair else 0)
+                self._ask_at = time.monotonic() + delay
 
     async def _sleep_until_kicked(self, seconds: float) -> None:
         assert self._kick is not None  # noqa: S101 -- set by _wake
