@@ -425,11 +425,14 @@ class OpenTelemetry(Telemetry):
         base_url: str,
         clock: Callable[[], float],
     ) -> None:
-        from opentelemetry import context, metrics, propagate, trace
+        from opentelemetry import context, metrics, trace
+        from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
         self._context = context
         self._trace = trace
-        self._propagate = propagate
+        # W3C trace context only (traceparent, tracestate): never the global propagator's
+        # baggage, which may carry the application's own values to Zuora.
+        self._propagator = TraceContextTextMapPropagator()
         self._status = trace.Status
         self._error = trace.StatusCode.ERROR
         self._tracer = trace.get_tracer(_SCOPE, _version(), tracer_provider)
@@ -629,7 +632,7 @@ class OpenTelemetry(Telemetry):
     @_never_raises
     def sending(self, headers: MutableMapping[str, str]) -> None:
         if self._propagate_trace_context:
-            self._propagate.inject(headers)
+            self._propagator.inject(headers)
 
     @_never_raises
     def answered(self, raw: RawResponse) -> None:

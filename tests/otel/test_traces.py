@@ -4,6 +4,7 @@ and nothing secret in anything exported."""
 from __future__ import annotations
 
 import pytest
+from opentelemetry import baggage, context
 from opentelemetry.instrumentation.aiohttp_client import create_trace_config
 from opentelemetry.trace import SpanKind, StatusCode
 
@@ -162,8 +163,15 @@ async def test_no_traceparent_goes_to_zuora_unless_asked(otel):
         assert all(request.header("traceparent") is None for request in fake.requests)
 
         async with _client(fake, otel, propagate_trace_context=True) as zuora:
-            await zuora.run_workflow(396, {})
-        sent = fake.requests_to("run")[-1].header("traceparent")
+            token = context.attach(baggage.set_baggage("customer.email", "a@example.com"))
+            try:
+                await zuora.run_workflow(396, {})
+            finally:
+                context.detach(token)
+        last = fake.requests_to("run")[-1]
+        sent = last.header("traceparent")
+
+    assert last.header("baggage") is None  # trace context only, never the app's baggage
 
     assert sent is not None
     attempt = otel.named("POST /workflows/{id}/run")[-1]
