@@ -119,10 +119,7 @@ def markdown(rows: list[Row], info: dict[str, Any], settings: dict[str, Any]) ->
     lines = [
         "# Against zuora-sdk, and memory",
         "",
-        f"- date: {info['date']}",
-        f"- machine: {info['cpu']}, {info['cores']} cores ({info['platform']})",
-        f"- Python {info['python']}, aiohttp {info['aiohttp']}, zuora-sdk {info['zuora-sdk']},"
-        f" zuora-wf-async {info['zuora-wf-async']}",
+        *machine_lines(info),
         "- settings: " + ", ".join(f"{key}={value}" for key, value in settings.items()),
         "",
         "| benchmark | ours | baseline | ratio (ours / baseline) | target | result |",
