@@ -8,7 +8,7 @@ from pathlib import Path
 
 from . import _cpu, _lag, _memory, _sdk
 from ._measure import Row
-from ._report import combine, write
+from ._report import combine, machine, write
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> None:
 
     out: Path = args.out or (RESULTS / "quick" if args.quick else RESULTS)
     started = time.perf_counter()
+    at_start = machine()
     if "cpu" in chosen:
         _log(f"client CPU: {settings['cpu_rounds']} rounds x {settings['cpu_runs']:,} runs")
         _cpu.run(
@@ -93,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
         _log(f"memory: {settings['memory_runs']:,} runs per measurement, fresh processes")
         rows += _memory.run(count=int(settings["memory_runs"]), timeout=900.0, log=_log)
     if rows:
-        paths = write(rows, settings, out, seconds=time.perf_counter() - started)
+        paths = write(rows, settings, out, seconds=time.perf_counter() - started, info=at_start)
         print(paths["md"].read_text())
     print(f"results in {combine(out)}")
 

@@ -172,11 +172,19 @@ def _target_use(row: Row) -> float:
 
 
 def write(
-    rows: list[Row], settings: dict[str, Any], directory: Path, *, seconds: float
+    rows: list[Row],
+    settings: dict[str, Any],
+    directory: Path,
+    *,
+    seconds: float,
+    info: dict[str, Any] | None = None,
 ) -> dict[str, Path]:
-    """The zuora-sdk and memory rows as ``others.md``/``.json``/``.png``."""
+    """The zuora-sdk and memory rows as ``others.md``/``.json``/``.png``.
+
+    ``info`` is ``machine()`` taken when the run started (its load average is the start's).
+    """
     directory.mkdir(parents=True, exist_ok=True)
-    info = machine()
+    info = info or machine()
     paths = {
         "md": directory / "others.md",
         "json": directory / "others.json",
