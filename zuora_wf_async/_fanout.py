@@ -74,6 +74,181 @@ StartFn: TypeAlias = Callable[
 ]
 
 
+class _Failed:
+    """A worker's unexpected exception (a bug, or the caller's iterable raising)."""
+
+    __slots__ = ("exception",)
+
+    def __init__(self, exception: BaseException) -> None:
+        self.exception = exception
+
+
+_WORKERS_DONE = None  # queued by the last worker to finish: no more outcomes will come
+
+
+class _Workers:
+    """The engine behind a ``RunStream``.
+
+    ``window`` workers each read an item, run it and queue its outcome, like the cheapest
+    loop a user would write by hand; a task per item would cost more CPU and garbage per
+    run. At most ``window`` items are started and not yet handed back (a semaphore the
+    consumer releases), so a slow consumer stops the reading, not the memory.
+
+    The workers hold this engine, never the ``RunStream`` the caller holds, so a stream
+    the caller drops is collected at once and its ``__del__`` can cancel them.
+    """
+
+    def __init__(
+        self,
+        start: StartFn,
+        items: Iterable[RunItem] | AsyncIterable[RunItem],
+        *,
+        window: int,
+        total: int | None,
+        on_progress: ProgressFn | None,
+        batch: BatchTrace = NO_BATCH,
+    ) -> None:
+        self._start = start
+        self._batch = batch  # OpenTelemetry: the batch's span and counts (_telemetry.py)
+        self._sync_items = iter(items) if isinstance(items, Iterable) else None
+        self._async_items = aiter(items) if isinstance(items, AsyncIterable) else None
+        # Workers share one async iterator; an async generator refuses a second anext().
+        self._reading = asyncio.Lock() if self._async_items is not None else None
+        self._window = window
+        self._total = total
+        self._on_progress = on_progress
+        self._next_index = 0
+        self._exhausted = False
+        self._closed = False
+        self._workers: list[asyncio.Task[None]] = []
+        self._live_workers = 0
+        self._room = asyncio.Semaphore(window)
+        self._outcomes: asyncio.Queue[RunOutcome | _Failed | None] = asyncio.Queue()
+        self._unreturned = 0  # items read and not yet handed back
+        self.done = 0
+        self.failed = 0
+
+    def cancel(self) -> None:
+        """Cancel the workers without waiting (the stream was dropped)."""
+        for worker in self._workers:
+            worker.cancel()
+        self._batch.end()
+
+    @property
+    def in_flight(self) -> int:
+        """Items started and not yet handed back."""
+        return self._unreturned
+
+    async def aclose(self) -> None:
+        """Stop reading items, cancel runs in flight and wait for them to unwind."""
+        self._closed = True
+        workers, self._workers = self._workers, []
+        for worker in workers:
+            worker.cancel()
+        if workers:
+            await asyncio.gather(*workers, return_exceptions=True)
+        self._unreturned = 0
+        self._batch.end()
+        if self._async_items is not None and inspect.isasyncgen(self._async_items):
+            await self._async_items.aclose()
+
+    async def _read(self) -> RunItem | None:
+        try:
+            if self._sync_items is not None:
+                return None if self._exhausted else next(self._sync_items)
+            assert self._async_items is not None  # noqa: S101 -- one of the two is set
+            assert self._reading is not None  # noqa: S101 -- made with the async iterator
+            async with self._reading:
+                # Checked under the lock: another worker may have met the end meanwhile.
+                if self._exhausted:
+                    return None
+                return await anext(self._async_items)
+        except (StopIteration, StopAsyncIteration):
+            self._exhausted = True
+            return None
+
+    def _start_workers(self) -> None:
+        loop = asyncio.get_running_loop()
+        # No more workers than items, when the count is known.
+        count = self._window if self._total is None else max(1, min(self._window, self._total))
+        self._live_workers = count
+        self._workers = [loop.create_task(self._work()) for _ in range(count)]
+
+    async def _work(self) -> None:
+        try:
+            while not self._closed:
+                await self._room.acquire()
+                item = await self._read()
+                if item is None:
+                    self._room.release()
+                    return
+                index = self._next_index
+                self._next_index += 1
+                self._unreturned += 1
+                context = self._batch.item_context(index)
+                if context is None:
+                    outcome = await self._run_item(index, item)
+                else:
+                    # The item runs in the batch's trace context (its span as the parent,
+                    # or tracing suppressed past the first items): a task of its own.
+                    outcome = await asyncio.get_running_loop().create_task(
+                        self._run_item(index, item), context=context
+                    )
+                self._outcomes.put_nowait(outcome)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # noqa: BLE001 -- handed to the consumer, who raises it
+            self._outcomes.put_nowait(_Failed(exc))
+        finally:
+            self._live_workers -= 1
+            if self._live_workers == 0:
+                self._outcomes.put_nowait(_WORKERS_DONE)
+
+    async def _run_item(self, index: int, item: object) -> RunOutcome:
+        try:
+            params, key, track_id = _unpack(item, index)
+        except InvalidRequestError as error:
+            return RunOutcome(index=index, params={}, idempotency_key=None, error=error)
+        return await self._start(index, params, key, track_id)
+
+    async def next_outcome(self) -> RunOutcome:
+        if self._closed:
+            raise StopAsyncIteration
+        if not self._workers:
+            self._start_workers()
+        try:
+            got = await self._outcomes.get()
+        except BaseException:
+            await self.aclose()
+            raise
+        if got is _WORKERS_DONE:
+            self._closed = True
+            self._workers = []
+            self._batch.end()
+            raise StopAsyncIteration
+        if isinstance(got, _Failed):
+            await self.aclose()
+            raise got.exception
+        outcome = got
+        self._unreturned -= 1
+        self._room.release()
+        self._batch.item_done(outcome.index, outcome.error)
+        self.done += 1
+        if not outcome.ok:
+            self.failed += 1
+        if self._on_progress is not None:
+            call_hook(
+                self._on_progress,
+                Progress(
+                    done=self.done,
+                    failed=self.failed,
+                    in_flight=self._unreturned,
+                    total=self._total,
+                ),
+            )
+        return outcome
+
+
 class RunStream:
     """``async for outcome in stream``: outcomes in completion order.
 
@@ -92,23 +267,15 @@ class RunStream:
         on_progress: ProgressFn | None,
         batch: BatchTrace = NO_BATCH,
     ) -> None:
-        self._start = start
-        self._batch = batch  # OpenTelemetry: the batch's span and counts (_telemetry.py)
-        self._sync_items = iter(items) if isinstance(items, Iterable) else None
-        self._async_items = aiter(items) if isinstance(items, AsyncIterable) else None
-        self._window = window
-        self._total = total
-        self._on_progress = on_progress
-        self._next_index = 0
-        self._exhausted = False
-        self._closed = False
-        self._pending: set[asyncio.Task[RunOutcome]] = set()
-        self._finished: asyncio.Queue[asyncio.Task[RunOutcome]] = asyncio.Queue()
-        self.done = 0
-        self.failed = 0
+        self._workers = _Workers(
+            start, items, window=window, total=total, on_progress=on_progress, batch=batch
+        )
 
     def __aiter__(self) -> Self:
         return self
+
+    def __anext__(self) -> Awaitable[RunOutcome]:
+        return self._workers.next_outcome()
 
     async def __aenter__(self) -> Self:
         return self
@@ -119,87 +286,26 @@ class RunStream:
     def __del__(self) -> None:
         # A loop left with `break` drops the stream; cancelling is synchronous, so the runs
         # in flight stop now rather than whenever the loop gets round to finalising us.
-        for task in self._pending:
-            task.cancel()
-        self._batch.end()
+        self._workers.cancel()
 
     @property
     def in_flight(self) -> int:
-        return len(self._pending)
+        """Items started and not yet handed back."""
+        return self._workers.in_flight
+
+    @property
+    def done(self) -> int:
+        """Outcomes handed back so far."""
+        return self._workers.done
+
+    @property
+    def failed(self) -> int:
+        """Outcomes handed back with an error so far."""
+        return self._workers.failed
 
     async def aclose(self) -> None:
         """Stop reading items, cancel runs in flight and wait for them to unwind."""
-        self._closed = True
-        pending, self._pending = self._pending, set()
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
-        self._batch.end()
-        if self._async_items is not None and inspect.isasyncgen(self._async_items):
-            await self._async_items.aclose()
-
-    async def _read(self) -> RunItem | None:
-        try:
-            if self._sync_items is not None:
-                return next(self._sync_items)
-            assert self._async_items is not None  # noqa: S101 -- one of the two is set
-            return await anext(self._async_items)
-        except (StopIteration, StopAsyncIteration):
-            self._exhausted = True
-            return None
-
-    async def _fill(self) -> None:
-        while not self._exhausted and len(self._pending) < self._window:
-            item = await self._read()
-            if item is None:
-                return
-            index = self._next_index
-            self._next_index += 1
-            # The item runs in the batch's trace context: the batch span as its parent, or
-            # tracing suppressed past the first items (None: a copy of the current one).
-            task = asyncio.get_running_loop().create_task(
-                self._run_item(index, item), context=self._batch.item_context(index)
-            )
-            self._pending.add(task)
-            task.add_done_callback(self._finished.put_nowait)
-
-    async def _run_item(self, index: int, item: object) -> RunOutcome:
-        try:
-            params, key, track_id = _unpack(item, index)
-        except InvalidRequestError as error:
-            return RunOutcome(index=index, params={}, idempotency_key=None, error=error)
-        return await self._start(index, params, key, track_id)
-
-    async def __anext__(self) -> RunOutcome:
-        if self._closed:
-            raise StopAsyncIteration
-        try:
-            await self._fill()
-            task = await self._finished.get() if self._pending else None
-        except BaseException:
-            await self.aclose()
-            raise
-        if task is None:
-            self._batch.end()
-            raise StopAsyncIteration
-        self._pending.discard(task)
-        outcome = task.result()
-        self._batch.item_done(outcome.index, outcome.error)
-        self.done += 1
-        if not outcome.ok:
-            self.failed += 1
-        if self._on_progress is not None:
-            call_hook(
-                self._on_progress,
-                Progress(
-                    done=self.done,
-                    failed=self.failed,
-                    in_flight=len(self._pending),
-                    total=self._total,
-                ),
-            )
-        return outcome
+        await self._workers.aclose()
 
 
 class FanOut:

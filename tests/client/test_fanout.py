@@ -23,7 +23,7 @@ from zuora_wf_async.testing import FakeZuora, Fault, FaultPlan, ManualClock
 
 
 def client_tasks() -> list[asyncio.Task]:
-    return [t for t in asyncio.all_tasks() if "RunStream._run_item" in repr(t.get_coro())]
+    return [t for t in asyncio.all_tasks() if "RunStream._work" in repr(t.get_coro())]
 
 
 async def test_run_many_returns_one_outcome_per_item_in_input_order(fake, zuora):
