@@ -185,15 +185,10 @@ class _Workers:
                 index = self._next_index
                 self._next_index += 1
                 self._unreturned += 1
-                context = self._batch.item_context(index)
-                if context is None:
+                # In the batch's trace context (its span as the parent, or tracing
+                # suppressed past the first items), set and reset in this worker.
+                with self._batch.item_scope(index):
                     outcome = await self._run_item(index, item)
-                else:
-                    # The item runs in the batch's trace context (its span as the parent,
-                    # or tracing suppressed past the first items): a task of its own.
-                    outcome = await asyncio.get_running_loop().create_task(
-                        self._run_item(index, item), context=context
-                    )
                 self._outcomes.put_nowait(outcome)
         except asyncio.CancelledError:
             raise

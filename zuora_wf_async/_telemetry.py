@@ -169,9 +169,9 @@ class BatchTrace:
 
     __slots__ = ()
 
-    def item_context(self, index: int) -> contextvars.Context | None:
-        """The context an item's task runs in (None: a copy of the current one)."""
-        return None
+    def item_scope(self, index: int) -> contextlib.AbstractContextManager[object]:
+        """Entered around one item's work, in the worker that runs it."""
+        return _NOTHING_TO_ENTER
 
     def item_done(self, index: int, error: ZuoraError | None) -> None:
         """An item's outcome was handed back."""
@@ -180,6 +180,7 @@ class BatchTrace:
         """The batch is over (exhausted, closed or dropped). Safe to call twice."""
 
 
+_NOTHING_TO_ENTER = contextlib.nullcontext()
 NO_BATCH = BatchTrace()
 
 
@@ -717,7 +718,32 @@ class OpenTelemetry(Telemetry):
             if total is not None:
                 attributes["zuora.batch.total"] = total
             span = self._tracer.start_span(operation, attributes=attributes)
+            if not span.is_recording():  # no SDK, or sampled out: nothing to parent
+                span = None
         return _OtelBatch(self, span, operation)
+
+
+class _Attached:
+    """The batch span (or, with None, "suppress instrumentation") as the current context
+    while one item runs in a worker; set and reset in that worker's own context."""
+
+    __slots__ = ("_owner", "_span", "_token")
+
+    def __init__(self, owner: OpenTelemetry, span: Span | None) -> None:
+        self._owner = owner
+        self._span = span
+        self._token: object = None
+
+    def __enter__(self) -> None:
+        owner = self._owner
+        if self._span is not None:
+            value = owner._trace.set_span_in_context(self._span)
+        else:
+            value = owner._context.set_value(owner._suppress_key, True)
+        self._token = owner._context.attach(value)
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._owner._context.detach(self._token)
 
 
 class _OtelBatch(BatchTrace):
@@ -746,21 +772,17 @@ class _OtelBatch(BatchTrace):
         self._success_attributes = {"zuora.operation": operation, "zuora.outcome": "success"}
         self._failure_attributes = {"zuora.operation": operation, "zuora.outcome": "failure"}
 
-    @_never_raises
-    def item_context(self, index: int) -> contextvars.Context | None:
+    def item_scope(self, index: int) -> contextlib.AbstractContextManager[object]:
+        span = self._span
+        if span is None:
+            return _NOTHING_TO_ENTER
         owner = self._owner
-        context = contextvars.copy_context()
-        if self._span is not None and index < BATCH_TRACED_ITEMS:
+        if index < BATCH_TRACED_ITEMS:
             self._traced += 1
-            value = owner._trace.set_span_in_context(self._span)
-        elif owner._suppress_key is not None:
-            value = owner._context.set_value(owner._suppress_key, True)
-        else:
-            return None
-        # Attached inside the item's own context copy, never detached: the copy dies with
-        # the item's task.
-        context.run(owner._context.attach, value)
-        return context
+            return _Attached(owner, span)
+        if owner._suppress_key is None:  # pragma: no cover -- an API without the key
+            return _NOTHING_TO_ENTER
+        return _Attached(owner, None)
 
     def item_done(self, index: int, error: ZuoraError | None) -> None:
         self._done += 1

@@ -103,7 +103,8 @@ def test_the_no_op_hands_the_functions_back_unwrapped():
     assert NO_TELEMETRY.traced_attempt(attempt) is attempt
     assert NO_TELEMETRY.traced_call(attempt) is attempt
     batch = NO_TELEMETRY.batch("run_many", workflow_id=1, window=1, total=None)
-    assert batch.item_context(0) is None
+    with batch.item_scope(0) as entered:
+        assert entered is None
 
 
 def test_with_opentelemetry_installed_the_default_is_the_global_providers():
