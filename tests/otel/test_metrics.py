@@ -80,7 +80,7 @@ async def test_requests_attempts_retries_and_durations_by_operation_and_outcome(
         for point in duration.data.data_points
         if point.attributes["zuora.operation"] == "run_workflow"
     ]
-    assert slow.max >= 2.0
+    assert slow.max == pytest.approx(2.0) or slow.max > 2.0
     assert slow.min < 1.0
     assert metrics["zuora.client.requests"].unit == "{request}"
     assert metrics["zuora.client.retries"].unit == "{retry}"
