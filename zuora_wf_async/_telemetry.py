@@ -65,6 +65,7 @@ __all__ = [
     "retry_category",
     "run_id_of",
     "throttle_kind",
+    "workflow_id_of",
 ]
 
 #: How many items of one batch get their calls traced as children of the batch span.
@@ -77,6 +78,7 @@ _SCOPE = "zuora_wf_async"
 # Retry-After); the SDK's default buckets are meant for milliseconds.
 _DURATION_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 _RUN_PATH = re.compile(r"^/workflows/workflow_runs/(\d+)(?:/|$)")
+_WORKFLOW_PATH = re.compile(r"^/workflows/(\d+)(?:/|$)")
 
 A = TypeVar("A")
 P = ParamSpec("P")
@@ -114,6 +116,12 @@ def run_id_of(path: str, value: object) -> int | None:
     if isinstance(run_id, int):
         return run_id
     match = _RUN_PATH.match(path)
+    return int(match[1]) if match else None
+
+
+def workflow_id_of(path: str) -> int | None:
+    """The workflow definition a path names (``/workflows/{id}...``), if any."""
+    match = _WORKFLOW_PATH.match(path)
     return int(match[1]) if match else None
 
 
@@ -477,8 +485,11 @@ class OpenTelemetry(Telemetry):
         token = None
         if not self._suppressed():
             attributes: dict[str, Any] = {"zuora.operation": operation, **self._server}
-            if call.workflow_id is not None:
-                attributes["zuora.workflow.id"] = call.workflow_id
+            workflow_id = call.workflow_id
+            if workflow_id is None:  # the Workflow API's definition operations
+                workflow_id = workflow_id_of(prepared.path)
+            if workflow_id is not None:
+                attributes["zuora.workflow.id"] = workflow_id
             if prepared.track_id is not None:
                 attributes["zuora.track_id"] = prepared.track_id
             span = self._tracer.start_span(operation, attributes=attributes)

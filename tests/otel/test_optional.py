@@ -25,6 +25,7 @@ from zuora_wf_async._telemetry import (
     retry_category,
     run_id_of,
     throttle_kind,
+    workflow_id_of,
 )
 
 
@@ -141,6 +142,23 @@ def test_the_run_id_comes_from_the_answer_or_the_run_path():
     assert run_id_of("/workflows/workflow_runs/10001", NotARun()) == 10001
     assert run_id_of("/workflows/396/run", NotARun()) is None
     assert run_id_of("/workflows/tasks", None) is None
+
+
+@pytest.mark.parametrize(
+    ("path", "workflow_id"),
+    [
+        ("/workflows/396", 396),
+        ("/workflows/396/run", 396),
+        ("/workflows/396/export", 396),
+        ("/workflows/396/versions", 396),
+        ("/workflows/workflow_runs/10001", None),
+        ("/workflows/tasks/5", None),
+        ("/workflows", None),
+        ("/workflows/3960x", None),
+    ],
+)
+def test_the_workflow_id_comes_from_a_definition_path(path, workflow_id):
+    assert workflow_id_of(path) == workflow_id
 
 
 @pytest.mark.parametrize(

@@ -124,6 +124,19 @@ async def test_a_final_answer_is_an_error_span_that_did_not_run(otel):
     assert call.events == ()
 
 
+async def test_a_workflow_api_operation_is_a_span_named_after_it(otel):
+    async with FakeZuora() as fake, _client(fake, otel) as zuora:
+        workflow_id = fake.create_workflow("Onboarding")
+        workflow = await zuora.get_workflow(workflow_id)
+
+    [found] = otel.roots()
+    assert found.name == "get_workflow"
+    assert found.attributes["zuora.workflow.id"] == workflow.id == workflow_id
+    [attempt] = otel.children(found)
+    assert attempt.name == "GET /workflows/{id}"
+    assert attempt.attributes["http.response.status_code"] == 200
+
+
 async def test_bad_input_builds_no_span(otel):
     async with FakeZuora() as fake, _client(fake, otel) as zuora:
         with pytest.raises(InvalidRequestError):
