@@ -1,17 +1,20 @@
 """Limits shared by every process of one Zuora tenant, kept in Redis (``pip install
 'zuora-wf-async[redis]'``). Importing this package does not import redis: the first use does.
+
+``_settings``: what a user configures (``SharedLimits``) and the values handed out;
+``_gate``: one client's side (slots, leases, the courier that talks to Redis);
+``_scripts``: the Lua that Redis runs, one script per atomic step.
 """
 
-from zuora_wf_async._shared._limits import (
+from zuora_wf_async._shared._gate import SharedGate, take_tenant_slot
+from zuora_wf_async._shared._settings import (
     DEFAULT_LEASE_SECONDS,
     DEFAULT_TENANT_CONCURRENCY,
     Lease,
     Paused,
-    SharedGate,
     SharedLimits,
     SharedLimitsError,
     SlotWaitExpired,
-    take_tenant_slot,
 )
 
 __all__ = [

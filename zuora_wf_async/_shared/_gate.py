@@ -31,209 +31,40 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import math
 import time
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, Final, Literal
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
 from zuora_wf_async._core.pacing import Pacing, Throttle, Verdict, classify_429
 from zuora_wf_async._core.ratelimit import RateLimitInfo
-from zuora_wf_async._errors import InvalidRequestError, ZuoraError
 from zuora_wf_async._shared import _scripts
+from zuora_wf_async._shared._settings import (
+    Lease,
+    Paused,
+    SharedLimits,
+    SharedLimitsError,
+    SlotWaitExpired,
+    connect,
+    unreachable_errors,
+)
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-__all__ = [
-    "DEFAULT_LEASE_SECONDS",
-    "DEFAULT_TENANT_CONCURRENCY",
-    "Lease",
-    "Paused",
-    "SharedGate",
-    "SharedLimits",
-    "SharedLimitsError",
-    "SlotWaitExpired",
-    "take_tenant_slot",
-]
+__all__ = ["SharedGate", "take_tenant_slot"]
 
 logger = logging.getLogger("zuora_wf_async")
 
-DEFAULT_LEASE_SECONDS: Final = 10.0
-DEFAULT_TENANT_CONCURRENCY: Final = 40  # Zuora's default in-flight limit per tenant
 # A freed tenant slot stays with its process this long for the process's next request.
 _PARK_SECONDS: Final = 0.01
 # Successes (which grow the adaptive limit) and "plenty of quota" can wait this long.
 _LAZY_FLUSH_SECONDS: Final = 0.1
-_INSTALL_FIX: Final = "install the extra: pip install 'zuora-wf-async[redis]'"
-
-
-class SharedLimitsError(ZuoraError):
-    """The shared-limits store (Redis) could not be reached, and the client was told to
-    fail (``on_unavailable="fail"``) rather than fall back to its local limits."""
-
-
-class SlotWaitExpired(Exception):  # noqa: N818 -- an internal signal, never leaves the library
-    """No tenant slot came free before the caller's deadline."""
-
-
-@attrs.frozen
-class Lease:
-    """A tenant slot. ``gen`` is the shared pacing generation it was taken in; ``shared``
-    is False for a slot taken under local limits while Redis was unreachable."""
-
-    gen: int
-    shared: bool
-
-
-@attrs.frozen
-class Paused:
-    """The tenant is paused (a spent quota window): wait ``seconds`` before sending."""
-
-    seconds: float
-
-
-def _positive(field: str, value: object, fix: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise InvalidRequestError(field, f"must be a positive number, got {value!r}", fix)
-    return float(value)
-
-
-def _where(url: str) -> str:
-    """``redis://host:port/db`` without user or password: safe to log."""
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    host = parts.hostname or "localhost"
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}{parts.path}"
-
-
-class SharedLimits:
-    """Share a tenant's limits among processes through Redis.
-
-    ``WorkflowClient(..., shared_limits="redis://localhost:6379/0")`` is the usual way in;
-    build this object to change the defaults:
-
-    - ``url`` or ``redis`` (a ``redis.asyncio.Redis`` you built; then you close it);
-    - ``namespace``: clients with the same namespace share limits. Default: one per base
-      URL and entity, which is what Zuora limits;
-    - ``lease_seconds`` (10): a killed process's slots come back within this time. Shorter
-      returns them sooner but must stay well above the longest event-loop stall (a stalled
-      process cannot renew, and its slots would be handed out twice);
-    - ``on_unavailable``: ``"local"`` (default) carries on under local limits when Redis is
-      unreachable, with one WARNING, retrying Redis every ``retry_after`` seconds;
-      ``"fail"`` raises :class:`SharedLimitsError` instead;
-    - ``poll_interval`` (0.002 s): how often a process waiting for a tenant slot asks again
-      (it also asks at once whenever one of its own requests ends);
-    - ``timeout`` (1 s): the longest one Redis call may take before Redis counts as down.
-    """
-
-    def __init__(
-        self,
-        url: str | None = None,
-        *,
-        redis: Redis | None = None,
-        namespace: str | None = None,
-        lease_seconds: float = DEFAULT_LEASE_SECONDS,
-        on_unavailable: Literal["local", "fail"] = "local",
-        retry_after: float = 1.0,
-        poll_interval: float = 0.002,
-        timeout: float = 1.0,
-    ) -> None:
-        if (url is None) == (redis is None):
-            raise InvalidRequestError(
-                "shared_limits",
-                "needs exactly one of a Redis URL or a redis.asyncio.Redis client",
-                "pass SharedLimits('redis://localhost:6379/0') or SharedLimits(redis=client)",
-            )
-        if url is not None and (
-            not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://"))
-        ):
-            raise InvalidRequestError(
-                "shared_limits",
-                "must be a redis://, rediss:// or unix:// URL",
-                "pass e.g. 'redis://localhost:6379/0'",
-            )
-        if namespace is not None and (not isinstance(namespace, str) or not namespace):
-            raise InvalidRequestError(
-                "namespace", "must be a non-empty string", "pass e.g. 'billing-prod'"
-            )
-        if on_unavailable not in {"local", "fail"}:
-            raise InvalidRequestError(
-                "on_unavailable",
-                f"must be 'local' or 'fail', got {on_unavailable!r}",
-                "pass on_unavailable='local' to fall back to local limits",
-            )
-        self.url = url
-        self.redis = redis
-        self.namespace = namespace
-        self.lease_seconds = _positive("lease_seconds", lease_seconds, "pass e.g. 10")
-        self.on_unavailable = on_unavailable
-        self.retry_after = _positive("retry_after", retry_after, "pass seconds, e.g. 1")
-        self.poll_interval = _positive("poll_interval", poll_interval, "pass seconds, e.g. 0.002")
-        self.timeout = _positive("timeout", timeout, "pass seconds, e.g. 1")
-        self._where = _where(url) if url is not None else "the given Redis client"
-
-    def __repr__(self) -> str:
-        return f"SharedLimits({self._where!r}, namespace={self.namespace!r})"
-
-    def namespace_for(self, base_url: str, entity_ids: Sequence[str] | str | None) -> str:
-        """The namespace of a tenant: the explicit one, else a digest of host and entity."""
-        if self.namespace is not None:
-            return self.namespace
-        entities = entity_ids if isinstance(entity_ids, str) else ",".join(entity_ids or ())
-        digest = hashlib.sha256(f"{base_url}\n{entities}".encode()).hexdigest()
-        return f"zuora:{digest[:24]}"
-
-    def gate(
-        self,
-        *,
-        base_url: str,
-        entity_ids: Sequence[str] | str | None,
-        tenant_concurrency: int,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> SharedGate:
-        """The per-client side of the shared limits; create it in the client's event loop."""
-        return SharedGate(
-            self,
-            self.namespace_for(base_url, entity_ids),
-            tenant_concurrency=tenant_concurrency,
-            clock=clock,
-        )
-
-
-def _connect(settings: SharedLimits) -> Redis:
-    try:
-        from redis.asyncio import Redis
-        from redis.asyncio.retry import Retry
-        from redis.backoff import NoBackoff
-    except ImportError as exc:  # pragma: no cover - the dev environment has redis
-        raise InvalidRequestError("shared_limits", "needs the redis package", _INSTALL_FIX) from exc
-    if settings.redis is not None:
-        return settings.redis
-    assert settings.url is not None  # noqa: S101 -- checked by SharedLimits
-    # One connection, no retries of our own inside redis-py: a down Redis must be found
-    # out in one timeout, and the order of our calls must be the order Redis runs them.
-    client: Redis = Redis.from_url(
-        settings.url,
-        single_connection_client=True,
-        socket_connect_timeout=settings.timeout,
-        socket_timeout=settings.timeout,
-        retry=Retry(NoBackoff(), 0),
-    )
-    return client
-
-
-def _unreachable_errors() -> tuple[type[BaseException], ...]:
-    from redis.exceptions import RedisError
-
-    return (RedisError, OSError, TimeoutError)
 
 
 @attrs.define
@@ -290,7 +121,7 @@ class SharedGate:
         self._lease_ms = max(1, int(settings.lease_seconds * 1000))
         self._redis: Redis | None = None
         self._scripts: dict[str, Any] = {}
-        self._errors = _unreachable_errors()
+        self._errors = unreachable_errors()
         self._down = False
         self._retry_at = -math.inf
         self._resync = True  # the first call registers our count
@@ -602,7 +433,7 @@ class SharedGate:
 
     async def _run(self, name: str, holding: int, *args: object) -> list[int] | None:
         if self._redis is None:
-            self._redis = _connect(self.settings)
+            self._redis = connect(self.settings)
             self._scripts = {
                 "acquire": self._redis.register_script(_scripts.ACQUIRE),
                 "release": self._redis.register_script(_scripts.RELEASE),
