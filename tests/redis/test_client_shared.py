@@ -150,3 +150,32 @@ def test_the_cli_takes_redis_url_by_flag_or_environment(argv, environ):
     zuora = make_client(args, {"ZUORA_BEARER_TOKEN": "t", **environ})
     assert isinstance(zuora.shared_limits, SharedLimits)
     assert zuora.shared_limits.url == "redis://cache:6379/0"
+
+
+async def test_unshared_clients_over_the_tenant_limit_cut_concurrency_and_never_pause():
+    """The fake's concurrency 429 leaves quota in RateLimit-Remaining: too many in flight,
+    so each client sends fewer at once; nobody waits a pause."""
+    from zuora_wf_async.testing import ManualClock, TenantLimits
+
+    clock = ManualClock()
+    async with FakeZuora(limits=TenantLimits(concurrency=4), latency=0.005) as fake:
+        token = fake.issue_token()
+        pair = [
+            WorkflowClient(
+                fake.base_url,
+                auth=BearerToken(token),
+                max_concurrency=8,
+                clock=clock,
+                sleep=clock.sleep,  # Retry-After waits cost no real time
+            )
+            for _ in range(2)
+        ]
+        async with pair[0], pair[1]:
+            await asyncio.gather(*(c.run_workflow(396, {"n": n}) for n in range(40) for c in pair))
+            stats = [c.stats for c in pair]
+        throttled = [r for r in fake.requests_to("run") if r.status == 429]
+    assert throttled  # 16 in flight against a limit of 4
+    assert all(r.response_headers.get("RateLimit-Remaining") != "0" for r in throttled)
+    assert [s.pauses for s in stats] == [0, 0]
+    assert all(s.concurrency_cuts >= 1 for s in stats)
+    assert len(fake.executions) == 80
