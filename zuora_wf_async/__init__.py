@@ -31,11 +31,13 @@ from zuora_wf_async._errors import (
     TransportError,
     UnauthorizedError,
     WorkflowIdIsRunError,
+    WorkflowNotRunnableError,
     ZuoraAPIError,
     ZuoraError,
 )
 from zuora_wf_async._events import ClientStats, RequestEvent, ResponseEvent
 from zuora_wf_async._fanout import RunStream
+from zuora_wf_async._journal import BatchJournal, JournalBusyError, JournalError
 from zuora_wf_async._models import (
     RunStatus,
     Task,
@@ -72,6 +74,7 @@ logging.getLogger("zuora_wf_async").addHandler(logging.NullHandler())
 __all__ = [
     "BadRequestError",
     "BatchError",
+    "BatchJournal",
     "BearerToken",
     "CalloutNotEnabledError",
     "ClientStateError",
@@ -81,6 +84,8 @@ __all__ = [
     "IdempotencyInProgressError",
     "IdempotencyKeyReusedError",
     "InvalidRequestError",
+    "JournalBusyError",
+    "JournalError",
     "MissingParametersError",
     "NotFoundError",
     "OAuthCredentials",
@@ -112,6 +117,7 @@ __all__ = [
     "WorkflowClient",
     "WorkflowExport",
     "WorkflowIdIsRunError",
+    "WorkflowNotRunnableError",
     "WorkflowRun",
     "WorkflowRunDetail",
     "WorkflowStatus",

@@ -40,12 +40,14 @@ from zuora_wf_async._core.polling import (
     PollPlan,
 )
 from zuora_wf_async._core.retry import RetryBudget, RetryPolicy
+from zuora_wf_async._core.workflows import single_entity_id
 from zuora_wf_async._encoding import BodyEncoder
 from zuora_wf_async._env import options_from_env, require_connection_options
 from zuora_wf_async._errors import InvalidRequestError, ZuoraError
 from zuora_wf_async._events import ClientStats, RequestEvent, ResponseEvent
 from zuora_wf_async._fanout import FanOut, KeyFn, ProgressFn, RunItem, RunStream
 from zuora_wf_async._follow import RunFollower
+from zuora_wf_async._journal import BatchJournal
 from zuora_wf_async._models import Task, WorkflowRun, WorkflowRunDetail
 from zuora_wf_async._operations import WorkflowOperations
 from zuora_wf_async._outcomes import RunOutcome
@@ -209,7 +211,8 @@ class WorkflowClient:
         self._pipeline = Pipeline(
             base_url=self.base_url,
             auth=auth,
-            entity_ids=build.validate_id_list("entity_ids", entity_ids),
+            # Workflow operations take one entity id (Zuora-Entity-Ids is single there).
+            entity_ids=single_entity_id(build.validate_id_list("entity_ids", entity_ids)),
             org_ids=build.validate_id_list("org_ids", org_ids),
             max_concurrency=max_concurrency,
             timeout=self.timeout,
@@ -232,7 +235,10 @@ class WorkflowClient:
         self._encoder = BodyEncoder(gzip_threshold=gzip_threshold)
         self._starter = RunStarter(self._pipeline, self._encoder, auto_track_id=bool(auto_track_id))
         self._follower = RunFollower(self._pipeline, poll_concurrency=poll_concurrency)
-        self._fanout = FanOut(self._starter, self._follower, self._pipeline)
+        self._operations = WorkflowOperations(self._pipeline)
+        self._fanout = FanOut(
+            self._starter, self._follower, self._pipeline, preflight=self._operations.preflight
+        )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Self:
@@ -512,6 +518,9 @@ class WorkflowClient:
         wait_timeout: float | None = DEFAULT_WAIT_TIMEOUT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
+        total: int | None = None,
+        journal: BatchJournal | None = None,
+        preflight: bool = True,
     ) -> RunStream:
         """Start one run per item and yield each ``RunOutcome`` as it completes.
 
@@ -526,6 +535,18 @@ class WorkflowClient:
         final ``detail`` (``outcome.succeeded`` tells a clean finish); waits poll within the
         client's poll budget, and the default window grows to ``8 * max_concurrency`` so
         that runs waiting in Zuora's queue do not hold up the start of the next ones.
+
+        **Pre-flight:** before the first run the workflow is checked once (``GET
+        /workflows/{id}``, cached per client for a minute): if it is not Active or its
+        Callout trigger is off, ``WorkflowNotRunnableError`` is raised from the first
+        ``anext`` and nothing is sent; a workflow that does not exist raises
+        ``NotFoundError``. ``preflight=False`` skips the check.
+
+        ``total`` is handed to ``on_progress`` (for a generator, whose length is unknown).
+        With ``journal=`` (a ``BatchJournal``) the batch resumes: items the journal records
+        as done are skipped (no outcome), each other item is journaled ``started`` before it
+        is sent and its outcome after, and every item needs a deterministic key (its own,
+        or ``key_fn``'s).
         """
         return self._fanout.iter_runs(
             workflow_id,
@@ -539,6 +560,9 @@ class WorkflowClient:
             wait_timeout=wait_timeout,
             poll_interval=poll_interval,
             max_poll_interval=max_poll_interval,
+            total=total,
+            journal=journal,
+            preflight=preflight,
         )
 
     async def run_many(
@@ -555,11 +579,16 @@ class WorkflowClient:
         wait_timeout: float | None = DEFAULT_WAIT_TIMEOUT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
+        total: int | None = None,
+        journal: BatchJournal | None = None,
+        preflight: bool = True,
     ) -> list[RunOutcome]:
         """Start one run per item; return every outcome, in input order.
 
         Never raises halfway: each item gets a ``RunOutcome`` with ``run`` or ``error``.
-        Call ``raise_for_failures(outcomes)`` to fail fast instead.
+        Call ``raise_for_failures(outcomes)`` to fail fast instead. The pre-flight check,
+        ``total`` and ``journal`` are as for ``iter_runs``; a pre-flight failure raises
+        before anything is sent.
         """
         return await self._fanout.run_many(
             workflow_id,
@@ -573,18 +602,14 @@ class WorkflowClient:
             wait_timeout=wait_timeout,
             poll_interval=poll_interval,
             max_poll_interval=max_poll_interval,
+            total=total,
+            journal=journal,
+            preflight=preflight,
         )
 
     # -- the Workflow API (definitions, tasks, versions, usage) --
-    # Short delegations to WorkflowOperations (in _operations.py), made from this client's
-    # pipeline on first use. Every method takes track_id= and retry= like the run methods.
-
-    @property
-    def _workflow_api(self) -> WorkflowOperations:
-        operations: WorkflowOperations | None = getattr(self, "_workflow_operations", None)
-        if operations is None:
-            operations = self._workflow_operations = WorkflowOperations(self._pipeline)
-        return operations
+    # Short delegations to WorkflowOperations (in _operations.py), which is handed this
+    # client's pipeline. Every method takes track_id= and retry= like the run methods.
 
     def iter_workflows(
         self,
@@ -599,7 +624,7 @@ class WorkflowClient:
         Filters: ``name``, ``interval`` (a cron text), ``callout_trigger``,
         ``ondemand_trigger``, ``scheduled_trigger`` (bools). ``page_length`` is 1..50.
         """
-        return self._workflow_api.iter_workflows(
+        return self._operations.iter_workflows(
             page_length=page_length, track_id=track_id, retry=retry, **filters
         )
 
@@ -611,7 +636,7 @@ class WorkflowClient:
         retry: RetryPolicy | None = None,
     ) -> Workflow:
         """One definition (``GET /workflows/{id}``): status, triggers, active version."""
-        return await self._workflow_api.get_workflow(workflow_id, track_id=track_id, retry=retry)
+        return await self._operations.get_workflow(workflow_id, track_id=track_id, retry=retry)
 
     async def update_workflow(
         self,
@@ -627,7 +652,7 @@ class WorkflowClient:
     ) -> Workflow:
         """Change a definition (``PATCH``): rename, ``status="Inactive"`` to switch it off,
         or ``active_version_id=`` to switch the version runs use."""
-        return await self._workflow_api.update_workflow(
+        return await self._operations.update_workflow(
             workflow_id,
             name=name,
             description=description,
@@ -646,13 +671,13 @@ class WorkflowClient:
         retry: RetryPolicy | None = None,
     ) -> None:
         """Delete a definition and all its versions (``DELETE /workflows/{id}``)."""
-        await self._workflow_api.delete_workflow(workflow_id, track_id=track_id, retry=retry)
+        await self._operations.delete_workflow(workflow_id, track_id=track_id, retry=retry)
 
     async def get_task(
         self, task_id: int | str, *, track_id: str | None = None, retry: RetryPolicy | None = None
     ) -> Task:
         """One task (``GET /workflows/tasks/{id}``)."""
-        return await self._workflow_api.get_task(task_id, track_id=track_id, retry=retry)
+        return await self._operations.get_task(task_id, track_id=track_id, retry=retry)
 
     async def rerun_task(
         self,
@@ -663,7 +688,7 @@ class WorkflowClient:
         retry: RetryPolicy | None = None,
     ) -> Task:
         """Run one task again (``POST /workflows/tasks/{id}/rerun``) under an Idempotency-Key."""
-        return await self._workflow_api.rerun_task(
+        return await self._operations.rerun_task(
             task_id, idempotency_key=idempotency_key, track_id=track_id, retry=retry
         )
 
@@ -672,7 +697,7 @@ class WorkflowClient:
     ) -> list[TaskRerunOutcome]:
         """Rerun every task of the run that is in ``Error``: one outcome per task. Keys are
         derived from the task ids, so calling it twice reruns nothing twice."""
-        return await self._workflow_api.rerun_failed_tasks(run_id, track_id=track_id, retry=retry)
+        return await self._operations.rerun_failed_tasks(run_id, track_id=track_id, retry=retry)
 
     async def update_tasks(
         self,
@@ -682,7 +707,7 @@ class WorkflowClient:
         retry: RetryPolicy | None = None,
     ) -> list[Task]:
         """Update tasks (``PUT /workflows/tasks/batch_update``), 50 to a request."""
-        return await self._workflow_api.update_tasks(updates, track_id=track_id, retry=retry)
+        return await self._operations.update_tasks(updates, track_id=track_id, retry=retry)
 
     async def get_task_usage(
         self,
@@ -693,7 +718,7 @@ class WorkflowClient:
         retry: RetryPolicy | None = None,
     ) -> list[TaskUsage]:
         """Task runs per day from ``start`` to ``end`` (``GET /workflows/metrics.json``)."""
-        return await self._workflow_api.get_task_usage(start, end, track_id=track_id, retry=retry)
+        return await self._operations.get_task_usage(start, end, track_id=track_id, retry=retry)
 
     async def export_workflow(
         self,
@@ -704,7 +729,7 @@ class WorkflowClient:
         retry: RetryPolicy | None = None,
     ) -> WorkflowExport:
         """One version as an export (``GET /workflows/{id}/export``): a number or ``latest``."""
-        return await self._workflow_api.export_workflow(
+        return await self._operations.export_workflow(
             workflow_id, version=version, track_id=track_id, retry=retry
         )
 
@@ -721,7 +746,7 @@ class WorkflowClient:
     ) -> Workflow:
         """Import an export (``POST /workflows/import``): a new definition, or with
         ``workflow_id=`` a new version of that one."""
-        return await self._workflow_api.import_workflow(
+        return await self._operations.import_workflow(
             export,
             workflow_id=workflow_id,
             version=version,
@@ -739,7 +764,7 @@ class WorkflowClient:
         retry: RetryPolicy | None = None,
     ) -> list[Workflow]:
         """Every version of a definition (``GET /workflows/{id}/versions``)."""
-        return await self._workflow_api.list_workflow_versions(
+        return await self._operations.list_workflow_versions(
             workflow_id, track_id=track_id, retry=retry
         )
 
@@ -755,7 +780,7 @@ class WorkflowClient:
         retry: RetryPolicy | None = None,
     ) -> Workflow:
         """Add ``export`` as version ``version`` (``POST /workflows/{id}/versions/import``)."""
-        return await self._workflow_api.import_workflow_version(
+        return await self._operations.import_workflow_version(
             workflow_id,
             export,
             version=version,
@@ -773,4 +798,4 @@ class WorkflowClient:
         retry: RetryPolicy | None = None,
     ) -> None:
         """Delete a version (``DELETE /workflows/versions/{id}``); the active one is a 403."""
-        await self._workflow_api.delete_workflow_version(version_id, track_id=track_id, retry=retry)
+        await self._operations.delete_workflow_version(version_id, track_id=track_id, retry=retry)

@@ -9,6 +9,7 @@
     │   └── RequestTimeoutError (TimeoutError)
     ├── ResponseDecodeError                 a body that is not what the API documents
     ├── RunWaitTimeoutError (TimeoutError)  wait_for_run ran out of time (.last_detail)
+    ├── WorkflowNotRunnableError            pre-flight: the workflow would refuse every run
     └── ZuoraAPIError                       Zuora answered with an error status
         ├── BadRequestError                 400
         │   └── CalloutNotEnabledError      400: the workflow's Callout trigger is off
@@ -66,6 +67,7 @@ __all__ = [
     "TransportError",
     "UnauthorizedError",
     "WorkflowIdIsRunError",
+    "WorkflowNotRunnableError",
     "ZuoraAPIError",
     "ZuoraError",
 ]
@@ -279,4 +281,18 @@ class RunWaitTimeoutError(ZuoraError, TimeoutError):
         self.last_detail = last_detail
         self.polls = polls
         self.elapsed = elapsed
+        super().__init__(message)
+
+
+class WorkflowNotRunnableError(ZuoraError):
+    """Pre-flight: the workflow exists but Zuora would refuse every run of it.
+
+    Raised by ``run_many``/``iter_runs`` (and ``zuora-wf batch``) before the first run,
+    once, instead of thousands of identical failures: the workflow is not Active, or its
+    Callout trigger is off. ``reason`` says which and how to fix it. Nothing was sent.
+    """
+
+    def __init__(self, message: str, *, workflow_id: int, reason: str) -> None:
+        self.workflow_id = workflow_id
+        self.reason = reason
         super().__init__(message)

@@ -14,6 +14,7 @@ import logging
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Self, TypeAlias
 
+from zuora_wf_async._core import requests as build
 from zuora_wf_async._core.polling import (
     DEFAULT_MAX_POLL_INTERVAL,
     DEFAULT_POLL_INTERVAL,
@@ -21,7 +22,7 @@ from zuora_wf_async._core.polling import (
     PollPlan,
 )
 from zuora_wf_async._core.retry import RetryPolicy
-from zuora_wf_async._errors import InvalidRequestError, ZuoraError
+from zuora_wf_async._errors import InvalidRequestError, WorkflowNotRunnableError, ZuoraError
 from zuora_wf_async._events import call_hook
 from zuora_wf_async._follow import RunFollower
 from zuora_wf_async._outcomes import Progress, RunOutcome, RunRequest
@@ -107,8 +108,13 @@ class _Workers:
         total: int | None,
         on_progress: ProgressFn | None,
         batch: BatchTrace = NO_BATCH,
+        before_first: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._start = start
+        # The pre-flight check: run once, when the first item is about to start (so a
+        # resumed batch with nothing left to do sends nothing), shared by every worker.
+        self._before_first = before_first
+        self._checking: asyncio.Future[None] | None = None
         self._batch = batch  # OpenTelemetry: the batch's span and counts (_telemetry.py)
         self._sync_items = iter(items) if isinstance(items, Iterable) else None
         self._async_items = aiter(items) if isinstance(items, AsyncIterable) else None
@@ -130,6 +136,8 @@ class _Workers:
 
     def cancel(self) -> None:
         """Cancel the workers without waiting (the stream was dropped)."""
+        if self._checking is not None:
+            self._checking.cancel()
         for worker in self._workers:
             worker.cancel()
         self._batch.end()
@@ -142,6 +150,8 @@ class _Workers:
     async def aclose(self) -> None:
         """Stop reading items, cancel runs in flight and wait for them to unwind."""
         self._closed = True
+        if self._checking is not None:
+            self._checking.cancel()
         workers, self._workers = self._workers, []
         for worker in workers:
             worker.cancel()
@@ -182,6 +192,8 @@ class _Workers:
                 if item is None:
                     self._room.release()
                     return
+                if self._before_first is not None:
+                    await self._check_before_first()
                 index = self._next_index
                 self._next_index += 1
                 self._unreturned += 1
@@ -199,6 +211,14 @@ class _Workers:
             if self._live_workers == 0:
                 self._outcomes.put_nowait(_WORKERS_DONE)
 
+    async def _check_before_first(self) -> None:
+        assert self._before_first is not None  # noqa: S101 -- the caller checked
+        if self._checking is None:
+            self._checking = asyncio.ensure_future(self._before_first())
+        # Shielded: one worker's cancellation must not cancel the check the others await.
+        await asyncio.shield(self._checking)
+        self._before_first = None  # passed: the items after this one skip the check
+
     async def _run_item(self, index: int, item: object) -> RunOutcome:
         try:
             params, key, track_id = _unpack(item, index)
@@ -209,9 +229,9 @@ class _Workers:
     async def next_outcome(self) -> RunOutcome:
         if self._closed:
             raise StopAsyncIteration
-        if not self._workers:
-            self._start_workers()
         try:
+            if not self._workers:
+                self._start_workers()
             got = await self._outcomes.get()
         except BaseException:
             await self.aclose()
@@ -261,9 +281,16 @@ class RunStream:
         total: int | None,
         on_progress: ProgressFn | None,
         batch: BatchTrace = NO_BATCH,
+        before_first: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._workers = _Workers(
-            start, items, window=window, total=total, on_progress=on_progress, batch=batch
+            start,
+            items,
+            window=window,
+            total=total,
+            on_progress=on_progress,
+            batch=batch,
+            before_first=before_first,
         )
 
     def __aiter__(self) -> Self:
@@ -306,10 +333,18 @@ class RunStream:
 class FanOut:
     """``run_many`` and ``iter_runs``: many runs of one workflow through a starter."""
 
-    def __init__(self, starter: RunStarter, follower: RunFollower, pipeline: Pipeline) -> None:
+    def __init__(
+        self,
+        starter: RunStarter,
+        follower: RunFollower,
+        pipeline: Pipeline,
+        *,
+        preflight: Callable[[int], Awaitable[str | None]],
+    ) -> None:
         self._starter = starter
         self._follower = follower
         self._pipeline = pipeline
+        self._preflight = preflight  # why the workflow would refuse every run, or None
 
     def iter_runs(
         self,
@@ -327,6 +362,7 @@ class FanOut:
         max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
         total: int | None = None,
         journal: BatchJournal | None = None,
+        preflight: bool = True,
         operation: str = "iter_runs",  # names the batch span; run_many passes its own
     ) -> RunStream:
         """Start one run per item and yield each ``RunOutcome`` as it completes.
@@ -372,6 +408,8 @@ class FanOut:
             )
         if total is None and hasattr(items, "__len__"):
             total = len(items)  # type: ignore[arg-type]
+        valid_id = build.validate_workflow_id(workflow_id)
+        check = self._check_workflow(valid_id) if preflight else None
 
         async def start(
             index: int, params: Mapping[str, Any], key: str | None, own_track_id: str | None
@@ -428,8 +466,27 @@ class FanOut:
             operation, workflow_id=workflow_id, window=window, total=total
         )
         return RunStream(
-            start, items, window=window, total=total, on_progress=on_progress, batch=batch
+            start,
+            items,
+            window=window,
+            total=total,
+            on_progress=on_progress,
+            batch=batch,
+            before_first=check,
         )
+
+    def _check_workflow(self, workflow_id: int) -> Callable[[], Awaitable[None]]:
+        async def check() -> None:
+            problem = await self._preflight(workflow_id)
+            if problem is not None:
+                raise WorkflowNotRunnableError(
+                    f"not starting the batch: {problem} (nothing was sent; pass "
+                    f"preflight=False to skip this check)",
+                    workflow_id=workflow_id,
+                    reason=problem,
+                )
+
+        return check
 
     async def run_many(
         self,
@@ -447,6 +504,7 @@ class FanOut:
         max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
         total: int | None = None,
         journal: BatchJournal | None = None,
+        preflight: bool = True,
     ) -> list[RunOutcome]:
         """Start one run per item; return every outcome, in input order.
 
@@ -469,6 +527,7 @@ class FanOut:
             max_poll_interval=max_poll_interval,
             total=total,
             journal=journal,
+            preflight=preflight,
         )
         async with stream:
             outcomes.extend([outcome async for outcome in stream])

@@ -51,7 +51,7 @@ def test_flags_win_over_the_environment(tmp_path):
             "--client-secret-file",
             str(secret_file),
             "--entity-ids",
-            "e1,e2",
+            "e1",
         ]
     )
     env = {"ZUORA_BASE_URL": "https://rest.zuora.com", "ZUORA_CLIENT_ID": "other"}

@@ -79,7 +79,7 @@ def test_from_env_reads_the_documented_variables():
             "ZUORA_BASE_URL": "https://rest.test.zuora.com/",
             "ZUORA_CLIENT_ID": "client-id",
             "ZUORA_CLIENT_SECRET": "client-secret",
-            "ZUORA_ENTITY_IDS": "e-1, e-2",
+            "ZUORA_ENTITY_IDS": " e-1 ",
             "ZUORA_ORG_IDS": "o-1",
         },
         max_concurrency=8,

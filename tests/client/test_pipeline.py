@@ -52,6 +52,11 @@ async def ok_run(_request: web.Request) -> web.StreamResponse:
     return web.json_response(run_body())
 
 
+async def active_workflow(request: web.Request) -> web.StreamResponse:
+    workflow_id = int(request.match_info["workflow_id"])
+    return web.json_response({"id": workflow_id, "name": "WF", "status": "Active"})
+
+
 async def good_token(_request: web.Request) -> web.StreamResponse:
     return web.json_response({"access_token": "tok-1", "token_type": "bearer", "expires_in": 3600})
 
@@ -83,6 +88,7 @@ async def server() -> AsyncIterator[Scripted]:
     app = web.Application()
     app.router.add_post("/oauth/token", scripted._token)
     app.router.add_post("/workflows/{workflow_id}/run", scripted._run)
+    app.router.add_get("/workflows/{workflow_id}", active_workflow)  # run_many's pre-flight
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

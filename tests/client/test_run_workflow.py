@@ -41,7 +41,7 @@ async def test_run_workflow_returns_the_decoded_run(fake, zuora):
 
 
 async def test_every_run_request_carries_the_documented_headers(fake, make_client):
-    async with make_client(entity_ids=["e-1", "e-2"], org_ids=["o-1"]) as zuora:
+    async with make_client(entity_ids=["e-1"], org_ids=["o-1"]) as zuora:
         await zuora.run_workflow(396, {"accountId": "A-1"}, track_id="trace-1")
 
     [request] = run_requests(fake)
@@ -51,9 +51,17 @@ async def test_every_run_request_carries_the_documented_headers(fake, make_clien
     assert str(uuid.UUID(request.header("Idempotency-Key"), version=4)) == request.header(
         "Idempotency-Key"
     )
-    assert request.header("Zuora-Entity-Ids") == "e-1,e-2"
+    assert request.header("Zuora-Entity-Ids") == "e-1"
     assert request.header("Zuora-Org-Ids") == "o-1"
     assert request.header("Zuora-Track-Id") == "trace-1"
+
+
+def test_more_than_one_entity_id_is_refused_at_construction(fake, make_client):
+    # The official document gives Workflow operations a single Zuora-Entity-Ids value.
+    with pytest.raises(InvalidRequestError, match="one entity id") as caught:
+        make_client(entity_ids=["e-1", "e-2"])
+    assert caught.value.field == "entity_ids"
+    assert fake.requests == []
 
 
 async def test_optional_headers_are_absent_when_unset(fake, zuora):

@@ -193,11 +193,11 @@ async def test_update_tasks_sends_fifty_to_a_request(
 async def test_preflight_names_the_problem_with_one_request_per_workflow(
     zuora: WorkflowClient, fake: FakeZuora
 ) -> None:
-    """The check run_many will make once before a batch (the wiring is the fan-out's)."""
+    """The check run_many makes once before a batch (see test_preflight.py for the batch)."""
     inactive = fake.create_workflow("Off", active=False)
     no_callout = fake.create_workflow("No callout", callout_trigger=False)
     ready = fake.create_workflow("Ready")
-    operations = zuora._workflow_api  # the part run_many will use
+    operations = zuora._operations  # the part run_many uses
     for _ in range(3):
         assert "Inactive" in (await operations.preflight(inactive) or "")
         assert "Callout trigger off" in (await operations.preflight(no_callout) or "")

@@ -179,22 +179,30 @@ def next_step(
 def _after_401(
     policy: RetryPolicy, auth_resends: int, refreshed: bool, token_replaced: bool, can_refresh: bool
 ) -> Step:
-    # Each call replaces the token itself at most once: a 401 on a token this call already
-    # replaced means the credentials, not the token's age, are the problem. A 401 on a
-    # token some other call has replaced meanwhile (a burst of requests on one expired
-    # token) just resends with the new one. Neither is a failure of the request, so even
-    # max_attempts=1 gets its resend, but both stay bounded by max_attempts.
+    # A 401 is not a failure of the request: even max_attempts=1 gets its resend, and the
+    # resends after 401s are bounded by max_attempts on their own count. A 401 on a token
+    # some other call has replaced meanwhile (a burst of requests on one expired token)
+    # resends with the new one without another fetch. A 401 on the current token drops
+    # it, so the resend fetches a new one (once for every caller waiting, see _tokens).
+    # A 401 again on the token this call itself fetched is refreshed once more (a token can
+    # be revoked between its fetch and its use), and then it is final: Zuora keeps
+    # refusing fresh tokens, which no number of fetches will change.
     if not can_refresh:
         return Stop("401 with a fixed bearer token, which cannot be refreshed")
-    if (refreshed and not token_replaced) or auth_resends >= policy.max_attempts:
-        return Stop("401 again after a token refresh")
+    if auth_resends >= policy.max_attempts or (
+        refreshed and not token_replaced and auth_resends >= _MAX_OWN_REFRESHES
+    ):
+        return Stop(f"401 again after {auth_resends} token refreshes")
     return Resend(
-        "401: refresh the token once",
+        "401: refresh the token",
         0.0,
         refresh_token=not token_replaced,
         counts_as_attempt=False,
         auth_resend=True,
     )
+
+
+_MAX_OWN_REFRESHES = 2
 
 
 def may_have_run(error: BaseException, *, method: str) -> bool:
