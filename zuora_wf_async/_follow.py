@@ -22,6 +22,7 @@ import attrs
 from zuora_wf_async._converter import decode
 from zuora_wf_async._core import follow as follow_build
 from zuora_wf_async._core import requests as build
+from zuora_wf_async._core import workflows as workflows_build
 from zuora_wf_async._core.polling import (
     DEFAULT_MAX_POLL_INTERVAL,
     DEFAULT_POLL_INTERVAL,
@@ -253,8 +254,10 @@ class RunFollower:
         filters: ``id``, ``name``, ``action_type``, ``object``, ``object_id``,
         ``call_type``, ``workflow_id`` (str or int), ``instance`` (bool), ``tags`` (a list;
         a task with any of them matches). Pages of ``page_length`` (1..100) tasks are
-        fetched as the iteration reaches them, following ``pagination.next_page``, which is
-        only followed on the client's own ``base_url`` (the token goes with it).
+        fetched as the iteration reaches them, following ``pagination.next_page``: its path
+        and query are re-issued against the client's own ``base_url`` (Zuora builds the
+        link on a canonical host; the token never goes anywhere else), and a link to
+        another path is refused with ``ResponseDecodeError``.
 
         The arguments are checked when this is called, before anything is sent::
 
@@ -290,7 +293,9 @@ class RunFollower:
             # always sends next_page must not make this loop forever.
             if page.next_page is None or not page.tasks:
                 return
-            request = follow_build.prepare_next_page(
+            # Zuora builds next_page on a canonical host that need not be the tenant's: its
+            # path and query are re-issued against base_url, so the token stays there.
+            request = workflows_build.prepare_rebased_next_page(
                 request, page.next_page, base_url=self._pipeline.base_url
             )
             if request.url in fetched:

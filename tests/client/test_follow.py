@@ -263,9 +263,24 @@ async def rogue() -> AsyncIterator[tuple[str, list[str], dict[str, Any]]]:
     await runner.cleanup()
 
 
-async def test_a_next_page_on_another_host_is_refused(rogue):
+async def test_a_next_page_on_another_host_is_reissued_against_base_url(rogue):
     base_url, hits, reply = rogue
-    reply["next_page"] = "http://evil.example/workflows/tasks?page=2"
+    reply["next_page"] = "http://evil.example/workflows/tasks?page=2&page_length=1"
+    async with WorkflowClient(base_url, auth=BearerToken("secret-token")) as client:
+        with pytest.raises(ResponseDecodeError, match="already read"):
+            # The rogue server names page 2 forever; the second visit ends the listing.
+            _ = [task.id async for task in client.iter_tasks()]
+    # Both requests reached the test's own server (it asserts the token on each), none
+    # went to evil.example.
+    assert hits == [
+        "/workflows/tasks?page=1&page_length=100",
+        "/workflows/tasks?page=2&page_length=1",
+    ]
+
+
+async def test_a_next_page_to_another_path_is_refused(rogue):
+    base_url, hits, reply = rogue
+    reply["next_page"] = "http://evil.example/steal?page=2"
     got: list[int] = []
 
     async def drain(client: WorkflowClient) -> None:
@@ -273,11 +288,28 @@ async def test_a_next_page_on_another_host_is_refused(rogue):
             got.append(task.id)  # noqa: PERF401 -- the ids seen before the error are the point
 
     async with WorkflowClient(base_url, auth=BearerToken("secret-token")) as client:
-        with pytest.raises(ResponseDecodeError, match="refusing to follow") as caught:
+        with pytest.raises(ResponseDecodeError, match="not the listing") as caught:
             await drain(client)
     assert caught.value.field == "pagination.next_page"
     assert "secret-token" not in str(caught.value)
     assert (got, len(hits)) == ([1], 1)
+
+
+async def test_fake_next_page_on_a_canonical_host_is_reissued_against_base_url(clock):
+    async with (
+        FakeZuora(clock=clock, canonical_host="https://rest.zuora.com") as fake,
+        _client_for(fake, clock) as client,
+    ):
+        fake.configure_workflow(42, task_count=5)
+        run = await client.run_workflow(42)
+        listed = [t.id async for t in client.iter_tasks(workflow_run_id=run.id, page_length=2)]
+        pages = fake.requests_to("tasks")
+    assert len(listed) == 5
+    assert [(r.query["page"], r.query["workflow_id"]) for r in pages] == [
+        ("1", str(run.id)),
+        ("2", str(run.id)),
+        ("3", str(run.id)),
+    ]
 
 
 async def test_a_next_page_pointing_back_is_refused(rogue):

@@ -1,25 +1,21 @@
 """Building the requests that follow a run: its detail, stop, and its task pages.
 
 Same rules as ``requests``: validated before anything is sent, immutable once built. A
-task page's ``next_page`` link comes from the server, so it is followed only when it
-stays on the client's own base URL, since the request carries the bearer token.
+task page's ``next_page`` link is followed by ``workflows.prepare_rebased_next_page``
+(its path and query, re-issued against the client's own base URL).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit
-
-import attrs
 
 from zuora_wf_async._core.requests import PreparedRequest, canonical_int, prepare_get
-from zuora_wf_async._errors import InvalidRequestError, ResponseDecodeError
+from zuora_wf_async._errors import InvalidRequestError
 
 __all__ = [
     "MAX_PAGE_LENGTH",
     "TASKS_PATH",
     "TASK_FILTERS",
-    "prepare_next_page",
     "prepare_run_detail",
     "prepare_stop",
     "prepare_tasks",
@@ -75,8 +71,17 @@ def _filter_pairs(name: str, value: object) -> list[tuple[str, str]]:
                 raise InvalidRequestError(
                     field, f"tag {tag!r} is not a non-empty string", "pass each tag as a string"
                 )
-        # Zuora's documented syntax is tags[]=a&tags[]=b; a task with any of them matches.
-        return [("tags[]", tag) for tag in tags]
+        # The schema's `style: form, explode: false`: one pair, tags=a,b (the prose's
+        # tags[]=a&tags[]=b is the other documented form); a task with any of them matches.
+        # A comma inside a tag could not be told from the separator, so it is refused.
+        for tag in tags:
+            if "," in tag:
+                raise InvalidRequestError(
+                    field,
+                    f"tag {tag!r} contains a comma, which separates tags on the wire",
+                    "pass tags without commas",
+                )
+        return [("tags", ",".join(tags))] if tags else []
     if name == "instance":
         if not isinstance(value, bool):
             raise InvalidRequestError(
@@ -188,62 +193,4 @@ def prepare_tasks(
         track_id=track_id,
         entity_ids=entity_ids,
         org_ids=org_ids,
-    )
-
-
-def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    default = {"http": 80, "https": 443}.get(parts.scheme.lower())
-    try:
-        port = parts.port or default
-    except ValueError:
-        port = -1  # a malformed port never matches
-    return parts.scheme.lower(), (parts.hostname or "").lower(), port
-
-
-def prepare_next_page(
-    previous: PreparedRequest, next_page: object, *, base_url: str
-) -> PreparedRequest:
-    """The request for ``pagination.next_page``, refused unless it stays on ``base_url``.
-
-    The request carries the bearer token, so a ``next_page`` on another scheme, host or
-    port (or outside the base URL's path prefix, or with credentials in it) is refused with
-    ``ResponseDecodeError`` rather than followed. A relative ``next_page`` is resolved
-    against the previous page. Filters the previous page sent but ``next_page`` leaves out
-    are added back (Zuora's sample ``next_page`` carries only ``page`` and ``page_length``;
-    without its filters a run's listing would go on with every task of the tenant).
-    """
-    field = "pagination.next_page"
-    if not isinstance(next_page, str) or not next_page.strip():
-        raise ResponseDecodeError(
-            f"expected {field} to be a URL string, got {next_page!r}", field=field, status=200
-        )
-    url = urljoin(previous.url, next_page.strip())
-    parts = urlsplit(url)
-    base = urlsplit(base_url)
-    prefix = base.path.rstrip("/")
-    if (
-        _origin(url) != _origin(base_url)
-        or parts.username is not None
-        or parts.password is not None
-        or not (parts.path == prefix or parts.path.startswith(prefix + "/"))
-    ):
-        found = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
-        raise ResponseDecodeError(
-            f"refusing to follow {field} to {found}{parts.path}: it is not under the client's "
-            f"base_url {base_url}, and following it would send the bearer token there",
-            field=field,
-            status=200,
-        )
-    pairs = parse_qsl(parts.query, keep_blank_values=True)
-    present = {name for name, _ in pairs}
-    sent = parse_qsl(urlsplit(previous.url).query, keep_blank_values=True)
-    # "page" is never copied: a next_page without one must not repeat the previous page.
-    pairs.extend((name, value) for name, value in sent if name not in present and name != "page")
-    query = urlencode(pairs)
-    path = parts.path[len(prefix) :] or "/"
-    return attrs.evolve(
-        previous,
-        url=f"{base.scheme}://{base.netloc}{parts.path}" + (f"?{query}" if query else ""),
-        path=path,
     )
