@@ -32,6 +32,7 @@ from zuora_wf_async._errors import (
     UnauthorizedError,
     WorkflowIdIsRunError,
     WorkflowNotRunnableError,
+    WorkflowValidationError,
     ZuoraAPIError,
     ZuoraError,
 )
@@ -121,6 +122,7 @@ __all__ = [
     "WorkflowRun",
     "WorkflowRunDetail",
     "WorkflowStatus",
+    "WorkflowValidationError",
     "WorkflowVersionRef",
     "ZuoraAPIError",
     "ZuoraError",

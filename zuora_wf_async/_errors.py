@@ -21,6 +21,7 @@
         │   ├── WorkflowIdIsRunError        409: the id given is a run's id, not a definition's
         │   └── IdempotencyInProgressError  409: the same Idempotency-Key is still being processed
         ├── IdempotencyKeyReusedError       422: the key was used for a different request
+        ├── WorkflowValidationError         422 to PATCH /workflows/{id}: fields refused (.reasons)
         ├── RateLimitError                  429 (.retry_after, .rate_limit)
         └── ServerError                     5xx
 
@@ -68,6 +69,7 @@ __all__ = [
     "UnauthorizedError",
     "WorkflowIdIsRunError",
     "WorkflowNotRunnableError",
+    "WorkflowValidationError",
     "ZuoraAPIError",
     "ZuoraError",
 ]
@@ -231,6 +233,21 @@ class IdempotencyInProgressError(ConflictError):
 
 class IdempotencyKeyReusedError(ZuoraAPIError):
     """422: the Idempotency-Key was first used for a different request."""
+
+
+class WorkflowValidationError(ZuoraAPIError):
+    """422 to ``PATCH /workflows/{id}``: Zuora refused the update's fields.
+
+    ``reasons`` holds Zuora's ``(fieldName, title)`` pairs, e.g. ``("status", "on is not a
+    valid status...")``. The same status on a run's POST means a reused Idempotency-Key
+    (``IdempotencyKeyReusedError``), so the two are told apart by the request.
+    """
+
+    def __init__(
+        self, message: str, *, reasons: Sequence[tuple[str, str]] = (), **kwargs: Any
+    ) -> None:
+        self.reasons = tuple((scrub(field), scrub(title)) for field, title in reasons)
+        super().__init__(message, **kwargs)
 
 
 class RateLimitError(ZuoraAPIError):

@@ -23,9 +23,7 @@ from zuora_wf_async._core.requests import PreparedRequest
 from zuora_wf_async._core.responses import RawResponse
 from zuora_wf_async._core.retry import RetryPolicy
 from zuora_wf_async._errors import (
-    IdempotencyKeyReusedError,
     ResponseDecodeError,
-    ZuoraAPIError,
     ZuoraError,
 )
 from zuora_wf_async._models import Task
@@ -155,15 +153,9 @@ class WorkflowOperations:
             active_version_id=active_version_id,
             **self._headers(track_id),
         )
-        try:
-            workflow = await self._call(prepared, readers.read_workflow, retry, "update_workflow")
-        except IdempotencyKeyReusedError as error:
-            # PATCH answers a validation failure with 422 {"reasons": [...]}, the status a
-            # reused key gets elsewhere: told apart by the body. (A dedicated error leaf
-            # belongs in _errors; until then it is a plain ZuoraAPIError with status 422.)
-            if isinstance(error.body, Mapping) and "reasons" in error.body:
-                raise _validation_error(error) from None
-            raise
+        # A 422 here is WorkflowValidationError (fields refused), told apart from a reused
+        # key's 422 by api_error from the request.
+        workflow = await self._call(prepared, readers.read_workflow, retry, "update_workflow")
         self._preflight.pop(workflow.id, None)
         return workflow
 
@@ -390,28 +382,3 @@ class WorkflowOperations:
         problem = core.preflight_problem(await self.get_workflow(key))
         self._preflight[key] = (now, problem)
         return problem
-
-
-def _validation_error(error: ZuoraAPIError) -> ZuoraAPIError:
-    reasons = error.body.get("reasons") if isinstance(error.body, Mapping) else None
-    parts = [
-        f"{item.get('fieldName')}: {item.get('title')}"
-        for item in reasons or []
-        if isinstance(item, Mapping)
-    ]
-    message = (
-        f"Zuora refused the update ({error.status} Unprocessable Content): "
-        f"{'; '.join(parts) or 'no reason given'} [Zuora-Request-Id: {error.request_id or 'none'}]"
-    )
-    return ZuoraAPIError(
-        message,
-        status=error.status,
-        method=error.method,
-        path=error.path,
-        request_id=error.request_id,
-        track_id=error.track_id,
-        idempotency_key=error.idempotency_key,
-        messages=parts,
-        body=error.body,
-        headers=error.headers,
-    )

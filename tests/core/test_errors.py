@@ -190,6 +190,7 @@ PUBLIC_API = [
     "WorkflowRun",
     "WorkflowRunDetail",
     "WorkflowStatus",
+    "WorkflowValidationError",
     "WorkflowVersionRef",
     "ZuoraAPIError",
     "ZuoraError",

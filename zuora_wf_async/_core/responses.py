@@ -46,6 +46,7 @@ from zuora_wf_async._errors import (
     ServerError,
     UnauthorizedError,
     WorkflowIdIsRunError,
+    WorkflowValidationError,
     ZuoraAPIError,
 )
 
@@ -238,6 +239,40 @@ def _reason(status: int) -> str:
         return "Unknown Status"
 
 
+def _is_workflow_update(request: PreparedRequest) -> bool:
+    # PATCH /workflows/{workflow_id} is the only PATCH of the Workflow API.
+    return request.method == "PATCH" and request.path.startswith("/workflows/")
+
+
+def _validation_error(body: object, common: dict[str, Any]) -> WorkflowValidationError:
+    """PATCH's 422 ``{"reasons": [{"fieldName", "title"}], "success": false}``.
+
+    The same status answers a reused Idempotency-Key elsewhere; on PATCH it is read as a
+    validation failure unless Zuora's message says it is about the key.
+    """
+    items = body.get("reasons") if isinstance(body, Mapping) else None
+    reasons = [
+        (excerpt(str(item.get("fieldName") or "?")), excerpt(str(item.get("title") or "")))
+        for item in (items if isinstance(items, list) else [])
+        if isinstance(item, Mapping)
+    ]
+    parts = [f"{field}: {title}" if title else field for field, title in reasons]
+    said = parts or common["messages"]
+    context = [
+        f"{name}: {value}"
+        for name, value in (
+            ("Zuora-Request-Id", common["request_id"]),
+            ("Idempotency-Key", common["idempotency_key"]),
+        )
+        if value
+    ]
+    message = (
+        f"Zuora refused the update ({common['method']} {common['path']}, 422): "
+        f"{'; '.join(said) or 'no reason given'}" + (f" [{', '.join(context)}]" if context else "")
+    )
+    return WorkflowValidationError(message, reasons=reasons, **{**common, "messages": said})
+
+
 def api_error(
     raw: RawResponse,
     request: PreparedRequest,
@@ -298,6 +333,8 @@ def api_error(
         if request.idempotency_key:
             return IdempotencyInProgressError(message, **common)
         return ConflictError(message, **common)
+    if status == 422 and _is_workflow_update(request) and "idempotency" not in lowered:
+        return _validation_error(body, common)
     leaf: type[ZuoraAPIError]
     if status == 400:
         leaf = CalloutNotEnabledError if "callout" in lowered else BadRequestError
