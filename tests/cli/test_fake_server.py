@@ -11,10 +11,12 @@ import sys
 import time
 from collections import Counter
 
+import aiohttp
 import pytest
 
+from zuora_wf_async.cli import _parser
 from zuora_wf_async.cli._config import UsageError
-from zuora_wf_async.cli._fake_server import parse_faults
+from zuora_wf_async.cli._fake_server import build_fake, parse_faults
 from zuora_wf_async.testing import Fault
 
 CLI = (sys.executable, "-m", "zuora_wf_async.cli")
@@ -55,6 +57,45 @@ def test_fault_specs(spec, expected):
 def test_bad_fault_specs_are_usage_errors(spec):
     with pytest.raises(UsageError, match="--faults"):
         parse_faults(spec)
+
+
+async def _get_workflow(http: aiohttp.ClientSession, base_url: str, token: str) -> int:
+    headers = {"Authorization": f"Bearer {token}"}
+    async with http.get(f"{base_url}/workflows/1", headers=headers) as response:
+        await response.read()
+        return response.status
+
+
+@pytest.mark.parametrize(("given", "limit"), [((), 40), (("--concurrency-limit", "2"), 2)])
+async def test_concurrency_limit_sets_the_fakes_tenant_limit(given, limit):
+    args = _parser().parse_args(["fake-server", *given])
+    assert args.concurrency_limit == limit
+    fake = build_fake(args)
+    await fake.start()
+    try:
+        fake.pause_requests()  # hold the first `limit` requests in flight
+        async with aiohttp.ClientSession() as http:
+            held = [
+                asyncio.create_task(_get_workflow(http, fake.base_url, fake.issue_token()))
+                for _ in range(limit)
+            ]
+            await fake.wait_until(lambda: fake.tenant_in_flight == limit)
+            over = await _get_workflow(http, fake.base_url, fake.issue_token())
+            fake.resume_requests()
+            statuses = await asyncio.gather(*held)
+    finally:
+        await fake.close()
+    assert over == 429
+    assert statuses == [200] * limit
+    assert fake.peak_tenant_in_flight == limit
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "x"])
+def test_a_bad_concurrency_limit_is_a_usage_error(value, capsys):
+    with pytest.raises(SystemExit) as caught:
+        _parser().parse_args(["fake-server", "--concurrency-limit", value])
+    assert caught.value.code == 2
+    assert "--concurrency-limit" in capsys.readouterr().err
 
 
 async def _start_fake(*options: str) -> tuple[asyncio.subprocess.Process, dict[str, str]]:

@@ -114,6 +114,13 @@ def _parser() -> argparse.ArgumentParser:
     fake.add_argument("--latency", type=_seconds, default=0.0, help="seconds per run request")
     fake.add_argument("--queued-seconds", type=_seconds, default=0.0, help="runs stay Queued")
     fake.add_argument("--processing-seconds", type=_seconds, default=0.0, help="then Processing")
+    fake.add_argument(
+        "--concurrency-limit",
+        type=_number(int, 1),
+        default=40,
+        metavar="N",
+        help="the tenant's requests in flight at once; over it, a 429 (40, as at Zuora)",
+    )
     fake.add_argument("--client-id", help="36 characters (default: random)")
     fake.add_argument("--client-secret", help="the fake's own secret (default: random)")
     fake.add_argument(

@@ -23,6 +23,9 @@ Options: ``p=0.05`` (probability per request), ``on=1/5/9`` (these request numbe
 ``record_first=true`` (slow: create the run before waiting), ``endpoints=run/get_run``
 (``token``, ``run``, ``get_run``, ``stop``, ``tasks``...). For example
 ``error_before_record:503:p=0.05,rate_limit_burst:3:p=0.01:retry_after=1``.
+
+``--concurrency-limit N`` sets the tenant's limit on requests in flight at once (40 by
+default, as at Zuora); a request over it gets Zuora's 429.
 """
 
 from __future__ import annotations
@@ -36,11 +39,11 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from zuora_wf_async.testing import FakeZuora, Fault, FaultPlan
+from zuora_wf_async.testing import FakeZuora, Fault, FaultPlan, TenantLimits
 
 from ._config import UsageError
 
-__all__ = ["parse_faults", "serve"]
+__all__ = ["build_fake", "parse_faults", "serve"]
 
 # kind -> (constructor, name and type of its positional value, whether it is required)
 _KINDS: dict[str, tuple[Callable[..., Fault], str | None, type, bool]] = {
@@ -90,11 +93,11 @@ def parse_faults(spec: str, *, seed: int = 0) -> FaultPlan:
     return FaultPlan(seed=seed, rules=rules)
 
 
-async def serve(args: argparse.Namespace) -> int:
-    """Run the fake until SIGINT or SIGTERM; returns the exit code."""
+def build_fake(args: argparse.Namespace) -> FakeZuora:
+    """The (not yet started) fake the ``fake-server`` options describe."""
     plan = parse_faults(args.faults, seed=args.seed) if args.faults else None
     try:
-        fake = FakeZuora(
+        return FakeZuora(
             port=args.port,
             faults=plan,
             latency=args.latency,
@@ -102,9 +105,16 @@ async def serve(args: argparse.Namespace) -> int:
             processing_seconds=args.processing_seconds,
             client_id=args.client_id,
             client_secret=args.client_secret,
+            # Zuora's tenant-wide limit on requests in flight (40 unless support raised it).
+            limits=TenantLimits(concurrency=args.concurrency_limit),
         )
     except ValueError as exc:
         raise UsageError(f"fake-server: {exc}") from None
+
+
+async def serve(args: argparse.Namespace) -> int:
+    """Run the fake until SIGINT or SIGTERM; returns the exit code."""
+    fake = build_fake(args)
     try:
         await fake.start()
     except OSError as exc:
