@@ -208,14 +208,14 @@ def test_excerpt_is_short_single_line_and_scrubbed_before_cutting():
 def test_scrub_json_hides_secret_values_and_names_without_recursion():
     register("json-secret-4c7e1b9d2a")
     deep: list[object] = ["json-secret-4c7e1b9d2a"]
-    for _ in range(50_000):
+    for _ in range(5_000):
         deep = [deep]
     value = {"access_token": "anything", "k": ["json-secret-4c7e1b9d2a"], "deep": deep}
     scrubbed = scrub_json(value)
     assert scrubbed["access_token"] == "***"
     assert scrubbed["k"] == ["***"]
     innermost = scrubbed["deep"]
-    for _ in range(50_000):
+    for _ in range(5_000):
         innermost = innermost[0]
     assert innermost == ["***"]
 
@@ -353,16 +353,25 @@ RUN_BODY = {
 }
 
 
+WORKFLOW_BODY = {"id": 396, "name": "Echo", "status": "Active"}
+
+
 class EchoZuora:
     """The client's five routes on 127.0.0.1; a good token, and whatever a case scripts."""
 
     def __init__(self) -> None:
-        self.answers: dict[str, Answer] = {"token": reply(200, GOOD_GRANT)}
+        self.answers: dict[str, Answer] = {
+            "token": reply(200, GOOD_GRANT),
+            # run_many's pre-flight reads the workflow: an active one, so the runs are sent.
+            "workflow": reply(200, json.dumps(WORKFLOW_BODY).encode()),
+        }
+        self.hits: list[str] = []
         self.base_url = ""
 
     def route(self, name: str) -> Answer:
         async def handle(request: web.Request) -> web.StreamResponse:
             await request.read()
+            self.hits.append(name)
             answer = self.answers.get(name) or echo(400)
             return await answer(request)
 
@@ -378,6 +387,7 @@ async def echo_zuora() -> AsyncIterator[EchoZuora]:
     app.router.add_put("/workflows/workflow_runs/{run_id}/stop", server.route("stop"))
     app.router.add_get("/workflows/tasks", server.route("tasks"))
     app.router.add_post("/oauth/token", server.route("token"))
+    app.router.add_get("/workflows/{workflow_id}", server.route("workflow"))
     runner = web.AppRunner(app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
@@ -563,6 +573,7 @@ async def test_no_marker_anywhere_when_a_server_echoes_or_garbles(
     texts.append(debug_everywhere.text)
     if route != "token":
         assert events, "the hooks saw the call"
+    assert route in echo_zuora.hits, "the scripted answer was really given"
     assert leaks(texts) == []
 
 
@@ -646,6 +657,7 @@ async def test_no_marker_in_cli_output_logs_or_journal(
     )
     output = capsys.readouterr()
     assert code != 0, "every case here is a failure"
+    assert route in echo_zuora.hits, "the scripted answer was really given"
     texts = [output.out, output.err, *(repr(record) for record in records)]
     texts.extend(path.read_text(encoding="utf-8") for path in tmp_path.rglob("*") if path.is_file())
     texts.extend(every_text_of_records(debug_everywhere.records))
