@@ -71,8 +71,31 @@ class Transport:
             raise TransportError("the HTTP session is not open", method=request.method)
         failure: BaseException
         try:
-            async with asyncio.timeout(timeout):
-                return await self._exchange(self._session, request, headers)
+            # One coroutine for the whole exchange: it runs once per request. Redirects
+            # are never followed: a redirect to another origin would carry the
+            # Authorization header there, and Zuora's API does not redirect.
+            async with (
+                asyncio.timeout(timeout),
+                self._session.request(
+                    request.method,
+                    request.url,
+                    headers=headers,
+                    data=request.body,
+                    allow_redirects=False,
+                ) as response,
+            ):
+                declared = response.content_length
+                if declared is not None and declared > self._max_response_bytes:
+                    raise ResponseDecodeError(
+                        f"response body of {declared} bytes exceeds {self._max_response_bytes}",
+                        status=response.status,
+                    )
+                if declared is not None:
+                    # The common case: a small body of known length, read in one call.
+                    body = await response.read()
+                else:
+                    body = await self._read_capped(response)
+                return RawResponse(status=response.status, headers=response.headers, body=body)
         except TimeoutError:
             raise RequestTimeoutError(
                 f"{request.method} {request.path} got no complete answer within {timeout} s",
@@ -95,34 +118,6 @@ class Transport:
             idempotency_key=request.idempotency_key,
             track_id=request.track_id,
         ) from cause
-
-    async def _exchange(
-        self,
-        session: aiohttp.ClientSession,
-        request: PreparedRequest,
-        headers: Mapping[str, str],
-    ) -> RawResponse:
-        # Redirects are never followed: a redirect to another origin would carry the
-        # Authorization header there, and Zuora's API does not redirect.
-        async with session.request(
-            request.method,
-            request.url,
-            headers=headers,
-            data=request.body,
-            allow_redirects=False,
-        ) as response:
-            declared = response.content_length
-            if declared is not None and declared > self._max_response_bytes:
-                raise ResponseDecodeError(
-                    f"response body of {declared} bytes exceeds {self._max_response_bytes}",
-                    status=response.status,
-                )
-            if declared is not None:
-                # The common case: a small body of known length, read in one call.
-                body = await response.read()
-            else:
-                body = await self._read_capped(response)
-            return RawResponse(status=response.status, headers=response.headers, body=body)
 
     async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes:
         """A body of unknown length (chunked), refused as soon as it passes the cap."""
