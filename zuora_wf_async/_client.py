@@ -370,6 +370,7 @@ class WorkflowClient:
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
         retry: RetryPolicy | None = None,
+        until_pending: bool = False,
     ) -> WorkflowRunDetail:
         """Poll the run until it is Finished or Stopped and return that final detail.
 
@@ -377,7 +378,12 @@ class WorkflowClient:
         ``max_poll_interval``, each shortened by up to 20 % at random so that many waiters
         spread out. After ``timeout`` seconds (None: no limit) a last poll is made and, if
         the run is still going, ``RunWaitTimeoutError`` is raised with ``last_detail``. A
-        Finished run may still have failed tasks: check ``detail.succeeded``.
+        Finished run may still have failed or pending tasks: check ``detail.succeeded``.
+
+        A run whose tasks wait on an approval, a delay or a retry is ``Pending`` (approvals
+        can pend for 90 days); the wait says so once in an INFO log and in the timeout's
+        message. ``until_pending=True`` returns the detail as soon as the run is pending
+        (``detail.is_pending``) instead of waiting on.
         """
         return await self._follower.wait_for_run(
             run_id,
@@ -385,6 +391,7 @@ class WorkflowClient:
             poll_interval=poll_interval,
             max_poll_interval=max_poll_interval,
             retry=retry,
+            until_pending=until_pending,
         )
 
     async def run_and_wait(
@@ -398,6 +405,7 @@ class WorkflowClient:
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
         retry: RetryPolicy | None = None,
+        until_pending: bool = False,
     ) -> WorkflowRunDetail:
         """``run_workflow`` then ``wait_for_run``: the run's final detail.
 
@@ -406,7 +414,10 @@ class WorkflowClient:
         ``error.run_id`` names it.
         """
         plan = PollPlan.checked(
-            timeout=timeout, poll_interval=poll_interval, max_poll_interval=max_poll_interval
+            timeout=timeout,
+            poll_interval=poll_interval,
+            max_poll_interval=max_poll_interval,
+            until_pending=until_pending,
         )
         policy = self._pipeline.policy(retry)
         result = await self._starter.start(
@@ -424,6 +435,7 @@ class WorkflowClient:
         poll_interval: float = ...,
         max_poll_interval: float = ...,
         retry: RetryPolicy | None = ...,
+        until_pending: bool = ...,
         return_exceptions: Literal[False] = ...,
     ) -> list[WorkflowRunDetail]: ...
 
@@ -436,6 +448,7 @@ class WorkflowClient:
         poll_interval: float = ...,
         max_poll_interval: float = ...,
         retry: RetryPolicy | None = ...,
+        until_pending: bool = ...,
         return_exceptions: Literal[True],
     ) -> list[WorkflowRunDetail | ZuoraError]: ...
 
@@ -447,22 +460,24 @@ class WorkflowClient:
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
         retry: RetryPolicy | None = None,
+        until_pending: bool = False,
         return_exceptions: bool = False,
     ) -> list[WorkflowRunDetail] | list[WorkflowRunDetail | ZuoraError]:
         """Wait for every run; their final details in input order.
 
-        Each run is waited for as by ``wait_for_run`` (the ``timeout`` applies to each, and
-        all start together). At most ``poll_budget`` polls are in flight at any moment,
-        however many runs there are. Every wait runs to its end; then, by default, the
-        first failure in input order (a ``RunWaitTimeoutError``, a ``NotFoundError``...) is
-        raised. With ``return_exceptions=True`` each failed run's error stands in its place
-        instead, and nothing is raised.
+        Each run is waited for as by ``wait_for_run`` (the ``timeout`` and ``until_pending``
+        apply to each, and all start together). At most ``poll_budget`` polls are in
+        flight at any moment, however many runs there are. Every wait runs to its end;
+        then, by default, the first failure in input order (a ``RunWaitTimeoutError``, a
+        ``NotFoundError``...) is raised. With ``return_exceptions=True`` each failed run's
+        error stands in its place instead, and nothing is raised.
         """
         options: dict[str, Any] = {
             "timeout": timeout,
             "poll_interval": poll_interval,
             "max_poll_interval": max_poll_interval,
             "retry": retry,
+            "until_pending": until_pending,
         }
         if return_exceptions:
             return await self._follower.wait_for_runs(run_ids, **options, return_exceptions=True)

@@ -14,6 +14,7 @@ retries (so polling slows down when Zuora struggles) but never while it sleeps b
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any, Literal, TypeVar, overload
 
@@ -43,6 +44,10 @@ from zuora_wf_async._models import Task, WorkflowRunDetail
 from zuora_wf_async._pipeline import Pipeline
 
 __all__ = ["RunFollower"]
+
+logger = logging.getLogger("zuora_wf_async")
+
+_PENDING_WHY = "its tasks wait on an approval, a delay or a retry (approvals can pend for 90 days)"
 
 T = TypeVar("T")
 
@@ -143,6 +148,7 @@ class RunFollower:
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
         retry: RetryPolicy | None = None,
+        until_pending: bool = False,
     ) -> WorkflowRunDetail:
         """Poll the run until it is Finished or Stopped and return that final detail.
 
@@ -150,11 +156,19 @@ class RunFollower:
         ``max_poll_interval``, each shortened by up to 20 % at random so that many waiters
         spread out. After ``timeout`` seconds (None: no limit) a last poll is made and, if
         the run is still going, ``RunWaitTimeoutError`` is raised with ``last_detail``. A
-        Finished run may still have failed tasks: check ``detail.succeeded``.
+        Finished run may still have failed or pending tasks: check ``detail.succeeded``.
+
+        A run whose tasks wait on an approval, a delay or a retry is ``Pending`` (approvals
+        can pend for 90 days); the wait says so once in an INFO log and in the timeout's
+        message. ``until_pending=True`` returns the detail as soon as the run is pending
+        (``detail.is_pending``) instead of waiting on.
         """
         valid = follow_build.validate_run_id(run_id)
         plan = PollPlan.checked(
-            timeout=timeout, poll_interval=poll_interval, max_poll_interval=max_poll_interval
+            timeout=timeout,
+            poll_interval=poll_interval,
+            max_poll_interval=max_poll_interval,
+            until_pending=until_pending,
         )
         return await self.settle(valid, plan, self._pipeline.policy(retry))
 
@@ -169,6 +183,7 @@ class RunFollower:
         poll_interval: float = ...,
         max_poll_interval: float = ...,
         retry: RetryPolicy | None = ...,
+        until_pending: bool = ...,
         return_exceptions: Literal[False] = ...,
     ) -> list[WorkflowRunDetail]: ...
 
@@ -181,6 +196,7 @@ class RunFollower:
         poll_interval: float = ...,
         max_poll_interval: float = ...,
         retry: RetryPolicy | None = ...,
+        until_pending: bool = ...,
         return_exceptions: Literal[True],
     ) -> list[WorkflowRunDetail | ZuoraError]: ...
 
@@ -192,16 +208,17 @@ class RunFollower:
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
         retry: RetryPolicy | None = None,
+        until_pending: bool = False,
         return_exceptions: bool = False,
     ) -> list[WorkflowRunDetail] | list[WorkflowRunDetail | ZuoraError]:
         """Wait for every run; their final details in input order.
 
-        Each run is waited for as by ``wait_for_run`` (the ``timeout`` applies to each, and
-        all start together). At most ``poll_budget`` polls are in flight at any moment,
-        however many runs there are. Every wait runs to its end; then, by default, the
-        first failure in input order (a ``RunWaitTimeoutError``, a ``NotFoundError``...) is
-        raised. With ``return_exceptions=True`` each failed run's error stands in its place
-        instead, and nothing is raised.
+        Each run is waited for as by ``wait_for_run`` (the ``timeout`` and ``until_pending``
+        apply to each, and all start together). At most ``poll_budget`` polls are in
+        flight at any moment, however many runs there are. Every wait runs to its end;
+        then, by default, the first failure in input order (a ``RunWaitTimeoutError``, a
+        ``NotFoundError``...) is raised. With ``return_exceptions=True`` each failed run's
+        error stands in its place instead, and nothing is raised.
         """
         if isinstance(run_ids, str | bytes):
             raise InvalidRequestError(
@@ -212,7 +229,10 @@ class RunFollower:
             for i, run_id in enumerate(run_ids)
         ]
         plan = PollPlan.checked(
-            timeout=timeout, poll_interval=poll_interval, max_poll_interval=max_poll_interval
+            timeout=timeout,
+            poll_interval=poll_interval,
+            max_poll_interval=max_poll_interval,
+            until_pending=until_pending,
         )
         policy = self._pipeline.policy(retry)
 
@@ -345,13 +365,25 @@ class RunFollower:
         started = self._pipeline.clock()
         deadline = plan.deadline(started)
         polls = 0
+        said_pending = False
         while True:
             # The permit covers the request (and its retries), never the sleep below.
             async with self._poll_slots():
                 detail = await self._fetch_run(run_id, policy)
             polls += 1
-            if detail.is_terminal:
+            if plan.is_done(terminal=detail.is_terminal, pending=detail.is_pending):
                 return detail
+            if detail.is_pending and not said_pending:
+                # Once per wait: a run can pend for days, and a log line per poll would bury
+                # the rest.
+                said_pending = True
+                logger.info(
+                    "run %d (%s) is pending rather than running: %s; still waiting "
+                    "(until_pending=True stops a wait here)",
+                    run_id,
+                    detail.name,
+                    _PENDING_WHY,
+                )
             wait = plan.next_wait(
                 polls - 1,
                 now=self._pipeline.clock(),
@@ -361,10 +393,16 @@ class RunFollower:
             if wait is None:
                 elapsed = self._pipeline.clock() - started
                 assert plan.timeout is not None  # noqa: S101 -- an infinite deadline never passes
+                state = (
+                    f"pending rather than running ({detail.status}: {_PENDING_WHY})"
+                    if detail.is_pending
+                    else f"still {detail.status}"
+                )
+                also = ", or until_pending=True" if detail.is_pending else ""
                 raise RunWaitTimeoutError(
-                    f"run {run_id} ({detail.name}) is still {detail.status} after "
-                    f"{elapsed:.1f} s and {polls} poll(s) (timeout {plan.timeout:g} s); it goes "
-                    f"on at Zuora: wait again with a longer timeout, or stop_run({run_id})",
+                    f"run {run_id} ({detail.name}) is {state} after {elapsed:.1f} s and "
+                    f"{polls} poll(s) (timeout {plan.timeout:g} s); it goes on at Zuora: wait "
+                    f"again with a longer timeout{also}, or stop_run({run_id})",
                     run_id=run_id,
                     timeout=plan.timeout,
                     last_detail=detail,

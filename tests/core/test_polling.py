@@ -77,12 +77,34 @@ def test_no_timeout_means_an_infinite_deadline():
         ({"poll_interval": None}, "poll_interval"),
         ({"max_poll_interval": 0}, "max_poll_interval"),
         ({"poll_interval": 10, "max_poll_interval": 5}, "max_poll_interval"),
+        ({"until_pending": 1}, "until_pending"),
+        ({"until_pending": None}, "until_pending"),
+        ({"until_pending": "yes"}, "until_pending"),
     ],
 )
 def test_bad_wait_options_name_their_field(options, field):
     with pytest.raises(InvalidRequestError) as caught:
         PollPlan.checked(**options)
     assert caught.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("until_pending", "terminal", "pending", "done"),
+    [
+        (False, False, False, False),  # running
+        (False, False, True, False),  # Pending: wait on for the end
+        (False, True, True, True),  # Finished with tasks pending: the run has ended
+        (False, True, False, True),
+        (True, False, False, False),
+        (True, False, True, True),  # Pending: the caller asked to stop here
+        (True, True, True, True),
+        (True, True, False, True),
+    ],
+)
+def test_a_wait_ends_at_the_end_or_at_pending_when_asked(until_pending, terminal, pending, done):
+    plan = PollPlan.checked(until_pending=until_pending)
+    assert plan.until_pending is until_pending
+    assert plan.is_done(terminal=terminal, pending=pending) is done
 
 
 @pytest.mark.parametrize(

@@ -64,6 +64,10 @@ def _seconds(field: str, value: object, *, allow_zero: bool, fix: str) -> float:
 class PollPlan:
     """How to wait for one run: the overall ``timeout`` (None: no limit) and the intervals.
 
+    ``until_pending`` ends the wait as soon as the run is pending (status ``Pending``, or
+    ``Finished`` with tasks pending): its tasks wait on an approval, a delay or a retry,
+    which can take days (approvals pend for up to 90), so a caller may rather stop there.
+
     Build it with :meth:`checked` from caller input; the constructor trusts its arguments.
     """
 
@@ -72,6 +76,7 @@ class PollPlan:
     max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL
     factor: float = GROWTH_FACTOR
     jitter: float = JITTER
+    until_pending: bool = False
 
     @classmethod
     def checked(
@@ -80,6 +85,7 @@ class PollPlan:
         timeout: object = DEFAULT_WAIT_TIMEOUT,
         poll_interval: object = DEFAULT_POLL_INTERVAL,
         max_poll_interval: object = DEFAULT_MAX_POLL_INTERVAL,
+        until_pending: object = False,
     ) -> PollPlan:
         """A plan from caller input, or ``InvalidRequestError`` naming the bad field."""
         limit = (
@@ -104,7 +110,22 @@ class PollPlan:
                 f"{cap!r} is below poll_interval {first!r}",
                 "pass a max_poll_interval at least as long as poll_interval",
             )
-        return cls(timeout=limit, poll_interval=first, max_poll_interval=cap)
+        if not isinstance(until_pending, bool):
+            raise InvalidRequestError(
+                "until_pending",
+                f"must be True or False, got {until_pending!r}",
+                "pass True to stop waiting once the run is pending, False to wait for its end",
+            )
+        return cls(
+            timeout=limit,
+            poll_interval=first,
+            max_poll_interval=cap,
+            until_pending=until_pending,
+        )
+
+    def is_done(self, *, terminal: bool, pending: bool) -> bool:
+        """Whether a wait ends at a poll that saw a run ``terminal`` and/or ``pending``."""
+        return terminal or (self.until_pending and pending)
 
     def base_delay(self, poll: int) -> float:
         """The un-jittered interval after poll number ``poll`` (0-based)."""
