@@ -472,12 +472,6 @@ def leaks(texts: list[str]) -> list[str]:
     ]
 
 
-_LEAD_TOKEN_READ = pytest.mark.xfail(
-    strict=True,
-    reason="lead: _pipeline's token fetch must read the 200 with "
-    "_core.oauth.read_token_response (quotes nothing) instead of read_json + read_token_grant",
-)
-
 ECHO_CASES = [
     pytest.param("run", "run", echo(400), id="run-400-echoes-request"),
     pytest.param("run", "run", echo(400, as_json=True), id="run-400-json-echo"),
@@ -488,12 +482,6 @@ ECHO_CASES = [
         "run",
         reply(200, json.dumps({**RUN_BODY, "id": f"Bearer {MARK_TOKEN}"}).encode()),
         id="run-200-token-in-a-field",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="converter owner: _converter.decode raises ResponseDecodeError inside its "
-            "except block, so cattrs' ClassValidationError (quoting the field's value) stays "
-            "reachable as __context__; raise after the block, as _core.responses does",
-        ),
     ),
     pytest.param("get", "get", echo(404), id="get-404-echo"),
     pytest.param("get", "get", echo(200), id="get-200-not-json-echo"),
@@ -519,7 +507,6 @@ ECHO_CASES = [
         "token",
         reply(200, lambda: unread_token().encode()),
         id="token-200-bare-token",
-        marks=_LEAD_TOKEN_READ,
     ),
     pytest.param(
         "run",
@@ -626,7 +613,6 @@ CLI_CASES = [
         "token",
         reply(200, lambda: unread_token().encode()),
         id="run-token-bare-200",
-        marks=_LEAD_TOKEN_READ,
     ),
     pytest.param(["get", "400"], "get", echo(404, as_json=True), id="get-404-echo"),
     pytest.param(["get", "400"], "get", echo(200), id="get-200-garbled-echo"),

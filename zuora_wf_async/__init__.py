@@ -56,6 +56,7 @@ from zuora_wf_async._outcomes import (
     raise_for_failures,
 )
 from zuora_wf_async._retrying import RetryEvent
+from zuora_wf_async._shared import SharedLimits, SharedLimitsError
 from zuora_wf_async._workflow_models import (
     TaskRerunOutcome,
     TaskUpdate,
@@ -106,6 +107,8 @@ __all__ = [
     "RunStream",
     "RunWaitTimeoutError",
     "ServerError",
+    "SharedLimits",
+    "SharedLimitsError",
     "Task",
     "TaskCounts",
     "TaskRerunOutcome",

@@ -259,21 +259,20 @@ def _fast_path(cls: type) -> Callable[[Any], Any] | None:
 
 def decode_slow(data: Any, cls: type[T], *, status: int = 200) -> T:
     """``decode`` through the cattrs converter only (the reference the fast path matches)."""
+    # The error is raised after the except blocks, not inside them: ``from None`` only
+    # hides the context, and cattrs' exception (which quotes the offending value, maybe a
+    # token a hostile server put in a field) would stay reachable as __context__.
     try:
         return converter.structure(data, cls)
     except cattrs.BaseValidationError as exc:
         problems = cattrs.transform_error(exc, path=cls.__name__)
         first = problems[0] if problems else str(exc)
         field = first.rsplit("@ ", 1)[-1] if "@ " in first else cls.__name__
-        raise ResponseDecodeError(
-            f"Zuora's response does not fit {cls.__name__}: {'; '.join(problems)}",
-            field=field,
-            status=status,
-        ) from None
+        message = f"Zuora's response does not fit {cls.__name__}: {'; '.join(problems)}"
     except (TypeError, ValueError, AttributeError) as exc:
-        raise ResponseDecodeError(
-            f"Zuora's response does not fit {cls.__name__}: {exc}", status=status
-        ) from None
+        field = "body"
+        message = f"Zuora's response does not fit {cls.__name__}: {exc}"
+    raise ResponseDecodeError(message, field=field, status=status)
 
 
 def decode(data: Any, cls: type[T], *, status: int = 200) -> T:

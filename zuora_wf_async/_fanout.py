@@ -86,6 +86,11 @@ class _Failed:
         self.exception = exception
 
 
+# Items out per concurrency slot when not waiting for runs to end. More than 1: an item
+# whose retry sleeps out a Retry-After holds its place in the window, not a slot, and a
+# window of exactly max_concurrency would let a few such sleepers halve the throughput.
+_WINDOW_PER_SLOT = 4
+
 _WORKERS_DONE = None  # queued by the last worker to finish: no more outcomes will come
 
 
@@ -394,8 +399,9 @@ class FanOut:
         """Start one run per item and yield each ``RunOutcome`` as it completes.
 
         ``items`` are parameter mappings or ``RunRequest``s, from a list, a generator or
-        an async iterable; they are read only as far as ``window`` (default: the
-        client's ``max_concurrency``) ahead of the outcomes handed back. An item's key is
+        an async iterable; they are read only as far as ``window`` (default: four times
+        the client's ``max_concurrency``, so runs sleeping out a ``Retry-After`` do not
+        hold up the rest) ahead of the outcomes handed back. An item's key is
         its own ``idempotency_key``, else ``key_fn(params)``, else a fresh UUID4. Nothing
         raises halfway: a failed item is an outcome with ``error`` set.
 
@@ -421,7 +427,7 @@ class FanOut:
         )
         policy = self._pipeline.policy(retry)
         if window is None:
-            window = self._pipeline.max_concurrency * (8 if wait else 1)
+            window = self._pipeline.max_concurrency * (8 if wait else _WINDOW_PER_SLOT)
         if isinstance(window, bool) or not isinstance(window, int) or window < 1:
             raise InvalidRequestError(
                 "window", f"must be a whole number >= 1, got {window!r}", "pass e.g. 64"

@@ -24,7 +24,7 @@ import aiohttp
 
 from zuora_wf_async._auth import Auth, BearerToken, OAuthCredentials
 from zuora_wf_async._core import requests as build
-from zuora_wf_async._core.oauth import TokenGrant, read_token_grant
+from zuora_wf_async._core.oauth import TokenGrant, read_token_response
 from zuora_wf_async._core.pacing import Verdict
 from zuora_wf_async._core.ratelimit import (
     RateLimitInfo,
@@ -33,7 +33,7 @@ from zuora_wf_async._core.ratelimit import (
     parse_retry_after,
 )
 from zuora_wf_async._core.requests import PreparedRequest
-from zuora_wf_async._core.responses import RawResponse, api_error, read_json
+from zuora_wf_async._core.responses import RawResponse, api_error
 from zuora_wf_async._core.retry import RetryBudget, RetryPolicy, may_have_run
 from zuora_wf_async._errors import (
     ClientStateError,
@@ -545,4 +545,5 @@ class Pipeline:
                     f"and ZUORA_CLIENT_SECRET{request_id}",
                 )
             raise error
-        return read_token_grant(read_json(raw, max_bytes=self.max_response_bytes))
+        # Quotes nothing of the body: a 200 from /oauth/token may be the bare token.
+        return read_token_response(raw, max_bytes=self.max_response_bytes)

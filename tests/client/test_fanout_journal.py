@@ -78,12 +78,13 @@ SCRIPT = textwrap.dedent(
         auth = OAuthCredentials(client_id=client_id, client_secret=secret)
         with BatchJournal.open(path, workflow_id=396, key_scheme="accountId") as journal:
             async with WorkflowClient(base_url, auth=auth, max_concurrency=3) as client:
-                outcomes = await client._fanout.run_many(
+                outcomes = await client.run_many(
                     396,
                     rows,
                     key_fn=lambda p: derive_key("test-backfill", p["accountId"]),
                     journal=journal,
                     total=10,
+                    window=3,  # three read ahead: exactly the three that get sent
                 )
         print(sum(outcome.ok for outcome in outcomes))
 

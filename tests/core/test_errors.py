@@ -174,6 +174,8 @@ PUBLIC_API = [
     "RunStream",
     "RunWaitTimeoutError",
     "ServerError",
+    "SharedLimits",
+    "SharedLimitsError",
     "Task",
     "TaskCounts",
     "TaskRerunOutcome",

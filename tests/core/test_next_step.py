@@ -116,6 +116,26 @@ RULES = [
         Stop("waiting 0.5s would pass the deadline (0.5s left)", exhausted=True),
     ),
     (
+        "a resend left with under a second before the deadline is not started",
+        DROPPED,
+        facts(time_left=1.2),
+        Stop(
+            "after waiting 0.5s, less than 1s would be left for the next attempt "
+            "(1.2s left before the deadline)",
+            exhausted=True,
+        ),
+    ),
+    (
+        "a short deadline needs a tenth of itself for the next attempt",
+        DROPPED,
+        facts(time_left=0.6, policy=RetryPolicy(max_attempts=3, base_delay=1.0, deadline=2.0)),
+        Stop(
+            "after waiting 0.5s, less than 0.2s would be left for the next attempt "
+            "(0.6s left before the deadline)",
+            exhausted=True,
+        ),
+    ),
+    (
         "max_attempts made: stop",
         DROPPED,
         facts(failures=3),

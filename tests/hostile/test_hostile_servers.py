@@ -434,11 +434,6 @@ CASES = [
         send(200, UNSEEN_TOKEN.encode()),
         ResponseDecodeError,
         id="token-bare-text-200",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="lead: _client._fetch_token must read the 200 with "
-            "_core.oauth.read_token_response (quotes nothing), not read_json + read_token_grant",
-        ),
     ),
     pytest.param("token", echo_form, UnauthorizedError, id="token-401-echoes-form"),
     pytest.param("token", send(500, HTML_PAGE), ServerError, id="token-500"),

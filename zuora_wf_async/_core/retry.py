@@ -170,10 +170,30 @@ def next_step(
         return Stop(
             f"waiting {delay:.3g}s would pass the deadline ({left:.3g}s left)", exhausted=True
         )
+    # A resend needs time to be answered: one started a millisecond before the deadline
+    # would end in a timeout that hides the answer the call had (a 409, a 503).
+    floor = min_attempt_seconds(policy)
+    if time_left - delay < floor:
+        return Stop(
+            f"after waiting {delay:.3g}s, less than {floor:.3g}s would be left for the next "
+            f"attempt ({max(time_left, 0.0):.3g}s left before the deadline)",
+            exhausted=True,
+        )
     spends = decision.spends_budget and not in_progress
     if spends and not budget_left:
         return Stop("the client's retry budget is exhausted", exhausted=True, out_of_budget=True)
     return Resend(decision.reason, delay, counts_as_attempt=counts, spends_budget=spends)
+
+
+def min_attempt_seconds(policy: RetryPolicy) -> float:
+    """The least time a resend must have before the deadline: 1 s, or a tenth of a
+    shorter deadline (Zuora answers most requests well within a second)."""
+    if policy.deadline is None:
+        return 0.0
+    return min(_MIN_ATTEMPT_SECONDS, policy.deadline / 10)
+
+
+_MIN_ATTEMPT_SECONDS = 1.0
 
 
 def _after_401(
