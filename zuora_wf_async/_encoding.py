@@ -211,9 +211,16 @@ class BodyEncoder:
         self._clock = clock
         self._turn: asyncio.Lock | None = None
 
-    async def encode(self, params: object) -> tuple[bytes, bytes | None]:
+    def encode_if_small(self, params: object) -> tuple[bytes, bytes | None] | None:
+        """The body of small params, encoded now (no coroutine); None for large ones."""
         if _surely_small(params) or build.rough_size(params) <= _ENCODE_IN_SLICES_BYTES:
             return self.encode_now(params)
+        return None
+
+    async def encode(self, params: object) -> tuple[bytes, bytes | None]:
+        encoded = self.encode_if_small(params)
+        if encoded is not None:
+            return encoded
         assert isinstance(params, Mapping)  # noqa: S101 -- rough_size is 0 for the rest
         if self._turn is None:
             self._turn = asyncio.Lock()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Awaitable
 
 from zuora_wf_async._converter import decode
 from zuora_wf_async._core import requests as build
@@ -47,7 +48,7 @@ class RunStarter:
         self._encoder = encoder
         self.auto_track_id = auto_track_id
 
-    async def start(
+    def start(
         self,
         workflow_id: object,
         params: object,
@@ -55,30 +56,13 @@ class RunStarter:
         idempotency_key: str | None,
         track_id: str | None,
         policy: RetryPolicy,
-    ) -> CallResult:
-        """The run (``.value``, a ``WorkflowRun``) with its attempts and elapsed time."""
+    ) -> Awaitable[CallResult]:
+        """Await it for the run (``.value``, a ``WorkflowRun``), its attempts and time.
+
+        A plain function: the input is checked and a small body encoded right here, and
+        the pipeline's call is handed back, so the common run costs no coroutine of ours.
+        """
         valid_id = build.validate_workflow_id(workflow_id)
-        prepared = await self._prepare(
-            valid_id, params, idempotency_key=idempotency_key, track_id=track_id
-        )
-        max_bytes = self._pipeline.max_response_bytes
-
-        def read(raw: RawResponse) -> WorkflowRun:
-            body, _replayed = read_run(raw, prepared, max_bytes=max_bytes)
-            return decode(body, WorkflowRun, status=raw.status)
-
-        return await self._pipeline.call(
-            prepared, read, policy, operation="run_workflow", read_409=True, workflow_id=valid_id
-        )
-
-    async def _prepare(
-        self,
-        workflow_id: int,
-        params: object,
-        *,
-        idempotency_key: str | None,
-        track_id: str | None,
-    ) -> PreparedRequest:
         key = (
             new_idempotency_key()
             if idempotency_key is None
@@ -87,7 +71,45 @@ class RunStarter:
         track = None if track_id is None else build.validate_track_id(track_id)
         if track is None and self.auto_track_id:
             track = _new_track_id()
+        encoded = self._encoder.encode_if_small(params)
+        if encoded is None:
+            return self._start_large(valid_id, params, key, track, policy)
+        return self._send(valid_id, self._prepare(valid_id, key, track, *encoded), policy)
+
+    async def _start_large(
+        self, workflow_id: int, params: object, key: str, track: str | None, policy: RetryPolicy
+    ) -> CallResult:
+        # Large bodies are encoded in slices that yield to the loop (see _encoding).
         body, compressed = await self._encoder.encode(params)
+        prepared = self._prepare(workflow_id, key, track, body, compressed)
+        return await self._send(workflow_id, prepared, policy)
+
+    def _send(
+        self, workflow_id: int, prepared: PreparedRequest, policy: RetryPolicy
+    ) -> Awaitable[CallResult]:
+        max_bytes = self._pipeline.max_response_bytes
+
+        def read(raw: RawResponse) -> WorkflowRun:
+            body, _replayed = read_run(raw, prepared, max_bytes=max_bytes)
+            return decode(body, WorkflowRun, status=raw.status)
+
+        return self._pipeline.call(
+            prepared,
+            read,
+            policy,
+            operation="run_workflow",
+            read_409=True,
+            workflow_id=workflow_id,
+        )
+
+    def _prepare(
+        self,
+        workflow_id: int,
+        key: str,
+        track: str | None,
+        body: bytes,
+        compressed: bytes | None,
+    ) -> PreparedRequest:
         pipeline = self._pipeline
         prepared = build.prepare_run(
             base_url=pipeline.base_url,
