@@ -7,6 +7,8 @@ its CPU per run. This server is an ``asyncio.Protocol`` that parses just enough
 HTTP/1.1 (request line, ``Content-Length``, ``Authorization``) to answer:
 
 - ``POST /oauth/token``: a client-credentials grant (``access_token``, ``expires_in``);
+- ``GET .../workflows/{id}``: an Active workflow with its Callout trigger on (the batch
+  pre-flight check);
 - ``POST .../workflows/{id}/run`` with ``Authorization: Bearer <the issued token>``: 200
   with a run record shaped like Zuora's (``id``, ``name``, ``originalWorkflowId``,
   ``status``, ``type``, ``createdAt``, ``updatedAt``), else 401.
@@ -131,6 +133,14 @@ class _Protocol(asyncio.Protocol):
         if authorization != "Bearer " + state.token:
             body = b'{"message":"Authentication error"}'
             transport.write(_response("401 Unauthorized", body))
+            return
+        if method == "GET" and path.rsplit("/", 1)[-1].isdigit():
+            # GET /workflows/{id}: the pre-flight check run_many/iter_runs make once.
+            workflow_id = int(path.rsplit("/", 1)[-1])
+            body = (
+                f'{{"id":{workflow_id},"name":"Bench","status":"Active","calloutTrigger":true}}'
+            ).encode()
+            transport.write(_response("200 OK", body))
             return
         parts = path.rsplit("/", 2)
         if method != "POST" or len(parts) != 3 or parts[2] != "run" or not parts[1].isdigit():

@@ -89,7 +89,7 @@ class _Failed:
 # Items out per concurrency slot when not waiting for runs to end. More than 1: an item
 # whose retry sleeps out a Retry-After holds its place in the window, not a slot, and a
 # window of exactly max_concurrency would let a few such sleepers halve the throughput.
-_WINDOW_PER_SLOT = 4
+_WINDOW_PER_SLOT = 2
 
 _WORKERS_DONE = None  # queued by the last worker to finish: no more outcomes will come
 

@@ -12,6 +12,7 @@ how long Zuora asked to wait), and a wait for a free slot is cut off at the dead
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -49,6 +50,9 @@ class AdaptiveLimiter:
         self.in_flight = 0
         self.peak_in_flight = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
+        # Each waiter's deadline on the loop's clock, and the one timer that enforces them.
+        self._deadlines: dict[asyncio.Future[None], float] = {}
+        self._watchdog: asyncio.TimerHandle | None = None
 
     @property
     def max_concurrency(self) -> int:
@@ -130,23 +134,53 @@ class AdaptiveLimiter:
             raise WaitPastDeadline(None)
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
+        if not math.isinf(time_left):
+            self._watch(waiter, time_left)
         try:
-            # The slot wait is the one wait not taken through the injected sleep (it ends
-            # when another request ends), so it is bounded on the loop's own clock.
-            async with asyncio.timeout(None if math.isinf(time_left) else time_left):
-                await waiter
-        except TimeoutError:
-            self._give_back(waiter)
-            raise WaitPastDeadline(None) from None
+            await waiter
         except BaseException:
             self._give_back(waiter)
             raise
 
+    # The slot wait is the one wait not taken through the injected sleep (it ends when
+    # another request ends), so its deadline is kept on the loop's own clock. One watchdog
+    # timer serves every waiter: a timer per wait (asyncio.timeout) leaves a cancelled
+    # handle in the loop's heap for each slot handed over, until its far-off deadline, and
+    # those pile up into garbage collections on every batch that queues for slots.
+
+    def _watch(self, waiter: asyncio.Future[None], time_left: float) -> None:
+        loop = asyncio.get_running_loop()
+        due = loop.time() + time_left
+        self._deadlines[waiter] = due
+        if self._watchdog is None or due < self._watchdog.when():
+            if self._watchdog is not None:
+                self._watchdog.cancel()
+            self._watchdog = loop.call_at(due, self._expire_waiters)
+
+    def _expire_waiters(self) -> None:
+        self._watchdog = None
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        earliest = math.inf
+        for waiter, due in list(self._deadlines.items()):
+            if waiter.done():
+                del self._deadlines[waiter]
+            elif due <= now:
+                del self._deadlines[waiter]
+                waiter.set_exception(WaitPastDeadline(None))
+            else:
+                earliest = min(earliest, due)
+        if not math.isinf(earliest):
+            self._watchdog = loop.call_at(earliest, self._expire_waiters)
+
     def _give_back(self, waiter: asyncio.Future[None]) -> None:
-        if waiter.done() and not waiter.cancelled():
+        self._deadlines.pop(waiter, None)
+        if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
             self._release()  # a slot was handed to us as we gave up: pass it on
         else:
-            self._waiters.remove(waiter)
+            # _release may have dropped it already (done: cancelled or expired).
+            with contextlib.suppress(ValueError):
+                self._waiters.remove(waiter)
 
     def _release(self) -> None:
         self.in_flight -= 1
@@ -156,4 +190,5 @@ class AdaptiveLimiter:
             waiter = self._waiters.popleft()
             if not waiter.done():
                 self.in_flight += 1
+                self._deadlines.pop(waiter, None)
                 waiter.set_result(None)

@@ -419,3 +419,29 @@ async def test_retry_after_is_read_whatever_its_case(server, name):
     ) as zuora:
         await zuora.run_workflow(396)
     assert clock() == pytest.approx(4.0)
+
+
+# -- the wait for a free slot ends by the deadline too ------------------------------------
+
+
+async def test_a_call_waiting_for_a_slot_fails_by_its_deadline_with_nothing_sent(server):
+    held = asyncio.Event()
+    release = asyncio.Event()
+
+    async def hold_the_only_slot(_request: web.Request) -> web.StreamResponse:
+        held.set()
+        await release.wait()
+        return web.json_response(run_body())
+
+    server.run = hold_the_only_slot
+    async with WorkflowClient(server.base_url, auth=BearerToken("tok"), max_concurrency=1) as zuora:
+        first = asyncio.ensure_future(zuora.run_workflow(396))
+        await held.wait()
+        with pytest.raises(RequestTimeoutError) as caught:
+            await zuora.run_workflow(396, retry=RetryPolicy(deadline=0.2))
+        assert "no free slot" in str(caught.value)
+        assert caught.value.may_have_run is False
+        assert server.run_requests == 1  # the waiting call sent nothing
+        release.set()
+        assert (await first).id == 400
+        assert zuora.in_flight == 0
