@@ -499,8 +499,10 @@ class WorkflowClient:
         filters: ``id``, ``name``, ``action_type``, ``object``, ``object_id``,
         ``call_type``, ``workflow_id`` (str or int), ``instance`` (bool), ``tags`` (a list;
         a task with any of them matches). Pages of ``page_length`` (1..100) tasks are
-        fetched as the iteration reaches them, following ``pagination.next_page``, which is
-        only followed on the client's own ``base_url`` (the token goes with it).
+        fetched as the iteration reaches them, following ``pagination.next_page``: its path
+        and query are re-issued against the client's own ``base_url`` (Zuora builds the
+        link on a canonical host; the token never goes anywhere else), and a link to
+        another path is refused with ``ResponseDecodeError``.
 
         The arguments are checked when this is called, before anything is sent::
 

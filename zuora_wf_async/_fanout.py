@@ -396,26 +396,7 @@ class FanOut:
         preflight: bool = True,
         operation: str = "iter_runs",  # names the batch span; run_many passes its own
     ) -> RunStream:
-        """Start one run per item and yield each ``RunOutcome`` as it completes.
-
-        ``items`` are parameter mappings or ``RunRequest``s, from a list, a generator or
-        an async iterable; they are read only as far as ``window`` (default: twice
-        the client's ``max_concurrency``, so runs sleeping out a ``Retry-After`` do not
-        hold up the rest) ahead of the outcomes handed back. An item's key is
-        its own ``idempotency_key``, else ``key_fn(params)``, else a fresh UUID4. Nothing
-        raises halfway: a failed item is an outcome with ``error`` set.
-
-        With ``wait=True`` each outcome comes back only once its run has ended, with the
-        final ``detail`` (``outcome.succeeded`` tells a clean finish); waits poll within the
-        client's poll budget, and the default window grows to ``8 * max_concurrency`` so
-        that runs waiting in Zuora's queue do not hold up the start of the next ones.
-
-        ``total`` is handed to ``on_progress`` (for a generator, whose length is unknown).
-        With ``journal=`` (a :class:`~zuora_wf_async._journal.BatchJournal`) the batch
-        resumes: items the journal records as done are skipped (no outcome), each other
-        item is journaled ``started`` before it is sent and its outcome after, and every
-        item needs a deterministic key (its own, or ``key_fn``'s).
-        """
+        """``WorkflowClient.iter_runs`` (documented there): the client delegates here."""
         plan = (
             PollPlan.checked(
                 timeout=wait_timeout,
@@ -538,11 +519,7 @@ class FanOut:
         journal: BatchJournal | None = None,
         preflight: bool = True,
     ) -> list[RunOutcome]:
-        """Start one run per item; return every outcome, in input order.
-
-        Never raises halfway: each item gets a ``RunOutcome`` with ``run`` or ``error``.
-        Call ``raise_for_failures(outcomes)`` to fail fast instead.
-        """
+        """``WorkflowClient.run_many`` (documented there): the client delegates here."""
         outcomes: list[RunOutcome] = []
         stream = self.iter_runs(
             workflow_id,

@@ -96,11 +96,7 @@ class RunFollower:
     async def get_run(
         self, run_id: int | str, *, track_id: str | None = None, retry: RetryPolicy | None = None
     ) -> WorkflowRunDetail:
-        """The run's current state (``GET /workflows/workflow_runs/{run_id}``).
-
-        ``run_id`` is the ``id`` that ``run_workflow`` returned (an int, or its digits as a
-        string). An unknown or cleaned-up run raises ``NotFoundError``.
-        """
+        """``WorkflowClient.get_run`` (documented there): the client delegates here."""
         valid = follow_build.validate_run_id(run_id)
         track = None if track_id is None else build.validate_track_id(track_id)
         return await self._fetch_run(valid, self._pipeline.policy(retry), track)
@@ -108,12 +104,7 @@ class RunFollower:
     async def stop_run(
         self, run_id: int | str, *, track_id: str | None = None, retry: RetryPolicy | None = None
     ) -> bool:
-        """Ask Zuora to stop a run (``PUT /workflows/workflow_runs/{run_id}/stop``).
-
-        Returns Zuora's ``success``: True when the run is stopping (it then goes Stopping ->
-        Stopped; ``wait_for_run`` sees it end), False when Zuora declined, e.g. because the
-        run has already finished. An unknown run raises ``NotFoundError``.
-        """
+        """``WorkflowClient.stop_run`` (documented there): the client delegates here."""
         valid = follow_build.validate_run_id(run_id)
         track = None if track_id is None else build.validate_track_id(track_id)
         policy = self._pipeline.policy(retry)
@@ -150,19 +141,7 @@ class RunFollower:
         retry: RetryPolicy | None = None,
         until_pending: bool = False,
     ) -> WorkflowRunDetail:
-        """Poll the run until it is Finished or Stopped and return that final detail.
-
-        Waits start at ``poll_interval`` seconds and grow by half each poll up to
-        ``max_poll_interval``, each shortened by up to 20 % at random so that many waiters
-        spread out. After ``timeout`` seconds (None: no limit) a last poll is made and, if
-        the run is still going, ``RunWaitTimeoutError`` is raised with ``last_detail``. A
-        Finished run may still have failed or pending tasks: check ``detail.succeeded``.
-
-        A run whose tasks wait on an approval, a delay or a retry is ``Pending`` (approvals
-        can pend for 90 days); the wait says so once in an INFO log and in the timeout's
-        message. ``until_pending=True`` returns the detail as soon as the run is pending
-        (``detail.is_pending``) instead of waiting on.
-        """
+        """``WorkflowClient.wait_for_run`` (documented there): the client delegates here."""
         valid = follow_build.validate_run_id(run_id)
         plan = PollPlan.checked(
             timeout=timeout,
@@ -211,15 +190,7 @@ class RunFollower:
         until_pending: bool = False,
         return_exceptions: bool = False,
     ) -> list[WorkflowRunDetail] | list[WorkflowRunDetail | ZuoraError]:
-        """Wait for every run; their final details in input order.
-
-        Each run is waited for as by ``wait_for_run`` (the ``timeout`` and ``until_pending``
-        apply to each, and all start together). At most ``poll_budget`` polls are in
-        flight at any moment, however many runs there are. Every wait runs to its end;
-        then, by default, the first failure in input order (a ``RunWaitTimeoutError``, a
-        ``NotFoundError``...) is raised. With ``return_exceptions=True`` each failed run's
-        error stands in its place instead, and nothing is raised.
-        """
+        """``WorkflowClient.wait_for_runs`` (documented there): the client delegates here."""
         if isinstance(run_ids, str | bytes):
             raise InvalidRequestError(
                 "run_ids", "expected a list of run ids, got a single string", "pass [run_id]"
@@ -268,23 +239,7 @@ class RunFollower:
         retry: RetryPolicy | None = None,
         **filters: object,
     ) -> AsyncIterator[Task]:
-        """Every task matching the filters, page after page (``GET /workflows/tasks``).
-
-        ``workflow_run_id`` lists one run's tasks (Zuora's ``workflow_id`` filter). Other
-        filters: ``id``, ``name``, ``action_type``, ``object``, ``object_id``,
-        ``call_type``, ``workflow_id`` (str or int), ``instance`` (bool), ``tags`` (a list;
-        a task with any of them matches). Pages of ``page_length`` (1..100) tasks are
-        fetched as the iteration reaches them, following ``pagination.next_page``: its path
-        and query are re-issued against the client's own ``base_url`` (Zuora builds the
-        link on a canonical host; the token never goes anywhere else), and a link to
-        another path is refused with ``ResponseDecodeError``.
-
-        The arguments are checked when this is called, before anything is sent::
-
-            async for task in zuora.iter_tasks(workflow_run_id=run.id):
-                if task.failed:
-                    print(task.name, task.error_class, task.error)
-        """
+        """``WorkflowClient.iter_tasks`` (documented there): the client delegates here."""
         query = follow_build.task_query(
             workflow_run_id=workflow_run_id, filters=filters, page=page, page_length=page_length
         )
