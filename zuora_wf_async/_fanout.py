@@ -494,7 +494,7 @@ class FanOut:
             if problem is not None:
                 raise WorkflowNotRunnableError(
                     f"not starting the batch: {problem} (nothing was sent; pass "
-                    f"preflight=False to skip this check)",
+                    f"preflight=False, or --no-preflight to zuora-wf batch, to skip this check)",
                     workflow_id=workflow_id,
                     reason=problem,
                 )

@@ -66,6 +66,8 @@ T = TypeVar("T")
 
 # What one answer taught the pacing: status, rate headers, verdict, "plenty of quota".
 _Learned = tuple[int | None, RateLimitInfo | None, Verdict, bool]
+# What an attempt that got no answer taught it (one shared tuple: nothing per attempt).
+_NOTHING_LEARNED: _Learned = (None, None, Verdict(), False)
 
 _RETRY_FIX = "pass RetryPolicy(max_attempts=..., base_delay=..., max_delay=..., deadline=...)"
 
@@ -86,7 +88,7 @@ class _Call(CallState):
         read_409: bool,
         workflow_id: int | None,
     ) -> None:
-        super().__init__(None, policy, started)
+        super().__init__(policy, started)
         self.prepared = prepared
         self.read = read
         self.operation = operation
@@ -324,7 +326,7 @@ class Pipeline:
             if generation is None:
                 generation = await self._wait_for_slot(call, limiter)
             lease: Lease | None = None
-            learned: _Learned = (None, None, Verdict(), False)
+            learned = _NOTHING_LEARNED
             try:
                 if self._tenant is not None:  # a tenant-wide slot too, shared with others
                     lease = await self._wait_for_tenant_slot(call, limiter, self._tenant)

@@ -82,12 +82,9 @@ class CallState:
         "sent_token",
         "started",
         "step",
-        "subject",
     )
 
-    def __init__(self, subject: Any, policy: RetryPolicy, started: float) -> None:
-        #: What the attempt function needs (the pipeline's request and reader).
-        self.subject = subject
+    def __init__(self, policy: RetryPolicy, started: float) -> None:
         self.policy = policy
         self.started = started
         self.deadline_at = math.inf if policy.deadline is None else started + policy.deadline

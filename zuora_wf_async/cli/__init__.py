@@ -173,6 +173,7 @@ async def _dispatch(
         wait=args.wait,
         wait_timeout=args.wait_timeout,
         retry_failed=args.retry_failed,
+        preflight=args.preflight,
     )
     if args.dry_run:
         return dry_run(options, console())

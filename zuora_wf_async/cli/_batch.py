@@ -48,6 +48,7 @@ class BatchOptions:
     wait: bool = False
     wait_timeout: float | None = 3600.0
     retry_failed: bool = False
+    preflight: bool = True
 
 
 @attrs.define
@@ -312,7 +313,9 @@ async def run_batch(
         async with client:
             async with (
                 live_progress(out, "batch", batch.tally),
-                client.iter_runs(options.workflow_id, batch.items()) as stream,
+                client.iter_runs(
+                    options.workflow_id, batch.items(), preflight=options.preflight
+                ) as stream,
             ):
                 async for outcome in stream:
                     batch.record(outcome)

@@ -118,6 +118,13 @@ def add_batch_options(batch: argparse.ArgumentParser) -> None:
         action="store_true",
         help="re-send rows the journal records as failed (same key when the run may exist)",
     )
+    batch.add_argument(
+        "--no-preflight",
+        dest="preflight",
+        action="store_false",
+        help="skip checking once, before the first row, that the workflow is Active and "
+        "its Callout trigger on",
+    )
     add_tuning_options(batch)
 
 
