@@ -312,6 +312,11 @@ class RunFollower:
         return detail
 
     async def settle(self, run_id: int, plan: PollPlan, policy: RetryPolicy) -> WorkflowRunDetail:
+        """``_settle`` inside a ``wait_for_run`` span (OpenTelemetry), its polls as children."""
+        with self._pipeline.telemetry.span("wait_for_run", {"zuora.run.id": run_id}):
+            return await self._settle(run_id, plan, policy)
+
+    async def _settle(self, run_id: int, plan: PollPlan, policy: RetryPolicy) -> WorkflowRunDetail:
         """Poll ``run_id`` (already validated) under the poll budget until it ends.
 
         For batch callers: check the options once with ``PollPlan.checked(...)`` and the

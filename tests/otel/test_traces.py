@@ -231,3 +231,16 @@ async def test_wrong_provider_types_are_refused_before_anything_is_sent(otel):
             auth=OAuthCredentials(client_id="x" * 36, client_secret="s"),
             propagate_trace_context="yes",
         )
+
+
+async def test_a_wait_is_one_span_with_its_polls_as_children(otel):
+    async with FakeZuora() as fake, _client(fake, otel) as zuora:
+        run = await zuora.run_workflow(396)
+        detail = await zuora.wait_for_run(run.id)
+
+    [wait] = otel.named("wait_for_run")
+    assert dict(wait.attributes or {})["zuora.run.id"] == run.id
+    polls = [span for span in otel.children(wait) if span.name == "get_run"]
+    assert polls  # every poll of the wait is a get_run span under it
+    assert all(span.parent is not None for span in polls)
+    assert detail.is_terminal
