@@ -59,7 +59,7 @@ class AdaptiveLimiter:
         return self.pacing.max_concurrency
 
     def try_acquire(self) -> int | None:
-        """Take a free slot without suspending, or None when the caller must ``acquire``.
+        """Take a free slot without suspending, or None: then ``wait_for_slot``.
 
         The common case (no pause, a free slot, nobody queued, no quota or rate wait);
         this runs once per request, so it is a plain function, not a coroutine.
@@ -73,15 +73,6 @@ class AdaptiveLimiter:
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
             return self.pacing.generation
         return None
-
-    async def acquire(self, deadline_at: float = math.inf) -> int:
-        """Take a slot by ``deadline_at`` (the clock's time); returns the pacing generation.
-
-        Hand the generation back to ``observe``. Raises ``WaitPastDeadline`` instead of
-        waiting past ``deadline_at``.
-        """
-        generation = self.try_acquire()
-        return generation if generation is not None else await self._acquire_slowly(deadline_at)
 
     def release(self) -> None:
         self._release()
@@ -102,14 +93,34 @@ class AdaptiveLimiter:
             others_in_flight=self.in_flight - 1,
         )
 
-    async def _acquire_slowly(self, deadline_at: float) -> int:
+    async def wait_for_slot(self, deadline_at: float = math.inf) -> int:
+        """Take a slot once ``try_acquire`` said none is free now; the pacing generation.
+
+        Waits out a pause, then for a free slot (in arrival order), then for quota or the
+        rate cap, each only until ``deadline_at`` (the clock's time): ``WaitPastDeadline``
+        instead of waiting past it. One coroutine: many requests park here at once.
+        """
         while True:
             now = self.clock()
             pause = self.pacing.pause_remaining(now)
             if pause > 0:
                 await self._wait(pause, now, deadline_at)
                 continue
-            await self._take_slot(deadline_at - now)
+            if self.in_flight < self.pacing.capacity and not self._waiters:
+                self.in_flight += 1
+            else:
+                time_left = deadline_at - now
+                if time_left <= 0:
+                    raise WaitPastDeadline(None)
+                waiter = asyncio.get_running_loop().create_future()
+                self._waiters.append(waiter)
+                if not math.isinf(time_left):
+                    self._watch(waiter, time_left)
+                try:
+                    await waiter  # _release hands the slot over with the result
+                except BaseException:
+                    self._give_back(waiter)
+                    raise
             # The wait for a slot may have outlived a pause set meanwhile, and the send
             # itself may have to wait for quota or rate: give the slot back while waiting.
             now = self.clock()
@@ -125,22 +136,6 @@ class AdaptiveLimiter:
         if now + seconds >= deadline_at:
             raise WaitPastDeadline(seconds)
         await self._sleep(seconds)
-
-    async def _take_slot(self, time_left: float) -> None:
-        if self.in_flight < self.pacing.capacity and not self._waiters:
-            self.in_flight += 1
-            return
-        if time_left <= 0:
-            raise WaitPastDeadline(None)
-        waiter = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
-        if not math.isinf(time_left):
-            self._watch(waiter, time_left)
-        try:
-            await waiter
-        except BaseException:
-            self._give_back(waiter)
-            raise
 
     # The slot wait is the one wait not taken through the injected sleep (it ends when
     # another request ends), so its deadline is kept on the loop's own clock. One watchdog

@@ -323,8 +323,11 @@ class Pipeline:
             if time_left <= 0:
                 raise self._not_sent(call, "the call's deadline passed before it could be sent")
             generation = limiter.try_acquire()
-            if generation is None:
-                generation = await self._wait_for_slot(call, limiter)
+            if generation is None:  # asked once; the slow path does not ask again
+                try:
+                    generation = await limiter.wait_for_slot(call.deadline_at)
+                except WaitPastDeadline as wait:
+                    raise self._past_deadline(call, limiter, wait) from None
             lease: Lease | None = None
             learned = _NOTHING_LEARNED
             try:
@@ -392,12 +395,6 @@ class Pipeline:
                 clock=self.clock,
                 sleep=self.sleep,
             )
-        except WaitPastDeadline as wait:
-            raise self._past_deadline(call, limiter, wait) from None
-
-    async def _wait_for_slot(self, call: _Call, limiter: AdaptiveLimiter) -> int:
-        try:
-            return await limiter.acquire(call.deadline_at)
         except WaitPastDeadline as wait:
             raise self._past_deadline(call, limiter, wait) from None
 
