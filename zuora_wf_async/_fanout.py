@@ -141,6 +141,8 @@ class _Workers:
         self._parked: collections.deque[asyncio.Future[None]] = collections.deque()
         self._outcomes: asyncio.Queue[RunOutcome | _Failed | None] = asyncio.Queue()
         self._unreturned = 0  # items read and not yet handed back
+        # run_many's list, when the workers hand outcomes back themselves (collect()).
+        self._collected: list[RunOutcome] | None = None
         self.done = 0
         self.failed = 0
 
@@ -213,7 +215,11 @@ class _Workers:
                 # suppressed past the first items), set and reset in this worker.
                 with self._batch.item_scope(index):
                     outcome = await self._run_item(index, item)
-                self._outcomes.put_nowait(outcome)
+                if self._collected is None:
+                    self._outcomes.put_nowait(outcome)
+                else:
+                    self._collected.append(outcome)
+                    self._hand_back(outcome)
         except asyncio.CancelledError:
             raise
         except BaseException as exc:  # noqa: BLE001 -- handed to the consumer, who raises it
@@ -272,7 +278,33 @@ class _Workers:
         if isinstance(got, _Failed):
             await self.aclose()
             raise got.exception
-        outcome = got
+        self._hand_back(got)
+        return got
+
+    async def collect(self) -> list[RunOutcome]:
+        """Every outcome, in completion order, with no consumer between the workers and
+        the list: each worker hands its outcomes back itself (``run_many``'s shape)."""
+        collected: list[RunOutcome] = []
+        self._collected = collected
+        try:
+            self._start_workers()
+            # Only a worker's failure or the end arrive here now.
+            got = await self._outcomes.get()
+            while got is not _WORKERS_DONE and not isinstance(got, _Failed):
+                got = await self._outcomes.get()
+        except BaseException:
+            await self.aclose()
+            raise
+        if isinstance(got, _Failed):
+            await self.aclose()
+            raise got.exception
+        self._closed = True
+        self._workers = []
+        self._batch.end()
+        return collected
+
+    def _hand_back(self, outcome: RunOutcome) -> None:
+        """An outcome leaves the window: room for the next item, counts, progress."""
         self._unreturned -= 1
         if self._parked:
             parked = self._parked.popleft()
@@ -292,7 +324,6 @@ class _Workers:
                     total=self._total,
                 ),
             )
-        return outcome
 
 
 class RunStream:
@@ -359,6 +390,10 @@ class RunStream:
     async def aclose(self) -> None:
         """Stop reading items, cancel runs in flight and wait for them to unwind."""
         await self._workers.aclose()
+
+    async def collect(self) -> list[RunOutcome]:
+        """Every remaining outcome, in completion order (what ``run_many`` sorts)."""
+        return await self._workers.collect()
 
 
 class FanOut:
@@ -520,7 +555,6 @@ class FanOut:
         preflight: bool = True,
     ) -> list[RunOutcome]:
         """``WorkflowClient.run_many`` (documented there): the client delegates here."""
-        outcomes: list[RunOutcome] = []
         stream = self.iter_runs(
             workflow_id,
             items,
@@ -539,6 +573,6 @@ class FanOut:
             preflight=preflight,
         )
         async with stream:
-            outcomes.extend([outcome async for outcome in stream])
+            outcomes = await stream.collect()
         outcomes.sort(key=lambda outcome: outcome.index)
         return outcomes
