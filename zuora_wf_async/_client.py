@@ -245,8 +245,10 @@ class WorkflowClient:
         """A client configured from ``ZUORA_*`` environment variables.
 
         Reads ``ZUORA_BASE_URL``, ``ZUORA_CLIENT_ID`` and ``ZUORA_CLIENT_SECRET`` (or
-        ``ZUORA_BEARER_TOKEN``), and comma-separated ``ZUORA_ENTITY_IDS`` / ``ZUORA_ORG_IDS``.
-        Keyword ``overrides`` win over the environment.
+        ``ZUORA_BEARER_TOKEN``), ``ZUORA_ENTITY_IDS`` (one entity id: Workflow operations
+        take a single one), comma-separated ``ZUORA_ORG_IDS``, and ``ZUORA_REDIS_URL`` /
+        ``ZUORA_TENANT_CONCURRENCY`` for shared limits. Keyword ``overrides`` win over the
+        environment.
         """
         options = options_from_env(os.environ if environ is None else environ)
         options.update(overrides)
