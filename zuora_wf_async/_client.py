@@ -474,16 +474,15 @@ class WorkflowClient:
         ``NotFoundError``...) is raised. With ``return_exceptions=True`` each failed run's
         error stands in its place instead, and nothing is raised.
         """
-        options: dict[str, Any] = {
-            "timeout": timeout,
-            "poll_interval": poll_interval,
-            "max_poll_interval": max_poll_interval,
-            "retry": retry,
-            "until_pending": until_pending,
-        }
-        if return_exceptions:
-            return await self._follower.wait_for_runs(run_ids, **options, return_exceptions=True)
-        return await self._follower.wait_for_runs(run_ids, **options, return_exceptions=False)
+        return await self._follower.wait_for_runs(
+            run_ids,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            max_poll_interval=max_poll_interval,
+            retry=retry,
+            until_pending=until_pending,
+            return_exceptions=return_exceptions,
+        )
 
     def iter_tasks(
         self,

@@ -145,10 +145,6 @@ def make_converter() -> cattrs.Converter:
 converter: cattrs.Converter = make_converter()
 
 
-def _default_converter() -> cattrs.Converter:
-    return converter
-
-
 # -- the fast path for the common run shapes -------------------------------------------
 
 _RUN_FIELDS = ("id", "name", "originalWorkflowId", "status", "createdAt", "updatedAt")

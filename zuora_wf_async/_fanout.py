@@ -467,8 +467,8 @@ class FanOut:
                     key = _key_from(key_fn, params, index)
                 if key is None:
                     key = new_idempotency_key()
-                result = await self._starter.start(
-                    workflow_id,
+                result = await self._starter.start_valid(
+                    valid_id,
                     params,
                     idempotency_key=key,
                     track_id=own_track_id or track_id,
@@ -511,7 +511,7 @@ class FanOut:
         if journal is not None:
             items, start = journal.wrap(items, key_fn), journal.recording(start)  # type: ignore[assignment]
         batch = self._pipeline.telemetry.batch(
-            operation, workflow_id=workflow_id, window=window, total=total
+            operation, workflow_id=valid_id, window=window, total=total
         )
         return RunStream(
             start,

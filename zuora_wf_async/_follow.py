@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterable, Mapping
-from typing import Any, Literal, TypeVar, overload
+from typing import Any, TypeVar
 
 import attrs
 
@@ -152,32 +152,6 @@ class RunFollower:
         return await self.settle(valid, plan, self._pipeline.policy(retry))
 
     # -- many runs ---------------------------------------------------------------------
-
-    @overload
-    async def wait_for_runs(
-        self,
-        run_ids: Iterable[int | str],
-        *,
-        timeout: float | None = ...,
-        poll_interval: float = ...,
-        max_poll_interval: float = ...,
-        retry: RetryPolicy | None = ...,
-        until_pending: bool = ...,
-        return_exceptions: Literal[False] = ...,
-    ) -> list[WorkflowRunDetail]: ...
-
-    @overload
-    async def wait_for_runs(
-        self,
-        run_ids: Iterable[int | str],
-        *,
-        timeout: float | None = ...,
-        poll_interval: float = ...,
-        max_poll_interval: float = ...,
-        retry: RetryPolicy | None = ...,
-        until_pending: bool = ...,
-        return_exceptions: Literal[True],
-    ) -> list[WorkflowRunDetail | ZuoraError]: ...
 
     async def wait_for_runs(
         self,

@@ -62,7 +62,24 @@ class RunStarter:
         A plain function: the input is checked and a small body encoded right here, and
         the pipeline's call is handed back, so the common run costs no coroutine of ours.
         """
-        valid_id = build.validate_workflow_id(workflow_id)
+        return self.start_valid(
+            build.validate_workflow_id(workflow_id),
+            params,
+            idempotency_key=idempotency_key,
+            track_id=track_id,
+            policy=policy,
+        )
+
+    def start_valid(
+        self,
+        valid_id: int,
+        params: object,
+        *,
+        idempotency_key: str | None,
+        track_id: str | None,
+        policy: RetryPolicy,
+    ) -> Awaitable[CallResult]:
+        """``start`` for a workflow id already validated (a batch checks it once)."""
         key = (
             new_idempotency_key()
             if idempotency_key is None

@@ -148,9 +148,6 @@ class DefinitionStore:
     def find(self, workflow_id: int) -> Definition | None:
         return self._definitions.get(workflow_id)
 
-    def is_deleted(self, workflow_id: int) -> bool:
-        return workflow_id in self._deleted
-
     def ensure(self, workflow_id: int, callout: bool, now: float) -> Definition | None:
         """The definition ``workflow_id``, materialised on first use; None once deleted."""
         if workflow_id in self._deleted:
