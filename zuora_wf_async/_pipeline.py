@@ -367,17 +367,8 @@ class Pipeline:
     ) -> _Learned:
         # Most answers say the quota is far from spent; only near the end of a window (or
         # on a 429) is every rate header worth parsing.
-        headers = raw.headers
-        plenty = raw.status < 300 and (
-            has_plenty_left(headers, 4 * limiter.max_concurrency)
-            # A tenant (or a proxy) that sends no rate headers at all: nothing to parse.
-            or not (
-                "RateLimit-Remaining" in headers
-                or "RateLimit-Limit" in headers
-                or "Concurrency-Limit-Remaining" in headers
-            )
-        )
-        info = None if plenty else parse_rate_limit(headers)
+        plenty = raw.status < 300 and has_plenty_left(raw.headers, 4 * limiter.max_concurrency)
+        info = None if plenty else parse_rate_limit(raw.headers)
         retry_after = None
         if raw.status == 429:
             retry_after = parse_retry_after(raw.headers) or (info.reset if info else None)

@@ -105,16 +105,30 @@ def has_plenty_left(headers: Mapping[str, str], margin: int) -> bool:
     )
 
 
+_RATE_HEADERS = (
+    "RateLimit-Limit",
+    "RateLimit-Remaining",
+    "RateLimit-Reset",
+    "Concurrency-Limit-Limit",
+    "Concurrency-Limit-Remaining",
+)
+_NO_FACTS = RateLimitInfo()
+
+
 def parse_rate_limit(headers: Mapping[str, str]) -> RateLimitInfo | None:
     """The rate-limit facts in ``headers``, or None when there are none."""
+    values = [_header(headers, name) for name in _RATE_HEADERS]
+    if values.count(None) == len(values):
+        return None  # no rate headers at all (a proxy, a tenant without them): the common case
+    limit, remaining, reset, concurrency_limit, concurrency_remaining = values
     info = RateLimitInfo(
-        limit=_first_limit(_header(headers, "RateLimit-Limit")),
-        remaining=_non_negative_int(_header(headers, "RateLimit-Remaining")),
-        reset=_non_negative_number(_header(headers, "RateLimit-Reset")),
-        concurrency_limit=_non_negative_int(_header(headers, "Concurrency-Limit-Limit")),
-        concurrency_remaining=_non_negative_int(_header(headers, "Concurrency-Limit-Remaining")),
+        limit=_first_limit(limit),
+        remaining=_non_negative_int(remaining),
+        reset=_non_negative_number(reset),
+        concurrency_limit=_non_negative_int(concurrency_limit),
+        concurrency_remaining=_non_negative_int(concurrency_remaining),
     )
-    return None if info == RateLimitInfo() else info
+    return None if info == _NO_FACTS else info
 
 
 def parse_retry_after(headers: Mapping[str, str], *, now: datetime | None = None) -> float | None:
