@@ -211,7 +211,7 @@ def _layer_shapes() -> dict[str, Any]:
     from zuora_wf_async._transport import Transport
 
     async def transport_workers(endpoint: _shapes.Endpoint, count: int, meter: Any) -> int:
-        transport = Transport(max_connections=_shapes.WIDTH)
+        transport = Transport(max_connections=_shapes.WIDTH, timeout=60.0)
         transport.open()
         try:
             async with aiohttp.ClientSession() as session:

@@ -213,7 +213,9 @@ class BodyEncoder:
 
     def encode_if_small(self, params: object) -> tuple[bytes, bytes | None] | None:
         """The body of small params, encoded now (no coroutine); None for large ones."""
-        if _surely_small(params) or build.rough_size(params) <= _ENCODE_IN_SLICES_BYTES:
+        if _surely_small(params):
+            return self.encode_now(params, flat=True)
+        if build.rough_size(params) <= _ENCODE_IN_SLICES_BYTES:
             return self.encode_now(params)
         return None
 
@@ -227,9 +229,10 @@ class BodyEncoder:
         async with self._turn:
             return await self._encode_in_slices(params)
 
-    def encode_now(self, params: object) -> tuple[bytes, bytes | None]:
-        """The JSON body and, above ``gzip_threshold``, its gzip, in one go."""
-        body = build.encode_params(params)
+    def encode_now(self, params: object, *, flat: bool = False) -> tuple[bytes, bytes | None]:
+        """The JSON body and, above ``gzip_threshold``, its gzip, in one go (``flat``: see
+        ``encode_params``)."""
+        body = build.encode_params(params, flat=flat)
         if self.gzip_threshold is not None and len(body) > self.gzip_threshold:
             return body, compress(body)
         return body, None

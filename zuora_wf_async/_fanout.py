@@ -14,7 +14,7 @@ import contextlib
 import inspect
 import logging
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeAlias
+from typing import TYPE_CHECKING, Any, Protocol, Self, TypeAlias
 
 from zuora_wf_async._core import requests as build
 from zuora_wf_async._core.polling import (
@@ -77,6 +77,16 @@ StartFn: TypeAlias = Callable[
 ]
 
 
+class Slots(Protocol):
+    """What the workers ask of the pipeline about its slots (see ``_Workers._work``)."""
+
+    def free_slots(self) -> int: ...
+
+    def add_slot_listener(self, listener: Callable[[], None]) -> None: ...
+
+    def remove_slot_listener(self, listener: Callable[[], None]) -> None: ...
+
+
 class _Failed:
     """A worker's unexpected exception (a bug, or the caller's iterable raising)."""
 
@@ -116,8 +126,12 @@ class _Workers:
         on_progress: ProgressFn | None,
         batch: BatchTrace = NO_BATCH,
         before_first: Callable[[], Awaitable[None]] | None = None,
+        slots: Slots | None = None,
     ) -> None:
         self._start = start
+        # The pipeline's slots: workers start an item only into a free one (see _work).
+        self._slots = slots
+        self._running = 0  # items inside _run_item
         # The pre-flight check: run once, when the first item is about to start (so a
         # resumed batch with nothing left to do sends nothing), shared by every worker.
         self._before_first = before_first
@@ -152,6 +166,7 @@ class _Workers:
             self._checking.cancel()
         for worker in self._workers:
             worker.cancel()
+        self._stop_listening()
         self._batch.end()
 
     @property
@@ -167,6 +182,7 @@ class _Workers:
         workers, self._workers = self._workers, []
         for worker in workers:
             worker.cancel()
+        self._stop_listening()
         if workers:
             await asyncio.gather(*workers, return_exceptions=True)
         self._unreturned = 0
@@ -195,11 +211,21 @@ class _Workers:
         count = self._window if self._total is None else max(1, min(self._window, self._total))
         self._live_workers = count
         self._workers = [loop.create_task(self._work()) for _ in range(count)]
+        if self._slots is not None:
+            self._slots.add_slot_listener(self._wake_one)
+
+    def _stop_listening(self) -> None:
+        if self._slots is not None:
+            self._slots.remove_slot_listener(self._wake_one)
 
     async def _work(self) -> None:
         try:
             while not self._closed:
-                while self._unreturned >= self._window:
+                while (
+                    self._unreturned >= self._window
+                    or self._checking_first()
+                    or self._no_free_slot()
+                ):
                     await self._park()
                 self._unreturned += 1  # reserved before reading: reading may suspend
                 item = await self._read()
@@ -211,10 +237,16 @@ class _Workers:
                     await self._check_before_first()
                 index = self._next_index
                 self._next_index += 1
+                if self._parked and self._has_room_for_another():
+                    self._wake_one()  # room for more than this item: pass the turn on
                 # In the batch's trace context (its span as the parent, or tracing
                 # suppressed past the first items), set and reset in this worker.
-                with self._batch.item_scope(index):
-                    outcome = await self._run_item(index, item)
+                self._running += 1
+                try:
+                    with self._batch.item_scope(index):
+                        outcome = await self._run_item(index, item)
+                finally:
+                    self._running -= 1
                 if self._collected is None:
                     self._outcomes.put_nowait(outcome)
                 else:
@@ -227,7 +259,40 @@ class _Workers:
         finally:
             self._live_workers -= 1
             if self._live_workers == 0:
+                self._stop_listening()
                 self._outcomes.put_nowait(_WORKERS_DONE)
+
+    def _no_free_slot(self) -> bool:
+        """Whether to hold the next item back: every slot is busy.
+
+        The window is larger than the concurrency (``_WINDOW_PER_SLOT``), so that items
+        sleeping out a ``Retry-After`` do not starve the batch. Started into a full
+        limiter, the extra items would each park a whole chain of coroutines, a request
+        and its body in the limiter's queue: garbage that triggers collections on every
+        batch. They wait here instead, as a parked worker and one future.
+
+        Who wakes them: a worker whose item ended goes on to the next item itself, into
+        the slot its item freed; a worker that starts an item while more slots are free
+        wakes one more (so a run of free slots fills one worker after another); a call
+        that gives its slot back to wait before a resend wakes one (``_wake_one``, told
+        by the pipeline). Only while one of our items runs: with none running, nothing
+        of ours would end to wake us (a slot freed by another caller, or a pause ending,
+        does not), so an item started then queues in the limiter as before.
+        """
+        return self._slots is not None and self._running > 0 and self._slots.free_slots() <= 0
+
+    def _has_room_for_another(self) -> bool:
+        """Room in the window and a free slot beyond the one this item will take."""
+        return self._unreturned < self._window and (
+            self._slots is None or self._slots.free_slots() > 1
+        )
+
+    def _wake_one(self) -> None:
+        while self._parked:
+            parked = self._parked.popleft()
+            if not parked.done():
+                parked.set_result(None)
+                return
 
     async def _park(self) -> None:
         parked = asyncio.get_running_loop().create_future()
@@ -251,7 +316,13 @@ class _Workers:
             self._checking = asyncio.ensure_future(self._before_first())
         # Shielded: one worker's cancellation must not cancel the check the others await.
         await asyncio.shield(self._checking)
-        self._before_first = None  # passed: the items after this one skip the check
+        if self._before_first is not None:
+            self._before_first = None  # passed: the items after this one skip the check
+            self._wake_all()  # the workers held back while it ran
+
+    def _checking_first(self) -> bool:
+        """The pre-flight check runs: read no more items until it passed."""
+        return self._checking is not None and self._before_first is not None
 
     async def _run_item(self, index: int, item: object) -> RunOutcome:
         try:
@@ -305,11 +376,9 @@ class _Workers:
 
     def _hand_back(self, outcome: RunOutcome) -> None:
         """An outcome leaves the window: room for the next item, counts, progress."""
+        if self._unreturned == self._window:
+            self._wake_one()  # the window was full: a worker may be parked for room in it
         self._unreturned -= 1
-        if self._parked:
-            parked = self._parked.popleft()
-            if not parked.done():
-                parked.set_result(None)
         self._batch.item_done(outcome.index, outcome.error)
         self.done += 1
         if not outcome.ok:
@@ -344,6 +413,7 @@ class RunStream:
         on_progress: ProgressFn | None,
         batch: BatchTrace = NO_BATCH,
         before_first: Callable[[], Awaitable[None]] | None = None,
+        slots: Slots | None = None,
     ) -> None:
         self._workers = _Workers(
             start,
@@ -353,6 +423,7 @@ class RunStream:
             on_progress=on_progress,
             batch=batch,
             before_first=before_first,
+            slots=slots,
         )
 
     def __aiter__(self) -> Self:
@@ -521,6 +592,7 @@ class FanOut:
             on_progress=on_progress,
             batch=batch,
             before_first=check,
+            slots=self._pipeline,
         )
 
     def _check_workflow(self, workflow_id: int) -> Callable[[], Awaitable[None]]:

@@ -77,6 +77,14 @@ class AdaptiveLimiter:
     def release(self) -> None:
         self._release()
 
+    def free_slots(self) -> int:
+        """Slots a newcomer could take now (0 while anyone is queued for one).
+
+        Pauses and quota waits are not counted: a caller that waits for room must not
+        wait on a pause, which ends by time, not by a request ending (see ``_fanout``).
+        """
+        return 0 if self._waiters else self.pacing.capacity - self.in_flight
+
     def observe(
         self, generation: int, info: RateLimitInfo | None, *, status: int, retry_after: float | None
     ) -> Verdict:

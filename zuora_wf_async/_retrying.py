@@ -6,10 +6,11 @@ for the next delay. The wait generator *receives* each failure (backoff sends it
 hands it to ``_core.retry.next_step`` with what the call knows; it yields the delay of a
 ``Resend``, or ends (which backoff turns into a give-up) on a ``Stop``. ``max_time`` is the
 call's deadline. The decorator is built once per client; per-call state reaches backoff's
-runtime-evaluated arguments (``max_time``, the generator's ``call``: backoff calls them at
-the start of each decorated call) through ``RetryLoop._starting``, set just before the
-call. backoff reads them synchronously, in the first step of its coroutine, before
-anything else can run on the loop, so no other call can be in between.
+runtime-evaluated arguments (``max_time``, which backoff calls at the start of each
+decorated call, and the wait generator, which it makes and primes then) through
+``RetryLoop._starting``, set just before the call. backoff reads them synchronously, in
+the first step of its coroutine, before anything else can run on the loop, so no other
+call can be in between.
 
 One thing backoff does not do here: sleep. Its async loop calls ``asyncio.sleep`` and
 reads ``datetime.now()`` directly, so neither can be injected, and a test could not run a
@@ -134,8 +135,11 @@ class RetryLoop:
         tokens: Callable[[], TokenState | None],
         on_retry: Callable[[RetryEvent], object] | None,
         telemetry: Telemetry = NO_TELEMETRY,
+        on_wait: Callable[[], None] | None = None,
     ) -> None:
         self._clock = clock
+        # Told when a call, its slot given back, is about to wait before resending.
+        self._on_wait = on_wait
         self._sleep = sleep
         self._random = random
         self._budget = budget
@@ -152,7 +156,6 @@ class RetryLoop:
             jitter=_waited_in_handler,
             raise_on_giveup=True,
             logger=None,
-            call=self._starting_call,
         )(attempt)
         self._starting: CallState | None = None
 
@@ -174,8 +177,13 @@ class RetryLoop:
         deadline = self._starting_call().policy.deadline
         return math.inf if deadline is None else deadline
 
-    def _delays(self, call: CallState) -> Generator[float, BaseException | None, None]:
-        """backoff's wait generator: each failure in, the delay ``next_step`` chose out."""
+    def _delays(self) -> Generator[float, BaseException | None, None]:
+        """backoff's wait generator: each failure in, the delay ``next_step`` chose out.
+
+        backoff makes and primes it at the start of each decorated call, when the call
+        it belongs to is ``_starting`` (see ``run``).
+        """
+        call = self._starting_call()
         error = yield 0.0  # backoff primes the generator; the first value is not used
         while error is not None:
             step = self._decide(call, error)
@@ -229,6 +237,8 @@ class RetryLoop:
             RetryEvent(attempt=call.attempts, delay=step.delay, reason=step.reason, error=error),
         )
         if step.delay > 0:
+            if self._on_wait is not None:
+                self._on_wait()
             await self._sleep(step.delay)
 
     def give_up_reason(self, call: CallState, error: ZuoraError) -> tuple[str, bool]:

@@ -6,7 +6,7 @@ Everything aiohttp can raise is translated here, once, into ``TransportError`` o
 
 from __future__ import annotations
 
-import asyncio
+import math
 import ssl
 from collections.abc import Mapping, Sequence
 
@@ -28,11 +28,18 @@ class Transport:
         self,
         *,
         max_connections: int,
+        timeout: float,
         ssl_context: ssl.SSLContext | None = None,
         trace_configs: Sequence[aiohttp.TraceConfig] = (),
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         self._max_connections = max_connections
+        # A request's whole exchange (connect, send, headers, body) is bounded by aiohttp's
+        # own total timeout: it arms one timer per request whatever we do, so one more of
+        # our own (asyncio.timeout) would only cost. Not rounded up to a whole second
+        # (aiohttp's ceil_threshold), so that a call's deadline is kept to the millisecond.
+        self._timeout = timeout
+        self._client_timeout = _client_timeout(timeout)
         self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
         self._trace_configs = list(trace_configs)
         self._max_response_bytes = max_response_bytes
@@ -53,8 +60,7 @@ class Transport:
                 # We decode gzip ourselves so a gzip bomb is capped (see _core.compression).
                 auto_decompress=False,
                 trace_configs=self._trace_configs or None,
-                # Timeouts are applied per attempt by the caller, with asyncio.timeout.
-                timeout=aiohttp.ClientTimeout(total=None),
+                timeout=self._client_timeout,
                 raise_for_status=False,
             )
 
@@ -64,9 +70,10 @@ class Transport:
             await session.close()
 
     async def send(
-        self, request: PreparedRequest, headers: Mapping[str, str], *, timeout: float | None
+        self, request: PreparedRequest, headers: Mapping[str, str], *, timeout: float
     ) -> RawResponse:
-        """Send ``request`` once and read the whole (still encoded) body."""
+        """Send ``request`` once and read the whole (still encoded) body within
+        ``timeout`` seconds (the client's timeout, or less when a deadline is near)."""
         if self._session is None:
             raise TransportError("the HTTP session is not open", method=request.method)
         failure: BaseException
@@ -74,16 +81,20 @@ class Transport:
             # One coroutine for the whole exchange: it runs once per request. Redirects
             # are never followed: a redirect to another origin would carry the
             # Authorization header there, and Zuora's API does not redirect.
-            async with (
-                asyncio.timeout(timeout),
-                self._session.request(
-                    request.method,
-                    request.url,
-                    headers=headers,
-                    data=request.body,
-                    allow_redirects=False,
-                ) as response,
-            ):
+            async with self._session.request(
+                request.method,
+                request.url,
+                headers=headers,
+                data=request.body,
+                allow_redirects=False,
+                timeout=(
+                    self._client_timeout
+                    if timeout >= self._timeout
+                    # aiohttp reads a total of 0 as "no timeout": a deadline that has
+                    # just passed gets the shortest timeout instead.
+                    else _client_timeout(max(timeout, 0.001))
+                ),
+            ) as response:
                 declared = response.content_length
                 if declared is not None and declared > self._max_response_bytes:
                     raise ResponseDecodeError(
@@ -132,3 +143,10 @@ class Transport:
                 )
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+def _client_timeout(seconds: float) -> aiohttp.ClientTimeout:
+    # ceil_threshold=inf: aiohttp rounds timeouts of 5 s and more up to a whole second of
+    # the loop's clock (cheaper timers); a deadline must not end up to a second late.
+    total = None if math.isinf(seconds) else seconds
+    return aiohttp.ClientTimeout(total=total, ceil_threshold=math.inf)

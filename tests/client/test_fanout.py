@@ -12,6 +12,7 @@ from zuora_wf_async import (
     BearerToken,
     InvalidRequestError,
     MissingParametersError,
+    OAuthCredentials,
     RunOutcome,
     RunRequest,
     ServerError,
@@ -148,6 +149,79 @@ async def test_iter_runs_reads_ahead_only_as_far_as_the_window(fake, zuora):
     assert consumed <= 100 + 8
     await stream.aclose()
     assert client_tasks() == []
+
+
+async def test_items_beyond_the_free_slots_wait_unread(fake, make_client):
+    # The window (16) is larger than the concurrency (4), for items sleeping out a
+    # Retry-After; while every slot is busy the rest are not read and started into the
+    # limiter's queue, where each would hold a chain of coroutines and its request body.
+    read = 0
+
+    def items():
+        nonlocal read
+        for n in range(40):
+            read += 1
+            yield {"n": n}
+
+    fake.pause_runs()
+    async with make_client(max_concurrency=4) as client:
+        batch = asyncio.create_task(client.run_many(396, items(), window=16))
+        await fake.wait_for_in_flight(4)
+        assert read == 4
+        assert client.stats.in_flight == 4
+        fake.resume_runs()
+        outcomes = await batch
+
+    assert read == 40
+    assert all(outcome.ok for outcome in outcomes)
+    assert len(fake.executions) == 40
+
+
+async def test_a_run_waiting_to_resend_frees_its_slot_for_the_rest_of_the_batch():
+    # Two runs answered 503 wait (in a sleep this test holds) before resending; the
+    # workers held back for want of a free slot must take the two slots meanwhile.
+    plan = FaultPlan(rules=[Fault.error_before_record(503, on=[1, 2])])
+    resume = asyncio.Event()
+    waiting = 0
+
+    async def held_sleep(_seconds: float) -> None:
+        nonlocal waiting
+        waiting += 1
+        await resume.wait()
+
+    async with FakeZuora(faults=plan) as fake:
+        auth = OAuthCredentials(client_id=fake.client_id, client_secret=fake.client_secret)
+        async with WorkflowClient(
+            fake.base_url, auth=auth, max_concurrency=2, sleep=held_sleep
+        ) as client:
+            batch = asyncio.create_task(client.run_many(396, [{"n": n} for n in range(10)]))
+            await fake.wait_until(lambda: len(fake.executions) == 8)
+            assert waiting == 2
+            assert not batch.done()
+            resume.set()
+            outcomes = await batch
+
+    assert [outcome.ok for outcome in outcomes] == [True] * 10
+    assert [outcome.attempts for outcome in outcomes[:2]] == [2, 2]
+    assert len(fake.executions) == 10
+
+
+async def test_a_slot_held_by_another_call_does_not_stall_a_batch(fake, make_client):
+    # The batch's first item queues in the limiter behind a call the batch knows nothing
+    # of; when that call ends, the batch must go on (nothing of ours was running to wake
+    # the parked workers).
+    fake.pause_runs()
+    async with make_client(max_concurrency=1) as client:
+        other = asyncio.create_task(client.run_workflow(397, {"other": True}))
+        await fake.wait_for_in_flight(1)
+        batch = asyncio.create_task(client.run_many(396, [{"n": n} for n in range(6)]))
+        await fake.wait_until(lambda: client.stats.in_flight == 1 and not batch.done())
+        fake.resume_runs()
+        outcomes = await batch
+        await other
+
+    assert [outcome.ok for outcome in outcomes] == [True] * 6
+    assert len(fake.executions) == 7
 
 
 async def test_breaking_out_of_iter_runs_cancels_what_is_in_flight(fake, zuora):

@@ -436,14 +436,15 @@ def rough_size(params: object) -> int:
     return total
 
 
-def _dumps(value: object) -> str:
-    return json.dumps(
-        value,
-        ensure_ascii=False,
-        allow_nan=False,
-        separators=(",", ":"),
-        default=_mapping_as_dict,
-    )
+# One encoder for every body: json.dumps with any option of its own builds a new
+# JSONEncoder per call. encode() keeps no state between calls, so threads may share it.
+_ENCODER = json.JSONEncoder(
+    ensure_ascii=False,
+    allow_nan=False,
+    separators=(",", ":"),
+    default=_mapping_as_dict,
+)
+_dumps = _ENCODER.encode
 
 
 def _dumps_sliced(params: Mapping[str, Any], slice_items: int) -> str:
@@ -468,11 +469,14 @@ def _dumps_sliced(params: Mapping[str, Any], slice_items: int) -> str:
     return "{" + ",".join(members) + "}"
 
 
-def encode_params(params: object, *, slice_items: int | None = None) -> bytes:
+def encode_params(params: object, *, slice_items: int | None = None, flat: bool = False) -> bytes:
     """Validate workflow parameters and encode them as compact UTF-8 JSON.
 
     ``slice_items`` encodes long top-level lists in slices of that many items (same bytes),
-    for callers encoding big bodies in a thread beside an event loop.
+    for callers encoding big bodies in a thread beside an event loop. ``flat`` is the
+    caller's word that ``params`` is a ``dict`` whose values are all exactly ``str``,
+    ``int``, ``float``, ``bool`` or None (``_encoding`` checks that anyway): with the names
+    checked below, nothing is left for the walk that looks for nested non-string keys.
     """
     if params is None:
         params = {}
@@ -498,7 +502,7 @@ def encode_params(params: object, *, slice_items: int | None = None) -> bytes:
     try:
         text = _dumps(params) if slice_items is None else _dumps_sliced(params, slice_items)
         body = text.encode()
-        suspect = _needs_a_closer_look(params)
+        suspect = not flat and _needs_a_closer_look(params)
     except (TypeError, ValueError, RecursionError) as exc:  # UnicodeEncodeError is a ValueError
         suspect = True
         failure = f"{type(exc).__name__}: json could not encode it"
