@@ -536,6 +536,7 @@ class FanOut:
             try:
                 if key is None and key_fn is not None:
                     key = _key_from(key_fn, params, index)
+                made_here = key is None
                 if key is None:
                     key = new_idempotency_key()
                 result = await self._starter.start_valid(
@@ -544,6 +545,7 @@ class FanOut:
                     idempotency_key=key,
                     track_id=own_track_id or track_id,
                     policy=policy,
+                    key_is_new=made_here,
                 )
             except ZuoraError as error:
                 return RunOutcome(

@@ -78,13 +78,19 @@ class RunStarter:
         idempotency_key: str | None,
         track_id: str | None,
         policy: RetryPolicy,
+        key_is_new: bool = False,
     ) -> Awaitable[CallResult]:
-        """``start`` for a workflow id already validated (a batch checks it once)."""
-        key = (
-            new_idempotency_key()
-            if idempotency_key is None
-            else build.validate_idempotency_key(idempotency_key)
-        )
+        """``start`` for a workflow id already validated (a batch checks it once).
+
+        ``key_is_new``: ``idempotency_key`` came from ``new_idempotency_key`` (a batch
+        makes its items' keys first, to report them), so there is nothing to check.
+        """
+        if idempotency_key is None:
+            key = new_idempotency_key()
+        elif key_is_new:
+            key = idempotency_key
+        else:
+            key = build.validate_idempotency_key(idempotency_key)
         track = None if track_id is None else build.validate_track_id(track_id)
         if track is None and self.auto_track_id:
             track = _new_track_id()

@@ -118,6 +118,31 @@ def _depth(value: Any) -> int:
     return deepest
 
 
+_DECODER = json.JSONDecoder()
+
+
+def _loads(data: bytes | str) -> Any:
+    """``json.loads(data)``, at half its cost for the common body.
+
+    ``json.loads`` on bytes first guesses their encoding (UTF-8, -16 or -32, with or
+    without a byte order mark), then skips whitespace with a regex on both ends. A body
+    that starts with ``{`` or ``[`` followed by a non-zero byte can only be UTF-8 (every
+    other candidate has a zero byte or a BOM up front) and has no leading whitespace, so
+    it is decoded and handed to ``JSONDecoder.raw_decode`` directly. Anything else, and
+    anything the short way refuses, takes ``json.loads`` for its exact result or error.
+    """
+    if type(data) is bytes and data[:1] in (b"{", b"[") and data[1:2] != b"\x00":
+        try:
+            text = data.decode()
+            value, end = _DECODER.raw_decode(text)
+        except ValueError:  # invalid UTF-8 or JSON: json.loads says exactly what
+            pass
+        else:
+            if end == len(text) or text[end:].isspace():
+                return value
+    return json.loads(data)
+
+
 def _parse_json(data: bytes | str) -> Any:
     """``json.loads(data)``, or ``_NotJsonError`` saying why not, without quoting ``data``.
 
@@ -126,7 +151,7 @@ def _parse_json(data: bytes | str) -> Any:
     (a token response's body is the token), reachable as ``__context__``.
     """
     try:
-        value = json.loads(data)
+        value = _loads(data)
     except RecursionError:
         # The C decoder recurses once per level; a body nested 100,000 deep ends here.
         reason = f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
