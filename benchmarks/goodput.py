@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.resources
+import itertools
 import json
 import math
 import os
@@ -36,6 +37,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -56,27 +58,33 @@ async def _client_main(config: dict[str, Any]) -> None:
     if config.get("redis_url"):
         options["shared_limits"] = config["redis_url"]
         options["tenant_concurrency"] = config["tenant"]
-    answers_429 = 0
-
-    def count(event: Any) -> None:
-        nonlocal answers_429
-        if event.status == 429:
-            answers_429 += 1
-
+    # No on_response hook: it would put every request on the observed (slower) path, a
+    # cost the benchmark would add, not the library. The fake counts the 429s.
     async with WorkflowClient(
         config["base_url"],
         auth=BearerToken(config["token"]),
         retry=RetryPolicy(max_attempts=100, deadline=600),
-        on_response=count,
         **options,
     ) as zuora:
         print("READY", flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+        profile_dir = os.environ.get("GOODPUT_PROFILE")  # a diagnosis: cProfile per process
+        if profile_dir:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
         started = time.monotonic()
+        cpu_started = time.process_time()
         outcomes = await zuora.run_many(
             WORKFLOW, [{"n": n} for n in range(config["runs"])], track_id=config["name"]
         )
         elapsed = time.monotonic() - started
+        run_cpu = time.process_time() - cpu_started
+        print("DONE", flush=True)  # every run answered: the wall time ends here
+        if profile_dir:
+            profiler.disable()
+            profiler.dump_stats(Path(profile_dir) / f"{config['name']}.prof")
         stats = zuora.stats
         gate = getattr(getattr(zuora, "_pipeline", None), "_tenant", None)
         redis_calls = gate.calls if gate is not None else 0
@@ -87,16 +95,102 @@ async def _client_main(config: dict[str, Any]) -> None:
                 "ok": sum(outcome.ok for outcome in outcomes),
                 "failed": sum(not outcome.ok for outcome in outcomes),
                 "elapsed": elapsed,
-                "answers_429": answers_429,
                 "cuts": stats.concurrency_cuts,
                 "pauses": stats.pauses,
                 "redis_calls": redis_calls,
                 "handoffs": handoffs,
                 "cpu_s": time.process_time(),
+                "run_cpu_s": run_cpu,
             }
         ),
         flush=True,
     )
+
+
+async def _raw_client_main(config: dict[str, Any]) -> None:
+    """The harness's floor: a minimal aiohttp client, no library. ``max_concurrency``
+    workers pull from one iterator of runs and POST each once (again on a 429), with the
+    same headers the library sends to the same fake: what is left above the ideal here is
+    the fake, the loopback and the machine, not our client."""
+    import uuid
+
+    import aiohttp
+
+    width = config["max_concurrency"]
+    headers = {"Authorization": f"Bearer {config['token']}", "Zuora-Track-Id": config["name"]}
+    connector = aiohttp.TCPConnector(limit=width)
+    async with aiohttp.ClientSession(config["base_url"], connector=connector) as session:
+        print("READY", flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+        started = time.monotonic()
+        cpu_started = time.process_time()
+        items = iter(range(config["runs"]))
+        ok = 0
+
+        async def worker() -> None:
+            nonlocal ok
+            for n in items:
+                key = {"Idempotency-Key": uuid.uuid4().hex}
+                while True:
+                    async with session.post(
+                        f"/workflows/{WORKFLOW}/run", json={"n": n}, headers={**headers, **key}
+                    ) as response:
+                        await response.read()
+                    if response.status != 429:
+                        ok += response.status == 200
+                        break
+
+        await asyncio.gather(*(worker() for _ in range(width)))
+        elapsed = time.monotonic() - started
+        run_cpu = time.process_time() - cpu_started
+        print("DONE", flush=True)
+    print(
+        json.dumps(
+            {
+                "ok": ok,
+                "failed": config["runs"] - ok,
+                "elapsed": elapsed,
+                "cpu_s": time.process_time(),
+                "run_cpu_s": run_cpu,
+            }
+        ),
+        flush=True,
+    )
+
+
+# -- CPUs ---------------------------------------------------------------------------------------
+
+
+class Placement:
+    """Where the processes run: with two CPUs or more, the fake (this process) alone on the
+    first and everything else (client processes, Redis) on the rest.
+
+    The fake plays Zuora, whose servers do not share CPUs with its clients. Left to the
+    scheduler on a two-CPU machine, the fake and the clients keep landing on the same CPU
+    and waking each other across CPUs, and even a bare aiohttp client measured 1.18x the
+    ideal instead of 1.09x (``raw-40``; see the results note).
+    """
+
+    def __init__(self, enabled: bool) -> None:
+        cpus = sorted(os.sched_getaffinity(0))
+        self.everything = set(cpus)
+        self.enabled = enabled and len(cpus) >= 2
+        self.fake = {cpus[0]} if self.enabled else self.everything
+        self.others = set(cpus[1:]) if self.enabled else self.everything
+
+    def describe(self) -> str:
+        if not self.enabled:
+            return "not pinned (one CPU, or --no-pin)"
+        return f"fake on CPU {sorted(self.fake)}, clients and Redis on CPUs {sorted(self.others)}"
+
+    def pin_fake(self) -> None:
+        os.sched_setaffinity(0, self.fake)
+
+    def unpin(self) -> None:
+        os.sched_setaffinity(0, self.everything)
+
+    def pin_other(self, pid: int) -> None:
+        os.sched_setaffinity(pid, self.others)
 
 
 # -- Redis --------------------------------------------------------------------------------------
@@ -172,6 +266,8 @@ async def scenario(
     max_concurrency: int,
     redis_url: str | None,
     client_path: str | None = None,
+    raw: bool = False,
+    placement: Placement | None = None,
 ) -> dict[str, Any]:
     async with _fake(tenant, latency, per_minute) as fake:
         token = fake.issue_token()
@@ -190,7 +286,7 @@ async def scenario(
                 await asyncio.create_subprocess_exec(
                     sys.executable,
                     str(SCRIPT),
-                    "--client",
+                    "--raw-client" if raw else "--client",
                     json.dumps(config),
                     stdin=asyncio.subprocess.PIPE,
                     stdout=asyncio.subprocess.PIPE,
@@ -199,6 +295,8 @@ async def scenario(
                     env={**os.environ, "PYTHONPATH": client_path} if client_path else None,
                 )
             )
+            if placement is not None:
+                placement.pin_other(children[-1].pid)
         for child in children:
             assert child.stdout is not None  # noqa: S101 -- PIPE
             line = await child.stdout.readline()
@@ -209,15 +307,29 @@ async def scenario(
             assert child.stdin is not None  # noqa: S101 -- PIPE
             child.stdin.write(b"GO\n")
             await child.stdin.drain()
+        # The wall time ends when the last process has its last run answered ("DONE"), not
+        # when it has closed its client and exited: closing is no part of the runs.
+        for child in children:
+            assert child.stdout is not None  # noqa: S101 -- PIPE
+            line = await child.stdout.readline()
+            if line.strip() != b"DONE":
+                raise RuntimeError(f"a client process failed: {line!r}")
+        wall = time.monotonic() - started
         summaries = []
         for child in children:
             out, _ = await child.communicate()
             summaries.append(json.loads(out.decode().strip().splitlines()[-1]))
-        wall = time.monotonic() - started
+        exited = time.monotonic() - started
         run_requests = fake.requests_to("run")
         throttled = sum(1 for request in run_requests if request.status == 429)
+        by_process = Counter(
+            request.header("Zuora-Track-Id") for request in run_requests if request.status == 429
+        )
+        for index, summary in enumerate(summaries):
+            summary["answers_429"] = by_process[f"{name}-{index}"]
         peak = getattr(fake, "peak_tenant_in_flight", fake.peak_in_flight)
         executions = len(fake.executions)
+        occupancy = _occupancy(fake.in_flight_samples)
     total = processes * runs
     ideal = ideal_seconds(total, tenant=tenant, latency=latency, per_minute=per_minute)
     return {
@@ -227,6 +339,7 @@ async def scenario(
         "ok": sum(s["ok"] for s in summaries),
         "executions": executions,
         "wall_s": wall,
+        "exit_s": exited,
         "ideal_s": ideal,
         "wall_over_ideal": wall / ideal,
         "requests": len(run_requests),
@@ -234,6 +347,36 @@ async def scenario(
         "share_429": throttled / len(run_requests) if run_requests else 0.0,
         "peak_in_flight": peak,
         "per_process": summaries,
+        **occupancy,
+    }
+
+
+def _occupancy(samples: list[tuple[float, int]], step: float = 0.25) -> dict[str, Any]:
+    """How full the clients kept the tenant, as the fake counted run requests in flight:
+    the time-weighted mean between the first request and the last answer, that span, and
+    the mean of every ``step`` seconds of it (the chart's timeline).
+
+    By Little's law, mean in flight / 40 is the share of the tenant used, and
+    mean in flight x span / requests the time the fake held each request."""
+    if len(samples) < 2:
+        return {"mean_in_flight": 0.0, "busy_s": 0.0, "timeline": []}
+    start, end = samples[0][0], samples[-1][0]
+    buckets = [0.0] * (int((end - start) / step) + 1)
+    for (at, count), (later, _) in itertools.pairwise(samples):
+        # Spread the interval [at, later) over the buckets it covers.
+        first, last = int((at - start) / step), int((later - start) / step)
+        if first == last:
+            buckets[first] += count * (later - at)
+            continue
+        buckets[first] += count * (start + (first + 1) * step - at)
+        for index in range(first + 1, last):
+            buckets[index] += count * step
+        buckets[last] += count * (later - (start + last * step))
+    span = end - start
+    return {
+        "mean_in_flight": sum(buckets) / span if span > 0 else 0.0,
+        "busy_s": span,
+        "timeline": [round(area / step, 1) for area in buckets],
     }
 
 
@@ -399,10 +542,17 @@ def _chart(document: dict[str, Any], path: Path) -> None:
     plt.close(figure)
 
 
-async def main(quick: bool, out: Path, only: str | None = None, before: str | None = None) -> None:
+async def main(
+    quick: bool,
+    out: Path,
+    only: str | None = None,
+    before: str | None = None,
+    *,
+    pin: bool = True,
+) -> None:
     from benchmarks._report import machine
 
-    settings = {
+    settings: dict[str, Any] = {
         "tenant": 40,
         "latency": 0.05,
         "per_minute": 12_500,  # Zuora's Developer Sandbox per-minute quota
@@ -410,15 +560,20 @@ async def main(quick: bool, out: Path, only: str | None = None, before: str | No
         "quick": quick,
     }
     info = machine()
-    common = {
+    common: dict[str, Any] = {
         "tenant": settings["tenant"],
         "latency": settings["latency"],
         "per_minute": settings["per_minute"],
     }
     runs = settings["runs_per_process"]
     rows = []
+    placement = Placement(pin)
+    settings["placement"] = placement.describe()
     with Valkey() as valkey:
+        placement.pin_other(valkey.process.pid)
         plan: list[tuple[str, int, int, str | None]] = [
+            # The harness's floor: bare aiohttp, 40 in flight, no library.
+            ("raw-40", 1, 40, None),
             ("independent", 4, 32, None),
             ("shared", 4, 32, valkey.url),
             ("alone", 1, 32, None),
@@ -429,6 +584,7 @@ async def main(quick: bool, out: Path, only: str | None = None, before: str | No
         if before:
             plan.insert(0, ("independent-before", 4, 32, None))
         chosen = set(only.split(",")) if only else {name for name, *_ in plan}
+        placement.pin_fake()  # this process serves the fake from here on
         for name, processes, width, redis_url in plan:
             if name not in chosen:
                 continue
@@ -439,15 +595,19 @@ async def main(quick: bool, out: Path, only: str | None = None, before: str | No
                 max_concurrency=width,
                 redis_url=redis_url,
                 client_path=before if name.endswith("-before") else None,
+                raw=name.startswith("raw"),
+                placement=placement,
                 **common,
             )
             print(
                 f"{name}: wall/ideal {row['wall_over_ideal']:.2f}, 429s {row['share_429']:.2%}, "
-                f"peak {row['peak_in_flight']}"
+                f"peak {row['peak_in_flight']}, mean in flight {row['mean_in_flight']:.1f} "
+                f"over {row['busy_s']:.2f} s"
             )
             for summary in row["per_process"]:
                 print("   ", summary)
             rows.append(row)
+        placement.unpin()
     settings["before"] = before
     document: dict[str, Any] = {"machine": info, "settings": settings, "scenarios": rows}
     if not only or "random429" in only:
@@ -476,17 +636,33 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true", help="250 runs per process")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--client", help=argparse.SUPPRESS)
+    parser.add_argument("--raw-client", help=argparse.SUPPRESS)
     parser.add_argument("--only", help="comma-separated scenarios, e.g. shared,alone")
     parser.add_argument(
         "--before",
         metavar="CHECKOUT",
         help="also run 'independent-before': client processes importing this older checkout",
     )
+    parser.add_argument(
+        "--no-pin",
+        action="store_true",
+        help="leave CPUs to the scheduler (default: the fake alone on the first CPU)",
+    )
     parser.add_argument("--random429", type=int, metavar="RUNS", help="the random-429 run")
     arguments = parser.parse_args()
     if arguments.client:
         asyncio.run(_client_main(json.loads(arguments.client)))
+    elif arguments.raw_client:
+        asyncio.run(_raw_client_main(json.loads(arguments.raw_client)))
     elif arguments.random429:
         print(json.dumps(asyncio.run(random_429(arguments.random429))))
     else:
-        asyncio.run(main(arguments.quick, arguments.out, arguments.only, arguments.before))
+        asyncio.run(
+            main(
+                arguments.quick,
+                arguments.out,
+                arguments.only,
+                arguments.before,
+                pin=not arguments.no_pin,
+            )
+        )

@@ -359,3 +359,23 @@ async def test_a_caller_that_gives_up_waiting_leaks_no_slot(valkey, redis_client
     finally:
         await a.aclose()
         await b.aclose()
+
+
+async def test_a_process_holding_slots_and_waiting_for_more_counts_once(valkey):
+    # Two processes share 8 slots; each holds 4 and asks for one more, so each is both a
+    # holder and a waiter. The fair share is 8 / 2 processes = 4, not 8 / 3 rounded up: a
+    # process counted twice made every share smaller, and slots then went back to Redis
+    # and sat free until someone polled.
+    a, b = gate(valkey.url, tenant=8), gate(valkey.url, tenant=8)
+    try:
+        held = [await try_acquire(g) for g in (a, b) for _ in range(4)]
+        assert all(isinstance(lease, Lease) for lease in held)
+        assert await try_acquire(a) is None  # full: a now waits
+        assert await try_acquire(b) is None  # and b too
+        assert (a._keep, b._keep) == (4, 4)
+        # Above its share, a process gives a freed slot back; at its share, it keeps it.
+        a.release(held[0], status=200, info=None)
+        assert a.held == 4  # parked for a's next request, not handed back to Redis
+    finally:
+        await a.aclose()
+        await b.aclose()

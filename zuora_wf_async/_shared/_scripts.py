@@ -53,20 +53,33 @@ for _, k in ipairs(KEYS) do redis.call('PEXPIRE', k, keep) end
 local gen = tonumber(redis.call('HGET', state_key, 'gen') or '0')
 redis.call('ZREMRANGEBYSCORE', waiting_key, '-inf', now)
 
--- cap: slots allowed now; used: taken by all; mine: ours; share: our fair part of cap
+-- cap: slots allowed now; used: taken by all; mine: ours; share: our fair part of cap,
+-- among the holders that hold slots or wait for one (each counted once: a holder that
+-- holds some and waits for more is one process, not two); waiting: others waiting
 local function tally()
   local limit = tonumber(redis.call('HGET', state_key, 'limit') or tostring(tenant))
   local cap = math.max(1, math.floor(math.min(limit, tenant)))
-  local used, active, mine = 0, 0, 0
+  local used, mine, sharers = 0, 0, 1
+  local counted = {}
   local flat = redis.call('HGETALL', held_key)
   for i = 1, #flat, 2 do
     local n = tonumber(flat[i + 1])
     used = used + n
-    if flat[i] == holder then mine = n elseif n > 0 then active = active + 1 end
+    if flat[i] == holder then
+      mine = n
+    elseif n > 0 then
+      counted[flat[i]] = true
+      sharers = sharers + 1
+    end
   end
-  local waiting = redis.call('ZCARD', waiting_key)
-  if redis.call('ZSCORE', waiting_key, holder) then waiting = waiting - 1 end
-  local share = math.ceil(cap / (active + waiting + 1))
+  local waiting = 0
+  for _, h in ipairs(redis.call('ZRANGE', waiting_key, 0, -1)) do
+    if h ~= holder then
+      waiting = waiting + 1
+      if not counted[h] then sharers = sharers + 1 end
+    end
+  end
+  local share = math.ceil(cap / sharers)
   return cap, used, mine, share, waiting
 end
 

@@ -16,7 +16,6 @@ imports) share one key store: the first answer under a key is replayed to every 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
@@ -68,6 +67,10 @@ class Incoming:
     raw_body: bytes
     # Every (name, value) in order: a repeated name (``tags[]``) appears once per value.
     query_pairs: tuple[tuple[str, str], ...] = ()
+    # The event loop's time (``loop.time()``) when the request arrived: a run's ``latency``
+    # counts from here, so the time spent reading and checking it is part of the latency,
+    # not added to it. None: from when the run's work starts.
+    arrived_at: float | None = None
 
 
 @attrs.frozen
@@ -122,6 +125,7 @@ class Backend:
         self._open = asyncio.Event()
         self._open.set()
         self._closing = asyncio.Event()
+        self._sleepers: set[asyncio.Future[None]] = set()
 
     # -- waiting and pausing ------------------------------------------------------------
 
@@ -161,12 +165,31 @@ class Backend:
         self._closing.set()
         self._open.set()
         self._requests_open.set()
+        for sleeper in self._sleepers:
+            _wake(sleeper)
 
     async def _sleep(self, seconds: float) -> None:
-        if seconds > 0 and not self._closing.is_set():
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(seconds):
-                    await self._closing.wait()
+        if seconds > 0:
+            await self._sleep_until(asyncio.get_running_loop().time() + seconds)
+
+    async def _sleep_until(self, deadline: float) -> None:
+        """Wait until the loop's clock reads ``deadline`` (never earlier); closing ends it.
+
+        One timer and one future per wait: ``asyncio.timeout`` would cancel the task to end
+        the wait, several times the work, and under a batch of thousands of runs the fake's
+        own time per request is what a client measures as extra latency.
+        """
+        loop = asyncio.get_running_loop()
+        if self._closing.is_set() or deadline <= loop.time():
+            return
+        woken: asyncio.Future[None] = loop.create_future()
+        self._sleepers.add(woken)
+        timer = loop.call_at(deadline, _wake, woken)
+        try:
+            await woken
+        finally:
+            timer.cancel()
+            self._sleepers.discard(woken)
 
     def _track_endpoint(self, endpoint: str, delta: int) -> None:
         counts = self.in_flight_by_endpoint
@@ -505,7 +528,12 @@ class Backend:
         incoming: Incoming,
         delay: float,
     ) -> Reply:
-        await self._sleep(delay + self._latency)
+        # The latency counts from the request's arrival: 50 ms means answered 50 ms after
+        # it came in, however long reading and checking it took.
+        arrived = incoming.arrived_at
+        if arrived is None:
+            arrived = asyncio.get_running_loop().time()
+        await self._sleep_until(arrived + delay + self._latency)
         await self._open.wait()
         now = self._clock()
         callout: bool | None = None
@@ -536,6 +564,11 @@ class Backend:
         if self._replay_status == 409 and stored.status == 200:
             return stored.with_status(409)
         return stored
+
+
+def _wake(sleeper: asyncio.Future[None]) -> None:
+    if not sleeper.done():
+        sleeper.set_result(None)
 
 
 def _slow_delays(fault: Fault | None) -> tuple[float, float]:

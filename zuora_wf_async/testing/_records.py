@@ -8,7 +8,7 @@ accidentally edit history. The fake replaces a request's record once its answer 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, overload
 
 import attrs
 
@@ -22,27 +22,51 @@ class Headers(Mapping[str, str]):
     joined with ``", "`` on lookup (RFC 9110 field combination); :meth:`getall` gives each.
     """
 
-    __slots__ = ("_items",)
+    __slots__ = ("_index", "_items")
 
     def __init__(self, items: Mapping[str, str] | tuple[tuple[str, str], ...] = ()) -> None:
         pairs = tuple(items.items()) if isinstance(items, Mapping) else tuple(items)
         self._items: tuple[tuple[str, str], ...] = pairs
+        self._index: dict[str, list[str]] | None = None
+
+    def _lookup(self) -> dict[str, list[str]]:
+        # Lower-cased once, on the first lookup: the fake asks about ten headers of every
+        # request, and scanning every pair for each was a good part of its time per request.
+        index = self._index
+        if index is None:
+            index = {}
+            for key, value in self._items:
+                index.setdefault(key.lower(), []).append(value)
+            self._index = index
+        return index
 
     def getall(self, name: str) -> list[str]:
-        wanted = name.lower()
-        return [value for key, value in self._items if key.lower() == wanted]
+        return list(self._lookup().get(name.lower(), ()))
 
     def items_as_sent(self) -> tuple[tuple[str, str], ...]:
         return self._items
 
     def __getitem__(self, name: str) -> str:
-        values = self.getall(name)
+        values = self._lookup().get(name.lower())
         if not values:
             raise KeyError(name)
-        return ", ".join(values)
+        return values[0] if len(values) == 1 else ", ".join(values)
+
+    @overload  # type: ignore[override]
+    def get(self, name: str) -> str | None: ...
+    @overload
+    def get(self, name: str, default: str) -> str: ...
+    @overload
+    def get(self, name: str, default: None) -> str | None: ...
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        values = self._lookup().get(name.lower())
+        if not values:
+            return default
+        return values[0] if len(values) == 1 else ", ".join(values)
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and bool(self.getall(name))
+        return isinstance(name, str) and name.lower() in self._lookup()
 
     def __iter__(self) -> Iterator[str]:
         seen: set[str] = set()

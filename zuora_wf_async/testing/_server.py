@@ -7,6 +7,7 @@ connection when a fault drops the response.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -201,6 +202,7 @@ class FakeZuora(Backend):
     # -- HTTP ---------------------------------------------------------------------------
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        arrived_at = asyncio.get_running_loop().time()
         incoming = Incoming(
             method=request.method,
             path=request.path,
@@ -208,6 +210,7 @@ class FakeZuora(Backend):
             query_pairs=tuple(request.query.items()),
             headers=Headers(tuple(request.headers.items())),
             raw_body=await request.read(),
+            arrived_at=arrived_at,
         )
         answer = await self.handle(incoming)
         if isinstance(answer, Drop):
