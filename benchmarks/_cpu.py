@@ -37,7 +37,7 @@ MODES = {
     "with RateLimit-* headers": "with_headers",
     "without RateLimit-* headers": "without_headers",
 }
-OURS = ("run_workflow", "run_many", "iter_runs", "run_many_otel")
+OURS = ("run_workflow", "run_workflow_gather", "run_many", "iter_runs", "run_many_otel")
 
 
 def _collections() -> list[int]:
@@ -101,9 +101,13 @@ def summarise(samples: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, 
         for shape, rows in per_shape.items():
             ratios = [mine / base for mine, base in zip(cpu[shape], cpu[cheaper], strict=True)]
             gc_columns = list(zip(*(s["gc_per_1000"] for s in rows), strict=True))
+            same = _shapes.SAME_SHAPE_RAW.get(shape, shape)
+            like_for_like = [mine / base for mine, base in zip(cpu[shape], cpu[same], strict=True)]
             shapes[shape] = {
                 "cpu_us_per_run": _spread(cpu[shape]),
                 "ratio_to_cheaper_raw": _spread(ratios),
+                "same_shape_raw": same,
+                "ratio_to_same_shape_raw": _spread(like_for_like),
                 "gc_per_1000": [statistics.median(column) for column in gc_columns],
                 "runs_per_s": statistics.median(s["runs_per_s"] for s in rows),
                 "server_us_per_request": statistics.median(
@@ -183,6 +187,8 @@ def markdown(document: dict[str, Any]) -> str:
         "- ratio: ours / the cheaper raw shape's sample of the same round;"
         f" target <= {RATIO_TARGET}. GC: collections per 1,000 runs (gen 0/1/2, median);"
         f" target within {GC_TARGET:g}x the cheaper raw shape",
+        "- like for like: ours / the raw loop of the same shape (workers for `run_workflow`,"
+        " `run_many` and `iter_runs`, a task per run for `run_workflow_gather`), same round",
         "",
     ]
     for label, block in document["summary"].items():
@@ -190,9 +196,9 @@ def markdown(document: dict[str, Any]) -> str:
         lines += [
             f"## {label} (cheaper raw shape: `{cheaper}`)",
             "",
-            "| shape | CPU µs/run | ratio to cheaper raw | GC gen0/1/2 per 1,000 runs"
-            " | runs/s | server µs/request | ratio ok | GC ok |",
-            "|---|---:|---:|---:|---:|---:|---|---|",
+            "| shape | CPU µs/run | ratio to cheaper raw | like for like"
+            " | GC gen0/1/2 per 1,000 runs | runs/s | server µs/request | ratio ok | GC ok |",
+            "|---|---:|---:|---:|---:|---:|---:|---|---|",
         ]
         for shape, entry in block["shapes"].items():
             gc0, gc1, gc2 = entry["gc_per_1000"]
@@ -200,6 +206,7 @@ def markdown(document: dict[str, Any]) -> str:
             lines.append(
                 f"| `{shape}` | {_fmt(entry['cpu_us_per_run'], 0)}"
                 f" | {_fmt(entry['ratio_to_cheaper_raw'])}"
+                f" | {_fmt(entry['ratio_to_same_shape_raw']) if mine else ''}"
                 f" | {gc0:.1f} / {gc1:.2f} / {gc2:.2f}"
                 f" | {entry['runs_per_s']:,.0f} | {entry['server_us_per_request']:.0f}"
                 f" | {('pass' if entry['ratio_ok'] else '**FAIL**') if mine else ''}"

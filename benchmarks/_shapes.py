@@ -6,11 +6,15 @@ Two hand-written aiohttp loops, the floor a careful user would write without us:
 * ``raw_workers``: ``WIDTH`` workers pulling items from one shared iterator (no task per
   run, so far less garbage: usually the cheaper of the two).
 
-And three ways through ``WorkflowClient`` (the package under test), as installed by
+And ways through ``WorkflowClient`` (the package under test), as installed by
 ``pip install zuora-wf-async`` (no ``otel`` extra: ``opentelemetry`` is made unimportable
 while the client is built, since this environment has it for the tests):
 
-* ``run_workflow``: ``asyncio.gather`` of one ``run_workflow`` call per item;
+* ``run_workflow``: ``WIDTH`` workers calling ``run_workflow`` for items from one shared
+  iterator, the cheapest loop a user would write around ``run_workflow``: the same shape
+  as ``raw_workers``, so the two differ by the client alone;
+* ``run_workflow_gather``: ``asyncio.gather`` of one ``run_workflow`` call per item, the
+  shape of ``raw_gather`` (a task per run: what a FastAPI handler awaiting many runs does);
 * ``run_many``: one ``run_many`` call;
 * ``iter_runs``: ``async for outcome in client.iter_runs(...)``;
 
@@ -172,6 +176,20 @@ def _client(endpoint: Endpoint, *, otel: bool) -> WorkflowClient:
 
 
 async def _ours_run_workflow(client: WorkflowClient, items: list[dict[str, Any]]) -> int:
+    source = iter(items)
+    done = 0
+
+    async def worker() -> None:
+        nonlocal done
+        for item in source:
+            await client.run_workflow(WORKFLOW_ID, item)
+            done += 1
+
+    await asyncio.gather(*(worker() for _ in range(WIDTH)))
+    return done
+
+
+async def _ours_run_workflow_gather(client: WorkflowClient, items: list[dict[str, Any]]) -> int:
     runs = await asyncio.gather(*(client.run_workflow(WORKFLOW_ID, item) for item in items))
     return len(runs)
 
@@ -211,8 +229,17 @@ SHAPES: dict[str, Shape] = {
     "raw_gather": _raw_shape(_gather),
     "raw_workers": _raw_shape(_workers),
     "run_workflow": _our_shape(_ours_run_workflow),
+    "run_workflow_gather": _our_shape(_ours_run_workflow_gather),
     "run_many": _our_shape(_ours_run_many),
     "iter_runs": _our_shape(_ours_iter_runs),
     "run_many_otel": _our_shape(_ours_run_many, otel=True),
 }
 RAW_SHAPES = ("raw_gather", "raw_workers")
+# The raw loop of the same shape as each of ours: the like-for-like comparison.
+SAME_SHAPE_RAW = {
+    "run_workflow": "raw_workers",
+    "run_workflow_gather": "raw_gather",
+    "run_many": "raw_workers",
+    "iter_runs": "raw_workers",
+    "run_many_otel": "raw_workers",
+}

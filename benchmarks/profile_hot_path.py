@@ -16,8 +16,9 @@ Not a benchmark with a target: a diagnostic for whoever works on the call path. 
 - with ``--layers``: CPU µs/run of the stack built up layer by layer, interleaved, so the
   difference between two rows is what one layer costs: the raw worker loop; the same
   workers sending through our ``Transport`` (``prepare_run`` + ``Transport.send`` +
-  ``json.loads``); the same workers calling ``client.run_workflow`` (no fan-out); then
-  ``run_many`` (fan-out).
+  ``json.loads``); the same workers calling ``client.run_workflow`` with the retry loop
+  bypassed (a diagnostic: each call makes its attempt directly, not through backoff), then
+  as shipped (no fan-out); then ``run_many`` (fan-out).
 
 cProfile inflates small functions, so read its µs as relative weights; the GC on/off and
 raw numbers are ``time.process_time`` and comparable with the CPU benchmark's.
@@ -28,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import functools
 import gc
 import pstats
 import statistics
@@ -251,8 +253,14 @@ def _layer_shapes() -> dict[str, Any]:
         finally:
             await transport.close()
 
-    async def run_workflow_workers(endpoint: _shapes.Endpoint, count: int, meter: Any) -> int:
+    async def run_workflow_workers(
+        endpoint: _shapes.Endpoint, count: int, meter: Any, *, retry_loop: bool = True
+    ) -> int:
         async with _shapes._client(endpoint, otel=False) as client:
+            if not retry_loop:
+                # Diagnostic only: each call makes its one attempt straight, without
+                # backoff's loop around it, so the difference is what that loop costs.
+                client._pipeline._run_call = client._pipeline._attempt  # type: ignore[method-assign]
 
             async def batch(items: list[dict[str, Any]]) -> int:
                 source = iter(items)
@@ -277,7 +285,8 @@ def _layer_shapes() -> dict[str, Any]:
     return {
         "raw_workers": _shapes.SHAPES["raw_workers"],
         "+ Transport": transport_workers,
-        "+ run_workflow": run_workflow_workers,
+        "+ run_workflow, no retry loop": functools.partial(run_workflow_workers, retry_loop=False),
+        "+ retry loop (run_workflow)": run_workflow_workers,
         "run_many": _shapes.SHAPES["run_many"],
     }
 
@@ -302,7 +311,7 @@ def _layers(endpoint: _shapes.Endpoint, runs: int, rounds: int) -> list[str]:
         median = statistics.median(samples[name])
         step = "" if previous is None else f"  (+{median - previous:.1f})"
         lines.append(
-            f"  {name:16s} {median:6.1f} [{min(samples[name]):.1f}-{max(samples[name]):.1f}]"
+            f"  {name:30s} {median:6.1f} [{min(samples[name]):.1f}-{max(samples[name]):.1f}]"
             f"{step}   gen0 {statistics.median(gcs[name]):.1f}"
         )
         previous = median
