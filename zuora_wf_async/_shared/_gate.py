@@ -138,6 +138,8 @@ class SharedGate:
         self._ask_at = -math.inf  # after a refusal, when to ask Redis for slots again
         self._spare_since = -math.inf
         self._courier: asyncio.Task[None] | None = None
+        # When the courier, asleep, will look again by itself (-inf: it is awake).
+        self._courier_sleeps_until = -math.inf
         self._heartbeat: asyncio.Task[None] | None = None
         self._closed = False
         self.fallbacks = 0  # times Redis was found unreachable
@@ -166,11 +168,13 @@ class SharedGate:
             return Lease(self._gen, shared=True)
         waiter: asyncio.Future[Lease | Paused] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
-        self._wake()
+        self._wake_by(self._ask_at)
         time_left = deadline_at - self._clock()
         try:
-            async with asyncio.timeout(None if math.isinf(time_left) else max(time_left, 0)):
-                return await asyncio.shield(waiter)
+            if math.isinf(time_left):
+                return await waiter
+            async with asyncio.timeout(max(time_left, 0)):
+                return await waiter
         except BaseException as exc:
             # Given up (deadline or cancelled): a slot handed over meanwhile goes back.
             if waiter.done() and not waiter.cancelled():
@@ -264,7 +268,7 @@ class SharedGate:
                 waiter.set_result(Lease(max(lease.gen, self._gen), shared=True))
                 self.handoffs += 1
                 self._effects.sends += 1
-                self._wake()  # the effects still need to reach Redis
+                self._wake_by(self._flush_at)  # the effects still need to reach Redis
                 return True
         return False
 
@@ -298,6 +302,17 @@ class SharedGate:
         self._kick.set()
         if self._courier is None or self._courier.done():
             self._courier = asyncio.get_running_loop().create_task(self._deliver())
+
+    def _wake_by(self, due: float) -> None:
+        """Make sure the courier looks again by ``due`` (``time.monotonic()``), without
+        waking it when it will anyway: a request handed a slot every few hundred
+        microseconds would otherwise wake it for nothing each time."""
+        if (
+            self._courier is None
+            or self._courier.done()
+            or self._courier_sleeps_until > max(due, time.monotonic())
+        ):
+            self._wake()
 
     async def _deliver(self) -> None:
         assert self._kick is not None  # noqa: S101 -- set by _wake
@@ -352,9 +367,14 @@ class SharedGate:
 
     async def _sleep_until_kicked(self, seconds: float) -> None:
         assert self._kick is not None  # noqa: S101 -- set by _wake
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(None if math.isinf(seconds) else max(seconds, 0.001)):
-                await self._kick.wait()
+        seconds = seconds if math.isinf(seconds) else max(seconds, 0.001)
+        self._courier_sleeps_until = time.monotonic() + seconds
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(None if math.isinf(seconds) else seconds):
+                    await self._kick.wait()
+        finally:
+            self._courier_sleeps_until = -math.inf  # awake: it looks at everything now
 
     def _serve_from_spare(self) -> None:
         while self._spare and self._waiters:

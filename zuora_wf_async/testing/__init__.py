@@ -25,10 +25,12 @@ Constructor (all keyword-only, all optional)
 key expiry, run progress and quota windows: pass a :class:`ManualClock` in tests);
 ``token_ttl=3599.0``; ``queued_seconds=0.0``, ``processing_seconds=0.0``,
 ``stopping_seconds=0.0`` (run lifecycle); ``faults: FaultPlan | None``;
-``replay_status=200`` (or 409, see Idempotency); ``latency=0.0`` (real seconds a run
-request takes, so repeats can overlap it); ``idempotency_ttl=86400.0``; ``client_id`` (36
-characters) and ``client_secret`` (at most 42), random by default; ``limits`` (a
-:class:`TenantLimits`, a Production tenant's by default); ``canonical_host`` (None).
+``replay_status=200`` (or 409, see Idempotency); ``latency=0.0`` (real seconds from a
+run request's arrival to its answer, never less, so repeats can overlap it; reading and
+checking the request is part of that time, not added to it); ``idempotency_ttl=86400.0``;
+``client_id`` (36 characters) and ``client_secret`` (at most 42), random by default;
+``limits`` (a :class:`TenantLimits`, a Production tenant's by default);
+``canonical_host`` (None).
 
 Endpoints
 ---------
