@@ -174,7 +174,9 @@ class RetryLoop:
         return call
 
     def _starting_deadline(self) -> float:
-        deadline = self._starting_call().policy.deadline
+        call = self._starting
+        assert call is not None  # noqa: S101 -- set by run() just before backoff reads it
+        deadline = call.policy.deadline
         return math.inf if deadline is None else deadline
 
     def _delays(self) -> Generator[float, BaseException | None, None]:

@@ -35,6 +35,9 @@ def new_idempotency_key() -> str:
     return f"{digits[:8]}-{digits[8:12]}-4{digits[13:16]}-{variant}{digits[17:20]}-{digits[20:]}"
 
 
+_WORKFLOWS_REMEMBERED = 256
+
+
 def _new_track_id() -> str:
     # 36 ASCII characters with none of : ; " ', well inside Zuora's 64.
     return f"zwa-{uuid.uuid4().hex}"
@@ -47,6 +50,8 @@ class RunStarter:
         self._pipeline = pipeline
         self._encoder = encoder
         self.auto_track_id = auto_track_id
+        # What every run of a workflow shares, built at its first run (see RunRequests).
+        self._requests: dict[int, build.RunRequests] = {}
 
     def start(
         self,
@@ -133,14 +138,16 @@ class RunStarter:
         body: bytes,
         compressed: bytes | None,
     ) -> PreparedRequest:
-        pipeline = self._pipeline
-        prepared = build.prepare_run(
-            base_url=pipeline.base_url,
-            workflow_id=workflow_id,
-            body=body,
-            idempotency_key=key,
-            track_id=track,
-            entity_ids=pipeline.entity_ids,
-            org_ids=pipeline.org_ids,
-        )
+        requests = self._requests.get(workflow_id)
+        if requests is None:
+            if len(self._requests) >= _WORKFLOWS_REMEMBERED:
+                self._requests.clear()  # a client running ever new workflows stays small
+            pipeline = self._pipeline
+            requests = self._requests[workflow_id] = build.RunRequests(
+                base_url=pipeline.base_url,
+                workflow_id=workflow_id,
+                entity_ids=pipeline.entity_ids,
+                org_ids=pipeline.org_ids,
+            )
+        prepared = requests.prepare(body, key, track)
         return prepared if compressed is None else prepared.with_gzip_body(compressed)

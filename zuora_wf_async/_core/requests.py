@@ -32,6 +32,7 @@ __all__ = [
     "RESERVED_PARAM_NAMES",
     "TOKEN_PATH",
     "PreparedRequest",
+    "RunRequests",
     "canonical_int",
     "encode_params",
     "exact_str",
@@ -560,6 +561,46 @@ def _path_segment(value: object) -> str:
     return quote(text, safe="")
 
 
+class RunRequests:
+    """``POST /workflows/{workflow_id}/run`` for one workflow: what every run of it shares
+    (URL, path, the constant headers) built once, the per-run rest in ``prepare``."""
+
+    __slots__ = ("_headers", "_path", "_url")
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        workflow_id: int,
+        entity_ids: str | None = None,
+        org_ids: str | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self._path = f"/workflows/{_path_segment(workflow_id)}/run"
+        self._url = base_url + self._path
+        self._headers = _common_headers(
+            entity_ids=entity_ids, org_ids=org_ids, track_id=None, extra=extra_headers
+        )
+        self._headers["Content-Type"] = JSON_CONTENT_TYPE
+
+    def prepare(
+        self, body: bytes, idempotency_key: str, track_id: str | None = None
+    ) -> PreparedRequest:
+        """One run's request: the shared parts with its key, its track id and ``body``."""
+        headers = {**self._headers, "Idempotency-Key": idempotency_key}
+        if track_id:
+            headers["Zuora-Track-Id"] = track_id
+        return PreparedRequest(
+            method="POST",
+            url=self._url,
+            path=self._path,
+            headers=headers,
+            body=body,
+            idempotency_key=idempotency_key,
+            track_id=track_id,
+        )
+
+
 def prepare_run(
     *,
     base_url: str,
@@ -572,21 +613,14 @@ def prepare_run(
     extra_headers: Mapping[str, str] | None = None,
 ) -> PreparedRequest:
     """``POST /workflows/{workflow_id}/run`` with an already encoded JSON ``body``."""
-    path = f"/workflows/{_path_segment(workflow_id)}/run"
-    headers = _common_headers(
-        entity_ids=entity_ids, org_ids=org_ids, track_id=track_id, extra=extra_headers
+    requests = RunRequests(
+        base_url=base_url,
+        workflow_id=workflow_id,
+        entity_ids=entity_ids,
+        org_ids=org_ids,
+        extra_headers=extra_headers,
     )
-    headers["Content-Type"] = JSON_CONTENT_TYPE
-    headers["Idempotency-Key"] = idempotency_key
-    return PreparedRequest(
-        method="POST",
-        url=base_url + path,
-        path=path,
-        headers=headers,
-        body=body,
-        idempotency_key=idempotency_key,
-        track_id=track_id,
-    )
+    return requests.prepare(body, idempotency_key, track_id)
 
 
 def prepare_get(

@@ -198,17 +198,10 @@ def read_json(
     ``quote_body`` is False: a token response must quote nothing, since the token in it is
     not known (and so cannot be scrubbed) until the body has been read.
     """
-    try:
-        data = _decoded_text(raw, max_bytes)
-    except BodyTooLargeError as exc:
-        raise ResponseDecodeError(str(exc), status=raw.status) from None
-    except (zlib.error, EOFError) as exc:
-        raise ResponseDecodeError(
-            f"response body is corrupt or truncated "
-            f"({excerpt(raw.headers.get('Content-Encoding') or 'identity', 40)}): {exc}",
-            status=raw.status,
-        ) from None
-    if not data.strip() and allow_empty:
+    data = raw.body
+    if raw.headers.get("Content-Encoding") is not None or len(data) > max_bytes:
+        data = _decoded_or_refused(raw, max_bytes)  # the common body needs neither
+    if allow_empty and not data.strip():
         return None
     try:
         return _parse_json(data)
@@ -223,6 +216,20 @@ def read_json(
     raise ResponseDecodeError(
         f"expected a JSON body from Zuora (HTTP {raw.status}), {found}", status=raw.status
     )
+
+
+def _decoded_or_refused(raw: RawResponse, max_bytes: int) -> bytes:
+    """The body with its Content-Encoding undone, or ``ResponseDecodeError``."""
+    try:
+        return _decoded_text(raw, max_bytes)
+    except BodyTooLargeError as exc:
+        raise ResponseDecodeError(str(exc), status=raw.status) from None
+    except (zlib.error, EOFError) as exc:
+        raise ResponseDecodeError(
+            f"response body is corrupt or truncated "
+            f"({excerpt(raw.headers.get('Content-Encoding') or 'identity', 40)}): {exc}",
+            status=raw.status,
+        ) from None
 
 
 def is_run_record(body: object) -> bool:
