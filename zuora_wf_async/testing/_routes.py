@@ -7,6 +7,7 @@ Every ``/workflows`` path needs a bearer token, even one that does not exist.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Final
 
@@ -52,7 +53,10 @@ _TABLE: Final[tuple[tuple[str, re.Pattern[str], Endpoint], ...]] = (
 )
 
 
+@functools.lru_cache(maxsize=4096)
 def route_for(method: str, path: str) -> Route:
+    """The route of a method and path; cached, as a batch sends one path thousands of times
+    (a :class:`Route` is frozen, so every caller may share one)."""
     matched = [(m, match, e) for m, p, e in _TABLE if (match := p.fullmatch(path))]
     needs_auth = path == "/workflows" or path.startswith("/workflows/")
     for allowed, match, endpoint in matched:

@@ -73,6 +73,10 @@ class WorkflowConfig:
             raise ValueError(f"force_status must be an HTTP status, got {self.force_status}")
 
 
+# Frozen, so one instance serves every workflow nobody configured.
+_DEFAULT_CONFIG: Final = WorkflowConfig()
+
+
 @attrs.frozen(kw_only=True)
 class Lifecycle:
     queued_seconds: float = 0.0
@@ -130,7 +134,7 @@ class RunStore:
         return format_timestamp(self.wall(clock_time))
 
     def config_of(self, workflow_id: int) -> WorkflowConfig:
-        return self._configs.get(workflow_id, WorkflowConfig())
+        return self._configs.get(workflow_id, _DEFAULT_CONFIG)
 
     def is_run(self, some_id: int) -> bool:
         return some_id in self._runs
@@ -156,7 +160,7 @@ class RunStore:
         ``callout_enabled`` and ``active`` come from the definition (its active version's
         Callout trigger, its status); without them the workflow's config decides.
         """
-        config = self._configs.get(workflow_id, WorkflowConfig())
+        config = self._configs.get(workflow_id, _DEFAULT_CONFIG)
         callout = config.callout_enabled if callout_enabled is None else callout_enabled
         if config.force_status is not None:
             return forced(config.force_status, config.force_body, workflow_id, params), None
