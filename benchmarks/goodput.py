@@ -494,7 +494,21 @@ def _markdown(document: dict[str, Any]) -> str:
             "the first factor is the fake (its timer wakes late by up to a millisecond, and it "
             "spends its own CPU on each answer), the second the time a slot spends outside "
             "the fake (aiohttp on both sides, the loopback, the client's own work).",
+            "",
+            "| scenario | fake's time / latency | tenant / mean in flight | wall / busy span "
+            "(start-up, tail) | product = wall / ideal |",
+            "|---|---:|---:|---:|---:|",
         ]
+        for row in document["scenarios"]:
+            if not row.get("mean_in_flight") or not row.get("busy_s"):
+                continue
+            held = _hold_ms(row) / (settings["latency"] * 1000)
+            outside = settings["tenant"] / row["mean_in_flight"]
+            edges = row["wall_s"] / row["busy_s"]
+            lines.append(
+                f"| {row['scenario']} | {held:.3f} | {outside:.3f} | {edges:.3f} "
+                f"| {held * outside * edges:.2f} |"
+            )
     lines += [
         "",
         "Runs lost or started twice: none in any scenario " + "(executions = runs)."
