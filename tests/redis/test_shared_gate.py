@@ -379,3 +379,30 @@ async def test_a_process_holding_slots_and_waiting_for_more_counts_once(valkey):
     finally:
         await a.aclose()
         await b.aclose()
+
+
+async def test_one_watchdog_expires_each_waiter_at_its_own_deadline(valkey):
+    a, b = gate(valkey.url, tenant=1), gate(valkey.url, tenant=1)
+    try:
+        lease = await try_acquire(a)
+        patient = asyncio.ensure_future(b.acquire(deadline_at=b._clock() + 3600))
+        cancelled = asyncio.ensure_future(b.acquire(deadline_at=b._clock() + 1800))
+        await apoll_until(_queued(b, 2), what="both queued, each with its deadline")
+        cancelled.cancel()
+        with pytest.raises(SlotWaitExpired):  # the soonest deadline ends its wait alone
+            await b.acquire(deadline_at=b._clock() + 0.05)
+        assert not patient.done()
+        a.release(lease, status=200, info=None)  # the freed slot goes to the one left
+        assert isinstance(await patient, Lease)
+        assert cancelled.cancelled()
+        assert b._deadlines == {}  # nothing left to watch
+    finally:
+        await a.aclose()
+        await b.aclose()
+
+
+def _queued(g, count):
+    async def enough():
+        return len(g._deadlines) >= count
+
+    return enough

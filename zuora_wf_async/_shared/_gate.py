@@ -126,6 +126,9 @@ class SharedGate:
         self._retry_at = -math.inf
         self._resync = True  # the first call registers our count
         self._waiters: deque[asyncio.Future[Lease | Paused]] = deque()
+        # Each waiter's deadline on the loop's clock, and the one timer that enforces them.
+        self._deadlines: dict[asyncio.Future[Lease | Paused], float] = {}
+        self._watchdog: asyncio.TimerHandle | None = None
         self._effects = _Effects()
         self._gen = 0
         self._keep = 0  # slots we may pass on inside the process (from the last answer)
@@ -170,24 +173,55 @@ class SharedGate:
         self._waiters.append(waiter)
         self._wake_by(self._ask_at)
         time_left = deadline_at - self._clock()
+        if not math.isinf(time_left):
+            self._watch(waiter, max(time_left, 0.0))
         try:
-            if math.isinf(time_left):
-                return await waiter
-            async with asyncio.timeout(max(time_left, 0)):
-                return await waiter
-        except BaseException as exc:
-            # Given up (deadline or cancelled): a slot handed over meanwhile goes back.
-            if waiter.done() and not waiter.cancelled():
-                answer = waiter.result()
-                if isinstance(answer, Lease):
-                    self.release(answer, status=None, info=None)
+            answer = await waiter
+        except BaseException:
+            # Given up (deadline: SlotWaitExpired, or cancelled): a slot handed over
+            # meanwhile goes back.
+            self._deadlines.pop(waiter, None)
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                handed = waiter.result()
+                if isinstance(handed, Lease):
+                    self.release(handed, status=None, info=None)
             else:
-                waiter.cancel()
+                if not waiter.done():
+                    waiter.cancel()
                 with contextlib.suppress(ValueError):
                     self._waiters.remove(waiter)
-            if isinstance(exc, TimeoutError):
-                raise SlotWaitExpired from None
             raise
+        self._deadlines.pop(waiter, None)
+        return answer
+
+    # One watchdog timer serves every waiter's deadline (as in the local limiter): a timer
+    # per wait (asyncio.timeout) is set and cancelled for every request that waits for a
+    # slot, and leaves a cancelled handle in the loop's heap until its far-off deadline.
+
+    def _watch(self, waiter: asyncio.Future[Lease | Paused], time_left: float) -> None:
+        loop = asyncio.get_running_loop()
+        due = loop.time() + time_left
+        self._deadlines[waiter] = due
+        if self._watchdog is None or due < self._watchdog.when():
+            if self._watchdog is not None:
+                self._watchdog.cancel()
+            self._watchdog = loop.call_at(due, self._expire_waiters)
+
+    def _expire_waiters(self) -> None:
+        self._watchdog = None
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        earliest = math.inf
+        for waiter, due in list(self._deadlines.items()):
+            if waiter.done():
+                del self._deadlines[waiter]
+            elif due <= now:
+                del self._deadlines[waiter]
+                waiter.set_exception(SlotWaitExpired())
+            else:
+                earliest = min(earliest, due)
+        if not math.isinf(earliest):
+            self._watchdog = loop.call_at(earliest, self._expire_waiters)
 
     async def try_acquire(self) -> Lease | Paused | None:
         """Ask once, without waiting: a slot, a pause, or None when the tenant is full."""
@@ -284,6 +318,9 @@ class SharedGate:
             await asyncio.gather(self._courier, return_exceptions=True)
         for waiter in self._waiters:
             waiter.cancel()
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         if self._redis is not None and not self._down:
             with contextlib.suppress(*self._errors):
                 async with asyncio.timeout(self.settings.timeout):
