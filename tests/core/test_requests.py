@@ -14,6 +14,7 @@ from zuora_wf_async._core.requests import (
     MAX_BODY_BYTES,
     RESERVED_PARAM_NAMES,
     PreparedRequest,
+    RunRequests,
     encode_params,
     normalize_base_url,
     prepare_get,
@@ -773,3 +774,23 @@ def test_a_valid_str_subclass_is_kept_as_its_plain_characters():
     key = validate_idempotency_key(_LyingStr("order-42"))
     assert type(key) is str
     assert key == "order-42"
+
+
+def test_run_requests_prepare_what_prepare_run_prepares():
+    """RunRequests builds a workflow's shared parts once; each run gets its own headers."""
+    shared = RunRequests(base_url=BASE, workflow_id=42, entity_ids="e1", org_ids="o1")
+    first = shared.prepare(b'{"a":1}', "key-1", "trk-1")
+    second = shared.prepare(b'{"a":2}', "key-2")
+
+    assert first == prepare_run(
+        base_url=BASE,
+        workflow_id=42,
+        body=b'{"a":1}',
+        idempotency_key="key-1",
+        track_id="trk-1",
+        entity_ids="e1",
+        org_ids="o1",
+    )
+    assert second.headers["Idempotency-Key"] == "key-2"
+    assert "Zuora-Track-Id" not in second.headers
+    assert first.headers["Idempotency-Key"] == "key-1"  # not changed by the second run
