@@ -95,6 +95,8 @@ _MISSING: RateLimitInfo = RateLimitInfo(limit=-1)  # "not given": take what on_r
 
 
 class Pacing:
+    capacity: int  # requests allowed in flight now: set with ``limit`` (see its setter)
+
     def __init__(
         self,
         max_concurrency: int,
@@ -123,9 +125,16 @@ class Pacing:
         self.isolated_429s = 0
 
     @property
-    def capacity(self) -> int:
-        """Requests allowed in flight right now."""
-        return max(self.min_concurrency, int(self.limit))
+    def limit(self) -> float:
+        """The adaptive concurrency limit (fractional: it grows by 1/limit per success)."""
+        return self._limit
+
+    @limit.setter
+    def limit(self, value: float) -> None:
+        self._limit = value
+        # Requests allowed in flight right now: read on every send and release, so kept
+        # as a plain attribute rather than worked out each time.
+        self.capacity = max(self.min_concurrency, int(value))
 
     def pause_remaining(self, now: float) -> float:
         return max(0.0, self.paused_until - now)
@@ -226,7 +235,8 @@ class Pacing:
 
     def _succeeded(self) -> None:
         self._spent_in_a_row = 0
-        self.limit = min(float(self.max_concurrency), self.limit + 1.0 / self.limit)
+        if self._limit < self.max_concurrency:  # at the maximum (the usual case): as is
+            self.limit = min(float(self.max_concurrency), self._limit + 1.0 / self._limit)
 
     def _throttled(
         self, generation: int, info: RateLimitInfo | None, now: float, retry_after: float | None
