@@ -77,6 +77,10 @@ StartFn: TypeAlias = Callable[
 ]
 
 
+async def _ready(outcome: RunOutcome) -> RunOutcome:
+    return outcome
+
+
 class Slots(Protocol):
     """What the workers ask of the pipeline about its slots (see ``_Workers._work``)."""
 
@@ -324,12 +328,14 @@ class _Workers:
         """The pre-flight check runs: read no more items until it passed."""
         return self._checking is not None and self._before_first is not None
 
-    async def _run_item(self, index: int, item: object) -> RunOutcome:
+    def _run_item(self, index: int, item: object) -> Awaitable[RunOutcome]:
+        """The item's start, awaited by the worker (a plain function: no coroutine of its
+        own per item); an item that is not one fails alone."""
         try:
             params, key, track_id = _unpack(item, index)
         except InvalidRequestError as error:
-            return RunOutcome(index=index, params={}, idempotency_key=None, error=error)
-        return await self._start(index, params, key, track_id)
+            return _ready(RunOutcome(index=index, params={}, idempotency_key=None, error=error))
+        return self._start(index, params, key, track_id)
 
     async def next_outcome(self) -> RunOutcome:
         if self._closed:
