@@ -161,6 +161,10 @@ async def _raw_client_main(config: dict[str, Any]) -> None:
 # -- CPUs ---------------------------------------------------------------------------------------
 
 
+# The fake's niceness while it serves (lower runs first); needs the right to raise priority.
+FAKE_NICENESS = -10
+
+
 class Placement:
     """Where the processes run: with two CPUs or more, the fake (this process) alone on the
     first and everything else (client processes, Redis) on the rest.
@@ -177,20 +181,45 @@ class Placement:
         self.enabled = enabled and len(cpus) >= 2
         self.fake = {cpus[0]} if self.enabled else self.everything
         self.others = set(cpus[1:]) if self.enabled else self.everything
+        self.default_priority = os.getpriority(os.PRIO_PROCESS, 0)
+        self.priority: int | None = FAKE_NICENESS
 
     def describe(self) -> str:
         if not self.enabled:
             return "not pinned (one CPU, or --no-pin)"
-        return f"fake on CPU {sorted(self.fake)}, clients and Redis on CPUs {sorted(self.others)}"
+        priority = (
+            f", at niceness {self.priority}"
+            if self.priority is not None
+            else " (its priority could not be raised)"
+        )
+        return (
+            f"fake alone on CPU {sorted(self.fake)}{priority}; clients and Redis on CPUs "
+            f"{sorted(self.others)} at the default priority"
+        )
 
     def pin_fake(self) -> None:
         os.sched_setaffinity(0, self.fake)
+        if self.enabled and self.priority is not None:
+            # Ahead of unrelated work on a shared machine too (a test suite, another
+            # benchmark): Zuora's servers do not run anyone else's jobs. The clients keep
+            # the default priority: a client is measured on a machine as busy as it is.
+            try:
+                os.setpriority(os.PRIO_PROCESS, 0, self.priority)
+            except PermissionError:
+                self.priority = None
+
+    def unpin_priority(self) -> None:
+        if self.priority is not None:
+            os.setpriority(os.PRIO_PROCESS, 0, self.default_priority)
 
     def unpin(self) -> None:
         os.sched_setaffinity(0, self.everything)
+        self.unpin_priority()
 
     def pin_other(self, pid: int) -> None:
         os.sched_setaffinity(pid, self.others)
+        # Spawned by the fake's process, a client inherits its priority: give it back.
+        os.setpriority(os.PRIO_PROCESS, pid, self.default_priority)
 
 
 # -- Redis --------------------------------------------------------------------------------------
@@ -629,7 +658,6 @@ async def main(
     runs = settings["runs_per_process"]
     rows = []
     placement = Placement(pin)
-    settings["placement"] = placement.describe()
     with Valkey() as valkey:
         placement.pin_other(valkey.process.pid)
         plan: list[tuple[str, int, int, str | None]] = [
@@ -646,6 +674,7 @@ async def main(
             plan.insert(0, ("independent-before", 4, 32, None))
         chosen = set(only.split(",")) if only else {name for name, *_ in plan}
         placement.pin_fake()  # this process serves the fake from here on
+        settings["placement"] = placement.describe()
         # Rounds, each scenario once per round, so that a spell of load from elsewhere on
         # the machine hits every scenario alike; each row is its round with the median
         # wall time, and keeps every round's wall / ideal.
