@@ -543,9 +543,9 @@ class WorkflowClient:
         """Start one run per item and yield each ``RunOutcome`` as it completes.
 
         ``items`` are parameter mappings or ``RunRequest``s, from a list, a generator or
-        an async iterable; they are read only as far as ``window`` (default: twice
-        the client's ``max_concurrency``, so runs sleeping out a ``Retry-After`` do not
-        hold up the rest) ahead of the outcomes handed back. An item's key is
+        an async iterable; they are read only as far as ``window`` (default: four
+        times the client's ``max_concurrency``, so runs sleeping out a ``Retry-After`` do
+        not hold up the rest) ahead of the outcomes handed back. An item's key is
         its own ``idempotency_key``, else ``key_fn(params)``, else a fresh UUID4. Nothing
         raises halfway: a failed item (a ``key_fn`` that raises included) is an outcome
         with ``error`` set, and a raising ``on_progress`` is logged and ignored.
