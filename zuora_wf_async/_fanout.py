@@ -13,7 +13,7 @@ import collections
 import contextlib
 import inspect
 import logging
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, Self, TypeAlias
 
 from zuora_wf_async._core import requests as build
@@ -111,6 +111,14 @@ _WINDOW_PER_SLOT = 4
 _WORKERS_DONE = None  # queued by the last worker to finish: no more outcomes will come
 
 
+class _EndOfItems:
+    """What reading returns once the items are exhausted. Not None: a None among the items
+    is a bad item, which fails alone like any other, not the end of the batch."""
+
+
+_END = _EndOfItems()
+
+
 class _Workers:
     """The engine behind a ``RunStream``.
 
@@ -197,20 +205,29 @@ class _Workers:
         if self._async_items is not None and inspect.isasyncgen(self._async_items):
             await self._async_items.aclose()
 
-    async def _read(self) -> RunItem | None:
+    def _read_now(self, items: Iterator[object]) -> object:
+        """The next item of a plain iterable, or ``_END`` (no coroutine: once per item)."""
+        if self._exhausted:
+            return _END
         try:
-            if self._sync_items is not None:
-                return None if self._exhausted else next(self._sync_items)
-            assert self._async_items is not None  # noqa: S101 -- one of the two is set
-            assert self._reading is not None  # noqa: S101 -- made with the async iterator
+            return next(items)
+        except StopIteration:
+            self._exhausted = True
+            return _END
+
+    async def _read(self) -> object:
+        """The next item of an async iterable, or ``_END``."""
+        assert self._async_items is not None  # noqa: S101 -- one of the two is set
+        assert self._reading is not None  # noqa: S101 -- made with the async iterator
+        try:
             async with self._reading:
                 # Checked under the lock: another worker may have met the end meanwhile.
                 if self._exhausted:
-                    return None
+                    return _END
                 return await anext(self._async_items)
-        except (StopIteration, StopAsyncIteration):
+        except StopAsyncIteration:
             self._exhausted = True
-            return None
+            return _END
 
     def _start_workers(self) -> None:
         loop = asyncio.get_running_loop()
@@ -235,8 +252,9 @@ class _Workers:
                 ):
                     await self._park()
                 self._unreturned += 1  # reserved before reading: reading may suspend
-                item = await self._read()
-                if item is None:
+                sync_items = self._sync_items
+                item = self._read_now(sync_items) if sync_items is not None else await self._read()
+                if item is _END:
                     self._unreturned -= 1
                     self._wake_all()  # parked workers find the end too
                     return

@@ -66,6 +66,24 @@ async def test_a_batch_with_failures_never_raises_halfway(fake, zuora):
     assert "items 1, 2, 3, 4" in str(caught.value)
 
 
+@pytest.mark.parametrize("window", [1, 4])
+async def test_a_none_among_the_items_fails_alone_and_ends_nothing(fake, make_client, window):
+    async def from_a_stream():
+        for item in ({"n": 0}, None, {"n": 2}):
+            yield item
+
+    async with make_client() as client:
+        from_a_list = await client.run_many(396, [{"n": 0}, None, {"n": 2}], window=window)
+        streamed = await client.run_many(396, from_a_stream(), window=window)
+
+    for outcomes in (from_a_list, streamed):
+        assert [o.index for o in outcomes] == [0, 1, 2]
+        assert [o.ok for o in outcomes] == [True, False, True]
+        assert isinstance(outcomes[1].error, InvalidRequestError)
+        assert outcomes[1].error.field == "items[1]"
+    assert len(fake.executions) == 4
+
+
 async def test_batch_error_splits_by_error_kind(fake, zuora):
     fake.configure_workflow(397, force_status=500)
     outcomes = await zuora.run_many(397, [{"n": 1}, {"id": 2}])
