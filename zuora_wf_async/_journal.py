@@ -322,6 +322,10 @@ def _digest(key: str) -> bytes:
     return hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=12).digest()
 
 
+# What planning returns for an item the journal says is done: it is left out.
+_DONE_ALREADY = object()
+
+
 @attrs.define
 class _State:
     """Per key digest, what the journal says so far (run ids are re-read when needed).
@@ -682,7 +686,7 @@ class BatchJournal:
     ) -> Iterator[Any]:
         for number, item in enumerate(items):
             planned = self._planned(number, item, key_fn, retry_failed)
-            if planned is not None:
+            if planned is not _DONE_ALREADY:
                 yield planned
 
     async def _wrap_async(
@@ -695,7 +699,7 @@ class BatchJournal:
         async for item in items:
             planned = self._planned(number, item, key_fn, retry_failed)
             number += 1
-            if planned is not None:
+            if planned is not _DONE_ALREADY:
                 yield planned
 
     def _planned(
@@ -704,7 +708,9 @@ class BatchJournal:
         item: object,
         key_fn: Callable[[Mapping[str, Any]], str] | None,
         retry_failed: bool,
-    ) -> object | None:
+    ) -> object:
+        """The item as it is to be sent, or ``_DONE_ALREADY`` (not None: a None among the
+        items is a bad item, passed on to fail alone)."""
         if isinstance(item, RunRequest):
             params, key, track_id = item.params, item.idempotency_key, item.track_id
         elif isinstance(item, Mapping):
@@ -720,7 +726,7 @@ class BatchJournal:
             return RunRequest(params=params, idempotency_key=None, track_id=track_id)
         plan = self.plan(key, retry_failed=retry_failed)
         if plan.send_key is None:
-            return None
+            return _DONE_ALREADY
         self.started(key, plan.send_key, item=number)
         return RunRequest(params=params, idempotency_key=plan.send_key, track_id=track_id)
 

@@ -66,6 +66,17 @@ async def test_an_item_without_a_key_fails_alone_under_a_journal(zuora, fake, tm
     assert len(fake.executions) == 1
 
 
+async def test_a_none_among_the_items_fails_alone_under_a_journal(zuora, fake, tmp_path):
+    with BatchJournal.open(tmp_path / "j.jsonl", workflow_id=396, key_scheme="x") as journal:
+        outcomes = await zuora.run_many(
+            396, [{"accountId": "A-1"}, None, {"accountId": "A-2"}], key_fn=key_of, journal=journal
+        )
+    assert [outcome.ok for outcome in outcomes] == [True, False, True]
+    assert outcomes[1].error is not None
+    assert outcomes[1].error.field == "items[1]"
+    assert len(fake.executions) == 2
+
+
 SCRIPT = textwrap.dedent(
     """
     import asyncio, sys
