@@ -482,6 +482,7 @@ def _markdown(document: dict[str, Any]) -> str:
         f"- CPUs: {settings.get('placement', 'not pinned')}",
         "- command: `uv run python -m benchmarks.goodput"
         + (" --quick" if settings["quick"] else "")
+        + (f" --repeat {settings['repeat']}" if settings.get("repeat", 1) > 1 else "")
         + (
             " --before <checkout of the commit before issue 14>`" if settings.get("before") else "`"
         ),
@@ -712,6 +713,7 @@ async def main(
             rows.append(median)
         placement.unpin()
     settings["before"] = before
+    settings["repeat"] = repeat
     document: dict[str, Any] = {"machine": info, "settings": settings, "scenarios": rows}
     if not only or "random429" in only:
         after_runs, before_runs = (2_000, 500) if quick else (20_000, 1_500)
