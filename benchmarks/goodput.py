@@ -18,9 +18,12 @@ against the quota as Zuora does. Client processes (real subprocesses, each with 
 
 Reported: wall time / ideal, 429s sent / requests, and the peak in flight the fake saw.
 
-``--random429`` is the other half of the issue: one client, FakeZuora in the same
-process, no latency, ``run_many`` of 5,000 runs with and without 3% of run requests
-answered 429 (``Retry-After: 1``) at random; it prints the fault-free and the faulty rate.
+``--random429 RUNS`` is the other half of the issue: one client, FakeZuora in a process of
+its own (no latency, the per-minute quota lifted), ``run_many`` and concurrent
+``run_workflow`` calls of RUNS runs with and without 3% of run requests answered 429
+(``Retry-After: 1``) at random; it prints the fault-free and the faulty rate. The last
+runs to draw a 429 sleep their second after everything else is done: at ~4,000 runs/s a
+batch of 20,000 lasts 5 s and that tail alone costs ~20%, so the full run uses 80,000.
 Run it with ``PYTHONPATH`` pointing at an older checkout to measure "before".
 """
 
@@ -412,39 +415,64 @@ def _occupancy(samples: list[tuple[float, int]], step: float = 0.25) -> dict[str
 # -- random 429s: before / after ---------------------------------------------------------------
 
 
-async def random_429(runs: int) -> dict[str, float]:
-    """Runs per second without faults and with 3% random 429s (``Retry-After: 1``), for a
-    ``run_many`` batch and for plain concurrent ``run_workflow`` calls."""
-    from zuora_wf_async import BearerToken, RetryPolicy, WorkflowClient
+async def _serve_faulty_fake(faulty: bool) -> None:
+    """The random-429 run's fake, in a process of its own: say where it listens (a JSON
+    line), then serve until the parent closes our stdin."""
     from zuora_wf_async.testing import FakeZuora, Fault, FaultPlan, TenantLimits
 
+    rules = [Fault.rate_limit_burst(1, retry_after=1, probability=0.03)] if faulty else []
     # The per-minute quota lifted: a long batch at this machine's rate would spend a
     # Production tenant's 50,000 a minute, a different fault from the one measured here.
     limits = TenantLimits(per_minute=10_000_000, per_hour=10_000_000, per_day=10_000_000)
+    async with FakeZuora(faults=FaultPlan(seed=1, rules=rules), limits=limits) as fake:
+        print(json.dumps({"base_url": fake.base_url, "token": fake.issue_token()}), flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
 
-    async def rate(rules: list[Any], shape: str) -> tuple[float, int]:
-        async with (
-            FakeZuora(faults=FaultPlan(seed=1, rules=rules), limits=limits) as fake,
-            WorkflowClient(
-                fake.base_url,
-                auth=BearerToken(fake.issue_token()),
+
+async def random_429(runs: int) -> dict[str, float]:
+    """Runs per second without faults and with 3% random 429s (``Retry-After: 1``), for a
+    ``run_many`` batch and for plain concurrent ``run_workflow`` calls.
+
+    The fake runs in a process of its own, as Zuora would: in this one, its own work on
+    every answer (a 429's included) would be taken from the client's core and counted as
+    the client's slowness."""
+    from zuora_wf_async import BearerToken, RetryPolicy, WorkflowClient
+
+    async def rate(faulty: bool, shape: str) -> tuple[float, int]:
+        server = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(SCRIPT),
+            "--serve-fake",
+            "faulty" if faulty else "clean",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            cwd=ROOT,
+        )
+        assert server.stdout is not None  # noqa: S101 -- piped just above
+        assert server.stdin is not None  # noqa: S101
+        try:
+            where = json.loads(await server.stdout.readline())
+            async with WorkflowClient(
+                where["base_url"],
+                auth=BearerToken(where["token"]),
                 retry=RetryPolicy(max_attempts=100, deadline=3600),
-            ) as zuora,
-        ):
-            items = [{"n": n} for n in range(runs)]
-            started = time.monotonic()
-            if shape == "run_many":
-                outcomes = await zuora.run_many(WORKFLOW, items)
-                assert all(outcome.ok for outcome in outcomes)  # noqa: S101 -- else no result
-            else:
-                await asyncio.gather(*(zuora.run_workflow(WORKFLOW, item) for item in items))
-            return runs / (time.monotonic() - started), zuora.stats.pauses
+            ) as zuora:
+                items = [{"n": n} for n in range(runs)]
+                started = time.monotonic()
+                if shape == "run_many":
+                    outcomes = await zuora.run_many(WORKFLOW, items)
+                    assert all(outcome.ok for outcome in outcomes)  # noqa: S101 -- else no result
+                else:
+                    await asyncio.gather(*(zuora.run_workflow(WORKFLOW, item) for item in items))
+                return runs / (time.monotonic() - started), zuora.stats.pauses
+        finally:
+            server.stdin.close()
+            await server.wait()
 
-    fault = [Fault.rate_limit_burst(1, retry_after=1, probability=0.03)]
     result: dict[str, float] = {"runs": runs}
     for shape in ("run_many", "gather"):
-        clean, _ = await rate([], shape)
-        faulty, pauses = await rate(fault, shape)
+        clean, _ = await rate(False, shape)
+        faulty, pauses = await rate(True, shape)
         result[f"{shape}_fault_free"] = clean
         result[f"{shape}_random_429"] = faulty
         result[f"{shape}_pauses"] = pauses
@@ -555,7 +583,8 @@ def _markdown(document: dict[str, Any]) -> str:
         lines += [
             "## Random isolated 429s",
             "",
-            "One client, FakeZuora in the same process, no latency; 3% of run requests answered"
+            "One client, FakeZuora in a process of its own, no latency, quota lifted; 3% of run"
+            " requests answered"
             " 429 `Retry-After: 1` at random (`rate_limit_burst(1, probability=0.03)`). Runs per"
             " second with and without the faults, for one `run_many` batch and for the same"
             " runs as concurrent `run_workflow` calls. A 1 s wait in a batch of a few seconds"
@@ -720,7 +749,7 @@ async def main(
     settings["repeat"] = repeat
     document: dict[str, Any] = {"machine": info, "settings": settings, "scenarios": rows}
     if not only or "random429" in only:
-        after_runs, before_runs = (2_000, 500) if quick else (20_000, 1_500)
+        after_runs, before_runs = (2_000, 500) if quick else (80_000, 1_500)
         document["random_429"] = {
             "after": await asyncio.to_thread(_random_429_in_a_process, after_runs, None)
         }
@@ -765,8 +794,11 @@ if __name__ == "__main__":
         help="run the scenarios N rounds; report each one's median round and every round",
     )
     parser.add_argument("--random429", type=int, metavar="RUNS", help="the random-429 run")
+    parser.add_argument("--serve-fake", choices=("clean", "faulty"), help=argparse.SUPPRESS)
     arguments = parser.parse_args()
-    if arguments.client:
+    if arguments.serve_fake:
+        asyncio.run(_serve_faulty_fake(arguments.serve_fake == "faulty"))
+    elif arguments.client:
         asyncio.run(_client_main(json.loads(arguments.client)))
     elif arguments.raw_client:
         asyncio.run(_raw_client_main(json.loads(arguments.raw_client)))

@@ -543,7 +543,7 @@ class WorkflowClient:
         """Start one run per item and yield each ``RunOutcome`` as it completes.
 
         ``items`` are parameter mappings or ``RunRequest``s, from a list, a generator or
-        an async iterable; they are read only as far as ``window`` (default: four
+        an async iterable; they are read only as far as ``window`` (default: eight
         times the client's ``max_concurrency``, so runs sleeping out a ``Retry-After`` do
         not hold up the rest) ahead of the outcomes handed back. An item's key is
         its own ``idempotency_key``, else ``key_fn(params)``, else a fresh UUID4. Nothing
@@ -552,8 +552,8 @@ class WorkflowClient:
 
         With ``wait=True`` each outcome comes back only once its run has ended, with the
         final ``detail`` (``outcome.succeeded`` tells a clean finish); waits poll within the
-        client's poll budget, and the default window grows to ``8 * max_concurrency`` so
-        that runs waiting in Zuora's queue do not hold up the start of the next ones.
+        client's poll budget, and the default window (``8 * max_concurrency``) is what keeps
+        runs waiting in Zuora's queue from holding up the start of the next ones.
 
         **Pre-flight:** before the first run the workflow is checked once (``GET
         /workflows/{id}``, cached per client for a minute): if it is not Active or its

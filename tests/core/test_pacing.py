@@ -188,6 +188,18 @@ def test_spent_429s_in_a_row_are_believed_even_amid_plenty():
     assert _answer(pacing, 429, SPENT, now=1.2) == Verdict(pause_until=31.2)
 
 
+def test_by_default_five_spent_429s_in_a_row_are_believed():
+    """Three in a row come by chance every ~37,000 answers at 3% random 429s (every few
+    seconds for a fast client); five once in ~41 million."""
+    pacing = Pacing(32)
+    pacing.on_plenty()
+
+    for moment in range(4):
+        assert _answer(pacing, 429, SPENT, now=1.0 + moment / 10).isolated
+    assert _answer(pacing, 429, SPENT, now=1.4).pause_until is not None
+    assert pacing.pauses == 1
+
+
 def test_a_success_between_spent_429s_starts_the_count_again():
     pacing = Pacing(32, confirm_spent=2)
     pacing.on_plenty()
