@@ -149,6 +149,7 @@ class _Workers:
         # The pipeline's slots: workers start an item only into a free one (see _work).
         self._slots = slots
         self._running = 0  # items inside _run_item
+        self._most_workers = 0  # the window, or the item count if smaller (_start_workers)
         # The pre-flight check: run once, when the first item is about to start (so a
         # resumed batch with nothing left to do sends nothing), shared by every worker.
         self._before_first = before_first
@@ -233,8 +234,14 @@ class _Workers:
 
     def _start_workers(self) -> None:
         loop = asyncio.get_running_loop()
-        # No more workers than items, when the count is known.
+        # No more workers than items, when the count is known; and, to begin with, no more
+        # than there are free slots: the rest of the window is only needed once runs hold
+        # places while they sleep, and ``_wake_one`` adds workers then (each worker is a
+        # task alive for the whole batch: hundreds made up front are garbage collections).
         count = self._window if self._total is None else max(1, min(self._window, self._total))
+        self._most_workers = count
+        if self._slots is not None:
+            count = max(1, min(count, self._slots.free_slots()))
         self._live_workers = count
         self._workers = [loop.create_task(self._work()) for _ in range(count)]
         if self._slots is not None:
@@ -264,8 +271,10 @@ class _Workers:
                     await self._check_before_first()
                 index = self._next_index
                 self._next_index += 1
-                if self._parked and self._has_room_for_another():
-                    self._wake_one()  # room for more than this item: pass the turn on
+                if self._has_room_for_another():
+                    # Room for more than this item (slots freed while runs sleep, or the
+                    # limit grown back): pass the turn on, to a parked or a new worker.
+                    self._wake_one()
                 # In the batch's trace context (its span as the parent, or tracing
                 # suppressed past the first items), set and reset in this worker.
                 self._running += 1
@@ -315,11 +324,20 @@ class _Workers:
         )
 
     def _wake_one(self) -> None:
+        """Wake a parked worker; with none parked, add one while the window allows."""
         while self._parked:
             parked = self._parked.popleft()
             if not parked.done():
                 parked.set_result(None)
                 return
+        if (
+            len(self._workers) < self._most_workers
+            and self._live_workers > 0  # not after the last worker has said "done"
+            and not self._exhausted
+            and not self._closed
+        ):
+            self._live_workers += 1
+            self._workers.append(asyncio.get_running_loop().create_task(self._work()))
 
     async def _park(self) -> None:
         parked = asyncio.get_running_loop().create_future()
