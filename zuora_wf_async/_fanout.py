@@ -309,11 +309,12 @@ class _Workers:
 
         Who wakes them: a worker whose item ended goes on to the next item itself, into
         the slot its item freed; a worker that starts an item while more slots are free
-        wakes one more (so a run of free slots fills one worker after another); a call
-        that gives its slot back to wait before a resend wakes one (``_wake_one``, told
-        by the pipeline). Only while one of our items runs: with none running, nothing
-        of ours would end to wake us (a slot freed by another caller, or a pause ending,
-        does not), so an item started then queues in the limiter as before.
+        wakes one more, or adds one while the window allows (so a run of free slots fills
+        one worker after another); a call that gives its slot back to wait before a
+        resend does the same (``_wake_one``, told by the pipeline). Only while one of our
+        items runs: with none running, nothing of ours would end to wake us (a slot freed
+        by another caller, or a pause ending, does not), so an item started then queues in
+        the limiter as before.
         """
         return self._slots is not None and self._running > 0 and self._slots.free_slots() <= 0
 
