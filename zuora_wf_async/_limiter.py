@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 
 from zuora_wf_async._core.pacing import Pacing, Verdict
 from zuora_wf_async._core.ratelimit import RateLimitInfo
+from zuora_wf_async._deadlines import DeadlineWatch
 
 __all__ = ["AdaptiveLimiter", "WaitPastDeadline"]
 
@@ -50,9 +51,8 @@ class AdaptiveLimiter:
         self.in_flight = 0
         self.peak_in_flight = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
-        # Each waiter's deadline on the loop's clock, and the one timer that enforces them.
-        self._deadlines: dict[asyncio.Future[None], float] = {}
-        self._watchdog: asyncio.TimerHandle | None = None
+        # Each waiter's deadline, on one timer (see _deadlines).
+        self._deadlines = DeadlineWatch(lambda: WaitPastDeadline(None))
 
     @property
     def max_concurrency(self) -> int:
@@ -123,7 +123,7 @@ class AdaptiveLimiter:
                 waiter = asyncio.get_running_loop().create_future()
                 self._waiters.append(waiter)
                 if not math.isinf(time_left):
-                    self._watch(waiter, time_left)
+                    self._deadlines.watch(waiter, time_left)
                 try:
                     await waiter  # _release hands the slot over with the result
                 except BaseException:
@@ -145,39 +145,8 @@ class AdaptiveLimiter:
             raise WaitPastDeadline(seconds)
         await self._sleep(seconds)
 
-    # The slot wait is the one wait not taken through the injected sleep (it ends when
-    # another request ends), so its deadline is kept on the loop's own clock. One watchdog
-    # timer serves every waiter: a timer per wait (asyncio.timeout) leaves a cancelled
-    # handle in the loop's heap for each slot handed over, until its far-off deadline, and
-    # those pile up into garbage collections on every batch that queues for slots.
-
-    def _watch(self, waiter: asyncio.Future[None], time_left: float) -> None:
-        loop = asyncio.get_running_loop()
-        due = loop.time() + time_left
-        self._deadlines[waiter] = due
-        if self._watchdog is None or due < self._watchdog.when():
-            if self._watchdog is not None:
-                self._watchdog.cancel()
-            self._watchdog = loop.call_at(due, self._expire_waiters)
-
-    def _expire_waiters(self) -> None:
-        self._watchdog = None
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        earliest = math.inf
-        for waiter, due in list(self._deadlines.items()):
-            if waiter.done():
-                del self._deadlines[waiter]
-            elif due <= now:
-                del self._deadlines[waiter]
-                waiter.set_exception(WaitPastDeadline(None))
-            else:
-                earliest = min(earliest, due)
-        if not math.isinf(earliest):
-            self._watchdog = loop.call_at(earliest, self._expire_waiters)
-
     def _give_back(self, waiter: asyncio.Future[None]) -> None:
-        self._deadlines.pop(waiter, None)
+        self._deadlines.forget(waiter)
         if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
             self._release()  # a slot was handed to us as we gave up: pass it on
         else:
@@ -193,5 +162,5 @@ class AdaptiveLimiter:
             waiter = self._waiters.popleft()
             if not waiter.done():
                 self.in_flight += 1
-                self._deadlines.pop(waiter, None)
+                self._deadlines.forget(waiter)
                 waiter.set_result(None)

@@ -43,6 +43,7 @@ import attrs
 
 from zuora_wf_async._core.pacing import Pacing, Throttle, Verdict, classify_429
 from zuora_wf_async._core.ratelimit import RateLimitInfo
+from zuora_wf_async._deadlines import DeadlineWatch
 from zuora_wf_async._shared import _scripts
 from zuora_wf_async._shared._settings import (
     Lease,
@@ -126,9 +127,8 @@ class SharedGate:
         self._retry_at = -math.inf
         self._resync = True  # the first call registers our count
         self._waiters: deque[asyncio.Future[Lease | Paused]] = deque()
-        # Each waiter's deadline on the loop's clock, and the one timer that enforces them.
-        self._deadlines: dict[asyncio.Future[Lease | Paused], float] = {}
-        self._watchdog: asyncio.TimerHandle | None = None
+        # Each waiter's deadline, on one timer (see zuora_wf_async._deadlines).
+        self._deadlines = DeadlineWatch(SlotWaitExpired)
         self._effects = _Effects()
         self._gen = 0
         self._keep = 0  # slots we may pass on inside the process (from the last answer)
@@ -174,13 +174,13 @@ class SharedGate:
         self._wake_by(self._ask_at)
         time_left = deadline_at - self._clock()
         if not math.isinf(time_left):
-            self._watch(waiter, max(time_left, 0.0))
+            self._deadlines.watch(waiter, max(time_left, 0.0))
         try:
             answer = await waiter
         except BaseException:
             # Given up (deadline: SlotWaitExpired, or cancelled): a slot handed over
             # meanwhile goes back.
-            self._deadlines.pop(waiter, None)
+            self._deadlines.forget(waiter)
             if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
                 handed = waiter.result()
                 if isinstance(handed, Lease):
@@ -191,37 +191,8 @@ class SharedGate:
                 with contextlib.suppress(ValueError):
                     self._waiters.remove(waiter)
             raise
-        self._deadlines.pop(waiter, None)
+        self._deadlines.forget(waiter)
         return answer
-
-    # One watchdog timer serves every waiter's deadline (as in the local limiter): a timer
-    # per wait (asyncio.timeout) is set and cancelled for every request that waits for a
-    # slot, and leaves a cancelled handle in the loop's heap until its far-off deadline.
-
-    def _watch(self, waiter: asyncio.Future[Lease | Paused], time_left: float) -> None:
-        loop = asyncio.get_running_loop()
-        due = loop.time() + time_left
-        self._deadlines[waiter] = due
-        if self._watchdog is None or due < self._watchdog.when():
-            if self._watchdog is not None:
-                self._watchdog.cancel()
-            self._watchdog = loop.call_at(due, self._expire_waiters)
-
-    def _expire_waiters(self) -> None:
-        self._watchdog = None
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        earliest = math.inf
-        for waiter, due in list(self._deadlines.items()):
-            if waiter.done():
-                del self._deadlines[waiter]
-            elif due <= now:
-                del self._deadlines[waiter]
-                waiter.set_exception(SlotWaitExpired())
-            else:
-                earliest = min(earliest, due)
-        if not math.isinf(earliest):
-            self._watchdog = loop.call_at(earliest, self._expire_waiters)
 
     async def try_acquire(self) -> Lease | Paused | None:
         """Ask once, without waiting: a slot, a pause, or None when the tenant is full."""
@@ -318,9 +289,7 @@ class SharedGate:
             await asyncio.gather(self._courier, return_exceptions=True)
         for waiter in self._waiters:
             waiter.cancel()
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-            self._watchdog = None
+        self._deadlines.close()
         if self._redis is not None and not self._down:
             with contextlib.suppress(*self._errors):
                 async with asyncio.timeout(self.settings.timeout):
