@@ -35,6 +35,7 @@ import pstats
 import statistics
 import time
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from . import _shapes
@@ -202,6 +203,34 @@ def _profile(endpoint: _shapes.Endpoint, shape: str, count: int) -> list[str]:
     return lines
 
 
+async def _measured_in_workers(
+    one: Callable[[dict[str, Any]], Awaitable[bool]], count: int, meter: Any
+) -> int:
+    """``_shapes.WIDTH`` workers on one iterator, each awaiting ``one(item)``: a warm-up
+    batch, then ``count`` items between ``meter.start()`` and ``meter.stop()``; how many
+    of them ``one`` said succeeded."""
+
+    async def batch(items: list[dict[str, Any]]) -> int:
+        source = iter(items)
+        done = 0
+
+        async def worker() -> None:
+            nonlocal done
+            for item in source:
+                if await one(item):  # awaited first: `done +=` must not span it
+                    done += 1
+
+        await asyncio.gather(*(worker() for _ in range(_shapes.WIDTH)))
+        return done
+
+    await batch(list(_shapes.params(_shapes.WARMUP)))
+    items = list(_shapes.params(count, start=_shapes.WARMUP))
+    meter.start()
+    ok = await batch(items)
+    meter.stop()
+    return ok
+
+
 def _layer_shapes() -> dict[str, Any]:
     """Worker-pool shapes that add one layer of ours at a time (see the module doc)."""
     import json
@@ -231,25 +260,7 @@ def _layer_shapes() -> dict[str, Any]:
                 raw = await transport.send(prepared, headers, timeout=60.0)
                 return raw.status == 200 and json.loads(raw.body) is not None
 
-            async def batch(items: list[dict[str, Any]]) -> int:
-                source = iter(items)
-                done = 0
-
-                async def worker() -> None:
-                    nonlocal done
-                    for item in source:
-                        if await one(item):  # awaited first: `done +=` must not span it
-                            done += 1
-
-                await asyncio.gather(*(worker() for _ in range(_shapes.WIDTH)))
-                return done
-
-            await batch(list(_shapes.params(_shapes.WARMUP)))
-            items = list(_shapes.params(count, start=_shapes.WARMUP))
-            meter.start()
-            ok = await batch(items)
-            meter.stop()
-            return ok
+            return await _measured_in_workers(one, count, meter)
         finally:
             await transport.close()
 
@@ -262,25 +273,11 @@ def _layer_shapes() -> dict[str, Any]:
                 # backoff's loop around it, so the difference is what that loop costs.
                 client._pipeline._run_call = client._pipeline._attempt  # type: ignore[method-assign]
 
-            async def batch(items: list[dict[str, Any]]) -> int:
-                source = iter(items)
-                done = 0
+            async def one(item: dict[str, Any]) -> bool:
+                await client.run_workflow(_shapes.WORKFLOW_ID, item)
+                return True
 
-                async def worker() -> None:
-                    nonlocal done
-                    for item in source:
-                        await client.run_workflow(_shapes.WORKFLOW_ID, item)
-                        done += 1
-
-                await asyncio.gather(*(worker() for _ in range(_shapes.WIDTH)))
-                return done
-
-            await batch(list(_shapes.params(_shapes.WARMUP)))
-            items = list(_shapes.params(count, start=_shapes.WARMUP))
-            meter.start()
-            ok = await batch(items)
-            meter.stop()
-            return ok
+            return await _measured_in_workers(one, count, meter)
 
     return {
         "raw_workers": _shapes.SHAPES["raw_workers"],
