@@ -11,7 +11,7 @@ Measured per sample, over the batch only (warm-up excluded): this process's CPU 
 generation (``gc.get_stats``). Per round and headers mode, each of our shapes is divided
 by the cheaper raw shape's sample of the same round (the raw shape with the lower median
 over all rounds); the table gives the median ratio and its spread (min to max) over the
-rounds.
+rounds. The server and the client run on CPUs of their own (``_pinning``).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from . import _shapes
+from ._pinning import pinned_apart
 from ._report import machine, machine_lines
 from ._server import ServerProcess
 
@@ -137,7 +138,10 @@ def run(
         mode: {shape: [] for shape in _shapes.SHAPES} for mode in MODES.values()
     }
     started = time.perf_counter()
-    with ServerProcess("benchmarks._fastserver") as server:
+    with (
+        ServerProcess("benchmarks._fastserver") as server,
+        pinned_apart(server.hello["pid"]) as placement,
+    ):
         for index in range(rounds):
             # Rotate by a step prime to the length, so each pair lands in many positions.
             step = (index * 3) % len(order)
@@ -156,7 +160,12 @@ def run(
     document = {
         "label": label,
         "machine": info,
-        "settings": {"runs_per_sample": count, "rounds": rounds, "width": _shapes.WIDTH},
+        "settings": {
+            "runs_per_sample": count,
+            "rounds": rounds,
+            "width": _shapes.WIDTH,
+            "placement": placement,
+        },
         "seconds": seconds,
         "summary": summary,
         "samples": samples,
@@ -182,6 +191,7 @@ def markdown(document: dict[str, Any]) -> str:
         f"- {settings['rounds']} interleaved rounds x {settings['runs_per_sample']:,} runs per"
         f" sample, {settings['width']} requests in flight, OAuth client credentials,"
         f" server `benchmarks._fastserver` in another process; {document['seconds']:.0f} s",
+        f"- placement: {settings.get('placement', 'not pinned')}",
         "- CPU: `time.process_time()` of the client process over the batch (warm-up excluded);"
         " median [min-max] over the rounds",
         "- ratio: ours / the cheaper raw shape's sample of the same round;"

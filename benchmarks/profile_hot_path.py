@@ -39,6 +39,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from . import _shapes
+from ._pinning import pinned_apart
 from ._server import ServerProcess
 
 
@@ -322,8 +323,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--layers", action="store_true", help="only the layer-by-layer table")
     args = parser.parse_args(argv)
-    with ServerProcess("benchmarks._fastserver") as server:
+    with (
+        ServerProcess("benchmarks._fastserver") as server,
+        pinned_apart(server.hello["pid"]) as placement,
+    ):
         hello = server.hello
+        print(f"placement: {placement}")
         if args.layers:
             for mode in ("with_headers", "without_headers"):
                 endpoint = _shapes.Endpoint(hello[mode], hello["client_id"], hello["client_secret"])
