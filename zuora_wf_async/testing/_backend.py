@@ -48,6 +48,7 @@ from ._wire import (
     decode_for_record,
     encode,
     errors_body,
+    is_form,
     json_reply,
     parse_json_object,
 )
@@ -292,9 +293,7 @@ class Backend:
             self.requests[index] = attrs.evolve(
                 record,
                 status=None if isinstance(answer, Drop) else answer.status,
-                response_headers=(
-                    None if isinstance(answer, Drop) else Headers(tuple(answer.headers.items()))
-                ),
+                response_headers=(None if isinstance(answer, Drop) else Headers(answer.headers)),
                 fault=kinds[-1] if kinds else None,
             )
         self._notify()
@@ -491,7 +490,7 @@ class Backend:
             return json_reply(404, errors_body(404, f"Workflow '{route.param}' is not found"))
         workflow_id = int(route.param)
         try:
-            params = parse_json_object(incoming.raw_body, record.content_encoding)
+            params = _run_params(incoming, record)
         except BodyError as exc:
             return json_reply(400, errors_body(400, str(exc)))
         key = incoming.headers.get("Idempotency-Key") or None
@@ -575,6 +574,14 @@ def _slow_delays(fault: Fault | None) -> tuple[float, float]:
     if fault is None or fault.kind != "slow":
         return 0.0, 0.0
     return (0.0, fault.delay) if fault.record_first else (fault.delay, 0.0)
+
+
+def _run_params(incoming: Incoming, record: RecordedRequest) -> dict[str, Any]:
+    """A run's parameters: the JSON object the record decoded already (a copy, so the
+    record stays as received), else the body parsed by the run's own rules."""
+    if type(record.body) is dict and not is_form(incoming.headers.get("Content-Type")):
+        return dict(record.body)
+    return parse_json_object(incoming.raw_body, record.content_encoding)
 
 
 def _form(incoming: Incoming) -> dict[str, str] | None:

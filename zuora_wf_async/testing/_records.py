@@ -22,35 +22,54 @@ class Headers(Mapping[str, str]):
     joined with ``", "`` on lookup (RFC 9110 field combination); :meth:`getall` gives each.
     """
 
-    __slots__ = ("_index", "_items")
+    __slots__ = ("_index", "_sent")
 
     def __init__(self, items: Mapping[str, str] | tuple[tuple[str, str], ...] = ()) -> None:
         pairs = tuple(items.items()) if isinstance(items, Mapping) else tuple(items)
-        self._items: tuple[tuple[str, str], ...] = pairs
-        self._index: dict[str, list[str]] | None = None
+        # Kept as a dict of strings when no name repeats exactly (the usual case), else as
+        # the pairs. The fake keeps two of these per request it records, and a dict of
+        # strings is invisible to the garbage collector, where a tuple per header is not
+        # until a collection has looked at it: in a batch of thousands of requests those
+        # tuples were most of what triggered the fake's collections, each a pause of every
+        # request in flight.
+        sent = dict(pairs)
+        self._sent: dict[str, str] | tuple[tuple[str, str], ...] = (
+            sent if len(sent) == len(pairs) else pairs
+        )
+        self._index: dict[str, str] | None = None
 
-    def _lookup(self) -> dict[str, list[str]]:
-        # Lower-cased once, on the first lookup: the fake asks about ten headers of every
-        # request, and scanning every pair for each was a good part of its time per request.
+    @property
+    def _items(self) -> tuple[tuple[str, str], ...]:
+        sent = self._sent
+        return tuple(sent.items()) if isinstance(sent, dict) else sent
+
+    def _lookup(self) -> dict[str, str]:
+        # Lower-cased and joined once, on the first lookup: the fake asks about ten headers
+        # of every request, and scanning every pair for each was a good part of its time per
+        # request. Joined strings, not a list per name: again nothing for the collector.
         index = self._index
         if index is None:
             index = {}
-            for key, value in self._items:
-                index.setdefault(key.lower(), []).append(value)
+            sent = self._sent
+            for key, value in sent.items() if isinstance(sent, dict) else sent:
+                lower = key.lower()
+                earlier = index.get(lower)
+                index[lower] = value if earlier is None else f"{earlier}, {value}"
             self._index = index
         return index
 
     def getall(self, name: str) -> list[str]:
-        return list(self._lookup().get(name.lower(), ()))
+        wanted = name.lower()
+        return [value for key, value in self._items if key.lower() == wanted]
 
     def items_as_sent(self) -> tuple[tuple[str, str], ...]:
         return self._items
 
     def __getitem__(self, name: str) -> str:
-        values = self._lookup().get(name.lower())
-        if not values:
+        value = self._lookup().get(name.lower())
+        if value is None:
             raise KeyError(name)
-        return values[0] if len(values) == 1 else ", ".join(values)
+        return value
 
     @overload  # type: ignore[override]
     def get(self, name: str) -> str | None: ...
@@ -60,10 +79,7 @@ class Headers(Mapping[str, str]):
     def get(self, name: str, default: None) -> str | None: ...
 
     def get(self, name: str, default: str | None = None) -> str | None:
-        values = self._lookup().get(name.lower())
-        if not values:
-            return default
-        return values[0] if len(values) == 1 else ", ".join(values)
+        return self._lookup().get(name.lower(), default)
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name.lower() in self._lookup()

@@ -118,6 +118,7 @@ class RunStore:
     _sequences: dict[int, int] = attrs.field(factory=dict, init=False)
     _next_id: int = attrs.field(default=FIRST_RUN_ID, init=False)
     _next_task_id: int = attrs.field(default=FIRST_TASK_ID, init=False)
+    _last_stamp: tuple[datetime | None, str] = attrs.field(default=(None, ""), init=False)
     book: TaskBook = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -131,7 +132,12 @@ class RunStore:
         return self._runs.get(run_id)
 
     def _stamp(self, clock_time: float) -> str:
-        return format_timestamp(self.wall(clock_time))
+        # The text changes once a second, and a batch stamps thousands of runs a second.
+        moment = self.wall(clock_time)
+        second = moment.replace(microsecond=0)
+        if self._last_stamp[0] != second:
+            self._last_stamp = (second, format_timestamp(second))
+        return self._last_stamp[1]
 
     def config_of(self, workflow_id: int) -> WorkflowConfig:
         return self._configs.get(workflow_id, _DEFAULT_CONFIG)

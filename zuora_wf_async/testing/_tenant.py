@@ -69,29 +69,36 @@ class TenantQuota:
             FixedWindow(limits.per_hour, HOUR),
             FixedWindow(limits.per_day, DAY),
         )
+        # The quotas part of RateLimit-Limit never changes: written once, not per answer.
+        self._quotas = ", ".join(f"{w.limit};w={w.seconds:g}" for w in self._windows)
 
     def hit(self, now: float) -> bool:
         """Count one request in every window; True when any window is over its limit."""
-        over = [window.hit(now) for window in self._windows]
-        return any(over)
+        over = False
+        for window in self._windows:
+            over = window.hit(now) or over  # every window counts, even after one is over
+        return over
 
-    def _closest(self, now: float) -> FixedWindow:
-        # The fewest requests left; on a tie, the window that resets first.
-        return min(self._windows, key=lambda w: (w.remaining(now), w.reset_in(now)))
+    def _standing(self, now: float) -> list[tuple[int, int, FixedWindow]]:
+        # Each window's (remaining, reset_in), worked out once per answer.
+        return [(w.remaining(now), w.reset_in(now), w) for w in self._windows]
 
     def reset_in(self, now: float) -> int:
-        exhausted = [w for w in self._windows if w.remaining(now) == 0]
+        return self._reset_in(self._standing(now))
+
+    @staticmethod
+    def _reset_in(standing: list[tuple[int, int, FixedWindow]]) -> int:
+        exhausted = [reset for remaining, reset, _ in standing if remaining == 0]
         if exhausted:
-            return max(w.reset_in(now) for w in exhausted)
-        return self._closest(now).reset_in(now)
+            return max(exhausted)
+        # The fewest requests left; on a tie, the window that resets first.
+        return min(standing, key=lambda entry: entry[:2])[1]
 
     def api_headers(self, now: float) -> dict[str, str]:
-        closest = self._closest(now)
-        quotas = ", ".join(f"{w.limit};w={w.seconds:g}" for w in self._windows)
+        standing = self._standing(now)
+        remaining, reset, closest = min(standing, key=lambda entry: entry[:2])
         return {
-            "RateLimit-Limit": f"{closest.limit}, {quotas}",
-            "RateLimit-Remaining": str(closest.remaining(now)),
-            "RateLimit-Reset": str(
-                self.reset_in(now) if closest.remaining(now) == 0 else closest.reset_in(now)
-            ),
+            "RateLimit-Limit": f"{closest.limit}, {self._quotas}",
+            "RateLimit-Remaining": str(remaining),
+            "RateLimit-Reset": str(self._reset_in(standing) if remaining == 0 else reset),
         }

@@ -28,6 +28,7 @@ __all__ = [
     "errors_body",
     "format_timestamp",
     "gunzip",
+    "is_form",
     "json_reply",
     "parse_json_object",
     "text_reply",
@@ -64,8 +65,12 @@ class Drop:
 DROP: Final = Drop()
 
 
+# One encoder for every answer: json.dumps with separators builds a new one per call.
+_COMPACT: Final = json.JSONEncoder(separators=(",", ":"))
+
+
 def json_reply(status: int, body: Any, headers: tuple[tuple[str, str], ...] = ()) -> Reply:
-    return Reply(status, json.dumps(body, separators=(",", ":")).encode(), JSON_TYPE, headers)
+    return Reply(status, _COMPACT.encode(body).encode(), JSON_TYPE, headers)
 
 
 def text_reply(status: int, text: str, content_type: str = "text/html") -> Reply:
@@ -107,13 +112,17 @@ def parse_json_object(raw: bytes, content_encoding: str | None) -> dict[str, Any
     return value
 
 
+def is_form(content_type: str | None) -> bool:
+    return content_type is not None and content_type.split(";")[0].strip().lower() == FORM_TYPE
+
+
 def decode_for_record(raw: bytes, content_encoding: str | None, content_type: str | None) -> Any:
     """Best-effort decoding for :class:`RecordedRequest.body`; never raises."""
     try:
         data = gunzip(raw) if _is_gzip(content_encoding) else raw
         if not data:
             return None
-        if content_type is not None and content_type.split(";")[0].strip().lower() == FORM_TYPE:
+        if is_form(content_type):
             return dict(parse_qsl(data.decode(), keep_blank_values=True))
         return json.loads(data)
     except (BodyError, UnicodeDecodeError, ValueError):
