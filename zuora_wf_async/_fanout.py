@@ -27,7 +27,7 @@ from zuora_wf_async._core.retry import RetryPolicy
 from zuora_wf_async._errors import InvalidRequestError, WorkflowNotRunnableError, ZuoraError
 from zuora_wf_async._events import call_hook
 from zuora_wf_async._follow import RunFollower
-from zuora_wf_async._outcomes import Progress, RunOutcome, RunRequest
+from zuora_wf_async._outcomes import PackedOutcomes, Progress, RunOutcome, RunRequest
 from zuora_wf_async._pipeline import Pipeline
 from zuora_wf_async._starting import RunStarter, new_idempotency_key
 from zuora_wf_async._telemetry import NO_BATCH, BatchTrace
@@ -173,8 +173,8 @@ class _Workers:
         self._parked: collections.deque[asyncio.Future[None]] = collections.deque()
         self._outcomes: asyncio.Queue[RunOutcome | _Failed | None] = asyncio.Queue()
         self._unreturned = 0  # items read and not yet handed back
-        # run_many's list, when the workers hand outcomes back themselves (collect()).
-        self._collected: list[RunOutcome] | None = None
+        # run_many's outcomes, when the workers hand them back themselves (collect()).
+        self._collected: PackedOutcomes | None = None
         self.done = 0
         self.failed = 0
 
@@ -286,7 +286,7 @@ class _Workers:
                 if self._collected is None:
                     self._outcomes.put_nowait(outcome)
                 else:
-                    self._collected.append(outcome)
+                    self._collected.add(outcome)
                     self._hand_back(outcome)
         except asyncio.CancelledError:
             raise
@@ -401,9 +401,11 @@ class _Workers:
         return got
 
     async def collect(self) -> list[RunOutcome]:
-        """Every outcome, in completion order, with no consumer between the workers and
-        the list: each worker hands its outcomes back itself (``run_many``'s shape)."""
-        collected: list[RunOutcome] = []
+        """Every outcome, in input order, with no consumer between the workers and the
+        store: each worker hands its outcomes back itself (``run_many``'s shape). Kept
+        packed until the end: see ``PackedOutcomes`` for the garbage collections that
+        saves."""
+        collected = PackedOutcomes()
         self._collected = collected
         try:
             self._start_workers()
@@ -420,7 +422,7 @@ class _Workers:
         self._closed = True
         self._workers = []
         self._batch.end()
-        return collected
+        return collected.unpack()
 
     def _hand_back(self, outcome: RunOutcome) -> None:
         """An outcome leaves the window: room for the next item, counts, progress."""
@@ -511,7 +513,7 @@ class RunStream:
         await self._workers.aclose()
 
     async def collect(self) -> list[RunOutcome]:
-        """Every remaining outcome, in completion order (what ``run_many`` sorts)."""
+        """Every remaining outcome, in input order (``run_many``)."""
         return await self._workers.collect()
 
 
@@ -696,6 +698,4 @@ class FanOut:
             preflight=preflight,
         )
         async with stream:
-            outcomes = await stream.collect()
-        outcomes.sort(key=lambda outcome: outcome.index)
-        return outcomes
+            return await stream.collect()
