@@ -14,7 +14,7 @@ import contextlib
 import inspect
 import logging
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Protocol, Self, TypeAlias
+from typing import TYPE_CHECKING, Any, Protocol, Self, TypeAlias, cast
 
 from zuora_wf_async._core import requests as build
 from zuora_wf_async._core.polling import (
@@ -74,6 +74,11 @@ def _key_from(key_fn: KeyFn, params: Mapping[str, Any], index: int) -> str:
 
 StartFn: TypeAlias = Callable[
     [int, Mapping[str, Any], str | None, str | None], Awaitable[RunOutcome]
+]
+# What the workers call: a StartFn, or run_many's, which packs an item that went well into
+# its PackedOutcomes itself and gives None instead of a record (see FanOut.iter_runs).
+_PackingStartFn: TypeAlias = Callable[
+    [int, Mapping[str, Any], str | None, str | None], Awaitable[RunOutcome | None]
 ]
 
 
@@ -135,7 +140,7 @@ class _Workers:
 
     def __init__(
         self,
-        start: StartFn,
+        start: _PackingStartFn,
         items: Iterable[RunItem] | AsyncIterable[RunItem],
         *,
         window: int,
@@ -144,8 +149,10 @@ class _Workers:
         batch: BatchTrace = NO_BATCH,
         before_first: Callable[[], Awaitable[None]] | None = None,
         slots: Slots | None = None,
+        packing: PackedOutcomes | None = None,
     ) -> None:
         self._start = start
+        self._packing = packing  # where ``start`` packs the items that went well
         # The pipeline's slots: workers start an item only into a free one (see _work).
         self._slots = slots
         self._running = 0  # items inside _run_item
@@ -283,11 +290,7 @@ class _Workers:
                         outcome = await self._run_item(index, item)
                 finally:
                     self._running -= 1
-                if self._collected is None:
-                    self._outcomes.put_nowait(outcome)
-                else:
-                    self._collected.add(outcome)
-                    self._hand_back(outcome)
+                self._deliver(index, outcome)
         except asyncio.CancelledError:
             raise
         except BaseException as exc:  # noqa: BLE001 -- handed to the consumer, who raises it
@@ -297,6 +300,17 @@ class _Workers:
             if self._live_workers == 0:
                 self._stop_listening()
                 self._outcomes.put_nowait(_WORKERS_DONE)
+
+    def _deliver(self, index: int, outcome: RunOutcome | None) -> None:
+        """An item's outcome to the consumer (``iter_runs``), or handed back here
+        (``run_many``'s ``collect``): packed, or already packed by ``start`` (None)."""
+        if outcome is None:  # packed by ``start`` itself, and it went well
+            self._hand_back(index, None, ok=True)
+        elif self._collected is None:
+            self._outcomes.put_nowait(outcome)
+        else:
+            self._collected.add(outcome)
+            self._hand_back(outcome.index, outcome.error, ok=outcome.ok)
 
     def _no_free_slot(self) -> bool:
         """Whether to hold the next item back: every slot is busy.
@@ -370,9 +384,9 @@ class _Workers:
         """The pre-flight check runs: read no more items until it passed."""
         return self._checking is not None and self._before_first is not None
 
-    def _run_item(self, index: int, item: object) -> Awaitable[RunOutcome]:
+    def _run_item(self, index: int, item: object) -> Awaitable[RunOutcome | None]:
         """The item's start, awaited by the worker (a plain function: no coroutine of its
-        own per item); an item that is not one fails alone."""
+        own per item); an item that is not one fails alone. None: ``start`` packed it."""
         try:
             params, key, track_id = _unpack(item, index)
         except InvalidRequestError as error:
@@ -397,7 +411,7 @@ class _Workers:
         if isinstance(got, _Failed):
             await self.aclose()
             raise got.exception
-        self._hand_back(got)
+        self._hand_back(got.index, got.error, ok=got.ok)
         return got
 
     async def collect(self) -> list[RunOutcome]:
@@ -405,7 +419,7 @@ class _Workers:
         store: each worker hands its outcomes back itself (``run_many``'s shape). Kept
         packed until the end: see ``PackedOutcomes`` for the garbage collections that
         saves."""
-        collected = PackedOutcomes()
+        collected = self._packing if self._packing is not None else PackedOutcomes()
         self._collected = collected
         try:
             self._start_workers()
@@ -424,14 +438,14 @@ class _Workers:
         self._batch.end()
         return collected.unpack()
 
-    def _hand_back(self, outcome: RunOutcome) -> None:
+    def _hand_back(self, index: int, error: ZuoraError | None, *, ok: bool) -> None:
         """An outcome leaves the window: room for the next item, counts, progress."""
         if self._unreturned == self._window:
             self._wake_one()  # the window was full: a worker may be parked for room in it
         self._unreturned -= 1
-        self._batch.item_done(outcome.index, outcome.error)
+        self._batch.item_done(index, error)
         self.done += 1
-        if not outcome.ok:
+        if not ok:
             self.failed += 1
         if self._on_progress is not None:
             call_hook(
@@ -455,7 +469,7 @@ class RunStream:
 
     def __init__(
         self,
-        start: StartFn,
+        start: _PackingStartFn,
         items: Iterable[RunItem] | AsyncIterable[RunItem],
         *,
         window: int,
@@ -464,6 +478,7 @@ class RunStream:
         batch: BatchTrace = NO_BATCH,
         before_first: Callable[[], Awaitable[None]] | None = None,
         slots: Slots | None = None,
+        packing: PackedOutcomes | None = None,
     ) -> None:
         self._workers = _Workers(
             start,
@@ -474,6 +489,7 @@ class RunStream:
             batch=batch,
             before_first=before_first,
             slots=slots,
+            packing=packing,
         )
 
     def __aiter__(self) -> Self:
@@ -551,6 +567,7 @@ class FanOut:
         journal: BatchJournal | None = None,
         preflight: bool = True,
         operation: str = "iter_runs",  # names the batch span; run_many passes its own
+        packing: PackedOutcomes | None = None,  # run_many (no journal), which only collects
     ) -> RunStream:
         """``WorkflowClient.iter_runs`` (documented there): the client delegates here."""
         plan = (
@@ -583,7 +600,7 @@ class FanOut:
 
         async def start(
             index: int, params: Mapping[str, Any], key: str | None, own_track_id: str | None
-        ) -> RunOutcome:
+        ) -> RunOutcome | None:
             try:
                 if key is None and key_fn is not None:
                     key = _key_from(key_fn, params, index)
@@ -622,6 +639,19 @@ class FanOut:
                         attempts=result.attempts,
                         elapsed=result.elapsed,
                     )
+            if packing is not None:
+                # run_many: packed as values (no record built only to be packed); None
+                # tells the worker it went well.
+                packing.add_run(
+                    index=index,
+                    params=params,
+                    idempotency_key=key,
+                    run=run,
+                    detail=detail,
+                    attempts=result.attempts,
+                    elapsed=result.elapsed,
+                )
+                return None
             return RunOutcome(
                 index=index,
                 params=params,
@@ -632,13 +662,16 @@ class FanOut:
                 elapsed=result.elapsed,
             )
 
+        starting: _PackingStartFn = start
         if journal is not None:
-            items, start = journal.wrap(items, key_fn), journal.recording(start)  # type: ignore[assignment]
+            assert packing is None  # noqa: S101 -- a journal records each outcome as a record
+            # Without packing, start always gives a record.
+            items, starting = journal.wrap(items, key_fn), journal.recording(cast(StartFn, start))
         batch = self._pipeline.telemetry.batch(
             operation, workflow_id=valid_id, window=window, total=total
         )
         return RunStream(
-            start,
+            starting,
             items,
             window=window,
             total=total,
@@ -646,6 +679,7 @@ class FanOut:
             batch=batch,
             before_first=check,
             slots=self._pipeline,
+            packing=packing,
         )
 
     def _check_workflow(self, workflow_id: int) -> Callable[[], Awaitable[None]]:
@@ -696,6 +730,9 @@ class FanOut:
             total=total,
             journal=journal,
             preflight=preflight,
+            # A journal records each outcome as a record; otherwise the items that went
+            # well are packed without one (see PackedOutcomes).
+            packing=PackedOutcomes() if journal is None else None,
         )
         async with stream:
             return await stream.collect()

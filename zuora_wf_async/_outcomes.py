@@ -157,6 +157,51 @@ class PackedOutcomes:
         else:
             self._values += (run, None, None, None, None, None, None, None)
 
+    def add_run(
+        self,
+        *,
+        index: int,
+        params: Mapping[str, Any],
+        idempotency_key: str | None,
+        run: WorkflowRun,
+        detail: WorkflowRunDetail | None,
+        attempts: int,
+        elapsed: float,
+    ) -> None:
+        """An item whose run started (and, if waited for, ended) without error, packed
+        without building its ``RunOutcome`` first: the path of nearly every item, where a
+        record built only to be packed would cost more than the packing (~1.4 µs)."""
+        if type(run) is not WorkflowRun:
+            self.add(
+                RunOutcome(
+                    index=index,
+                    params=params,
+                    idempotency_key=idempotency_key,
+                    run=run,
+                    detail=detail,
+                    attempts=attempts,
+                    elapsed=elapsed,
+                )
+            )
+            return
+        self._values += (
+            index,
+            params,
+            idempotency_key,
+            None,
+            detail,
+            attempts,
+            elapsed,
+            _RUN_PACKED,
+            run.id,
+            run.name,
+            run.original_workflow_id,
+            run.status,
+            run.created_at,
+            run.updated_at,
+            run.type,
+        )
+
     def unpack(self) -> list[RunOutcome]:
         """The records, in input order (by ``index``); empties the store as it goes, so
         the values and the records are not both held in full at once."""

@@ -117,6 +117,40 @@ def _fields(run_id: int) -> dict[str, object]:
     return attrs.asdict(_run(run_id), recurse=False)
 
 
+def test_a_run_packed_without_its_record_unpacks_like_one_packed_from_it():
+    params = {"accountId": "A-1"}
+    detail = WorkflowRunDetail(
+        id=8,
+        name="WF-396-00000008",
+        original_workflow_id=396,
+        status=RunStatus.FINISHED,
+        created_at=_CREATED,
+        updated_at=_CREATED,
+    )
+    from_values = PackedOutcomes()
+    from_records = PackedOutcomes()
+    fields = {
+        "params": params,
+        "idempotency_key": "k",
+        "detail": detail,
+        "attempts": 2,
+        "elapsed": 1.5,
+    }
+
+    for index, run in ((1, _run(8)), (0, _RunWithMore(**_fields(9)))):
+        from_values.add_run(index=index, run=run, **fields)
+        from_records.add(RunOutcome(index=index, run=run, **fields))
+
+    unpacked = from_values.unpack()
+    assert unpacked == from_records.unpack()
+    assert [o.index for o in unpacked] == [0, 1]
+    assert all(o.ok and o.error is None for o in unpacked)
+    assert type(unpacked[0].run) is _RunWithMore
+    assert type(unpacked[1].run) is WorkflowRun
+    assert unpacked[1].run == _run(8)
+    assert unpacked[1].detail is detail
+
+
 def test_an_empty_store_unpacks_to_an_empty_list():
     assert PackedOutcomes().unpack() == []
 
@@ -140,12 +174,25 @@ def test_a_packed_outcome_leaves_nothing_new_for_the_collector():
     kept: list[RunOutcome] = []
     packed = PackedOutcomes()
 
+    def pack_run(outcome: RunOutcome) -> None:
+        assert outcome.run is not None
+        packed.add_run(
+            index=outcome.index,
+            params=outcome.params,
+            idempotency_key=outcome.idempotency_key,
+            run=outcome.run,
+            detail=outcome.detail,
+            attempts=outcome.attempts,
+            elapsed=outcome.elapsed,
+        )
+
     # Kept as records, every outcome adds two (itself and its run): what made run_many
     # trigger a collection every ~100 runs. Packed, it adds none (up to a few stray
     # allocations by anything else in the process).
     assert _gen0_growth(kept.append, 1_000) >= 2_000
     assert _gen0_growth(packed.add, 1_000) < 100
-    assert len(packed) == 1_000
+    assert _gen0_growth(pack_run, 1_000) < 100
+    assert len(packed) == 2_000
 
 
 async def test_run_many_hands_back_the_same_runs_as_iter_runs(fake, zuora: WorkflowClient):
