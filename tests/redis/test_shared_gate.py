@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import signal
 import socket
 import sys
@@ -16,7 +17,14 @@ import redis.asyncio
 
 from zuora_wf_async._core.pacing import Verdict
 from zuora_wf_async._core.ratelimit import RateLimitInfo
-from zuora_wf_async._shared import Lease, Paused, SharedLimits, SharedLimitsError, SlotWaitExpired
+from zuora_wf_async._shared import (
+    Lease,
+    Paused,
+    SharedLimits,
+    SharedLimitsError,
+    SlotWaitExpired,
+    _gate,
+)
 
 TENANT = "https://rest.test.zuora.com"
 
@@ -406,3 +414,68 @@ def _queued(g, count):
         return len(g._deadlines) >= count
 
     return enough
+
+
+async def test_slots_handed_from_request_to_request_seldom_wake_the_courier(valkey):
+    # Four requests at a time share two slots, as a batch shares its process's fair share:
+    # each slot freed goes to the next request waiting, with no call to Redis and no
+    # wake-up of the task that talks to it either, beyond its lazy flush and its periodic
+    # ask (each at most every 0.1 s). The courier's wake-up time was kept a few
+    # microseconds past the deadline it was computed from, and nearly every hand-off
+    # woke it for nothing.
+    rounds, workers = 100, 4
+    g = gate(valkey.url, tenant=2)
+
+    async def requests_one_after_another():
+        for _ in range(rounds):
+            lease = await g.acquire()
+            assert isinstance(lease, Lease)
+            await asyncio.sleep(0)  # the request's own work
+            g.release(lease, status=200, info=None)
+
+    try:
+        await asyncio.gather(*(requests_one_after_another() for _ in range(workers)))
+        sent = rounds * workers
+        assert g.handoffs > sent / 2  # most slots went from request to request
+        assert g.calls < sent / 10
+        assert g.courier_wakes < sent / 10
+    finally:
+        await g.aclose()
+
+
+async def test_a_hand_off_does_not_wake_a_courier_asleep_until_the_flush(valkey, monkeypatch):
+    # Nothing timed here: the lazy flush (and the ask after a refusal) are 30 s away.
+    monkeypatch.setattr(_gate, "_LAZY_FLUSH_SECONDS", 30.0)
+    g = gate(valkey.url, tenant=1)
+    try:
+        lease = await try_acquire(g)
+        calls = g.calls
+        first = asyncio.ensure_future(g.acquire())  # refused by Redis: waits in the process
+        await _yield_until(lambda: g.calls == calls + 1 and _asleep(g))
+        g.release(lease, status=200, info=None)  # handed over; the success is yet to tell
+        lease = await first
+        await _yield_until(lambda: _asleep(g))
+        assert g._courier_sleeps_until == g._flush_at  # the deadline itself, not past it
+        second = asyncio.ensure_future(g.acquire())
+        await _yield_until(lambda: any(not waiter.done() for waiter in g._waiters))
+        wakes = g.courier_wakes
+        g.release(lease, status=200, info=None)
+        assert isinstance(await second, Lease)
+        assert g.courier_wakes == wakes  # it flushes at its deadline anyway
+        assert (g.handoffs, g.calls) == (2, calls + 1)  # no call to Redis for either
+        g.release(second.result(), status=200, info=None)
+    finally:
+        await g.aclose()
+
+
+def _asleep(g):
+    return g._courier is not None and g._courier_sleeps_until != -math.inf
+
+
+async def _yield_until(condition, *, turns=1000):
+    """Let other tasks run (no time passes on purpose) until ``condition()``."""
+    for _ in range(turns):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("the condition never held")

@@ -150,6 +150,7 @@ class SharedGate:
         self.local_slots = 0  # slots granted under local limits while it was down
         self.handoffs = 0  # slots passed from one request to the next without Redis
         self.calls = 0  # script calls made
+        self.courier_wakes = 0  # times the courier was woken (or started) to look again
 
     @property
     def available(self) -> bool:
@@ -303,6 +304,7 @@ class SharedGate:
     # -- the courier: the one task that talks to Redis ---------------------------------------
 
     def _wake(self) -> None:
+        self.courier_wakes += 1
         if self._kick is None:
             self._kick = asyncio.Event()
         self._kick.set()
@@ -346,7 +348,7 @@ class SharedGate:
             if self._closed or not live:
                 if self._down or not (self._spare or self._effects.pending()):
                     return
-                await self._sleep_until_kicked(wake_at - now)
+                await self._sleep_until_kicked(wake_at)
                 continue
             if self._spare and self._may_keep():
                 self._serve_from_spare()
@@ -356,7 +358,7 @@ class SharedGate:
                 continue
             if now < self._ask_at:
                 # Refused a moment ago: our own requests' ends hand slots on meanwhile.
-                await self._sleep_until_kicked(min(wake_at, self._ask_at) - now)
+                await self._sleep_until_kicked(min(wake_at, self._ask_at))
                 continue
             answer = await self._ask(len(live))
             if answer is None:
@@ -371,10 +373,15 @@ class SharedGate:
                 delay = max(self.settings.poll_interval, _LAZY_FLUSH_SECONDS if fair else 0)
                 self._ask_at = time.monotonic() + delay
 
-    async def _sleep_until_kicked(self, seconds: float) -> None:
+    async def _sleep_until_kicked(self, until: float) -> None:
+        """Sleep until ``until`` (``time.monotonic()``) or a kick, whichever comes first."""
         assert self._kick is not None  # noqa: S101 -- set by _wake
+        seconds = until - time.monotonic()
         seconds = seconds if math.isinf(seconds) else max(seconds, 0.001)
-        self._courier_sleeps_until = time.monotonic() + seconds
+        # What _wake_by compares with: the time asked for, not "now + seconds". Measured a
+        # few microseconds later, that was past the very deadline it was computed from, and
+        # every request handed a slot woke the courier for nothing (~0.9 wakes per request).
+        self._courier_sleeps_until = until
         try:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(None if math.isinf(seconds) else seconds):
