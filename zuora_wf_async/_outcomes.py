@@ -117,7 +117,9 @@ class PackedOutcomes:
     other ~250 (~110 runs) to trigger one. Kept as values (ints, strings, datetimes, the
     caller's own ``params``: nothing new for the collector), the batch collects like
     ``iter_runs``; building the records at the end still costs their 2 x 1,000 / 700 =
-    2.9 collections per 1,000 runs, but each traverses ~700 objects, not ~5,700.
+    2.9 collections per 1,000 runs, but each traverses ~700 objects, not ~5,700. (A
+    failed item's error and a ``wait=True`` run's detail stay objects: failures are few,
+    and a waited-for batch spends its time polling.)
 
     The field lists below are spelled out (a loop over ``attrs.fields`` costs twice as
     much per run); ``tests/client/test_fanout_packed.py`` fails when a record gains a
