@@ -125,6 +125,7 @@ async def _client_main(config: dict[str, Any]) -> None:
         gate = getattr(getattr(zuora, "_pipeline", None), "_tenant", None)
         redis_calls = gate.calls if gate is not None else 0
         handoffs = gate.handoffs if gate is not None else 0
+        courier_wakes = getattr(gate, "courier_wakes", 0)
     print(
         json.dumps(
             {
@@ -135,6 +136,7 @@ async def _client_main(config: dict[str, Any]) -> None:
                 "pauses": stats.pauses,
                 "redis_calls": redis_calls,
                 "handoffs": handoffs,
+                "courier_wakes": courier_wakes,
                 "cpu_s": time.process_time(),
                 "run_cpu_s": run_cpu,
                 "gc_s": collected.seconds,

@@ -443,6 +443,26 @@ async def test_slots_handed_from_request_to_request_seldom_wake_the_courier(valk
         await g.aclose()
 
 
+async def test_a_process_alone_parks_its_slots_without_waking_the_courier(valkey):
+    # Alone on its tenant, a process's freed slot waits (parked) for its next request,
+    # which comes microseconds later; the courier only has to look by the parking
+    # deadline. It was woken for every slot parked: once per request.
+    requests = 300
+    g = gate(valkey.url, tenant=2)
+    try:
+        for _ in range(requests):
+            lease = await g.acquire()
+            assert isinstance(lease, Lease)
+            await asyncio.sleep(0)  # the request's own work
+            g.release(lease, status=200, info=None)
+        assert g.handoffs >= requests - 10  # taken from the parked slot, not from Redis
+        assert g.courier_wakes < requests / 10
+        assert g.held == 1  # one slot parked, given back to Redis after its deadline
+        await apoll_until(_gave_back(g), what="the parked slot given back")
+    finally:
+        await g.aclose()
+
+
 async def test_a_hand_off_does_not_wake_a_courier_asleep_until_the_flush(valkey, monkeypatch):
     # Nothing timed here: the lazy flush (and the ask after a refusal) are 30 s away.
     monkeypatch.setattr(_gate, "_LAZY_FLUSH_SECONDS", 30.0)
@@ -466,6 +486,13 @@ async def test_a_hand_off_does_not_wake_a_courier_asleep_until_the_flush(valkey,
         g.release(second.result(), status=200, info=None)
     finally:
         await g.aclose()
+
+
+def _gave_back(g):
+    async def done():
+        return g.held == 0
+
+    return done
 
 
 def _asleep(g):

@@ -140,6 +140,7 @@ class SharedGate:
         self._spare = 0  # shared slots parked for this process's next request
         self._ask_at = -math.inf  # after a refusal, when to ask Redis for slots again
         self._spare_since = -math.inf
+        self._parked_timer: asyncio.TimerHandle | None = None  # see _watch_parked
         self._courier: asyncio.Task[None] | None = None
         # When the courier, asleep, will look again by itself (-inf: it is awake).
         self._courier_sleeps_until = -math.inf
@@ -247,7 +248,11 @@ class SharedGate:
             if not self._spare:
                 self._spare_since = time.monotonic()
             self._spare += 1
-            self._wake()
+            # The courier must look by the lazy flush, and again if the slot is still parked
+            # at its deadline: a timer sees to that, where waking the courier for every
+            # slot parked woke it once per request in a process alone on its tenant.
+            self._wake_soon(self._flush_at)
+            self._watch_parked()
             return
         self.held -= 1
         if not self._down:  # while it is down, the count is re-asserted when it is back
@@ -274,13 +279,42 @@ class SharedGate:
                 waiter.set_result(Lease(max(lease.gen, self._gen), shared=True))
                 self.handoffs += 1
                 self._effects.sends += 1
-                self._wake_by(self._flush_at)  # the effects still need to reach Redis
+                self._wake_soon(self._flush_at)  # the effects still need to reach Redis
                 return True
         return False
+
+    def _watch_parked(self) -> None:
+        if self._parked_timer is None:
+            loop = asyncio.get_running_loop()
+            self._parked_timer = loop.call_later(_PARK_SECONDS, self._parked_due)
+
+    def _parked_due(self) -> None:
+        """The parking deadline of the oldest parked slot: wake the courier to give it
+        back, unless it was taken (or parked again) meanwhile."""
+        self._parked_timer = None
+        if not self._spare or self._closed:
+            return
+        left = self._spare_since + _PARK_SECONDS - time.monotonic()
+        if left > 0:
+            loop = asyncio.get_running_loop()
+            self._parked_timer = loop.call_later(left, self._parked_due)
+        else:
+            self._wake()
+
+    def _wake_soon(self, due: float) -> None:
+        """Wake the courier now for what others must hear at once (a cut, a pause, a quota
+        figure), else make sure it looks by ``due``."""
+        if self._effects.urgent():
+            self._wake()
+        else:
+            self._wake_by(due)
 
     async def aclose(self) -> None:
         """Stop renewing, flush what is pending and drop this process's slots from Redis."""
         self._closed = True
+        if self._parked_timer is not None:
+            self._parked_timer.cancel()
+            self._parked_timer = None
         if self._heartbeat is not None:
             self._heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
