@@ -203,12 +203,13 @@ class FakeZuora(Backend):
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         arrived_at = asyncio.get_running_loop().time()
+        pairs = tuple(request.query.items()) if request.query_string else ()
         incoming = Incoming(
             method=request.method,
             path=request.path,
-            query=dict(request.query.items()),
-            query_pairs=tuple(request.query.items()),
-            headers=Headers(tuple(request.headers.items())),
+            query=dict(pairs),
+            query_pairs=pairs,
+            headers=Headers(request.headers),  # every pair, a repeated name's too
             raw_body=await request.read(),
             arrived_at=arrived_at,
         )
