@@ -436,7 +436,9 @@ class _Workers:
         self._closed = True
         self._workers = []
         self._batch.end()
-        return collected.unpack()
+        for _left in collected.build_in_steps():
+            await asyncio.sleep(0)  # the loop's other work runs between steps
+        return collected.records()
 
     def _hand_back(self, index: int, error: ZuoraError | None, *, ok: bool) -> None:
         """An outcome leaves the window: room for the next item, counts, progress."""

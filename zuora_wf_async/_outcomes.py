@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import operator
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Final
 
 import attrs
@@ -101,6 +101,8 @@ _RUN_PACKED: Final = _RunPacked()
 # when it is not a plain WorkflowRun) and the seven of its WorkflowRun (None when unpacked).
 _PACKED_WIDTH: Final = 15
 _BY_INDEX: Final = operator.attrgetter("index")
+#: Records ``PackedOutcomes.build`` makes between two yields to the event loop: ~2-3 ms.
+RECORDS_PER_STEP: Final = 1_000
 
 
 class PackedOutcomes:
@@ -126,10 +128,11 @@ class PackedOutcomes:
     field they do not carry.
     """
 
-    __slots__ = ("_values",)
+    __slots__ = ("_built", "_values")
 
     def __init__(self) -> None:
         self._values: list[Any] = []
+        self._built: list[RunOutcome] = []
 
     def __len__(self) -> int:
         return len(self._values) // _PACKED_WIDTH
@@ -204,12 +207,23 @@ class PackedOutcomes:
             run.type,
         )
 
-    def unpack(self) -> list[RunOutcome]:
-        """The records, in input order (by ``index``); empties the store as it goes, so
-        the values and the records are not both held in full at once."""
+    def build_in_steps(self) -> Iterator[int]:
+        """Build the records from the packed values, last finished first, pausing after
+        every ``RECORDS_PER_STEP`` with how many are left: a caller on an event loop
+        yields to it there, since a batch's records built in one go would hold the loop
+        for ~2-3 µs per run (15 ms for 5,000 runs). Empties the store as it goes, so the
+        values and the records are not both held in full at once."""
+        while self._values:
+            self._build(RECORDS_PER_STEP)
+            if self._values:
+                yield len(self)
+
+    def _build(self, count: int) -> None:
         values = self._values
-        outcomes: list[RunOutcome] = []
-        while values:
+        built = self._built
+        for _ in range(count):
+            if not values:
+                return
             (
                 index,
                 params,
@@ -238,7 +252,7 @@ class PackedOutcomes:
                     updated_at=updated_at,
                     type=run_type,
                 )
-            outcomes.append(
+            built.append(
                 RunOutcome(
                     index=index,
                     params=params,
@@ -250,11 +264,22 @@ class PackedOutcomes:
                     elapsed=elapsed,
                 )
             )
+
+    def records(self) -> list[RunOutcome]:
+        """The records built so far, in input order (by ``index``): after
+        ``build_in_steps`` ran to its end. Hands the list over: the store is empty after."""
+        outcomes, self._built = self._built, []
         # Built from the last finished back; completion order is near input order, which
         # the sort finds in one pass over the reversed list.
         outcomes.reverse()
         outcomes.sort(key=_BY_INDEX)
         return outcomes
+
+    def unpack(self) -> list[RunOutcome]:
+        """Every record at once, in input order (off an event loop, or in tests)."""
+        for _left in self.build_in_steps():
+            pass
+        return self.records()
 
 
 @attrs.frozen(kw_only=True)

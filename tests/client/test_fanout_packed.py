@@ -23,7 +23,7 @@ from zuora_wf_async import (
     WorkflowRunDetail,
     derive_key,
 )
-from zuora_wf_async._outcomes import PackedOutcomes
+from zuora_wf_async._outcomes import RECORDS_PER_STEP, PackedOutcomes
 
 _CREATED = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
 
@@ -66,6 +66,31 @@ def test_the_packing_carries_every_field_of_both_records():
         "updated_at",
         "type",
     ], "a WorkflowRun field changed: carry it in PackedOutcomes.add and unpack"
+
+
+def test_records_are_built_in_steps_that_leave_room_for_the_event_loop():
+    """run_many builds a batch's records at its end; in one go, 5,000 of them would hold
+    the loop ~15 ms, so the build pauses every RECORDS_PER_STEP for collect() to yield."""
+    total = 2 * RECORDS_PER_STEP + RECORDS_PER_STEP // 2
+    packed = PackedOutcomes()
+    for index in reversed(range(total)):  # finished last to first
+        packed.add_run(
+            index=index,
+            params={"n": index},
+            idempotency_key=f"k{index}",
+            run=_run(index),
+            detail=None,
+            attempts=1,
+            elapsed=0.5,
+        )
+
+    pauses = list(packed.build_in_steps())
+
+    assert pauses == [total - RECORDS_PER_STEP, total - 2 * RECORDS_PER_STEP]
+    records = packed.records()
+    assert [outcome.index for outcome in records] == list(range(total))
+    assert records[-1].run == _run(total - 1)
+    assert len(packed) == 0
 
 
 def test_unpacking_gives_equal_records_in_input_order():
