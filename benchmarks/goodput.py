@@ -509,6 +509,9 @@ async def random_429(runs: int) -> dict[str, float]:
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             cwd=ROOT,
+            # This checkout's fake, also when the client comes from an older one ("before"
+            # sets PYTHONPATH for this process: the fake then lacked TenantLimits).
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
         assert server.stdout is not None  # noqa: S101 -- piped just above
         assert server.stdin is not None  # noqa: S101
@@ -841,6 +844,8 @@ async def main(
     settings["repeat"] = repeat
     settings["fake_gc"] = fake_gc
     document: dict[str, Any] = {"machine": info, "settings": settings, "scenarios": rows}
+    if rows:
+        _write(document, out)  # kept, should the random-429 part fail
     if not only or "random429" in only:
         after_runs, before_runs = (2_000, 500) if quick else (80_000, 1_500)
         document["random_429"] = {
