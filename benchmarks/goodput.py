@@ -16,7 +16,12 @@ against the quota as Zuora does. Client processes (real subprocesses, each with 
   ``shared_limits`` and ``max_concurrency=40`` (a process alone may use the whole tenant);
 - ideal: runs / the binding limit (40 / latency in flight; the quota, when runs exceed it).
 
-Reported: wall time / ideal, 429s sent / requests, and the peak in flight the fake saw.
+Reported: wall time / ideal, 429s sent / requests, and the peak in flight the fake saw;
+and where the time goes: the fake's time per run, the tenant's slots in use, the fake's
+CPU and garbage collection, each client's CPU, Redis calls and courier wake-ups. The
+fake's process starts each scenario from a collected heap and keeps its collector off
+while it serves (a collection there stops every request in flight; ``--fake-gc`` keeps
+it on).
 
 ``--random429 RUNS`` is the other half of the issue: one client, FakeZuora in a process of
 its own (no latency, the per-minute quota lifted), ``run_many`` and concurrent
