@@ -138,29 +138,16 @@ class PackedOutcomes:
         return len(self._values) // _PACKED_WIDTH
 
     def add(self, outcome: RunOutcome) -> None:
-        run = outcome.run
-        self._values += (
-            outcome.index,
-            outcome.params,
-            outcome.idempotency_key,
-            outcome.error,
-            outcome.detail,
-            outcome.attempts,
-            outcome.elapsed,
+        self._pack(
+            index=outcome.index,
+            params=outcome.params,
+            idempotency_key=outcome.idempotency_key,
+            error=outcome.error,
+            detail=outcome.detail,
+            attempts=outcome.attempts,
+            elapsed=outcome.elapsed,
+            run=outcome.run,
         )
-        if type(run) is WorkflowRun:  # not a subclass: it could carry more than seven fields
-            self._values += (
-                _RUN_PACKED,
-                run.id,
-                run.name,
-                run.original_workflow_id,
-                run.status,
-                run.created_at,
-                run.updated_at,
-                run.type,
-            )
-        else:
-            self._values += (run, None, None, None, None, None, None, None)
 
     def add_run(
         self,
@@ -176,36 +163,44 @@ class PackedOutcomes:
         """An item whose run started (and, if waited for, ended) without error, packed
         without building its ``RunOutcome`` first: the path of nearly every item, where a
         record built only to be packed would cost more than the packing (~1.4 µs)."""
-        if type(run) is not WorkflowRun:
-            self.add(
-                RunOutcome(
-                    index=index,
-                    params=params,
-                    idempotency_key=idempotency_key,
-                    run=run,
-                    detail=detail,
-                    attempts=attempts,
-                    elapsed=elapsed,
-                )
-            )
-            return
-        self._values += (
-            index,
-            params,
-            idempotency_key,
-            None,
-            detail,
-            attempts,
-            elapsed,
-            _RUN_PACKED,
-            run.id,
-            run.name,
-            run.original_workflow_id,
-            run.status,
-            run.created_at,
-            run.updated_at,
-            run.type,
+        self._pack(
+            index=index,
+            params=params,
+            idempotency_key=idempotency_key,
+            error=None,
+            detail=detail,
+            attempts=attempts,
+            elapsed=elapsed,
+            run=run,
         )
+
+    def _pack(
+        self,
+        *,
+        index: int,
+        params: Mapping[str, Any],
+        idempotency_key: str | None,
+        error: ZuoraError | None,
+        detail: WorkflowRunDetail | None,
+        attempts: int,
+        elapsed: float,
+        run: WorkflowRun | None,
+    ) -> None:
+        # The eight values of a RunOutcome, then its run's seven (see _PACKED_WIDTH).
+        self._values += (index, params, idempotency_key, error, detail, attempts, elapsed)
+        if type(run) is WorkflowRun:  # not a subclass: it could carry more than seven fields
+            self._values += (
+                _RUN_PACKED,
+                run.id,
+                run.name,
+                run.original_workflow_id,
+                run.status,
+                run.created_at,
+                run.updated_at,
+                run.type,
+            )
+        else:
+            self._values += (run, None, None, None, None, None, None, None)
 
     def build_in_steps(self) -> Iterator[int]:
         """Build the records from the packed values, last finished first, pausing after
