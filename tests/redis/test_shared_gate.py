@@ -499,10 +499,13 @@ def _asleep(g):
     return g._courier is not None and g._courier_sleeps_until != -math.inf
 
 
-async def _yield_until(condition, *, turns=1000):
-    """Let other tasks run (no time passes on purpose) until ``condition()``."""
-    for _ in range(turns):
-        if condition():
-            return
+async def _yield_until(condition, *, timeout=10.0):
+    """Let other tasks run, without sleeping (no timer of the gate may fire meanwhile),
+    until ``condition()``. Bounded by time, not by loop turns: a condition that waits for
+    Redis's answer can take thousands of turns on a busy machine, where the server's
+    process gets the CPU late."""
+    give_up = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > give_up:
+            raise AssertionError("the condition never held")
         await asyncio.sleep(0)
-    raise AssertionError("the condition never held")
