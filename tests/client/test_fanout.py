@@ -24,7 +24,7 @@ from zuora_wf_async.testing import FakeZuora, Fault, FaultPlan, ManualClock
 
 
 def client_tasks() -> list[asyncio.Task]:
-    return [t for t in asyncio.all_tasks() if "RunStream._work" in repr(t.get_coro())]
+    return [t for t in asyncio.all_tasks() if "_Workers._work" in repr(t.get_coro())]
 
 
 async def test_run_many_returns_one_outcome_per_item_in_input_order(fake, zuora):
@@ -275,6 +275,7 @@ async def test_cancelling_run_many_cancels_its_runs(fake, zuora):
     fake.pause_runs()
     task = asyncio.create_task(zuora.run_many(396, [{"n": n} for n in range(100)]))
     await fake.wait_for_in_flight(zuora.max_concurrency)
+    assert len(client_tasks()) >= zuora.max_concurrency  # a worker per busy slot, at least
 
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
