@@ -13,7 +13,7 @@ import collections
 import contextlib
 import inspect
 import logging
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, Self, TypeAlias, cast
 
 from zuora_wf_async._core import requests as build
@@ -111,7 +111,7 @@ class _Failed:
 # 3% of requests answered 429 "Retry-After: 1", that is ~45 items at 1,500 runs/s (a window
 # of twice the default 32 slots then kept only ~16 requests in flight) and ~130 at the
 # 4,000 runs/s this client reaches against a fast server. The extra places cost little: an
-# item is read only into a free slot (see _Workers._no_free_slot), so the rest wait as
+# item is read only into a free slot (see _Workers._held_back), so the rest wait as
 # parked workers; with megabyte parameters a caller passes a smaller window.
 _WINDOW_PER_SLOT = 8
 
@@ -215,16 +215,6 @@ class _Workers:
         if self._async_items is not None and inspect.isasyncgen(self._async_items):
             await self._async_items.aclose()
 
-    def _read_now(self, items: Iterator[object]) -> object:
-        """The next item of a plain iterable, or ``_END`` (no coroutine: once per item)."""
-        if self._exhausted:
-            return _END
-        try:
-            return next(items)
-        except StopIteration:
-            self._exhausted = True
-            return _END
-
     async def _read(self) -> object:
         """The next item of an async iterable, or ``_END``."""
         assert self._async_items is not None  # noqa: S101 -- one of the two is set
@@ -261,16 +251,16 @@ class _Workers:
     async def _work(self) -> None:
         try:
             while not self._closed:
-                while (
-                    self._unreturned >= self._window
-                    or self._checking_first()
-                    or self._no_free_slot()
-                ):
+                while self._held_back():
                     await self._park()
                 self._unreturned += 1  # reserved before reading: reading may suspend
                 sync_items = self._sync_items
-                item = self._read_now(sync_items) if sync_items is not None else await self._read()
+                if sync_items is None:
+                    item = await self._read()
+                else:  # no coroutine, no try: this runs once per item
+                    item = _END if self._exhausted else next(sync_items, _END)
                 if item is _END:
+                    self._exhausted = True
                     self._unreturned -= 1
                     self._wake_all()  # parked workers find the end too
                     return
@@ -282,12 +272,13 @@ class _Workers:
                     # Room for more than this item (slots freed while runs sleep, or the
                     # limit grown back): pass the turn on, to a parked or a new worker.
                     self._wake_one()
-                # In the batch's trace context (its span as the parent, or tracing
-                # suppressed past the first items), set and reset in this worker.
                 self._running += 1
                 try:
-                    with self._batch.item_scope(index):
-                        outcome = await self._run_item(index, item)
+                    outcome = await (
+                        self._run_item(index, item)
+                        if self._batch is NO_BATCH
+                        else self._run_traced(index, item)
+                    )
                 finally:
                     self._running -= 1
                 self._deliver(index, outcome)
@@ -305,18 +296,19 @@ class _Workers:
         """An item's outcome to the consumer (``iter_runs``), or handed back here
         (``run_many``'s ``collect``): packed, or already packed by ``start`` (None)."""
         if outcome is None:  # packed by ``start`` itself, and it went well
-            self._hand_back(index, None, ok=True)
+            self._hand_back(index, None, True)
         elif self._collected is None:
             self._outcomes.put_nowait(outcome)
         else:
             self._collected.add(outcome)
-            self._hand_back(outcome.index, outcome.error, ok=outcome.ok)
+            self._hand_back(outcome.index, outcome.error, outcome.ok)
 
-    def _no_free_slot(self) -> bool:
-        """Whether to hold the next item back: every slot is busy.
+    def _held_back(self) -> bool:
+        """Whether to read no item now: the window is full, the pre-flight check runs
+        (read nothing more until it passed), or every slot is busy.
 
-        The window is larger than the concurrency (``_WINDOW_PER_SLOT``), so that items
-        sleeping out a ``Retry-After`` do not starve the batch. Started into a full
+        Every slot busy: the window is larger than the concurrency (``_WINDOW_PER_SLOT``),
+        so that items sleeping out a ``Retry-After`` do not starve the batch. Started into a full
         limiter, the extra items would each park a whole chain of coroutines, a request
         and its body in the limiter's queue: garbage that triggers collections on every
         batch. They wait here instead, as a parked worker and one future.
@@ -329,7 +321,13 @@ class _Workers:
         items runs: with none running, nothing of ours would end to wake us (a slot freed
         by another caller, or a pause ending, does not), so an item started then queues in
         the limiter as before.
+
+        One call per item, the cheap tests first (the worker asks before every item).
         """
+        if self._unreturned >= self._window:
+            return True
+        if self._before_first is not None and self._checking is not None:
+            return True
         return self._slots is not None and self._running > 0 and self._slots.free_slots() <= 0
 
     def _has_room_for_another(self) -> bool:
@@ -380,18 +378,22 @@ class _Workers:
             self._before_first = None  # passed: the items after this one skip the check
             self._wake_all()  # the workers held back while it ran
 
-    def _checking_first(self) -> bool:
-        """The pre-flight check runs: read no more items until it passed."""
-        return self._checking is not None and self._before_first is not None
-
     def _run_item(self, index: int, item: object) -> Awaitable[RunOutcome | None]:
         """The item's start, awaited by the worker (a plain function: no coroutine of its
         own per item); an item that is not one fails alone. None: ``start`` packed it."""
+        if type(item) is dict:  # the common item, a plain dict of parameters: nothing to unpack
+            return self._start(index, item, None, None)
         try:
             params, key, track_id = _unpack(item, index)
         except InvalidRequestError as error:
             return _ready(RunOutcome(index=index, params={}, idempotency_key=None, error=error))
         return self._start(index, params, key, track_id)
+
+    async def _run_traced(self, index: int, item: object) -> RunOutcome | None:
+        # In the batch's trace context (its span as the parent, or tracing suppressed
+        # past the first items), set and reset in this worker.
+        with self._batch.item_scope(index):
+            return await self._run_item(index, item)
 
     async def next_outcome(self) -> RunOutcome:
         if self._closed:
@@ -440,7 +442,7 @@ class _Workers:
             await asyncio.sleep(0)  # the loop's other work runs between steps
         return collected.records()
 
-    def _hand_back(self, index: int, error: ZuoraError | None, *, ok: bool) -> None:
+    def _hand_back(self, index: int, error: ZuoraError | None, ok: bool) -> None:
         """An outcome leaves the window: room for the next item, counts, progress."""
         if self._unreturned == self._window:
             self._wake_one()  # the window was full: a worker may be parked for room in it
