@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import attrs
+import pytest
 
 from zuora_wf_async import (
     InvalidRequestError,
@@ -66,6 +67,21 @@ def test_the_packing_carries_every_field_of_both_records():
         "updated_at",
         "type",
     ], "a WorkflowRun field changed: carry it in PackedOutcomes.add and unpack"
+
+
+@pytest.mark.parametrize("record_class", [RunOutcome, WorkflowRun])
+def test_the_records_can_be_built_through_their_slots(record_class):
+    # PackedOutcomes builds records by setting their slots, not through attrs' __init__
+    # (half the CPU). That skips nothing only while __init__ would do no more than set
+    # each field: no converter, validator, pre/post-init hook or hidden slot (a cached
+    # hash) to fill in.
+    names = [field.name for field in attrs.fields(record_class)]
+    assert all(field.converter is None for field in attrs.fields(record_class))
+    assert all(field.validator is None for field in attrs.fields(record_class))
+    assert not hasattr(record_class, "__attrs_post_init__")
+    assert not hasattr(record_class, "__attrs_pre_init__")
+    slots = [name for klass in record_class.__mro__ for name in getattr(klass, "__slots__", ())]
+    assert sorted(slots) == sorted([*names, "__weakref__"])
 
 
 def test_records_are_built_in_steps_that_leave_room_for_the_event_loop():
