@@ -178,7 +178,11 @@ class _Workers:
         # outcome it takes. (Not an asyncio.Semaphore: its acquire() is a coroutine per
         # item, and parking through it tripled the garbage collections per run.)
         self._parked: collections.deque[asyncio.Future[None]] = collections.deque()
-        self._outcomes: asyncio.Queue[RunOutcome | _Failed | None] = asyncio.Queue()
+        # What the workers hand the consumer: outcomes in completion order (iter_runs),
+        # a worker's failure, and at last _WORKERS_DONE. A deque and a future for the
+        # consumer to wait on, not an asyncio.Queue: its put and get cost ~10 calls per item.
+        self._outcomes: collections.deque[RunOutcome | _Failed | None] = collections.deque()
+        self._consumer_waiting: asyncio.Future[None] | None = None
         self._unreturned = 0  # items read and not yet handed back
         # run_many's outcomes, when the workers hand them back themselves (collect()).
         self._collected: PackedOutcomes | None = None
@@ -285,12 +289,12 @@ class _Workers:
         except asyncio.CancelledError:
             raise
         except BaseException as exc:  # noqa: BLE001 -- handed to the consumer, who raises it
-            self._outcomes.put_nowait(_Failed(exc))
+            self._put(_Failed(exc))
         finally:
             self._live_workers -= 1
             if self._live_workers == 0:
                 self._stop_listening()
-                self._outcomes.put_nowait(_WORKERS_DONE)
+                self._put(_WORKERS_DONE)
 
     def _deliver(self, index: int, outcome: RunOutcome | None) -> None:
         """An item's outcome to the consumer (``iter_runs``), or handed back here
@@ -298,7 +302,7 @@ class _Workers:
         if outcome is None:  # packed by ``start`` itself, and it went well
             self._hand_back(index, None, True)
         elif self._collected is None:
-            self._outcomes.put_nowait(outcome)
+            self._put(outcome)
         else:
             self._collected.add(outcome)
             self._hand_back(outcome.index, outcome.error, outcome.ok)
@@ -395,16 +399,30 @@ class _Workers:
         with self._batch.item_scope(index):
             return await self._run_item(index, item)
 
+    def _put(self, got: RunOutcome | _Failed | None) -> None:
+        self._outcomes.append(got)
+        waiting, self._consumer_waiting = self._consumer_waiting, None
+        if waiting is not None and not waiting.done():
+            waiting.set_result(None)
+
+    async def _arrival(self) -> None:
+        """Wait until the workers handed the consumer something."""
+        while not self._outcomes:
+            waiting = self._consumer_waiting = asyncio.get_running_loop().create_future()
+            await waiting
+
     async def next_outcome(self) -> RunOutcome:
         if self._closed:
             raise StopAsyncIteration
-        try:
-            if not self._workers:
-                self._start_workers()
-            got = await self._outcomes.get()
-        except BaseException:
-            await self.aclose()
-            raise
+        if not self._outcomes:
+            try:
+                if not self._workers:
+                    self._start_workers()
+                await self._arrival()
+            except BaseException:
+                await self.aclose()
+                raise
+        got = self._outcomes.popleft()
         if got is _WORKERS_DONE:
             self._closed = True
             self._workers = []
@@ -413,7 +431,7 @@ class _Workers:
         if isinstance(got, _Failed):
             await self.aclose()
             raise got.exception
-        self._hand_back(got.index, got.error, ok=got.ok)
+        self._hand_back(got.index, got.error, got.ok)
         return got
 
     async def collect(self) -> list[RunOutcome]:
@@ -425,13 +443,11 @@ class _Workers:
         self._collected = collected
         try:
             self._start_workers()
-            # Only a worker's failure or the end arrive here now.
-            got = await self._outcomes.get()
-            while got is not _WORKERS_DONE and not isinstance(got, _Failed):
-                got = await self._outcomes.get()
+            await self._arrival()  # only a worker's failure or the end arrive here now
         except BaseException:
             await self.aclose()
             raise
+        got = self._outcomes.popleft()
         if isinstance(got, _Failed):
             await self.aclose()
             raise got.exception

@@ -286,6 +286,40 @@ async def test_cancelling_run_many_cancels_its_runs(fake, zuora):
     fake.resume_runs()
 
 
+async def test_a_consumer_cancelled_while_waiting_closes_the_stream(fake, zuora):
+    # The consumer waits for the first outcome while every run is held; cancelling that
+    # wait cancels the runs in flight, and the stream hands back nothing more.
+    fake.pause_runs()
+    stream = zuora.iter_runs(396, [{"n": n} for n in range(50)], window=8)
+    waiting = asyncio.ensure_future(anext(stream))
+    await fake.wait_for_in_flight(8)
+    assert client_tasks()
+
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+
+    assert client_tasks() == []
+    assert zuora.stats.in_flight == 0
+    assert stream.in_flight == 0
+    fake.resume_runs()
+    assert [outcome async for outcome in stream] == []
+
+
+async def test_outcomes_that_arrive_together_are_each_handed_back(fake, zuora):
+    # Runs held, then let go at once: several outcomes are waiting for the consumer by
+    # the time it looks, and it takes them one by one, each counted once.
+    fake.pause_runs()
+    async with zuora.iter_runs(396, [{"n": n} for n in range(30)], window=10) as stream:
+        first = asyncio.ensure_future(anext(stream))
+        await fake.wait_for_in_flight(10)
+        fake.resume_runs()
+        outcomes = [await first] + [outcome async for outcome in stream]
+
+    assert sorted(outcome.index for outcome in outcomes) == list(range(30))
+    assert (stream.done, stream.failed, stream.in_flight) == (30, 0, 0)
+
+
 async def test_iter_runs_accepts_an_async_iterable(fake, zuora):
     async def items():
         for n in range(20):
