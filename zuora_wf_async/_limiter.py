@@ -85,6 +85,10 @@ class AdaptiveLimiter:
         """
         return 0 if self._waiters else self.pacing.capacity - self.in_flight
 
+    def observe_plenty_success(self) -> None:
+        """``observe`` of a 2xx whose quota is far from spent: it changes no verdict."""
+        self.pacing.on_plenty_success()
+
     def observe(
         self, generation: int, info: RateLimitInfo | None, *, status: int, retry_after: float | None
     ) -> Verdict:

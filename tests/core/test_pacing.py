@@ -317,3 +317,51 @@ def test_random_isolated_429s_keep_at_least_80_percent_of_the_fault_free_rate():
     assert clean / faulty >= 0.80
     assert pacing.isolated_429s > 400  # the flukes were there, and were seen as flukes
     assert pacing.pauses <= 2
+
+
+def _cut_once(pacing: Pacing) -> None:
+    pacing.on_throttled(pacing.generation, now=0.0, retry_after=None)
+
+
+def _count_down_quota(pacing: Pacing) -> None:
+    pacing.on_answer(
+        0,
+        200,
+        RateLimitInfo(limit=100, remaining=3, reset=30),
+        now=0.0,
+        retry_after=None,
+        others_in_flight=0,
+    )
+
+
+def _isolated_spent_429(pacing: Pacing) -> None:
+    pacing.on_plenty()
+    pacing.on_answer(
+        pacing.generation,
+        429,
+        RateLimitInfo(limit=100, remaining=0, reset=30),
+        now=0.0,
+        retry_after=1.0,
+        others_in_flight=0,
+    )
+
+
+@pytest.mark.parametrize(
+    "before",
+    [lambda pacing: None, _cut_once, _count_down_quota, _isolated_spent_429],
+    ids=["fresh", "after a cut", "counting quota down", "after an isolated spent 429"],
+)
+def test_a_plentiful_success_in_one_call_is_on_plenty_then_on_answer(before):
+    # The pipeline's per-request shortcut must leave exactly the state of the long way.
+    short, long = Pacing(8), Pacing(8)
+    before(short)
+    before(long)
+
+    short.on_plenty_success()
+    long.on_plenty()
+    verdict = long.on_answer(
+        long.generation, 200, None, now=1.0, retry_after=None, others_in_flight=0
+    )
+
+    assert verdict == Verdict()
+    assert vars(short) == vars(long)

@@ -193,6 +193,15 @@ class Pacing:
         self._plenty = True
         self._seen = None
 
+    def on_plenty_success(self) -> None:
+        """A 2xx whose headers said the quota is far from spent, the common answer:
+        ``on_plenty`` then ``on_answer`` for it (which only counts the success), in one
+        call; it runs once per request."""
+        self._quota_left = None
+        self._plenty = True
+        self._seen = None
+        self._succeeded()
+
     # The three calls below are the per-step form of ``on_answer`` that the limiter makes:
     # headers first, then the status. A spent reading is held back until the status says
     # whether it came with a 429 (judged by the 429 rules) or with a success (believed).
