@@ -144,9 +144,8 @@ class Pacing:
 
     def before_send(self, now: float) -> float:
         """Seconds to wait before this send; 0 reserves the send (quota and rate) now."""
-        pause = self.pause_remaining(now)
-        if pause > 0:
-            return pause
+        if now < self.paused_until:  # pause_remaining, inline: this runs once per request
+            return self.paused_until - now
         if self._quota_left is not None:
             if now >= self._quota_reset_at:
                 self._quota_left = None  # a new window: unknown until a response says
