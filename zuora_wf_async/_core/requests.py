@@ -179,6 +179,8 @@ def exact_str(value: object) -> object:
 
 def validate_workflow_id(workflow_id: object) -> int:
     """The workflow id as a plain positive ``int`` (see ``canonical_int``)."""
+    if type(workflow_id) is int and workflow_id > 0:
+        return workflow_id  # the common id, already plain: nothing to canonicalise
     # bool is an int subclass; True as a workflow id is always a bug.
     value = canonical_int(workflow_id)
     if value is None or value <= 0:
