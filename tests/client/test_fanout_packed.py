@@ -24,7 +24,7 @@ from zuora_wf_async import (
     WorkflowRunDetail,
     derive_key,
 )
-from zuora_wf_async._outcomes import RECORDS_PER_STEP, PackedOutcomes
+from zuora_wf_async._outcomes import RECORDS_PER_STEP, PackedOutcomes, new_outcome
 
 _CREATED = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
 
@@ -82,6 +82,26 @@ def test_the_records_can_be_built_through_their_slots(record_class):
     assert not hasattr(record_class, "__attrs_pre_init__")
     slots = [name for klass in record_class.__mro__ for name in getattr(klass, "__slots__", ())]
     assert sorted(slots) == sorted([*names, "__weakref__"])
+
+
+def test_a_record_built_through_its_slots_equals_one_built_by_attrs():
+    fields = {
+        "index": 3,
+        "params": {"accountId": "A-3"},
+        "idempotency_key": "k3",
+        "run": _run(3),
+        "error": None,
+        "detail": None,
+        "attempts": 2,
+        "elapsed": 0.25,
+    }
+
+    built = new_outcome(**fields)
+
+    assert built == RunOutcome(**fields)
+    assert attrs.asdict(built, recurse=False) == fields
+    assert built.ok
+    assert repr(built) == repr(RunOutcome(**fields))
 
 
 def test_records_are_built_in_steps_that_leave_room_for_the_event_loop():
