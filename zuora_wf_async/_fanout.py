@@ -185,10 +185,11 @@ class _Workers:
         # item, and parking through it tripled the garbage collections per run.)
         self._parked: collections.deque[asyncio.Future[None]] = collections.deque()
         # What the workers hand the consumer: outcomes in completion order (iter_runs),
-        # a worker's failure, and at last _WORKERS_DONE. A deque and a future for the
-        # consumer to wait on, not an asyncio.Queue: its put and get cost ~10 calls per item.
+        # a worker's failure, and at last _WORKERS_DONE. A deque, and futures for the
+        # consumers waiting on it (usually one), not an asyncio.Queue: its put and get cost
+        # ~10 calls per item.
         self._outcomes: collections.deque[RunOutcome | _Failed | None] = collections.deque()
-        self._consumer_waiting: asyncio.Future[None] | None = None
+        self._consumers: collections.deque[asyncio.Future[None]] = collections.deque()
         self._unreturned = 0  # items read and not yet handed back
         # run_many's outcomes, when the workers hand them back themselves (collect()).
         self._collected: PackedOutcomes | None = None
@@ -407,14 +408,18 @@ class _Workers:
 
     def _put(self, got: RunOutcome | _Failed | None) -> None:
         self._outcomes.append(got)
-        waiting, self._consumer_waiting = self._consumer_waiting, None
-        if waiting is not None and not waiting.done():
-            waiting.set_result(None)
+        consumers = self._consumers
+        while consumers:  # wake one waiting consumer (one that gave up is done already)
+            waiting = consumers.popleft()
+            if not waiting.done():
+                waiting.set_result(None)
+                return
 
     async def _arrival(self) -> None:
         """Wait until the workers handed the consumer something."""
         while not self._outcomes:
-            waiting = self._consumer_waiting = asyncio.get_running_loop().create_future()
+            waiting = asyncio.get_running_loop().create_future()
+            self._consumers.append(waiting)
             await waiting
 
     async def next_outcome(self) -> RunOutcome:

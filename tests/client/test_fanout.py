@@ -320,6 +320,20 @@ async def test_outcomes_that_arrive_together_are_each_handed_back(fake, zuora):
     assert (stream.done, stream.failed, stream.in_flight) == (30, 0, 0)
 
 
+async def test_consumers_waiting_together_each_get_an_outcome(fake, zuora):
+    fake.pause_runs()
+    async with zuora.iter_runs(396, [{"n": n} for n in range(12)], window=4) as stream:
+        waiting = [asyncio.ensure_future(anext(stream)) for _ in range(3)]
+        await fake.wait_for_in_flight(4)
+        fake.resume_runs()
+        # Fails (rather than hangs) if a waiting consumer is never woken.
+        await fake.wait_until(lambda: all(consumer.done() for consumer in waiting))
+        firsts = [consumer.result() for consumer in waiting]
+        rest = [outcome async for outcome in stream]
+
+    assert sorted(outcome.index for outcome in firsts + rest) == list(range(12))
+
+
 async def test_iter_runs_accepts_an_async_iterable(fake, zuora):
     async def items():
         for n in range(20):
