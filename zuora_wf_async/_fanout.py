@@ -283,13 +283,12 @@ class _Workers:
                     # Room for more than this item (slots freed while runs sleep, or the
                     # limit grown back): pass the turn on, to a parked or a new worker.
                     self._wake_one()
+                # In the batch's trace context (its span as the parent, or tracing
+                # suppressed past the first items), set and reset in this worker.
                 self._running += 1
                 try:
-                    outcome = await (
-                        self._run_item(index, item)
-                        if self._batch is NO_BATCH
-                        else self._run_traced(index, item)
-                    )
+                    with self._batch.item_scope(index):
+                        outcome = await self._run_item(index, item)
                 finally:
                     self._running -= 1
                 self._deliver(index, outcome)
@@ -399,12 +398,6 @@ class _Workers:
         except InvalidRequestError as error:
             return _ready(RunOutcome(index=index, params={}, idempotency_key=None, error=error))
         return self._start(index, params, key, track_id)
-
-    async def _run_traced(self, index: int, item: object) -> RunOutcome | None:
-        # In the batch's trace context (its span as the parent, or tracing suppressed
-        # past the first items), set and reset in this worker.
-        with self._batch.item_scope(index):
-            return await self._run_item(index, item)
 
     def _put(self, got: RunOutcome | _Failed | None) -> None:
         self._outcomes.append(got)
