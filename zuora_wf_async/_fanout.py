@@ -180,6 +180,9 @@ class _Workers:
         self._closed = False
         self._workers: list[asyncio.Task[None]] = []
         self._live_workers = 0
+        # Workers told to go (made, or woken from parking) that have not run yet: each
+        # will take a free slot, so _has_room_for_another leaves one to each.
+        self._coming = 0
         # Workers parked because ``window`` items are out; the consumer wakes one per
         # outcome it takes. (Not an asyncio.Semaphore: its acquire() is a coroutine per
         # item, and parking through it tripled the garbage collections per run.)
@@ -251,6 +254,7 @@ class _Workers:
         if self._slots is not None:
             count = max(1, min(count, self._slots.free_slots()))
         self._live_workers = count
+        self._coming = count
         self._workers = [loop.create_task(self._work()) for _ in range(count)]
         if self._slots is not None:
             self._slots.add_slot_listener(self._wake_one)
@@ -260,6 +264,7 @@ class _Workers:
             self._slots.remove_slot_listener(self._wake_one)
 
     async def _work(self) -> None:
+        self._coming -= 1
         try:
             while not self._closed:
                 while self._held_back():
@@ -341,9 +346,12 @@ class _Workers:
         return self._slots is not None and self._running > 0 and self._slots.free_slots() <= 0
 
     def _has_room_for_another(self) -> bool:
-        """Room in the window and a free slot beyond the one this item will take."""
+        """Room in the window and a free slot beyond the one this item will take, and
+        beyond those the workers on their way will take (without that, each of the first
+        workers saw the slots of those after it free and added one more: twice as many
+        workers as slots, the extra half parked for the whole batch)."""
         return self._unreturned < self._window and (
-            self._slots is None or self._slots.free_slots() > 1
+            self._slots is None or self._slots.free_slots() - self._coming > 1
         )
 
     def _wake_one(self) -> None:
@@ -352,6 +360,7 @@ class _Workers:
             parked = self._parked.popleft()
             if not parked.done():
                 parked.set_result(None)
+                self._coming += 1
                 return
         if (
             len(self._workers) < self._most_workers
@@ -360,6 +369,7 @@ class _Workers:
             and not self._closed
         ):
             self._live_workers += 1
+            self._coming += 1
             self._workers.append(asyncio.get_running_loop().create_task(self._work()))
 
     async def _park(self) -> None:
@@ -368,7 +378,9 @@ class _Workers:
         try:
             await parked
         finally:
-            if not parked.done() or parked.cancelled():
+            if parked.done() and not parked.cancelled():
+                self._coming -= 1  # woken: here (or cancelled on the way, gone either way)
+            else:
                 with contextlib.suppress(ValueError):
                     self._parked.remove(parked)
 
@@ -377,6 +389,7 @@ class _Workers:
             parked = self._parked.popleft()
             if not parked.done():
                 parked.set_result(None)
+                self._coming += 1
 
     async def _check_before_first(self) -> None:
         assert self._before_first is not None  # noqa: S101 -- the caller checked

@@ -271,11 +271,29 @@ async def test_breaking_out_of_iter_runs_cancels_what_is_in_flight(fake, zuora):
     assert started <= 17
 
 
+@pytest.mark.parametrize("preflight", [True, False])
+async def test_a_batch_runs_one_worker_per_slot_and_none_spare(fake, zuora, preflight):
+    # Each of the first workers used to see the slots of the workers after it (not yet
+    # run, or woken after the pre-flight check) free and add one more: twice as many
+    # workers as slots, the extra half parked for the whole batch.
+    fake.pause_runs()
+    batch = asyncio.create_task(
+        zuora.run_many(396, [{"n": n} for n in range(100)], preflight=preflight)
+    )
+    await fake.wait_for_in_flight(zuora.max_concurrency)
+
+    assert len(client_tasks()) == zuora.max_concurrency
+    fake.resume_runs()
+    outcomes = await batch
+    assert [outcome.index for outcome in outcomes] == list(range(100))
+    assert all(outcome.ok for outcome in outcomes)
+
+
 async def test_cancelling_run_many_cancels_its_runs(fake, zuora):
     fake.pause_runs()
     task = asyncio.create_task(zuora.run_many(396, [{"n": n} for n in range(100)]))
     await fake.wait_for_in_flight(zuora.max_concurrency)
-    assert len(client_tasks()) >= zuora.max_concurrency  # a worker per busy slot, at least
+    assert client_tasks()
 
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
