@@ -264,7 +264,7 @@ class _Workers:
             self._slots.remove_slot_listener(self._wake_one)
 
     async def _work(self) -> None:
-        self._coming -= 1
+        self._coming -= 1  # here now (see _has_room_for_another)
         try:
             while not self._closed:
                 while self._held_back():
@@ -311,22 +311,22 @@ class _Workers:
         """An item's outcome to the consumer (``iter_runs``), or handed back here
         (``run_many``'s ``collect``): packed, or already packed by ``start`` (None)."""
         if outcome is None:  # packed by ``start`` itself, and it went well
-            self._hand_back(index, None, True)
+            self._hand_back(index, None, ok=True)
         elif self._collected is None:
             self._put(outcome)
         else:
             self._collected.add(outcome)
-            self._hand_back(outcome.index, outcome.error, outcome.ok)
+            self._hand_back(outcome.index, outcome.error, ok=outcome.ok)
 
     def _held_back(self) -> bool:
         """Whether to read no item now: the window is full, the pre-flight check runs
         (read nothing more until it passed), or every slot is busy.
 
         Every slot busy: the window is larger than the concurrency (``_WINDOW_PER_SLOT``),
-        so that items sleeping out a ``Retry-After`` do not starve the batch. Started into a full
-        limiter, the extra items would each park a whole chain of coroutines, a request
-        and its body in the limiter's queue: garbage that triggers collections on every
-        batch. They wait here instead, as a parked worker and one future.
+        so that items sleeping out a ``Retry-After`` do not starve the batch. Started into
+        a full limiter, the extra items would each park a whole chain of coroutines, a
+        request and its body in the limiter's queue: garbage that triggers collections on
+        every batch. They wait here instead, as a parked worker and one future.
 
         Who wakes them: a worker whose item ended goes on to the next item itself, into
         the slot its item freed; a worker that starts an item while more slots are free
@@ -448,7 +448,7 @@ class _Workers:
         if isinstance(got, _Failed):
             await self.aclose()
             raise got.exception
-        self._hand_back(got.index, got.error, got.ok)
+        self._hand_back(got.index, got.error, ok=got.ok)
         return got
 
     async def collect(self) -> list[RunOutcome]:
@@ -475,7 +475,7 @@ class _Workers:
             await asyncio.sleep(0)  # the loop's other work runs between steps
         return collected.records()
 
-    def _hand_back(self, index: int, error: ZuoraError | None, ok: bool) -> None:
+    def _hand_back(self, index: int, error: ZuoraError | None, *, ok: bool) -> None:
         """An outcome leaves the window: room for the next item, counts, progress."""
         if self._unreturned == self._window:
             self._wake_one()  # the window was full: a worker may be parked for room in it

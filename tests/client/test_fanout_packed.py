@@ -57,7 +57,7 @@ def test_the_packing_carries_every_field_of_both_records():
         "detail",
         "attempts",
         "elapsed",
-    ], "a RunOutcome field changed: carry it in PackedOutcomes.add and unpack"
+    ], "a RunOutcome field changed: carry it in PackedOutcomes and _OUTCOME_SETTERS"
     assert [field.name for field in attrs.fields(WorkflowRun)] == [
         "id",
         "name",
@@ -66,7 +66,7 @@ def test_the_packing_carries_every_field_of_both_records():
         "created_at",
         "updated_at",
         "type",
-    ], "a WorkflowRun field changed: carry it in PackedOutcomes.add and unpack"
+    ], "a WorkflowRun field changed: carry it in PackedOutcomes and _RUN_SETTERS"
 
 
 @pytest.mark.parametrize("record_class", [RunOutcome, WorkflowRun])
