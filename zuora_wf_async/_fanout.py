@@ -27,13 +27,7 @@ from zuora_wf_async._core.retry import RetryPolicy
 from zuora_wf_async._errors import InvalidRequestError, WorkflowNotRunnableError, ZuoraError
 from zuora_wf_async._events import call_hook
 from zuora_wf_async._follow import RunFollower
-from zuora_wf_async._outcomes import (
-    PackedOutcomes,
-    Progress,
-    RunOutcome,
-    RunRequest,
-    new_outcome,
-)
+from zuora_wf_async._outcomes import PackedOutcomes, Progress, RunOutcome, RunRequest
 from zuora_wf_async._pipeline import Pipeline
 from zuora_wf_async._starting import RunStarter, new_idempotency_key
 from zuora_wf_async._telemetry import NO_BATCH, BatchTrace
@@ -689,7 +683,7 @@ class FanOut:
                     elapsed=result.elapsed,
                 )
                 return None
-            return new_outcome(  # iter_runs' record of nearly every item: the cheap build
+            return RunOutcome(
                 index=index,
                 params=params,
                 idempotency_key=key,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import operator
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Final
 
 import attrs
@@ -101,70 +101,8 @@ _RUN_PACKED: Final = _RunPacked()
 # when it is not a plain WorkflowRun) and the seven of its WorkflowRun (None when unpacked).
 _PACKED_WIDTH: Final = 15
 _BY_INDEX: Final = operator.attrgetter("index")
-#: Records ``PackedOutcomes.build`` makes between two yields to the event loop: ~1.5 ms.
+#: Records ``PackedOutcomes.build`` makes between two yields to the event loop: ~2-3 ms.
 RECORDS_PER_STEP: Final = 1_000
-
-
-def _slot_setters(cls: type, *names: str) -> tuple[Callable[[object, object], None], ...]:
-    """The setters of ``cls``'s slots ``names``, in that order."""
-    return tuple(cls.__dict__[name].__set__ for name in names)
-
-
-# The fan-out builds its records through their slots' own setters, not attrs' __init__:
-# that takes keywords and, the classes being frozen, sets each field through
-# object.__setattr__, ~0.9 µs per record against ~0.45 µs; a batch makes one or two per
-# run. Sound only while neither class converts, validates or post-initialises a field,
-# which tests/client/test_fanout_packed.py checks along with the field lists. (Unpacked
-# into local names where used: eight global look-ups per record cost ~0.06 µs.)
-_OUTCOME_SETTERS: Final = _slot_setters(
-    RunOutcome,
-    "index",
-    "params",
-    "idempotency_key",
-    "run",
-    "error",
-    "detail",
-    "attempts",
-    "elapsed",
-)
-_RUN_SETTERS: Final = _slot_setters(
-    WorkflowRun, "id", "name", "original_workflow_id", "status", "created_at", "updated_at", "type"
-)
-_new = object.__new__
-
-
-def new_outcome(
-    *,
-    index: int,
-    params: Mapping[str, Any],
-    idempotency_key: str | None,
-    run: WorkflowRun | None,
-    error: ZuoraError | None,
-    detail: WorkflowRunDetail | None,
-    attempts: int,
-    elapsed: float,
-) -> RunOutcome:
-    """``RunOutcome(index=index, ...)`` at half the CPU (see ``_OUTCOME_SETTERS``)."""
-    (
-        set_index,
-        set_params,
-        set_idempotency_key,
-        set_run,
-        set_error,
-        set_detail,
-        set_attempts,
-        set_elapsed,
-    ) = _OUTCOME_SETTERS
-    outcome: RunOutcome = _new(RunOutcome)
-    set_index(outcome, index)
-    set_params(outcome, params)
-    set_idempotency_key(outcome, idempotency_key)
-    set_run(outcome, run)
-    set_error(outcome, error)
-    set_detail(outcome, detail)
-    set_attempts(outcome, attempts)
-    set_elapsed(outcome, elapsed)
-    return outcome
 
 
 class PackedOutcomes:
@@ -268,7 +206,7 @@ class PackedOutcomes:
         """Build the records from the packed values, last finished first, pausing after
         every ``RECORDS_PER_STEP`` with how many are left: a caller on an event loop
         yields to it there, since a batch's records built in one go would hold the loop
-        for ~1.5 µs per run (8 ms for 5,000 runs). Empties the store as it goes, so the
+        for ~2-3 µs per run (15 ms for 5,000 runs). Empties the store as it goes, so the
         values and the records are not both held in full at once."""
         while self._values:
             self._build(RECORDS_PER_STEP)
@@ -278,26 +216,6 @@ class PackedOutcomes:
     def _build(self, count: int) -> None:
         values = self._values
         built = self._built
-        # new_outcome's work, inlined: two calls per record would cost ~0.25 µs more.
-        (
-            set_index,
-            set_params,
-            set_idempotency_key,
-            set_run,
-            set_error,
-            set_detail,
-            set_attempts,
-            set_elapsed,
-        ) = _OUTCOME_SETTERS
-        (
-            set_id,
-            set_name,
-            set_original_workflow_id,
-            set_status,
-            set_created_at,
-            set_updated_at,
-            set_type,
-        ) = _RUN_SETTERS
         for _ in range(count):
             if not values:
                 return
@@ -320,24 +238,27 @@ class PackedOutcomes:
             ) = values[-_PACKED_WIDTH:]
             del values[-_PACKED_WIDTH:]
             if run is _RUN_PACKED:
-                run = _new(WorkflowRun)
-                set_id(run, run_id)
-                set_name(run, name)
-                set_original_workflow_id(run, original_workflow_id)
-                set_status(run, status)
-                set_created_at(run, created_at)
-                set_updated_at(run, updated_at)
-                set_type(run, run_type)
-            outcome = _new(RunOutcome)
-            set_index(outcome, index)
-            set_params(outcome, params)
-            set_idempotency_key(outcome, key)
-            set_run(outcome, run)
-            set_error(outcome, error)
-            set_detail(outcome, detail)
-            set_attempts(outcome, attempts)
-            set_elapsed(outcome, elapsed)
-            built.append(outcome)
+                run = WorkflowRun(
+                    id=run_id,
+                    name=name,
+                    original_workflow_id=original_workflow_id,
+                    status=status,
+                    created_at=created_at,
+                    updated_at=updated_at,
+                    type=run_type,
+                )
+            built.append(
+                RunOutcome(
+                    index=index,
+                    params=params,
+                    idempotency_key=key,
+                    run=run,
+                    error=error,
+                    detail=detail,
+                    attempts=attempts,
+                    elapsed=elapsed,
+                )
+            )
 
     def records(self) -> list[RunOutcome]:
         """The records built so far, in input order (by ``index``): after

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import attrs
-import pytest
 
 from zuora_wf_async import (
     InvalidRequestError,
@@ -24,7 +23,7 @@ from zuora_wf_async import (
     WorkflowRunDetail,
     derive_key,
 )
-from zuora_wf_async._outcomes import RECORDS_PER_STEP, PackedOutcomes, new_outcome
+from zuora_wf_async._outcomes import RECORDS_PER_STEP, PackedOutcomes
 
 _CREATED = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
 
@@ -57,7 +56,7 @@ def test_the_packing_carries_every_field_of_both_records():
         "detail",
         "attempts",
         "elapsed",
-    ], "a RunOutcome field changed: carry it in PackedOutcomes and _OUTCOME_SETTERS"
+    ], "a RunOutcome field changed: carry it in PackedOutcomes.add and unpack"
     assert [field.name for field in attrs.fields(WorkflowRun)] == [
         "id",
         "name",
@@ -66,42 +65,7 @@ def test_the_packing_carries_every_field_of_both_records():
         "created_at",
         "updated_at",
         "type",
-    ], "a WorkflowRun field changed: carry it in PackedOutcomes and _RUN_SETTERS"
-
-
-@pytest.mark.parametrize("record_class", [RunOutcome, WorkflowRun])
-def test_the_records_can_be_built_through_their_slots(record_class):
-    # PackedOutcomes builds records by setting their slots, not through attrs' __init__
-    # (half the CPU). That skips nothing only while __init__ would do no more than set
-    # each field: no converter, validator, pre/post-init hook or hidden slot (a cached
-    # hash) to fill in.
-    names = [field.name for field in attrs.fields(record_class)]
-    assert all(field.converter is None for field in attrs.fields(record_class))
-    assert all(field.validator is None for field in attrs.fields(record_class))
-    assert not hasattr(record_class, "__attrs_post_init__")
-    assert not hasattr(record_class, "__attrs_pre_init__")
-    slots = [name for klass in record_class.__mro__ for name in getattr(klass, "__slots__", ())]
-    assert sorted(slots) == sorted([*names, "__weakref__"])
-
-
-def test_a_record_built_through_its_slots_equals_one_built_by_attrs():
-    fields = {
-        "index": 3,
-        "params": {"accountId": "A-3"},
-        "idempotency_key": "k3",
-        "run": _run(3),
-        "error": None,
-        "detail": None,
-        "attempts": 2,
-        "elapsed": 0.25,
-    }
-
-    built = new_outcome(**fields)
-
-    assert built == RunOutcome(**fields)
-    assert attrs.asdict(built, recurse=False) == fields
-    assert built.ok
-    assert repr(built) == repr(RunOutcome(**fields))
+    ], "a WorkflowRun field changed: carry it in PackedOutcomes.add and unpack"
 
 
 def test_records_are_built_in_steps_that_leave_room_for_the_event_loop():
