@@ -42,6 +42,7 @@ measured), then calls ``meter.start()`` and ``meter.stop()`` around the measured
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import sys
 import uuid
@@ -56,6 +57,7 @@ from zuora_wf_async._converter import decode  # the package's one converter
 
 __all__ = [
     "FLOOR_SHAPE",
+    "FLOOR_WITHOUT_RETRY_LOOP",
     "RAW_SHAPES",
     "SHAPES",
     "WIDTH",
@@ -135,11 +137,15 @@ class _Raw:
 
 
 class _LeastRetryable:
-    """``floor_workers``' call: a slot, one request, the record; backoff around it."""
+    """``floor_workers``' call: a slot, one request, the record; backoff around it
+    (without, with ``retry_loop=False``: what backoff's loop costs, for ``profile_hot_path``)."""
 
-    def __init__(self, raw: _Raw) -> None:
+    def __init__(self, raw: _Raw, *, retry_loop: bool = True) -> None:
         self._raw = raw
         self._slots = asyncio.Semaphore(WIDTH)
+        self.call: Callable[[dict[str, Any]], Awaitable[Any]] = self._attempt
+        if not retry_loop:
+            return
         self.call = backoff.on_exception(
             self._delays,
             _FailedError,
@@ -214,8 +220,10 @@ async def _workers(raw: _Raw, items: Iterable[dict[str, Any]]) -> int:
     return done
 
 
-async def _floor_workers(raw: _Raw, items: Iterable[dict[str, Any]]) -> int:
-    call = _LeastRetryable(raw).call
+async def _floor_workers(
+    raw: _Raw, items: Iterable[dict[str, Any]], *, retry_loop: bool = True
+) -> int:
+    call = _LeastRetryable(raw, retry_loop=retry_loop).call
     source = iter(items)
     done = 0
 
@@ -327,6 +335,9 @@ SHAPES: dict[str, Shape] = {
     "run_many_otel": _our_shape(_ours_run_many, otel=True),
 }
 RAW_SHAPES = ("raw_gather", "raw_workers")
+# floor_workers without backoff's loop around each call: not benchmarked, a diagnostic
+# (``python -m benchmarks.profile_hot_path --floor``) of what that loop costs.
+FLOOR_WITHOUT_RETRY_LOOP: Shape = _raw_shape(functools.partial(_floor_workers, retry_loop=False))
 FLOOR_SHAPE = "floor_workers"
 # The raw loop of the same shape as each of ours: the like-for-like comparison.
 SAME_SHAPE_RAW = {

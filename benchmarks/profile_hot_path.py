@@ -18,7 +18,9 @@ Not a benchmark with a target: a diagnostic for whoever works on the call path. 
   workers sending through our ``Transport`` (``prepare_run`` + ``Transport.send`` +
   ``json.loads``); the same workers calling ``client.run_workflow`` with the retry loop
   bypassed (a diagnostic: each call makes its attempt directly, not through backoff), then
-  as shipped (no fan-out); then ``run_many`` (fan-out).
+  as shipped (no fan-out); then ``run_many`` (fan-out);
+- with ``--floor``: the same for the CPU benchmark's ``floor_workers``: the raw workers,
+  then a slot and the ``WorkflowRun`` record, then backoff's loop around each call.
 
 cProfile inflates small functions, so read its µs as relative weights; the GC on/off and
 raw numbers are ``time.process_time`` and comparable with the CPU benchmark's.
@@ -289,8 +291,18 @@ def _layer_shapes() -> dict[str, Any]:
     }
 
 
-def _layers(endpoint: _shapes.Endpoint, runs: int, rounds: int) -> list[str]:
-    shapes = _layer_shapes()
+def _floor_shapes() -> dict[str, Any]:
+    """The floor built up: the raw workers, then a slot and the record, then backoff."""
+    return {
+        "raw_workers": _shapes.SHAPES["raw_workers"],
+        "+ slot and WorkflowRun record": _shapes.FLOOR_WITHOUT_RETRY_LOOP,
+        "+ backoff loop (floor_workers)": _shapes.SHAPES[_shapes.FLOOR_SHAPE],
+    }
+
+
+def _layers(
+    endpoint: _shapes.Endpoint, runs: int, rounds: int, shapes: dict[str, Any]
+) -> list[str]:
     samples: dict[str, list[float]] = defaultdict(list)
     gcs: dict[str, list[float]] = defaultdict(list)
     names = list(shapes)
@@ -322,6 +334,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=3_000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--layers", action="store_true", help="only the layer-by-layer table")
+    parser.add_argument("--floor", action="store_true", help="only floor_workers, built up")
     args = parser.parse_args(argv)
     with (
         ServerProcess("benchmarks._fastserver") as server,
@@ -329,11 +342,12 @@ def main(argv: list[str] | None = None) -> None:
     ):
         hello = server.hello
         print(f"placement: {placement}")
-        if args.layers:
+        if args.layers or args.floor:
+            shapes = _floor_shapes() if args.floor else _layer_shapes()
             for mode in ("with_headers", "without_headers"):
                 endpoint = _shapes.Endpoint(hello[mode], hello["client_id"], hello["client_secret"])
                 print(f"== server {mode.replace('_', ' ')}, {args.runs:,} runs x {args.rounds}")
-                print("\n".join(_layers(endpoint, args.runs, args.rounds)))
+                print("\n".join(_layers(endpoint, args.runs, args.rounds, shapes)))
             return
         for mode in ("with_headers", "without_headers"):
             endpoint = _shapes.Endpoint(hello[mode], hello["client_id"], hello["client_secret"])
