@@ -187,6 +187,7 @@ class _Workers:
         # ~10 calls per item.
         self._outcomes: collections.deque[RunOutcome | _Failed | None] = collections.deque()
         self._consumers: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._ended = False  # a consumer took _WORKERS_DONE
         self._unreturned = 0  # items read and not yet handed back
         # run_many's outcomes, when the workers hand them back themselves (collect()).
         self._collected: PackedOutcomes | None = None
@@ -416,8 +417,9 @@ class _Workers:
                 return
 
     async def _arrival(self) -> None:
-        """Wait until the workers handed the consumer something."""
-        while not self._outcomes:
+        """Wait until the workers handed the consumer something, or the stream ended
+        (another consumer took the end: there is one ``_WORKERS_DONE`` for all)."""
+        while not self._outcomes and not self._ended:
             waiting = asyncio.get_running_loop().create_future()
             self._consumers.append(waiting)
             await waiting
@@ -433,11 +435,17 @@ class _Workers:
             except BaseException:
                 await self.aclose()
                 raise
+            if not self._outcomes:  # another consumer took the end while this one waited
+                raise StopAsyncIteration
         got = self._outcomes.popleft()
         if got is _WORKERS_DONE:
-            self._closed = True
+            self._closed = self._ended = True
             self._workers = []
             self._batch.end()
+            for waiting in self._consumers:  # the others waiting find the end too
+                if not waiting.done():
+                    waiting.set_result(None)
+            self._consumers.clear()
             raise StopAsyncIteration
         if isinstance(got, _Failed):
             await self.aclose()

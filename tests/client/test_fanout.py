@@ -352,6 +352,24 @@ async def test_consumers_waiting_together_each_get_an_outcome(fake, zuora):
     assert sorted(outcome.index for outcome in firsts + rest) == list(range(12))
 
 
+async def test_consumers_waiting_together_at_the_end_each_see_it(fake, zuora):
+    # One end for all: the consumer that takes it wakes the others, who would otherwise
+    # wait for good on a stream with nothing more to hand out.
+    fake.pause_runs()
+    async with zuora.iter_runs(396, [{"n": n} for n in range(2)], window=2) as stream:
+        waiting = [asyncio.ensure_future(anext(stream)) for _ in range(4)]
+        await fake.wait_for_in_flight(2)
+        fake.resume_runs()
+        # Bounded: a consumer never woken fails the test instead of hanging it.
+        _, never_woken = await asyncio.wait(waiting, timeout=10)
+
+    assert not never_woken
+    outcomes = [consumer.result() for consumer in waiting if consumer.exception() is None]
+    ended = [consumer for consumer in waiting if consumer.exception() is not None]
+    assert sorted(outcome.index for outcome in outcomes) == [0, 1]
+    assert [type(consumer.exception()) for consumer in ended] == [StopAsyncIteration] * 2
+
+
 async def test_iter_runs_accepts_an_async_iterable(fake, zuora):
     async def items():
         for n in range(20):
