@@ -162,7 +162,8 @@ class _LeastRetryable:
 
     @staticmethod
     def _is_final(error: Exception) -> bool:
-        return isinstance(error, _FailedError) and 400 <= error.status < 500
+        # A raw loop's answer is a body or None: every failure here is worth a retry.
+        return not isinstance(error, _FailedError)
 
     @staticmethod
     def _delays() -> Generator[float, BaseException | None, None]:
@@ -171,28 +172,15 @@ class _LeastRetryable:
             error = yield 0.1
 
     async def _attempt(self, item: dict[str, Any]) -> Any:
-        raw = self._raw
         async with self._slots:
-            body = json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode()
-            headers = {
-                "Authorization": raw.authorization,
-                "Accept": "application/json",
-                "Accept-Encoding": "gzip",
-                "Content-Type": "application/json",
-                "Idempotency-Key": str(uuid.uuid4()),
-            }
-            async with raw.session.post(raw.url, data=body, headers=headers) as response:
-                payload = await response.read()
-                status = response.status
-        if status != 200:
-            raise _FailedError(status)
-        return decode(json.loads(payload), WorkflowRun, status=status)
+            data = await self._raw.one(item)  # the raw loop's own request, unchanged
+        if data is None:
+            raise _FailedError
+        return decode(data, WorkflowRun)
 
 
 class _FailedError(Exception):
-    def __init__(self, status: int) -> None:
-        super().__init__(status)
-        self.status = status
+    """A run request answered with anything but 200."""
 
 
 async def _gather(raw: _Raw, items: Iterable[dict[str, Any]]) -> int:
