@@ -241,6 +241,8 @@ MAY_HAVE_RUN = [
     ("no answer to a POST", DROPPED, "POST", True),
     ("a timeout of a POST", TIMEOUT, "POST", True),
     ("a 5xx to a POST", api(ServerError, 502), "POST", True),
+    ("a 500 to a POST", api(ServerError, 500), "POST", True),
+    ("a 501 to a POST was refused: not implemented", api(ServerError, 501), "POST", False),
     ("409 in progress", IN_PROGRESS, "POST", True),
     ("an unreadable 2xx to a POST", ResponseDecodeError("bad"), "POST", True),
     ("a 429 was refused, not run", api(RateLimitError, 429), "POST", False),

@@ -229,16 +229,18 @@ def may_have_run(error: BaseException, *, method: str) -> bool:
     """True when Zuora may have carried out the request although ``error`` ended it.
 
     Then a resend must reuse the same ``Idempotency-Key``: no answer (a dropped connection,
-    a timeout), a 5xx, 409 "same key in progress", or a 2xx whose body could not be read.
-    A GET has nothing to run; a 4xx verdict (429 included) means the request was refused,
-    not carried out. The caller asks only about failures of a request that was sent.
+    a timeout), a 5xx other than 501, 409 "same key in progress", or a 2xx whose body could
+    not be read. A GET has nothing to run; a 4xx verdict (429 included) or a 501 means the
+    request was refused, not carried out. The caller asks only about failures of a request
+    that was sent.
     """
     if method == "GET":
         return False
+    if isinstance(error, ServerError):
+        # 501 says the server cannot do what was asked at all: refused, like a 4xx.
+        return error.status != 501
     # A 2xx whose body we could not read was carried out; we only failed to read it.
-    return isinstance(
-        error, TransportError | ServerError | IdempotencyInProgressError | ResponseDecodeError
-    )
+    return isinstance(error, TransportError | IdempotencyInProgressError | ResponseDecodeError)
 
 
 def _retry_after(error: ZuoraAPIError) -> float | None:
