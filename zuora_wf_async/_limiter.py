@@ -21,6 +21,8 @@ from zuora_wf_async._core.pacing import Pacing, Verdict
 from zuora_wf_async._core.ratelimit import RateLimitInfo
 from zuora_wf_async._deadlines import DeadlineWatch
 
+_NO_CHANGE = Verdict()
+
 __all__ = ["AdaptiveLimiter", "WaitPastDeadline"]
 
 
@@ -85,16 +87,15 @@ class AdaptiveLimiter:
         """
         return 0 if self._waiters else self.pacing.capacity - self.in_flight
 
-    def observe_plenty_success(self) -> None:
-        """``observe`` of a 2xx whose quota is far from spent: it changes no verdict."""
-        self.pacing.on_plenty_success()
-
     def observe(
         self, generation: int, info: RateLimitInfo | None, *, status: int, retry_after: float | None
     ) -> Verdict:
         """Learn from one response to a request sent in ``generation``; the verdict says
         what changed (a cut, a pause), for shared limits to tell other processes."""
         if info is None and status < 300:
+            if status >= 200:  # the common answer: plenty of quota (or no rate headers)
+                self.pacing.on_plenty_success()
+                return _NO_CHANGE
             self.pacing.on_plenty()
         return self.pacing.on_answer(
             generation,

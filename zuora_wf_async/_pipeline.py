@@ -68,8 +68,7 @@ T = TypeVar("T")
 # What one answer taught the pacing: status, rate headers, verdict, "plenty of quota".
 _Learned = tuple[int | None, RateLimitInfo | None, Verdict, bool]
 # What an attempt that got no answer taught it (one shared tuple: nothing per attempt).
-_NO_VERDICT = Verdict()
-_NOTHING_LEARNED: _Learned = (None, None, _NO_VERDICT, False)
+_NOTHING_LEARNED: _Learned = (None, None, Verdict(), False)
 
 _RETRY_FIX = "pass RetryPolicy(max_attempts=..., base_delay=..., max_delay=..., deadline=...)"
 
@@ -389,19 +388,13 @@ class Pipeline:
     ) -> _Learned:
         # Most answers say the quota is far from spent; only near the end of a window (or
         # on a 429) is every rate header worth parsing.
-        status = raw.status
-        if 200 <= status < 300 and has_plenty_left(raw.headers, 4 * limiter.max_concurrency):
-            limiter.observe_plenty_success()
-            return status, None, _NO_VERDICT, True
-        info = parse_rate_limit(raw.headers)
-        if info is None and 200 <= status < 300:  # no rate headers at all: as plenty
-            limiter.observe_plenty_success()
-            return status, None, _NO_VERDICT, False
+        plenty = raw.status < 300 and has_plenty_left(raw.headers, 4 * limiter.max_concurrency)
+        info = None if plenty else parse_rate_limit(raw.headers)
         retry_after = None
-        if status == 429:
+        if raw.status == 429:
             retry_after = parse_retry_after(raw.headers) or (info.reset if info else None)
-        verdict = limiter.observe(generation, info, status=status, retry_after=retry_after)
-        return status, info, verdict, False
+        verdict = limiter.observe(generation, info, status=raw.status, retry_after=retry_after)
+        return raw.status, info, verdict, plenty
 
     async def _wait_for_tenant_slot(
         self, call: _Call, limiter: AdaptiveLimiter, tenant: SharedGate
