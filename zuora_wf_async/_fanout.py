@@ -187,7 +187,6 @@ class _Workers:
         # ~10 calls per item.
         self._outcomes: collections.deque[RunOutcome | _Failed | None] = collections.deque()
         self._consumers: collections.deque[asyncio.Future[None]] = collections.deque()
-        self._ended = False  # a consumer took _WORKERS_DONE
         self._unreturned = 0  # items read and not yet handed back
         # run_many's outcomes, when the workers hand them back themselves (collect()).
         self._collected: PackedOutcomes | None = None
@@ -417,9 +416,9 @@ class _Workers:
                 return
 
     async def _arrival(self) -> None:
-        """Wait until the workers handed the consumer something, or the stream ended
-        (another consumer took the end: there is one ``_WORKERS_DONE`` for all)."""
-        while not self._outcomes and not self._ended:
+        """Wait until the workers handed the consumer something (at the end,
+        ``_WORKERS_DONE``, which stays for every consumer to find)."""
+        while not self._outcomes:
             waiting = asyncio.get_running_loop().create_future()
             self._consumers.append(waiting)
             await waiting
@@ -435,18 +434,17 @@ class _Workers:
             except BaseException:
                 await self.aclose()
                 raise
-            if not self._outcomes:  # another consumer took the end while this one waited
-                raise StopAsyncIteration
-        got = self._outcomes.popleft()
-        if got is _WORKERS_DONE:
-            self._closed = self._ended = True
+        got = self._outcomes[0]
+        if got is _WORKERS_DONE:  # left in place: _put woke one consumer, the rest see it
+            self._closed = True
             self._workers = []
             self._batch.end()
-            for waiting in self._consumers:  # the others waiting find the end too
+            for waiting in self._consumers:
                 if not waiting.done():
                     waiting.set_result(None)
             self._consumers.clear()
             raise StopAsyncIteration
+        self._outcomes.popleft()
         if isinstance(got, _Failed):
             await self.aclose()
             raise got.exception
@@ -696,7 +694,6 @@ class FanOut:
                 params=params,
                 idempotency_key=key,
                 run=run,
-                error=None,
                 detail=detail,
                 attempts=result.attempts,
                 elapsed=result.elapsed,
