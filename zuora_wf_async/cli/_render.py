@@ -53,9 +53,23 @@ class Tally:
         )
 
 
+# Wide enough that no table of ours is ever squeezed; rich pads nothing to this width.
+UNWRAPPED_WIDTH = 100_000
+
+
 def console() -> Console:
-    # Resolved per command so that a replaced sys.stdout (tests, redirection) is honoured.
-    return Console(file=sys.stdout, highlight=False)
+    """stdout as rich draws it: wrapped to a terminal's width, never wrapped elsewhere.
+
+    rich wraps at 80 columns (or ``$COLUMNS``) when it cannot ask a terminal, which broke
+    messages naming a long path across two lines of a log, so that grepping for them
+    failed. Resolved per command so that a replaced sys.stdout (tests, redirection) is
+    honoured.
+    """
+    out = Console(file=sys.stdout, highlight=False)
+    if not out.is_terminal:
+        out.soft_wrap = True  # a message stays one line, however long
+        out.width = UNWRAPPED_WIDTH  # and a table cell is not folded to fit 80 columns
+    return out
 
 
 @contextlib.asynccontextmanager
