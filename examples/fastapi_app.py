@@ -26,11 +26,13 @@ from fastapi import Depends, FastAPI, HTTPException, Request, Response
 
 from zuora_wf_async import (
     InvalidRequestError,
+    NotFoundError,
     RateLimitError,
     TransportError,
     WorkflowClient,
     ZuoraAPIError,
     derive_key,
+    to_dict,
 )
 
 try:
@@ -117,6 +119,17 @@ def create_app(
         except (ZuoraAPIError, TransportError) as error:
             raise HTTPException(status_code=502, detail=type(error).__name__) from error
         return {"runId": run.id, "runName": run.name, "status": run.status.value}
+
+    @app.get("/runs/{run_id}")
+    async def run_detail(run_id: int, zuora: Zuora) -> dict[str, Any]:
+        # A record is returned as to_dict(record): the JSON Zuora sends for it, which any
+        # JSON encoder takes (FastAPI cannot encode an attrs record by itself).
+        try:
+            return to_dict(await zuora.get_run(run_id))
+        except NotFoundError as error:
+            raise HTTPException(status_code=404, detail="no such run") from error
+        except (ZuoraAPIError, TransportError) as error:
+            raise HTTPException(status_code=502, detail=type(error).__name__) from error
 
     return app
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import os
+import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
-from zuora_wf_async import OAuthCredentials, WorkflowClient
+from zuora_wf_async import OAuthCredentials, WorkflowClient, WorkflowRunDetail, from_dict
 from zuora_wf_async.testing import FakeZuora
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "fastapi_app.py"
@@ -102,3 +104,50 @@ async def test_a_hundred_concurrent_requests_share_one_client(fake, service):
     responses = await asyncio.gather(*(http.post(f"/accounts/L-{n}/onboard") for n in range(100)))
     assert {r.status_code for r in responses} == {200}
     assert len(fake.executions) == 100
+
+
+async def test_a_handler_returns_a_record_as_json(fake, service):
+    http, clients = service
+    started = (await http.post("/accounts/A-7/onboard")).json()
+
+    answer = await http.get(f"/runs/{started['runId']}")
+
+    assert answer.status_code == 200
+    assert answer.json()["originalWorkflowId"] == 396
+    detail = from_dict(WorkflowRunDetail, answer.json())
+    assert detail == await clients[0].get_run(started["runId"])
+    assert (await http.get("/runs/987654321")).status_code == 404
+
+
+async def test_the_documented_uvicorn_command_serves_the_app(fake, tmp_path):
+    """`uvicorn examples.fastapi_app:app`, as docs/guides/async-services.md says, on a socket."""
+    socket_path = tmp_path / "app.sock"
+    env = {
+        **os.environ,
+        "ZUORA_BASE_URL": fake.base_url,
+        "ZUORA_CLIENT_ID": fake.client_id,
+        "ZUORA_CLIENT_SECRET": fake.client_secret,
+    }
+    server = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "uvicorn", "examples.fastapi_app:app", "--uds", str(socket_path),
+        cwd=EXAMPLE.parent.parent, env=env, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert server.stderr is not None
+    try:
+        async with asyncio.timeout(120):  # a bound, not a timing: startup is seconds
+            log = b""
+            while b"Application startup complete" not in log:
+                line = await server.stderr.readline()
+                assert line, f"uvicorn exited before serving: {log.decode()}"
+                log += line
+        transport = httpx.AsyncHTTPTransport(uds=str(socket_path))
+        async with httpx.AsyncClient(transport=transport, base_url="http://service") as http:
+            started = await http.post("/accounts/A-1/onboard")
+            assert started.status_code == 200
+            detail = await http.get(f"/runs/{started.json()['runId']}")
+            assert detail.json()["name"] == started.json()["runName"]
+    finally:
+        server.terminate()
+        await server.wait()
+    assert len(fake.executions) == 1
+    assert fake.token_requests == 1

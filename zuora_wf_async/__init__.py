@@ -14,6 +14,7 @@ from zuora_wf_async._core.ratelimit import RateLimitInfo
 from zuora_wf_async._core.retry import RetryBudget, RetryPolicy
 from zuora_wf_async._errors import (
     BadRequestError,
+    BatchInputError,
     CalloutNotEnabledError,
     ClientStateError,
     ConflictError,
@@ -55,6 +56,7 @@ from zuora_wf_async._outcomes import (
     derive_key,
     raise_for_failures,
 )
+from zuora_wf_async._records_json import from_dict, to_dict
 from zuora_wf_async._retrying import RetryEvent
 from zuora_wf_async._shared import SharedLimits, SharedLimitsError
 from zuora_wf_async._workflow_models import (
@@ -76,6 +78,7 @@ logging.getLogger("zuora_wf_async").addHandler(logging.NullHandler())
 __all__ = [
     "BadRequestError",
     "BatchError",
+    "BatchInputError",
     "BatchJournal",
     "BearerToken",
     "CalloutNotEnabledError",
@@ -131,5 +134,15 @@ __all__ = [
     "ZuoraError",
     "__version__",
     "derive_key",
+    "from_dict",
     "raise_for_failures",
+    "to_dict",
 ]
+
+# Public names print as zuora_wf_async.X (as httpx does), never as the private module that
+# defines them: ``zuora_wf_async.InvalidRequestError`` in a traceback, not ``..._errors``.
+for _name in __all__:
+    _public = globals()[_name]
+    if isinstance(_public, type) or callable(_public):
+        _public.__module__ = __name__
+del _name, _public
