@@ -2,11 +2,12 @@
 
 A row's number is its line number in the file, as an editor shows it: in a JSONL file the
 first line is row 1 (blank lines are skipped but keep their numbers); in a CSV file the
-header is line 1, so the first data row is row 2 (a quoted value spanning lines numbers
-its row by the line it starts on). A row that cannot be read (not UTF-8, not JSON, text
-JSON cannot carry such as a lone surrogate ``"\\ud800"``) is not an exception: it is a
-:class:`Row` with a ``problem``, so one bad row fails alone, with its number, and never
-the batch.
+header is line 1, so the first data row is row 2. Every row is one line, in CSV too: a
+value may be quoted (``"A-1, Inc"``, a quote inside doubled) but cannot span lines. A row
+that cannot be read (not UTF-8, not JSON, a ``"`` left open or stray, a value over csv's
+field limit, text JSON cannot carry such as a lone surrogate ``"\\ud800"``) is not an
+exception: it is a :class:`Row` with a ``problem``, so one bad row fails alone, with its
+number, and never the batch nor the rows after it.
 
 Keys (:class:`KeyScheme`) come from what a row *is*, never from where it sits: the
 values of ``--key-column``s, a ``--key-template``, or by default the workflow id with the
@@ -27,7 +28,7 @@ from typing import Any
 import attrs
 
 from zuora_wf_async import InvalidRequestError, derive_key
-from zuora_wf_async._core.requests import encode_params
+from zuora_wf_async._core.requests import MAX_BODY_BYTES, encode_params
 
 from ._config import UsageError
 
@@ -194,8 +195,7 @@ class InputFile:
         if self.format == "jsonl":
             with self.path.open("rb") as file:
                 return sum(1 for line in file if line.strip())
-        with self.path.open(encoding="utf-8-sig", errors="replace", newline="") as file:
-            return max(0, sum(1 for record in csv.reader(file) if record) - 1)
+        return max(0, sum(1 for _line in self._csv_lines()) - 1)
 
     def sha256(self) -> str:
         """The file's digest, recorded in the journal's header for the record only."""
@@ -225,33 +225,47 @@ class InputFile:
                     continue
                 yield _as_row(number, params)
 
-    def _csv_rows(self) -> Iterator[Row]:
-        # surrogateescape: a byte that is not UTF-8 becomes a marker the row check finds,
-        # so a bad line fails alone instead of ending the read.
-        with self.path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as file:
-            reader = csv.reader(file)
-            header: list[str] | None = None
-            line = 0
-            for record in reader:
-                number, line = line + 1, reader.line_num
-                if not record:
-                    continue
-                if header is None:
-                    header = [name.strip() for name in record]
-                    self._check_header(header)
-                    continue
-                if len(record) != len(header):
-                    yield Row(
-                        number,
-                        problem=f"has {len(record)} values but the header has {len(header)}",
-                    )
-                    continue
-                if any(_escaped(value) for value in record):
-                    yield Row(number, problem="is not UTF-8 text")
-                    continue
-                yield Row(number, params=dict(zip(header, record, strict=True)))
+    def _csv_lines(self) -> Iterator[tuple[int, str | None]]:
+        """Each non-blank line with its number; None for a line too long to be a row.
 
-    def _check_header(self, header: list[str]) -> None:
+        The file is split into lines *before* csv reads them: csv's own reader lets a
+        ``"`` that never closes swallow every line after it into one value (a 21-row
+        file sent 4 runs). surrogateescape: a byte that is not UTF-8 becomes a marker the
+        row check finds, so a bad line fails alone instead of ending the read.
+        """
+        with self.path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as file:
+            number = 0
+            while line := file.readline(MAX_LINE):
+                number += 1
+                if len(line) == MAX_LINE and not line.endswith(("\n", "\r")):
+                    while (rest := file.readline(MAX_LINE)) and not rest.endswith(("\n", "\r")):
+                        pass  # the rest of an overlong line: skipped, never held whole
+                    yield number, None
+                elif line not in BLANK_LINES:
+                    yield number, line
+
+    def _csv_rows(self) -> Iterator[Row]:
+        header: list[str] | None = None
+        for number, line in self._csv_lines():
+            values = TOO_LONG if line is None else _csv_values(line)
+            if header is None:
+                header = self._check_header(number, values)
+                continue
+            if isinstance(values, str):
+                yield Row(number, problem=values)
+            elif len(values) != len(header):
+                yield Row(
+                    number, problem=f"has {len(values)} values but the header has {len(header)}"
+                )
+            elif any(_escaped(value) for value in values):
+                yield Row(number, problem="is not UTF-8 text")
+            else:
+                yield Row(number, params=dict(zip(header, values, strict=True)))
+
+    def _check_header(self, number: int, values: list[str] | str) -> list[str]:
+        if isinstance(values, str):
+            raise UsageError(f"{self.path}: line {number} (the CSV header) {values}")
+        header = [name.strip() for name in values]
         if any(_escaped(name) for name in header):
             raise UsageError(f"{self.path}: the CSV header is not UTF-8 text")
         if any(not name for name in header):
@@ -259,9 +273,38 @@ class InputFile:
         duplicates = sorted({name for name in header if header.count(name) > 1})
         if duplicates:
             raise UsageError(f"{self.path}: the CSV header repeats {', '.join(duplicates)}")
+        return header
 
 
 _UNDECODED = re.compile("[\udc80-\udcff]")  # bytes surrogateescape could not decode
+
+# A CSV line is values separated by commas, each either quoted ("...", a quote inside
+# doubled) or holding no quote at all. Anything else (a quote left open, a quote inside an
+# unquoted value, text after a closing quote) is refused, not guessed at. The pattern is
+# unambiguous, so a line that fails it fails in linear time.
+_VALUE = r'(?:"(?:[^"]|"")*"|[^",\r\n]*)'
+_WELL_QUOTED = re.compile(rf"{_VALUE}(?:,{_VALUE})*(?:\r\n|\r|\n)?")
+BLANK_LINES = ("\n", "\r\n", "\r")
+QUOTE_PROBLEM = (
+    'has a " that is not closed, or not doubled inside a quoted value: a value cannot '
+    'span lines, and a " inside one is written "5"" screen"'
+)
+# A longer line would make a run body over Zuora's 5 MB limit (JSON adds to every value).
+MAX_LINE = MAX_BODY_BYTES
+TOO_LONG = f"is longer than {MAX_LINE:,} characters, over Zuora's 5 MB limit for a run"
+
+
+def _csv_values(line: str) -> list[str] | str:
+    """The values of one CSV line, or why it has none."""
+    if '"' in line and _WELL_QUOTED.fullmatch(line) is None:
+        return QUOTE_PROBLEM
+    try:
+        return next(csv.reader((line,)), [])
+    except csv.Error:  # the line is well quoted, so only a value over the field limit
+        return (
+            f"has a value over {csv.field_size_limit():,} characters, more than a CSV value "
+            "may hold here; put long values in a .jsonl input"
+        )
 
 
 def _escaped(text: str) -> bool:
