@@ -116,7 +116,7 @@ class WorkflowClient:
     the global ones); ``propagate_trace_context=True`` also sends Zuora a ``traceparent``.
     ``shared_limits`` (a Redis URL, or ``SharedLimits``) shares the tenant's limits with
     every other process using it: ``tenant_concurrency`` requests in flight in all, the
-    quota window, and the pauses and cuts after 429s (see ``zuora_wf_async._shared``).
+    quota window, and the pauses and cuts after 429s (see the many-processes guide).
     """
 
     def __init__(
