@@ -79,3 +79,12 @@ def test_no_message_names_a_private_module() -> None:
         if PRIVATE.search(node.value)
     ]
     assert found == []
+
+
+def test_shell_commands_wrap_instead_of_running_off_the_page(site: Path) -> None:
+    page = (site / "guides" / "cli" / "index.html").read_text()
+    css = (site / "assets" / "css" / "extra.css").read_text()
+
+    assert 'class="language-console highlight"' in page
+    assert "assets/css/extra.css" in page
+    assert re.search(r"\.language-console pre > code \{[^}]*white-space: pre-wrap", css)
