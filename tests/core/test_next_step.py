@@ -6,12 +6,14 @@ comes out. The loop (``_retrying``) only acts on it, so these rows are the rules
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
 import pytest
 
-from zuora_wf_async._core.requests import TOKEN_PATH
+from zuora_wf_async._core.requests import TOKEN_PATH, prepare_run
+from zuora_wf_async._core.responses import RawResponse, api_error
 from zuora_wf_async._core.retry import Resend, RetryPolicy, Stop, may_have_run, next_step
 from zuora_wf_async._errors import (
     BadRequestError,
@@ -52,6 +54,28 @@ def facts(**overrides: Any) -> dict[str, Any]:
 TIMEOUT = RequestTimeoutError("timed out", method="POST", path="/workflows/1/run")
 DROPPED = TransportError("dropped", method="POST", path="/workflows/1/run")
 IN_PROGRESS = api(IdempotencyInProgressError, 409)
+RUN_399 = prepare_run(
+    base_url="https://rest.test.zuora.com", workflow_id=399, body=b"{}", idempotency_key="k-1"
+)
+# Zuora's official example of the 409 for a run id given as a workflow id, verbatim.
+INSTANCE_409 = json.dumps(
+    {
+        "errors": [
+            {
+                "code": "invalid",
+                "status": 406,
+                "title": "Workflow WF-396-00000002 with Id 399 is an instance/run.",
+            }
+        ]
+    }
+).encode()
+ANOTHER_INSTANCE_409 = json.dumps(
+    {
+        "errors": [
+            {"title": "This request is already being processed by another instance; retry later"}
+        ]
+    }
+).encode()
 
 RULES = [
     # (row id, failure, facts, expected step)
@@ -250,6 +274,21 @@ MAY_HAVE_RUN = [
     ("a 401 was refused", api(UnauthorizedError, 401), "POST", False),
     ("a GET has nothing to run", DROPPED, "GET", False),
     ("a PUT (stop) with no answer", DROPPED, "PUT", True),
+    (
+        "409 'another instance; retry later' to a keyed run POST: in progress, may have run",
+        api_error(
+            RawResponse(status=409, headers={}, body=ANOTHER_INSTANCE_409),
+            RUN_399,
+        ),
+        "POST",
+        True,
+    ),
+    (
+        "409 in Zuora's documented words for the id in the path: a run id, nothing ran",
+        api_error(RawResponse(status=409, headers={}, body=INSTANCE_409), RUN_399),
+        "POST",
+        False,
+    ),
 ]
 
 

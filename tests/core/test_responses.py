@@ -12,7 +12,7 @@ import pytest
 
 from zuora_wf_async._core import responses
 from zuora_wf_async._core.redact import register
-from zuora_wf_async._core.requests import prepare_get, prepare_run
+from zuora_wf_async._core.requests import PreparedRequest, prepare_get, prepare_run
 from zuora_wf_async._core.responses import (
     RawResponse,
     api_error,
@@ -34,6 +34,7 @@ from zuora_wf_async._errors import (
     ServerError,
     UnauthorizedError,
     WorkflowIdIsRunError,
+    WorkflowValidationError,
     ZuoraAPIError,
 )
 
@@ -52,6 +53,17 @@ RUN_RECORD = {
 RUN_REQUEST = prepare_run(
     base_url=BASE, workflow_id=396, body=b"{}", idempotency_key="key-1", track_id="trk-req"
 )
+# Zuora's official example of the 409 for a run id passed as a workflow id (the Workflow
+# API's OpenAPI document, POST /workflows/{workflow_id}/run, 409): Id 399 is the run's id,
+# which is what the request put in its path.
+INSTANCE_409_TITLE = "Workflow WF-396-00000002 with Id 399 is an instance/run."
+INSTANCE_409_BODY = {"errors": [{"code": "invalid", "status": 406, "title": INSTANCE_409_TITLE}]}
+RUN_399_REQUEST = prepare_run(
+    base_url=BASE, workflow_id=399, body=b"{}", idempotency_key="key-1", track_id="trk-req"
+)
+# What a server said about a request under the same key still running (issue 22): it
+# mentions an "instance" and is no statement about the workflow id at all.
+ANOTHER_INSTANCE_409 = "This request is already being processed by another instance; retry later"
 GET_REQUEST = prepare_get(base_url=BASE, path_template="/workflows/workflow_runs/{}", path_args=[1])
 
 
@@ -108,10 +120,45 @@ def _raw(status: int, body: object = b"", headers: dict[str, str] | None = None)
         ),
         pytest.param(
             409,
+            INSTANCE_409_BODY,
+            RUN_399_REQUEST,
+            WorkflowIdIsRunError,
+            id="409-documented-instance-wording-naming-the-path-id-is-a-run",
+        ),
+        pytest.param(
+            409,
+            INSTANCE_409_BODY,
+            RUN_REQUEST,
+            IdempotencyInProgressError,
+            id="409-documented-wording-naming-another-id-with-key-is-in-progress",
+        ),
+        pytest.param(
+            409,
+            _errors_body(ANOTHER_INSTANCE_409, 409),
+            RUN_REQUEST,
+            IdempotencyInProgressError,
+            id="409-another-instance-retry-later-with-key-is-in-progress",
+        ),
+        pytest.param(
+            409,
             _errors_body("The provided workflow_id references a workflow instance", 409),
             RUN_REQUEST,
-            WorkflowIdIsRunError,
-            id="409-id-is-a-run",
+            IdempotencyInProgressError,
+            id="409-loose-instance-words-with-key-is-in-progress",
+        ),
+        pytest.param(
+            409,
+            _errors_body(f"Note: {INSTANCE_409_TITLE} Retry later.", 409),
+            RUN_399_REQUEST,
+            IdempotencyInProgressError,
+            id="409-documented-wording-inside-other-text-is-in-progress",
+        ),
+        pytest.param(
+            409,
+            {"message": INSTANCE_409_TITLE},
+            RUN_399_REQUEST,
+            IdempotencyInProgressError,
+            id="409-documented-wording-outside-errors-is-in-progress",
         ),
         pytest.param(
             409,
@@ -152,9 +199,20 @@ def test_api_error_maps_status_to_leaf(status, body, prepared, leaf):
     assert error.status == status
 
 
-def test_api_error_409_without_key_naming_an_instance_is_still_id_is_run():
-    raw = _raw(409, _errors_body("The provided workflow_id references a workflow instance", 409))
-    assert type(api_error(raw, GET_REQUEST)) is WorkflowIdIsRunError
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(INSTANCE_409_BODY, id="documented-wording"),
+        pytest.param(_errors_body(ANOTHER_INSTANCE_409, 409), id="another-instance"),
+        pytest.param(
+            _errors_body("The provided workflow_id references a workflow instance", 409),
+            id="loose-instance-words",
+        ),
+    ],
+)
+def test_a_409_to_a_request_without_a_workflow_id_or_key_is_a_plain_conflict(body):
+    """No rule reads "instance" in free text: the path names no workflow id to match."""
+    assert type(api_error(_raw(409, body), GET_REQUEST)) is ConflictError
 
 
 def test_api_error_406_echoes_parameters_on_the_error_not_in_the_message():
@@ -394,14 +452,16 @@ def test_read_run_returns_record_and_whether_it_was_a_replay(status, body, heade
 
 
 def test_read_run_409_errors_body_raises_workflow_id_is_run():
-    raw = _raw(
-        409,
-        _errors_body("The provided workflow_id references a workflow instance", 409),
-        {"Zuora-Request-Id": "req-9"},
-    )
+    raw = _raw(409, INSTANCE_409_BODY, {"Zuora-Request-Id": "req-9"})
     with pytest.raises(WorkflowIdIsRunError) as info:
-        read_run(raw, RUN_REQUEST)
+        read_run(raw, RUN_399_REQUEST)
     assert info.value.request_id == "req-9"
+    assert INSTANCE_409_TITLE in str(info.value)
+
+
+def test_read_run_409_another_instance_is_in_progress_not_an_id_is_run():
+    with pytest.raises(IdempotencyInProgressError):
+        read_run(_raw(409, _errors_body(ANOTHER_INSTANCE_409, 409)), RUN_REQUEST)
 
 
 @pytest.mark.parametrize(
@@ -723,3 +783,21 @@ def _outcome(loads: Callable[[bytes], Any], data: bytes) -> tuple[str, Any]:
 @pytest.mark.parametrize("data", _LOADS_CASES)
 def test_the_short_way_to_json_loads_agrees_with_json_loads(data: bytes) -> None:
     assert _outcome(responses._loads, data) == _outcome(json.loads, data)
+
+
+# --- rules read documented facts, not loose words (issue 22) -------------------------------
+
+
+def test_a_patch_422_in_the_documented_reasons_shape_is_a_validation_error_whatever_it_says():
+    """A reason that happens to mention idempotency is still a reason about a field."""
+    patch = PreparedRequest(
+        method="PATCH",
+        url=f"{BASE}/workflows/42",
+        path="/workflows/42",
+        headers={},
+        idempotency_key="key-1",
+    )
+    body = {"reasons": [{"fieldName": "description", "title": "idempotency is not a word"}]}
+    error = api_error(_raw(422, body), patch)
+    assert type(error) is WorkflowValidationError
+    assert error.reasons == (("description", "idempotency is not a word"),)

@@ -24,8 +24,25 @@ def errors_body(status: int, title: str) -> bytes:
     return json.dumps({"errors": [{"code": "invalid", "status": status, "title": title}]}).encode()
 
 
-RUN_409_INSTANCE = errors_body(409, "The provided workflow_id references a workflow instance.")
+# Zuora's official example for a run id passed as a workflow id (POST
+# /workflows/{workflow_id}/run, 409, in the Workflow API's OpenAPI document), verbatim:
+# ``classify_response`` sends its request to /workflows/399/run, the id it names.
+RUN_409_INSTANCE = json.dumps(
+    {
+        "errors": [
+            {
+                "code": "invalid",
+                "status": 406,
+                "title": "Workflow WF-396-00000002 with Id 399 is an instance/run.",
+            }
+        ]
+    }
+).encode()
 RUN_409_IN_PROGRESS = errors_body(409, "A request with this Idempotency-Key is in progress.")
+# Mentions an "instance" and says nothing about the workflow id (issue 22).
+RUN_409_ANOTHER_INSTANCE = errors_body(
+    409, "This request is already being processed by another instance; retry later"
+)
 
 
 @pytest.mark.parametrize(
@@ -74,7 +91,23 @@ RUN_409_IN_PROGRESS = errors_body(409, "A request with this Idempotency-Key is i
             Retry("409: same Idempotency-Key still in progress"),
             id="409-same-key-in-progress",
         ),
-        pytest.param(409, {}, RUN_409_INSTANCE, GiveUp("409 is final"), id="409-id-is-a-run"),
+        pytest.param(
+            409, {}, RUN_409_INSTANCE, GiveUp("409 is final"), id="409-documented-id-is-a-run"
+        ),
+        pytest.param(
+            409,
+            {},
+            RUN_409_ANOTHER_INSTANCE,
+            Retry("409: same Idempotency-Key still in progress"),
+            id="409-another-instance-is-in-progress",
+        ),
+        pytest.param(
+            409,
+            {},
+            errors_body(409, "The provided workflow_id references a workflow instance."),
+            Retry("409: same Idempotency-Key still in progress"),
+            id="409-loose-instance-words-are-in-progress",
+        ),
         pytest.param(400, {}, errors_body(400, "Callout"), GiveUp("400 is final"), id="400"),
         pytest.param(403, {}, b'{"code": 1, "message": "no"}', GiveUp("403 is final"), id="403"),
         pytest.param(404, {}, b"", GiveUp("404 is final"), id="404"),
@@ -95,6 +128,13 @@ def test_a_gzipped_error_body_is_classified_by_its_content():
 
 def test_an_unknown_409_without_a_key_is_final():
     assert classify_response(409, {}, b"{}", idempotency_key=None) == GiveUp("409 is final")
+
+
+def test_the_documented_409_naming_another_id_is_in_progress():
+    """The documented wording is an id-is-a-run answer only for the id the path holds."""
+    assert classify_response(409, {}, RUN_409_INSTANCE, path="/workflows/396/run") == Retry(
+        "409: same Idempotency-Key still in progress"
+    )
 
 
 @pytest.mark.parametrize(

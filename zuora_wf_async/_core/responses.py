@@ -15,6 +15,7 @@ quotes from a body goes through ``redact.excerpt``: scrubbed of secrets and kept
 from __future__ import annotations
 
 import json
+import re
 import zlib
 from collections.abc import Mapping
 from datetime import datetime
@@ -276,11 +277,22 @@ def _is_workflow_update(request: PreparedRequest) -> bool:
     return request.method == "PATCH" and request.path.startswith("/workflows/")
 
 
+def _is_validation_answer(body: object, request: PreparedRequest) -> bool:
+    """PATCH's 422 is a validation failure in its documented shape (``{"reasons": [...],
+    "success": false}``, either part), or when the request carried no Idempotency-Key
+    that could have been reused."""
+    if not request.idempotency_key:
+        return True
+    return isinstance(body, Mapping) and (
+        isinstance(body.get("reasons"), list) or body.get("success") is False
+    )
+
+
 def _validation_error(body: object, common: dict[str, Any]) -> WorkflowValidationError:
     """PATCH's 422 ``{"reasons": [{"fieldName", "title"}], "success": false}``.
 
-    The same status answers a reused Idempotency-Key elsewhere; on PATCH it is read as a
-    validation failure unless Zuora's message says it is about the key.
+    The same status answers a reused Idempotency-Key elsewhere; on PATCH it is read by the
+    body's shape (see ``_is_validation_answer``), never by a word in its text.
     """
     items = body.get("reasons") if isinstance(body, Mapping) else None
     reasons = [
@@ -305,6 +317,34 @@ def _validation_error(body: object, common: dict[str, Any]) -> WorkflowValidatio
     return WorkflowValidationError(message, reasons=reasons, **{**common, "messages": said})
 
 
+# Zuora's documented answer to a run id passed where a workflow id belongs (the official
+# example of POST /workflows/{workflow_id}/run's 409): "Workflow WF-396-00000002 with Id
+# 399 is an instance/run.", where 399 is the id the request put in its path.
+_INSTANCE_TITLE = re.compile(r"Workflow \S{1,100} with Id (\d{1,20}) is an instance/run\.?")
+_WORKFLOW_ID_IN_PATH = re.compile(r"/workflows/(\d{1,20})(?:/|\Z)")
+
+
+def _names_the_path_id_as_a_run(body: object, request: PreparedRequest) -> bool:
+    """True when an ``errors`` entry reads, whole, as Zuora's documented "with Id <id> is an
+    instance/run." and names the workflow id in the request's path.
+
+    Nothing looser: a 409 that merely mentions an instance ("already being processed by
+    another instance; retry later") is no statement about the id, and reading it as one
+    turned a same-key-in-progress answer into a final error, after which a batch resent the
+    row under a new key and started it twice.
+    """
+    in_path = _WORKFLOW_ID_IN_PATH.match(request.path)
+    items = body.get("errors") if isinstance(body, Mapping) else None
+    if in_path is None or not isinstance(items, list):
+        return False
+    for item in items:
+        title = item.get("title") if isinstance(item, Mapping) else item
+        named = _INSTANCE_TITLE.fullmatch(title.strip()) if isinstance(title, str) else None
+        if named is not None and int(named.group(1)) == int(in_path.group(1)):
+            return True
+    return False
+
+
 def api_error(
     raw: RawResponse,
     request: PreparedRequest,
@@ -314,9 +354,11 @@ def api_error(
 ) -> ZuoraAPIError:
     """The error leaf for a non-2xx response to ``request``.
 
-    Where the facts are thin we lean towards the outcome that cannot duplicate a run: an
-    unrecognised 409 to a request that carried an Idempotency-Key is read as "same key in
-    progress", which is retried with that same key and so is safe whatever it meant.
+    Rules read documented facts (a status, a header, a body's documented shape or Zuora's
+    exact wording), never a loose word in free text. Where the facts are thin we lean
+    towards the outcome that cannot duplicate a run: a 409 to a request that carried an
+    Idempotency-Key is "same key in progress" (resent under that same key, so safe
+    whatever it meant) unless it is Zuora's documented "that id is a run" answer.
     """
     body, text = _loads_lenient(raw, max_bytes)
     messages = _messages(body, text)
@@ -360,12 +402,12 @@ def api_error(
         parameters = body.get("parameters") if isinstance(body, Mapping) else None
         return MissingParametersError(message, parameters=parameters, **common)
     if status == 409:
-        if "instance" in lowered:
+        if _names_the_path_id_as_a_run(body, request):
             return WorkflowIdIsRunError(message, **common)
         if request.idempotency_key:
             return IdempotencyInProgressError(message, **common)
         return ConflictError(message, **common)
-    if status == 422 and _is_workflow_update(request) and "idempotency" not in lowered:
+    if status == 422 and _is_workflow_update(request) and _is_validation_answer(body, request):
         return _validation_error(body, common)
     leaf: type[ZuoraAPIError]
     if status == 400:

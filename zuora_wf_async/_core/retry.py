@@ -254,12 +254,14 @@ def classify_response(
     body: bytes = b"",
     *,
     idempotency_key: str | None = "key",
+    path: str = "/workflows/399/run",
 ) -> Decision:
-    """``classify`` for a raw ``(status, headers, body)``, as the table tests drive it."""
+    """``classify`` for a raw ``(status, headers, body)`` answering a POST to ``path``, as
+    the table tests drive it (399: the id of Zuora's documented 409 example)."""
     request = PreparedRequest(
         method="POST",
-        url="https://zuora.invalid/workflows/1/run",
-        path="/workflows/1/run",
+        url=f"https://zuora.invalid{path}",
+        path=path,
         headers={},
         idempotency_key=idempotency_key,
     )
