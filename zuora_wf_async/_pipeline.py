@@ -25,6 +25,7 @@ import aiohttp
 
 from zuora_wf_async._auth import Auth, BearerToken, OAuthCredentials
 from zuora_wf_async._core import requests as build
+from zuora_wf_async._core.answers import read_answer
 from zuora_wf_async._core.oauth import TokenGrant, read_token_response
 from zuora_wf_async._core.pacing import Verdict
 from zuora_wf_async._core.ratelimit import (
@@ -375,7 +376,9 @@ class Pipeline:
                     )
             self.telemetry.answered(raw)  # status, request id, 429 kind on the span
             if 200 <= raw.status < 300 or (call.read_409 and raw.status == 409):
-                return call.read(raw)
+                # The one door every answer is read through (_core/answers.py): whatever
+                # the body makes fail is ResponseDecodeError, may_have_run set below.
+                return read_answer(call.read, raw, prepared)
             raise api_error(raw, prepared, max_bytes=self.max_response_bytes)
         except ZuoraError as error:
             call.failures += 1
@@ -566,4 +569,8 @@ class Pipeline:
                 )
             raise error
         # Quotes nothing of the body: a 200 from /oauth/token may be the bare token.
-        return read_token_response(raw, max_bytes=self.max_response_bytes)
+        # Through the same door as every answer, quoting nothing (the token is in it).
+        limit = self.max_response_bytes
+        return read_answer(
+            lambda answer: read_token_response(answer, max_bytes=limit), raw, prepared, quote=False
+        )
