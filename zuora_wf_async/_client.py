@@ -379,7 +379,9 @@ class WorkflowClient:
         Waits start at ``poll_interval`` seconds and grow by half each poll up to
         ``max_poll_interval``, each shortened by up to 20 % at random so that many waiters
         spread out. After ``timeout`` seconds (None: no limit) a last poll is made and, if
-        the run is still going, ``RunWaitTimeoutError`` is raised with ``last_detail``. A
+        the run is still going, ``RunWaitTimeoutError`` is raised with ``last_detail``. The
+        timeout bounds the polls, their retries and the waits for a poll permit too (the
+        last poll gets 1 s); a poll it cuts short also ends in ``RunWaitTimeoutError``. A
         Finished run may still have failed or pending tasks: check ``detail.succeeded``.
 
         A run whose tasks wait on an approval, a delay or a retry is ``Pending`` (approvals

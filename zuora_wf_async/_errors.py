@@ -279,7 +279,8 @@ class RunWaitTimeoutError(ZuoraError, TimeoutError):
     """The run had not ended when ``wait_for_run``'s ``timeout`` ran out.
 
     The run goes on at Zuora. ``last_detail`` is the last state seen (its ``status`` says
-    where it was stuck, Queued or Processing); ``polls`` counts the polls made and
+    where it was stuck, Queued or Processing; None when no poll was answered in time, and
+    then ``__cause__`` is the last poll's failure); ``polls`` counts the polls answered and
     ``elapsed`` the seconds waited. Also a ``TimeoutError``.
     """
 
@@ -289,7 +290,7 @@ class RunWaitTimeoutError(ZuoraError, TimeoutError):
         *,
         run_id: int,
         timeout: float,
-        last_detail: WorkflowRunDetail,
+        last_detail: WorkflowRunDetail | None,
         polls: int,
         elapsed: float,
     ) -> None:

@@ -9,12 +9,19 @@ Polls have a budget of their own on top of the shared limiter: an ``asyncio.Sema
 poll. A batch settling thousands of runs therefore holds at most that many of the client's
 slots, and new runs always find the rest free. A poll holds its permit through its own
 retries (so polling slows down when Zuora struggles) but never while it sleeps between polls.
+
+A wait's ``timeout`` bounds all of it: the wait for a permit, each poll and its retries
+end by the wait's deadline (the poll made at the deadline gets ``LAST_POLL_SECONDS``).
+When the deadline is what ends a permit wait or a failing poll, the wait ends with
+``RunWaitTimeoutError``, the poll's failure as its ``__cause__``; a final verdict (a 404)
+or a poll that used up its attempts early ends it as itself.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any, TypeVar
 
@@ -28,8 +35,10 @@ from zuora_wf_async._core.polling import (
     DEFAULT_MAX_POLL_INTERVAL,
     DEFAULT_POLL_INTERVAL,
     DEFAULT_WAIT_TIMEOUT,
+    PENDING_WHY,
     PollPlan,
     poll_budget,
+    poll_ends_by,
 )
 from zuora_wf_async._core.requests import PreparedRequest
 from zuora_wf_async._core.responses import RawResponse, read_json
@@ -37,17 +46,14 @@ from zuora_wf_async._core.retry import RetryPolicy
 from zuora_wf_async._errors import (
     InvalidRequestError,
     ResponseDecodeError,
-    RunWaitTimeoutError,
     ZuoraError,
 )
 from zuora_wf_async._models import Task, WorkflowRunDetail
-from zuora_wf_async._pipeline import Pipeline
+from zuora_wf_async._pipeline import CallerDeadlinePassed, Pipeline
 
 __all__ = ["RunFollower"]
 
 logger = logging.getLogger("zuora_wf_async")
-
-_PENDING_WHY = "its tasks wait on an approval, a delay or a retry (approvals can pend for 90 days)"
 
 T = TypeVar("T")
 
@@ -56,6 +62,15 @@ T = TypeVar("T")
 class _TaskPage:
     tasks: tuple[Task, ...]
     next_page: str | None
+
+
+@attrs.frozen
+class _RanOut:
+    """The wait's deadline ended a poll: its last failure (``error``), or, with no
+    failure, the wait for a poll permit (``permits_held`` of them, all taken)."""
+
+    error: ZuoraError | None
+    permits_held: int | None = None
 
 
 def _read_task_page(body: Any, status: int) -> _TaskPage:
@@ -267,7 +282,12 @@ class RunFollower:
     # -- the polling loop --------------------------------------------------------------
 
     async def _fetch_run(
-        self, run_id: int, policy: RetryPolicy, track_id: str | None = None
+        self,
+        run_id: int,
+        policy: RetryPolicy,
+        track_id: str | None = None,
+        *,
+        stop_at: float = math.inf,
     ) -> WorkflowRunDetail:
         prepared = follow_build.prepare_run_detail(
             base_url=self._pipeline.base_url,
@@ -281,7 +301,9 @@ class RunFollower:
             body = read_json(raw, max_bytes=self._pipeline.max_response_bytes)
             return decode(body, WorkflowRunDetail, status=raw.status)
 
-        result = await self._pipeline.call(prepared, read, policy, operation="get_run")
+        result = await self._pipeline.call(
+            prepared, read, policy, operation="get_run", stop_at=stop_at
+        )
         detail: WorkflowRunDetail = result.value
         return detail
 
@@ -299,12 +321,21 @@ class RunFollower:
         started = self._pipeline.clock()
         deadline = plan.deadline(started)
         polls = 0
+        last: WorkflowRunDetail | None = None
         said_pending = False
         while True:
-            # The permit covers the request (and its retries), never the sleep below.
-            async with self._poll_slots():
-                detail = await self._fetch_run(run_id, policy)
+            detail = await self._poll(run_id, policy, deadline)
+            if isinstance(detail, _RanOut):
+                raise plan.timed_out(
+                    run_id,
+                    elapsed=self._pipeline.clock() - started,
+                    polls=polls,
+                    last=last,
+                    failure=detail.error,
+                    permits_held=detail.permits_held,
+                ) from detail.error
             polls += 1
+            last = detail
             if plan.is_done(terminal=detail.is_terminal, pending=detail.is_pending):
                 return detail
             if detail.is_pending and not said_pending:
@@ -316,7 +347,7 @@ class RunFollower:
                     "(until_pending=True stops a wait here)",
                     run_id,
                     detail.name,
-                    _PENDING_WHY,
+                    PENDING_WHY,
                 )
             wait = plan.next_wait(
                 polls - 1,
@@ -326,21 +357,31 @@ class RunFollower:
             )
             if wait is None:
                 elapsed = self._pipeline.clock() - started
-                assert plan.timeout is not None  # noqa: S101 -- an infinite deadline never passes
-                state = (
-                    f"pending rather than running ({detail.status}: {_PENDING_WHY})"
-                    if detail.is_pending
-                    else f"still {detail.status}"
-                )
-                also = ", or until_pending=True" if detail.is_pending else ""
-                raise RunWaitTimeoutError(
-                    f"run {run_id} ({detail.name}) is {state} after {elapsed:.1f} s and "
-                    f"{polls} poll(s) (timeout {plan.timeout:g} s); it goes on at Zuora: wait "
-                    f"again with a longer timeout{also}, or stop_run({run_id})",
-                    run_id=run_id,
-                    timeout=plan.timeout,
-                    last_detail=detail,
-                    polls=polls,
-                    elapsed=elapsed,
-                )
+                raise plan.timed_out(run_id, elapsed=elapsed, polls=polls, last=detail)
             await self._pipeline.sleep(wait)
+
+    async def _poll(
+        self, run_id: int, policy: RetryPolicy, deadline: float
+    ) -> WorkflowRunDetail | _RanOut:
+        """One poll under a permit, both ending by the wait's ``deadline`` (module doc);
+        ``_RanOut`` when that deadline ended the wait for the permit or the poll."""
+        ends_by = poll_ends_by(self._pipeline.clock(), deadline)
+        permits = self._poll_slots()
+        if permits.locked():
+            # The permit frees when another wait's poll ends, not through the injected
+            # sleep: the wait for it runs on the loop's clock, for the time the client's
+            # clock says is left (as the limiter's slot waits do).
+            time_left = ends_by - self._pipeline.clock()
+            try:
+                async with asyncio.timeout(None if math.isinf(time_left) else time_left):
+                    await permits.acquire()
+            except TimeoutError:
+                return _RanOut(None, self.poll_budget)
+        else:
+            await permits.acquire()  # free: returns without suspending
+        try:
+            return await self._fetch_run(run_id, policy, stop_at=ends_by)
+        except CallerDeadlinePassed as passed:
+            return _RanOut(passed.error)
+        finally:
+            permits.release()

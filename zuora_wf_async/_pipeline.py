@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import aiohttp
+import attrs
 
 from zuora_wf_async._auth import Auth, BearerToken, OAuthCredentials
 from zuora_wf_async._core import requests as build
@@ -60,7 +61,7 @@ from zuora_wf_async._telemetry import NO_TELEMETRY, Telemetry
 from zuora_wf_async._tokens import TokenCache, TokenWaitTimeout
 from zuora_wf_async._transport import Transport
 
-__all__ = ["Pipeline"]
+__all__ = ["CallerDeadlinePassed", "Pipeline"]
 
 logger = logging.getLogger("zuora_wf_async")
 
@@ -72,6 +73,18 @@ _Learned = tuple[int | None, RateLimitInfo | None, Verdict, bool]
 _NOTHING_LEARNED: _Learned = (None, None, Verdict(), False)
 
 _RETRY_FIX = "pass RetryPolicy(max_attempts=..., base_delay=..., max_delay=..., deadline=...)"
+
+
+class CallerDeadlinePassed(Exception):  # noqa: N818 -- an internal signal, never leaves
+    """The deadline a caller gave ``Pipeline.call`` (``stop_at``) ended the call.
+
+    Raised instead of the call's last failure, which is ``error`` (None when no time was
+    left to start), so that the caller (a wait, whose own timeout this is) can say so.
+    """
+
+    def __init__(self, error: ZuoraError | None) -> None:
+        super().__init__(error)
+        self.error = error
 
 
 class _Call(CallState):
@@ -296,19 +309,32 @@ class Pipeline:
         operation: str,
         read_409: bool = False,
         workflow_id: int | None = None,
+        stop_at: float = math.inf,
     ) -> CallResult:
         """Send ``prepared`` under ``policy`` and ``read`` the answer into a value.
 
         ``read`` gets every 2xx; any other status raises its error leaf, except a 409 when
         ``read_409`` is set (a run POST, whose 409 may be the replay of an earlier run).
         ``operation`` names the call in logs and events.
+
+        ``stop_at`` is a deadline of the caller's on the client's clock (a wait's end):
+        the call's own deadline is moved up to it, and when it is what ends the call
+        (no retry fitted before it), ``CallerDeadlinePassed`` is raised instead.
         """
         self.ensure_open()
+        started = self.clock()
+        bounded = stop_at < math.inf and (
+            policy.deadline is None or stop_at - started < policy.deadline
+        )
+        if bounded:
+            if stop_at <= started:
+                raise CallerDeadlinePassed(None)
+            policy = attrs.evolve(policy, deadline=stop_at - started)
         call = _Call(
             prepared,
             read,
             policy,
-            self.clock(),
+            started,
             operation=operation,
             read_409=read_409,
             workflow_id=workflow_id,
@@ -317,6 +343,8 @@ class Pipeline:
             value = await self._run_call(call)  # the retry loop, inside the call's span
         except ZuoraError as error:
             self._gave_up(call, error)
+            if bounded and self._retry_loop.ran_out_of_time(call, error):
+                raise CallerDeadlinePassed(error) from error
             raise
         if self.retry_budget is not None:
             self.retry_budget.record_success()

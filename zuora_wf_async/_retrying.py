@@ -243,6 +243,23 @@ class RetryLoop:
                 self._on_wait()
             await self._sleep(step.delay)
 
+    def ran_out_of_time(self, call: CallState, error: ZuoraError) -> bool:
+        """Whether the call's deadline, not its attempts, budget or a verdict, ended it.
+
+        True for a failure a retry could cure when no retry fitted before the deadline
+        (``Stop`` for lack of time) or backoff's own ``max_time`` ended the loop.
+        """
+        if isinstance(classify(error), GiveUp):
+            return False
+        step = call.step
+        if isinstance(step, Stop):
+            return (
+                step.exhausted
+                and not step.out_of_budget
+                and call.failures < call.policy.max_attempts
+            )
+        return True  # backoff's max_time: the generator was not asked
+
     def give_up_reason(self, call: CallState, error: ZuoraError) -> tuple[str, bool]:
         """Why the call ended on ``error``, and whether a retryable failure ran out."""
         step = call.step

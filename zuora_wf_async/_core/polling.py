@@ -15,17 +15,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import attrs
 
-from zuora_wf_async._errors import InvalidRequestError
+from zuora_wf_async._errors import InvalidRequestError, RunWaitTimeoutError, ZuoraError
+
+if TYPE_CHECKING:
+    from zuora_wf_async._models import WorkflowRunDetail
 
 __all__ = [
     "DEFAULT_MAX_POLL_INTERVAL",
     "DEFAULT_POLL_INTERVAL",
     "DEFAULT_WAIT_TIMEOUT",
+    "LAST_POLL_SECONDS",
+    "PENDING_WHY",
     "PollPlan",
     "poll_budget",
+    "poll_ends_by",
 ]
 
 DEFAULT_WAIT_TIMEOUT = 3600.0
@@ -36,6 +43,19 @@ JITTER = 0.2
 # Polls get this share of the client's concurrency, so waiting on runs can never take the
 # slots that new runs need.
 POLL_SHARE = 4
+# A wait's timeout bounds its polls, their retries and their waits for a poll permit; the
+# poll made at the deadline (and a zero timeout's only poll) still needs time to be
+# answered, and gets this long. So a wait ends at most this long after its timeout.
+LAST_POLL_SECONDS = 1.0
+
+
+def poll_ends_by(now: float, deadline: float) -> float:
+    """When a poll starting at ``now`` must be over, permit wait and retries included: the
+    wait's ``deadline``, or ``LAST_POLL_SECONDS`` from now for a poll made closer to it."""
+    return max(deadline, now + LAST_POLL_SECONDS)
+
+
+PENDING_WHY = "its tasks wait on an approval, a delay or a retry (approvals can pend for 90 days)"
 
 
 def poll_budget(max_concurrency: int, configured: int | None = None) -> int:
@@ -153,3 +173,45 @@ class PollPlan:
         if remaining <= 0:
             return None
         return min(self.delay(poll, random), remaining)
+
+    def timed_out(
+        self,
+        run_id: int,
+        *,
+        elapsed: float,
+        polls: int,
+        last: WorkflowRunDetail | None,
+        failure: ZuoraError | None = None,
+        permits_held: int | None = None,
+    ) -> RunWaitTimeoutError:
+        """The error a wait under this plan ends with when its ``timeout`` ran out.
+
+        ``last`` is the last detail a poll read (None if none was answered); ``failure``
+        the error of a poll the deadline cut short (the caller chains it as
+        ``__cause__``); ``permits_held`` the poll budget, when the wait for a poll permit
+        is what ran out.
+        """
+        assert self.timeout is not None  # noqa: S101 -- an infinite deadline never passes
+        if last is None:
+            state = "not known: no poll was answered in time"
+        elif last.is_pending:
+            state = f"pending rather than running ({last.status}: {PENDING_WHY})"
+        else:
+            state = f"still {last.status}"
+        why = ""
+        if failure is not None:
+            why = f"; the last poll failed ({type(failure).__name__}) with no time left to retry"
+        elif permits_held is not None:
+            why = f"; every poll permit (poll_concurrency={permits_held}) was held by other waits"
+        name = "" if last is None else f" ({last.name})"
+        also = ", or until_pending=True" if last is not None and last.is_pending else ""
+        return RunWaitTimeoutError(
+            f"run {run_id}{name} is {state} after {elapsed:.1f} s and {polls} poll(s) "
+            f"(timeout {self.timeout:g} s){why}; it goes on at Zuora: wait again with a "
+            f"longer timeout{also}, or stop_run({run_id})",
+            run_id=run_id,
+            timeout=self.timeout,
+            last_detail=last,
+            polls=polls,
+            elapsed=elapsed,
+        )
