@@ -773,9 +773,11 @@ class BatchJournal:
             self._file.flush()
             os.fsync(self._file.fileno())
         finally:
-            self._file.close()
-            _unlock(self._lock_fd)
-            self._lock_fd = None
+            try:
+                self._file.close()  # raises again on a full disk: unlock all the same
+            finally:
+                _unlock(self._lock_fd)
+                self._lock_fd = None
 
     def __enter__(self) -> BatchJournal:
         return self

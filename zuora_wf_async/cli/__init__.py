@@ -1,10 +1,11 @@
 """``zuora-wf``: the command line, a thin shell over the public API.
 
 Commands: ``demo``, ``run``, ``get``, ``wait``, ``stop``, ``tasks``, ``batch`` and
-``fake-server`` (``zuora-wf COMMAND --help`` for each). Exit codes: 0 when everything
-asked for succeeded, 1 when a run or a row failed, 2 for a usage error (bad flags,
-unreadable input, missing credentials), always as one line on stderr, never a traceback;
-130 when interrupted. rich draws the progress bar and tables of ``demo`` and ``batch``;
+``fake-server`` (``zuora-wf COMMAND --help`` for each). Exit codes (:mod:`._exits`): 0
+when everything asked for succeeded, 1 when a run or a row failed, 2 for a usage error
+(bad flags, unreadable input, missing credentials), 3 when a file the command writes (the
+batch journal) could not be written, always as one line on stderr, never a traceback; 130
+when interrupted. rich draws the progress bar and tables of ``demo`` and ``batch``;
 it comes with the ``cli`` extra (``pip install 'zuora-wf-async[cli]'``), and the library
 itself never imports it.
 
@@ -27,6 +28,7 @@ from zuora_wf_async import InvalidRequestError, ZuoraError, __version__
 
 from ._commands import cmd_get, cmd_run, cmd_stop, cmd_tasks, cmd_wait
 from ._config import UsageError, add_connection_options, make_client
+from ._exits import FAILED, INTERRUPTED, USAGE, WRITE_FAILED, WriteError
 from ._journal import JOURNAL_COMMANDS, add_batch_options, journal_parser
 from ._workflow_commands import WORKFLOW_COMMANDS, add_workflow_commands
 
@@ -216,13 +218,16 @@ async def run_command(
         return await _dispatch(args, os.environ if environ is None else environ, on_journal_record)
     except (UsageError, InvalidRequestError) as exc:
         _fail(str(exc))
-        return 2
+        return USAGE
+    except WriteError as exc:  # the journal's disk filled up; --output cannot be written
+        _fail(str(exc))
+        return WRITE_FAILED
     except ZuoraError as exc:
         _fail(f"{type(exc).__name__}: {exc}")
-        return 1
-    except OSError as exc:  # the journal's disk filled up, a file vanished mid-batch
+        return FAILED
+    except OSError as exc:  # a file vanished mid-batch
         _fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
-        return 1
+        return FAILED
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -231,4 +236,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(run_command(argv))
     except KeyboardInterrupt:
         _fail("interrupted; a batch resumes where it stopped when run again with the same journal")
-        return 130
+        return INTERRUPTED

@@ -12,6 +12,7 @@ scheme and refuses a resume under another one, and is locked by one process at a
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -27,6 +28,7 @@ from zuora_wf_async._journal import BatchJournal, JournalBusyError
 from zuora_wf_async._journal import _digest as key_digest
 
 from ._config import UsageError
+from ._exits import WriteError, journal_write_error
 from ._inputs import InputFile, KeyScheme, Row, RowKeyError, check_params, open_input
 from ._render import Tally, live_progress, table
 from ._settle import settle
@@ -144,6 +146,20 @@ class _Batch:
         self.failures = _Failures()
         self.ok_now = self.ok_before = self.duplicates = 0
         self.sent: dict[int, int] = {}  # stream index -> row number, in flight
+        # The first journal write that failed. It is raised where it happens, but that may
+        # be inside the input generator iter_runs reads, which raises its own error then;
+        # run_batch reports this one whatever comes out.
+        self.write_error: WriteError | None = None
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """Journal writes: an ``OSError`` (a full disk) stops the batch, naming the journal."""
+        try:
+            yield
+        except OSError as exc:
+            if self.write_error is None:
+                self.write_error = journal_write_error(self.journal.path, exc)
+            raise self.write_error from exc
 
     def items(self) -> Iterator[RunRequest]:
         """Rows still to send, each journaled as ``started`` just before it is handed out.
@@ -185,11 +201,13 @@ class _Batch:
             self._fail(number, item.key, problem)
             return None
         shown = {} if self.options.keys.by_content else {"id": item.identity}
-        self.journal.started(item.key, plan.send_key, row=number, **shown)
+        with self.writing():
+            self.journal.started(item.key, plan.send_key, row=number, **shown)
         return RunRequest(params=row.params, idempotency_key=plan.send_key)
 
     def _fail(self, number: int, key: str | None, problem: str) -> None:
-        self.journal.failed(key, INVALID_ROW, message=problem, row=number)
+        with self.writing():
+            self.journal.failed(key, INVALID_ROW, message=problem, row=number)
         self._count_failure(number, INVALID_ROW, problem)
 
     def _count_failure(self, row: int, reason: str, message: str) -> None:
@@ -199,7 +217,8 @@ class _Batch:
 
     def record(self, outcome: RunOutcome) -> None:
         number = self.sent.pop(outcome.index)
-        self.journal.record(outcome, row=number)
+        with self.writing():
+            self.journal.record(outcome, row=number)
         if outcome.run is not None:
             self.ok_now += 1
             self.tally.done += 1
@@ -258,6 +277,8 @@ def open_journal(
         )
     except JournalBusyError as exc:
         raise UsageError(str(exc)) from None
+    except OSError as exc:  # the header could not be written
+        raise journal_write_error(options.journal, exc) from None
 
 
 def _announce(journal: BatchJournal, out: Console) -> None:
@@ -320,9 +341,15 @@ async def run_batch(
                 async for outcome in stream:
                     batch.record(outcome)
             if options.wait:
-                settled = await settle(client, journal, out, timeout=options.wait_timeout)
+                with batch.writing():
+                    settled = await settle(client, journal, out, timeout=options.wait_timeout)
+    except Exception:
+        if batch.write_error is None:
+            raise
+        raise batch.write_error from None
     finally:
-        journal.close()
+        with batch.writing():
+            journal.close()
     batch.summary(out, time.perf_counter() - started, settled)
     all_ok = not batch.failures.reasons
     if settled is not None:
