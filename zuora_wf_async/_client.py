@@ -550,7 +550,10 @@ class WorkflowClient:
         not hold up the rest) ahead of the outcomes handed back. An item's key is
         its own ``idempotency_key``, else ``key_fn(params)``, else a fresh UUID4. Nothing
         raises halfway: a failed item (a ``key_fn`` that raises included) is an outcome
-        with ``error`` set, and a raising ``on_progress`` is logged and ignored.
+        with ``error`` set, and a raising ``on_progress`` is logged and ignored. If
+        ``items`` itself raises, no more are read, the runs already started end and are
+        yielded, then ``BatchInputError`` is raised (the caller's exception as its
+        ``__cause__``).
 
         With ``wait=True`` each outcome comes back only once its run has ended, with the
         final ``detail`` (``outcome.succeeded`` tells a clean finish); waits poll within the
@@ -607,8 +610,11 @@ class WorkflowClient:
         """Start one run per item; return every outcome, in input order.
 
         Never raises halfway: each item gets a ``RunOutcome`` with ``run`` or ``error``.
-        Call ``raise_for_failures(outcomes)`` to fail fast instead. The pre-flight check,
-        ``total`` and ``journal`` are as for ``iter_runs``; a pre-flight failure raises
+        Call ``raise_for_failures(outcomes)`` to fail fast instead. If ``items`` itself
+        raises, the runs already started end, then ``BatchInputError`` carries every
+        outcome (``.outcomes``), with the caller's exception as its ``__cause__``. The
+        pre-flight check, ``total`` and ``journal`` are as for ``iter_runs``; a pre-flight
+        failure raises
         before anything is sent.
         """
         return await self._fanout.run_many(

@@ -10,6 +10,7 @@
     ├── ResponseDecodeError                 a body that is not what the API documents
     ├── RunWaitTimeoutError (TimeoutError)  wait_for_run ran out of time (.last_detail)
     ├── WorkflowNotRunnableError            pre-flight: the workflow would refuse every run
+    ├── BatchInputError                     a batch's items raised; .outcomes: what ran
     └── ZuoraAPIError                       Zuora answered with an error status
         ├── BadRequestError                 400
         │   └── CalloutNotEnabledError      400: the workflow's Callout trigger is off
@@ -48,9 +49,11 @@ from zuora_wf_async._core.redact import scrub, scrub_json
 if TYPE_CHECKING:
     from zuora_wf_async._core.ratelimit import RateLimitInfo
     from zuora_wf_async._models import WorkflowRunDetail
+    from zuora_wf_async._outcomes import RunOutcome
 
 __all__ = [
     "BadRequestError",
+    "BatchInputError",
     "CalloutNotEnabledError",
     "ClientStateError",
     "ConflictError",
@@ -314,3 +317,38 @@ class WorkflowNotRunnableError(ZuoraError):
         self.workflow_id = workflow_id
         self.reason = reason
         super().__init__(message)
+
+
+class BatchInputError(ZuoraError):
+    """``run_many``/``iter_runs``: reading the caller's items raised, so the batch stopped.
+
+    Nothing was cancelled: no item was read after the failure, and the runs already
+    started were let end (they exist at Zuora; with generated keys the caller could not
+    find them otherwise). ``outcomes`` holds ``run_many``'s outcome for every item read,
+    in input order; ``iter_runs`` has yielded each of them before raising, so there it is
+    empty. ``items_read`` counts the items read before the failure, and the caller's own
+    exception is ``__cause__``. ``may_have_run`` is true once any item was read: the
+    outcomes say which runs exist.
+    """
+
+    def __init__(
+        self, *, cause: BaseException, items_read: int, outcomes: Sequence[RunOutcome] = ()
+    ) -> None:
+        self.items_read = items_read
+        self.outcomes = list(outcomes)
+        self.may_have_run = items_read > 0
+        # The type only (its text may quote the caller's rows), but an OSError's reason
+        # and file name (the disk under a journal filled up) are not the caller's data.
+        what = type(cause).__name__
+        if isinstance(cause, OSError) and cause.strerror:
+            reason = cause.strerror
+            what += f" ({reason}: {cause.filename})" if cause.filename else f" ({reason})"
+        if not items_read:
+            ended = "nothing was sent"
+        else:
+            found = "are on .outcomes" if self.outcomes else "were each yielded"
+            ended = f"no more were read, and those read ran to their end (their outcomes {found})"
+        super().__init__(
+            f"reading the batch's items raised {what} after {items_read} item(s): {ended}; "
+            "the exception is __cause__"
+        )

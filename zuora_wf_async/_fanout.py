@@ -24,7 +24,12 @@ from zuora_wf_async._core.polling import (
     PollPlan,
 )
 from zuora_wf_async._core.retry import RetryPolicy
-from zuora_wf_async._errors import InvalidRequestError, WorkflowNotRunnableError, ZuoraError
+from zuora_wf_async._errors import (
+    BatchInputError,
+    InvalidRequestError,
+    WorkflowNotRunnableError,
+    ZuoraError,
+)
 from zuora_wf_async._events import call_hook
 from zuora_wf_async._follow import RunFollower
 from zuora_wf_async._outcomes import PackedOutcomes, Progress, RunOutcome, RunRequest
@@ -97,7 +102,8 @@ class Slots(Protocol):
 
 
 class _Failed:
-    """A worker's unexpected exception (a bug, or the caller's iterable raising)."""
+    """A worker's unexpected exception (a bug); the caller's iterable raising is not one
+    (see ``_Workers._stop_reading``)."""
 
     __slots__ = ("exception",)
 
@@ -162,8 +168,13 @@ class _Workers:
         self._before_first = before_first
         self._checking: asyncio.Future[None] | None = None
         self._batch = batch  # OpenTelemetry: the batch's span and counts (_telemetry.py)
-        self._sync_items = iter(items) if isinstance(items, Iterable) else None
-        self._async_items = aiter(items) if isinstance(items, AsyncIterable) else None
+        try:
+            self._sync_items = iter(items) if isinstance(items, Iterable) else None
+            self._async_items = aiter(items) if isinstance(items, AsyncIterable) else None
+        except Exception as exc:  # the caller's iterable: nothing was sent
+            raise BatchInputError(cause=exc, items_read=0) from exc
+        # What reading the items raised: the batch ends on it once the runs started end.
+        self._input_error: Exception | None = None
         # Workers share one async iterator; an async generator refuses a second anext().
         self._reading = asyncio.Lock() if self._async_items is not None else None
         self._window = window
@@ -223,19 +234,50 @@ class _Workers:
         if self._async_items is not None and inspect.isasyncgen(self._async_items):
             await self._async_items.aclose()
 
+    def _read_sync(self) -> object:
+        """The next item of a plain iterable, or ``_END``."""
+        assert self._sync_items is not None  # noqa: S101 -- the caller checked
+        if self._exhausted:
+            return _END
+        try:
+            return next(self._sync_items, _END)
+        except Exception as exc:  # noqa: BLE001 -- the caller's iterable: see _stop_reading
+            return self._stop_reading(exc)
+
     async def _read(self) -> object:
         """The next item of an async iterable, or ``_END``."""
         assert self._async_items is not None  # noqa: S101 -- one of the two is set
         assert self._reading is not None  # noqa: S101 -- made with the async iterator
-        try:
-            async with self._reading:
-                # Checked under the lock: another worker may have met the end meanwhile.
-                if self._exhausted:
-                    return _END
+        async with self._reading:
+            # Checked under the lock: another worker may have met the end meanwhile.
+            if self._exhausted:
+                return _END
+            try:
                 return await anext(self._async_items)
-        except StopAsyncIteration:
-            self._exhausted = True
-            return _END
+            except StopAsyncIteration:
+                self._exhausted = True
+                return _END
+            except Exception as exc:  # noqa: BLE001 -- the caller's iterable: see _stop_reading
+                return self._stop_reading(exc)
+
+    def _stop_reading(self, exc: Exception) -> _EndOfItems:
+        """The caller's iterable raised: read no more, as at its end, and let the items
+        already started end. Their runs exist at Zuora (and with generated keys the
+        caller could not find them), so cancelling would lose them; the consumer raises
+        ``BatchInputError`` from ``exc`` once it has every outcome (``_input_failure``)."""
+        self._exhausted = True
+        if self._input_error is None:
+            self._input_error = exc
+        return _END
+
+    def _input_failure(self, outcomes: list[RunOutcome] | None = None) -> BatchInputError | None:
+        """The error to end the batch with, once, if reading the items raised."""
+        cause, self._input_error = self._input_error, None
+        if cause is None:
+            return None
+        failure = BatchInputError(cause=cause, items_read=self._next_index, outcomes=outcomes or ())
+        failure.__cause__ = cause
+        return failure
 
     def _start_workers(self) -> None:
         loop = asyncio.get_running_loop()
@@ -264,11 +306,8 @@ class _Workers:
                 while self._held_back():
                     await self._park()
                 self._unreturned += 1  # reserved before reading: reading may suspend
-                sync_items = self._sync_items
-                if sync_items is None:
-                    item = await self._read()
-                else:  # no coroutine, no try: this runs once per item
-                    item = _END if self._exhausted else next(sync_items, _END)
+                # A plain iterable is read without a coroutine: this runs once per item.
+                item = self._read_sync() if self._sync_items is not None else await self._read()
                 if item is _END:
                     self._exhausted = True
                     self._unreturned -= 1
@@ -443,6 +482,9 @@ class _Workers:
                 if not waiting.done():
                     waiting.set_result(None)
             self._consumers.clear()
+            failure = self._input_failure()  # each outcome was yielded: it carries none
+            if failure is not None:
+                raise failure
             raise StopAsyncIteration
         self._outcomes.popleft()
         if isinstance(got, _Failed):
@@ -473,7 +515,11 @@ class _Workers:
         self._batch.end()
         for _left in collected.build_in_steps():
             await asyncio.sleep(0)  # the loop's other work runs between steps
-        return collected.records()
+        records = collected.records()
+        failure = self._input_failure(records)
+        if failure is not None:
+            raise failure
+        return records
 
     def _hand_back(self, index: int, error: ZuoraError | None, *, ok: bool) -> None:
         """An outcome leaves the window: room for the next item, counts, progress."""
@@ -544,7 +590,10 @@ class RunStream:
     def __del__(self) -> None:
         # A loop left with `break` drops the stream; cancelling is synchronous, so the runs
         # in flight stop now rather than whenever the loop gets round to finalising us.
-        self._workers.cancel()
+        # (No workers when the items could not even be iterated: nothing to cancel.)
+        workers = getattr(self, "_workers", None)
+        if workers is not None:
+            workers.cancel()
 
     @property
     def in_flight(self) -> int:

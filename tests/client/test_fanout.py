@@ -230,7 +230,7 @@ async def test_a_slot_held_by_another_call_does_not_stall_a_batch(fake, make_cli
     # the parked workers).
     fake.pause_runs()
     async with make_client(max_concurrency=1) as client:
-        other = asyncio.create_task(client.run_workflow(397, {"other": True}))
+        other = asyncio.create_task(client.run_workflow(42, {"other": True}))
         await fake.wait_for_in_flight(1)
         batch = asyncio.create_task(client.run_many(396, [{"n": n} for n in range(6)]))
         await fake.wait_until(lambda: client.stats.in_flight == 1 and not batch.done())

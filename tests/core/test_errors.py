@@ -143,11 +143,13 @@ def test_transport_error_carries_the_key_for_a_safe_retry():
 PUBLIC_API = [
     "BadRequestError",
     "BatchError",
+    "BatchInputError",
     "BatchJournal",
     "BearerToken",
     "CalloutNotEnabledError",
     "ClientStateError",
     "ClientStats",
+    "ConfigurationError",
     "ConflictError",
     "ForbiddenError",
     "IdempotencyInProgressError",
