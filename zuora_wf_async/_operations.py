@@ -45,6 +45,12 @@ T = TypeVar("T")
 DEFAULT_PREFLIGHT_MAX_AGE = 60.0
 
 
+def _key_or_new(given: str | None) -> str:
+    """The caller's key as given (the builder refuses ``""`` as ``run_workflow`` does), or
+    a fresh UUID4 when none was given."""
+    return str(uuid.uuid4()) if given is None else given
+
+
 class WorkflowOperations:
     """The 13 definition/task/version/usage operations plus ``rerun_failed_tasks``."""
 
@@ -146,7 +152,7 @@ class WorkflowOperations:
         prepared = core.prepare_update_workflow(
             base_url=self._pipeline.base_url,
             workflow_id=workflow_id,
-            idempotency_key=idempotency_key or str(uuid.uuid4()),
+            idempotency_key=_key_or_new(idempotency_key),
             name=name,
             description=description,
             status=status,
@@ -192,7 +198,7 @@ class WorkflowOperations:
         prepared = core.prepare_rerun_task(
             base_url=self._pipeline.base_url,
             task_id=task_id,
-            idempotency_key=idempotency_key or str(uuid.uuid4()),
+            idempotency_key=_key_or_new(idempotency_key),
             **self._headers(track_id),
         )
         return await self._call(prepared, readers.read_task, retry, "rerun_task")
@@ -306,7 +312,7 @@ class WorkflowOperations:
         prepared = core.prepare_import(
             base_url=self._pipeline.base_url,
             export=export,
-            idempotency_key=idempotency_key or str(uuid.uuid4()),
+            idempotency_key=_key_or_new(idempotency_key),
             workflow_id=workflow_id,
             version=version,
             activate=activate,
@@ -343,7 +349,7 @@ class WorkflowOperations:
             export=export,
             version=version,
             activate=activate,
-            idempotency_key=idempotency_key or str(uuid.uuid4()),
+            idempotency_key=_key_or_new(idempotency_key),
             **self._headers(track_id),
         )
         workflow = await self._call(

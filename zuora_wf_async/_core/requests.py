@@ -96,7 +96,9 @@ class PreparedRequest:
 
 
 def _is_loopback(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
+    # Only the exact name: "evil.localhost" resolves wherever a resolver sends it (RFC
+    # 6761 asks resolvers to keep *.localhost on loopback; not every resolver does).
+    if host == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback

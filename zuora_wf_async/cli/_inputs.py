@@ -168,9 +168,12 @@ class KeyScheme:
 
     def key(self, identity: str) -> str:
         namespace = (KEY_NAMESPACE, self.batch_id) if self.batch_id else (KEY_NAMESPACE,)
+        # Joined and split on \x1f, the character derive_key joined parts with before it
+        # encoded them unambiguously: every key a journal holds is derived again unchanged.
+        parts = "\x1f".join((*namespace, str(self.workflow_id), identity)).split("\x1f")
         try:
-            return derive_key(*namespace, self.workflow_id, identity)
-        except UnicodeError:
+            return derive_key(*parts)
+        except (UnicodeError, InvalidRequestError):
             raise RowKeyError("holds text that is not valid Unicode (a lone surrogate)") from None
 
     def shown(self, identity: str) -> str:
