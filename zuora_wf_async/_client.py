@@ -109,7 +109,9 @@ class WorkflowClient:
     Use one client per service (and per event loop): it owns one ``aiohttp.ClientSession``,
     created inside the running loop when the client is entered or first used, and closed by
     ``async with`` or ``aclose()``. ``max_concurrency`` bounds requests in flight across
-    every call made through the client; ``poll_concurrency`` bounds the polls of
+    every call made through the client (default: ``tenant_concurrency``, Zuora's 40 per
+    tenant; a concurrency 429 lowers it, and it climbs back within seconds once they
+    stop); ``poll_concurrency`` bounds the polls of
     ``wait_for_run(s)`` among them (default: a quarter of ``max_concurrency``).
     With OpenTelemetry installed (the ``otel`` extra) every call is a span and feeds
     ``zuora.client.*`` metrics, through ``tracer_provider``/``meter_provider`` (default:
@@ -124,7 +126,7 @@ class WorkflowClient:
         base_url: str | None = None,
         *,
         auth: Auth,
-        max_concurrency: int = 32,
+        max_concurrency: int | None = None,
         entity_ids: Sequence[str] | None = None,
         org_ids: Sequence[str] | None = None,
         timeout: float = DEFAULT_TIMEOUT,
@@ -162,13 +164,18 @@ class WorkflowClient:
                 f"expected BearerToken or OAuthCredentials, got {type(auth).__name__}",
                 "pass auth=OAuthCredentials(client_id=..., client_secret=...) or BearerToken(...)",
             )
+        self.shared_limits, self.tenant_concurrency = _shared_limits_option(
+            shared_limits, tenant_concurrency
+        )
+        if max_concurrency is None:  # the tenant's limit: one process may use all of it
+            max_concurrency = self.tenant_concurrency
         if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int):
             raise InvalidRequestError(
-                "max_concurrency", f"must be an int, got {max_concurrency!r}", "pass e.g. 32"
+                "max_concurrency", f"must be an int, got {max_concurrency!r}", "pass e.g. 40"
             )
         if max_concurrency < 1:
             raise InvalidRequestError(
-                "max_concurrency", f"must be at least 1, got {max_concurrency}", "pass e.g. 32"
+                "max_concurrency", f"must be at least 1, got {max_concurrency}", "pass e.g. 40"
             )
         if gzip_threshold is not None and (
             isinstance(gzip_threshold, bool)
@@ -197,9 +204,6 @@ class WorkflowClient:
             None
             if max_rate is None
             else _positive_number("max_rate", max_rate, "pass requests per second, or None")
-        )
-        self.shared_limits, self.tenant_concurrency = _shared_limits_option(
-            shared_limits, tenant_concurrency
         )
         telemetry = resolve_telemetry(  # the no-op unless opentelemetry is importable
             tracer_provider=tracer_provider,
@@ -246,8 +250,9 @@ class WorkflowClient:
 
         Reads ``ZUORA_BASE_URL``, ``ZUORA_CLIENT_ID`` and ``ZUORA_CLIENT_SECRET`` (or
         ``ZUORA_BEARER_TOKEN``), ``ZUORA_ENTITY_IDS`` (one entity id: Workflow operations
-        take a single one), comma-separated ``ZUORA_ORG_IDS``, and ``ZUORA_REDIS_URL`` /
-        ``ZUORA_TENANT_CONCURRENCY`` for shared limits. Keyword ``overrides`` win over the
+        take a single one), comma-separated ``ZUORA_ORG_IDS``, ``ZUORA_TENANT_CONCURRENCY``
+        (the tenant's in-flight limit: the default ``max_concurrency``, and the limit
+        shared through ``ZUORA_REDIS_URL``). Keyword ``overrides`` win over the
         environment.
         """
         options = options_from_env(os.environ if environ is None else environ)

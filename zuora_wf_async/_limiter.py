@@ -94,7 +94,7 @@ class AdaptiveLimiter:
         what changed (a cut, a pause), for shared limits to tell other processes."""
         if info is None and status < 300:
             if status >= 200:  # the common answer: plenty of quota (or no rate headers)
-                self.pacing.on_plenty_success()
+                self.pacing.on_plenty_success(self.clock())
                 return _NO_CHANGE
             self.pacing.on_plenty()
         return self.pacing.on_answer(

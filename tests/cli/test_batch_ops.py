@@ -147,7 +147,7 @@ def test_tuning_flags_win_over_zuora_variables_which_win_over_defaults():
     assert client.timeout == 7
     assert tuned(["--concurrency", "3"], {}).max_concurrency == 3
     default = tuned([], {})
-    assert (default.retry.max_attempts, default.max_concurrency, default.max_rate) == (5, 32, None)
+    assert (default.retry.max_attempts, default.max_concurrency, default.max_rate) == (5, 40, None)
 
 
 @pytest.mark.parametrize(

@@ -12,44 +12,51 @@ from zuora_wf_async._core.pacing import Pacing, Throttle, Verdict, classify_429
 from zuora_wf_async._core.ratelimit import RateLimitInfo
 
 
-def test_a_429_halves_concurrency_once_per_generation():
+def _too_many(pacing, *, now=0.0, others_in_flight, retry_after=None, generation=None):
+    """Zuora's concurrency 429: Retry-After and no rate headers."""
+    return pacing.on_answer(
+        pacing.generation if generation is None else generation,
+        429,
+        None,
+        now=now,
+        retry_after=retry_after,
+        others_in_flight=others_in_flight,
+    )
+
+
+def _headers(pacing, info, *, now=0.0, others_in_flight=0):
+    return pacing.on_answer(
+        pacing.generation, 200, info, now=now, retry_after=None, others_in_flight=others_in_flight
+    )
+
+
+def test_429s_of_one_burst_cut_to_what_the_tenant_took_however_many_come():
+    """Ten 429s from requests sent in the same generation, with 12 others in flight each
+    time: the limit is what the tenant took, counted once (the old halving, once per
+    generation, left 16; once per 429 it would have reached 1)."""
     pacing = Pacing(32)
     generation = pacing.generation
 
-    for _ in range(10):  # ten 429s from requests sent in the same generation
-        pacing.on_throttled(generation, now=0.0, retry_after=None)
+    for _ in range(10):
+        _too_many(pacing, others_in_flight=12, generation=generation)
 
-    assert pacing.capacity == 16
+    assert pacing.capacity == 12
     assert pacing.cuts == 1
 
 
-def test_successive_generations_keep_cutting_down_to_the_floor():
+def test_429s_with_nothing_else_in_flight_cut_down_to_the_floor():
     pacing = Pacing(32)
     for _ in range(10):
-        pacing.on_throttled(pacing.generation, now=0.0, retry_after=None)
+        _too_many(pacing, others_in_flight=0)
     assert pacing.capacity == 1
-
-
-def test_successes_grow_concurrency_back_additively_up_to_the_maximum():
-    pacing = Pacing(8)
-    pacing.on_throttled(pacing.generation, now=0.0, retry_after=None)
-    assert pacing.capacity == 4
-
-    for _ in range(4):  # each success adds 1/limit: four leave it just under 5
-        pacing.on_success()
-    assert pacing.capacity == 4
-    pacing.on_success()
-    assert pacing.capacity == 5
-    for _ in range(200):
-        pacing.on_success()
-    assert pacing.capacity == 8
 
 
 def test_a_429_with_only_retry_after_cuts_concurrency_and_pauses_nobody():
     """Zuora's concurrency errors carry Retry-After and no quota figures: the refused request
     waits on its own (the retry loop); the others send, fewer at once."""
     pacing = Pacing(4)
-    assert pacing.on_throttled(pacing.generation, now=10.0, retry_after=3.0) == Verdict(cut=True)
+    verdict = _too_many(pacing, now=10.0, others_in_flight=2, retry_after=3.0)
+    assert verdict == Verdict(cut=True)
 
     assert pacing.before_send(11.0) == 0.0
     assert pacing.capacity == 2
@@ -57,7 +64,7 @@ def test_a_429_with_only_retry_after_cuts_concurrency_and_pauses_nobody():
 
 def test_quota_exhaustion_waits_for_the_reset_instead_of_sending():
     pacing = Pacing(8)
-    pacing.on_response(RateLimitInfo(remaining=2, reset=5.0), now=100.0, others_in_flight=0)
+    _headers(pacing, RateLimitInfo(remaining=2, reset=5.0), now=100.0)
 
     assert pacing.before_send(100.0) == 0.0
     assert pacing.before_send(100.0) == 0.0
@@ -67,7 +74,7 @@ def test_quota_exhaustion_waits_for_the_reset_instead_of_sending():
 
 def test_requests_in_flight_count_against_the_remaining_quota():
     pacing = Pacing(8)
-    pacing.on_response(RateLimitInfo(remaining=3, reset=1.0), now=0.0, others_in_flight=3)
+    _headers(pacing, RateLimitInfo(remaining=3, reset=1.0), others_in_flight=3)
 
     assert pacing.before_send(0.0) == pytest.approx(1.0)
 
@@ -83,15 +90,15 @@ def test_the_rate_cap_spaces_sends():
 
 def test_concurrency_headers_lower_the_limit():
     pacing = Pacing(32)
-    pacing.on_response(RateLimitInfo(concurrency_limit=10), now=0.0, others_in_flight=0)
+    _headers(pacing, RateLimitInfo(concurrency_limit=10))
     assert pacing.capacity == 10
-    pacing.on_response(RateLimitInfo(concurrency_remaining=0), now=0.0, others_in_flight=6)
+    _headers(pacing, RateLimitInfo(concurrency_remaining=0), others_in_flight=6)
     assert pacing.capacity == 6
 
 
 def test_no_headers_change_nothing():
     pacing = Pacing(5)
-    pacing.on_response(None, now=0.0, others_in_flight=4)
+    _headers(pacing, None, others_in_flight=4)
     assert pacing.capacity == 5
     assert pacing.before_send(0.0) == 0.0
 
@@ -131,7 +138,14 @@ def _answer(pacing, status, info=None, *, now=0.0, generation=None, retry_after=
 
 def test_a_429_with_quota_left_cuts_concurrency_and_pauses_nobody():
     pacing = Pacing(32)
-    verdict = _answer(pacing, 429, RateLimitInfo(remaining=900, reset=30.0), retry_after=1.0)
+    verdict = pacing.on_answer(
+        pacing.generation,
+        429,
+        RateLimitInfo(remaining=900, reset=30.0),
+        now=0.0,
+        retry_after=1.0,
+        others_in_flight=16,
+    )
 
     assert verdict == Verdict(cut=True)
     assert pacing.capacity == 16
@@ -224,19 +238,6 @@ def test_a_success_that_says_zero_left_pauses_new_sends_until_the_reset():
     assert pacing.before_send(2.0) == pytest.approx(6.0)
 
 
-def test_the_per_step_calls_the_limiter_makes_follow_the_same_rules():
-    pacing = Pacing(32)
-    pacing.on_plenty()
-    fluke = RateLimitInfo(remaining=0, reset=1.0)
-    pacing.on_response(fluke, 5.0, 3)  # a spent reading is held until the status is known
-    assert pacing.on_throttled(pacing.generation, 5.0, 1.0) == Verdict(isolated=True)
-    assert pacing.before_send(5.0) == 0.0
-
-    pacing.on_response(RateLimitInfo(remaining=0, reset=4.0), 6.0, 0)
-    pacing.on_success()  # ... and believed when a success carries it
-    assert pacing.before_send(6.0) == pytest.approx(4.0)
-
-
 def test_another_process_s_pause_holds_sends_and_absorbs_our_in_flight_429s():
     pacing = Pacing(8)
     sent_in = pacing.generation
@@ -320,7 +321,7 @@ def test_random_isolated_429s_keep_at_least_80_percent_of_the_fault_free_rate():
 
 
 def _cut_once(pacing: Pacing) -> None:
-    pacing.on_throttled(pacing.generation, now=0.0, retry_after=None)
+    _too_many(pacing, others_in_flight=3)
 
 
 def _count_down_quota(pacing: Pacing) -> None:
@@ -357,7 +358,7 @@ def test_a_plentiful_success_in_one_call_is_on_plenty_then_on_answer(before):
     before(short)
     before(long)
 
-    short.on_plenty_success()
+    short.on_plenty_success(1.0)
     long.on_plenty()
     verdict = long.on_answer(
         long.generation, 200, None, now=1.0, retry_after=None, others_in_flight=0

@@ -9,7 +9,7 @@ Zuora answers 429 for two different reasons, and they call for different cures:
   *fewer at once* cures it. Signs: ``Concurrency-Limit-Remaining: 0``, or a
   ``RateLimit-Remaining`` above zero ("there is quota left, yet you were refused"), or no
   rate headers at all (Zuora's concurrency errors carry only ``Retry-After``). Cure: cut
-  the allowed concurrency (AIMD below). Nobody pauses; the refused request alone waits its
+  the allowed concurrency (below). Nobody pauses; the refused request alone waits its
   ``Retry-After`` in the retry loop.
 - **The window is spent** (``RateLimit-Remaining: 0``). Sending anything before
   ``RateLimit-Reset`` only collects more 429s (which count against the next window too).
@@ -28,11 +28,20 @@ chance once in ~37,000 answers, every ten seconds at 4,000 answers a second (a 1
 for everyone each time), a run of five once in ~41 million; a window truly spent answers
 every request in flight with a 429, so five come at once.
 
-- **Concurrency adapts (AIMD).** A too-many 429 cuts the allowed concurrency in half; each
-  success adds ``1/limit`` (about one more slot per round of successes), never above the
-  configured maximum. Only the first 429 of a "generation" cuts or pauses: requests already
-  in flight when the limit was cut (or the pause began) collect their own 429s, and
-  reacting once per such 429 would collapse the limit to 1 on a single burst.
+- **Concurrency starts at the ceiling and learns the tenant's limit downward.** The
+  ceiling is ``max_concurrency`` (by default the tenant's documented 40), lowered by a
+  ``Concurrency-Limit-Limit`` header. A too-many 429 says the tenant took the requests we
+  had in flight besides the refused one and no more: the limit drops to that count (never
+  below one). Each refusal frees its slot, so a burst of them (64 sent to a tenant of 40)
+  settles where the tenant stopped accepting (40), where halving settled at 20-32 and
+  climbed back into the next 429 within a second (issue 24: 1.35-1.41x the ideal).
+- **Once refusals stop, the limit climbs back within seconds, by the clock.** It holds
+  where the tenant accepted us for ``HOLD`` seconds, then climbs by 1, 2, 4, ... slots
+  every ``CLIMB_STEP``: back from 1 to 40 in ~3.5 s whatever the latency, where one slot
+  per round of successes took minutes for slow calls. A climb the tenant refuses again
+  (``max_concurrency`` above the tenant's limit) doubles the hold, up to ``MAX_HOLD``:
+  each probe costs a 429, and its request a ``Retry-After`` that, at the end of a batch,
+  is added to the whole batch's time.
 - **Quota exhaustion pauses.** ``RateLimit-Remaining`` minus the requests sent since is our
   estimate of what is left in Zuora's window; at zero new requests wait for
   ``RateLimit-Reset`` instead of each collecting a 429.
@@ -52,11 +61,29 @@ import attrs
 
 from zuora_wf_async._core.ratelimit import RateLimitInfo
 
-__all__ = ["DEFAULT_PAUSE", "Pacing", "Throttle", "Verdict", "classify_429"]
+__all__ = [
+    "CLIMB_STEP",
+    "DEFAULT_PAUSE",
+    "HOLD",
+    "MAX_HOLD",
+    "Pacing",
+    "Throttle",
+    "Verdict",
+    "classify_429",
+]
 
 # A spent-window 429 that names no wait at all (no Retry-After, no RateLimit-Reset): a
 # second is the smallest wait Zuora ever names (RateLimit-Reset is whole seconds).
 DEFAULT_PAUSE = 1.0
+
+# After a too-many 429, the limit stays at what the tenant accepted for HOLD seconds, then
+# adds 1, 2, 4, ... slots every CLIMB_STEP seconds until it is back at the ceiling. Each
+# climb the tenant refuses again doubles the hold, up to MAX_HOLD, until a climb succeeds.
+HOLD = 2.0
+MAX_HOLD = 8.0
+CLIMB_STEP = 0.25
+# 2 ** this many steps is far past any ceiling: the climb is over (and no float overflows).
+_CLIMB_DONE = 30.0
 
 
 class Throttle(enum.Enum):
@@ -94,7 +121,6 @@ class Verdict:
 
 
 _NOTHING = Verdict()
-_MISSING: RateLimitInfo = RateLimitInfo(limit=-1)  # "not given": take what on_response saw
 
 
 class Pacing:
@@ -105,16 +131,20 @@ class Pacing:
         max_concurrency: int,
         *,
         min_concurrency: int = 1,
-        decrease: float = 0.5,
         max_rate: float | None = None,
         confirm_spent: int = 5,
     ) -> None:
         self.max_concurrency = max_concurrency
+        # What the limit climbs back to: max_concurrency, or less if Zuora's
+        # Concurrency-Limit-Limit header says the tenant allows less.
+        self.ceiling = float(max_concurrency)
         self.min_concurrency = min(min_concurrency, max_concurrency)
-        self.decrease = decrease
         self.max_rate = max_rate
         self.confirm_spent = max(1, confirm_spent)
         self.limit = float(max_concurrency)
+        self._cut_to = self.limit  # where the last too-many 429 left the limit ...
+        self._cut_at = -math.inf  # ... and when (clock seconds)
+        self._hold = HOLD  # how long the limit stays there before it climbs
         self.generation = 0
         self.paused_until = -math.inf
         self._next_send_at = -math.inf
@@ -122,14 +152,13 @@ class Pacing:
         self._quota_reset_at = -math.inf
         self._plenty = False  # the last quota reading said "far from spent"
         self._spent_in_a_row = 0  # spent-window 429s since the last success
-        self._seen: tuple[RateLimitInfo | None, float] | None = None
         self.cuts = 0
         self.pauses = 0
         self.isolated_429s = 0
 
     @property
     def limit(self) -> float:
-        """The adaptive concurrency limit (fractional: it grows by 1/limit per success)."""
+        """The adaptive concurrency limit (fractional while it climbs)."""
         return self._limit
 
     @limit.setter
@@ -177,59 +206,28 @@ class Pacing:
 
         ``info`` is the answer's parsed rate headers (None when absent, or when the caller
         skipped parsing because the quota was plentiful: see :meth:`on_plenty`).
+        ``others_in_flight`` counts this process's other requests in flight now.
         """
         if status == 429:
-            return self._throttled(generation, info, now, retry_after)
+            return self._throttled(generation, info, now, retry_after, others_in_flight)
         if info is not None:
             self._learn(info, now, others_in_flight)
         if 200 <= status < 300:
-            self._succeeded()
+            self._succeeded(now)
         return _NOTHING
 
     def on_plenty(self) -> None:
         """A response said the quota is far from spent: stop counting it down."""
         self._quota_left = None
         self._plenty = True
-        self._seen = None
 
-    def on_plenty_success(self) -> None:
+    def on_plenty_success(self, now: float) -> None:
         """A 2xx whose headers said the quota is far from spent, the common answer:
         ``on_plenty`` then ``on_answer`` for it (which only counts the success), in one
         call; it runs once per request."""
         self._quota_left = None
         self._plenty = True
-        self._seen = None
-        self._succeeded()
-
-    # The three calls below are the per-step form of ``on_answer`` that the limiter makes:
-    # headers first, then the status. A spent reading is held back until the status says
-    # whether it came with a 429 (judged by the 429 rules) or with a success (believed).
-
-    def on_response(self, info: RateLimitInfo | None, now: float, others_in_flight: int) -> None:
-        """Learn from a response's ``RateLimit-*`` and ``Concurrency-Limit-*`` headers."""
-        self._seen = (info, now)
-        if info is not None and not info.exhausted:
-            self._learn(info, now, others_in_flight)
-
-    def on_success(self) -> None:
-        seen, self._seen = self._seen, None
-        if seen is not None and seen[0] is not None and seen[0].exhausted:
-            self._learn(seen[0], seen[1], 0)
-        self._succeeded()
-
-    def on_throttled(
-        self,
-        generation: int,
-        now: float,
-        retry_after: float | None,
-        info: RateLimitInfo | None = _MISSING,
-    ) -> Verdict:
-        """A 429 for a request sent during ``generation``."""
-        if info is _MISSING:
-            seen = self._seen
-            info = seen[0] if seen is not None and seen[1] == now else None
-        self._seen = None
-        return self._throttled(generation, info, now, retry_after)
+        self._succeeded(now)
 
     # -- the rules ------------------------------------------------------------------------
 
@@ -240,25 +238,58 @@ class Pacing:
             self._quota_reset_at = now + info.reset
             self._plenty = self._quota_left > 0
         if info.concurrency_limit:
-            self.limit = min(self.limit, float(info.concurrency_limit))
+            self.ceiling = float(min(self.max_concurrency, info.concurrency_limit))
+            self.limit = min(self.limit, self.ceiling)
+            self._cut_to = min(self._cut_to, self.ceiling)
         if info.concurrency_remaining == 0:
-            self.limit = max(float(self.min_concurrency), min(self.limit, others_in_flight))
+            self._cut_to_in_flight(now, others_in_flight)
 
-    def _succeeded(self) -> None:
+    def _succeeded(self, now: float) -> None:
         self._spent_in_a_row = 0
-        if self._limit < self.max_concurrency:  # at the maximum (the usual case): as is
-            self.limit = min(float(self.max_concurrency), self._limit + 1.0 / self._limit)
+        if self._limit < self.ceiling:  # at the ceiling (the usual case): as is
+            self._climb(now)
+
+    def _climb(self, now: float) -> None:
+        steps = (now - self._cut_at - self._hold) / CLIMB_STEP
+        if steps > 0:
+            gained = 2.0 ** min(steps, _CLIMB_DONE) - 1.0
+            self.limit = min(self.ceiling, self._cut_to + gained)
+            if self._limit >= self.ceiling:  # back: the next cut starts afresh
+                self._cut_to, self._hold = self.ceiling, HOLD
+
+    def _cut_to_in_flight(self, now: float, others_in_flight: int) -> None:
+        """The tenant took ``others_in_flight`` and no more: allow that many (at least
+        ``min_concurrency``) and hold there, unless the limit is that low already."""
+        learned = max(float(self.min_concurrency), float(others_in_flight))
+        if learned < self.limit:
+            if self._limit > self._cut_to:
+                # Refused while climbing above the last cut: the wall is still there (a
+                # tenant below max_concurrency). Probe it less often: each probe costs a
+                # 429, and its request a Retry-After, which at the end of a batch is
+                # time added to the whole batch.
+                self._hold = min(2.0 * self._hold, MAX_HOLD)
+            self.limit = self._cut_to = learned
+            self._cut_at = now
 
     def _throttled(
-        self, generation: int, info: RateLimitInfo | None, now: float, retry_after: float | None
+        self,
+        generation: int,
+        info: RateLimitInfo | None,
+        now: float,
+        retry_after: float | None,
+        others_in_flight: int,
     ) -> Verdict:
         current = generation == self.generation
         if classify_429(info) is Throttle.TOO_MANY_IN_FLIGHT:
+            # Every refusal counts, including those of requests sent before the last cut:
+            # each frees its slot, so a burst lowers the limit only as far as the tenant
+            # actually took, never to one (as reacting to each by halving would).
+            before = self.limit
             if info is not None:
-                self._learn(info, now, 0)
-            if not current:
+                self._learn(info, now, others_in_flight)
+            self._cut_to_in_flight(now, others_in_flight)
+            if self.limit >= before:
                 return _NOTHING
-            self.limit = max(float(self.min_concurrency), self.limit * self.decrease)
             self.generation += 1
             self.cuts += 1
             return Verdict(cut=True)

@@ -103,7 +103,7 @@ TUNING: Mapping[str, tuple[str, type[int] | type[float], float, str]] = {
     "deadline": ("ZUORA_DEADLINE", float, 0.001, "seconds per call, retries included (300)"),
     "max_attempts": ("ZUORA_MAX_ATTEMPTS", int, 1, "tries per call, the first included (5)"),
     "max_rate": ("ZUORA_MAX_RATE", float, 0.001, "requests per second at most (no limit)"),
-    "max_concurrency": ("ZUORA_MAX_CONCURRENCY", int, 1, "requests in flight (32)"),
+    "max_concurrency": ("ZUORA_MAX_CONCURRENCY", int, 1, "requests in flight (the tenant's 40)"),
 }
 
 
@@ -207,13 +207,14 @@ def make_client(
     args: argparse.Namespace,
     environ: Mapping[str, str],
     *,
-    max_concurrency: int = 32,
+    max_concurrency: int | None = None,
     on_retry: Callable[[RetryEvent], object] | None = None,
 ) -> WorkflowClient:
     """A client from the flags in ``args`` and ``environ``; :class:`UsageError` if incomplete.
 
     Tuning flags (:func:`add_tuning_options`) and their ``ZUORA_*`` variables apply when
-    the command has them; ``max_concurrency`` is the default when neither is given.
+    the command has them; ``max_concurrency`` is the default when neither is given (None:
+    the library's, the tenant's documented 40).
     """
     base_url = _base_url(args, environ)
     auth = _auth(args, environ)
@@ -223,6 +224,9 @@ def make_client(
         options["timeout"] = tuned["timeout"]
     if "max_rate" in tuned:
         options["max_rate"] = tuned["max_rate"]
+    concurrency = tuned.get("max_concurrency", max_concurrency)
+    if concurrency is not None:
+        options["max_concurrency"] = int(concurrency)
     redis_url = getattr(args, "redis_url", None) or environ.get("ZUORA_REDIS_URL")
     if redis_url:
         options["shared_limits"] = redis_url
@@ -235,7 +239,6 @@ def make_client(
         return WorkflowClient(
             base_url,
             auth=auth,
-            max_concurrency=int(tuned.get("max_concurrency", max_concurrency)),
             entity_ids=_ids(args.entity_ids, environ, "ZUORA_ENTITY_IDS"),
             org_ids=_ids(args.org_ids, environ, "ZUORA_ORG_IDS"),
             on_retry=on_retry,
