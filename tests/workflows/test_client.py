@@ -22,7 +22,13 @@ from zuora_wf_async import (
     WorkflowStatus,
     ZuoraAPIError,
 )
-from zuora_wf_async.testing import FakeZuora, Fault, FaultPlan, ManualClock
+from zuora_wf_async.testing import (
+    DEFAULT_WORKFLOW_IDS,
+    FakeZuora,
+    Fault,
+    FaultPlan,
+    ManualClock,
+)
 
 EXPORT = {
     "workflow": {"name": "Nightly sync", "version": "0.0.1", "callout_trigger": True},
@@ -148,9 +154,10 @@ async def test_next_page_on_zuoras_canonical_host_is_reissued_against_base_url(
 ) -> None:
     made = [fake.create_workflow(f"W{n}") for n in range(5)]
     listed = [w.id async for w in zuora.iter_workflows(page_length=2)]
-    assert listed == made
+    assert listed == [*sorted(DEFAULT_WORKFLOW_IDS), *made]  # the fake's own, then these
     pages = fake.requests_to("list_workflows")
-    assert [r.query.get("page") for r in pages] == ["1", "2", "3"]  # all sent to the fake
+    expected = [str(n) for n in range(1, (len(listed) + 1) // 2 + 1)]
+    assert [r.query.get("page") for r in pages] == expected  # all sent to the fake
 
 
 async def test_patch_422_is_a_typed_error_naming_the_field(zuora: WorkflowClient) -> None:
@@ -210,7 +217,7 @@ async def test_an_import_whose_answer_is_lost_is_resent_under_its_key_and_done_o
     stored answer comes back instead of a second definition."""
     plan = FaultPlan(rules=[Fault.error_after_record(503, on=[1], endpoints=["import"])])
     clock = ManualClock()
-    async with FakeZuora(clock=clock, faults=plan) as fake:
+    async with FakeZuora(clock=clock, faults=plan, workflows=()) as fake:
         auth = OAuthCredentials(client_id=fake.client_id, client_secret=fake.client_secret)
         async with WorkflowClient(
             fake.base_url, auth=auth, clock=clock, sleep=clock.sleep, rng=random.Random(0)

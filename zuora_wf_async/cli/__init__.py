@@ -123,6 +123,15 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="the tenant's requests in flight at once; over it, a 429 (40, as at Zuora)",
     )
+    fake.add_argument(
+        "--workflow",
+        type=_number(int, 1),
+        action="append",
+        default=[],
+        metavar="ID",
+        help="also serve this workflow definition (repeatable; the fake's own set: "
+        "1-9, 42, 286, 396, 476)",
+    )
     fake.add_argument("--client-id", help="36 characters (default: random)")
     fake.add_argument("--client-secret", help="the fake's own secret (default: random)")
     fake.add_argument(

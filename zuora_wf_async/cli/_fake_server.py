@@ -24,6 +24,9 @@ Options: ``p=0.05`` (probability per request), ``on=1/5/9`` (these request numbe
 (``token``, ``run``, ``get_run``, ``stop``, ``tasks``...). For example
 ``error_before_record:503:p=0.05,rate_limit_burst:3:p=0.01:retry_after=1``.
 
+``--workflow ID`` (repeatable) serves that workflow definition besides the fake's own
+(``DEFAULT_WORKFLOW_IDS``: 1 to 9, 42, 286, 396, 476); any other id is a 404, as at Zuora.
+
 ``--concurrency-limit N`` sets the tenant's limit on requests in flight at once (40 by
 default, as at Zuora); a request over it gets Zuora's 429.
 """
@@ -39,7 +42,7 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from zuora_wf_async.testing import FakeZuora, Fault, FaultPlan, TenantLimits
+from zuora_wf_async.testing import DEFAULT_WORKFLOW_IDS, FakeZuora, Fault, FaultPlan, TenantLimits
 
 from ._config import UsageError
 
@@ -107,6 +110,8 @@ def build_fake(args: argparse.Namespace) -> FakeZuora:
             client_secret=args.client_secret,
             # Zuora's tenant-wide limit on requests in flight (40 unless support raised it).
             limits=TenantLimits(concurrency=args.concurrency_limit),
+            # The fake's documented definitions, plus the ones --workflow names.
+            workflows=(*DEFAULT_WORKFLOW_IDS, *getattr(args, "workflow", [])),
         )
     except ValueError as exc:
         raise UsageError(f"fake-server: {exc}") from None

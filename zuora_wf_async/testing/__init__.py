@@ -30,7 +30,8 @@ run request's arrival to its answer, never less, so repeats can overlap it; read
 checking the request is part of that time, not added to it); ``idempotency_ttl=86400.0``;
 ``client_id`` (36 characters) and ``client_secret`` (at most 42), random by default;
 ``limits`` (a :class:`TenantLimits`, a Production tenant's by default);
-``canonical_host`` (None).
+``canonical_host`` (None); ``workflows`` (the ids of the definitions the fake starts with,
+``DEFAULT_WORKFLOW_IDS`` by default).
 
 Endpoints
 ---------
@@ -72,9 +73,13 @@ Any ``/workflows`` path
     * otherwise 200 ``{"id", "name": "WF-{workflow_id}-{seq:08d}", "originalWorkflowId",
       "status": "Queued", "type": "Workflow::Instance", "createdAt", "updatedAt"}``.
 
-    Every integer id is an existing definition (callout on, nothing required) unless
-    :meth:`FakeZuora.configure_workflow` says otherwise. Definitions and runs share one id
-    space: run ids start at 10000 and skip ids used as definitions.
+    Only a workflow that exists runs: ``DEFAULT_WORKFLOW_IDS`` (``1`` to ``9``, ``42``,
+    ``286``, ``396``, ``476``) from the start (or ``FakeZuora(workflows=[...])``), plus
+    those added by ``add_workflow(id)``, ``configure_workflow(id, ...)``,
+    ``create_workflow(...)`` or an import; any other id is 404 ``{"errors": [...]}``.
+    Callout on and nothing required unless :meth:`FakeZuora.configure_workflow` says
+    otherwise. Definitions and runs share one id space: run ids start at 10000 and skip
+    ids used as definitions.
 
 ``GET /workflows/workflow_runs/{id}``
     ``{"id", "name", "originalWorkflowId"`` (a string, as the schema types it), ``"status",
@@ -92,7 +97,9 @@ Any ``/workflows`` path
     counter of their own), statuses following the run's (all Queued, all Processing, all
     Stopped once stopping; when Finished the last ``failed_tasks`` are ``Error`` with
     ``error_class``/``error``/``error_details`` from ``task_error_class``/``task_error``,
-    the rest ``Success``), so the list agrees with the run's ``tasks`` counts. Filters
+    the rest ``Success``), so the list agrees with the run's ``tasks`` counts. ``task_id``
+    (the parent task) is null for a run's first task only; ``start_time`` and ``end_time``
+    are left out (not null, which the schema does not allow) until known. Filters
     ``id``, ``name``, ``action_type``, ``object``, ``object_id``, ``call_type``,
     ``workflow_id`` (a run id: that run's tasks), ``instance`` (``false`` lists nothing: no
     definitions are kept), ``tags[]`` (repeatable, any-match; tags from
@@ -121,10 +128,14 @@ The definition, task, version and usage operations
     422 with ``reasons``); an ``Inactive`` workflow's runs are refused (400); a definition's
     Callout trigger is the one its runs obey; deleting the active version is a 403; a
     rerun makes the task succeed and counts in the usage, which counts every task that
-    started, per day; a deleted definition is gone (404, its runs too). Every integer id
-    is a definition until deleted (materialised on first use); ``create_workflow(name,
-    callout_trigger=, active=)`` makes one as an import would, ``workflow_record(id)``
-    shows one without HTTP. PATCH, rerun and both imports take an ``Idempotency-Key``
+    started, per day; a deleted definition is gone (404, its runs too). The definitions
+    that exist are listed by ``GET /workflows``; an id that does not exist is 404
+    ``{"errors": ["Invalid ID / ..."]}`` on every definition operation, as at Zuora.
+    ``add_workflow(id, name=, callout_trigger=, active=)`` defines one with the id a test
+    wants (a deleted one comes back), ``create_workflow(name, callout_trigger=, active=)``
+    makes one with a fresh id as an import would, ``workflow_record(id)`` shows one
+    without HTTP. ``batch_update`` takes at most 50 tasks (the schema's limit; more is a
+    400 and nothing is applied). PATCH, rerun and both imports take an ``Idempotency-Key``
     with the run's rules (the query is part of what makes two imports "the same"). Task
     ``tags`` are read as ``tags=a,b`` (the schema, and the official SDK), ``tags[]=a``
     (the prose) or repeated. ``canonical_host="https://rest.zuora.com"`` builds
@@ -234,6 +245,7 @@ instantly and records ``sleeps``) drives the fake and, injected, a client's retr
 """
 
 from ._clock import ManualClock
+from ._definitions import DEFAULT_WORKFLOW_IDS
 from ._faults import Fault, FaultPlan
 from ._records import Execution, Headers, InjectedFault, RecordedRequest
 from ._runs import WorkflowConfig
@@ -241,6 +253,7 @@ from ._server import FakeZuora
 from ._tenant import TenantLimits
 
 __all__ = [
+    "DEFAULT_WORKFLOW_IDS",
     "Execution",
     "FakeZuora",
     "Fault",

@@ -18,12 +18,12 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Final
 
 import attrs
 
-from ._definitions import DefinitionStore
+from ._definitions import DEFAULT_WORKFLOW_IDS, DefinitionStore
 from ._faults import Decision, Endpoint, Fault, FaultEngine, FaultKind
 from ._idempotency import Claimed, Fingerprint, IdempotencyStore, InProgress, Mismatch, Replay
 from ._limits import invalid_headers
@@ -98,6 +98,7 @@ class Backend:
         latency: float,
         limits: TenantLimits | None = None,
         canonical_host: str | None = None,
+        workflows: Iterable[int] = DEFAULT_WORKFLOW_IDS,
     ) -> None:
         self._clock = clock
         self._tokens = tokens
@@ -127,6 +128,8 @@ class Backend:
         self._open.set()
         self._closing = asyncio.Event()
         self._sleepers: set[asyncio.Future[None]] = set()
+        for workflow_id in workflows:
+            self.add_workflow(workflow_id)
 
     # -- waiting and pausing ------------------------------------------------------------
 
@@ -390,13 +393,27 @@ class Backend:
             return self._canonical_host
         return f"http://{incoming.headers.get('Host') or '127.0.0.1'}"
 
-    def _definition_param(self, param: str) -> str:
-        """``param``, with a never-seen definition id materialised (as run treats them)."""
-        if param.isdigit() and not self._runs.is_run(int(param)):
-            workflow_id = int(param)
-            config = self._runs.config_of(workflow_id)
-            self._definitions.ensure(workflow_id, config.callout_enabled, self._clock())
-        return param
+    def add_workflow(
+        self,
+        workflow_id: int,
+        *,
+        name: str | None = None,
+        callout_trigger: bool | None = None,
+        active: bool = True,
+    ) -> None:
+        """Define ``workflow_id`` (one version ``0.0.1``, listed by ``GET /workflows``),
+        replacing any definition of that id. ``callout_trigger`` defaults to the
+        workflow's ``configure_workflow`` setting (on unless configured off)."""
+        if isinstance(workflow_id, bool) or not isinstance(workflow_id, int) or workflow_id < 1:
+            raise ValueError(f"a workflow id is a positive int, got {workflow_id!r}")
+        if self._runs.is_run(workflow_id):
+            raise ValueError(f"{workflow_id} is already a run's id")
+        if callout_trigger is None:
+            callout_trigger = self._runs.config_of(workflow_id).callout_enabled
+        self._runs.reserve(workflow_id)
+        self._definitions.define(
+            workflow_id, self._clock(), name=name, callout=callout_trigger, active=active
+        )
 
     def _simple(self, incoming: Incoming, route: Route) -> Reply:
         now = self._clock()
@@ -424,16 +441,10 @@ class Backend:
             "stop": lambda: self._runs.stop_reply(param, now),
             "get_task": lambda: self._runs.book.get_reply(self._runs.tasks_now(now), param),
             "delete_version": lambda: self._definitions.delete_version_reply(param),
-            "get_workflow": lambda: self._definitions.get_reply(self._definition_param(param)),
-            "delete_workflow": lambda: self._definitions.delete_reply(
-                self._definition_param(param)
-            ),
-            "list_versions": lambda: self._definitions.versions_reply(
-                self._definition_param(param)
-            ),
-            "export": lambda: self._definitions.export_reply(
-                self._definition_param(param), query.get("version")
-            ),
+            "get_workflow": lambda: self._definitions.get_reply(param),
+            "delete_workflow": lambda: self._definitions.delete_reply(param),
+            "list_versions": lambda: self._definitions.versions_reply(param),
+            "export": lambda: self._definitions.export_reply(param, query.get("version")),
         }
         return simple[endpoint]()
 
@@ -472,7 +483,7 @@ class Backend:
         assert route.param is not None  # noqa: S101  # the other keyed routes capture an id
         if route.endpoint == "rerun_task":
             return self._runs.book.rerun_reply(self._runs.tasks_now(now), route.param, now)
-        param = self._definition_param(route.param)
+        param = route.param
         if route.endpoint == "update_workflow":
             return self._definitions.update_reply(param, body, now)
         return self._definitions.import_reply(body, query, now, under=param)
@@ -538,8 +549,8 @@ class Backend:
         callout: bool | None = None
         active = True
         if not self._runs.is_run(workflow_id):
-            config = self._runs.config_of(workflow_id)
-            definition = self._definitions.ensure(workflow_id, config.callout_enabled, now)
+            # Only a definition that exists runs, as at Zuora (UNCONFIRMED: the body).
+            definition = self._definitions.find(workflow_id)
             if definition is None:
                 return json_reply(404, errors_body(404, f"Workflow {workflow_id} is not found"))
             callout, active = definition.callout_trigger, definition.status == "Active"

@@ -22,12 +22,16 @@ What the official document shows, and the fake follows:
 * a delete answers ``{"id": "<id>", "success": true}`` with the id as a *string*, as the
   schema types it (the example shows a number; the official SDK requires a string).
 
+Which definitions exist: a fake starts with :data:`DEFAULT_WORKFLOW_IDS` (or the ids given
+as ``FakeZuora(workflows=...)``), each ``Active`` with its Callout trigger on, named
+``Workflow {id}``; ``add_workflow``, ``configure_workflow``, ``create_workflow`` and the
+imports add more. Any other id is a 404 on every definition operation and on run, as at
+Zuora, and a listing shows exactly the definitions that exist.
+
 Choices where the document is silent (UNCONFIRMED): an import creating a new definition makes
 its one version the active one, and the definition ``Active`` only with ``activate=true``;
 a version number must look like ``1.2.3`` (the 400 example refuses ``'1'``) and be greater
-than every existing one; a definition id never seen before is materialised on first use
-(``Active``, callout on unless ``configure_workflow`` says otherwise), since the fake treats
-every integer id as an existing definition.
+than every existing one.
 """
 
 from __future__ import annotations
@@ -42,7 +46,12 @@ import attrs
 
 from ._wire import Reply, errors_body, json_reply
 
-__all__ = ["Definition", "DefinitionStore", "Version"]
+__all__ = ["DEFAULT_WORKFLOW_IDS", "Definition", "DefinitionStore", "Version"]
+
+#: The definitions a fake starts with: 396 (the official examples' workflow, and this
+#: package's docs'), 42 and 1 to 9 (short ids for tests), 286 and 476 (ids the official
+#: examples show). Any other id is unknown (404) until a test adds it.
+DEFAULT_WORKFLOW_IDS: Final = (1, 2, 3, 4, 5, 6, 7, 8, 9, 42, 286, 396, 476)
 
 DEFAULT_PAGE_LENGTH: Final = 20
 MAX_PAGE_LENGTH: Final = 50
@@ -148,30 +157,41 @@ class DefinitionStore:
     def find(self, workflow_id: int) -> Definition | None:
         return self._definitions.get(workflow_id)
 
-    def ensure(self, workflow_id: int, callout: bool, now: float) -> Definition | None:
-        """The definition ``workflow_id``, materialised on first use; None once deleted."""
-        if workflow_id in self._deleted:
-            return None
-        found = self._definitions.get(workflow_id)
-        if found is None:
-            settings = _settings_from({"callout_trigger": callout})
-            version = Version(workflow_id, "0.0.1", settings, [], [], now, now)
-            found = Definition(
-                workflow_id,
-                f"Workflow {workflow_id}",
-                "",
-                "Active",
-                [version],
-                workflow_id,
-                now,
-                now,
-            )
-            self._definitions[workflow_id] = found
-        return found
+    def define(
+        self,
+        workflow_id: int,
+        now: float,
+        *,
+        name: str | None = None,
+        callout: bool = True,
+        active: bool = True,
+    ) -> Definition:
+        """A definition with the id ``workflow_id`` and one version ``0.0.1`` of that id,
+        replacing any definition of that id (a deleted one comes back)."""
+        self._deleted.discard(workflow_id)
+        settings = _settings_from({"callout_trigger": callout})
+        version = Version(workflow_id, "0.0.1", settings, [], [], now, now)
+        definition = Definition(
+            workflow_id,
+            name if name is not None else f"Workflow {workflow_id}",
+            "",
+            "Active" if active else "Inactive",
+            [version],
+            workflow_id,
+            now,
+            now,
+        )
+        self._definitions[workflow_id] = definition
+        return definition
 
     def set_callout(self, workflow_id: int, callout: bool, now: float) -> None:
-        definition = self.ensure(workflow_id, callout, now)
-        if definition is not None:
+        """The Callout trigger of ``workflow_id``, defining it if new (not if deleted)."""
+        if workflow_id in self._deleted:
+            return
+        definition = self._definitions.get(workflow_id)
+        if definition is None:
+            self.define(workflow_id, now, callout=callout)
+        else:
             definition.active.settings["callout_trigger"] = callout
 
     def create(

@@ -1,9 +1,9 @@
 """Workflow definitions' settings, the runs created from them, and each run's lifecycle.
 
-Definitions and runs share one id space, as at Zuora: running a run's id is a 409. The fake
-treats every integer id as an existing definition (callout on, nothing required) unless
-:class:`WorkflowConfig` says otherwise, and numbers runs from 10000 upward, skipping ids
-used as definitions. A run's status is judged from the clock whenever it is read:
+Definitions and runs share one id space, as at Zuora: running a run's id is a 409. A
+workflow nobody configured runs with callout on and nothing required (the definitions that
+exist are kept in ``_definitions``); runs are numbered from 10000 upward, skipping ids used
+as definitions. A run's status is judged from the clock whenever it is read:
 ``Queued`` for ``queued_seconds``, ``Processing`` for ``processing_seconds``, then
 ``Finished``; a stopped run is ``Stopping`` for ``stopping_seconds``, then ``Stopped``.
 Each run has ``task_count`` tasks (listed by ``GET /workflows/tasks``, see ``_tasks``) whose
@@ -126,6 +126,10 @@ class RunStore:
 
     def configure(self, workflow_id: int, config: WorkflowConfig) -> None:
         self._configs[workflow_id] = config
+        self._definitions.add(workflow_id)
+
+    def reserve(self, workflow_id: int) -> None:
+        """Keep ``workflow_id`` for a definition: no run will be given that id."""
         self._definitions.add(workflow_id)
 
     def get(self, run_id: int) -> Run | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Final, Self
@@ -19,6 +19,7 @@ import attrs
 from aiohttp import web
 
 from ._backend import Backend, Incoming
+from ._definitions import DEFAULT_WORKFLOW_IDS
 from ._faults import FaultEngine, FaultPlan
 from ._idempotency import IdempotencyStore
 from ._records import Headers
@@ -67,6 +68,7 @@ class FakeZuora(Backend):
         client_secret: str | None = None,
         limits: TenantLimits | None = None,
         canonical_host: str | None = None,
+        workflows: Iterable[int] = DEFAULT_WORKFLOW_IDS,
     ) -> None:
         if replay_status not in {200, 409}:
             raise ValueError(f"replay_status must be 200 or 409, got {replay_status}")
@@ -90,6 +92,7 @@ class FakeZuora(Backend):
             latency=latency,
             limits=limits,
             canonical_host=canonical_host.rstrip("/") if canonical_host else None,
+            workflows=workflows,
         )
         self._host = host
         self._port = port

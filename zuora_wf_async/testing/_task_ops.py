@@ -8,8 +8,9 @@ count every task that started, on the day it started.
 
 Bodies follow the official examples: ``batch_update`` answers a ``TasksResponse`` with
 ``"pagination": {"page": null, "page_length": null}``; its 400 ("Data not present or not in
-array.") and 404 ("Missing ids for tasks.") use ``{"errors": [{"code": "Task", "status":
-<int>, "title"}]}`` (the schema says ``Errors`` with a string status; the examples win).
+array.", or more than 50 tasks, the schema's limit) and 404 ("Missing ids for tasks.") use
+``{"errors": [{"code": "Task", "status": <int>, "title"}]}`` (the schema says ``Errors``
+with a string status; the examples win).
 UNCONFIRMED: the 404 of an unknown task id on get and rerun (the run-404 shape is reused);
 that ``metrics.json`` answers only the days with at least one task run.
 """
@@ -38,6 +39,7 @@ UPDATABLE: Final = (
     "tags",
     "workflow_id",
 )
+MAX_UPDATES: Final = 50
 STATUSES: Final = frozenset({"Queued", "Processing", "Pending", "Success", "Stopped", "Error"})
 
 
@@ -90,6 +92,9 @@ class TaskBook:
         entries = body.get("data") if isinstance(body, Mapping) else None
         if not isinstance(entries, list) or not entries:
             return _task_error(400, "Data not present or not in array.")
+        if len(entries) > MAX_UPDATES:
+            # The schema's "maximum: 50"; UNCONFIRMED: the title. Nothing is applied.
+            return _task_error(400, f"At most {MAX_UPDATES} tasks can be updated in one request.")
         by_id = {task["id"]: task for task in tasks}
         if not all(isinstance(e, Mapping) and e.get("id") in by_id for e in entries):
             return _task_error(404, "Missing ids for tasks.")

@@ -99,10 +99,14 @@ def run_tasks(
                 "error": config.task_error if failed else None,
                 "error_class": config.task_error_class if failed else None,
                 "error_details": config.task_error if failed else None,
-                "start_time": _iso(wall(started)) if ran else None,
-                "end_time": _iso(wall(since)) if ran and ended else None,
             }
         )
+        # The schema types both times as non-null strings: a time not known yet is left
+        # out, never null.
+        if ran:
+            tasks[-1]["start_time"] = _iso(wall(started))
+        if ran and ended:
+            tasks[-1]["end_time"] = _iso(wall(since))
     return tasks
 
 
