@@ -58,7 +58,7 @@ from zuora_wf_async._outcomes import (
 )
 from zuora_wf_async._records_json import from_dict, to_dict
 from zuora_wf_async._retrying import RetryEvent
-from zuora_wf_async._shared import SharedLimits, SharedLimitsError
+from zuora_wf_async._shared import ConfigurationError, SharedLimits, SharedLimitsError
 from zuora_wf_async._workflow_models import (
     TaskRerunOutcome,
     TaskUpdate,
@@ -84,6 +84,7 @@ __all__ = [
     "CalloutNotEnabledError",
     "ClientStateError",
     "ClientStats",
+    "ConfigurationError",
     "ConflictError",
     "ForbiddenError",
     "IdempotencyInProgressError",

@@ -270,6 +270,11 @@ class WorkflowClient:
 
     async def __aenter__(self) -> Self:
         self._pipeline.ensure_open()
+        try:
+            await self._pipeline.start_shared_limits()  # ConfigurationError before any request
+        except BaseException:
+            await self.aclose()
+            raise
         return self
 
     async def __aexit__(

@@ -223,12 +223,20 @@ class Pipeline:
                 base_url=self.base_url,
                 entity_ids=self.entity_ids,
                 tenant_concurrency=self.tenant_concurrency,
+                # The tenant is the credentials' tenant (never keyed on the secret).
+                client_id=self.auth.client_id if isinstance(self.auth, OAuthCredentials) else None,
                 clock=self.clock,
             )
         if isinstance(self.auth, BearerToken):
             self._tokens = TokenCache(None, clock=self.clock, fixed_token=self.auth.token)
         else:
             self._tokens = TokenCache(self._fetch_token, clock=self.clock)
+
+    async def start_shared_limits(self) -> None:
+        """Check the shared-limits store at the client's start: ``ConfigurationError``
+        when Redis refuses this client; an outage falls back to local limits."""
+        if self._tenant is not None:
+            await self._tenant.start()
 
     async def aclose(self) -> None:
         self.closed = True

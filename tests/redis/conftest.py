@@ -10,6 +10,7 @@ protocol and runs the same Lua as Redis 7, which is what users run in production
 from __future__ import annotations
 
 import importlib.resources
+import signal
 import socket
 import subprocess
 import time
@@ -40,13 +41,17 @@ class ValkeyServer:
     """One valkey-server process on 127.0.0.1; ``stop()`` and ``start()`` keep the port, so
     a test can take Redis away and bring it back empty, as a restart does."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, *, options: tuple[str, ...] = ()) -> None:
         self.port = port or free_port()
+        self.options = options  # more valkey-server flags, e.g. ("--requirepass", "pw")
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
+
+    def url_as(self, user: str, password: str) -> str:
+        return f"redis://{user}:{password}@127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
         self.process = subprocess.Popen(  # noqa: S603 -- our own binary, fixed arguments
@@ -64,18 +69,25 @@ class ValkeyServer:
                 "yes",
                 "--loglevel",
                 "warning",
+                # DEBUG SLEEP stalls the server as a slow disk or a long script would.
+                "--enable-debug-command",
+                "yes",
+                *self.options,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         client = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=0.2)
         try:
-            # Poll a condition, bounded: the server is ready when it answers PING.
+            # Poll a condition, bounded: the server is ready when it answers PING (or
+            # refuses it for want of a password, which also means it is up).
             give_up = time.monotonic() + STARTUP_TIMEOUT
             while True:
                 try:
                     if client.ping():
                         return
+                except redis.AuthenticationError:
+                    return
                 except redis.ConnectionError:
                     if self.process.poll() is not None or time.monotonic() > give_up:
                         raise
@@ -83,8 +95,18 @@ class ValkeyServer:
         finally:
             client.close()
 
+    def pause(self) -> None:
+        """SIGSTOP: the server keeps its port and connections but answers nothing."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
+
     def stop(self) -> None:
         if self.process is not None:
+            self.process.send_signal(signal.SIGCONT)  # a paused server dies all the same
             self.process.kill()
             self.process.wait(timeout=10)
             self.process = None
@@ -107,3 +129,14 @@ async def redis_client(valkey: ValkeyServer) -> AsyncIterator[redis.asyncio.Redi
         yield client
     finally:
         await client.aclose()
+
+
+@pytest.fixture
+def guarded() -> Iterator[ValkeyServer]:
+    """A valkey whose default user wants the password ``right-password-123``."""
+    server = ValkeyServer(options=("--requirepass", "right-password-123"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

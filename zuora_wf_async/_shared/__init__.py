@@ -2,7 +2,9 @@
 'zuora-wf-async[redis]'``). Importing this package does not import redis: the first use does.
 
 ``_settings``: what a user configures (``SharedLimits``) and the values handed out;
+``_identity``: which tenant a client belongs to (the default namespace);
 ``_gate``: one client's side (slots, leases, the courier that talks to Redis);
+``_store``: the connection, the numbered calls, and what a failed call means (``_faults``);
 ``_scripts``: the Lua that Redis runs, one script per atomic step.
 """
 
@@ -10,6 +12,7 @@ from zuora_wf_async._shared._gate import SharedGate, take_tenant_slot
 from zuora_wf_async._shared._settings import (
     DEFAULT_LEASE_SECONDS,
     DEFAULT_TENANT_CONCURRENCY,
+    ConfigurationError,
     Lease,
     Paused,
     SharedLimits,
@@ -20,6 +23,7 @@ from zuora_wf_async._shared._settings import (
 __all__ = [
     "DEFAULT_LEASE_SECONDS",
     "DEFAULT_TENANT_CONCURRENCY",
+    "ConfigurationError",
     "Lease",
     "Paused",
     "SharedGate",

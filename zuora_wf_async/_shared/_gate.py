@@ -5,8 +5,8 @@ minute, hour and day. ``SharedLimits`` keeps, in Redis, what every client of one
 must agree on:
 
 - a semaphore of ``tenant_concurrency`` slots whose slots are **leases**: each process
-  renews its lease every ``lease_seconds / 3`` while it holds slots, and a process that dies
-  (``kill -9``) stops renewing, so its slots are free again within ``lease_seconds``;
+  renews its lease every ``lease_seconds / 3``, and a process that dies (``kill -9``)
+  stops renewing, so its slots are free again within ``lease_seconds``;
 - the quota window last reported by Zuora (``RateLimit-Remaining`` / ``-Reset``), counted
   down by every send of every process;
 - the pause after a spent-window 429 and the adaptive cut after a too-many 429, decided by
@@ -15,16 +15,24 @@ must agree on:
 Each process keeps its own ``AdaptiveLimiter`` (``max_concurrency`` stays the per-process
 cap); a request takes its local slot first, then a tenant slot here.
 
-When Redis cannot be reached (at start, or mid-batch), the client carries on under its
-local limits, logs one WARNING, and tries Redis again every ``retry_after`` seconds; with
-``on_unavailable="fail"`` it raises :class:`SharedLimitsError` instead. Every call to
-Redis carries the number of slots this process holds, so when Redis comes back empty
-(restarted) or forgot us (a lease lapsed while the process was stalled), the count is
-rebuilt from the processes themselves.
+**What a process holds is stated, never summed.** Every call to Redis carries the number
+of slots this process has in flight, numbered (see ``_scripts``), so a call lost to an
+outage, a restart that forgot everything, or a call Redis ran late, heals on the next one;
+the heartbeat makes sure a next one comes within ``lease_seconds / 3``.
 
-Calls to Redis go one at a time over one connection, in the order they were made: a
-release is never overtaken by an earlier acquire, so the count Redis holds for a process
-is never below what it really holds.
+**Redis down is not a reason to stop.** The client starts by checking the store
+(:meth:`SharedGate.start`): a configuration error (password, ACL, a server that cannot
+run the scripts, another ``tenant_concurrency`` recorded) raises ``ConfigurationError``.
+An outage, at start or mid-batch, costs at most one call's ``timeout``: requests then go on
+at once under local limits (no more in flight than this process's last fair share of the
+tenant), with one WARNING, while the heartbeat, beside them, tries Redis again every
+``retry_after`` seconds; with ``on_unavailable="fail"`` they raise ``SharedLimitsError``.
+
+**A slot passed on inside the process needs a live lease.** A process stalled past its
+lease (SIGSTOP, a frozen VM) lost its slots to others; when it wakes, it asks Redis again
+before sending, instead of passing its old slots from request to request.
+
+Calls to Redis go one at a time over one connection, in the order they were made.
 """
 
 from __future__ import annotations
@@ -37,26 +45,22 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Final
+from typing import Final
 
 import attrs
 
 from zuora_wf_async._core.pacing import Pacing, Throttle, Verdict, classify_429
 from zuora_wf_async._core.ratelimit import RateLimitInfo
 from zuora_wf_async._deadlines import DeadlineWatch
-from zuora_wf_async._shared import _scripts
 from zuora_wf_async._shared._settings import (
+    ConfigurationError,
     Lease,
     Paused,
     SharedLimits,
     SharedLimitsError,
     SlotWaitExpired,
-    connect,
-    unreachable_errors,
 )
-
-if TYPE_CHECKING:
-    from redis.asyncio import Redis
+from zuora_wf_async._shared._store import StoreFault, TenantStore, configuration_error
 
 __all__ = ["SharedGate", "take_tenant_slot"]
 
@@ -66,13 +70,16 @@ logger = logging.getLogger("zuora_wf_async")
 _PARK_SECONDS: Final = 0.01
 # Successes (which grow the adaptive limit) and "plenty of quota" can wait this long.
 _LAZY_FLUSH_SECONDS: Final = 0.1
+# Slots pass from request to request only while the lease is surely alive: Redis ended it
+# no sooner than lease_seconds after our last call it applied was sent. The heartbeat
+# renews every third of it, so this leaves room for one late heartbeat.
+_LEASE_TRUST: Final = 0.8
 
 
 @attrs.define
 class _Effects:
     """What finished requests taught, gathered until the next call to Redis carries it."""
 
-    released: int = 0  # slots given back to the tenant
     oks: int = 0  # successes (the adaptive limit grows)
     cut_gen: int = -1  # a too-many 429 from a request sent in this shared generation
     pause_ms: int = 0  # a spent window: pause everyone this long
@@ -83,13 +90,8 @@ class _Effects:
         return self != _Effects()
 
     def urgent(self) -> bool:
-        """Others need to hear this now: freed slots, a cut, a pause, a quota figure."""
-        return bool(
-            self.released
-            or self.cut_gen >= 0
-            or self.pause_ms
-            or self.reading[0] not in ("", "plenty")
-        )
+        """Others need to hear this now: a cut, a pause, a quota figure."""
+        return bool(self.cut_gen >= 0 or self.pause_ms or self.reading[0] not in ("", "plenty"))
 
 
 class SharedGate:
@@ -97,10 +99,11 @@ class SharedGate:
 
     A request that ends hands its tenant slot straight to the next request of this process
     waiting for one, without asking Redis, while the process holds no more than its fair
-    share (reported by every script), the tenant is not paused and no quota count-down is
-    running. Everything else (asking for slots, giving them back, what answers taught) goes
-    through one task that talks to Redis one call at a time, gathering whatever piled up
-    during the previous call into the next: a few calls per round trip, not two per request.
+    share (reported by every script), its lease is surely alive, the tenant is not paused
+    and no quota count-down is running. Everything else (asking for slots, stating the
+    count, what answers taught) goes through one task, the courier, that talks to Redis
+    one call at a time, gathering whatever piled up during the previous call into the
+    next: a few calls per round trip, not two per request.
     """
 
     def __init__(
@@ -115,17 +118,20 @@ class SharedGate:
         self.namespace = namespace
         self.tenant_concurrency = tenant_concurrency
         self.holder = uuid.uuid4().hex
-        self.held = 0  # tenant slots this process holds, as the store should count them
+        self.held = 0  # tenant slots this process has in flight (or parked), local ones too
+        self.peak_held = 0  # the most this process held at once
+        self.tenant_peak = 0  # the most the tenant held at once, as Redis's answers said
         self._clock = clock
-        tag = "{" + namespace + "}"
-        self._keys = [f"zwa:{tag}:{name}" for name in ("held", "leases", "waiting", "state")]
-        self._lease_ms = max(1, int(settings.lease_seconds * 1000))
-        self._redis: Redis | None = None
-        self._scripts: dict[str, Any] = {}
-        self._errors = unreachable_errors()
+        self._store = TenantStore(settings, namespace, self.holder)
+        self._keys = self._store.keys
+        self._told = 0  # what Redis counts for us after our last call it applied
+        self._share = 0  # our fair share at the last answer (0: none heard yet)
+        self._start: asyncio.Task[None] | None = None
+        self._checked = False  # the namespace's cap compared (OPEN run) on this store
+        self._broken: ConfigurationError | None = None  # found at start: every call fails
         self._down = False
+        self._down_kind = ""  # "outage" or "configuration": what the last WARNING/ERROR said
         self._retry_at = -math.inf
-        self._resync = True  # the first call registers our count
         self._waiters: deque[asyncio.Future[Lease | Paused]] = deque()
         # Each waiter's deadline, on one timer (see zuora_wf_async._deadlines).
         self._deadlines = DeadlineWatch(SlotWaitExpired)
@@ -145,12 +151,12 @@ class SharedGate:
         # When the courier, asleep, will look again by itself (-inf: it is awake).
         self._courier_sleeps_until = -math.inf
         self._heartbeat: asyncio.Task[None] | None = None
+        self._nudge = asyncio.Event()  # Redis went away: the heartbeat's period changes
         self._closed = False
         self.fallbacks = 0  # times Redis was found unreachable
         self.reconnects = 0  # times it came back
         self.local_slots = 0  # slots granted under local limits while it was down
         self.handoffs = 0  # slots passed from one request to the next without Redis
-        self.calls = 0  # script calls made
         self.courier_wakes = 0  # times the courier was woken (or started) to look again
 
     @property
@@ -158,24 +164,77 @@ class SharedGate:
         """False while Redis is unreachable and the client runs on local limits."""
         return not self._down
 
+    @property
+    def calls(self) -> int:
+        """Script calls made."""
+        return self._store.calls
+
+    # -- start -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Check the store before the first request: raises ``ConfigurationError`` when
+        Redis refuses this client (password, ACL, scripts) or records another
+        ``tenant_concurrency``; an outage falls back to local limits instead."""
+        if self._start is None:
+            self._start = asyncio.get_running_loop().create_task(self._first_contact())
+        await asyncio.shield(self._start)
+
+    async def _first_contact(self) -> None:
+        self._ensure_heartbeat()
+        try:
+            await self._check()
+        except StoreFault as fault:
+            if fault.kind == "configuration":
+                self._broken = configuration_error(self._store, fault.error)
+                raise self._broken from None
+            self._went_down("outage", self._store.describe(fault.error))
+        except ConfigurationError as error:
+            self._broken = error
+            raise
+
+    async def _check(self) -> None:
+        """Record the namespace's cap, or find another recorded (raises)."""
+        status, found = await self._store.open(self.tenant_concurrency)
+        if status == 0:
+            raise ConfigurationError(
+                f"shared limits: namespace {self.namespace} records tenant_concurrency="
+                f"{found}, this client has {self.tenant_concurrency}; processes of one "
+                "tenant must agree (pass the same value everywhere, e.g. "
+                "ZUORA_TENANT_CONCURRENCY), or pass SharedLimits(..., "
+                "override_tenant_concurrency=True) to replace the recorded one"
+            )
+        if status == 2:
+            logger.warning(
+                "shared limits: tenant_concurrency of namespace %s changed from %d to %d "
+                "(override_tenant_concurrency=True); every process of the tenant now "
+                "shares %d slots",
+                self.namespace,
+                found,
+                self.tenant_concurrency,
+                self.tenant_concurrency,
+            )
+        self._checked = True
+
     # -- acquire / release ------------------------------------------------------------------
 
     async def acquire(self, deadline_at: float = math.inf) -> Lease | Paused:
         """A tenant slot, or how long the tenant is paused. Raises ``SlotWaitExpired`` when
         no slot frees up by ``deadline_at`` (the client's clock)."""
-        local = self._local_lease()
-        if local is not None:
-            return local
-        if self._spare and not self._waiters and self._may_keep():
-            self._spare -= 1  # a slot this process parked a moment ago: no need to ask
-            self._effects.sends += 1
-            self.handoffs += 1
-            return Lease(self._gen, shared=True)
+        if self._start is None or not self._start.done():
+            await self.start()
+        if self._broken is not None:
+            raise self._broken
+        at_once = self._at_once()
+        if at_once is not None:
+            return at_once
         waiter: asyncio.Future[Lease | Paused] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
-        self._wake_by(self._ask_at)
+        if self._down:
+            self._serve_locally()  # "fail" answers at once; else it waits for a local slot
+        else:
+            self._wake_by(self._ask_at)
         time_left = deadline_at - self._clock()
-        if not math.isinf(time_left):
+        if not math.isinf(time_left) and not waiter.done():
             self._deadlines.watch(waiter, max(time_left, 0.0))
         try:
             answer = await waiter
@@ -196,21 +255,36 @@ class SharedGate:
         self._deadlines.forget(waiter)
         return answer
 
+    def _at_once(self) -> Lease | None:
+        """A slot with no wait: a local one while Redis is down, or one we parked."""
+        if self._waiters:
+            return None  # first come, first served
+        if self._down:
+            return self._local_slot() if self.held < self._local_cap() else None
+        if self._spare and self._may_keep():
+            self._spare -= 1  # a slot this process parked a moment ago: no need to ask
+            self._effects.sends += 1
+            self.handoffs += 1
+            return Lease(self._gen, shared=True)
+        return None
+
     async def try_acquire(self) -> Lease | Paused | None:
         """Ask once, without waiting: a slot, a pause, or None when the tenant is full."""
-        local = self._local_lease()
-        if local is not None:
-            return local
+        if self._start is None or not self._start.done():
+            await self.start()
+        if self._broken is not None:
+            raise self._broken
+        if self._down:
+            return self._local_slot()
         if self._courier is not None:  # one talker at a time: let the courier finish
             await asyncio.gather(self._courier, return_exceptions=True)
         await self._flush()
         answer = await self._ask(1)
         if answer is None:
-            return self._fall_back()
+            return self._local_slot()
         granted, wait_ms = answer
         if granted:
-            self.held += 1
-            self._ensure_heartbeat()
+            self._add_held(1)
             return Lease(self._gen, shared=True)
         return Paused(wait_ms / 1000.0) if wait_ms >= 0 else None
 
@@ -255,9 +329,10 @@ class SharedGate:
             self._watch_parked()
             return
         self.held -= 1
-        if not self._down:  # while it is down, the count is re-asserted when it is back
-            effects.released += 1
-        self._wake()
+        if self._down:
+            self._serve_locally()  # a local slot freed: the next waiter of ours takes it
+        elif not self._closed:
+            self._wake()  # Redis must hear the lower count: others may wait for it
 
     def _may_keep(self) -> bool:
         """May a freed slot stay in this process for its next request?"""
@@ -267,7 +342,12 @@ class SharedGate:
             or self._counting  # every send must count the quota down in Redis
             or self.held > self._keep  # over our fair share: others wait
             or time.monotonic() < self._paused_until
+            or not self._lease_alive()
         )
+
+    def _lease_alive(self) -> bool:
+        trusted = self.settings.lease_seconds * _LEASE_TRUST
+        return time.monotonic() < self._store.confirmed_at + trusted
 
     def _pass_on(self, lease: Lease) -> bool:
         """Hand a shared slot to our next waiter, when nothing says it should go back."""
@@ -309,31 +389,39 @@ class SharedGate:
         else:
             self._wake_by(due)
 
+    def _add_held(self, slots: int) -> None:
+        self.held += slots
+        self.peak_held = max(self.peak_held, self.held)
+
+    def _dirty(self) -> bool:
+        """Redis counts for us something else than we hold: the next call must say so."""
+        return self.held != self._told
+
+    def _freed(self) -> bool:
+        """Redis counts slots we gave back: others may be waiting for them."""
+        return self.held < self._told
+
     async def aclose(self) -> None:
-        """Stop renewing, flush what is pending and drop this process's slots from Redis."""
+        """Stop renewing, and take this process's slots out of Redis."""
         self._closed = True
         if self._parked_timer is not None:
             self._parked_timer.cancel()
             self._parked_timer = None
-        if self._heartbeat is not None:
-            self._heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._heartbeat
+        for task in (self._heartbeat, self._start):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._courier is not None:
             self._wake()
             await asyncio.gather(self._courier, return_exceptions=True)
         for waiter in self._waiters:
             waiter.cancel()
         self._deadlines.close()
-        if self._redis is not None and not self._down:
-            with contextlib.suppress(*self._errors):
-                async with asyncio.timeout(self.settings.timeout):
-                    await self._redis.hdel(self._keys[0], self.holder)
-                    await self._redis.zrem(self._keys[1], self.holder)
-                    await self._redis.zrem(self._keys[2], self.holder)
-        if self._redis is not None and self.settings.redis is None:
-            await self._redis.aclose()
-        self._redis = None
+        if self._checked and not self._down:
+            with contextlib.suppress(StoreFault, TimeoutError):
+                await self._store.forget_me()
+        await self._store.aclose()
 
     # -- the courier: the one task that talks to Redis ---------------------------------------
 
@@ -356,6 +444,20 @@ class SharedGate:
         ):
             self._wake()
 
+    def _flush_due(self, now: float) -> bool:
+        if self._renew_due:
+            return True  # the heartbeat: a renewal, or while down, a try at Redis
+        if self._down:
+            return False  # nothing else goes to Redis while it is down
+        return (
+            self._effects.urgent()
+            or self._freed()
+            or (
+                (self._effects.pending() or self._dirty())
+                and (self._closed or now >= self._flush_at)
+            )
+        )
+
     async def _deliver(self) -> None:
         assert self._kick is not None  # noqa: S101 -- set by _wake
         while True:
@@ -365,30 +467,26 @@ class SharedGate:
                 now - self._spare_since >= _PARK_SECONDS or not self._may_keep() or self._closed
             ):
                 self.held -= self._spare
-                self._effects.released += self._spare
                 self._spare = 0
-            if not self._local_lease_due() and (
-                self._effects.urgent()
-                or self._renew_due
-                or (self._effects.pending() and (self._closed or now >= self._flush_at))
-            ):
+            if self._flush_due(now):
                 await self._flush()
                 continue
             live = [w for w in self._waiters if not w.done()]
             # Wake for the parked slots' deadline or the next lazy flush, at the latest.
-            wake_at = self._flush_at if self._effects.pending() else math.inf
+            pending = not self._down and (self._effects.pending() or self._dirty())
+            wake_at = self._flush_at if pending else math.inf
             if self._spare:
                 wake_at = min(wake_at, self._spare_since + _PARK_SECONDS)
-            if self._closed or not live:
-                if self._down or not (self._spare or self._effects.pending()):
+            if self._down:
+                self._serve_locally()
+                live = [w for w in self._waiters if not w.done()]
+            if self._closed or not live or self._down:
+                if not (self._spare or pending or (live and not self._closed)):
                     return
                 await self._sleep_until_kicked(wake_at)
                 continue
             if self._spare and self._may_keep():
                 self._serve_from_spare()
-                continue
-            if self._local_lease_due():
-                self._serve_locally()
                 continue
             if now < self._ask_at:
                 # Refused a moment ago: our own requests' ends hand slots on meanwhile.
@@ -433,9 +531,7 @@ class SharedGate:
                 waiter.set_result(Lease(self._gen, shared=True))
 
     def _hand_out(self, granted: int, wait_ms: int) -> None:
-        self.held += granted
-        if granted:
-            self._ensure_heartbeat()
+        self._add_held(granted)
         paused = granted == 0 and wait_ms >= 0
         while self._waiters and (granted or paused):
             waiter = self._waiters.popleft()
@@ -446,41 +542,44 @@ class SharedGate:
                 granted -= 1
             else:
                 waiter.set_result(Paused(wait_ms / 1000.0))
-        if granted:  # every waiter gave up meanwhile: give the extra slots back
+        if granted:  # every waiter gave up meanwhile: the next call gives them back
             self.held -= granted
-            self._effects.released += granted
+
+    def _local_cap(self) -> float:
+        """While Redis is down: no more in flight than our last fair share of the tenant
+        (all of ``max_concurrency`` if we never heard one), so that processes cut off
+        together keep to the tenant's limit between them."""
+        return self._share if self._share > 0 else math.inf
 
     def _serve_locally(self) -> None:
-        while self._waiters:
+        """While Redis is down: local slots for our waiters, as far as the cap allows."""
+        fail = self.settings.on_unavailable == "fail"
+        while self._waiters and (fail or self.held < self._local_cap()):
             waiter = self._waiters.popleft()
             if not waiter.done():
                 try:
-                    waiter.set_result(self._fall_back())
+                    waiter.set_result(self._local_slot())
                 except SharedLimitsError as error:
                     waiter.set_exception(error)
 
     async def _ask(self, want: int) -> tuple[int, int] | None:
         """``(granted, wait_ms)`` from Redis, or None when it is unreachable."""
-        result = await self._run(
-            "acquire", self.held, self.tenant_concurrency, self._waiting_ms(), want
-        )
+        result = await self._run("acquire", self._waiting_ms(), want)
         if result is None:
             return None
-        granted, wait_ms, gen, keep, counting = result
-        self._learn(gen, keep, counting, max(wait_ms, 0))
+        granted, wait_ms, *told = result
+        self._told += granted
+        self._learn(max(wait_ms, 0), *told)
         return granted, wait_ms
 
     async def _flush(self) -> None:
-        """Tell Redis what piled up: slots given back, successes, a cut, a pause, quota."""
+        """State our count to Redis with what piled up: successes, a cut, a pause, quota."""
         effects, self._effects = self._effects, _Effects()
         self._renew_due = False
         self._flush_at = time.monotonic() + _LAZY_FLUSH_SECONDS
         result = await self._run(
             "release",
-            self.held,
-            self.tenant_concurrency,
             effects.cut_gen,
-            effects.released,
             effects.oks,
             effects.pause_ms,
             effects.reading[0],
@@ -488,83 +587,85 @@ class SharedGate:
             effects.sends,
         )
         if result is not None:
-            gen, paused_ms, keep, counting = result
-            self._learn(gen, keep, counting, paused_ms)
+            gen, paused_ms, *told = result
+            self._learn(paused_ms, gen, *told)
 
-    def _learn(self, gen: int, keep: int, counting: int, paused_ms: int) -> None:
+    def _learn(self, paused_ms: int, *told: int) -> None:
+        """What every answer tells: ``gen, keep, counting, share, used`` (see _scripts)."""
+        gen, keep, counting, share, used = told
         self._gen = gen
         self._keep = keep
+        self._share = share
         self._counting = bool(counting)
+        self.tenant_peak = max(self.tenant_peak, used)
         if paused_ms > 0:
             self._paused_until = time.monotonic() + paused_ms / 1000
 
-    async def _run(self, name: str, holding: int, *args: object) -> list[int] | None:
-        if self._redis is None:
-            self._redis = connect(self.settings)
-            self._scripts = {
-                "acquire": self._redis.register_script(_scripts.ACQUIRE),
-                "release": self._redis.register_script(_scripts.RELEASE),
-            }
-        resync = self._resync
-        argv = [self.holder, holding, self._lease_ms, "1" if resync else "0", *args]
-        self.calls += 1
+    async def _run(self, name: str, *args: object) -> list[int] | None:
+        """One script call stating our count; None when Redis did not apply it."""
+        holding = self.held
         try:
-            async with asyncio.timeout(self.settings.timeout):
-                result = await self._scripts[name](keys=self._keys, args=argv)
-        except self._errors as exc:
-            self._went_down(exc)
+            if not self._checked:  # down at start: the cap is compared when it answers
+                await self._check()
+            result = await self._store.call(name, holding, self.tenant_concurrency, *args)
+        except StoreFault as fault:
+            self._went_down(fault.kind, self._store.describe(fault.error))
             return None
-        if resync:
-            self._resync = False
+        except ConfigurationError as error:
+            self._went_down("configuration", str(error))
+            return None
+        if result is None:
+            return None
+        self._told = holding
         if self._down:
             self._down = False
+            self._down_kind = ""
             self.reconnects += 1
             logger.info(
                 "shared limits: Redis at %s is reachable again; tenant %s shares limits again",
                 self.settings._where,
                 self.namespace,
             )
-        return [int(value) for value in result]
+        return result
 
     def _waiting_ms(self) -> int:
         # A refused process counts as waiting a little longer than it takes to ask again.
         return max(20, int(self.settings.poll_interval * 1000 * 10))
 
-    def _went_down(self, error: BaseException) -> None:
+    def _went_down(self, kind: str, text: str) -> None:
         self._retry_at = time.monotonic() + self.settings.retry_after
-        self._resync = True  # when it answers again, it must learn our count afresh
-        self._effects = _Effects()  # the count is re-asserted then; the rest is history
+        self._effects = _Effects()  # the count is stated again when it is back
         if not self._down:
             self._down = True
             self.fallbacks += 1
-            action = (
-                "failing calls (on_unavailable='fail')"
-                if self.settings.on_unavailable == "fail"
-                else "using local limits until it answers"
-            )
-            logger.warning(
-                "shared limits: Redis at %s is unreachable (%s: %.200s); %s, retrying every %gs",
-                self.settings._where,
-                type(error).__name__,
-                str(error),
-                action,
-                self.settings.retry_after,
-            )
+            self._nudge.set()
+        if kind == self._down_kind:
+            return  # said once already
+        self._down_kind = kind
+        action = (
+            "failing calls (on_unavailable='fail')"
+            if self.settings.on_unavailable == "fail"
+            else "using local limits until it answers"
+        )
+        if kind == "configuration":
+            # Found after the start (the start fails on it): loud, but the batch goes on.
+            logger.error("%s; %s, retrying every %gs", text, action, self.settings.retry_after)
+            return
+        logger.warning(
+            "shared limits: Redis at %s is unreachable (%s); %s, retrying every %gs",
+            self.settings._where,
+            text,
+            action,
+            self.settings.retry_after,
+        )
 
-    def _local_lease_due(self) -> bool:
-        return self._down and time.monotonic() < self._retry_at
-
-    def _local_lease(self) -> Lease | None:
-        """While Redis is down and not due for another try: a local slot, or the error."""
-        return self._fall_back() if self._local_lease_due() else None
-
-    def _fall_back(self) -> Lease:
+    def _local_slot(self) -> Lease:
         if self.settings.on_unavailable == "fail":
             raise SharedLimitsError(
                 f"the shared-limits store ({self.settings._where}) is unreachable and "
                 "on_unavailable='fail'; start Redis or pass on_unavailable='local'"
             )
-        self.held += 1
+        self._add_held(1)
         self.local_slots += 1
         return Lease(0, shared=False)
 
@@ -573,16 +674,24 @@ class SharedGate:
             self._heartbeat = asyncio.get_running_loop().create_task(self._renew_forever())
 
     async def _renew_forever(self) -> None:
-        """Renew our lease while we hold slots; try Redis again while it is down."""
+        """Renew our lease while Redis counts slots for us; while it is down, try it again
+        every ``retry_after``, beside the requests (which go on under local limits)."""
         period = self.settings.lease_seconds / 3
         while not self._closed:
-            await asyncio.sleep(min(period, self.settings.retry_after) if self._down else period)
-            if self.held <= 0 and not self._down:
+            seconds = min(period, self.settings.retry_after) if self._down else period
+            # Woken early when Redis goes away, so that the first try comes after
+            # retry_after, not after the rest of a renewal period.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(seconds):
+                    await self._nudge.wait()
+            self._nudge.clear()
+            if self._down:
+                if time.monotonic() < self._retry_at:
+                    continue
+            elif self.held <= 0 and self._told <= 0:
                 continue
-            if self._down and time.monotonic() < self._retry_at:
-                continue
-            # An empty flush renews the lease (and re-registers our count if Redis forgot);
-            # it goes through the courier, so that calls stay one at a time, in order.
+            # An empty flush renews the lease and states our count; it goes through the
+            # courier, so that calls stay one at a time, in order.
             self._renew_due = True
             self._wake()
 

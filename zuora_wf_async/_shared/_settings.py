@@ -8,14 +8,16 @@ redis: connecting does.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Final, Literal
+from urllib.parse import urlsplit
 
 import attrs
 
+from zuora_wf_async._core import redact
 from zuora_wf_async._errors import InvalidRequestError, ZuoraError
+from zuora_wf_async._shared._identity import tenant_namespace
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -25,13 +27,13 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_LEASE_SECONDS",
     "DEFAULT_TENANT_CONCURRENCY",
+    "ConfigurationError",
     "Lease",
     "Paused",
     "SharedLimits",
     "SharedLimitsError",
     "SlotWaitExpired",
     "connect",
-    "unreachable_errors",
 ]
 
 DEFAULT_LEASE_SECONDS: Final = 10.0
@@ -42,6 +44,13 @@ _INSTALL_FIX: Final = "install the extra: pip install 'zuora-wf-async[redis]'"
 class SharedLimitsError(ZuoraError):
     """The shared-limits store (Redis) could not be reached, and the client was told to
     fail (``on_unavailable="fail"``) rather than fall back to its local limits."""
+
+
+class ConfigurationError(ZuoraError):
+    """The shared limits cannot work as configured, and waiting will not change that: Redis
+    refused the password, the Redis user lacks a permission the scripts need (``EVALSHA``),
+    the server cannot run them, or the namespace records another ``tenant_concurrency``.
+    Raised when the client starts (``async with``), before any request is sent."""
 
 
 class SlotWaitExpired(Exception):  # noqa: N818 -- an internal signal, never leaves the library
@@ -72,8 +81,6 @@ def _positive(field: str, value: object, fix: str) -> float:
 
 def _where(url: str) -> str:
     """``redis://host:port/db`` without user or password: safe to log."""
-    from urllib.parse import urlsplit
-
     parts = urlsplit(url)
     host = parts.hostname or "localhost"
     port = f":{parts.port}" if parts.port else ""
@@ -87,8 +94,14 @@ class SharedLimits:
     build this object to change the defaults:
 
     - ``url`` or ``redis`` (a ``redis.asyncio.Redis`` you built; then you close it);
-    - ``namespace``: clients with the same namespace share limits. Default: one per base
-      URL and entity, which is what Zuora limits;
+    - ``namespace``: clients with the same namespace share limits. Default: one per
+      tenant, read from the normalised base URL, the entity ids and the OAuth client id
+      (never the secret; see ``_identity``). Name it yourself for bearer tokens, or when
+      several OAuth clients of one tenant must share;
+    - ``override_tenant_concurrency`` (False): the namespace records the
+      ``tenant_concurrency`` of the first client; a client that starts with another one
+      raises :class:`ConfigurationError`, unless this is True: its value then replaces
+      the recorded one, for every process, with a WARNING;
     - ``lease_seconds`` (10): a killed process's slots come back within this time. Shorter
       returns them sooner but must stay well above the longest event-loop stall (a stalled
       process cannot renew, and its slots would be handed out twice);
@@ -111,6 +124,7 @@ class SharedLimits:
         retry_after: float = 1.0,
         poll_interval: float = 0.002,
         timeout: float = 1.0,
+        override_tenant_concurrency: bool = False,
     ) -> None:
         if (url is None) == (redis is None):
             raise InvalidRequestError(
@@ -136,6 +150,16 @@ class SharedLimits:
                 f"must be 'local' or 'fail', got {on_unavailable!r}",
                 "pass on_unavailable='local' to fall back to local limits",
             )
+        if not isinstance(override_tenant_concurrency, bool):
+            raise InvalidRequestError(
+                "override_tenant_concurrency",
+                f"must be True or False, got {override_tenant_concurrency!r}",
+                "pass True only to replace the tenant_concurrency the namespace records",
+            )
+        if url is not None:
+            password = urlsplit(url).password
+            if password:  # never in a message, even one quoting Redis's own words
+                redact.register(password)
         self.url = url
         self.redis = redis
         self.namespace = namespace
@@ -144,18 +168,23 @@ class SharedLimits:
         self.retry_after = _positive("retry_after", retry_after, "pass seconds, e.g. 1")
         self.poll_interval = _positive("poll_interval", poll_interval, "pass seconds, e.g. 0.002")
         self.timeout = _positive("timeout", timeout, "pass seconds, e.g. 1")
+        self.override_tenant_concurrency = override_tenant_concurrency
         self._where = _where(url) if url is not None else "the given Redis client"
 
     def __repr__(self) -> str:
         return f"SharedLimits({self._where!r}, namespace={self.namespace!r})"
 
-    def namespace_for(self, base_url: str, entity_ids: Sequence[str] | str | None) -> str:
-        """The namespace of a tenant: the explicit one, else a digest of host and entity."""
+    def namespace_for(
+        self,
+        base_url: str,
+        entity_ids: Sequence[str] | str | None,
+        client_id: str | None = None,
+    ) -> str:
+        """The namespace of a tenant: the explicit one, else a digest of the normalised
+        URL, the entity ids and the OAuth client id."""
         if self.namespace is not None:
             return self.namespace
-        entities = entity_ids if isinstance(entity_ids, str) else ",".join(entity_ids or ())
-        digest = hashlib.sha256(f"{base_url}\n{entities}".encode()).hexdigest()
-        return f"zuora:{digest[:24]}"
+        return tenant_namespace(base_url, entity_ids, client_id)
 
     def gate(
         self,
@@ -163,6 +192,7 @@ class SharedLimits:
         base_url: str,
         entity_ids: Sequence[str] | str | None,
         tenant_concurrency: int,
+        client_id: str | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> SharedGate:
         """The per-client side of the shared limits; create it in the client's event loop."""
@@ -170,7 +200,7 @@ class SharedLimits:
 
         return SharedGate(
             self,
-            self.namespace_for(base_url, entity_ids),
+            self.namespace_for(base_url, entity_ids, client_id),
             tenant_concurrency=tenant_concurrency,
             clock=clock,
         )
@@ -196,9 +226,3 @@ def connect(settings: SharedLimits) -> Redis:
         retry=Retry(NoBackoff(), 0),
     )
     return client
-
-
-def unreachable_errors() -> tuple[type[BaseException], ...]:
-    from redis.exceptions import RedisError
-
-    return (RedisError, OSError, TimeoutError)
