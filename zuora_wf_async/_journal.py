@@ -24,10 +24,11 @@ Rules that make it safe:
   ``"new-key"`` when Zuora refused the request (it stores the refusal under the key and
   would replay it), in which case a retry is sent as ``derive_key("zuora-wf retry", key)``
   (recorded as ``sent_key``), the same on every retry, so a crash mid-retry cannot fork it.
-* One process at a time: :meth:`BatchJournal.open` takes an exclusive ``flock`` on a lock
-  file beside the journal (``runs.jsonl.lock``, holding the owner's pid and host). The
-  kernel drops the lock when its process dies, however it dies, so a killed batch never
-  blocks its resume; a second live process fails at once with :class:`JournalBusyError`.
+* One process at a time: :meth:`BatchJournal.open` takes an exclusive ``flock`` on the
+  journal file itself, so a symlink or a hard link to it meets the same lock, and notes
+  the owner's pid and host in ``<real path>.lock`` (see "the lock" below). The kernel
+  drops the lock when its process dies, however it dies, so a killed batch never blocks
+  its resume; a second live process fails at once with :class:`JournalBusyError`.
 * A torn last line (the process was killed in the middle of writing it: it has no final
   newline) was never acknowledged and is dropped on reopening; the event it was writing
   is redone by the resume. Any *other* line of the wrong shape is an edit or damage that
@@ -122,14 +123,22 @@ class JournalError(InvalidRequestError):
 
 
 class JournalBusyError(ZuoraError):
-    """Another live process holds the journal's lock; ``pid`` and ``host`` name it."""
+    """Another live process holds the journal's lock; ``pid`` and ``host`` name it, or
+    are None when it opened the file under another name (a hard link to it)."""
 
-    def __init__(self, path: Path, pid: str, host: str, since: str) -> None:
+    def __init__(
+        self, path: Path, pid: str | None, host: str | None, since: str | None = None
+    ) -> None:
         self.path, self.pid, self.host = path, pid, host
+        who = (
+            f"pid {pid} on host {host} (since {since})"
+            if pid is not None
+            else f"another process, which opened the file under another name (`fuser {path}` "
+            "names it)"
+        )
         super().__init__(
-            f"{path} is in use by pid {pid} on host {host} (since {since}); wait for that "
-            "batch to end or stop it: one process per journal (a killed process's lock "
-            "frees itself)"
+            f"{path} is in use by {who}; wait for that batch to end or stop it: one "
+            "process per journal, whatever its name (a killed process's lock frees itself)"
         )
 
 
@@ -358,42 +367,95 @@ class _State:
 
 
 # -- the lock ----------------------------------------------------------------------------
+#
+# The lock is on the journal file itself: an exclusive ``flock`` on an open descriptor of
+# it, so every name of the file (a symlink, a hard link, a path through another folder)
+# meets the same lock; a lock file beside the name given let three batches write one
+# journal through three names. ``flock`` (not ``fcntl``/``lockf`` record locks) because it
+# belongs to the open file: the journal's other descriptors (appending, ``read_journal``)
+# neither take nor drop it, and a second open in the same process is refused too.
+#
+# Who holds it is written to ``<real path>.lock`` (the symlinks resolved), with the file's
+# device and inode, and that file is locked as well: by an older version, which knows only
+# that lock, and so that a refused process can tell a live holder's note from one left by
+# a killed process. A holder that opened the file under another name (a hard link) wrote
+# its note beside that name: the refusal then says so, and ``fuser`` finds the process.
 
 
-def _lock(path: Path, at: str) -> int | None:
-    """Hold ``<journal>.lock`` exclusively; the fd, kept open while the journal is."""
+def _lock(path: Path, at: str) -> tuple[int, ...]:
+    """Lock the journal file (created if need be) and its note; the descriptors to keep
+    open while the journal is. :class:`JournalBusyError` if another holds either."""
     if sys.platform == "win32":  # pragma: no cover -- flock is POSIX; Windows runs unlocked
-        return None
-    lock_path = path.with_name(path.name + ".lock")
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        return ()
+    journal_fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    held = [journal_fd]
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+        facts = os.fstat(journal_fd)
+        identity = [facts.st_dev, facts.st_ino]
+        note = Path(os.path.realpath(path))
+        note = note.with_name(note.name + ".lock")
         try:
-            holder = json.loads(os.pread(fd, 4096, 0) or b"{}")
-        except ValueError:
-            holder = {}
-        os.close(fd)
-        holder = holder if isinstance(holder, dict) else {}
-        raise JournalBusyError(
-            path,
-            str(holder.get("pid", "?")),
-            str(holder.get("host", "?")),
-            str(holder.get("at", "?")),
-        ) from None
+            fcntl.flock(journal_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise JournalBusyError(path, *_holder(note, identity)) from None
+        note_fd = os.open(note, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        held.append(note_fd)
+        try:
+            fcntl.flock(note_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # an older version, or a journal replaced under a batch
+            holder = _read_note(note_fd)
+            raise JournalBusyError(
+                path,
+                str(holder.get("pid", "?")),
+                str(holder.get("host", "?")),
+                str(holder.get("at", "?")),
+            ) from None
+        owner = {"pid": os.getpid(), "host": socket.gethostname(), "at": at}
+        owner.update(dev=facts.st_dev, ino=facts.st_ino)
+        os.ftruncate(note_fd, 0)
+        os.pwrite(note_fd, json.dumps(owner).encode() + b"\n", 0)
     except BaseException:
-        os.close(fd)
+        _unlock(tuple(held))
         raise
-    owner = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "at": at})
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, owner.encode() + b"\n", 0)
-    return fd
+    return tuple(held)
 
 
-def _unlock(fd: int | None) -> None:
-    # The lock file stays: unlinking it would let a third process lock a new inode while a
-    # second still waits on the old one. Closing the fd releases the flock.
-    if fd is not None:
+def _read_note(fd: int) -> dict[str, Any]:
+    try:
+        holder = json.loads(os.pread(fd, 4096, 0) or b"{}")
+    except ValueError:
+        return {}
+    return holder if isinstance(holder, dict) else {}
+
+
+def _holder(note: Path, identity: list[int]) -> tuple[str | None, str | None, str | None]:
+    """(pid, host, since) of the journal's holder, from the note beside its real path;
+    Nones when that note is not the holder's: no note, a note nobody holds (its writer
+    has ended), or a note about another file (the holder came through a hard link)."""
+    try:
+        fd = os.open(note, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None, None, None
+    try:
+        try:
+            # A shared lock we get means no holder: let go at once (a batch starting at
+            # this very moment may be refused, which is safe, and rerunning it works).
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_note(fd)
+        else:
+            holder = {}
+    finally:
+        os.close(fd)
+    if [holder.get("dev"), holder.get("ino")] != identity:
+        return None, None, None
+    return str(holder.get("pid", "?")), str(holder.get("host", "?")), str(holder.get("at", "?"))
+
+
+def _unlock(fds: tuple[int, ...]) -> None:
+    # The note stays: unlinking it would let a third process lock a new inode while a
+    # second still waits on the old one. Closing the descriptors releases the flocks.
+    for fd in fds:
         os.close(fd)
 
 
@@ -419,7 +481,7 @@ class BatchJournal:
         self,
         path: Path,
         file: IO[bytes],
-        lock_fd: int | None,
+        lock_fds: tuple[int, ...],
         header: dict[str, Any],
         state: _State,
         *,
@@ -434,7 +496,7 @@ class BatchJournal:
         #: Bytes of a torn last line dropped on opening (0 when the journal was whole).
         self.dropped_bytes = dropped_bytes
         self._file = file
-        self._lock_fd = lock_fd
+        self._lock_fds = lock_fds
         self._state = state
         self._on_record = on_record
         self._now = clock
@@ -463,7 +525,7 @@ class BatchJournal:
         _check_open_args(workflow_id, key_scheme, batch_id)
         at = clock()
         try:
-            lock_fd = _lock(path, at)
+            lock_fds = _lock(path, at)
         except OSError as exc:
             raise InvalidRequestError(
                 "journal", f"cannot lock {path}: {exc.strerror or exc}", "check the folder"
@@ -472,17 +534,17 @@ class BatchJournal:
             header, state, dropped = _load(path, workflow_id, key_scheme, batch_id)
             file = path.open("ab")
         except OSError as exc:
-            _unlock(lock_fd)
+            _unlock(lock_fds)
             raise InvalidRequestError(
                 "journal", f"cannot open {path}: {exc.strerror or exc}", "check the path"
             ) from None
         except BaseException:
-            _unlock(lock_fd)
+            _unlock(lock_fds)
             raise
         journal = cls(
             path,
             file,
-            lock_fd,
+            lock_fds,
             header or {},
             state,
             resumed=header is not None,
@@ -776,8 +838,8 @@ class BatchJournal:
             try:
                 self._file.close()  # raises again on a full disk: unlock all the same
             finally:
-                _unlock(self._lock_fd)
-                self._lock_fd = None
+                _unlock(self._lock_fds)
+                self._lock_fds = ()
 
     def __enter__(self) -> BatchJournal:
         return self

@@ -14,6 +14,10 @@ import socket
 import sys
 from collections import Counter
 
+import pytest
+
+from zuora_wf_async import BatchJournal, JournalBusyError
+
 ROWS = [{"accountId": f"A-{n}"} for n in range(8)]
 STARTUP = 60.0  # generous: a busy 2-core machine starts Python slowly
 
@@ -83,6 +87,47 @@ async def test_a_second_process_refuses_at_once_naming_the_holder(fake, write_js
     events = lines_of(journal)
     assert Counter(e["event"] for e in events[1:]) == {"started": 8, "ok": 8}
     assert set(fake.execution_counts_by_key().values()) == {1}
+    assert len(fake.executions) == 8
+
+
+async def test_links_to_a_journal_in_use_are_refused_like_the_journal(fake, write_jsonl, tmp_path):
+    # The lock used to be <name>.lock beside the name given: a symlink and a hard link
+    # to one journal let three batches write it at once.
+    rows = write_jsonl(ROWS)
+    journal = tmp_path / "runs.jsonl"
+    fake.pause_runs()
+    first = await start_batch(fake, rows, journal)
+    try:
+        await fake.wait_for_in_flight(2, timeout=STARTUP)  # the first holds the journal
+        symlink = tmp_path / "via-symlink.jsonl"
+        symlink.symlink_to(journal)
+        hard_link = tmp_path / "via-hard-link.jsonl"
+        os.link(journal, hard_link)
+
+        with pytest.raises(JournalBusyError):  # the library, in this process
+            BatchJournal.open(hard_link, workflow_id=396, key_scheme="columns:accountId")
+        others = [await start_batch(fake, rows, link) for link in (symlink, hard_link)]
+        errors = []
+        for other in others:
+            _, err = await asyncio.wait_for(other.communicate(), STARTUP)
+            assert other.returncode == 2
+            errors.append(err.decode())
+        assert all(message.count("\n") == 1 for message in errors), errors
+        assert f"in use by pid {first.pid} on host {socket.gethostname()}" in errors[0]
+        assert "in use by another process" in errors[1]
+        assert fake.in_flight == 2  # neither sent anything
+
+        fake.resume_runs()
+        await asyncio.wait_for(first.communicate(), STARTUP)
+        assert first.returncode == 0
+    finally:
+        fake.resume_runs()
+        if first.returncode is None:
+            first.kill()
+            await first.wait()
+
+    events = lines_of(journal)
+    assert Counter(e["event"] for e in events[1:]) == {"started": 8, "ok": 8}
     assert len(fake.executions) == 8
 
 

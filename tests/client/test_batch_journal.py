@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from datetime import UTC, datetime
@@ -110,6 +111,61 @@ def test_a_second_open_is_refused_naming_pid_and_host_until_the_first_closes(tmp
     assert caught.value.host == socket.gethostname()
     first.close()
     open_journal(path).close()  # closed: free again
+
+
+def links_to(path):
+    """A symlink and two hard links (one in another folder) to the journal at ``path``."""
+    symlink = path.with_name("via-symlink.jsonl")
+    symlink.symlink_to(path)
+    hard_link = path.with_name("via-hard-link.jsonl")
+    os.link(path, hard_link)
+    elsewhere = path.parent / "elsewhere"
+    elsewhere.mkdir()
+    os.link(path, elsewhere / "runs.jsonl")
+    return symlink, hard_link, elsewhere / "runs.jsonl"
+
+
+def test_a_link_to_a_held_journal_is_refused_like_the_journal_itself(tmp_path):
+    # The lock used to be <name>.lock beside the name opened: each link had its own, so
+    # three batches wrote one file at once.
+    path = tmp_path / "runs.jsonl"
+    first = open_journal(path)
+    symlink, hard_link, elsewhere = links_to(path)
+
+    with pytest.raises(JournalBusyError) as caught:
+        open_journal(symlink)
+    assert caught.value.pid == str(os.getpid())  # the same real path: the same lock file
+    assert caught.value.host == socket.gethostname()
+    for link in (hard_link, elsewhere):
+        with pytest.raises(JournalBusyError) as caught:
+            open_journal(link)
+        assert caught.value.pid is None  # the holder's name for the file is another
+        assert "in use by another process" in str(caught.value)
+        assert f"fuser {link}" in str(caught.value)
+
+    first.close()
+    with open_journal(hard_link) as second:  # closed: free again, under any name
+        with pytest.raises(JournalBusyError):
+            open_journal(path)
+        assert second.counts == {"ok": 0, "failed": 0, "in_flight": 0}
+
+
+def test_a_note_left_by_a_killed_holder_names_no_one(tmp_path):
+    # A killed batch's note stays beside the journal. Another batch holding the journal
+    # through a hard link writes its note beside that name: a refusal through the first
+    # name must not name the dead process.
+    path = tmp_path / "runs.jsonl"
+    open_journal(path).close()
+    facts = path.stat()
+    dead = {"pid": 999_999, "host": "gone", "at": AT, "dev": facts.st_dev, "ino": facts.st_ino}
+    path.with_name("runs.jsonl.lock").write_text(json.dumps(dead) + "\n")
+    hard_link = path.with_name("via-hard-link.jsonl")
+    os.link(path, hard_link)
+
+    with open_journal(hard_link), pytest.raises(JournalBusyError) as caught:
+        open_journal(path)
+    assert caught.value.pid is None
+    assert "999999" not in str(caught.value)
 
 
 async def test_wrap_reads_async_items_and_skips_done_ones(earlier):
