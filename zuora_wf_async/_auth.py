@@ -4,7 +4,8 @@ They are plain configuration the caller builds; the token cache that turns them 
 ``Authorization`` header belongs to one client (see ``_tokens``). Neither ever shows a
 secret in ``repr``, and a bad value is refused at construction with a message that names
 the field but never echoes the value (it may be most of a real secret). Each secret is
-registered with ``_core.redact`` as it is accepted, so no error message can show it later.
+registered with ``_core.redact`` as it is accepted, and pinned there (``hold``) for as
+long as a client is open with it, so no error message can show it.
 """
 
 from __future__ import annotations
@@ -66,6 +67,10 @@ class BearerToken:
     def __repr__(self) -> str:
         return "BearerToken(token='***')"
 
+    def hold(self) -> redact.HeldSecrets:
+        """Pin the token for the life of the client that opens with it."""
+        return redact.HeldSecrets(self.token)
+
 
 @attrs.frozen(kw_only=True)
 class OAuthCredentials:
@@ -81,6 +86,11 @@ class OAuthCredentials:
 
     def __repr__(self) -> str:
         return f"OAuthCredentials(client_id={self.client_id!r}, client_secret='***')"
+
+    def hold(self) -> redact.HeldSecrets:
+        """Pin the client secret for the life of the client that opens with it (the
+        client pins each token it fetches with ``HeldSecrets.hold_token``)."""
+        return redact.HeldSecrets(self.client_secret)
 
 
 Auth = BearerToken | OAuthCredentials

@@ -40,6 +40,7 @@ from zuora_wf_async._core.polling import (
     poll_budget,
     poll_ends_by,
 )
+from zuora_wf_async._core.redact import quote
 from zuora_wf_async._core.requests import PreparedRequest
 from zuora_wf_async._core.responses import RawResponse, read_json
 from zuora_wf_async._core.retry import RetryPolicy
@@ -136,7 +137,7 @@ class RunFollower:
             success = body.get("success") if isinstance(body, Mapping) else None
             if not isinstance(success, bool):
                 raise ResponseDecodeError(
-                    f"expected {{'success': true|false}} from the stop call, got {body!r:.200}",
+                    f"expected {{'success': true|false}} from the stop call, got {quote(body)}",
                     field="success",
                     status=raw.status,
                 )

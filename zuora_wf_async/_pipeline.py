@@ -35,6 +35,7 @@ from zuora_wf_async._core.ratelimit import (
     parse_rate_limit,
     parse_retry_after,
 )
+from zuora_wf_async._core.redact import HeldSecrets
 from zuora_wf_async._core.requests import PreparedRequest
 from zuora_wf_async._core.responses import RawResponse, api_error
 from zuora_wf_async._core.retry import RetryBudget, RetryPolicy, may_have_run
@@ -168,6 +169,7 @@ class Pipeline:
         self._limiter: AdaptiveLimiter | None = None
         self._tenant: SharedGate | None = None  # the tenant-wide slots, with shared_limits
         self._tokens: TokenCache | None = None
+        self._held = HeldSecrets()  # the auth's secrets, once open (see ensure_open)
         self._retry_loop = RetryLoop(
             telemetry.traced_attempt(self._attempt),
             clock=clock,
@@ -227,6 +229,9 @@ class Pipeline:
                 client_id=self.auth.client_id if isinstance(self.auth, OAuthCredentials) else None,
                 clock=self.clock,
             )
+        # The client's own secrets, pinned while it is open: scrubbed whatever their
+        # length, never pushed out by newer ones (see _core.redact).
+        self._held = self.auth.hold()
         if isinstance(self.auth, BearerToken):
             self._tokens = TokenCache(None, clock=self.clock, fixed_token=self.auth.token)
         else:
@@ -240,6 +245,7 @@ class Pipeline:
 
     async def aclose(self) -> None:
         self.closed = True
+        self._held.release()
         if self._transport is not None:
             if asyncio.get_running_loop() is not self._loop:
                 raise ClientStateError(
@@ -607,6 +613,8 @@ class Pipeline:
         # Quotes nothing of the body: a 200 from /oauth/token may be the bare token.
         # Through the same door as every answer, quoting nothing (the token is in it).
         limit = self.max_response_bytes
-        return read_answer(
+        grant = read_answer(
             lambda answer: read_token_response(answer, max_bytes=limit), raw, prepared, quote=False
         )
+        self._held.hold_token(grant.access_token)  # pinned while it is the current token
+        return grant

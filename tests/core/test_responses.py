@@ -61,6 +61,8 @@ INSTANCE_409_BODY = {"errors": [{"code": "invalid", "status": 406, "title": INST
 RUN_399_REQUEST = prepare_run(
     base_url=BASE, workflow_id=399, body=b"{}", idempotency_key="key-1", track_id="trk-req"
 )
+# Zuora's official 404 body of DELETE and PATCH /workflows/{workflow_id}: strings in errors.
+INVALID_ID = "Invalid ID / Multiple objects returned - SchemaId: 2 InstanceId: 2 ObjectId: 19080"
 # What a server said about a request under the same key still running (issue 22): it
 # mentions an "instance" and is no statement about the workflow id at all.
 ANOTHER_INSTANCE_409 = "This request is already being processed by another instance; retry later"
@@ -303,6 +305,16 @@ def test_api_error_without_request_id_or_key_says_none():
             b"<html>\n  <h1>Bad   Gateway</h1>\n</html>",
             ("<html> <h1>Bad Gateway</h1> </html>",),
             id="html-whitespace-collapsed",
+        ),
+        pytest.param(
+            {"errors": [INVALID_ID]},
+            (INVALID_ID,),
+            id="errors-strings-shape-official-delete-and-patch-404",
+        ),
+        pytest.param(
+            {"errors": ["first", {"title": "second"}, 3, None]},
+            ("first", "second"),
+            id="errors-strings-and-objects-alike",
         ),
         pytest.param(b"", (), id="empty-body"),
     ],
@@ -801,3 +813,17 @@ def test_a_patch_422_in_the_documented_reasons_shape_is_a_validation_error_whate
     error = api_error(_raw(422, body), patch)
     assert type(error) is WorkflowValidationError
     assert error.reasons == (("description", "idempotency is not a word"),)
+
+
+@pytest.mark.parametrize("method", ["DELETE", "PATCH"])
+def test_the_official_404_of_delete_and_patch_says_what_zuora_said(method):
+    """Zuora's own DELETE and PATCH 404 bodies hold strings in ``errors``: quoted, not "no
+    message"."""
+    request = PreparedRequest(
+        method=method, url=f"{BASE}/workflows/19080", path="/workflows/19080", headers={}
+    )
+    error = api_error(_raw(404, {"errors": [INVALID_ID]}), request)
+    assert type(error) is NotFoundError
+    assert error.messages == (INVALID_ID,)
+    assert INVALID_ID in str(error)
+    assert "no message" not in str(error)

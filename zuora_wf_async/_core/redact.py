@@ -1,15 +1,24 @@
 """Keeping secrets out of every text a person can read: redaction by value.
 
-The client knows its secrets: the OAuth client secret, a fixed bearer token, and each
-access token it fetches. They are registered here when they come into being
-(``OAuthCredentials``/``BearerToken`` construction, ``read_token_grant``), and ``scrub``
-replaces each of them with ``***`` in any text built from what a server sent, before the
-text is stored on an error. A few patterns back the values up, for secrets we cannot know
-yet (the token inside a token response we are still reading): ``Bearer <token>`` and
-``access_token``/``client_secret``-style ``name=value`` or ``"name": "value"`` pairs.
+The rules, in the order they apply:
 
-``excerpt`` is what every message quotes from a server: scrubbed, whitespace collapsed,
-and short (a 503's whole HTML page is not a message).
+1. **Pinned, then remembered.** A client holds its secrets: its OAuth client secret or
+   fixed bearer token, and the access token it is using now. It pins them here
+   (``HeldSecrets``) while it is open, so no number of newer secrets can push them out;
+   a server that makes the client fetch hundreds of tokens cannot make it forget its own
+   secret. Values nobody holds any more (a replaced token, credentials built but not in
+   use) are remembered among the newest ``_MAX_REMEMBERED``; only they age out.
+2. **Scrubbed.** ``scrub`` replaces each known value with ``***``, and anything shaped like
+   a secret we cannot know yet (``Bearer <token>``, ``access_token=...``,
+   ``"client_secret": "..."``).
+3. **Then cut.** ``excerpt`` is what every message quotes from a server: whitespace
+   collapsed, scrubbed, *then* cut to 200 characters, so no cut can leave a prefix of a
+   secret that no rule would recognise. Its cost is bounded whatever the server sent.
+
+Where this runs: headers (names and values) when a response becomes the library's
+``RawResponse`` (``scrub_headers``); body text wherever a message, ``messages`` or
+``body`` quotes it (``excerpt``, ``scrub_json``); and every error's constructor scrubs its
+message once more as it is built.
 
 Pure apart from the registry: no I/O, no asyncio.
 """
@@ -18,29 +27,40 @@ from __future__ import annotations
 
 import re
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
+from collections.abc import Mapping
 from typing import Any
+
+import attrs
+from multidict import CIMultiDict, CIMultiDictProxy
 
 __all__ = [
     "MIN_SECRET_LENGTH",
     "REDACTED",
+    "HeldSecrets",
     "RedactedCause",
     "excerpt",
+    "quote",
     "register",
     "sanitized_cause",
     "scrub",
+    "scrub_headers",
     "scrub_json",
 ]
 
 REDACTED = "***"
-# A shorter value is not a real secret (Zuora's tokens are 32 hex digits, its client
-# secrets longer), and scrubbing it would blank ordinary words out of every message: a
-# test's BearerToken("t") must not turn "timeout" into "***imeou***".
+# A value nobody holds is remembered as a secret only from this length: Zuora's tokens are
+# 32 hex digits and its client secrets longer, and remembering "t" from a test's
+# BearerToken("t") would blank it out of every later message. A value a client *holds* is
+# scrubbed whatever its length (see ``_Registry``).
 MIN_SECRET_LENGTH = 8
-# Tokens are fetched about once an hour per client; the newest few hundred cover every
-# token still alive in any realistic process, and the bound keeps ``scrub`` cheap.
+# Tokens are fetched about once an hour per client; the newest few hundred retired ones
+# cover any still alive somewhere, and the bound keeps ``scrub`` cheap.
 _MAX_REMEMBERED = 512
 _EXCERPT_CHARS = 200
+# What a quote keeps beyond its own length before scrubbing, besides the longest known
+# secret: room for "Bearer " or "access_token=" in front of a token cut at the window.
+_PATTERN_ROOM = 64
 
 _BEARER = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9\-._~+/]{8,}=*")
 _NAMED_SECRET = re.compile(
@@ -51,46 +71,204 @@ _NAMED_SECRET = re.compile(
     [^\s"'&,;})\]]+
     """
 )
+# Cheap first look for _NAMED_SECRET: every name it knows contains one of these.
+_NAMED_HINTS = ("_token", "secret", "password")
 
-# The same names as values of a decoded JSON object: the whole value is hidden.
+# The same names as keys of a decoded JSON object: the whole value is hidden.
 _SECRET_NAMES = frozenset(
     {"access_token", "refresh_token", "id_token", "client_secret", "password", "authorization"}
 )
+# Headers whose value is a credential by definition: hidden whole, whatever it holds.
+_SECRET_HEADERS = _SECRET_NAMES | {"proxy-authorization", "cookie", "set-cookie"}
 
-_lock = threading.Lock()
-_known: OrderedDict[str, None] = OrderedDict()
-# Longest first, so a secret that contains another is replaced whole.
-_snapshot: tuple[str, ...] = ()
+# A short held value is a secret where it stands as a token of its own: not inside a word
+# of token characters (RFC 6750's b64token), and not as the "t" of "can't".
+_B64TOKEN_CLASS = r"A-Za-z0-9\-._~+/"
+_SHORT_BOUNDS = (rf"(?<![{_B64TOKEN_CLASS}])(?<![A-Za-z]')(?:", rf")(?![{_B64TOKEN_CLASS}=])")
+
+_WORD = re.compile(r"\S+")
+
+
+@attrs.frozen
+class _Snapshot:
+    """What ``scrub`` reads: replaced as a whole on every change, so never half-updated."""
+
+    # Longest first, so a secret that contains another is replaced whole.
+    long: tuple[str, ...] = ()
+    short: re.Pattern[str] | None = None
+    longest: int = 0
+
+
+class _Registry:
+    """Every value to scrub: pinned ones (held by an open client) and remembered ones.
+
+    Why short held values are matched on token boundaries, process-wide, rather than
+    scrubbed only in their own client's texts: one scrubber then serves every exit (the
+    error constructors, log records and messages made far from any client), and a value
+    held by one client is hidden from another client's texts too. The boundary keeps a
+    test's ``BearerToken("t")`` from blanking "the", "timeout" or "can't", while "Bearer t",
+    ``"t"`` and ``token=t`` are still scrubbed. A short value is scrubbed only while held:
+    once its client closes it is an ordinary word again.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pinned: Counter[str] = Counter()
+        self._remembered: OrderedDict[str, None] = OrderedDict()
+        self.snapshot = _Snapshot()
+
+    def remember(self, value: str) -> None:
+        with self._lock:
+            if self._remember(value):
+                self._rebuild()
+
+    def pin(self, value: str) -> None:
+        with self._lock:
+            self._pinned[value] += 1
+            self._remembered.pop(value, None)
+            self._rebuild()
+
+    def unpin(self, value: str) -> None:
+        with self._lock:
+            self._pinned[value] -= 1
+            if self._pinned[value] > 0:
+                return
+            del self._pinned[value]
+            # Retired: it ages out with the other values nobody holds (a short one is
+            # forgotten at once: by itself it is not a secret).
+            self._remember(value)
+            self._rebuild()
+
+    def _remember(self, value: str) -> bool:
+        if value in self._pinned or len(value) < MIN_SECRET_LENGTH:
+            return False
+        self._remembered[value] = None
+        self._remembered.move_to_end(value)
+        while len(self._remembered) > _MAX_REMEMBERED:
+            self._remembered.popitem(last=False)
+        return True
+
+    def _rebuild(self) -> None:
+        values = [*self._pinned, *self._remembered]
+        long = tuple(
+            sorted((value for value in values if len(value) >= MIN_SECRET_LENGTH), key=len)
+        )[::-1]
+        short = sorted((value for value in self._pinned if len(value) < MIN_SECRET_LENGTH), key=len)
+        pattern = None
+        if short:
+            alternatives = "|".join(re.escape(value) for value in reversed(short))
+            pattern = re.compile(_SHORT_BOUNDS[0] + alternatives + _SHORT_BOUNDS[1])
+        longest = max((len(value) for value in values), default=0)
+        self.snapshot = _Snapshot(long, pattern, longest)
+
+
+_registry = _Registry()
+
+
+def _variants(value: object) -> list[str]:
+    """``value`` and, if it has runs of whitespace, the form a quote collapses it to."""
+    if not isinstance(value, str) or not value:
+        return []
+    collapsed = " ".join(value.split())
+    return [value] if collapsed in (value, "") else [value, collapsed]
 
 
 def register(secret: object) -> None:
     """Remember ``secret`` so that ``scrub`` replaces it from now on.
 
-    Call it for every value that must never be shown: the lead's token fetch calls it for
-    each access token it receives. Values shorter than ``MIN_SECRET_LENGTH`` and non-strings
-    are ignored.
+    For values no client holds (yet): the credentials as they are built, each token as it
+    is read. Remembered among the newest ``_MAX_REMEMBERED``; values shorter than
+    ``MIN_SECRET_LENGTH`` and non-strings are ignored. A client pins what it holds with
+    ``HeldSecrets``.
     """
-    global _snapshot  # noqa: PLW0603 -- one registry per process, swapped atomically
-    if not isinstance(secret, str) or len(secret) < MIN_SECRET_LENGTH:
-        return
-    with _lock:
-        if secret in _known:
-            _known.move_to_end(secret)
+    for value in _variants(secret):
+        _registry.remember(value)
+
+
+class HeldSecrets:
+    """The secrets one client holds, pinned while it is open: scrubbed whatever their
+    length, and never pushed out by newer ones.
+
+    Built when the client opens with its credentials (the OAuth client secret or the fixed
+    bearer token); ``hold_token`` pins each token it fetches and retires the one before;
+    ``release`` when it closes retires everything (retired values age out like any value
+    nobody holds). After ``release`` nothing new is pinned.
+    """
+
+    def __init__(self, *credentials: str) -> None:
+        self._held: list[str] = []
+        self._token: list[str] = []
+        self._open = True
+        for credential in credentials:
+            self._pin(credential, self._held)
+
+    def __repr__(self) -> str:
+        return f"HeldSecrets(held={len(self._held) + len(self._token)}, open={self._open})"
+
+    def _pin(self, secret: str, into: list[str]) -> None:
+        for value in _variants(secret):
+            _registry.pin(value)
+            into.append(value)
+
+    def hold_token(self, token: str) -> None:
+        """``token`` is the client's current token now; the one before it retires."""
+        if not self._open:
+            register(token)
             return
-        _known[secret] = None
-        while len(_known) > _MAX_REMEMBERED:
-            _known.popitem(last=False)
-        _snapshot = tuple(sorted(_known, key=len, reverse=True))
+        previous, self._token = self._token, []
+        self._pin(token, self._token)
+        for value in previous:
+            _registry.unpin(value)
+
+    def release(self) -> None:
+        """The client closed: what it held retires."""
+        if not self._open:
+            return
+        self._open = False
+        held, self._held, self._token = [*self._held, *self._token], [], []
+        for value in held:
+            _registry.unpin(value)
 
 
 def scrub(text: str) -> str:
-    """``text`` with every registered secret and anything that looks like one as ``***``."""
-    for secret in _snapshot:
+    """``text`` with every known secret and anything that looks like one as ``***``."""
+    snapshot = _registry.snapshot
+    for secret in snapshot.long:
         if secret in text:
             text = text.replace(secret, REDACTED)
+    if snapshot.short is not None:
+        text = snapshot.short.sub(REDACTED, text)
     if "earer" in text or "EARER" in text:
         text = _BEARER.sub(rf"\1 {REDACTED}", text)
-    return _NAMED_SECRET.sub(rf"\1\2\3{REDACTED}", text)
+    lowered = text.lower()
+    if any(hint in lowered for hint in _NAMED_HINTS):
+        text = _NAMED_SECRET.sub(rf"\1\2\3{REDACTED}", text)
+    return text
+
+
+def scrub_headers(headers: Mapping[str, str]) -> Mapping[str, str]:
+    """``headers`` with every name and value scrubbed, and a credential header's value
+    (``Authorization``, ``Set-Cookie``...) hidden whole.
+
+    The one place a response's headers are scrubbed: ``RawResponse`` calls it as it is
+    built, so an error's ``headers`` and ``request_id``, hook events, log extras and span
+    attributes all read the same scrubbed values. The common response has nothing to hide
+    and is handed back as it is, after one scrub of all its text at once.
+    """
+    items = list(headers.items())
+    if not any(name.lower() in _SECRET_HEADERS for name, _ in items):
+        flat = "\n".join(f"{name}\n{value}" for name, value in items)
+        if scrub(flat) == flat:
+            return headers
+    return CIMultiDictProxy(
+        CIMultiDict(
+            (
+                scrub(name),
+                REDACTED if name.lower() in _SECRET_HEADERS else scrub(value),
+            )
+            for name, value in items
+        )
+    )
 
 
 def scrub_json(value: Any) -> Any:
@@ -128,14 +306,49 @@ def scrub_json(value: Any) -> Any:
     return holder[0]
 
 
+def _collapsed_prefix(text: str, size: int) -> tuple[str, bool]:
+    """The first ``size`` characters of ``text`` with whitespace runs collapsed to one
+    space, and whether anything was left out. Stops reading once it has enough, so a body
+    of 5 MB of padding or a 5 MB word costs no more than its first few hundred characters."""
+    words: list[str] = []
+    taken = 0
+    for match in _WORD.finditer(text):
+        word = match.group()
+        room = size - taken
+        if len(word) >= room:
+            words.append(word[:room])
+            more = len(word) > room or _WORD.search(text, match.end()) is not None
+            return " ".join(words), more
+        words.append(word)
+        taken += len(word) + 1
+    return " ".join(words), False
+
+
 def excerpt(text: str, limit: int = _EXCERPT_CHARS) -> str:
-    """A short, scrubbed, single-line excerpt of server text for an error message."""
-    # Scrub before collapsing (a secret may contain runs of spaces) and after (collapsing
-    # may join what a pattern needs), and always before cutting, so that no cut can leave
-    # a recognisable prefix of a secret behind.
-    flat = " ".join(scrub(text).split())
+    """A short, scrubbed, single-line excerpt of server text for a message.
+
+    Scrubbed before it is cut: the window scrubbed is longer than the quote by the longest
+    known secret (and room for a pattern's prefix), so a secret that starts inside the
+    quote is replaced whole; when the text went on past the window, the window's tail,
+    where a secret may have been cut in two, is dropped before the quote is cut.
+    """
+    margin = _registry.snapshot.longest + _PATTERN_ROOM
+    flat, more = _collapsed_prefix(text, limit + margin)
     flat = scrub(flat)
-    return flat if len(flat) <= limit else flat[: limit - 1] + "\u2026"
+    if more:
+        flat = flat[: max(len(flat) - margin, 0)].rstrip()
+    if len(flat) <= limit and not more:
+        return flat
+    return flat[: limit - 1].rstrip() + "\u2026"
+
+
+def quote(value: object, limit: int = _EXCERPT_CHARS) -> str:
+    """``repr(value)`` for a message, as ``excerpt`` quotes text: scrubbed, then cut."""
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 -- a hostile __repr__ must not escape from here
+        text = f"<{type(value).__name__}>"
+    return excerpt(text, limit)
 
 
 class RedactedCause(Exception):  # noqa: N818 -- a cause, never raised on its own

@@ -8,8 +8,12 @@ gateways), so every reader here accepts any of them and never raises on a strang
 
 Every byte of JSON is parsed in one place, ``_parse_json``, which turns whatever
 ``json.loads`` can raise (``RecursionError`` on a body nested 100,000 deep included) into
-one answer, and refuses bodies nested deeper than ``MAX_JSON_DEPTH``. Whatever a message
-quotes from a body goes through ``redact.excerpt``: scrubbed of secrets and kept short.
+one answer, and refuses bodies nested deeper than ``MAX_JSON_DEPTH``.
+
+Secrets: a response's headers (names and values) are scrubbed once, as the ``RawResponse``
+is built, so every reader of them (errors, hook events, log extras, span attributes) gets
+the scrubbed values. Whatever a message quotes from a body goes through
+``redact.excerpt``: scrubbed first, then cut short.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from zuora_wf_async._core.compression import (
     decode_body,
 )
 from zuora_wf_async._core.ratelimit import parse_rate_limit, parse_retry_after
-from zuora_wf_async._core.redact import excerpt
+from zuora_wf_async._core.redact import excerpt, scrub_headers
 from zuora_wf_async._core.requests import PreparedRequest
 from zuora_wf_async._errors import (
     BadRequestError,
@@ -83,17 +87,36 @@ def case_insensitive(headers: Mapping[str, str]) -> Mapping[str, str]:
     return CIMultiDictProxy(CIMultiDict(headers))
 
 
+def _received_headers(headers: Mapping[str, str]) -> Mapping[str, str]:
+    return scrub_headers(case_insensitive(headers))
+
+
 @attrs.frozen(kw_only=True)
 class RawResponse:
-    """A response as the transport received it: body still content-encoded."""
+    """A response as the transport received it: body still content-encoded, headers
+    already scrubbed of secrets (names and values; see ``redact.scrub_headers``)."""
 
     status: int
-    headers: Mapping[str, str] = attrs.field(converter=case_insensitive)
+    headers: Mapping[str, str] = attrs.field(converter=_received_headers)
     body: bytes = attrs.field(repr=False)
 
     @property
     def request_id(self) -> str | None:
-        return self.headers.get("Zuora-Request-Id")
+        """``Zuora-Request-Id`` as every exit shows it: scrubbed, at most 100 characters."""
+        return _short_header(self.headers.get("Zuora-Request-Id"))
+
+    @property
+    def track_id(self) -> str | None:
+        """``Zuora-Track-Id`` as Zuora echoed it: scrubbed, at most 100 characters."""
+        return _short_header(self.headers.get("Zuora-Track-Id"))
+
+
+def _short_header(value: str | None) -> str | None:
+    # Zuora's ids are 36 characters; a server can send 8 KB. Already scrubbed (at
+    # construction), so the cut cannot leave a prefix of a secret that was found whole.
+    if value is None or (len(value) <= _MAX_REQUEST_ID_CHARS and value.isprintable()):
+        return value
+    return excerpt(value, _MAX_REQUEST_ID_CHARS)
 
 
 def _decoded_text(raw: RawResponse, max_bytes: int) -> bytes:
@@ -176,8 +199,10 @@ def _loads_lenient(raw: RawResponse, max_bytes: int) -> tuple[Any, str]:
         data = _decoded_text(raw, max_bytes)
     except (BodyTooLargeError, zlib.error, EOFError) as exc:
         return None, f"unreadable body ({exc})"
-    # Messages quote 200 characters at most; a bounded prefix is all they can need.
-    text = data[:4096].decode("utf-8", errors="replace")
+    # The whole text (within max_bytes): excerpt scrubs before it cuts, and reads only as
+    # far as its quote needs. A prefix cut here could split a token and hide it from the
+    # scrubber.
+    text = data.decode("utf-8", errors="replace")
     try:
         return _parse_json(data), text
     except _NotJsonError as exc:
@@ -209,9 +234,8 @@ def read_json(
     except _NotJsonError as exc:
         reason = str(exc)
     if quote_body:
-        # Decode a bounded prefix only: excerpt keeps 200 characters of it anyway.
-        text = data[:4096].decode("utf-8", errors="replace")
-        found = f"got {excerpt(text)!r} ({reason})"
+        # The whole text: excerpt scrubs it before cutting (see _loads_lenient).
+        found = f"got {excerpt(data.decode('utf-8', errors='replace'))!r} ({reason})"
     else:
         found = f"got {len(data)} bytes that are not ({reason}); not quoted, they may hold a token"
     raise ResponseDecodeError(
@@ -250,10 +274,14 @@ def _messages(body: object, text: str) -> list[str]:
             items = body.get(key)
             if isinstance(items, list):
                 for item in items:
+                    # Objects ({"title"} or {"message"}) and bare strings alike: Zuora's
+                    # DELETE and PATCH 404s say {"errors": ["Invalid ID / ..."]}.
                     if isinstance(item, Mapping):
                         message = item.get("title") or item.get("message")
-                        if isinstance(message, str | int | float):
-                            found.append(excerpt(str(message)))
+                    else:
+                        message = item if isinstance(item, str) else None
+                    if isinstance(message, str | int | float):
+                        found.append(excerpt(str(message)))
         found.extend(
             excerpt(body[key])
             for key in ("message", "error", "error_description", "title")
@@ -366,8 +394,6 @@ def api_error(
     lowered = " ".join(messages).lower()
     detail = excerpt("; ".join(messages)) if messages else "no message"
     request_id = raw.request_id
-    if request_id is not None:
-        request_id = excerpt(request_id, _MAX_REQUEST_ID_CHARS)
     # What support will ask for; a part the exchange did not have is left out.
     context = [
         f"{name}: {value}"
@@ -386,7 +412,7 @@ def api_error(
         "method": request.method,
         "path": request.path,
         "request_id": request_id,
-        "track_id": raw.headers.get("Zuora-Track-Id") or request.track_id,
+        "track_id": raw.track_id or request.track_id,
         "idempotency_key": request.idempotency_key,
         "messages": messages,
         "body": body,

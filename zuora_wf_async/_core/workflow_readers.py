@@ -16,6 +16,7 @@ import attrs
 
 from zuora_wf_async._converter import decode
 from zuora_wf_async._core.compression import DEFAULT_MAX_RESPONSE_BYTES
+from zuora_wf_async._core.redact import quote
 from zuora_wf_async._core.responses import RawResponse, read_json
 from zuora_wf_async._errors import ResponseDecodeError
 from zuora_wf_async._models import Task
@@ -136,7 +137,7 @@ def read_deleted(raw: RawResponse, *, max_bytes: int = DEFAULT_MAX_RESPONSE_BYTE
         return None
     if not isinstance(body, dict) or body.get("success") is False:
         raise ResponseDecodeError(
-            f"expected {{'success': true}} for a delete, got {body!r}"[:200],
+            f"expected {{'success': true}} for a delete, got {quote(body)}",
             field="success",
             status=raw.status,
         )

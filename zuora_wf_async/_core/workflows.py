@@ -29,6 +29,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import attrs
 
+from zuora_wf_async._core.redact import quote
 from zuora_wf_async._core.requests import (
     JSON_CONTENT_TYPE,
     MAX_BODY_BYTES,
@@ -562,13 +563,13 @@ def prepare_rebased_next_page(
     """
     field = "pagination.next_page"
     if not isinstance(next_page, str) or not next_page.strip():
-        raise ResponseDecodeError(f"expected {field} to be a URL, got {next_page!r}", field=field)
+        raise ResponseDecodeError(f"expected {field} to be a URL, got {quote(next_page)}", field=field)
     link = urlsplit(next_page.strip())
     base_path = urlsplit(base_url).path.rstrip("/")
     path = link.path[len(base_path) :] if link.path.startswith(base_path + "/") else link.path
     if path != previous.path:
         raise ResponseDecodeError(
-            f"{field} points at {link.path!r}, not the listing {previous.path!r}", field=field
+            f"{field} points at {quote(link.path)}, not the listing {previous.path!r}", field=field
         )
     pairs = parse_qsl(link.query, keep_blank_values=True)
     present = {name for name, _ in pairs}
