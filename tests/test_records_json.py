@@ -20,6 +20,7 @@ from zuora_wf_async import (
     TaskUpdate,
     TaskUsage,
     Workflow,
+    WorkflowDeletion,
     WorkflowExport,
     WorkflowRun,
     WorkflowRunDetail,
@@ -85,6 +86,7 @@ EXAMPLES: list[Any] = [
     WorkflowExport(workflow={"name": "Onboard", "version": "0.0.1"}, tasks=({"id": 1},)),
     TaskUpdate(id=7, status=TaskStatus.QUEUED, tags=("retry",), concurrent_limit=3),
     TaskUsage(date=dt.date(2026, 12, 7), task_count=12),
+    WorkflowDeletion(id=19080, success=True),
 ]
 
 

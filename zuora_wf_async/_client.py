@@ -61,6 +61,7 @@ from zuora_wf_async._workflow_models import (
     TaskUpdate,
     TaskUsage,
     Workflow,
+    WorkflowDeletion,
     WorkflowExport,
     WorkflowStatus,
 )
@@ -706,9 +707,10 @@ class WorkflowClient:
         *,
         track_id: str | None = None,
         retry: RetryPolicy | None = None,
-    ) -> None:
-        """Delete a definition and all its versions (``DELETE /workflows/{id}``)."""
-        await self._operations.delete_workflow(workflow_id, track_id=track_id, retry=retry)
+    ) -> WorkflowDeletion:
+        """Delete a definition and all its versions (``DELETE /workflows/{id}``); Zuora's
+        answer: the id deleted and ``success``."""
+        return await self._operations.delete_workflow(workflow_id, track_id=track_id, retry=retry)
 
     async def get_task(
         self, task_id: int | str, *, track_id: str | None = None, retry: RetryPolicy | None = None
@@ -730,11 +732,19 @@ class WorkflowClient:
         )
 
     async def rerun_failed_tasks(
-        self, run_id: int | str, *, track_id: str | None = None, retry: RetryPolicy | None = None
+        self,
+        run_id: int | str,
+        *,
+        attempt: str | None = None,
+        track_id: str | None = None,
+        retry: RetryPolicy | None = None,
     ) -> list[TaskRerunOutcome]:
-        """Rerun every task of the run that is in ``Error``: one outcome per task. Keys are
-        derived from the task ids, so calling it twice reruns nothing twice."""
-        return await self._operations.rerun_failed_tasks(run_id, track_id=track_id, retry=retry)
+        """Rerun every task of the run that is in ``Error``: one outcome per task. Each key
+        names the failure (the task and its failed instance's ``end_time``, or ``attempt``
+        when given): a retry is deduplicated, a task that failed again gets a new rerun."""
+        return await self._operations.rerun_failed_tasks(
+            run_id, attempt=attempt, track_id=track_id, retry=retry
+        )
 
     async def update_tasks(
         self,
@@ -761,11 +771,12 @@ class WorkflowClient:
         self,
         workflow_id: int | str,
         *,
-        version: str = "latest",
+        version: str | None = None,
         track_id: str | None = None,
         retry: RetryPolicy | None = None,
     ) -> WorkflowExport:
-        """One version as an export (``GET /workflows/{id}/export``): a number or ``latest``."""
+        """One version as an export (``GET /workflows/{id}/export``): the *active* version
+        by default (no ``version`` is sent), or ``version="latest"`` or a number."""
         return await self._operations.export_workflow(
             workflow_id, version=version, track_id=track_id, retry=retry
         )
@@ -833,6 +844,8 @@ class WorkflowClient:
         *,
         track_id: str | None = None,
         retry: RetryPolicy | None = None,
-    ) -> None:
+    ) -> WorkflowDeletion:
         """Delete a version (``DELETE /workflows/versions/{id}``); the active one is a 403."""
-        await self._operations.delete_workflow_version(version_id, track_id=track_id, retry=retry)
+        return await self._operations.delete_workflow_version(
+            version_id, track_id=track_id, retry=retry
+        )

@@ -10,6 +10,7 @@
     ├── ResponseDecodeError                 a body that is not what the API documents
     ├── RunWaitTimeoutError (TimeoutError)  wait_for_run ran out of time (.last_detail)
     ├── WorkflowNotRunnableError            pre-flight: the workflow would refuse every run
+    ├── TaskUpdateError                     update_tasks failed part way (.updated, .unsent_ids)
     ├── BatchInputError                     a batch's items raised; .outcomes: what ran
     └── ZuoraAPIError                       Zuora answered with an error status
         ├── BadRequestError                 400
@@ -48,7 +49,7 @@ from zuora_wf_async._core.redact import scrub, scrub_json
 
 if TYPE_CHECKING:
     from zuora_wf_async._core.ratelimit import RateLimitInfo
-    from zuora_wf_async._models import WorkflowRunDetail
+    from zuora_wf_async._models import Task, WorkflowRunDetail
     from zuora_wf_async._outcomes import RunOutcome
 
 __all__ = [
@@ -68,6 +69,7 @@ __all__ = [
     "ResponseDecodeError",
     "RunWaitTimeoutError",
     "ServerError",
+    "TaskUpdateError",
     "TransportError",
     "UnauthorizedError",
     "WorkflowIdIsRunError",
@@ -316,6 +318,34 @@ class WorkflowNotRunnableError(ZuoraError):
     def __init__(self, message: str, *, workflow_id: int, reason: str) -> None:
         self.workflow_id = workflow_id
         self.reason = reason
+        super().__init__(message)
+
+
+class TaskUpdateError(ZuoraError):
+    """``update_tasks`` sent its updates 50 to a request and one request failed.
+
+    The requests before it were applied by Zuora: ``updated`` holds the tasks they
+    answered with. ``failed_ids`` are the task ids of the request that failed, ``error``
+    its error (also ``__cause__``); ``unsent_ids`` the ids of the requests never sent.
+    ``may_have_run`` is the failed request's: True when Zuora may have applied it anyway
+    (no answer, a 5xx), so resend ``failed_ids`` (batch_update is safe to repeat) and then
+    ``unsent_ids``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        updated: Sequence[Task],
+        failed_ids: Sequence[int],
+        error: ZuoraError,
+        unsent_ids: Sequence[int],
+    ) -> None:
+        self.updated = tuple(updated)
+        self.failed_ids = tuple(failed_ids)
+        self.error = error
+        self.unsent_ids = tuple(unsent_ids)
+        self.may_have_run = error.may_have_run
         super().__init__(message)
 
 

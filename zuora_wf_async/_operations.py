@@ -10,13 +10,15 @@ Idempotency-Key (a fresh UUID4 unless given), so they are resent under that key 
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from datetime import date
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from zuora_wf_async._core import follow as follow_build
 from zuora_wf_async._core import requests as build
+from zuora_wf_async._core import task_batches as batches
 from zuora_wf_async._core import workflow_readers as readers
 from zuora_wf_async._core import workflows as core
 from zuora_wf_async._core.requests import PreparedRequest
@@ -33,6 +35,7 @@ from zuora_wf_async._workflow_models import (
     TaskUpdate,
     TaskUsage,
     Workflow,
+    WorkflowDeletion,
     WorkflowExport,
     WorkflowStatus,
 )
@@ -40,6 +43,14 @@ from zuora_wf_async._workflow_models import (
 __all__ = ["DEFAULT_PREFLIGHT_MAX_AGE", "WorkflowOperations"]
 
 T = TypeVar("T")
+
+
+class _Page(Protocol):
+    @property
+    def next_page(self) -> str | None: ...
+
+
+PageT = TypeVar("PageT", bound=_Page)
 
 #: How long a pre-flight verdict on a workflow is trusted before it is fetched again.
 DEFAULT_PREFLIGHT_MAX_AGE = 60.0
@@ -70,6 +81,33 @@ class WorkflowOperations:
     def _reader(self, read: Callable[..., T]) -> Callable[[RawResponse], T]:
         limit = self._pipeline.max_response_bytes
         return lambda raw: read(raw, max_bytes=limit)
+
+    async def _pages(
+        self,
+        prepared: PreparedRequest,
+        read: Callable[..., PageT],
+        retry: RetryPolicy | None,
+        operation: str,
+    ) -> AsyncIterator[PageT]:
+        """Every page of a listing, following ``next_page`` (rebased on ``base_url``); a
+        link back to a page already read is a ``ResponseDecodeError``, as in ``iter_tasks``
+        (taken as the end, it cut ``rerun_failed_tasks``'s listing short)."""
+        request, seen = prepared, {prepared.url}
+        while True:
+            page = await self._call(request, read, retry, operation)
+            yield page
+            if page.next_page is None:
+                return
+            request = core.prepare_rebased_next_page(
+                request, page.next_page, base_url=self._pipeline.base_url
+            )
+            if request.url in seen:
+                raise ResponseDecodeError(
+                    "pagination.next_page points back to a page already read",
+                    field="pagination.next_page",
+                    status=200,
+                )
+            seen.add(request.url)
 
     async def _call(
         self,
@@ -107,23 +145,11 @@ class WorkflowOperations:
     async def _workflow_pages(
         self, prepared: PreparedRequest, retry: RetryPolicy | None
     ) -> AsyncIterator[Workflow]:
-        request, seen = prepared, {prepared.url}
-        while True:
-            page = await self._call(request, readers.read_workflow_page, retry, "list_workflows")
+        async for page in self._pages(
+            prepared, readers.read_workflow_page, retry, "list_workflows"
+        ):
             for workflow in page.workflows:
                 yield workflow
-            if page.next_page is None:
-                return
-            request = core.prepare_rebased_next_page(
-                request, page.next_page, base_url=self._pipeline.base_url
-            )
-            if request.url in seen:
-                raise ResponseDecodeError(
-                    "pagination.next_page points back to a page already read",
-                    field="pagination.next_page",
-                    status=200,
-                )
-            seen.add(request.url)
 
     async def get_workflow(
         self,
@@ -171,11 +197,16 @@ class WorkflowOperations:
         *,
         track_id: str | None = None,
         retry: RetryPolicy | None = None,
-    ) -> None:
+    ) -> WorkflowDeletion:
         prepared = core.prepare_delete_workflow(
             base_url=self._pipeline.base_url, workflow_id=workflow_id, **self._headers(track_id)
         )
-        await self._call(prepared, readers.read_deleted, retry, "delete_workflow")
+        read = functools.partial(
+            readers.read_deleted, deleted_id=core.validate_id(workflow_id, "workflow_id")
+        )
+        deleted = await self._call(prepared, read, retry, "delete_workflow")
+        self._preflight.pop(deleted.id, None)
+        return deleted
 
     # -- tasks --------------------------------------------------------------------------
 
@@ -210,7 +241,12 @@ class WorkflowOperations:
         track_id: str | None = None,
         retry: RetryPolicy | None = None,
     ) -> list[Task]:
-        """All ``updates`` (checked first), sent 50 to a request, in order."""
+        """All ``updates`` (checked first), sent 50 to a request, in order.
+
+        A request that fails after others were applied raises ``TaskUpdateError`` with the
+        tasks updated so far, the failed request's ids and error, and the ids never sent;
+        a failure of the first request raises its own error (nothing was applied).
+        """
         chunks = core.chunk_task_updates(updates)
         headers = self._headers(track_id)
         requests = [
@@ -218,8 +254,13 @@ class WorkflowOperations:
             for chunk in chunks
         ]
         updated: list[Task] = []
-        for prepared in requests:
-            updated += await self._call(prepared, readers.read_tasks, retry, "update_tasks")
+        for index, prepared in enumerate(requests):
+            try:
+                updated += await self._call(prepared, readers.read_tasks, retry, "update_tasks")
+            except ZuoraError as error:
+                if index == 0:
+                    raise
+                raise batches.partial_update_error(chunks, index, updated, error) from error
         return updated
 
     async def get_task_usage(
@@ -239,23 +280,36 @@ class WorkflowOperations:
         self,
         run_id: int | str,
         *,
+        attempt: str | None = None,
         track_id: str | None = None,
         retry: RetryPolicy | None = None,
     ) -> list[TaskRerunOutcome]:
         """Rerun every task of the run in ``Error``; one outcome per task, never raising
-        halfway. Each rerun's Idempotency-Key is derived from the task id, so a second call
-        (or a retry after a lost answer) replays the first rerun instead of a new one."""
+        halfway once the tasks are listed (a listing that fails, or whose ``next_page``
+        loops, raises before any rerun).
+
+        Each rerun's Idempotency-Key names the failure (``core.rerun_key``): the task with
+        its failed instance's ``end_time``, or with ``attempt`` when given. A retry of a
+        rerun replays it; a task that failed again since gets a new rerun. An answer that
+        replays a rerun which started before this failure ended is ``stale_replay``.
+        """
+        if attempt is not None:
+            core.rerun_key(1, attempt=attempt)  # a bad attempt id fails before any request
         failed = [task async for task in self._run_tasks(run_id, track_id, retry) if task.failed]
 
         async def rerun(task: Task) -> TaskRerunOutcome:
-            key = core.rerun_key(task.id)
+            key = core.rerun_key(task.id, failed_at=task.end_time, attempt=attempt)
+            key = key or str(uuid.uuid4())  # no time to name the failure by: a key of its own
             try:
                 done = await self.rerun_task(
                     task.id, idempotency_key=key, track_id=track_id, retry=retry
                 )
             except ZuoraError as error:
                 return TaskRerunOutcome(task_id=task.id, idempotency_key=key, error=error)
-            return TaskRerunOutcome(task_id=task.id, idempotency_key=key, task=done)
+            stale = batches.is_stale_replay(task, done)
+            return TaskRerunOutcome(
+                task_id=task.id, idempotency_key=key, task=done, stale_replay=stale
+            )
 
         return list(await asyncio.gather(*(rerun(task) for task in failed)))
 
@@ -266,19 +320,9 @@ class WorkflowOperations:
         request = follow_build.prepare_tasks(
             base_url=self._pipeline.base_url, query=query, **self._headers(track_id)
         )
-        seen = {request.url}
-        while True:
-            page = await self._call(request, readers.read_task_page, retry, "iter_tasks")
+        async for page in self._pages(request, readers.read_task_page, retry, "iter_tasks"):
             for task in page.tasks:
                 yield task
-            if page.next_page is None:
-                return
-            request = core.prepare_rebased_next_page(
-                request, page.next_page, base_url=self._pipeline.base_url
-            )
-            if request.url in seen:
-                return
-            seen.add(request.url)
 
     # -- versions, export and import ------------------------------------------------------
 
@@ -286,10 +330,13 @@ class WorkflowOperations:
         self,
         workflow_id: int | str,
         *,
-        version: str = "latest",
+        version: str | None = None,
         track_id: str | None = None,
         retry: RetryPolicy | None = None,
     ) -> WorkflowExport:
+        """One version as an export: the *active* one unless ``version`` (``"latest"``, or
+        a number such as ``"0.0.2"``) is given; without it no ``version`` is sent, and
+        Zuora exports the active version, as its document says."""
         prepared = core.prepare_export(
             base_url=self._pipeline.base_url,
             workflow_id=workflow_id,
@@ -364,11 +411,14 @@ class WorkflowOperations:
         *,
         track_id: str | None = None,
         retry: RetryPolicy | None = None,
-    ) -> None:
+    ) -> WorkflowDeletion:
         prepared = core.prepare_delete_version(
             base_url=self._pipeline.base_url, version_id=version_id, **self._headers(track_id)
         )
-        await self._call(prepared, readers.read_deleted, retry, "delete_workflow_version")
+        read = functools.partial(
+            readers.read_deleted, deleted_id=core.validate_id(version_id, "version_id", "113")
+        )
+        return await self._call(prepared, read, retry, "delete_workflow_version")
 
     # -- pre-flight ----------------------------------------------------------------------
 

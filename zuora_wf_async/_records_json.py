@@ -42,6 +42,7 @@ from zuora_wf_async._workflow_models import (
     TaskUpdate,
     TaskUsage,
     Workflow,
+    WorkflowDeletion,
     WorkflowExport,
     WorkflowVersionRef,
 )
@@ -62,6 +63,7 @@ RECORDS: tuple[type, ...] = (
     WorkflowExport,
     TaskUpdate,
     TaskUsage,
+    WorkflowDeletion,
 )
 _ONE_WAY: tuple[type, ...] = (RunOutcome, TaskRerunOutcome)
 

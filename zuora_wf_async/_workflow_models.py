@@ -25,6 +25,7 @@ __all__ = [
     "TaskUpdate",
     "TaskUsage",
     "Workflow",
+    "WorkflowDeletion",
     "WorkflowExport",
     "WorkflowStatus",
     "WorkflowVersionRef",
@@ -154,19 +155,42 @@ class TaskUsage:
 
 
 @attrs.frozen(kw_only=True)
+class WorkflowDeletion:
+    """Zuora's answer to ``delete_workflow`` and ``delete_workflow_version``
+    (``DeleteWorkflowSuccess``): the ``id`` of the definition or version deleted, and
+    ``success``. An answer with ``success: false`` is not returned: it is refused as a
+    ``ResponseDecodeError``, since nothing was deleted."""
+
+    id: int
+    success: bool = True
+
+
+@attrs.frozen(kw_only=True)
 class TaskRerunOutcome:
     """What became of one failed task ``rerun_failed_tasks`` reran: the task as Zuora
-    answered, or the error that ended its attempts. ``idempotency_key`` is the key used
-    (derived from the task id, so a second call replays rather than reruns)."""
+    answered, or the error that ended its attempts.
+
+    ``idempotency_key`` is the key used. It names the *failure*: the task id with its
+    failed instance's ``end_time`` (or the caller's ``attempt``), so a retry of this rerun
+    is deduplicated by Zuora while a later failure of the same task gets a rerun of its own.
+
+    ``stale_replay`` is True when Zuora's answer is the replay of a rerun that started
+    before this failure ended (an ``attempt`` id used again for a later failure): nothing
+    was rerun and the task is still in ``Error``. ``ok`` is True only for a rerun Zuora
+    accepted for this failure whose answer is not itself ``Error``.
+    """
 
     task_id: int
     idempotency_key: str
     task: Task | None = None
     error: ZuoraError | None = None
+    stale_replay: bool = False
 
     @property
     def ok(self) -> bool:
-        return self.error is None and self.task is not None
+        if self.error is not None or self.task is None or self.stale_replay:
+            return False
+        return not self.task.failed
 
 
 # -- decoding rules, registered on the package's one converter ----------------------------

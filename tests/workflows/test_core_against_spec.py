@@ -21,6 +21,7 @@ from zuora_wf_async._workflow_models import (
     TaskUpdate,
     TaskUsage,
     Workflow,
+    WorkflowDeletion,
     WorkflowExport,
     WorkflowStatus,
 )
@@ -310,10 +311,12 @@ def test_official_examples_read_into_the_right_values(spec: Any) -> None:
         _raw(spec.example_200("GET", "/workflows/{workflow_id}/versions"))
     )
     assert [(v.id, v.version) for v in versions] == [(48, "0.0.1"), (49, "0.0.2")]
-    assert (
-        readers.read_deleted(_raw(spec.example_200("DELETE", "/workflows/versions/{version_id}")))
-        == 113
-    )
+    assert readers.read_deleted(
+        _raw(spec.example_200("DELETE", "/workflows/versions/{version_id}"))
+    ) == WorkflowDeletion(id=113, success=True)
+    assert readers.read_deleted(
+        _raw(spec.example_200("DELETE", "/workflows/{workflow_id}"))
+    ) == WorkflowDeletion(id=19080, success=True)
 
 
 # Where the official document contradicts itself: (what, the schema's pointer, the
@@ -412,7 +415,62 @@ def test_each_listed_disagreement_is_in_the_document(row: tuple[Any, ...], spec:
 
 @pytest.mark.parametrize("deleted_id", [19080, "19080"])
 def test_delete_reader_takes_string_or_integer_id(deleted_id: object) -> None:
-    assert readers.read_deleted(_raw({"id": deleted_id, "success": True})) == 19080
+    assert readers.read_deleted(_raw({"id": deleted_id, "success": True})) == WorkflowDeletion(
+        id=19080, success=True
+    )
+
+
+def test_a_delete_without_a_body_or_id_stands_for_the_id_requested() -> None:
+    empty = RawResponse(status=200, headers={}, body=b"")
+    assert readers.read_deleted(empty, deleted_id=7) == WorkflowDeletion(id=7, success=True)
+    assert readers.read_deleted(_raw({"success": True}), deleted_id=7).id == 7
+    with pytest.raises(ResponseDecodeError, match="id"):
+        readers.read_deleted(_raw({"success": True}))
+
+
+@pytest.mark.parametrize(
+    ("version", "query"),
+    [(None, ""), ("latest", "?version=latest"), ("0.0.2", "?version=0.0.2")],
+)
+def test_export_sends_a_version_only_when_asked(version: str | None, query: str, spec) -> None:
+    """No version: Zuora exports the active one (the document's default), not the latest."""
+    request = core.prepare_export(base_url=BASE, workflow_id=286, version=version)
+    assert request.url == f"{BASE}/workflows/286/export{query}"
+    assert spec.request_problems("GET", request.url, dict(request.headers), None) == []
+
+
+_FAILED_AT = dt.datetime(2019, 9, 19, 12, 35, 43, 942000, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize(
+    ("failed_at", "attempt", "key"),
+    [
+        (_FAILED_AT, None, "zuora-wf-rerun-task-2771-failed-20190919T123543.942000Z"),
+        (
+            _FAILED_AT.astimezone(dt.timezone(dt.timedelta(hours=2))),
+            None,
+            "zuora-wf-rerun-task-2771-failed-20190919T123543.942000Z",
+        ),
+        (
+            _FAILED_AT + dt.timedelta(milliseconds=1),
+            None,
+            "zuora-wf-rerun-task-2771-failed-20190919T123543.943000Z",
+        ),
+        (_FAILED_AT, "night-1", "zuora-wf-rerun-task-2771-attempt-night-1"),
+        (None, None, None),
+    ],
+)
+def test_rerun_key_names_the_failure(
+    failed_at: dt.datetime | None, attempt: str | None, key: str | None
+) -> None:
+    assert core.rerun_key(2771, failed_at=failed_at, attempt=attempt) == key
+
+
+@pytest.mark.parametrize("attempt", ["", " a", "a ", "é", "a\n", "x" * 240])
+def test_a_bad_attempt_id_names_the_field(attempt: str) -> None:
+    with pytest.raises(InvalidRequestError) as caught:
+        core.rerun_key(2771, attempt=attempt)
+    assert caught.value.field == "attempt"
 
 
 @pytest.mark.parametrize("status", ["Active", 1])

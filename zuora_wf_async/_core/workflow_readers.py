@@ -20,7 +20,12 @@ from zuora_wf_async._core.redact import quote
 from zuora_wf_async._core.responses import RawResponse, read_json
 from zuora_wf_async._errors import ResponseDecodeError
 from zuora_wf_async._models import Task
-from zuora_wf_async._workflow_models import TaskUsage, Workflow, WorkflowExport
+from zuora_wf_async._workflow_models import (
+    TaskUsage,
+    Workflow,
+    WorkflowDeletion,
+    WorkflowExport,
+)
 
 __all__ = [
     "TaskPage",
@@ -127,14 +132,21 @@ def read_export(raw: RawResponse, *, max_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     return decode(_object(raw, max_bytes), WorkflowExport, status=raw.status)
 
 
-def read_deleted(raw: RawResponse, *, max_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> int | None:
-    """The id a delete answered with (``{"id", "success": true}``; id string or integer).
+def read_deleted(
+    raw: RawResponse,
+    *,
+    max_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    deleted_id: int | None = None,
+) -> WorkflowDeletion:
+    """A delete's answer, ``DeleteWorkflowSuccess`` (``{"id", "success": true}``; the id
+    a string, as the schema types it, or an integer, as its example shows).
 
-    ``success: false`` is not a deletion, so it is refused as an unexpected body.
+    ``success: false`` is not a deletion, so it is refused as an unexpected body. An empty
+    2xx, or one without an id, stands for the ``deleted_id`` the request named.
     """
     body = read_json(raw, max_bytes=max_bytes, allow_empty=True)
     if body is None:
-        return None
+        body = {}
     if not isinstance(body, dict) or body.get("success") is False:
         raise ResponseDecodeError(
             f"expected {{'success': true}} for a delete, got {quote(body)}",
@@ -142,6 +154,12 @@ def read_deleted(raw: RawResponse, *, max_bytes: int = DEFAULT_MAX_RESPONSE_BYTE
             status=raw.status,
         )
     found = body.get("id")
-    if isinstance(found, str) and found.isdigit():
-        return int(found)
-    return found if isinstance(found, int) and not isinstance(found, bool) else None
+    if isinstance(found, str) and found.isascii() and found.isdigit():
+        found = int(found)
+    if isinstance(found, bool) or not isinstance(found, int):
+        found = deleted_id
+    if found is None:
+        raise ResponseDecodeError(
+            "expected the id of what a delete removed", field="id", status=raw.status
+        )
+    return WorkflowDeletion(id=found, success=True)

@@ -323,10 +323,39 @@ def prepare_rerun_task(
     return _with_body(request, None, idempotency_key)
 
 
-def rerun_key(task_id: int) -> str:
-    """The Idempotency-Key ``rerun_failed_tasks`` uses: fixed per task, so a second call
-    within Zuora's 24 hours replays the first rerun instead of running the task again."""
-    return f"zuora-wf-rerun-task-{task_id}"
+_RERUN_KEY_PREFIX: Final = "zuora-wf-rerun-task-"
+_ATTEMPT_HINT: Final = "pass a short printable ASCII id for this round of reruns, e.g. 'night-1'"
+
+
+def rerun_key(
+    task_id: int, *, failed_at: dt.datetime | None = None, attempt: str | None = None
+) -> str | None:
+    """The Idempotency-Key ``rerun_failed_tasks`` uses for one failure of one task.
+
+    The key names the *failure*, not the task: the task id with the failed instance's
+    ``end_time`` (``failed_at``), or with the caller's ``attempt`` id when given. A retry
+    of one rerun (a lost answer, a 5xx) reuses the key and Zuora replays instead of
+    running the task twice; a later failure of the same task ends at another time, so its
+    rerun gets a key of its own. A key fixed per task (as before) made Zuora replay the
+    first rerun's answer for 24 hours while the task stayed in ``Error``. None when there
+    is neither (a failed task Zuora reports without times): the caller uses a fresh key.
+    """
+    if attempt is not None:
+        if not isinstance(attempt, str) or not attempt or attempt != attempt.strip():
+            raise InvalidRequestError(
+                "attempt", f"expected a non-blank id, got {attempt!r}", _ATTEMPT_HINT
+            )
+        if not attempt.isascii() or not attempt.isprintable():
+            raise InvalidRequestError("attempt", "must be printable ASCII", _ATTEMPT_HINT)
+        try:
+            return validate_idempotency_key(f"{_RERUN_KEY_PREFIX}{task_id}-attempt-{attempt}")
+        except InvalidRequestError as exc:  # too long for Zuora's key
+            raise InvalidRequestError("attempt", exc.problem, _ATTEMPT_HINT) from None
+    if failed_at is None:
+        return None
+    # UTC with microseconds: two failures of one task never share a stamp.
+    stamp = failed_at.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    return f"{_RERUN_KEY_PREFIX}{task_id}-failed-{stamp}"
 
 
 def _given_fields(update: object, field: str) -> dict[str, Any]:
@@ -444,11 +473,13 @@ def prepare_task_usage(
 
 
 def prepare_export(
-    *, base_url: str, workflow_id: object, version: object = "latest", **headers: Any
+    *, base_url: str, workflow_id: object, version: object = None, **headers: Any
 ) -> PreparedRequest:
-    """``GET /workflows/{workflow_id}/export?version=`` (a version number or ``latest``)."""
+    """``GET /workflows/{workflow_id}/export[?version=]``: without ``version`` Zuora
+    exports the *active* version (the official document's default); ``"latest"`` or a
+    number such as ``"0.0.2"`` picks another."""
     workflow = validate_id(workflow_id, "workflow_id")
-    query = [("version", _version_text(version))]
+    query = [] if version is None else [("version", _version_text(version))]
     return _get(
         _target(base_url=base_url, **headers), "/workflows/{}/export", (workflow,), query=query
     )

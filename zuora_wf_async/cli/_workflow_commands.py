@@ -74,7 +74,10 @@ def add_workflow_commands(
     usage.add_argument("--to", dest="end", type=_day, required=True, metavar="YYYY-MM-DD")
     export = parsers["export"] = commands.add_parser("export", help="export a workflow version")
     export.add_argument("id", type=_id, metavar="WORKFLOW_ID")
-    export.add_argument("--version", default="latest", help="a version number, or latest")
+    export.add_argument(
+        "--version",
+        help="a version number, or latest (default: the active version, as Zuora exports it)",
+    )
     export.add_argument("--output", "-o", type=Path, metavar="FILE", help="default: stdout")
     imported = parsers["import"] = commands.add_parser(
         "import", help="import an exported workflow (new, or a new version with --workflow)"

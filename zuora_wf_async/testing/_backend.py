@@ -482,7 +482,8 @@ class Backend:
             return self._definitions.import_reply(body, query, now)
         assert route.param is not None  # noqa: S101  # the other keyed routes capture an id
         if route.endpoint == "rerun_task":
-            return self._runs.book.rerun_reply(self._runs.tasks_now(now), route.param, now)
+            tasks = self._runs.tasks_now(now)
+            return self._runs.book.rerun_reply(tasks, route.param, now, self._runs.rerun_failures)
         param = route.param
         if route.endpoint == "update_workflow":
             return self._definitions.update_reply(param, body, now)

@@ -50,6 +50,8 @@ class WorkflowConfig:
     delay or a callout retry do; the run then reads ``Finished`` with ``tasks.pending`` set
     (the schema: "it might have tasks pending"), or with ``pending_status`` the ``Pending``
     run status Zuora's settings guide describes (not in the API's enum; no ``finishedAt``).
+    ``rerun_failures``: the first that many reruns of each task of a run fail again (the
+    rerun answers ``Processing``; the task is then in ``Error``, ended at the rerun).
     """
 
     callout_enabled: bool = True
@@ -63,12 +65,15 @@ class WorkflowConfig:
     task_tags: tuple[str, ...] = attrs.field(default=(), converter=_names)
     task_error_class: str = "WorkflowError::Callout"
     task_error: str = "Callout response was 500 after 1 tries."
+    rerun_failures: int = 0
 
     def __attrs_post_init__(self) -> None:
         if not 0 <= self.failed_tasks <= self.task_count:
             raise ValueError("failed_tasks must be between 0 and task_count")
         if self.pending_tasks < 0 or self.failed_tasks + self.pending_tasks > self.task_count:
             raise ValueError("failed_tasks + pending_tasks must be at most task_count")
+        if self.rerun_failures < 0:
+            raise ValueError("rerun_failures must be at least 0")
         if self.force_status is not None and not 100 <= self.force_status <= 599:
             raise ValueError(f"force_status must be an HTTP status, got {self.force_status}")
 
@@ -282,6 +287,11 @@ class RunStore:
             for run in runs
             for task in run_tasks(run, *run.phase(now, self.life), self.life, self.wall)
         ]
+
+    def rerun_failures(self, task: dict[str, Any]) -> int:
+        """How many reruns of ``task`` fail again (its run's ``rerun_failures``)."""
+        run = self._runs.get(task.get("workflow_id") or 0)
+        return 0 if run is None else run.config.rerun_failures
 
     def tasks_now(self, now: float, run_id: int | None = None) -> list[dict[str, Any]]:
         """The tasks as a caller sees them: reruns and batch updates applied."""

@@ -3,7 +3,9 @@
 Run tasks are computed from their run's phase (see ``_tasks``); a :class:`TaskBook` keeps
 what callers changed on top of that: the fields a ``batch_update`` set and the reruns. A
 rerun makes the task run again at once and succeed (``Success``, error fields cleared,
-new start and end times), and counts as one more task run in the usage metrics, which
+new start and end times), unless ``WorkflowConfig.rerun_failures`` says the first reruns
+of each task fail again (the answer says ``Processing``, the task is then ``Error`` again
+with that rerun's times), and counts as one more task run in the usage metrics, which
 count every task that started, on the day it started.
 
 Bodies follow the official examples: ``batch_update`` answers a ``TasksResponse`` with
@@ -62,6 +64,7 @@ class TaskBook:
     wall: Callable[[float], dt.datetime]
     _changes: dict[int, dict[str, Any]] = attrs.field(factory=dict, init=False)
     _reruns: list[float] = attrs.field(factory=list, init=False)
+    _rerun_counts: dict[int, int] = attrs.field(factory=dict, init=False)
 
     def apply(self, tasks: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         """``tasks`` with every recorded change laid over them."""
@@ -71,11 +74,30 @@ class TaskBook:
         found = _find(tasks, param)
         return _not_found(param) if found is None else json_reply(200, found)
 
-    def rerun_reply(self, tasks: list[dict[str, Any]], param: str, now: float) -> Reply:
+    def rerun_reply(
+        self,
+        tasks: list[dict[str, Any]],
+        param: str,
+        now: float,
+        failures: Callable[[dict[str, Any]], int] = lambda task: 0,
+    ) -> Reply:
+        """Rerun a task: it succeeds at once, unless it is one of the first ``failures(task)``
+        reruns of that task, which answer ``Processing`` (the rerun started) and leave the
+        task in ``Error`` again, ended now: a rerun that fails after its answer."""
         found = _find(tasks, param)
         if found is None:
             return _not_found(param)
         stamp = _iso(self.wall(now))
+        count = self._rerun_counts.get(found["id"], 0) + 1
+        self._rerun_counts[found["id"]] = count
+        self._reruns.append(now)
+        if count <= failures(found):
+            failed = {"status": "Error", "start_time": stamp, "end_time": stamp}
+            self._changes.setdefault(found["id"], {}).update(failed)
+            answer = {**found, "status": "Processing", "start_time": stamp}
+            answer.update(error=None, error_class=None, error_details=None)
+            answer.pop("end_time", None)
+            return json_reply(200, answer)
         change = {
             "status": "Success",
             "error": None,
@@ -85,7 +107,6 @@ class TaskBook:
             "end_time": stamp,
         }
         self._changes.setdefault(found["id"], {}).update(change)
-        self._reruns.append(now)
         return json_reply(200, {**found, **change})
 
     def batch_update_reply(self, tasks: list[dict[str, Any]], body: Any) -> Reply:
