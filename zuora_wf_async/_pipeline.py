@@ -44,6 +44,7 @@ from zuora_wf_async._errors import (
     InvalidRequestError,
     RateLimitError,
     RequestTimeoutError,
+    TransportError,
     UnauthorizedError,
     ZuoraAPIError,
     ZuoraError,
@@ -59,7 +60,12 @@ from zuora_wf_async._shared import (
     take_tenant_slot,
 )
 from zuora_wf_async._telemetry import NO_TELEMETRY, Telemetry
-from zuora_wf_async._tokens import TokenCache, TokenWaitTimeout
+from zuora_wf_async._tokens import (
+    SharedFetchFailed,
+    TokenCache,
+    TokenFetchCancelled,
+    TokenWaitTimeout,
+)
 from zuora_wf_async._transport import Transport
 
 __all__ = ["CallerDeadlinePassed", "Pipeline"]
@@ -397,8 +403,7 @@ class Pipeline:
             try:
                 if self._tenant is not None:  # a tenant-wide slot too, shared with others
                     lease = await self._wait_for_tenant_slot(call, limiter, self._tenant)
-                token = tokens.current() or await self._wait_for_token(call, tokens)
-                call.sent_token = token
+                token = call.sent_token = await self._token_for(call, tokens)
                 headers = {**prepared.headers, "Authorization": f"Bearer {token}"}
                 self.telemetry.sending(headers)  # a traceparent, only when asked for
                 timeout = min(self.timeout, call.deadline_at - self.clock())
@@ -423,10 +428,22 @@ class Pipeline:
                 return read_answer(call.read, raw, prepared)
             raise api_error(raw, prepared, max_bytes=self.max_response_bytes)
         except ZuoraError as error:
-            call.failures += 1
-            if sent and not call.maybe_ran:
-                call.maybe_ran = may_have_run(error, method=prepared.method)
+            closed = self._attempt_failed(call, error, sent=sent)
+            if closed is not None:
+                raise closed from error
             raise
+
+    def _attempt_failed(
+        self, call: _Call, error: ZuoraError, *, sent: bool
+    ) -> ClientStateError | None:
+        """Count a failed attempt; the error to end the call with if the client closed."""
+        call.failures += 1
+        if sent and not call.maybe_ran:
+            call.maybe_ran = may_have_run(error, method=call.prepared.method)
+        if self.closed and isinstance(error, TransportError):
+            # aclose() closed the session under this request: no resend can follow.
+            return self._closed_mid_call(call)
+        return None
 
     def _observe_pacing(
         self, limiter: AdaptiveLimiter, generation: int, raw: RawResponse
@@ -479,6 +496,14 @@ class Pipeline:
             track_id=prepared.track_id,
         )
 
+    async def _token_for(self, call: _Call, tokens: TokenCache) -> str:
+        """The token to send, unless ``aclose()`` ran while this call waited (to resend,
+        for a slot, for the token): then nothing is sent, and the call ends at once."""
+        token = tokens.current() or await self._wait_for_token(call, tokens)
+        if self.closed:
+            raise self._closed_mid_call(call)
+        return token
+
     async def _wait_for_token(self, call: _Call, tokens: TokenCache) -> str:
         time_left = call.deadline_at - self.clock()
         try:
@@ -487,6 +512,25 @@ class Pipeline:
             raise self._not_sent(
                 call, "the OAuth token fetch did not finish before the call's deadline"
             ) from None
+        except SharedFetchFailed as failed:
+            # Every waiter of the fetch fails with it; the budget pays for it once.
+            call.shared_failure = failed.failure
+            raise failed.error from None
+        except TokenFetchCancelled:
+            raise self._closed_mid_call(call) from None
+
+    def _closed_mid_call(self, call: _Call) -> ClientStateError:
+        prepared = call.prepared
+        resend = (
+            "; Zuora may have received it: resend it under the same Idempotency-Key "
+            f"({prepared.idempotency_key}) from an open client"
+            if call.maybe_ran and prepared.idempotency_key
+            else ""
+        )
+        return ClientStateError(
+            f"{prepared.method} {prepared.path}: the WorkflowClient was closed (aclose()) "
+            f"while this call was in flight{resend}"
+        )
 
     def _not_sent(self, call: _Call, why: str) -> RequestTimeoutError:
         prepared = call.prepared

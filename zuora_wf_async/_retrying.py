@@ -43,7 +43,7 @@ from zuora_wf_async._errors import ZuoraError
 from zuora_wf_async._events import call_hook
 from zuora_wf_async._telemetry import NO_TELEMETRY, Telemetry
 
-__all__ = ["CallResult", "CallState", "RetryEvent", "RetryLoop"]
+__all__ = ["CallResult", "CallState", "RetryEvent", "RetryLoop", "SharedFailure"]
 
 logger = logging.getLogger("zuora_wf_async")
 
@@ -69,6 +69,20 @@ class CallResult(NamedTuple):
     elapsed: float
 
 
+class SharedFailure:
+    """One failure many calls met together (a shared token fetch that failed).
+
+    Each of them retries, but the client's retry budget pays for the failure once: the
+    first call to retry spends the token and marks it ``charged``; the others retry on it.
+    200 calls behind one failed fetch used to spend 200 tokens and be refused half.
+    """
+
+    __slots__ = ("charged",)
+
+    def __init__(self) -> None:
+        self.charged = False
+
+
 class CallState:
     """What one call knows while it runs; built once per call, read by the loop."""
 
@@ -81,6 +95,7 @@ class CallState:
         "policy",
         "refreshed",
         "sent_token",
+        "shared_failure",
         "started",
         "step",
     )
@@ -98,6 +113,9 @@ class CallState:
         # True once any attempt failed in a way that may have left the request carried out.
         self.maybe_ran = False
         self.step: Resend | Stop | None = None
+        # Set when an attempt failed on a failure other calls share (see above), until
+        # the resend after it.
+        self.shared_failure: SharedFailure | None = None
 
 
 def _is_final(error: Exception) -> bool:
@@ -200,6 +218,7 @@ class RetryLoop:
         tokens = self._tokens()
         sent = call.sent_token
         budget = self._budget
+        shared = call.shared_failure
         return next_step(
             error,
             policy=call.policy,
@@ -211,7 +230,10 @@ class RetryLoop:
             ),
             can_refresh=tokens is not None and tokens.refreshable,
             time_left=call.deadline_at - self._clock(),
-            budget_left=budget is None or budget.tokens >= 1.0,
+            # A shared failure another call already paid for costs nothing more.
+            budget_left=(
+                budget is None or budget.tokens >= 1.0 or (shared is not None and shared.charged)
+            ),
             jitter=self._random(),
         )
 
@@ -221,8 +243,12 @@ class RetryLoop:
         error: ZuoraError = details["exception"]
         step = call.step
         assert isinstance(step, Resend)  # noqa: S101 -- the generator only yields a Resend
+        shared, call.shared_failure = call.shared_failure, None  # this failure's, consumed
         if step.spends_budget and self._budget is not None:
-            self._budget.try_spend()
+            if shared is None or not shared.charged:
+                self._budget.try_spend()
+            if shared is not None:
+                shared.charged = True
         if not step.counts_as_attempt:
             call.failures -= 1
         if step.auth_resend:

@@ -3,10 +3,15 @@
 Many calls may find the token missing or expired at the same moment. The first starts one
 fetch, as a task of its own, and every caller awaits that same fetch, each only as long as
 its own deadline allows: a slow ``/oauth/token`` holds no caller past its deadline, and a
-caller that gives up (or is cancelled) does not cancel the fetch the others wait for. A
-failed fetch fails every waiter with the same typed error, and is forgotten: the next call
-(after its own backoff) starts a new one. So a failing token endpoint sees one request per
-wave of retries, never one per caller.
+caller that gives up (or is cancelled) does not cancel the fetch the others wait for. When
+the last of them gives up, though, the fetch is cancelled: nobody wants its answer, and a
+hung fetch left running would make every later call join it and give up too.
+
+A failed fetch fails every waiter with the same typed error (a copy each), and is
+forgotten: the next call (after its own backoff) starts a new one. So a failing token
+endpoint sees one request per wave of retries, never one per caller; and the waiters'
+retries cost the client's retry budget once for that one failure (``SharedFetchFailed``
+carries the ``SharedFailure`` they share).
 """
 
 from __future__ import annotations
@@ -16,12 +21,38 @@ from collections.abc import Awaitable, Callable
 
 from zuora_wf_async._core.oauth import TokenGrant, refresh_margin
 from zuora_wf_async._errors import ZuoraError
+from zuora_wf_async._retrying import SharedFailure
 
-__all__ = ["TokenCache", "TokenWaitTimeout"]
+__all__ = ["SharedFetchFailed", "TokenCache", "TokenFetchCancelled", "TokenWaitTimeout"]
 
 
 class TokenWaitTimeout(Exception):  # noqa: N818 -- an internal signal, never leaves the library
     """The caller's deadline passed while the token fetch was still running."""
+
+
+class TokenFetchCancelled(Exception):  # noqa: N818 -- an internal signal, never leaves
+    """The fetch this caller waited for was cancelled under it: the client closed."""
+
+
+class SharedFetchFailed(Exception):  # noqa: N818 -- an internal signal, never leaves
+    """The shared fetch failed: ``error`` is this caller's copy of its error, ``failure``
+    what every waiter of that fetch shares (the retry budget pays for it once)."""
+
+    def __init__(self, error: ZuoraError, failure: SharedFailure) -> None:
+        super().__init__(error)
+        self.error = error
+        self.failure = failure
+
+
+class _Fetch:
+    """One fetch in flight: its task, how many callers wait for it, its shared failure."""
+
+    __slots__ = ("failure", "task", "waiters")
+
+    def __init__(self, task: asyncio.Future[str]) -> None:
+        self.task = task
+        self.waiters = 0
+        self.failure = SharedFailure()
 
 
 def _own_copy(error: ZuoraError) -> ZuoraError:
@@ -51,7 +82,7 @@ class TokenCache:
         self._clock = clock
         self._token = fixed_token
         self._fresh_until = float("inf") if fixed_token else float("-inf")
-        self._in_flight: asyncio.Future[str] | None = None
+        self._in_flight: _Fetch | None = None
         self.fetches = 0
         self.failed_fetches = 0
 
@@ -71,32 +102,47 @@ class TokenCache:
     async def token(self, time_left: float | None = None) -> str:
         """A fresh token, waiting at most ``time_left`` seconds for a fetch in flight.
 
-        Raises ``TokenWaitTimeout`` when that time runs out first, and the fetch's own
-        ``ZuoraError`` when it fails.
+        Raises ``TokenWaitTimeout`` when that time runs out first, ``SharedFetchFailed``
+        (with a copy of the fetch's ``ZuoraError``) when it fails, and
+        ``TokenFetchCancelled`` when ``close`` cancelled it.
         """
         current = self.current()
         if current is not None:
             return current
-        fetch = self._in_flight
-        if fetch is None:
-            fetch = self._start_fetch()
+        fetch = self._in_flight or self._start_fetch()
+        fetch.waiters += 1
         try:
             async with asyncio.timeout(time_left):
-                return await asyncio.shield(fetch)
+                return await asyncio.shield(fetch.task)
         except ZuoraError as error:
             # Before TimeoutError: a fetch's own RequestTimeoutError is a ZuoraError too.
-            raise _own_copy(error) from None
+            raise SharedFetchFailed(_own_copy(error), fetch.failure) from None
         except TimeoutError:
             raise TokenWaitTimeout from None
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if fetch.task.cancelled() and (task is None or not task.cancelling()):
+                raise TokenFetchCancelled from None  # close() cancelled the fetch, not us
+            raise
+        finally:
+            fetch.waiters -= 1
+            if not fetch.waiters and not fetch.task.done():
+                self._abandon(fetch)
 
-    def _start_fetch(self) -> asyncio.Future[str]:
+    def _start_fetch(self) -> _Fetch:
         if self._fetch is None:
             # A fixed token never expires by our clock; only invalidate() lands here.
             raise AssertionError("a fixed bearer token cannot be refreshed")
-        fetch = asyncio.ensure_future(self._fetch_and_keep(self._fetch))
+        fetch = _Fetch(asyncio.ensure_future(self._fetch_and_keep(self._fetch)))
         self._in_flight = fetch
-        fetch.add_done_callback(self._fetch_done)
+        fetch.task.add_done_callback(lambda task: self._fetch_done(fetch, task))
         return fetch
+
+    def _abandon(self, fetch: _Fetch) -> None:
+        """Every waiter gave up on ``fetch``: cancel it, so the next call starts afresh."""
+        fetch.task.cancel()
+        if self._in_flight is fetch:
+            self._in_flight = None
 
     async def _fetch_and_keep(self, fetch: Callable[[], Awaitable[TokenGrant]]) -> str:
         grant = await fetch()
@@ -105,12 +151,12 @@ class TokenCache:
         self._fresh_until = self._clock() + grant.expires_in - refresh_margin(grant.expires_in)
         return grant.access_token
 
-    def _fetch_done(self, fetch: asyncio.Future[str]) -> None:
+    def _fetch_done(self, fetch: _Fetch, task: asyncio.Future[str]) -> None:
         if self._in_flight is fetch:
             self._in_flight = None
-        # Retrieve the outcome so a fetch nobody awaited any more (every waiter timed out)
-        # does not log "exception was never retrieved"; its waiters have their own error.
-        if not fetch.cancelled() and fetch.exception() is not None:
+        # Retrieve the outcome so a fetch nobody awaited any more does not log "exception
+        # was never retrieved"; its waiters have their own error.
+        if not task.cancelled() and task.exception() is not None:
             self.failed_fetches += 1
 
     def is_current(self, token: str) -> bool:
@@ -126,5 +172,5 @@ class TokenCache:
     def close(self) -> None:
         """Cancel a fetch still in flight when the client closes."""
         if self._in_flight is not None:
-            self._in_flight.cancel()
+            self._in_flight.task.cancel()
             self._in_flight = None
