@@ -23,6 +23,15 @@ fake's process starts each scenario from a collected heap and keeps its collecto
 while it serves (a collection there stops every request in flight; ``--fake-gc`` keeps
 it on).
 
+``--one-process`` is issue 24's goodput table: one process, 20,000 runs at 50 ms against a
+tenant of 40 in flight and 833 requests/s (50,000 a minute, ideal 25 s), in rounds (``--repeat``)
+that run each scenario once, interleaved: ``raw-40`` and ``raw-64`` (the bare aiohttp loop
+with 40 and 64 workers), ``default`` (``run_many`` with default settings) and ``max-64``
+(``max_concurrency=64``); with ``--before CHECKOUT`` also ``default-before`` and
+``max-64-before``, and ``--after CHECKOUT`` measures a snapshot instead of this checkout. Each
+row's ratio to ``raw-40`` is taken within its round, then the median over rounds. It writes
+``benchmarks/results/goodput-one-process.{md,json}``.
+
 ``--random429 RUNS`` is the other half of the issue: one client, FakeZuora in a process of
 its own (the per-minute quota lifted; ``--fake-latency SECONDS`` per run request, none by
 default), ``run_many`` and concurrent ``run_workflow`` calls of RUNS runs with and without
@@ -99,7 +108,9 @@ async def _client_main(config: dict[str, Any]) -> None:
     """One client process: open, say READY, wait for GO on stdin, run, print a summary."""
     from zuora_wf_async import BearerToken, RetryPolicy, WorkflowClient
 
-    options: dict[str, Any] = {"max_concurrency": config["max_concurrency"]}
+    options: dict[str, Any] = {}
+    if config["max_concurrency"] is not None:  # None: the library's default
+        options["max_concurrency"] = config["max_concurrency"]
     if config.get("redis_url"):
         options["shared_limits"] = config["redis_url"]
         options["tenant_concurrency"] = config["tenant"]
@@ -345,7 +356,7 @@ async def scenario(
     tenant: int,
     latency: float,
     per_minute: int,
-    max_concurrency: int,
+    max_concurrency: int | None,
     redis_url: str | None,
     client_path: str | None = None,
     raw: bool = False,
@@ -903,6 +914,214 @@ async def main(
     print(f"wrote {out / 'goodput.md'}")
 
 
+# -- one process (issue 24) --------------------------------------------------------------------
+
+# The tenant of issue 24's table: 40 in flight, 50 ms per run, 833 requests/s (50,000 a
+# minute, Zuora Production's per-minute quota); 20,000 runs, ideal 25 s.
+ONE_PROCESS = {"tenant": 40, "latency": 0.05, "per_minute": 50_000, "runs": 20_000}
+# name -> (max_concurrency, None for the library's default; the bare aiohttp loop?)
+ONE_PROCESS_PLAN: dict[str, tuple[int | None, bool]] = {
+    "raw-40": (40, True),
+    "raw-64": (64, True),
+    "default": (None, False),
+    "max-64": (64, False),
+}
+# Issue 24's goals: wall time at most this times raw-40's in the same round; 429 share.
+ONE_PROCESS_GOALS: dict[str, tuple[float, float | None]] = {
+    "default": (1.02, None),
+    "max-64": (1.05, 0.005),
+}
+
+
+async def one_process(
+    quick: bool,
+    out: Path,
+    *,
+    before: str | None,
+    after: str | None,
+    repeat: int,
+    pin: bool,
+    fake_gc: bool,
+) -> None:
+    """Issue 24's table: each scenario once per round, interleaved, so that load from
+    elsewhere on the machine falls on all of them alike; results written after each round."""
+    from benchmarks._report import machine
+
+    settings: dict[str, Any] = {
+        **ONE_PROCESS,
+        "runs": 2_000 if quick else ONE_PROCESS["runs"],
+        "quick": quick,
+        "repeat": repeat,
+        "before": before,
+        "after": after,
+        "fake_gc": fake_gc,
+    }
+    plan = dict(ONE_PROCESS_PLAN)
+    if before:
+        plan["default-before"] = (None, False)
+        plan["max-64-before"] = (64, False)
+    info = machine()
+    placement = Placement(pin)
+    placement.pin_fake()
+    settings["placement"] = placement.describe()
+    rounds: list[dict[str, dict[str, Any]]] = []
+    try:
+        for number in range(repeat):
+            results: dict[str, dict[str, Any]] = {}
+            for name, (width, raw) in plan.items():
+                load = os.getloadavg()[0]
+                row = await scenario(
+                    name,
+                    processes=1,
+                    runs=settings["runs"],
+                    tenant=settings["tenant"],
+                    latency=settings["latency"],
+                    per_minute=settings["per_minute"],
+                    max_concurrency=width,
+                    redis_url=None,
+                    client_path=before if name.endswith("-before") else after,
+                    raw=raw,
+                    placement=placement,
+                    fake_gc=fake_gc,
+                )
+                row["load_average_at_start"] = load
+                row.pop("timeline", None)
+                results[name] = row
+                print(
+                    f"[{number + 1}/{repeat}] {name}: wall {row['wall_s']:.2f} s "
+                    f"({row['wall_over_ideal']:.3f} x ideal, "
+                    f"{row['wall_s'] / results['raw-40']['wall_s']:.3f} x raw-40), "
+                    f"429s {row['answers_429']} / {row['requests']}, peak "
+                    f"{row['peak_in_flight']}, mean in flight {row['mean_in_flight']:.1f}, "
+                    f"load {load:.2f}",
+                    flush=True,
+                )
+            rounds.append(results)
+            _write_one_process({"machine": info, "settings": settings, "rounds": rounds}, out)
+    finally:
+        placement.unpin()
+    print(f"wrote {out / 'goodput-one-process.md'}")
+
+
+def _write_one_process(document: dict[str, Any], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    document["scenarios"] = _one_process_summary(document["rounds"])
+    (out / "goodput-one-process.json").write_text(json.dumps(document, indent=2) + "\n")
+    (out / "goodput-one-process.md").write_text(_one_process_markdown(document))
+
+
+def _one_process_summary(rounds: list[dict[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Per scenario: its wall time over raw-40's in each round, and the median of those."""
+    rows = []
+    for name in rounds[0]:
+        tries = [results[name] for results in rounds]
+        ratios = [results[name]["wall_s"] / results["raw-40"]["wall_s"] for results in rounds]
+        requests = sum(row["requests"] for row in tries)
+        answers_429 = sum(row["answers_429"] for row in tries)
+        rows.append(
+            {
+                "scenario": name,
+                "over_raw_40": _median(ratios),
+                "over_raw_40_rounds": ratios,
+                "over_ideal": _median([row["wall_over_ideal"] for row in tries]),
+                "over_ideal_rounds": [row["wall_over_ideal"] for row in tries],
+                "answers_429": answers_429,
+                "requests": requests,
+                "share_429": answers_429 / requests if requests else 0.0,
+                "answers_429_rounds": [row["answers_429"] for row in tries],
+                "peak_in_flight": max(row["peak_in_flight"] for row in tries),
+                "mean_in_flight": _median([row["mean_in_flight"] for row in tries]),
+                "client_cpu_ms_per_run": _median(
+                    [1000 * row["per_process"][0]["run_cpu_s"] / row["runs"] for row in tries]
+                ),
+                "load_rounds": [row["load_average_at_start"] for row in tries],
+                "executions_equal_runs": all(row["executions"] == row["runs"] for row in tries),
+            }
+        )
+    return rows
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def _one_process_markdown(document: dict[str, Any]) -> str:
+    from benchmarks._report import machine_lines
+
+    settings = document["settings"]
+    ideal = ideal_seconds(
+        settings["runs"],
+        tenant=settings["tenant"],
+        latency=settings["latency"],
+        per_minute=settings["per_minute"],
+    )
+    command = "uv run python -m benchmarks.goodput --one-process"
+    command += " --quick" if settings["quick"] else ""
+    command += f" --repeat {settings['repeat']}" if settings["repeat"] > 1 else ""
+    command += " --before <checkout>" if settings.get("before") else ""
+    command += " --after <checkout>" if settings.get("after") else ""
+    clients = {
+        "raw-40": "bare aiohttp loop, exactly 40 workers",
+        "raw-64": "bare aiohttp loop, 64 workers",
+        "default": "`run_many`, default settings",
+        "max-64": "`run_many`, `max_concurrency=64`",
+        "default-before": "`run_many`, default settings, before (`max_concurrency=32`)",
+        "max-64-before": "`run_many`, `max_concurrency=64`, before",
+    }
+    lines = [
+        "# Goodput, one process (issue 24)",
+        "",
+        *machine_lines(document["machine"]),
+        f"- FakeZuora in the benchmark process: {settings['tenant']} requests in flight, "
+        f"{settings['latency'] * 1000:g} ms per run request, {settings['per_minute']:,} "
+        f"requests per minute ({settings['per_minute'] / 60:,.0f}/s), 429s answered at once "
+        f"with `Retry-After: 1`; {settings['runs']:,} runs, ideal {ideal:.2f} s",
+        f"- CPUs: {settings.get('placement', 'not pinned')}",
+        f"- command: `{command}`",
+        f"- {len(document['rounds'])} rounds, each running every scenario once in the "
+        "order of the table; a ratio to raw-40 is taken within its round, and the row shows "
+        "the median over rounds and every round (the load average at each start in "
+        "brackets)",
+        "- the bare loop retries a 429 at once; the library waits the `Retry-After`",
+        "",
+        "| scenario | client | wall / raw-40 (median) | wall / raw-40, every round (load) "
+        "| wall / ideal (median) | 429s / requests, all rounds | peak in flight "
+        "| mean in flight | client CPU per run (ms) | goal |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for row in document["scenarios"]:
+        goal = "baseline" if row["scenario"] == "raw-40" else ""
+        target = ONE_PROCESS_GOALS.get(row["scenario"])
+        if target is not None:
+            wall_goal, share_goal = target
+            checks = [(f"<= {wall_goal:.2f}x raw-40", row["over_raw_40"] <= wall_goal)]
+            if share_goal is not None:
+                checks.append((f"429s < {share_goal:.1%}", row["share_429"] < share_goal))
+            goal = "; ".join(f"{text}: {'met' if ok else '**not met**'}" for text, ok in checks)
+        every = ", ".join(
+            f"{ratio:.3f} ({load:.1f})"
+            for ratio, load in zip(row["over_raw_40_rounds"], row["load_rounds"], strict=True)
+        )
+        lines.append(
+            f"| {row['scenario']} | {clients.get(row['scenario'], '')} "
+            f"| {row['over_raw_40']:.3f} | {every} | {row['over_ideal']:.3f} "
+            f"| {row['answers_429']:,} / {row['requests']:,} ({row['share_429']:.2%}) "
+            f"| {row['peak_in_flight']} | {row['mean_in_flight']:.1f} "
+            f"| {row['client_cpu_ms_per_run']:.3f} | {goal} |"
+        )
+    lost = not all(row["executions_equal_runs"] for row in document["scenarios"])
+    lines += [
+        "",
+        "Some scenario lost or duplicated runs: see goodput-one-process.json."
+        if lost
+        else "Runs lost or started twice: none in any round (executions = runs).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
 def _write(document: dict[str, Any], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "goodput.json").write_text(json.dumps(document, indent=2) + "\n")
@@ -939,6 +1158,16 @@ if __name__ == "__main__":
         action="store_true",
         help="leave the fake's garbage collector on while a scenario runs (default: off)",
     )
+    parser.add_argument(
+        "--one-process",
+        action="store_true",
+        help="issue 24's table: one process, 20,000 runs against a tenant of 40 (--repeat rounds)",
+    )
+    parser.add_argument(
+        "--after",
+        metavar="CHECKOUT",
+        help="with --one-process: the library from this snapshot (default: this checkout)",
+    )
     parser.add_argument("--random429", type=int, metavar="RUNS", help="the random-429 run")
     parser.add_argument(
         "--fake-latency",
@@ -955,6 +1184,18 @@ if __name__ == "__main__":
         asyncio.run(_client_main(json.loads(arguments.client)))
     elif arguments.raw_client:
         asyncio.run(_raw_client_main(json.loads(arguments.raw_client)))
+    elif arguments.one_process:
+        asyncio.run(
+            one_process(
+                arguments.quick,
+                arguments.out,
+                before=arguments.before,
+                after=arguments.after,
+                repeat=arguments.repeat,
+                pin=not arguments.no_pin,
+                fake_gc=arguments.fake_gc,
+            )
+        )
     elif arguments.random429:
         print(json.dumps(asyncio.run(random_429(arguments.random429, arguments.fake_latency))))
     else:
