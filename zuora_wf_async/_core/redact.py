@@ -25,6 +25,7 @@ Pure apart from the registry: no I/O, no asyncio.
 
 from __future__ import annotations
 
+import itertools
 import re
 import threading
 from collections import Counter, OrderedDict
@@ -257,7 +258,7 @@ def scrub_headers(headers: Mapping[str, str]) -> Mapping[str, str]:
     """
     items = list(headers.items())
     if not any(name.lower() in _SECRET_HEADERS for name, _ in items):
-        flat = "\n".join(f"{name}\n{value}" for name, value in items)
+        flat = "\n".join(itertools.chain.from_iterable(items))
         if scrub(flat) == flat:
             return headers
     return CIMultiDictProxy(
