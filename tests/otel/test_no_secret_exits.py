@@ -1,8 +1,9 @@
 """A token a server puts in every header name and value and in the body leaves by no exit.
 
 A plain ``aiohttp.web`` app on 127.0.0.1 answers ``get_run`` with a 503 and then a 404,
-each echoing the client's bearer token in header names, in every header value it controls
-(``Zuora-Request-Id`` and ``Zuora-Track-Id`` among them) and in the body. Every exit of the
+each echoing the client's bearer token in header names and in the value of every header it
+controls (``Zuora-Request-Id``, ``Zuora-Track-Id``, ``Content-Type``, ``Date``, the rate
+headers; only ``Content-Length`` is aiohttp's) and in the body. Every exit of the
 library is then read: the error's message, ``repr``, ``headers`` (names and values),
 ``request_id`` and other attributes, the ``on_request``/``on_response``/``on_retry``
 events, every DEBUG log record with its extras, and every span attribute the real
@@ -34,6 +35,11 @@ def echoing_headers() -> dict[str, str]:
         MARK: f"Bearer {MARK}",
         "Retry-After": f"0 {MARK}",
         "RateLimit-Remaining": MARK,
+        "RateLimit-Reset": f"{MARK}=1",
+        "Content-Type": f"application/json; marker={MARK}",
+        "Server": MARK,
+        "Date": f"Bearer {MARK}",
+        "Set-Cookie": f"session={MARK}",
     }
 
 
@@ -48,9 +54,7 @@ class Echo:
         self.seen.append(request.headers.get("Authorization", ""))
         status = self.statuses[min(len(self.seen), len(self.statuses)) - 1]
         body = f'{{"message": "echo {MARK}", "errors": ["{MARK}"], "{MARK}": "{MARK}"}}'
-        return web.Response(
-            status=status, text=body, content_type="application/json", headers=echoing_headers()
-        )
+        return web.Response(status=status, body=body.encode(), headers=echoing_headers())
 
 
 @pytest.fixture
