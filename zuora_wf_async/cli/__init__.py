@@ -2,7 +2,8 @@
 
 Commands: ``demo``, ``run``, ``get``, ``wait``, ``stop``, ``tasks``, ``batch`` and
 ``fake-server`` (``zuora-wf COMMAND --help`` for each). Exit codes (:mod:`._exits`): 0
-when everything asked for succeeded, 1 when a run or a row failed, 2 for a usage error
+when everything asked for succeeded, 1 when a run or a row failed, 4 when none failed but
+a run is pending (``--wait``; not a failure), 2 for a usage error
 (bad flags, unreadable input, missing credentials), 3 when a file the command writes (the
 batch journal) could not be written, always as one line on stderr, never a traceback; 130
 when interrupted. rich draws the progress bar and tables of ``demo`` and ``batch``;
@@ -39,6 +40,8 @@ RICH_MISSING = (
     "zuora-wf: this command draws with rich, which is not installed; "
     "install the CLI extra: pip install 'zuora-wf-async[cli]'"
 )
+# A pending run (an approval may pend for 90 days) would otherwise hold the wait to its end.
+_UNTIL_PENDING = "stop waiting once the run is pending (its tasks wait); exit 4"
 _CALLS = {"run": cmd_run, "get": cmd_get, "wait": cmd_wait, "stop": cmd_stop, "tasks": cmd_tasks}
 
 
@@ -86,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--params-json", metavar="JSON", help="parameters as one JSON object")
     run.add_argument("--idempotency-key", metavar="KEY", help="default: a fresh UUID4")
     run.add_argument("--wait", action="store_true", help="follow the run to its end")
+    run.add_argument("--until-pending", action="store_true", help=_UNTIL_PENDING)
     run.add_argument("--timeout", type=_seconds, default=3600.0, help="--wait limit (3600 s)")
     add_connection_options(run)
 
@@ -99,6 +103,7 @@ def _parser() -> argparse.ArgumentParser:
         call.add_argument("run_id", type=_count, metavar="RUN_ID")
         if name == "wait":
             call.add_argument("--timeout", type=_seconds, default=3600.0, help="seconds (3600)")
+            call.add_argument("--until-pending", action="store_true", help=_UNTIL_PENDING)
         add_connection_options(call)
 
     batch = commands.add_parser(
@@ -183,6 +188,7 @@ async def _dispatch(
         ),
         wait=args.wait,
         wait_timeout=args.wait_timeout,
+        until_pending=args.until_pending,
         retry_failed=args.retry_failed,
         preflight=args.preflight,
     )

@@ -28,10 +28,10 @@ from zuora_wf_async._journal import BatchJournal, JournalBusyError
 from zuora_wf_async._journal import _digest as key_digest
 
 from ._config import UsageError
-from ._exits import WriteError, journal_write_error
+from ._exits import FAILED, WriteError, journal_write_error
 from ._inputs import InputFile, KeyScheme, Row, RowKeyError, check_params, open_input
 from ._render import Tally, live_progress, table
-from ._settle import settle
+from ._settle import exit_code, settle
 
 __all__ = ["BatchOptions", "dry_run", "run_batch"]
 
@@ -49,6 +49,7 @@ class BatchOptions:
     keys: KeyScheme
     wait: bool = False
     wait_timeout: float | None = 3600.0
+    until_pending: bool = False
     retry_failed: bool = False
     preflight: bool = True
 
@@ -241,8 +242,12 @@ class _Batch:
         if self.duplicates:
             rows.append(("same key as an earlier row", f"{self.duplicates} (not sent)"))
         if settled is not None:
-            outcome = ", ".join(f"{name} {n}" for name, n in sorted(settled.items()))
+            # Pending is not failure: its own line, and exit code 4 rather than 1.
+            ended = {name: n for name, n in settled.items() if name != "pending"}
+            outcome = ", ".join(f"{name} {n}" for name, n in sorted(ended.items()))
             rows.append(("runs settled", outcome or "none"))
+            if settled["pending"]:
+                rows.append(("runs pending", f"{settled['pending']} (tasks waiting, none failed)"))
         out.print(table(f"zuora-wf batch {self.options.workflow_id}", rows))
         for line in self.failures.first:
             out.print(line, markup=False)
@@ -342,7 +347,13 @@ async def run_batch(
                     batch.record(outcome)
             if options.wait:
                 with batch.writing():
-                    settled = await settle(client, journal, out, timeout=options.wait_timeout)
+                    settled = await settle(
+                        client,
+                        journal,
+                        out,
+                        timeout=options.wait_timeout,
+                        until_pending=options.until_pending,
+                    )
     except Exception:
         if batch.write_error is None:
             raise
@@ -351,7 +362,6 @@ async def run_batch(
         with batch.writing():
             journal.close()
     batch.summary(out, time.perf_counter() - started, settled)
-    all_ok = not batch.failures.reasons
-    if settled is not None:
-        all_ok = all_ok and set(settled) <= {"succeeded"}
-    return 0 if all_ok else 1
+    if batch.failures.reasons:
+        return FAILED
+    return exit_code(settled or ())

@@ -19,6 +19,7 @@ import attrs
 from zuora_wf_async import WorkflowClient
 
 from ._config import UsageError
+from ._settle import ending, exit_code
 
 __all__ = ["cmd_get", "cmd_run", "cmd_stop", "cmd_tasks", "cmd_wait", "parse_params", "to_json"]
 
@@ -77,9 +78,11 @@ async def cmd_run(args: argparse.Namespace, client: WorkflowClient) -> int:
         _emit(run)
         if not args.wait:
             return 0
-        detail = await client.wait_for_run(run.id, timeout=args.timeout)
+        detail = await client.wait_for_run(
+            run.id, timeout=args.timeout, until_pending=args.until_pending
+        )
     _emit(detail)
-    return 0 if detail.succeeded else 1
+    return exit_code([ending(detail)])
 
 
 async def cmd_get(args: argparse.Namespace, client: WorkflowClient) -> int:
@@ -91,9 +94,11 @@ async def cmd_get(args: argparse.Namespace, client: WorkflowClient) -> int:
 
 async def cmd_wait(args: argparse.Namespace, client: WorkflowClient) -> int:
     async with client:
-        detail = await client.wait_for_run(args.run_id, timeout=args.timeout)
+        detail = await client.wait_for_run(
+            args.run_id, timeout=args.timeout, until_pending=args.until_pending
+        )
     _emit(detail)
-    return 0 if detail.succeeded else 1
+    return exit_code([ending(detail)])
 
 
 async def cmd_stop(args: argparse.Namespace, client: WorkflowClient) -> int:

@@ -6,6 +6,8 @@
 2    a usage error: bad flags or values, unreadable input, missing credentials
 3    a file the command writes could not be written (a full disk under the batch
      journal, an ``export --output`` folder that does not exist); the line names it
+4    nothing failed, but a run is pending: its tasks wait on an approval, a delay or a
+     callout retry (``run --wait``, ``wait``, ``batch --wait``); not a failure, not done
 130  interrupted
 ===  ================================================================================
 
@@ -24,6 +26,7 @@ __all__ = [
     "FAILED",
     "INTERRUPTED",
     "OK",
+    "PENDING",
     "USAGE",
     "WRITE_FAILED",
     "WriteError",
@@ -35,6 +38,7 @@ OK = 0
 FAILED = 1
 USAGE = 2
 WRITE_FAILED = 3
+PENDING = 4
 INTERRUPTED = 130
 
 

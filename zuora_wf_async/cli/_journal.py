@@ -103,6 +103,11 @@ def add_batch_options(batch: argparse.ArgumentParser) -> None:
     )
     batch.add_argument("--wait", action="store_true", help="wait for every run to end")
     batch.add_argument(
+        "--until-pending",
+        action="store_true",
+        help="with --wait, stop waiting on a run once it is pending (exit 4 if any is)",
+    )
+    batch.add_argument(
         "--wait-timeout",
         type=_positive(float, 0),
         default=3600.0,
@@ -241,9 +246,12 @@ class _Report:
     def _apply_run(self, record: dict[str, Any]) -> None:
         kind, run_id = record["event"], record["run_id"]
         if kind == "settled":
-            self.ended[run_id] = (
-                "succeeded" if record["succeeded"] else f"{record.get('status')}, not succeeded"
-            )
+            if record["succeeded"]:
+                self.ended[run_id] = "succeeded"
+            elif record.get("ending") == "pending":
+                self.ended[run_id] = "pending"
+            else:
+                self.ended[run_id] = f"{record.get('status')}, not succeeded"
         elif kind == "stopped":
             self.stops["stopped" if record["success"] else "stop declined"] += 1
             if record["success"]:
