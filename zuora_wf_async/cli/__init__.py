@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
+import io
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -68,6 +70,7 @@ def _number(kind: type[int] | type[float], minimum: float) -> Callable[[str], An
 _count, _seconds = _number(int, 1), _number(float, 0)
 
 
+@functools.cache  # parse_args leaves it as it was; built once, not per call of run_command
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="zuora-wf", description="Run Zuora workflows from the command line.")
     parser.add_argument("--version", action="version", version=TOOL)
@@ -164,6 +167,9 @@ async def _dispatch(
     if args.command in WORKFLOW_COMMANDS:
         return await WORKFLOW_COMMANDS[args.command](args, make_client(args, environ))
     if args.command in JOURNAL_COMMANDS:  # batch report / batch stop
+        from ._inputs import regular_file
+
+        regular_file(args.journal, "JOURNAL", must_exist=False)
         return await JOURNAL_COMMANDS[args.command](args, partial(make_client, args, environ))
     try:
         from ._batch import BatchOptions, dry_run, run_batch
@@ -207,7 +213,12 @@ async def _dispatch(
 
 def _fail(message: str) -> None:
     sys.stdout.flush()
-    print(f"zuora-wf: {message}", file=sys.stderr, flush=True)
+    # One line whatever the message quotes (a path or a value holding a newline), and
+    # printable whatever it holds (a path with a byte that is not UTF-8 is "\udcff").
+    line = f"zuora-wf: {message}".replace("\r", "\\r").replace("\n", "\\n")
+    encoding = getattr(sys.stderr, "encoding", None) or "utf-8"
+    line = line.encode(encoding, "backslashreplace").decode(encoding)
+    print(line, file=sys.stderr, flush=True)
 
 
 async def run_command(
@@ -247,6 +258,11 @@ async def run_command(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``zuora-wf`` console script."""
+    # Text that UTF-8 cannot carry (a lone surrogate in a server's JSON, a file name that
+    # is not UTF-8) is printed escaped instead of ending the command with a traceback.
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
     try:
         return asyncio.run(run_command(argv))
     except KeyboardInterrupt:

@@ -29,7 +29,15 @@ from zuora_wf_async._journal import _digest as key_digest
 
 from ._config import UsageError
 from ._exits import FAILED, WriteError, journal_write_error
-from ._inputs import InputFile, KeyScheme, Row, RowKeyError, check_params, open_input
+from ._inputs import (
+    InputFile,
+    KeyScheme,
+    Row,
+    RowKeyError,
+    check_params,
+    open_input,
+    regular_file,
+)
 from ._render import Tally, live_progress, table
 from ._settle import exit_code, settle
 
@@ -270,6 +278,7 @@ def open_journal(
 ) -> BatchJournal:
     """The batch's journal, locked; a busy one is a usage error naming its holder."""
     assert options.journal is not None  # noqa: S101 -- argparse requires it without --dry-run
+    regular_file(options.journal, "--journal", must_exist=False)
     try:
         return BatchJournal.open(
             options.journal,
@@ -287,9 +296,11 @@ def open_journal(
 
 
 def _announce(journal: BatchJournal, out: Console) -> None:
+    # A path may hold a byte that is not UTF-8 ("\udcff"): shown escaped, not a crash.
+    path = str(journal.path).encode("utf-8", "backslashreplace").decode("utf-8")
     if journal.dropped_bytes:
         out.print(
-            f"{journal.path}: dropped a torn last line ({journal.dropped_bytes} bytes, "
+            f"{path}: dropped a torn last line ({journal.dropped_bytes} bytes, "
             "written when the process was killed); its row is redone with its key",
             markup=False,
         )
@@ -297,7 +308,7 @@ def _announce(journal: BatchJournal, out: Console) -> None:
         return
     counts = journal.counts
     out.print(
-        f"resuming {journal.path}: {counts['ok']} ok, {counts['failed']} failed, "
+        f"resuming {path}: {counts['ok']} ok, {counts['failed']} failed, "
         f"{counts['in_flight']} in flight (re-sent with their recorded keys)",
         markup=False,
     )

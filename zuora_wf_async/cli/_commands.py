@@ -43,24 +43,30 @@ def _emit(record: Any) -> None:
     sys.stdout.flush()
 
 
+def _json(text: str, flag: str) -> Any:
+    """``text`` as JSON, or a :class:`UsageError` naming ``flag`` and what is wrong."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{flag} is not valid JSON ({exc.msg})") from None
+    except RecursionError:  # 30,000 nested lists: deeper than Python's parser goes
+        raise UsageError(f"{flag} is nested too deeply to read") from None
+    except ValueError as exc:  # a number past Python's 4,300-digit limit
+        raise UsageError(f"{flag}: {exc}") from None
+
+
 def parse_params(pairs: Sequence[str], params_json: str | None) -> dict[str, Any]:
     """``--params-json`` first, then each ``--param``: ``key=text`` or ``key:=json``."""
     params: dict[str, Any] = {}
     if params_json is not None:
-        try:
-            loaded = json.loads(params_json)
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"--params-json is not valid JSON ({exc.msg})") from None
+        loaded = _json(params_json, "--params-json")
         if not isinstance(loaded, dict):
             raise UsageError('--params-json must be a JSON object, like \'{"accountId": "A-1"}\'')
         params.update(loaded)
     for pair in pairs:
         name, raw_json, value = pair.partition(":=") if ":=" in pair else ("", "", "")
         if raw_json:
-            try:
-                params[name] = json.loads(value)
-            except json.JSONDecodeError as exc:
-                raise UsageError(f"--param {name}:= needs a JSON value ({exc.msg})") from None
+            params[name] = _json(value, f"--param {name}:=")
             continue
         name, equals, value = pair.partition("=")
         if not equals or not name:

@@ -149,12 +149,23 @@ def tuning(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, fl
     return found
 
 
+# Far more than any secret or token; a read that stops here cannot fill memory (/dev/zero).
+MAX_SECRET_BYTES = 64 * 1024
+
+
 def _read_secret(path: Path, flag: str) -> str:
     try:
-        text = path.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
+        # Not stat-checked as a regular file: a pipe (--client-secret-file <(pass x)) is fine.
+        with path.open("rb") as file:
+            data = file.read(MAX_SECRET_BYTES + 1)
+        text = data.decode("utf-8").strip()
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path, or not UTF-8
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8 text"
+        if isinstance(exc, ValueError) and not isinstance(exc, UnicodeDecodeError):
+            reason = str(exc)
         raise UsageError(f"cannot read {flag} {str(path)!r}: {reason}") from None
+    if len(data) > MAX_SECRET_BYTES:
+        raise UsageError(f"{flag} {str(path)!r} holds over 64 KiB: not a secret")
     if not text:
         raise UsageError(f"{flag} {str(path)!r} is empty")
     return text
@@ -247,3 +258,7 @@ def make_client(
     except InvalidRequestError as exc:
         # The library's messages name the field and the fix and never carry a secret.
         raise UsageError(str(exc)) from None
+    except ValueError:  # a host yarl cannot parse ("http://["); its text could quote more
+        raise UsageError(
+            f"the Zuora host {base_url!r} is not a URL; pass e.g. --env us-sandbox"
+        ) from None

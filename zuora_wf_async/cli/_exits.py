@@ -45,8 +45,8 @@ INTERRUPTED = 130
 class WriteError(Exception):
     """A file the command writes could not be written; one line for stderr (exit 3)."""
 
-    def __init__(self, what: str, path: Path, error: OSError, advice: str = "") -> None:
-        reason = error.strerror or type(error).__name__
+    def __init__(self, what: str, path: Path, error: Exception, advice: str = "") -> None:
+        reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
         super().__init__(f"cannot write the {what} {path}: {reason}{advice}")
         self.path = path
 
@@ -63,8 +63,8 @@ def journal_write_error(path: Path, error: OSError) -> WriteError:
 
 @contextlib.contextmanager
 def writing(what: str, path: Path) -> Iterator[None]:
-    """Turn an ``OSError`` of the body into a :class:`WriteError` naming ``path``."""
+    """Turn an ``OSError`` of the body (or a NUL in the path) into a :class:`WriteError`."""
     try:
         yield
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         raise WriteError(what, path, exc) from exc

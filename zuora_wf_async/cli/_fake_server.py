@@ -98,6 +98,10 @@ def parse_faults(spec: str, *, seed: int = 0) -> FaultPlan:
 
 def build_fake(args: argparse.Namespace) -> FakeZuora:
     """The (not yet started) fake the ``fake-server`` options describe."""
+    for flag, value in (("--client-id", args.client_id), ("--client-secret", args.client_secret)):
+        # Printed as NAME=value lines and sent in HTTP: one line of text UTF-8 can carry.
+        if value is not None and (not value.isprintable() or not value.isascii()):
+            raise UsageError(f"fake-server: {flag} must be printable ASCII, one line")
     plan = parse_faults(args.faults, seed=args.seed) if args.faults else None
     try:
         return FakeZuora(

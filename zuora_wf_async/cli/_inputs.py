@@ -20,6 +20,7 @@ import csv
 import hashlib
 import json
 import re
+import stat
 import string
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -32,7 +33,15 @@ from zuora_wf_async._core.requests import MAX_BODY_BYTES, encode_params
 
 from ._config import UsageError
 
-__all__ = ["InputFile", "KeyScheme", "Row", "canonical_json", "check_params", "open_input"]
+__all__ = [
+    "InputFile",
+    "KeyScheme",
+    "Row",
+    "canonical_json",
+    "check_params",
+    "open_input",
+    "regular_file",
+]
 
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
 KEY_NAMESPACE = "zuora-wf"
@@ -314,6 +323,25 @@ def _escaped(text: str) -> bool:
     return _UNDECODED.search(text) is not None
 
 
+def regular_file(path: Path, name: str, *, must_exist: bool) -> None:
+    """:class:`UsageError` unless ``path`` is a regular file (or, if allowed, absent).
+
+    The files checked are read whole or more than once, so a device (``/dev/zero`` never
+    ends), a folder or a pipe cannot stand in for one.
+    """
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        if must_exist:
+            raise UsageError(f"cannot read {name} {path}: no such file") from None
+        return
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise UsageError(f"cannot read {name} {path!r}: {reason}") from None
+    if not stat.S_ISREG(mode):
+        raise UsageError(f"{name} {path}: not a regular file")
+
+
 def open_input(path: Path) -> InputFile:
     """Check ``path`` is a readable ``.jsonl``/``.csv`` file (a CSV's header too).
 
@@ -322,6 +350,7 @@ def open_input(path: Path) -> InputFile:
     kind = FORMATS.get(path.suffix.lower())
     if kind is None:
         raise UsageError(f"{path}: unknown input type; use a .jsonl (or .ndjson) or .csv file")
+    regular_file(path, "--input", must_exist=True)
     try:
         with path.open("rb"):
             pass

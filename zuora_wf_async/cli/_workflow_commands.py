@@ -21,6 +21,8 @@ from zuora_wf_async import WorkflowClient, WorkflowStatus
 
 from ._commands import to_json
 from ._config import UsageError
+from ._exits import writing
+from ._inputs import regular_file
 
 __all__ = ["WORKFLOW_COMMANDS", "add_workflow_commands"]
 
@@ -149,16 +151,20 @@ async def _export(args: argparse.Namespace, client: WorkflowClient) -> int:
         sys.stdout.write(text)
         sys.stdout.flush()
     else:
-        args.output.write_text(text, encoding="utf-8")
+        with writing("export output", args.output):
+            args.output.write_text(text, encoding="utf-8")
     return 0
 
 
 async def _import(args: argparse.Namespace, client: WorkflowClient) -> int:
+    regular_file(args.file, "FILE", must_exist=True)
     try:
         document = json.loads(args.file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"{args.file}: no such file") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except OSError as exc:
+        raise UsageError(f"cannot read {args.file}: {exc.strerror or exc}") from None
+    except RecursionError:
+        raise UsageError(f"{args.file} is not a JSON export (nested too deeply)") from None
+    except ValueError as exc:  # not UTF-8, not JSON, a number past the digit limit
         raise UsageError(f"{args.file} is not a JSON export ({exc})") from None
     activate = True if args.activate else None
     async with client:
