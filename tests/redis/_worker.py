@@ -23,13 +23,17 @@ async def main(config: dict[str, object]) -> None:
         if getattr(event, "status", None) == 429:
             answers_429 += 1
 
-    shared = SharedLimits(str(config["redis_url"]), namespace=str(config["namespace"]))
+    shared = SharedLimits(
+        str(config["redis_url"]),
+        namespace=str(config["namespace"]),
+        lease_seconds=float(str(config.get("lease", 10.0))),
+    )
     async with WorkflowClient(
         str(config["base_url"]),
         auth=BearerToken(str(config["token"])),
         shared_limits=shared,
         tenant_concurrency=int(str(config["tenant"])),
-        max_concurrency=32,
+        max_concurrency=int(str(config.get("max_concurrency", 32))),
         retry=RetryPolicy(deadline=float(str(config["deadline"]))),
         on_response=count_429,
     ) as zuora:

@@ -281,7 +281,7 @@ class SharedGate:
         await self._flush()
         answer = await self._ask(1)
         if answer is None:
-            return self._local_slot()
+            return self._local_slot() if self._down else None
         granted, wait_ms = answer
         if granted:
             self._add_held(1)
@@ -494,7 +494,8 @@ class SharedGate:
                 continue
             answer = await self._ask(len(live))
             if answer is None:
-                self._serve_locally()
+                if not self.available:  # down now (mypy keeps the check before the await)
+                    self._serve_locally()
                 continue
             granted, wait_ms = answer
             self._hand_out(granted, wait_ms)
@@ -570,6 +571,11 @@ class SharedGate:
         granted, wait_ms, *told = result
         self._told += granted
         self._learn(max(wait_ms, 0), *told)
+        if granted and not self._lease_alive():
+            # The answer came later than our lease can be trusted (this process or Redis
+            # stalled meanwhile): the slots may be someone else's by now. Redis hears
+            # they are given back, and the waiters ask again.
+            return 0, -1
         return granted, wait_ms
 
     async def _flush(self) -> None:
@@ -591,7 +597,7 @@ class SharedGate:
             self._learn(paused_ms, gen, *told)
 
     def _learn(self, paused_ms: int, *told: int) -> None:
-        """What every answer tells: ``gen, keep, counting, share, used`` (see _scripts)."""
+        """What every answer tells: ``gen, keep, counting, floor, used`` (see _scripts)."""
         gen, keep, counting, share, used = told
         self._gen = gen
         self._keep = keep
@@ -609,7 +615,8 @@ class SharedGate:
                 await self._check()
             result = await self._store.call(name, holding, self.tenant_concurrency, *args)
         except StoreFault as fault:
-            self._went_down(fault.kind, self._store.describe(fault.error))
+            if fault.kind != "stall":
+                self._went_down(fault.kind, self._store.describe(fault.error))
             return None
         except ConfigurationError as error:
             self._went_down("configuration", str(error))

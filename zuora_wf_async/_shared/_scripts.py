@@ -96,7 +96,7 @@ local function tally()
     end
   end
   local share = math.ceil(cap / sharers)
-  return cap, used, mine, share, waiting
+  return cap, used, mine, share, waiting, math.max(1, math.floor(cap / sharers))
 end
 
 -- ms the tenant stays paused (0: not paused), and whether the quota is being counted down
@@ -137,18 +137,19 @@ return {status, found}
 
 # Both scripts report `keep`: how many slots this holder may keep and pass from one of its
 # requests to the next without asking again (its fair share while others wait, else cap),
-# `share` (its fair share: the most it allows itself if Redis goes away) and `used` after
-# the call (the tenant-wide count, for the tenant's peak in ClientStats).
-# -> {granted (0..want), wait_ms (-1: none known), gen, keep, counting, share, used}
+# `floor` (its fair share rounded down: the most it allows itself if Redis goes away, so
+# that all of them together stay within the cap) and `used` after the call (the
+# tenant-wide count, for the tenant's peak in ClientStats).
+# -> {granted (0..want), wait_ms (-1: none known), gen, keep, counting, floor, used}
 # ARGV[6] how long a refused holder counts as waiting (ms), ARGV[7] slots wanted.
 ACQUIRE: Final = (
     _PROLOGUE
     + """
 local want = tonumber(ARGV[7])
 local paused_ms, counting, reset_at = pause_and_quota()
-local cap, used, mine, share, waiting = tally()
+local cap, used, mine, share, waiting, floor = tally()
 if paused_ms > 0 then
-  return {0, paused_ms, gen, share, counting, share, used}
+  return {0, paused_ms, gen, share, counting, floor, used}
 end
 local grant = math.max(0, math.min(want, cap - used))
 if waiting > 0 then
@@ -159,22 +160,22 @@ end
 if counting == 1 then
   local left = tonumber(redis.call('HGET', state_key, 'quota_left'))
   if left <= 0 then
-    return {0, reset_at - now, gen, share, counting, share, used}
+    return {0, reset_at - now, gen, share, counting, floor, used}
   end
   grant = math.min(grant, left)
   redis.call('HINCRBY', state_key, 'quota_left', -grant)
 end
 if grant == 0 then
   redis.call('ZADD', waiting_key, now + tonumber(ARGV[6]), holder)
-  return {0, -1, gen, share, counting, share, used}
+  return {0, -1, gen, share, counting, floor, used}
 end
 redis.call('ZREM', waiting_key, holder)
 redis.call('HINCRBY', held_key, holder, grant)
-return {grant, 0, gen, waiting > 0 and share or cap, counting, share, used + grant}
+return {grant, 0, gen, waiting > 0 and share or cap, counting, floor, used + grant}
 """
 )
 
-# -> {gen, paused_ms, keep, counting, share, used}
+# -> {gen, paused_ms, keep, counting, floor, used}
 # ARGV[6] gen of the cut (-1: none), ARGV[7] successes, ARGV[8] pause ms (0: none),
 # ARGV[9] quota reading ('' none, 'plenty', or remaining), ARGV[10] reading's reset ms,
 # ARGV[11] sends made on slots passed on inside the process (they count against the
@@ -222,7 +223,7 @@ elseif sends > 0 and redis.call('HEXISTS', state_key, 'quota_left') == 1 then
   redis.call('HINCRBY', state_key, 'quota_left', -sends)
 end
 local paused_ms, counting = pause_and_quota()
-local cap, used, _, share, waiting = tally()
-return {gen, paused_ms, waiting > 0 and share or cap, counting, share, used}
+local cap, used, _, share, waiting, floor = tally()
+return {gen, paused_ms, waiting > 0 and share or cap, counting, floor, used}
 """
 )

@@ -28,9 +28,12 @@ def keys_of(namespace: str) -> list[str]:
 
 
 class StoreFault(Exception):  # noqa: N818 -- an internal signal, never leaves the library
-    """A call to Redis failed: ``kind`` says whether waiting can cure it."""
+    """A call to Redis failed: ``kind`` says whether waiting can cure it ("outage"), or
+    not ("configuration"), or whether this process stalled, not Redis ("stall")."""
 
-    def __init__(self, kind: Literal["outage", "configuration"], error: BaseException) -> None:
+    def __init__(
+        self, kind: Literal["outage", "configuration", "stall"], error: BaseException
+    ) -> None:
         super().__init__(kind)
         self.kind = kind
         self.error = error
@@ -69,17 +72,26 @@ class TenantStore:
 
     async def _eval(self, name: str, args: list[object]) -> list[int]:
         redis = self._connection()
+        started = time.monotonic()
         try:
             async with asyncio.timeout(self.settings.timeout):
                 result = await self._scripts[name](keys=self.keys, args=args)
         except Exception as exc:
             if not _is_store_error(exc):
                 raise
-            if kind_of(exc) == "outage":
+            kind: Literal["outage", "configuration", "stall"] = kind_of(exc)
+            if isinstance(exc, TimeoutError) and (
+                time.monotonic() - started > 2 * self.settings.timeout
+            ):
+                # The timer fired long after it was due: *this* process stalled (SIGSTOP,
+                # a frozen VM), maybe with Redis's answer waiting in the socket. Not an
+                # outage: the call is lost, and the next one states our count.
+                kind = "stall"
+            if kind != "configuration":
                 # A call we gave up on may still be read by a stalled server; a fresh
                 # connection next time, and the sequence number makes the late one moot.
                 await self._drop(redis)
-            raise StoreFault(kind_of(exc), exc) from None
+            raise StoreFault(kind, exc) from None
         return [int(value) for value in result]
 
     async def _drop(self, redis: Redis) -> None:
