@@ -10,6 +10,7 @@ Where things happen (the map for a newcomer):
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import random
 import ssl
@@ -42,7 +43,11 @@ from zuora_wf_async._core.polling import (
 from zuora_wf_async._core.retry import RetryBudget, RetryPolicy
 from zuora_wf_async._core.workflows import single_entity_id
 from zuora_wf_async._encoding import BodyEncoder
-from zuora_wf_async._env import options_from_env, require_connection_options
+from zuora_wf_async._env import (
+    check_override_names,
+    options_from_env,
+    require_connection_options,
+)
 from zuora_wf_async._errors import InvalidRequestError, ZuoraError
 from zuora_wf_async._events import ClientStats, RequestEvent, ResponseEvent
 from zuora_wf_async._fanout import FanOut, KeyFn, ProgressFn, RunItem, RunStream
@@ -50,6 +55,7 @@ from zuora_wf_async._follow import RunFollower
 from zuora_wf_async._journal import BatchJournal
 from zuora_wf_async._models import Task, WorkflowRun, WorkflowRunDetail
 from zuora_wf_async._operations import WorkflowOperations
+from zuora_wf_async._options import check_batch_options, check_client_options, run_id_list
 from zuora_wf_async._outcomes import RunOutcome
 from zuora_wf_async._pipeline import Pipeline
 from zuora_wf_async._retrying import RetryEvent
@@ -165,6 +171,22 @@ class WorkflowClient:
                 f"expected BearerToken or OAuthCredentials, got {type(auth).__name__}",
                 "pass auth=OAuthCredentials(client_id=..., client_secret=...) or BearerToken(...)",
             )
+        check_client_options(
+            max_concurrency=max_concurrency,
+            tenant_concurrency=tenant_concurrency,
+            gzip_threshold=gzip_threshold,
+            timeout=timeout,
+            max_response_bytes=max_response_bytes,
+            max_rate=max_rate,
+            retry_budget=retry_budget,
+            hooks={"on_retry": on_retry, "on_request": on_request, "on_response": on_response},
+            clock=clock,
+            sleep=sleep,
+            rng=rng,
+            ssl_context=ssl_context,
+            trace_configs=trace_configs,
+            auto_track_id=auto_track_id,
+        )
         self.shared_limits, self.tenant_concurrency = _shared_limits_option(
             shared_limits, tenant_concurrency
         )
@@ -257,6 +279,7 @@ class WorkflowClient:
         environment.
         """
         options = options_from_env(os.environ if environ is None else environ)
+        check_override_names(overrides, inspect.signature(cls).parameters)
         options.update(overrides)
         require_connection_options(options)
         return cls(**options)
@@ -488,7 +511,7 @@ class WorkflowClient:
         error stands in its place instead, and nothing is raised.
         """
         return await self._follower.wait_for_runs(
-            run_ids,
+            run_id_list(run_ids),  # type: ignore[arg-type]  # each id checked there
             timeout=timeout,
             poll_interval=poll_interval,
             max_poll_interval=max_poll_interval,
@@ -583,6 +606,14 @@ class WorkflowClient:
         is sent and its outcome after, and every item needs a deterministic key (its own,
         or ``key_fn``'s).
         """
+        check_batch_options(
+            key_fn=key_fn,
+            on_progress=on_progress,
+            wait=wait,
+            total=total,
+            journal=journal,
+            preflight=preflight,
+        )
         return self._fanout.iter_runs(
             workflow_id,
             items,
@@ -628,6 +659,14 @@ class WorkflowClient:
         failure raises
         before anything is sent.
         """
+        check_batch_options(
+            key_fn=key_fn,
+            on_progress=on_progress,
+            wait=wait,
+            total=total,
+            journal=journal,
+            preflight=preflight,
+        )
         return await self._fanout.run_many(
             workflow_id,
             items,

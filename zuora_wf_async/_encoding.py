@@ -215,9 +215,11 @@ class BodyEncoder:
         """The body of small params, encoded now (no coroutine); None for large ones."""
         if _surely_small(params):
             return self.encode_now(params, flat=True)
-        if build.rough_size(params) <= _ENCODE_IN_SLICES_BYTES:
-            return self.encode_now(params)
-        return None
+        try:
+            small = build.rough_size(params) <= _ENCODE_IN_SLICES_BYTES
+        except Exception:  # noqa: BLE001 -- the caller's mapping raised; encode_params names it
+            small = True
+        return self.encode_now(params) if small else None
 
     async def encode(self, params: object) -> tuple[bytes, bytes | None]:
         encoded = self.encode_if_small(params)
@@ -251,7 +253,7 @@ class BodyEncoder:
                 if clock() >= until:
                     await asyncio.sleep(0)
                     until = clock() + _SLICE_SECONDS
-        except (InvalidRequestError, RecursionError):
+        except Exception:  # noqa: BLE001 -- a bad value, or the caller's objects' own code
             # Name the field as the one-shot encoder does (this raises; a body that
             # encodes after all is returned as it is).
             return self.encode_now(params)

@@ -2,17 +2,51 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from zuora_wf_async._auth import BearerToken, OAuthCredentials
 from zuora_wf_async._errors import InvalidRequestError
 
-__all__ = ["options_from_env", "require_connection_options"]
+__all__ = ["check_override_names", "options_from_env", "require_connection_options"]
+
+_VARIABLES = (
+    "ZUORA_BASE_URL",
+    "ZUORA_CLIENT_ID",
+    "ZUORA_CLIENT_SECRET",
+    "ZUORA_BEARER_TOKEN",
+    "ZUORA_ENTITY_IDS",
+    "ZUORA_ORG_IDS",
+    "ZUORA_REDIS_URL",
+    "ZUORA_TENANT_CONCURRENCY",
+)
+
+
+def check_override_names(overrides: Mapping[str, Any], accepted: Iterable[str]) -> None:
+    """Refuse an override the constructor does not take (it would be a ``TypeError``)."""
+    unknown = sorted(set(overrides) - set(accepted))
+    if unknown:
+        raise InvalidRequestError(
+            unknown[0],
+            "is not an option of WorkflowClient",
+            "check the spelling against WorkflowClient's parameters",
+        )
 
 
 def options_from_env(env: Mapping[str, str]) -> dict[str, Any]:
     """Constructor options read from ``env``; only what is set there."""
+    if not isinstance(env, Mapping):
+        raise InvalidRequestError(
+            "environ",
+            f"expected a mapping of variable names to values, got {type(env).__name__}",
+            "pass os.environ (the default) or a dict",
+        )
+    for name in _VARIABLES:
+        value = env.get(name)
+        if value is not None and not isinstance(value, str):
+            raise InvalidRequestError(
+                name, f"must be a string, got {type(value).__name__}", "set it to text"
+            )
     options: dict[str, Any] = {}
     if env.get("ZUORA_BASE_URL"):
         options["base_url"] = env["ZUORA_BASE_URL"]

@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from zuora_wf_async._core.requests import PreparedRequest, canonical_int, prepare_get
+from zuora_wf_async._core.requests import (
+    MAX_ID,
+    MAX_ID_DIGITS,
+    PreparedRequest,
+    canonical_int,
+    encodable_text,
+    prepare_get,
+    shown_value,
+)
 from zuora_wf_async._errors import InvalidRequestError
 
 __all__ = [
@@ -36,40 +44,55 @@ TASK_FILTERS = frozenset(
 
 
 def validate_run_id(run_id: object, field: str = "run_id") -> int:
-    """A run id as an int: a positive int, or the same as decimal digits (``"19080"``)."""
-    if isinstance(run_id, str) and run_id.isascii() and run_id.isdigit():
-        value: object = int(run_id)
+    """A run id as an int: a positive int, or the same as decimal digits (``"19080"``), at
+    most ``MAX_ID`` (a 5,000-digit string is refused before ``int()`` could fail on it)."""
+    value: object = None
+    if isinstance(run_id, str):
+        text = str.__str__(run_id)
+        if text.isascii() and text.isdigit() and len(text.lstrip("0")) <= MAX_ID_DIGITS:
+            value = int(text)
     else:
         value = canonical_int(run_id)  # an int subclass's own __str__ must not reach a URL
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+    if not isinstance(value, int) or not 0 < value <= MAX_ID:
         raise InvalidRequestError(
             field,
-            f"expected a positive int or a string of digits, got {run_id!r}",
+            f"expected a positive int or a string of digits (at most {MAX_ID}), got "
+            f"{shown_value(run_id)}",
             "pass the `id` of the run that run_workflow returned, e.g. 19080",
         )
     return value
 
 
-def _positive_int(field: str, value: object, fix: str, *, maximum: int | None = None) -> int:
+def _positive_int(field: str, value: object, fix: str, *, maximum: int = MAX_ID) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidRequestError(field, f"must be a positive int, got {value!r}", fix)
-    if maximum is not None and value > maximum:
-        raise InvalidRequestError(field, f"is {value}; Zuora allows at most {maximum}", fix)
-    return value
+        raise InvalidRequestError(field, f"must be a positive int, got {shown_value(value)}", fix)
+    if value > maximum:
+        shown = shown_value(value)
+        raise InvalidRequestError(field, f"is {shown}; Zuora allows at most {maximum}", fix)
+    return int.__int__(value)
 
 
 def _filter_pairs(name: str, value: object) -> list[tuple[str, str]]:
     field = f"filters[{name!r}]"
     if name == "tags":
-        if isinstance(value, str) or not isinstance(value, Sequence | frozenset | set):
+        if isinstance(value, str | bytes) or not isinstance(value, Sequence | frozenset | set):
             raise InvalidRequestError(
-                field, f"expected a list of tags, got {value!r}", "pass tags=['billing', ...]"
+                field,
+                f"expected a list of tags, got {shown_value(value)}",
+                "pass tags=['billing', ...]",
             )
-        tags = list(value)
+        try:
+            tags = [str.__str__(tag) if isinstance(tag, str) else tag for tag in value]
+        except Exception as exc:  # noqa: BLE001 -- the caller's sequence runs its own code
+            raise InvalidRequestError(
+                field, f"raised {type(exc).__name__} when read", "pass a list of tags"
+            ) from None
         for tag in tags:
-            if not isinstance(tag, str) or not tag:
+            if not isinstance(tag, str) or not tag or not encodable_text(tag):
                 raise InvalidRequestError(
-                    field, f"tag {tag!r} is not a non-empty string", "pass each tag as a string"
+                    field,
+                    f"tag {shown_value(tag)} is not a non-empty string of valid text",
+                    "pass each tag as a string",
                 )
         # The schema's `style: form, explode: false`: one pair, tags=a,b (the prose's
         # tags[]=a&tags[]=b is the other documented form); a task with any of them matches.
@@ -85,14 +108,20 @@ def _filter_pairs(name: str, value: object) -> list[tuple[str, str]]:
     if name == "instance":
         if not isinstance(value, bool):
             raise InvalidRequestError(
-                field, f"expected a bool, got {value!r}", "pass True for run tasks"
+                field, f"expected a bool, got {shown_value(value)}", "pass True for run tasks"
             )
         return [("instance", "true" if value else "false")]
-    if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
-        raise InvalidRequestError(
-            field, f"expected a non-empty string or an int, got {value!r}", "pass e.g. '2771'"
-        )
-    return [(name, str(value))]
+    fix = "pass e.g. '2771'"
+    if isinstance(value, str):
+        text = str.__str__(value)
+        if not text or not encodable_text(text):
+            raise InvalidRequestError(field, "expected non-empty valid text", fix)
+        return [(name, text)]
+    number = canonical_int(value)
+    if number is None or not -MAX_ID <= number <= MAX_ID:
+        shown = shown_value(value)
+        raise InvalidRequestError(field, f"expected a non-empty string or an int, got {shown}", fix)
+    return [(name, str(number))]
 
 
 def task_query(

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from zuora_wf_async._core.requests import shown_value
 from zuora_wf_async._errors import InvalidRequestError, RunWaitTimeoutError, ZuoraError
 
 if TYPE_CHECKING:
@@ -72,12 +73,20 @@ def poll_budget(max_concurrency: int, configured: int | None = None) -> int:
 
 
 def _seconds(field: str, value: object, *, allow_zero: bool, fix: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
-        raise InvalidRequestError(field, f"must be a number of seconds, got {value!r}", fix)
-    if value < 0 or (value == 0 and not allow_zero) or math.isinf(value):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or (isinstance(value, float) and math.isnan(value))
+    ):
+        shown = shown_value(value)
+        raise InvalidRequestError(field, f"must be a number of seconds, got {shown}", fix)
+    # An int too large for a float (10**400) is no finite number of seconds either.
+    seconds = float(value) if -1e300 < value < 1e300 else math.inf
+    if seconds < 0 or (seconds == 0 and not allow_zero) or math.isinf(seconds):
         bound = "at least 0" if allow_zero else "positive"
-        raise InvalidRequestError(field, f"must be finite and {bound}, got {value!r}", fix)
-    return float(value)
+        shown = shown_value(value)
+        raise InvalidRequestError(field, f"must be finite and {bound}, got {shown}", fix)
+    return seconds
 
 
 @attrs.frozen(kw_only=True)

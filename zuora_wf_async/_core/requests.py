@@ -6,34 +6,46 @@ The rules live here, before any I/O, so that bad input fails with an
 re-sends exactly those bytes (a changed body under the same key is a *different* request
 to Zuora, answered with 422).
 
-Hostile input is refused here too, never passed on to fail somewhere deeper: parameters
-nested past ``MAX_PARAMS_DEPTH``, lone surrogates, non-string keys at any depth, header
-values a server would strip or split, and ids whose type could steer a path (an ``int``
-subclass with its own ``__format__``): every id goes into a path as the canonical decimal
-digits of its ``int`` value, nothing else.
+Hostile input is refused here too, never passed on to fail somewhere deeper: header
+values a server would strip or split, ids whose type could steer a path (an ``int``
+subclass with its own ``__format__``) or too long to be one (every id goes into a path as
+the canonical decimal digits of its ``int`` value, at most ``MAX_ID``), query values that
+are not valid text. Bodies are encoded by ``bodies`` (the one checked JSON encoder, whose
+names are re-exported here); every path and query value goes through ``prepare_get``.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import json
-import math
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 import attrs
 
+from zuora_wf_async._core.bodies import (
+    MAX_BODY_BYTES,
+    MAX_PARAMS_DEPTH,
+    RESERVED_PARAM_NAMES,
+    encodable_text,
+    encode_json,
+    encode_params,
+    raised_reading,
+    rough_size,
+    shown_value,
+)
 from zuora_wf_async._errors import InvalidRequestError
 
 __all__ = [
     "MAX_BODY_BYTES",
+    "MAX_ID",
     "MAX_PARAMS_DEPTH",
     "RESERVED_PARAM_NAMES",
     "TOKEN_PATH",
     "PreparedRequest",
     "RunRequests",
     "canonical_int",
+    "encodable_text",
+    "encode_json",
     "encode_params",
     "exact_str",
     "normalize_base_url",
@@ -41,26 +53,24 @@ __all__ = [
     "prepare_run",
     "prepare_token",
     "rough_size",
+    "shown_value",
+    "validate_id_bound",
     "validate_id_list",
     "validate_idempotency_key",
     "validate_track_id",
     "validate_workflow_id",
 ]
 
-# Zuora's run endpoint refuses these as top-level parameter names (API reference, "Run a workflow").
-RESERVED_PARAM_NAMES = frozenset(
-    {"controller", "action", "id", "user_email", "user_token", "format"}
-)
-# "A task payload is at most 5 MB" (Workflow limits). Zuora does not say MB or MiB; we take
-# the smaller reading so a body we accept is never one Zuora refuses for size.
-MAX_BODY_BYTES = 5_000_000
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 MAX_TRACK_ID_LENGTH = 64
-# Real workflow parameters nest a handful of levels. The cap makes the refusal the same on
-# every machine (json's C encoder fails somewhere near Python's recursion limit, which
-# depends on how deep the caller's stack already is) and keeps a rejected value's path short.
-MAX_PARAMS_DEPTH = 100
+# Zuora's ids are database ids, far below the largest 64-bit integer. The bound refuses an
+# id of 5,000 digits here, where it would fail in int() or str() (Python's digit limit)
+# or make a path thousands of characters long; 19 digits is what it takes to write it.
+MAX_ID = 2**63 - 1
+MAX_ID_DIGITS = len(str(MAX_ID))
 _TRACK_ID_FORBIDDEN = frozenset(":;\"'")
+_shown = shown_value
+_encodable_text = encodable_text
 
 TOKEN_PATH = "/oauth/token"  # noqa: S105 -- a URL path, not a password
 JSON_CONTENT_TYPE = "application/json"
@@ -149,15 +159,6 @@ def normalize_base_url(base_url: object) -> str:
     return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
 
 
-def _shown(value: object) -> str:
-    """A short description of a caller's value for a message; never runs its own code."""
-    if value is None or type(value) in (int, float):
-        return repr(value)
-    if type(value) is str:
-        return repr(value) if len(value) <= 40 else f"a {len(value)}-character string"
-    return f"a {type(value).__name__}"
-
-
 def canonical_int(value: object) -> int | None:
     """``value``'s plain ``int`` if it is an int (not a bool), else None.
 
@@ -186,11 +187,27 @@ def validate_workflow_id(workflow_id: object) -> int:
     # bool is an int subclass; True as a workflow id is always a bug.
     value = canonical_int(workflow_id)
     if value is None or value <= 0:
-        shown = _shown(workflow_id) if value is None else str(value)
+        shown = _shown(workflow_id) if value is None else _shown_int(value)
         raise InvalidRequestError(
             "workflow_id",
             f"expected a positive int, got {shown}",
             "pass the numeric id of the workflow definition (the number in WF-<id>-...)",
+        )
+    return validate_id_bound(value, "workflow_id")
+
+
+def _shown_int(value: int) -> str:
+    # str() of an int past Python's digit limit raises; a long one would flood a message.
+    return str(value) if -MAX_ID <= value <= MAX_ID else "an integer of more than 19 digits"
+
+
+def validate_id_bound(value: int, field: str) -> int:
+    """``value`` if it can be an id (at most ``MAX_ID``), else ``InvalidRequestError``."""
+    if value > MAX_ID:
+        raise InvalidRequestError(
+            field,
+            f"is {_shown_int(value)}, larger than any id ({MAX_ID})",
+            "pass the id Zuora returned",
         )
     return value
 
@@ -265,10 +282,19 @@ def validate_id_list(field: str, ids: Iterable[str] | None) -> str | None:
         return None
     if isinstance(ids, str):
         raise InvalidRequestError(
-            field, "expected a list of ids, got a single string", f"pass {field}=[{ids!r}]"
+            field,
+            "expected a list of ids, got a single string",
+            f"pass {field}=[{shown_value(str.__str__(ids))}]",
         )
+    fix = f"pass a list of id strings, e.g. {field}=['8a8082...']"
+    if isinstance(ids, Mapping | bytes | bytearray) or not isinstance(ids, Iterable):
+        raise InvalidRequestError(field, f"expected a list of ids, got {_shown(ids)}", fix)
+    try:
+        given_ids = list(ids)
+    except Exception as exc:  # noqa: BLE001 -- the caller's own iterable
+        raise InvalidRequestError(field, raised_reading(exc), fix) from None
     values: list[str] = []
-    for index, given in enumerate(ids):
+    for index, given in enumerate(given_ids):
         value = exact_str(given)
         if not isinstance(value, str) or not value.strip() or "," in value:
             raise InvalidRequestError(
@@ -282,248 +308,6 @@ def validate_id_list(field: str, ids: Iterable[str] | None) -> str | None:
             )
         values.append(value.strip())
     return ",".join(values) if values else None
-
-
-def _encodable_text(text: str) -> bool:
-    # A lone surrogate ("\ud800") is a valid Python str but not encodable as UTF-8.
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _render_path(segments: Sequence[str]) -> str:
-    """``params['a'][0]``; a very deep path keeps its two ends, so a message stays short."""
-    if len(segments) > 12:
-        hidden = len(segments) - 8
-        segments = [*segments[:4], f"[...{hidden} more levels...]", *segments[-4:]]
-    return "params" + "".join(segments)
-
-
-def _key_segment(key: str) -> str:
-    return f"[{key!r}]" if len(key) <= 40 else f"[{key[:37]!r}...]"
-
-
-_Pending = tuple[object, tuple[str, ...], frozenset[int]]
-
-
-def _leaf_problem(value: object) -> str | None:
-    """Why a non-container value cannot be JSON, or None when it can."""
-    if value is None or isinstance(value, bool | int):
-        return None
-    if isinstance(value, str):
-        return None if _encodable_text(value) else "contains a lone surrogate (not valid UTF-8)"
-    if isinstance(value, float):
-        return None if math.isfinite(value) else f"{value!r} is not valid JSON"
-    return f"a {type(value).__name__} is not JSON-serialisable"
-
-
-def _children(
-    value: Mapping[Any, Any] | list[Any] | tuple[Any, ...],
-    segments: tuple[str, ...],
-    ancestors: frozenset[int],
-) -> tuple[list[_Pending], str | None]:
-    """The items of a container to look at next, or why its keys are refused."""
-    if not isinstance(value, Mapping):
-        items = [(item, (*segments, f"[{index}]"), ancestors) for index, item in enumerate(value)]
-        return items, None
-    children: list[_Pending] = []
-    for key, item in value.items():
-        if not isinstance(key, str):
-            return [], (
-                f"has a key of type {type(key).__name__}; JSON keys are strings, and json "
-                'would silently turn 1 into "1" (a duplicate if "1" is there too)'
-            )
-        if not _encodable_text(key):
-            return [], "has a key with a lone surrogate (not valid UTF-8)"
-        children.append((item, (*segments, _key_segment(key)), ancestors))
-    return children, None
-
-
-def _find_problem(params: object) -> tuple[str, str] | None:
-    """The path and reason of the first value that cannot be sent as JSON, or None.
-
-    Walks with its own stack, never recursion, so a value nested 100,000 deep is named
-    rather than crashing with ``RecursionError``. Runs only once a problem is known or
-    suspected, so its cost (a path string per value) is paid on the failure path alone.
-    """
-    stack: list[_Pending] = [(params, (), frozenset())]
-    while stack:
-        value, segments, ancestors = stack.pop()
-        if not isinstance(value, Mapping | list | tuple):
-            reason = _leaf_problem(value)
-        elif id(value) in ancestors:
-            reason = "contains itself (a circular reference)"
-        elif len(segments) >= MAX_PARAMS_DEPTH:
-            reason = f"nests deeper than {MAX_PARAMS_DEPTH} levels"
-        else:
-            children, reason = _children(value, segments, ancestors | {id(value)})
-            stack.extend(reversed(children))
-        if reason is not None:
-            return _render_path(segments), reason
-    return None
-
-
-_FIXES = {
-    "surrogate": "replace it with valid text (lone surrogates come from decoding bytes with "
-    "errors='surrogateescape' or from broken JSON escapes)",
-    "nests deeper": "flatten the structure, or send the deep part as a JSON string",
-    "has a key": "convert the keys to str yourself, deciding what two keys that read alike mean",
-    "circular": "pass a tree: copy the shared part instead of referring back to it",
-}
-
-
-def _fix_for(reason: str) -> str:
-    for marker, fix in _FIXES.items():
-        if marker in reason:
-            return fix
-    return "convert it to a str, number, bool, None, list or dict first"
-
-
-def _needs_a_closer_look(params: Mapping[str, Any]) -> bool:
-    """True if ``params``, which json encoded, has a non-string key or nests too deep.
-
-    json turns int, float, bool and None keys into strings without a word, so only a walk
-    finds them. This one builds no paths and skips scalars by exact type: a few hundred
-    nanoseconds for typical parameters, about half of json's own time on a megabyte of
-    rows (encoded off the event loop, see ``_encoding``).
-    """
-    stack: list[tuple[object, int]] = [(params, 1)]
-    pop = stack.pop
-    push = stack.append
-    while stack:
-        node, depth = pop()
-        values: Iterable[object]
-        if type(node) is dict or isinstance(node, Mapping):
-            for key in node:
-                if type(key) is not str and not isinstance(key, str):
-                    return True
-            values = node.values()
-        elif isinstance(node, list | tuple):
-            values = node
-        else:
-            continue  # a scalar of a subclassed type (an IntEnum, a str subclass)
-        if depth > MAX_PARAMS_DEPTH:
-            return True
-        deeper = depth + 1
-        for item in values:
-            kind = type(item)
-            if kind is str or kind is int or kind is float or kind is bool or item is None:
-                continue
-            push((item, deeper))
-    return False
-
-
-def _mapping_as_dict(value: object) -> dict[Any, Any]:
-    # json only knows dict; any other Mapping (MappingProxyType, a frozen dict) is one too.
-    if isinstance(value, Mapping):
-        return dict(value)
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-
-
-def rough_size(params: object) -> int:
-    """A cheap guess at the encoded size of ``params``, to decide where to encode them.
-
-    Looks one level deep only (strings by length, containers at ~32 bytes an item), so it
-    costs microseconds where encoding a large body costs milliseconds.
-    """
-    if not isinstance(params, Mapping):
-        return 0
-    total = 0
-    for value in params.values():
-        if isinstance(value, str | bytes):
-            total += len(value)
-        elif isinstance(value, Mapping | list | tuple):
-            total += 32 * len(value)
-        else:
-            total += 8
-    return total
-
-
-# One encoder for every body: json.dumps with any option of its own builds a new
-# JSONEncoder per call. encode() keeps no state between calls, so threads may share it.
-_ENCODER = json.JSONEncoder(
-    ensure_ascii=False,
-    allow_nan=False,
-    separators=(",", ":"),
-    default=_mapping_as_dict,
-)
-_dumps = _ENCODER.encode
-
-
-def _dumps_sliced(params: Mapping[str, Any], slice_items: int) -> str:
-    """The same text as ``_dumps(params)``, with long top-level lists encoded in slices.
-
-    json's C encoder holds the GIL for a whole call: a megabyte of rows is one 15 ms
-    stretch in which no other thread, the event loop's included, can run. Encoding the
-    rows ``slice_items`` at a time gives the interpreter a chance to switch threads between
-    slices. With compact separators the pieces join into exactly ``_dumps``'s output.
-    """
-    members = []
-    for name, value in params.items():
-        if isinstance(value, list | tuple) and len(value) > slice_items:
-            slices = (
-                _dumps(list(value[start : start + slice_items]))[1:-1]
-                for start in range(0, len(value), slice_items)
-            )
-            encoded = "[" + ",".join(slices) + "]"
-        else:
-            encoded = _dumps(value)
-        members.append(f"{_dumps(name)}:{encoded}")
-    return "{" + ",".join(members) + "}"
-
-
-def encode_params(params: object, *, slice_items: int | None = None, flat: bool = False) -> bytes:
-    """Validate workflow parameters and encode them as compact UTF-8 JSON.
-
-    ``slice_items`` encodes long top-level lists in slices of that many items (same bytes),
-    for callers encoding big bodies in a thread beside an event loop. ``flat`` is the
-    caller's word that ``params`` is a ``dict`` whose values are all exactly ``str``,
-    ``int``, ``float``, ``bool`` or None (``_encoding`` checks that anyway): with the names
-    checked below, nothing is left for the walk that looks for nested non-string keys.
-    """
-    if params is None:
-        params = {}
-    if not isinstance(params, Mapping):
-        raise InvalidRequestError(
-            "params",
-            f"expected a mapping of parameter names to values, got {type(params).__name__}",
-            "pass a dict such as {'accountId': 'A-1'}",
-        )
-    for name in params:
-        if not isinstance(name, str):
-            raise InvalidRequestError(
-                "params",
-                f"parameter name {_shown(name)} is a {type(name).__name__}",
-                "use string parameter names",
-            )
-        if name in RESERVED_PARAM_NAMES:
-            raise InvalidRequestError(
-                f"params[{name!r}]",
-                "is a name Zuora reserves",
-                f"rename it; {', '.join(sorted(RESERVED_PARAM_NAMES))} cannot be parameters",
-            )
-    try:
-        text = _dumps(params) if slice_items is None else _dumps_sliced(params, slice_items)
-        body = text.encode()
-        suspect = not flat and _needs_a_closer_look(params)
-    except (TypeError, ValueError, RecursionError) as exc:  # UnicodeEncodeError is a ValueError
-        suspect = True
-        failure = f"{type(exc).__name__}: json could not encode it"
-    else:
-        failure = ""
-    if suspect:
-        # Only the failure path pays for the walk that names the offending field.
-        path, reason = _find_problem(params) or ("params", failure or "cannot be encoded")
-        raise InvalidRequestError(path, reason, _fix_for(reason))
-    if len(body) > MAX_BODY_BYTES:
-        raise InvalidRequestError(
-            "params",
-            f"encode to {len(body):,} bytes; Zuora's task payload limit is {MAX_BODY_BYTES:,}",
-            "pass references (ids, URLs) instead of large data",
-        )
-    return body
 
 
 def _common_headers(
@@ -549,6 +333,10 @@ def _path_segment(value: object) -> str:
     """One path segment: an int as its canonical digits, text percent-encoded whole."""
     number = canonical_int(value)
     if number is not None:
+        if not -MAX_ID <= number <= MAX_ID:
+            raise InvalidRequestError(
+                "path", f"{_shown_int(number)} is not an id", "pass the id Zuora returned"
+            )
         return str(number)
     if not isinstance(value, str):
         raise InvalidRequestError(
@@ -563,6 +351,20 @@ def _path_segment(value: object) -> str:
     if not _encodable_text(text):
         raise InvalidRequestError("path", "contains a lone surrogate", "pass the id itself")
     return quote(text, safe="")
+
+
+def _query_string(query: Sequence[tuple[str, str]]) -> str:
+    """``urlencode(query)`` of checked text: the builders check each value's meaning, and
+    this is the last word on what can be written in a URL at all."""
+    for name, value in query:
+        for text in (name, value):
+            if not isinstance(text, str) or not _encodable_text(text):
+                raise InvalidRequestError(
+                    f"query[{str.__str__(name) if isinstance(name, str) else '?'!r}]",
+                    "is not text that can be written in a URL (a lone surrogate?)",
+                    "pass plain text",
+                )
+    return urlencode(query)
 
 
 class RunRequests:
@@ -641,7 +443,7 @@ def prepare_get(
 ) -> PreparedRequest:
     """A body-less request (GET, or PUT for stop); path arguments are percent-encoded."""
     path = path_template.format(*(_path_segment(arg) for arg in path_args))
-    url = base_url + path + (f"?{urlencode(query)}" if query else "")
+    url = base_url + path + (f"?{_query_string(query)}" if query else "")
     return PreparedRequest(
         method=method,
         url=url,

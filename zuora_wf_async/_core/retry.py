@@ -22,7 +22,7 @@ from typing import Any
 import attrs
 
 from zuora_wf_async._core.ratelimit import parse_retry_after
-from zuora_wf_async._core.requests import TOKEN_PATH, PreparedRequest
+from zuora_wf_async._core.requests import TOKEN_PATH, PreparedRequest, shown_value
 from zuora_wf_async._core.responses import RawResponse, api_error
 from zuora_wf_async._errors import (
     IdempotencyInProgressError,
@@ -282,13 +282,20 @@ def backoff_delay(attempt: int, *, base: float, cap: float, random: Callable[[],
     return backoff_ceiling(attempt, base=base, cap=cap) * random()
 
 
+# Compared, never converted: float() of an int of 400 digits raises OverflowError, and a
+# delay or a budget that large is no number a caller means.
+_FINITE = 1e300
+
+
 def _positive(field: str) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
     def check(_instance: Any, _attribute: attrs.Attribute[Any], value: Any) -> None:
         if value is None and field == "deadline":
             return
-        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < _FINITE:
             raise InvalidRequestError(
-                f"RetryPolicy.{field}", f"must be a positive number, got {value!r}", _FIXES[field]
+                f"RetryPolicy.{field}",
+                f"must be a finite positive number, got {shown_value(value)}",
+                _FIXES[field],
             )
 
     return check
@@ -336,10 +343,15 @@ class RetryBudget:
     """
 
     def __init__(self, *, capacity: float = 100.0, refill: float = 0.2) -> None:
-        if not capacity > 0 or not refill >= 0:
+        if (
+            any(isinstance(v, bool) or not isinstance(v, int | float) for v in (capacity, refill))
+            or not 0 < capacity < _FINITE
+            or not 0 <= refill < _FINITE
+        ):
             raise InvalidRequestError(
                 "RetryBudget",
-                f"capacity must be > 0 and refill >= 0, got {capacity!r} and {refill!r}",
+                f"capacity must be finite and > 0 and refill finite and >= 0, got "
+                f"{shown_value(capacity)} and {shown_value(refill)}",
                 "pass e.g. RetryBudget(capacity=100, refill=0.2)",
             )
         self.capacity = float(capacity)

@@ -22,7 +22,6 @@ Choices where the document leaves room:
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -32,9 +31,15 @@ import attrs
 from zuora_wf_async._core.redact import quote
 from zuora_wf_async._core.requests import (
     JSON_CONTENT_TYPE,
-    MAX_BODY_BYTES,
+    MAX_ID,
+    MAX_ID_DIGITS,
     PreparedRequest,
+    encodable_text,
+    encode_json,
+    exact_str,
     prepare_get,
+    shown_value,
+    validate_id_bound,
     validate_idempotency_key,
 )
 from zuora_wf_async._errors import InvalidRequestError, ResponseDecodeError
@@ -100,16 +105,34 @@ _VERSION_HINT: Final = "pass a version number such as '0.0.2'"
 
 
 def validate_id(value: object, field: str, example: str = "19080") -> int:
-    """A positive int id, or the same as a string of digits (``"19080"``)."""
-    if isinstance(value, str) and value.isascii() and value.isdigit():
-        value = int(value)
+    """A positive int id, or the same as a string of digits (``"19080"``), at most
+    ``MAX_ID`` (a 5,000-digit string is refused before ``int()`` could fail on it)."""
+    given = value
+    if isinstance(value, str):
+        text = str.__str__(value)
+        if text.isascii() and text.isdigit() and len(text.lstrip("0")) <= MAX_ID_DIGITS:
+            value = int(text)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        value = int.__int__(value)  # a subclass's own __str__ must not reach a path
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise InvalidRequestError(
             field,
-            f"expected a positive int or a string of digits, got {value!r}",
+            f"expected a positive int or a string of digits, got {shown_value(given)}",
             f"e.g. {example}",
         )
-    return value
+    return validate_id_bound(value, field)
+
+
+def _read_mapping(value: Mapping[Any, Any], field: str) -> dict[Any, Any]:
+    """A caller's mapping as a plain dict, or ``InvalidRequestError`` if reading it raises."""
+    try:
+        return dict(value.items())
+    except Exception as exc:  # noqa: BLE001 -- the caller's mapping runs its own code
+        raise InvalidRequestError(
+            field,
+            f"raised {type(exc).__name__} when read",
+            "pass a plain dict (this mapping raised when its items were read)",
+        ) from None
 
 
 def single_entity_id(entity_ids: str | None) -> str | None:
@@ -124,24 +147,43 @@ def single_entity_id(entity_ids: str | None) -> str | None:
 
 
 def _version_text(value: object, field: str = "version") -> str:
-    if isinstance(value, bool) or not isinstance(value, str | int) or str(value).strip() == "":
-        raise InvalidRequestError(field, f"expected a version string, got {value!r}", _VERSION_HINT)
-    text = str(value).strip()
-    if not text.isascii() or not text.isprintable():
-        raise InvalidRequestError(field, "must be printable ASCII", _VERSION_HINT)
+    if isinstance(value, str):
+        text = str.__str__(value).strip()
+    elif isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 10**9:
+        text = str(int.__int__(value))
+    else:
+        text = ""
+    if not text:
+        shown = shown_value(value)
+        raise InvalidRequestError(field, f"expected a version string, got {shown}", _VERSION_HINT)
+    if not text.isascii() or not text.isprintable() or len(text) > 64:
+        raise InvalidRequestError(
+            field, "must be printable ASCII, 64 characters at most", _VERSION_HINT
+        )
     return text
 
 
 def _bool_text(value: object, field: str) -> str:
     if not isinstance(value, bool):
-        raise InvalidRequestError(field, f"expected a bool, got {value!r}", "pass True or False")
+        shown = shown_value(value)
+        raise InvalidRequestError(field, f"expected a bool, got {shown}", "pass True or False")
     return "true" if value else "false"
 
 
-def _text(value: object, field: str, fix: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidRequestError(field, f"expected a non-empty string, got {value!r}", fix)
-    return value
+def _text(value: object, field: str, fix: str, *, allow_blank: bool = False) -> str:
+    """Caller text as the plain ``str`` of its characters, valid UTF-8."""
+    text = exact_str(value)
+    if not isinstance(text, str) or (not allow_blank and not text.strip()):
+        kind = "a string" if allow_blank else "a non-empty string"
+        raise InvalidRequestError(field, f"expected {kind}, got {shown_value(value)}", fix)
+    if not encodable_text(text):
+        raise InvalidRequestError(
+            field,
+            "contains a lone surrogate (not valid UTF-8)",
+            "replace it with valid text (it comes from decoding bytes with "
+            "errors='surrogateescape' or from a broken JSON escape)",
+        )
+    return text
 
 
 # -- requests -----------------------------------------------------------------------------
@@ -177,19 +219,22 @@ def _get(
 
 
 def _with_body(
-    request: PreparedRequest, body: Mapping[str, Any] | None, idempotency_key: str | None
+    request: PreparedRequest,
+    body: Mapping[str, Any] | None,
+    idempotency_key: str | None,
+    field: str = "body",
 ) -> PreparedRequest:
     """``request`` with a JSON body and, for POST/PATCH, its Idempotency-Key."""
     headers = dict(request.headers)
     encoded: bytes | None = None
     if body is not None:
-        encoded = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-        if len(encoded) > MAX_BODY_BYTES:
-            raise InvalidRequestError(
-                "body",
-                f"encodes to {len(encoded):,} bytes; Zuora's payload limit is {MAX_BODY_BYTES:,}",
-                "split the update, or remove large data from the workflow",
-            )
+        # The one validated encoder (as for a run's parameters): NaN, a lone surrogate, a
+        # date, a cycle, 10,000 levels or a key that is no string are refused, named.
+        encoded = encode_json(
+            body,
+            field,
+            too_large_fix="split the update, or remove large data from the workflow",
+        )
         headers["Content-Type"] = JSON_CONTENT_TYPE
     if idempotency_key is not None:
         headers["Idempotency-Key"] = validate_idempotency_key(idempotency_key)
@@ -226,9 +271,9 @@ def prepare_list_workflows(
             query.append((name, _bool_text(value, name)))
         else:
             query.append((name, _text(value, name, "pass a non-empty string")))
-    if isinstance(page, bool) or not isinstance(page, int) or page < 1:
+    if isinstance(page, bool) or not isinstance(page, int) or not 1 <= page <= MAX_ID:
         raise InvalidRequestError(
-            "page", f"must be a positive int, got {page!r}", "pages start at 1"
+            "page", f"must be a positive int, got {shown_value(page)}", "pages start at 1"
         )
     if (
         isinstance(page_length, bool)
@@ -237,7 +282,7 @@ def prepare_list_workflows(
     ):
         raise InvalidRequestError(
             "page_length",
-            f"is {page_length!r}; Zuora allows 1 to {MAX_WORKFLOW_PAGE_LENGTH}",
+            f"is {shown_value(page_length)}; Zuora allows 1 to {MAX_WORKFLOW_PAGE_LENGTH}",
             "pass 50 (fewest requests) or less",
         )
     query += [("page", str(page)), ("page_length", str(page_length))]
@@ -283,15 +328,20 @@ def prepare_update_workflow(
     if name is not None:
         body["name"] = _text(name, "name", "pass the new name, or None to keep it")
     if description is not None:
-        if not isinstance(description, str):
-            raise InvalidRequestError("description", "must be a string", "pass text or None")
-        body["description"] = description
+        body["description"] = _text(
+            description, "description", "pass text or None", allow_blank=True
+        )
     if status is not None:
-        if str(status) not in {WorkflowStatus.ACTIVE, WorkflowStatus.INACTIVE}:
+        if not isinstance(status, str) or str.__str__(status) not in {
+            WorkflowStatus.ACTIVE.value,
+            WorkflowStatus.INACTIVE.value,
+        }:
             raise InvalidRequestError(
-                "status", f"is {status!r}", "pass 'Active' or 'Inactive' (WorkflowStatus)"
+                "status",
+                f"is {shown_value(status)}",
+                "pass 'Active' or 'Inactive' (WorkflowStatus)",
             )
-        body["status"] = str(status)
+        body["status"] = str.__str__(status)
     if active_version_id is not None:
         body["active_workflow_version_id"] = validate_id(active_version_id, "active_version_id")
     if not body:
@@ -343,7 +393,7 @@ def rerun_key(
     if attempt is not None:
         if not isinstance(attempt, str) or not attempt or attempt != attempt.strip():
             raise InvalidRequestError(
-                "attempt", f"expected a non-blank id, got {attempt!r}", _ATTEMPT_HINT
+                "attempt", f"expected a non-blank id, got {shown_value(attempt)}", _ATTEMPT_HINT
             )
         if not attempt.isascii() or not attempt.isprintable():
             raise InvalidRequestError("attempt", "must be printable ASCII", _ATTEMPT_HINT)
@@ -367,37 +417,43 @@ def _given_fields(update: object, field: str) -> dict[str, Any]:
             f"expected a TaskUpdate or a mapping, got {type(update).__name__}",
             "pass TaskUpdate(id=..., status=...) or a dict with Zuora's field names",
         )
-    unknown = sorted(str(name) for name in update if name not in UPDATE_TASK_FIELDS)
+    given = _read_mapping(update, field)
+    unknown = sorted(shown_value(name) for name in given if name not in UPDATE_TASK_FIELDS)
     if unknown:
         raise InvalidRequestError(
-            f"{field}[{unknown[0]!r}]",
+            f"{field}[{unknown[0]}]",
             "is not a field of Zuora's UpdateTask",
             f"use only {', '.join(UPDATE_TASK_FIELDS)}",
         )
-    return dict(update)
+    return given
 
 
 def _checked_status(status: object, field: str) -> str:
-    if not isinstance(status, str) or not TaskStatus(status).is_known:
+    if not isinstance(status, str) or not TaskStatus(str.__str__(status)).is_known:
         raise InvalidRequestError(
-            field, f"is {status!r}", f"pass one of {', '.join(m.value for m in TaskStatus)}"
+            field,
+            f"is {shown_value(status)}",
+            f"pass one of {', '.join(m.value for m in TaskStatus)}",
         )
-    return str(status)
+    return str.__str__(status)
 
 
 def _checked_limit(limit: object, field: str) -> int:
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 9_999_999:
-        raise InvalidRequestError(field, f"is {limit!r}", f"pass an int 1..{MAX_CONCURRENT_LIMIT}")
-    return limit
+        shown = shown_value(limit)
+        raise InvalidRequestError(field, f"is {shown}", f"pass an int 1..{MAX_CONCURRENT_LIMIT}")
+    return int.__int__(limit)
 
 
 def _checked_tags(tags: object, field: str) -> list[str]:
-    if isinstance(tags, str) or not isinstance(tags, Iterable):
-        raise InvalidRequestError(field, "must be a list of strings", "pass e.g. ['billing']")
-    values = list(tags)
-    if not all(isinstance(tag, str) for tag in values):
-        raise InvalidRequestError(field, "must be a list of strings", "pass e.g. ['billing']")
-    return values
+    fix = "pass e.g. ['billing']"
+    if isinstance(tags, str | Mapping | bytes) or not isinstance(tags, Iterable):
+        raise InvalidRequestError(field, "must be a list of strings", fix)
+    try:
+        values = list(tags)
+    except Exception as exc:  # noqa: BLE001 -- the caller's iterable runs its own code
+        raise InvalidRequestError(field, f"raised {type(exc).__name__} when read", fix) from None
+    return [_text(tag, f"{field}[{index}]", fix) for index, tag in enumerate(values)]
 
 
 def _update_entry(update: TaskUpdate | Mapping[str, Any], index: int) -> dict[str, Any]:
@@ -406,10 +462,8 @@ def _update_entry(update: TaskUpdate | Mapping[str, Any], index: int) -> dict[st
     entry: dict[str, Any] = {"id": validate_id(given.get("id"), f"{field}.id", "2771")}
     for name in ("name", "action_type", "call_type", "object", "object_id"):
         value = given.get(name)
-        if value is not None and not isinstance(value, str):
-            raise InvalidRequestError(f"{field}.{name}", "must be a string", "pass text or None")
         if value is not None:
-            entry[name] = value
+            entry[name] = _text(value, f"{field}.{name}", "pass text or None", allow_blank=True)
     checks = {
         "status": _checked_status,
         "concurrent_limit": _checked_limit,
@@ -426,11 +480,16 @@ def chunk_task_updates(
     updates: Iterable[TaskUpdate | Mapping[str, Any]],
 ) -> list[list[dict[str, Any]]]:
     """The updates as checked ``UpdateTask`` objects, in requests of at most 50."""
-    if isinstance(updates, Mapping | TaskUpdate | str):
+    fix = "pass [TaskUpdate(id=..., ...), ...]"
+    if isinstance(updates, Mapping | TaskUpdate | str | bytes) or not isinstance(updates, Iterable):
+        raise InvalidRequestError("updates", "expected a list of updates", fix)
+    try:
+        given = list(updates)
+    except Exception as exc:  # noqa: BLE001 -- the caller's iterable runs its own code
         raise InvalidRequestError(
-            "updates", "expected a list of updates", "pass [TaskUpdate(id=..., ...), ...]"
-        )
-    entries = [_update_entry(update, index) for index, update in enumerate(updates)]
+            "updates", f"raised {type(exc).__name__} when read", fix
+        ) from None
+    entries = [_update_entry(update, index) for index, update in enumerate(given)]
     if not entries:
         raise InvalidRequestError("updates", "is empty", "pass at least one TaskUpdate")
     return [
@@ -456,7 +515,9 @@ def prepare_update_tasks(
 def _date_text(value: object, field: str) -> str:
     if isinstance(value, dt.datetime) or not isinstance(value, dt.date):
         raise InvalidRequestError(
-            field, f"expected a datetime.date, got {value!r}", "pass e.g. date(2026, 11, 1)"
+            field,
+            f"expected a datetime.date, got {shown_value(value)}",
+            "pass e.g. date(2026, 11, 1)",
         )
     return value.isoformat()
 
@@ -491,11 +552,14 @@ def export_document(export: WorkflowExport | Mapping[str, Any]) -> dict[str, Any
     Workflow settings that are null are left out (see below); everything else is sent as
     exported, including fields this package does not model.
     """
-    data = export.as_json() if isinstance(export, WorkflowExport) else export
-    if not isinstance(data, Mapping):
+    fix = "pass what export_workflow returned (or the JSON it wrote)"
+    if isinstance(export, WorkflowExport):
+        export = export.as_json()
+    if not isinstance(export, Mapping):
         raise InvalidRequestError(
-            "export", f"expected a WorkflowExport or a mapping, got {type(data).__name__}", ""
+            "export", f"expected a WorkflowExport or a mapping, got {shown_value(export)}", fix
         )
+    data = _read_mapping(export, "export")
     workflow = data.get("workflow")
     if not isinstance(workflow, Mapping):
         raise InvalidRequestError(
@@ -506,14 +570,17 @@ def export_document(export: WorkflowExport | Mapping[str, Any]) -> dict[str, Any
     # An export's workflow carries nulls (finished_at, status, call_type...) that the
     # import schema (DetailedWorkflow) types as non-null; null means "not set", so such
     # fields are left out rather than sent as null. Tasks and linkages go as exported.
+    settings = _read_mapping(workflow, "export['workflow']")
     body: dict[str, Any] = {
-        "workflow": {name: value for name, value in workflow.items() if value is not None}
+        "workflow": {name: value for name, value in settings.items() if value is not None}
     }
     for name in ("tasks", "linkages"):
         items = data.get(name, [])
         if not isinstance(items, list | tuple) or not all(isinstance(i, Mapping) for i in items):
-            raise InvalidRequestError(f"export[{name!r}]", "must be a list of objects", "")
-        body[name] = [dict(item) for item in items]
+            raise InvalidRequestError(f"export[{name!r}]", "must be a list of objects", fix)
+        body[name] = [
+            _read_mapping(item, f"export[{name!r}][{index}]") for index, item in enumerate(items)
+        ]
     return body
 
 
@@ -538,7 +605,7 @@ def prepare_import(
     request = _get(
         _target(base_url=base_url, **headers), "/workflows/import", query=query, method="POST"
     )
-    return _with_body(request, export_document(export), idempotency_key)
+    return _with_body(request, export_document(export), idempotency_key, "export")
 
 
 def prepare_list_versions(*, base_url: str, workflow_id: object, **headers: Any) -> PreparedRequest:
@@ -569,7 +636,7 @@ def prepare_import_version(
         query=query,
         method="POST",
     )
-    return _with_body(request, export_document(export), idempotency_key)
+    return _with_body(request, export_document(export), idempotency_key, "export")
 
 
 def prepare_delete_version(*, base_url: str, version_id: object, **headers: Any) -> PreparedRequest:
@@ -594,19 +661,28 @@ def prepare_rebased_next_page(
     """
     field = "pagination.next_page"
     if not isinstance(next_page, str) or not next_page.strip():
-        raise ResponseDecodeError(f"expected {field} to be a URL, got {quote(next_page)}", field=field)
-    link = urlsplit(next_page.strip())
+        raise ResponseDecodeError(
+            f"expected {field} to be a URL, got {quote(next_page)}", field=field
+        )
+    try:
+        link = urlsplit(next_page.strip())
+        pairs = parse_qsl(link.query, keep_blank_values=True)
+        query_of = {name for name, _ in pairs}
+        sent = parse_qsl(urlsplit(previous.url).query, keep_blank_values=True)
+        pairs += [(name, value) for name, value in sent if name not in query_of and name != "page"]
+        query = urlencode(pairs)
+    except ValueError:  # urlsplit's "Invalid IPv6 URL", a lone surrogate urlencode refuses
+        unreadable = True
+    else:
+        unreadable = False
+    if unreadable:
+        raise ResponseDecodeError(f"{field} is not a URL this client can follow", field=field)
     base_path = urlsplit(base_url).path.rstrip("/")
     path = link.path[len(base_path) :] if link.path.startswith(base_path + "/") else link.path
     if path != previous.path:
         raise ResponseDecodeError(
             f"{field} points at {quote(link.path)}, not the listing {previous.path!r}", field=field
         )
-    pairs = parse_qsl(link.query, keep_blank_values=True)
-    present = {name for name, _ in pairs}
-    sent = parse_qsl(urlsplit(previous.url).query, keep_blank_values=True)
-    pairs += [(name, value) for name, value in sent if name not in present and name != "page"]
-    query = urlencode(pairs)
     return attrs.evolve(previous, url=f"{base_url}{path}" + (f"?{query}" if query else ""))
 
 

@@ -1,0 +1,362 @@
+"""Request bodies: caller values -> compact UTF-8 JSON, checked, or ``InvalidRequestError``.
+
+The one encoder of every request body (a run's parameters, an import's export, an update's
+fields): what ``json`` would refuse, crash on, or send although JSON cannot carry it (NaN,
+a lone surrogate, a ``date``, a structure that contains itself, nesting past
+``MAX_PARAMS_DEPTH``, a key that is no string, an integer past Python's digit limit, a
+mapping that raises when read) is refused with the path of the offending value, before
+anything is sent. The common body pays for one ``json`` call and a cheap walk; the walk
+that builds paths runs only once something is known to be wrong. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, cast
+
+from zuora_wf_async._errors import InvalidRequestError
+
+__all__ = [
+    "MAX_BODY_BYTES",
+    "MAX_PARAMS_DEPTH",
+    "RESERVED_PARAM_NAMES",
+    "encodable_text",
+    "encode_json",
+    "encode_params",
+    "raised_reading",
+    "rough_size",
+    "shown_value",
+]
+
+# Zuora's run endpoint refuses these as top-level parameter names (API reference, "Run a workflow").
+RESERVED_PARAM_NAMES = frozenset(
+    {"controller", "action", "id", "user_email", "user_token", "format"}
+)
+# "A task payload is at most 5 MB" (Workflow limits). Zuora does not say MB or MiB; we take
+# the smaller reading so a body we accept is never one Zuora refuses for size.
+MAX_BODY_BYTES = 5_000_000
+
+# Real workflow parameters nest a handful of levels. The cap makes the refusal the same on
+# every machine (json's C encoder fails somewhere near Python's recursion limit, which
+# depends on how deep the caller's stack already is) and keeps a rejected value's path short.
+MAX_PARAMS_DEPTH = 100
+
+
+def shown_value(value: object) -> str:
+    """A short description of a caller's value for a message; never runs its own code."""
+    if type(value) is int:
+        return repr(value) if abs(value).bit_length() <= 64 else "an integer of over 19 digits"
+    if value is None or type(value) in (bool, float):
+        return repr(value)
+    if type(value) is str:
+        return repr(value) if len(value) <= 40 else f"a {len(value)}-character string"
+    return f"a {type(value).__name__}"
+
+
+_shown = shown_value
+
+
+def _encodable_text(text: str) -> bool:
+    # A lone surrogate ("\ud800") is a valid Python str but not encodable as UTF-8.
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+encodable_text = _encodable_text
+
+
+def raised_reading(exc: BaseException) -> str:
+    """The problem of a caller's container that raised when read (its text not quoted:
+    it may hold the caller's values)."""
+    return f"raised {type(exc).__name__} when read"
+
+
+def _render_path(segments: Sequence[str], root: str = "params") -> str:
+    """``params['a'][0]``; a very deep path keeps its two ends, so a message stays short."""
+    if len(segments) > 12:
+        hidden = len(segments) - 8
+        segments = [*segments[:4], f"[...{hidden} more levels...]", *segments[-4:]]
+    return root + "".join(segments)
+
+
+def _key_segment(key: str) -> str:
+    key = str.__str__(key)  # a str subclass's own __repr__ must not run
+    return f"[{key!r}]" if len(key) <= 40 else f"[{key[:37]!r}...]"
+
+
+_Pending = tuple[object, tuple[str, ...], frozenset[int]]
+
+
+def _leaf_problem(value: object) -> str | None:
+    """Why a non-container value cannot be JSON, or None when it can."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        try:
+            int.__repr__(value)
+        except ValueError:  # past Python's digit limit: json cannot write it either
+            return "is an integer too long to write as JSON"
+        return None
+    if isinstance(value, str):
+        return None if _encodable_text(value) else "contains a lone surrogate (not valid UTF-8)"
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{float.__repr__(value)} is not valid JSON"
+    return f"a {type(value).__name__} is not JSON-serialisable"
+
+
+def _children(
+    value: Mapping[Any, Any] | list[Any] | tuple[Any, ...],
+    segments: tuple[str, ...],
+    ancestors: frozenset[int],
+) -> tuple[list[_Pending], str | None]:
+    """The items of a container to look at next, or why its keys are refused."""
+    try:
+        pairs = list(value.items() if isinstance(value, Mapping) else enumerate(value))
+    except Exception as exc:  # noqa: BLE001 -- the caller's container runs its own code
+        return [], raised_reading(exc)
+    if not isinstance(value, Mapping):
+        return [(item, (*segments, f"[{index}]"), ancestors) for index, item in pairs], None
+    children: list[_Pending] = []
+    for key, item in pairs:
+        if not isinstance(key, str):
+            return [], (
+                f"has a key of type {type(key).__name__}; JSON keys are strings, and json "
+                'would silently turn 1 into "1" (a duplicate if "1" is there too)'
+            )
+        if not _encodable_text(key):
+            return [], "has a key with a lone surrogate (not valid UTF-8)"
+        children.append((item, (*segments, _key_segment(key)), ancestors))
+    return children, None
+
+
+def _find_problem(params: object, root: str = "params") -> tuple[str, str] | None:
+    """The path and reason of the first value that cannot be sent as JSON, or None.
+
+    Walks with its own stack, never recursion, so a value nested 100,000 deep is named
+    rather than crashing with ``RecursionError``. Runs only once a problem is known or
+    suspected, so its cost (a path string per value) is paid on the failure path alone.
+    """
+    stack: list[_Pending] = [(params, (), frozenset())]
+    while stack:
+        value, segments, ancestors = stack.pop()
+        if not isinstance(value, Mapping | list | tuple):
+            reason = _leaf_problem(value)
+        elif id(value) in ancestors:
+            reason = "contains itself (a circular reference)"
+        elif len(segments) >= MAX_PARAMS_DEPTH:
+            reason = f"nests deeper than {MAX_PARAMS_DEPTH} levels"
+        else:
+            children, reason = _children(value, segments, ancestors | {id(value)})
+            stack.extend(reversed(children))
+        if reason is not None:
+            return _render_path(segments, root), reason
+    return None
+
+
+_FIXES = {
+    "surrogate": "replace it with valid text (lone surrogates come from decoding bytes with "
+    "errors='surrogateescape' or from broken JSON escapes)",
+    "nests deeper": "flatten the structure, or send the deep part as a JSON string",
+    "has a key": "convert the keys to str yourself, deciding what two keys that read alike mean",
+    "circular": "pass a tree: copy the shared part instead of referring back to it",
+    "when read": "pass a plain dict or list (this one raised when its items were read)",
+}
+
+
+def _fix_for(reason: str) -> str:
+    for marker, fix in _FIXES.items():
+        if marker in reason:
+            return fix
+    return "convert it to a str, number, bool, None, list or dict first"
+
+
+def _needs_a_closer_look(params: object) -> bool:
+    """True if ``params``, which json encoded, has a non-string key or nests too deep.
+
+    json turns int, float, bool and None keys into strings without a word, so only a walk
+    finds them. This one builds no paths and skips scalars by exact type: a few hundred
+    nanoseconds for typical parameters, about half of json's own time on a megabyte of
+    rows (encoded off the event loop, see ``_encoding``).
+    """
+    stack: list[tuple[object, int]] = [(params, 1)]
+    pop = stack.pop
+    push = stack.append
+    while stack:
+        node, depth = pop()
+        values: Iterable[object]
+        if type(node) is dict or isinstance(node, Mapping):
+            for key in node:
+                if type(key) is not str and not isinstance(key, str):
+                    return True
+            values = node.values()
+        elif isinstance(node, list | tuple):
+            values = node
+        else:
+            continue  # a scalar of a subclassed type (an IntEnum, a str subclass)
+        if depth > MAX_PARAMS_DEPTH:
+            return True
+        deeper = depth + 1
+        for item in values:
+            kind = type(item)
+            if kind is str or kind is int or kind is float or kind is bool or item is None:
+                continue
+            push((item, deeper))
+    return False
+
+
+def _mapping_as_dict(value: object) -> dict[Any, Any]:
+    # json only knows dict; any other Mapping (MappingProxyType, a frozen dict) is one too.
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def rough_size(params: object) -> int:
+    """A cheap guess at the encoded size of ``params``, to decide where to encode them.
+
+    Looks one level deep only (strings by length, containers at ~32 bytes an item), so it
+    costs microseconds where encoding a large body costs milliseconds.
+    """
+    if not isinstance(params, Mapping):
+        return 0
+    total = 0
+    for value in params.values():
+        if isinstance(value, str | bytes):
+            total += len(value)
+        elif isinstance(value, Mapping | list | tuple):
+            total += 32 * len(value)
+        else:
+            total += 8
+    return total
+
+
+# One encoder for every body: json.dumps with any option of its own builds a new
+# JSONEncoder per call. encode() keeps no state between calls, so threads may share it.
+_ENCODER = json.JSONEncoder(
+    ensure_ascii=False,
+    allow_nan=False,
+    separators=(",", ":"),
+    default=_mapping_as_dict,
+)
+_dumps = _ENCODER.encode
+
+
+def _dumps_sliced(params: Mapping[str, Any], slice_items: int) -> str:
+    """The same text as ``_dumps(params)``, with long top-level lists encoded in slices.
+
+    json's C encoder holds the GIL for a whole call: a megabyte of rows is one 15 ms
+    stretch in which no other thread, the event loop's included, can run. Encoding the
+    rows ``slice_items`` at a time gives the interpreter a chance to switch threads between
+    slices. With compact separators the pieces join into exactly ``_dumps``'s output.
+    """
+    members = []
+    for name, value in params.items():
+        if isinstance(value, list | tuple) and len(value) > slice_items:
+            slices = (
+                _dumps(list(value[start : start + slice_items]))[1:-1]
+                for start in range(0, len(value), slice_items)
+            )
+            encoded = "[" + ",".join(slices) + "]"
+        else:
+            encoded = _dumps(value)
+        members.append(f"{_dumps(name)}:{encoded}")
+    return "{" + ",".join(members) + "}"
+
+
+def encode_params(params: object, *, slice_items: int | None = None, flat: bool = False) -> bytes:
+    """Validate workflow parameters and encode them as compact UTF-8 JSON.
+
+    ``slice_items`` encodes long top-level lists in slices of that many items (same bytes),
+    for callers encoding big bodies in a thread beside an event loop. ``flat`` is the
+    caller's word that ``params`` is a ``dict`` whose values are all exactly ``str``,
+    ``int``, ``float``, ``bool`` or None (``_encoding`` checks that anyway): with the names
+    checked below, nothing is left for the walk that looks for nested non-string keys.
+    """
+    if params is None:
+        params = {}
+    if not isinstance(params, Mapping):
+        raise InvalidRequestError(
+            "params",
+            f"expected a mapping of parameter names to values, got {type(params).__name__}",
+            "pass a dict such as {'accountId': 'A-1'}",
+        )
+    try:
+        names = list(params)
+    except Exception as exc:  # noqa: BLE001 -- the caller's mapping runs its own code
+        raise InvalidRequestError("params", raised_reading(exc), _FIXES["when read"]) from None
+    for name in names:
+        if not isinstance(name, str):
+            raise InvalidRequestError(
+                "params",
+                f"parameter name {_shown(name)} is a {type(name).__name__}",
+                "use string parameter names",
+            )
+        if name in RESERVED_PARAM_NAMES:
+            raise InvalidRequestError(
+                f"params{_key_segment(name)}",
+                "is a name Zuora reserves",
+                f"rename it; {', '.join(sorted(RESERVED_PARAM_NAMES))} cannot be parameters",
+            )
+    return _encode_checked(
+        params,
+        "params",
+        slice_items=slice_items,
+        flat=flat,
+        too_large=(
+            "Zuora's task payload limit",
+            "pass references (ids, URLs) instead of large data",
+        ),
+    )
+
+
+def encode_json(value: object, field: str, *, too_large_fix: str) -> bytes:
+    """Any request body other than a run's parameters, checked as they are.
+
+    The one encoder of request bodies: what ``json`` would refuse, crash on or send
+    although JSON cannot carry it (NaN, a lone surrogate, a ``date``, a cycle, nesting
+    past ``MAX_PARAMS_DEPTH``, a key that is no string, an integer past Python's digit
+    limit, a mapping that raises when read) is ``InvalidRequestError`` naming its path
+    under ``field`` (``export['tasks'][0]['x']``), before anything is sent.
+    """
+    return _encode_checked(value, field, too_large=("Zuora's payload limit", too_large_fix))
+
+
+def _encode_checked(
+    value: object,
+    root: str,
+    *,
+    too_large: tuple[str, str],
+    slice_items: int | None = None,
+    flat: bool = False,
+) -> bytes:
+    try:
+        if slice_items is None:
+            text = _dumps(value)
+        else:  # only encode_params slices, and its value is a Mapping
+            text = _dumps_sliced(cast("Mapping[str, Any]", value), slice_items)
+        body = text.encode()
+        suspect = not flat and _needs_a_closer_look(value)
+    except Exception as exc:  # noqa: BLE001 -- json's errors, or the caller's objects' own
+        suspect = True
+        failure = f"{type(exc).__name__}: json could not encode it"
+    else:
+        failure = ""
+    if suspect:
+        # Only the failure path pays for the walk that names the offending field.
+        try:
+            found = _find_problem(value, root)
+        except Exception:  # noqa: BLE001 -- the caller's objects again; say what json said
+            found = None
+        path, reason = found or (root, failure or "cannot be encoded")
+        raise InvalidRequestError(path, reason, _fix_for(reason))
+    if len(body) > MAX_BODY_BYTES:
+        limit, fix = too_large
+        raise InvalidRequestError(
+            root, f"encode to {len(body):,} bytes; {limit} is {MAX_BODY_BYTES:,}", fix
+        )
+    return body
