@@ -755,7 +755,7 @@ class WorkflowClient:
         self, task_id: int | str, *, track_id: str | None = None, retry: RetryPolicy | None = None
     ) -> Task:
         """One task (``GET /workflows/tasks/{id}``)."""
-        return await self._operations.get_task(task_id, track_id=track_id, retry=retry)
+        return await self._operations.tasks.get_task(task_id, track_id=track_id, retry=retry)
 
     async def rerun_task(
         self,
@@ -766,7 +766,7 @@ class WorkflowClient:
         retry: RetryPolicy | None = None,
     ) -> Task:
         """Run one task again (``POST /workflows/tasks/{id}/rerun``) under an Idempotency-Key."""
-        return await self._operations.rerun_task(
+        return await self._operations.tasks.rerun_task(
             task_id, idempotency_key=idempotency_key, track_id=track_id, retry=retry
         )
 
@@ -781,7 +781,7 @@ class WorkflowClient:
         """Rerun every task of the run that is in ``Error``: one outcome per task. Each key
         names the failure (the task and its failed instance's ``end_time``, or ``attempt``
         when given): a retry is deduplicated, a task that failed again gets a new rerun."""
-        return await self._operations.rerun_failed_tasks(
+        return await self._operations.tasks.rerun_failed_tasks(
             run_id, attempt=attempt, track_id=track_id, retry=retry
         )
 
@@ -793,7 +793,7 @@ class WorkflowClient:
         retry: RetryPolicy | None = None,
     ) -> list[Task]:
         """Update tasks (``PUT /workflows/tasks/batch_update``), 50 to a request."""
-        return await self._operations.update_tasks(updates, track_id=track_id, retry=retry)
+        return await self._operations.tasks.update_tasks(updates, track_id=track_id, retry=retry)
 
     async def get_task_usage(
         self,
@@ -804,7 +804,9 @@ class WorkflowClient:
         retry: RetryPolicy | None = None,
     ) -> list[TaskUsage]:
         """Task runs per day from ``start`` to ``end`` (``GET /workflows/metrics.json``)."""
-        return await self._operations.get_task_usage(start, end, track_id=track_id, retry=retry)
+        return await self._operations.tasks.get_task_usage(
+            start, end, track_id=track_id, retry=retry
+        )
 
     async def export_workflow(
         self,
