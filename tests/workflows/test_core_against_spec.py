@@ -527,3 +527,19 @@ def test_next_page_on_another_host_is_reissued_against_base_url() -> None:
 def test_preflight_problem(workflow: Workflow, problem: str | None) -> None:
     found = core.preflight_problem(workflow)
     assert (found is None) if problem is None else (found is not None and problem in found)
+
+
+def test_the_rerun_key_of_the_official_task_example(spec: Any) -> None:
+    """The official task (2771, ended 2019-09-19T12:35:43.942Z) read as Zuora sends it,
+    keyed by that failure: the same answer gives the same key, a later end another."""
+    page = readers.read_task_page(_raw(spec.example_200("GET", "/workflows/tasks")))
+    task = page.tasks[0]
+    assert task.end_time is not None
+    key = core.rerun_key(task.id, failed_at=task.end_time)
+    assert key == "zuora-wf-rerun-task-2771-failed-20190919T123543.942000Z"
+    assert (
+        spec.request_problems(
+            "POST", f"{BASE}/workflows/tasks/2771/rerun", {"Idempotency-Key": key}, None
+        )
+        == []
+    )

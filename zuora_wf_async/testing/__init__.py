@@ -127,7 +127,9 @@ The definition, task, version and usage operations
     with a version; PATCH switches the active version and the status (a bad status is a
     422 with ``reasons``); an ``Inactive`` workflow's runs are refused (400); a definition's
     Callout trigger is the one its runs obey; deleting the active version is a 403; a
-    rerun makes the task succeed and counts in the usage, which counts every task that
+    rerun makes the task succeed (the first ``WorkflowConfig.rerun_failures`` reruns of each
+    task fail again: answered ``Processing``, then the task is ``Error`` with that rerun's
+    times) and counts in the usage, which counts every task that
     started, per day; a deleted definition is gone (404, its runs too). The definitions
     that exist are listed by ``GET /workflows``; an id that does not exist is 404
     ``{"errors": ["Invalid ID / ..."]}`` on every definition operation, as at Zuora.
