@@ -122,4 +122,3 @@ def test_scrub_and_excerpt_agree_on_a_secret_with_runs_of_spaces():
     register(secret)
     assert scrub(f"got {secret}") == "got ***"
     assert excerpt(f"got {secret}") == "got ***"
-

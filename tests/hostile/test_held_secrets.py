@@ -102,9 +102,7 @@ def oauth_client(base_url: str) -> WorkflowClient:
     )
 
 
-async def test_a_401_loop_of_520_tokens_cannot_push_the_client_secret_out(
-    long_tokens, caplog
-):
+async def test_a_401_loop_of_520_tokens_cannot_push_the_client_secret_out(long_tokens, caplog):
     caplog.set_level(logging.DEBUG, logger="zuora_wf_async")
     refused = 0
     async with oauth_client(long_tokens.base_url) as zuora:
@@ -134,7 +132,7 @@ async def test_a_three_character_token_the_server_chose_is_scrubbed(short_tokens
     [token] = short_tokens.tokens
     assert len(token) == 3
     message = str(caught.value)
-    assert f"echo *** and ***; the timeout is not it" in message
+    assert "echo *** and ***; the timeout is not it" in message
     for text in every_text_of(caught.value):
         assert f" {token};" not in text
         assert SECRET not in text
