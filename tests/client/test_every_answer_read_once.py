@@ -314,6 +314,8 @@ OPERATIONS: dict[str, Operation] = {
     "get_run": lambda c: c.get_run(400),
     "stop_run": lambda c: c.stop_run(400),
     "wait_for_run": lambda c: c.wait_for_run(400, timeout=1),
+    "wait_for_runs": lambda c: c.wait_for_runs([400, 401], timeout=1, return_exceptions=True),
+    "run_and_wait": lambda c: c.run_and_wait(396, {"a": 1}, timeout=1),
     "iter_tasks": lambda c: _first(c.iter_tasks(workflow_run_id=400)),
     "iter_workflows": lambda c: _first(c.iter_workflows()),
     "get_workflow": lambda c: c.get_workflow(396),
