@@ -270,7 +270,9 @@ def classify_response(
 
 def backoff_ceiling(attempt: int, *, base: float, cap: float) -> float:
     """The most the wait after failed attempt ``attempt`` may be: ``min(cap, base * 2**(n-1))``."""
-    return min(cap, base * 2.0 ** max(attempt - 1, 0))
+    # The exponent stops at 64: past it every ceiling is the cap anyway, and 2.0 ** 1025
+    # overflows (a 409 "in progress" asked until a long deadline counts no max_attempts).
+    return min(cap, base * 2.0 ** min(max(attempt - 1, 0), 64))
 
 
 def backoff_delay(attempt: int, *, base: float, cap: float, random: Callable[[], float]) -> float:
