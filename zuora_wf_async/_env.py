@@ -8,7 +8,12 @@ from typing import Any
 from zuora_wf_async._auth import BearerToken, OAuthCredentials
 from zuora_wf_async._errors import InvalidRequestError
 
-__all__ = ["check_override_names", "options_from_env", "require_connection_options"]
+__all__ = [
+    "check_override_names",
+    "options_from_env",
+    "require_connection_options",
+    "tenant_options",
+]
 
 _VARIABLES = (
     "ZUORA_BASE_URL",
@@ -63,14 +68,35 @@ def options_from_env(env: Mapping[str, str]) -> dict[str, Any]:
     for name, option in (("ZUORA_ENTITY_IDS", "entity_ids"), ("ZUORA_ORG_IDS", "org_ids")):
         if env.get(name):
             options[option] = [part.strip() for part in env[name].split(",") if part.strip()]
-    # Many processes, one tenant: limits shared through Redis.
-    if env.get("ZUORA_REDIS_URL"):
-        options["shared_limits"] = env["ZUORA_REDIS_URL"].strip()
-    if env.get("ZUORA_TENANT_CONCURRENCY"):
-        text = env["ZUORA_TENANT_CONCURRENCY"].strip()
-        if not text.isdigit() or int(text) < 1:
+    options.update(tenant_options(env))
+    return options
+
+
+def tenant_options(
+    env: Mapping[str, str],
+    *,
+    redis_url: str | None = None,
+    tenant_concurrency: str | None = None,
+) -> dict[str, Any]:
+    """Many processes, one tenant: ``shared_limits`` and ``tenant_concurrency``, from the
+    command line's ``--redis-url`` / ``--tenant-concurrency`` (they win) or from
+    ``ZUORA_REDIS_URL`` / ``ZUORA_TENANT_CONCURRENCY``. ``from_env`` and ``zuora-wf``
+    both read them here, so they take the same values and refuse the same ones (the CLI
+    once ignored the variable, and ``abc`` there exited 0)."""
+    options: dict[str, Any] = {}
+    url = redis_url if redis_url is not None else env.get("ZUORA_REDIS_URL")
+    if url and url.strip():
+        options["shared_limits"] = url.strip()
+    if tenant_concurrency is not None:
+        source, text = "--tenant-concurrency", tenant_concurrency
+    else:
+        source, text = "ZUORA_TENANT_CONCURRENCY", env.get("ZUORA_TENANT_CONCURRENCY") or ""
+    text = text.strip()
+    if text or tenant_concurrency is not None:
+        # Digits only, and few enough for int() (5,000 of them raised ValueError).
+        if not (text.isascii() and text.isdigit() and len(text) <= 9) or int(text) < 1:
             raise InvalidRequestError(
-                "ZUORA_TENANT_CONCURRENCY",
+                source,
                 f"must be a whole number >= 1, got {text!r}",
                 "set it to the tenant's in-flight limit, e.g. 40",
             )

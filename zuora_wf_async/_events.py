@@ -67,6 +67,11 @@ class ClientStats:
     answers 429); ``concurrency_cuts`` counts its halvings and ``pauses`` the times every
     new request was held back for a ``Retry-After`` or an exhausted ``RateLimit`` window.
     ``retry_tokens`` is what is left of the retry budget (None without one).
+
+    ``peak_in_flight`` is this process's own peak of requests sent and not yet answered.
+    With ``shared_limits``, ``tenant_peak_in_flight`` is the tenant-wide peak, all
+    processes together, as Redis counted it in its answers to this client (None without
+    shared limits): four processes each at 10 while the tenant was at 40.
     """
 
     in_flight: int
@@ -77,6 +82,7 @@ class ClientStats:
     retry_tokens: float | None
     retries_refused: int
     token_fetches: int
+    tenant_peak_in_flight: int | None = None
 
 
 def call_hook(hook: Callable[[Any], object] | None, event: object) -> None:

@@ -299,7 +299,16 @@ class Pipeline:
         budget = self.retry_budget
         return ClientStats(
             in_flight=limiter.in_flight if limiter else 0,
-            peak_in_flight=limiter.peak_in_flight if limiter else 0,
+            # With shared limits a request holds its local slot while it waits for a tenant
+            # slot; the gate counts only those sent (a client showed 32, the tenant 5).
+            peak_in_flight=(
+                self._tenant.peak_sent
+                if self._tenant is not None
+                else limiter.peak_in_flight
+                if limiter
+                else 0
+            ),
+            tenant_peak_in_flight=self._tenant.tenant_peak if self._tenant is not None else None,
             effective_concurrency=self.effective_concurrency,
             concurrency_cuts=limiter.pacing.cuts if limiter else 0,
             pauses=limiter.pacing.pauses if limiter else 0,

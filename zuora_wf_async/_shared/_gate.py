@@ -119,7 +119,7 @@ class SharedGate:
         self.tenant_concurrency = tenant_concurrency
         self.holder = uuid.uuid4().hex
         self.held = 0  # tenant slots this process has in flight (or parked), local ones too
-        self.peak_held = 0  # the most this process held at once
+        self.peak_sent = 0  # the most slots this process had out (in requests) at once
         self.tenant_peak = 0  # the most the tenant held at once, as Redis's answers said
         self._clock = clock
         self._store = TenantStore(settings, namespace, self.holder)
@@ -226,7 +226,7 @@ class SharedGate:
             raise self._broken
         at_once = self._at_once()
         if at_once is not None:
-            return at_once
+            return self._handed(at_once)
         waiter: asyncio.Future[Lease | Paused] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         if self._down:
@@ -253,7 +253,7 @@ class SharedGate:
                     self._waiters.remove(waiter)
             raise
         self._deadlines.forget(waiter)
-        return answer
+        return self._handed(answer)
 
     def _at_once(self) -> Lease | None:
         """A slot with no wait: a local one while Redis is down, or one we parked."""
@@ -275,7 +275,7 @@ class SharedGate:
         if self._broken is not None:
             raise self._broken
         if self._down:
-            return self._local_slot()
+            return self._handed(self._local_slot())
         if self._courier is not None:  # one talker at a time: let the courier finish
             await asyncio.gather(self._courier, return_exceptions=True)
         await self._flush()
@@ -285,7 +285,7 @@ class SharedGate:
         granted, wait_ms = answer
         if granted:
             self._add_held(1)
-            return Lease(self._gen, shared=True)
+            return self._handed(Lease(self._gen, shared=True))
         return Paused(wait_ms / 1000.0) if wait_ms >= 0 else None
 
     def release(
@@ -391,7 +391,12 @@ class SharedGate:
 
     def _add_held(self, slots: int) -> None:
         self.held += slots
-        self.peak_held = max(self.peak_held, self.held)
+
+    def _handed(self, lease: Lease | Paused) -> Lease | Paused:
+        """Count a slot handed to a request (parked ones are in ``held``, not out)."""
+        if isinstance(lease, Lease):
+            self.peak_sent = max(self.peak_sent, self.held - self._spare)
+        return lease
 
     def _dirty(self) -> bool:
         """Redis counts for us something else than we hold: the next call must say so."""

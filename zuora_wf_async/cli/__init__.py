@@ -33,6 +33,7 @@ from ._commands import cmd_get, cmd_run, cmd_stop, cmd_tasks, cmd_wait
 from ._config import UsageError, add_connection_options, make_client
 from ._exits import FAILED, INTERRUPTED, USAGE, WRITE_FAILED, WriteError
 from ._journal import JOURNAL_COMMANDS, add_batch_options, journal_parser
+from ._tenant import add_tenant_command, cmd_tenant
 from ._workflow_commands import WORKFLOW_COMMANDS, add_workflow_commands
 
 __all__ = ["main", "run_command"]
@@ -150,6 +151,7 @@ def _parser() -> argparse.ArgumentParser:
 
     # The Workflow API's operator commands (workflows, activate, export, ...).
     add_workflow_commands(commands, add_connection_options)
+    add_tenant_command(commands, add_connection_options)  # who holds the shared slots
     return parser
 
 
@@ -166,6 +168,8 @@ async def _dispatch(
         return await _CALLS[args.command](args, make_client(args, environ))
     if args.command in WORKFLOW_COMMANDS:
         return await WORKFLOW_COMMANDS[args.command](args, make_client(args, environ))
+    if args.command == "tenant":
+        return await cmd_tenant(args, make_client(args, environ), environ)
     if args.command in JOURNAL_COMMANDS:  # batch report / batch stop
         from ._inputs import regular_file
 

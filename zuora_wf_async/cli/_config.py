@@ -21,6 +21,7 @@ from zuora_wf_async import (
     RetryPolicy,
     WorkflowClient,
 )
+from zuora_wf_async._env import tenant_options
 
 __all__ = [
     "ENVIRONMENTS",
@@ -93,6 +94,13 @@ def add_connection_options(parser: argparse.ArgumentParser) -> None:
         metavar="URL",
         help="share the tenant's limits with other processes through this Redis "
         "(default: ZUORA_REDIS_URL; none: limits of this process only)",
+    )
+    group.add_argument(
+        "--tenant-concurrency",
+        metavar="N",
+        default=None,
+        help="the tenant's requests in flight at once, shared through --redis-url "
+        "(default: ZUORA_TENANT_CONCURRENCY, else 40)",
     )
 
 
@@ -238,9 +246,16 @@ def make_client(
     concurrency = tuned.get("max_concurrency", max_concurrency)
     if concurrency is not None:
         options["max_concurrency"] = int(concurrency)
-    redis_url = getattr(args, "redis_url", None) or environ.get("ZUORA_REDIS_URL")
-    if redis_url:
-        options["shared_limits"] = redis_url
+    try:  # the same reading, and the same checks, as WorkflowClient.from_env
+        options.update(
+            tenant_options(
+                environ,
+                redis_url=getattr(args, "redis_url", None),
+                tenant_concurrency=getattr(args, "tenant_concurrency", None),
+            )
+        )
+    except InvalidRequestError as exc:
+        raise UsageError(str(exc)) from None
     if "max_attempts" in tuned or "deadline" in tuned:
         options["retry"] = RetryPolicy(
             max_attempts=int(tuned.get("max_attempts", RetryPolicy().max_attempts)),
