@@ -43,7 +43,7 @@ MODES = {
     "with RateLimit-* headers": "with_headers",
     "without RateLimit-* headers": "without_headers",
 }
-OURS = ("run_workflow", "run_workflow_gather", "run_many", "iter_runs", "run_many_otel")
+OURS = ("run_workflow", "run_workflow_gather", "run_many", "stream_runs", "run_many_otel")
 
 
 def _collections() -> list[int]:
@@ -206,7 +206,7 @@ def markdown(document: dict[str, Any]) -> str:
         f" target <= {RATIO_TARGET}. GC: collections per 1,000 runs (gen 0/1/2, median);"
         f" target within {GC_TARGET:g}x the cheaper raw shape",
         "- like for like: ours / the raw loop of the same shape (workers for `run_workflow`,"
-        " `run_many` and `iter_runs`, a task per run for `run_workflow_gather`), same round",
+        " `run_many` and `stream_runs`, a task per run for `run_workflow_gather`), same round",
         f"- to floor: ours / `{_shapes.FLOOR_SHAPE}` of the same round, the raw workers plus"
         " the least any client meeting the requirements does per call (a `backoff` retry"
         " loop, a slot, the `WorkflowRun` record; see `benchmarks/_shapes.py`)",

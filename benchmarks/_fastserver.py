@@ -135,7 +135,7 @@ class _Protocol(asyncio.Protocol):
             transport.write(_response("401 Unauthorized", body))
             return
         if method == "GET" and path.rsplit("/", 1)[-1].isdigit():
-            # GET /workflows/{id}: the pre-flight check run_many/iter_runs make once.
+            # GET /workflows/{id}: the pre-flight check run_many/stream_runs make once.
             workflow_id = int(path.rsplit("/", 1)[-1])
             body = (
                 f'{{"id":{workflow_id},"name":"Bench","status":"Active","calloutTrigger":true}}'

@@ -6,7 +6,7 @@ the peak-RSS mark is reset there, and the result is the peak RSS (``VmHWM``) at 
 minus that baseline, printed as one
 JSON line.
 
-Modes: ``iter_runs`` and ``run_many`` (ours), ``raw_stream`` (32 hand-written aiohttp
+Modes: ``stream_runs`` and ``run_many`` (ours), ``raw_stream`` (32 hand-written aiohttp
 workers pulling from the same generator: the floor for a bounded stream) and
 ``raw_gather`` (the hand-written ``gather`` of every item: what ``run_many`` replaces).
 """
@@ -34,13 +34,13 @@ __all__ = ["MODES"]
 Mode = Callable[[ServerInfo, int, Callable[[], None]], Coroutine[Any, Any, int]]
 
 
-async def _iter_runs(info: ServerInfo, count: int, ready: Callable[[], None]) -> int:
+async def _stream_runs(info: ServerInfo, count: int, ready: Callable[[], None]) -> int:
     auth = BearerToken(info.token)
     async with WorkflowClient(info.base_url, auth=auth, max_concurrency=_drivers.WIDTH) as client:
         await client.run_many(_drivers.WORKFLOW_ID, _drivers.params(_drivers.WARMUP))
         ready()
         ok = 0
-        async for outcome in client.iter_runs(_drivers.WORKFLOW_ID, _drivers.params(count)):
+        async for outcome in client.stream_runs(_drivers.WORKFLOW_ID, _drivers.params(count)):
             ok += outcome.ok
         return ok
 
@@ -79,7 +79,7 @@ async def _raw_gather(info: ServerInfo, count: int, ready: Callable[[], None]) -
 
 
 MODES: dict[str, Mode] = {
-    "iter_runs": _iter_runs,
+    "stream_runs": _stream_runs,
     "run_many": _run_many,
     "raw_stream": _raw_stream,
     "raw_gather": _raw_gather,

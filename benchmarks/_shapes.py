@@ -26,7 +26,7 @@ while the client is built, since this environment has it for the tests):
 * ``run_workflow_gather``: ``asyncio.gather`` of one ``run_workflow`` call per item, the
   shape of ``raw_gather`` (a task per run: what a FastAPI handler awaiting many runs does);
 * ``run_many``: one ``run_many`` call;
-* ``iter_runs``: ``async for outcome in client.iter_runs(...)``;
+* ``stream_runs``: ``async for outcome in client.stream_runs(...)``;
 
 and ``run_many_otel``: ``run_many`` with ``opentelemetry-api`` importable (the ``otel``
 extra) but no SDK configured, what an application that installs the extra and has not
@@ -286,9 +286,9 @@ async def _ours_run_many(client: WorkflowClient, items: list[dict[str, Any]]) ->
     return sum(outcome.ok for outcome in outcomes)
 
 
-async def _ours_iter_runs(client: WorkflowClient, items: list[dict[str, Any]]) -> int:
+async def _ours_stream_runs(client: WorkflowClient, items: list[dict[str, Any]]) -> int:
     ok = 0
-    async for outcome in client.iter_runs(WORKFLOW_ID, items):
+    async for outcome in client.stream_runs(WORKFLOW_ID, items):
         ok += outcome.ok
     return ok
 
@@ -319,7 +319,7 @@ SHAPES: dict[str, Shape] = {
     "run_workflow": _our_shape(_ours_run_workflow),
     "run_workflow_gather": _our_shape(_ours_run_workflow_gather),
     "run_many": _our_shape(_ours_run_many),
-    "iter_runs": _our_shape(_ours_iter_runs),
+    "stream_runs": _our_shape(_ours_stream_runs),
     "run_many_otel": _our_shape(_ours_run_many, otel=True),
 }
 RAW_SHAPES = ("raw_gather", "raw_workers")
@@ -332,6 +332,6 @@ SAME_SHAPE_RAW = {
     "run_workflow": "raw_workers",
     "run_workflow_gather": "raw_gather",
     "run_many": "raw_workers",
-    "iter_runs": "raw_workers",
+    "stream_runs": "raw_workers",
     "run_many_otel": "raw_workers",
 }

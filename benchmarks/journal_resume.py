@@ -41,7 +41,7 @@ AT = "2026-11-28T09:00:00.000Z"
 
 
 def _build(folder: Path, rows: int) -> tuple[Path, Path]:
-    from zuora_wf_async._journal import FORMAT
+    from zuora_wf_async._batch.journal_lines import FORMAT
     from zuora_wf_async.cli._inputs import KeyScheme
 
     scheme = KeyScheme(workflow_id=396, columns=("accountId",))

@@ -157,7 +157,7 @@ def _in_flight(endpoint: _shapes.Endpoint, shape: str, count: int) -> list[str]:
     for snapshot in census.snapshots:
         for what, number in snapshot.items():
             total[what] += number
-    # iter_runs/run_many keep WIDTH runs in flight; outcomes kept by run_many count too.
+    # stream_runs/run_many keep WIDTH runs in flight; outcomes kept by run_many count too.
     per = max(1, len(census.snapshots) * _shapes.WIDTH)
     lines = [
         f"GC-tracked objects alive per request in flight: {sum(total.values()) / per:.1f}"

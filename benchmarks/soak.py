@@ -4,7 +4,7 @@
 
 The fake runs in its own process (``zuora-wf fake-server --report``) with faults injected
 on a few percent of run requests (5xx before and after the run is recorded, dropped
-connections, 429 bursts). The client streams the runs with ``iter_runs`` and
+connections, 429 bursts). The client streams the runs with ``stream_runs`` and
 deterministic keys. Reported, and checked against the targets:
 
 - RSS at start (client open, warmed up) and at the end: flat;
@@ -118,7 +118,7 @@ async def soak(settings: dict[str, str], runs: int, concurrency: int) -> dict[st
         warm = await zuora.run_many(396, items(concurrency), key_fn=lambda p: derive_key("w", p))
         rss_start = rss_bytes()
         started = time.perf_counter()
-        stream = zuora.iter_runs(
+        stream = zuora.stream_runs(
             396, items(runs), key_fn=lambda p: derive_key("soak", p["accountId"])
         )
         async with stream:

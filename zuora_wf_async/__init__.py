@@ -9,6 +9,16 @@
 import logging
 
 from zuora_wf_async._auth import BearerToken, OAuthCredentials
+from zuora_wf_async._batch.journal import BatchJournal, JournalBusyError, JournalError
+from zuora_wf_async._batch.keys import derive_key
+from zuora_wf_async._batch.outcomes import (
+    BatchError,
+    Progress,
+    RunOutcome,
+    RunRequest,
+    raise_for_failures,
+)
+from zuora_wf_async._batch.pool import RunStream
 from zuora_wf_async._client import WorkflowClient
 from zuora_wf_async._core.ratelimit import RateLimitInfo
 from zuora_wf_async._core.retry import RetryBudget, RetryPolicy
@@ -39,8 +49,6 @@ from zuora_wf_async._errors import (
     ZuoraError,
 )
 from zuora_wf_async._events import ClientStats, RequestEvent, ResponseEvent
-from zuora_wf_async._fanout import RunStream
-from zuora_wf_async._journal import BatchJournal, JournalBusyError, JournalError
 from zuora_wf_async._models import (
     RunStatus,
     Task,
@@ -48,14 +56,6 @@ from zuora_wf_async._models import (
     TaskStatus,
     WorkflowRun,
     WorkflowRunDetail,
-)
-from zuora_wf_async._outcomes import (
-    BatchError,
-    Progress,
-    RunOutcome,
-    RunRequest,
-    derive_key,
-    raise_for_failures,
 )
 from zuora_wf_async._records_json import from_dict, to_dict
 from zuora_wf_async._retrying import RetryEvent

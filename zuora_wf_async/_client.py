@@ -4,7 +4,7 @@ Where things happen (the map for a newcomer):
 - ``_pipeline.Pipeline.call`` sends every request: slot, token, transport, hooks, retry loop.
 - ``_core/retry.py`` decides every retry (``next_step``: resend after a delay, or stop).
 - ``_retrying.RetryLoop`` runs that decision with ``backoff``; ``_transport`` is aiohttp.
-- ``_starting`` (run), ``_follow`` (get/stop/wait/tasks), ``_fanout`` (many runs) use it.
+- ``_starting`` (run), ``_follow`` (get/stop/wait/tasks), ``_batch`` (many runs) use it.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import os
 import random
 import ssl
 import time
+import warnings
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
@@ -26,11 +27,15 @@ from collections.abc import (
 )
 from datetime import date
 from types import TracebackType
-from typing import Any, Literal, Self, overload
+from typing import Any, Literal, Self, Unpack, overload
 
 import aiohttp
 
 from zuora_wf_async._auth import Auth, BearerToken, OAuthCredentials
+from zuora_wf_async._batch.fanout import FanOut, RunItem
+from zuora_wf_async._batch.options import BatchKeywords, BatchOptions
+from zuora_wf_async._batch.outcomes import RunOutcome
+from zuora_wf_async._batch.pool import RunStream
 from zuora_wf_async._core import requests as build
 from zuora_wf_async._core.compression import DEFAULT_MAX_RESPONSE_BYTES
 from zuora_wf_async._core.follow import MAX_PAGE_LENGTH
@@ -50,13 +55,10 @@ from zuora_wf_async._env import (
 )
 from zuora_wf_async._errors import InvalidRequestError, ZuoraError
 from zuora_wf_async._events import ClientStats, RequestEvent, ResponseEvent
-from zuora_wf_async._fanout import FanOut, KeyFn, ProgressFn, RunItem, RunStream
 from zuora_wf_async._follow import RunFollower
-from zuora_wf_async._journal import BatchJournal
 from zuora_wf_async._models import Task, WorkflowRun, WorkflowRunDetail
 from zuora_wf_async._operations import WorkflowOperations
-from zuora_wf_async._options import check_batch_options, check_client_options, run_id_list
-from zuora_wf_async._outcomes import RunOutcome
+from zuora_wf_async._options import check_client_options, run_id_list
 from zuora_wf_async._pipeline import Pipeline
 from zuora_wf_async._retrying import RetryEvent
 from zuora_wf_async._shared import DEFAULT_TENANT_CONCURRENCY, SharedLimits
@@ -558,23 +560,11 @@ class WorkflowClient:
 
     # -- many runs ---------------------------------------------------------------------
 
-    def iter_runs(
+    def stream_runs(
         self,
         workflow_id: int,
         items: Iterable[RunItem] | AsyncIterable[RunItem],
-        *,
-        key_fn: KeyFn | None = None,
-        track_id: str | None = None,
-        retry: RetryPolicy | None = None,
-        on_progress: ProgressFn | None = None,
-        window: int | None = None,
-        wait: bool = False,
-        wait_timeout: float | None = DEFAULT_WAIT_TIMEOUT,
-        poll_interval: float = DEFAULT_POLL_INTERVAL,
-        max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
-        total: int | None = None,
-        journal: BatchJournal | None = None,
-        preflight: bool = True,
+        **options: Unpack[BatchKeywords],
     ) -> RunStream:
         """Start one run per item and yield each ``RunOutcome`` as it completes.
 
@@ -588,6 +578,11 @@ class WorkflowClient:
         ``items`` itself raises, no more are read, the runs already started end and are
         yielded, then ``BatchInputError`` is raised (the caller's exception as its
         ``__cause__``).
+
+        The options (keywords, each checked before anything is sent): ``key_fn``,
+        ``track_id``, ``retry``, ``on_progress`` (called with a ``Progress`` after each
+        outcome), ``window``, ``wait``, ``wait_timeout``, ``poll_interval``,
+        ``max_poll_interval``, ``total``, ``journal``, ``preflight``.
 
         With ``wait=True`` each outcome comes back only once its run has ended, with the
         final ``detail`` (``outcome.succeeded`` tells a clean finish); waits poll within the
@@ -605,49 +600,37 @@ class WorkflowClient:
         as done are skipped (no outcome), each other item is journaled ``started`` before it
         is sent and its outcome after, and every item needs a deterministic key (its own,
         or ``key_fn``'s).
+
+        Leaving the loop early closes the stream (no more items are read, the runs in
+        flight are cancelled); ``async with`` the stream, or ``await stream.aclose()``, does
+        it at once.
         """
-        check_batch_options(
-            key_fn=key_fn,
-            on_progress=on_progress,
-            wait=wait,
-            total=total,
-            journal=journal,
-            preflight=preflight,
+        batch = BatchOptions.from_keywords(options)
+        return self._fanout.stream(workflow_id, items, batch, operation="stream_runs")
+
+    def iter_runs(
+        self,
+        workflow_id: int,
+        items: Iterable[RunItem] | AsyncIterable[RunItem],
+        **options: Unpack[BatchKeywords],
+    ) -> RunStream:
+        """Deprecated: the old name of ``stream_runs`` (it starts runs; ``iter_tasks`` and
+        ``iter_workflows`` list things). Same arguments, same stream; it warns with
+        ``DeprecationWarning`` and goes in the next release."""
+        warnings.warn(
+            "iter_runs is deprecated: call stream_runs (same arguments); iter_runs goes in "
+            "the next release",
+            DeprecationWarning,
+            stacklevel=2,
         )
-        return self._fanout.iter_runs(
-            workflow_id,
-            items,
-            key_fn=key_fn,
-            track_id=track_id,
-            retry=retry,
-            on_progress=on_progress,
-            window=window,
-            wait=wait,
-            wait_timeout=wait_timeout,
-            poll_interval=poll_interval,
-            max_poll_interval=max_poll_interval,
-            total=total,
-            journal=journal,
-            preflight=preflight,
-        )
+        batch = BatchOptions.from_keywords(options)
+        return self._fanout.stream(workflow_id, items, batch, operation="iter_runs")
 
     async def run_many(
         self,
         workflow_id: int,
         items: Iterable[RunItem] | AsyncIterable[RunItem],
-        *,
-        key_fn: KeyFn | None = None,
-        track_id: str | None = None,
-        retry: RetryPolicy | None = None,
-        on_progress: ProgressFn | None = None,
-        window: int | None = None,
-        wait: bool = False,
-        wait_timeout: float | None = DEFAULT_WAIT_TIMEOUT,
-        poll_interval: float = DEFAULT_POLL_INTERVAL,
-        max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
-        total: int | None = None,
-        journal: BatchJournal | None = None,
-        preflight: bool = True,
+        **options: Unpack[BatchKeywords],
     ) -> list[RunOutcome]:
         """Start one run per item; return every outcome, in input order.
 
@@ -655,34 +638,11 @@ class WorkflowClient:
         Call ``raise_for_failures(outcomes)`` to fail fast instead. If ``items`` itself
         raises, the runs already started end, then ``BatchInputError`` carries every
         outcome (``.outcomes``), with the caller's exception as its ``__cause__``. The
-        pre-flight check, ``total`` and ``journal`` are as for ``iter_runs``; a pre-flight
-        failure raises
-        before anything is sent.
+        options (``window``, ``key_fn``, ``wait``, ``journal``, ...), the pre-flight check
+        and ``total`` are as for ``stream_runs``; a pre-flight failure raises before
+        anything is sent.
         """
-        check_batch_options(
-            key_fn=key_fn,
-            on_progress=on_progress,
-            wait=wait,
-            total=total,
-            journal=journal,
-            preflight=preflight,
-        )
-        return await self._fanout.run_many(
-            workflow_id,
-            items,
-            key_fn=key_fn,
-            track_id=track_id,
-            retry=retry,
-            on_progress=on_progress,
-            window=window,
-            wait=wait,
-            wait_timeout=wait_timeout,
-            poll_interval=poll_interval,
-            max_poll_interval=max_poll_interval,
-            total=total,
-            journal=journal,
-            preflight=preflight,
-        )
+        return await self._fanout.run_many(workflow_id, items, BatchOptions.from_keywords(options))
 
     # -- the Workflow API (definitions, tasks, versions, usage) --
     # Short delegations to WorkflowOperations (in _operations.py), which is handed this

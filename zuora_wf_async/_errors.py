@@ -48,9 +48,9 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from zuora_wf_async._core.redact import scrub, scrub_json
 
 if TYPE_CHECKING:
+    from zuora_wf_async._batch.outcomes import RunOutcome
     from zuora_wf_async._core.ratelimit import RateLimitInfo
     from zuora_wf_async._models import Task, WorkflowRunDetail
-    from zuora_wf_async._outcomes import RunOutcome
 
 __all__ = [
     "BadRequestError",
@@ -310,7 +310,7 @@ class RunWaitTimeoutError(ZuoraError, TimeoutError):
 class WorkflowNotRunnableError(ZuoraError):
     """Pre-flight: the workflow exists but Zuora would refuse every run of it.
 
-    Raised by ``run_many``/``iter_runs`` (and ``zuora-wf batch``) before the first run,
+    Raised by ``run_many``/``stream_runs`` (and ``zuora-wf batch``) before the first run,
     once, instead of thousands of identical failures: the workflow is not Active, or its
     Callout trigger is off. ``reason`` says which and how to fix it. Nothing was sent.
     """
@@ -350,12 +350,12 @@ class TaskUpdateError(ZuoraError):
 
 
 class BatchInputError(ZuoraError):
-    """``run_many``/``iter_runs``: reading the caller's items raised, so the batch stopped.
+    """``run_many``/``stream_runs``: reading the caller's items raised, so the batch stopped.
 
     Nothing was cancelled: no item was read after the failure, and the runs already
     started were let end (they exist at Zuora; with generated keys the caller could not
     find them otherwise). ``outcomes`` holds ``run_many``'s outcome for every item read,
-    in input order; ``iter_runs`` has yielded each of them before raising, so there it is
+    in input order; ``stream_runs`` has yielded each of them before raising, so there it is
     empty. ``items_read`` counts the items read before the failure, and the caller's own
     exception is ``__cause__``. ``may_have_run`` is true once any item was read: the
     outcomes say which runs exist.

@@ -18,9 +18,8 @@ import aiohttp
 from zuora_wf_async._core.requests import shown_value
 from zuora_wf_async._core.retry import RetryBudget
 from zuora_wf_async._errors import InvalidRequestError
-from zuora_wf_async._journal import BatchJournal
 
-__all__ = ["check_batch_options", "check_client_options", "run_id_list"]
+__all__ = ["check_client_options", "run_id_list"]
 
 
 def _finite_positive(field: str, value: object, fix: str) -> None:
@@ -142,37 +141,6 @@ def _check_trace_configs(trace_configs: object) -> None:
             raise InvalidRequestError(
                 f"trace_configs[{index}]", f"is {shown_value(config)}, not a TraceConfig", fix
             )
-
-
-def check_batch_options(
-    *,
-    key_fn: object,
-    on_progress: object,
-    wait: object,
-    total: object,
-    journal: object,
-    preflight: object,
-) -> None:
-    """``run_many``/``iter_runs`` options (``items`` and ``window`` are the fan-out's)."""
-    _callable_or_none("key_fn", key_fn, "pass a function of an item's params, or None")
-    _callable_or_none("on_progress", on_progress, "pass a function taking Progress, or None")
-    for name, flag in (("wait", wait), ("preflight", preflight)):
-        if not isinstance(flag, bool):
-            raise InvalidRequestError(
-                name, f"must be True or False, got {shown_value(flag)}", "pass True or False"
-            )
-    if total is not None and (isinstance(total, bool) or not isinstance(total, int) or total < 0):
-        raise InvalidRequestError(
-            "total",
-            f"must be a count >= 0 or None, got {shown_value(total)}",
-            "pass how many items there are, or None when unknown",
-        )
-    if journal is not None and not isinstance(journal, BatchJournal):
-        raise InvalidRequestError(
-            "journal",
-            f"expected a BatchJournal, got {shown_value(journal)}",
-            "pass BatchJournal(path, ...), or None for no journal",
-        )
 
 
 def run_id_list(run_ids: object) -> list[object]:

@@ -14,7 +14,6 @@ between attempts. What a call does after a failure is decided by ``_core.retry``
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import ssl
@@ -185,9 +184,7 @@ class Pipeline:
             tokens=lambda: self._tokens,
             on_retry=on_retry,
             telemetry=telemetry,
-            on_wait=self._slot_given_back,
         )
-        self._slot_listeners: list[Callable[[], None]] = []
         # OpenTelemetry (_telemetry.py): the call's span around the retry loop and an
         # attempt's span around each attempt; the no-op hands both functions back as is.
         self.telemetry = telemetry
@@ -276,23 +273,6 @@ class Pipeline:
     @property
     def effective_concurrency(self) -> int:
         return self._limiter.pacing.capacity if self._limiter else self.max_concurrency
-
-    def free_slots(self) -> int:
-        """Requests that could be sent now without queueing (the fan-out asks)."""
-        return self._limiter.free_slots() if self._limiter else self.max_concurrency
-
-    def add_slot_listener(self, listener: Callable[[], None]) -> None:
-        """Call ``listener`` whenever a call gives its slot back to wait before a resend
-        (a slot freed with no call ending: the fan-out's workers would not notice)."""
-        self._slot_listeners.append(listener)
-
-    def remove_slot_listener(self, listener: Callable[[], None]) -> None:
-        with contextlib.suppress(ValueError):
-            self._slot_listeners.remove(listener)
-
-    def _slot_given_back(self) -> None:
-        for listener in tuple(self._slot_listeners):
-            listener()
 
     def stats(self) -> ClientStats:
         limiter = self._limiter

@@ -26,6 +26,7 @@ import attrs
 import cattrs
 from cattrs.gen import make_dict_unstructure_fn, override
 
+from zuora_wf_async._batch.outcomes import RunOutcome
 from zuora_wf_async._converter import converter
 from zuora_wf_async._errors import InvalidRequestError, ResponseDecodeError, ZuoraError
 from zuora_wf_async._models import (
@@ -36,7 +37,6 @@ from zuora_wf_async._models import (
     WorkflowRunDetail,
     _OpenStrEnum,
 )
-from zuora_wf_async._outcomes import RunOutcome
 from zuora_wf_async._workflow_models import (
     TaskRerunOutcome,
     TaskUpdate,

@@ -9,8 +9,7 @@ import json
 
 import pytest
 
-from zuora_wf_async import OAuthCredentials, WorkflowClient
-from zuora_wf_async._journal import BatchJournal
+from zuora_wf_async import BatchJournal, OAuthCredentials, WorkflowClient
 from zuora_wf_async.cli._config import UsageError, add_tuning_options, make_client
 from zuora_wf_async.cli._render import Tally
 from zuora_wf_async.testing import FakeZuora

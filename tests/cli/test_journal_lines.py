@@ -10,7 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from zuora_wf_async._journal import FORMAT, BatchJournal, JournalError
+from zuora_wf_async import BatchJournal, JournalError
+from zuora_wf_async._batch.journal_lines import FORMAT
 from zuora_wf_async.cli._batch import keyed
 from zuora_wf_async.cli._inputs import InputFile, KeyScheme, check_params
 

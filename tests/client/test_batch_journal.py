@@ -10,7 +10,10 @@ from datetime import UTC, datetime
 import pytest
 
 from zuora_wf_async import (
+    BatchJournal,
     InvalidRequestError,
+    JournalBusyError,
+    JournalError,
     MissingParametersError,
     RunOutcome,
     RunRequest,
@@ -19,7 +22,6 @@ from zuora_wf_async import (
     WorkflowRun,
     derive_key,
 )
-from zuora_wf_async._journal import BatchJournal, JournalBusyError, JournalError
 
 AT = "2026-11-28T09:00:00.000Z"
 

@@ -1,4 +1,8 @@
-"""run_many and iter_runs: order, partial failure, deterministic keys, bounded read-ahead."""
+"""run_many and stream_runs: order, partial failure, deterministic keys, bounded read-ahead.
+
+Worker tasks are found among the loop's real tasks by name: none may be left after a batch
+ends, is closed, is cancelled or is left with ``break``.
+"""
 
 from __future__ import annotations
 
@@ -20,11 +24,12 @@ from zuora_wf_async import (
     derive_key,
     raise_for_failures,
 )
+from zuora_wf_async._batch.pool import WORKER_NAME
 from zuora_wf_async.testing import FakeZuora, Fault, FaultPlan, ManualClock
 
 
 def client_tasks() -> list[asyncio.Task]:
-    return [t for t in asyncio.all_tasks() if "_Workers._work" in repr(t.get_coro())]
+    return [t for t in asyncio.all_tasks() if t.get_name() == WORKER_NAME]
 
 
 async def test_run_many_returns_one_outcome_per_item_in_input_order(fake, zuora):
@@ -143,7 +148,7 @@ async def test_per_item_keys_and_track_ids_win(fake, zuora):
     assert by_key["derived-2"].header("Zuora-Track-Id") == "batch-track"
 
 
-async def test_iter_runs_reads_ahead_only_as_far_as_the_window(fake, zuora):
+async def test_stream_runs_reads_ahead_only_as_far_as_the_window(fake, zuora):
     consumed = 0
 
     def endless():
@@ -153,7 +158,7 @@ async def test_iter_runs_reads_ahead_only_as_far_as_the_window(fake, zuora):
             yield {"n": n}
 
     fake.pause_runs()
-    stream = zuora.iter_runs(396, endless(), window=8)
+    stream = zuora.stream_runs(396, endless(), window=8)
     first = asyncio.ensure_future(anext(stream))
     await fake.wait_for_in_flight(8)
     assert consumed == 8  # eight started, none finished, nothing more read
@@ -169,10 +174,9 @@ async def test_iter_runs_reads_ahead_only_as_far_as_the_window(fake, zuora):
     assert client_tasks() == []
 
 
-async def test_items_beyond_the_free_slots_wait_unread(fake, make_client):
-    # The window (16) is larger than the concurrency (4), for items sleeping out a
-    # Retry-After; while every slot is busy the rest are not read and started into the
-    # limiter's queue, where each would hold a chain of coroutines and its request body.
+async def test_run_many_reads_no_further_ahead_than_its_window(fake, make_client):
+    # More items than the window, every run held: the batch reads exactly the window's
+    # worth and waits; the pipeline's own limit (4) bounds the requests in flight.
     read = 0
 
     def items():
@@ -183,16 +187,19 @@ async def test_items_beyond_the_free_slots_wait_unread(fake, make_client):
 
     fake.pause_runs()
     async with make_client(max_concurrency=4) as client:
-        batch = asyncio.create_task(client.run_many(396, items(), window=16))
+        batch = asyncio.create_task(client.run_many(396, items(), window=6))
         await fake.wait_for_in_flight(4)
-        assert read == 4
+        await fake.wait_until(lambda: read == 6)
         assert client.stats.in_flight == 4
+        assert len(client_tasks()) <= 6
         fake.resume_runs()
         outcomes = await batch
 
     assert read == 40
+    assert [outcome.index for outcome in outcomes] == list(range(40))
     assert all(outcome.ok for outcome in outcomes)
     assert len(fake.executions) == 40
+    assert client_tasks() == []
 
 
 async def test_a_run_waiting_to_resend_frees_its_slot_for_the_rest_of_the_batch():
@@ -242,7 +249,7 @@ async def test_a_slot_held_by_another_call_does_not_stall_a_batch(fake, make_cli
     assert len(fake.executions) == 7
 
 
-async def test_breaking_out_of_iter_runs_cancels_what_is_in_flight(fake, zuora):
+async def test_breaking_out_of_stream_runs_cancels_what_is_in_flight(fake, zuora):
     fake.pause_runs()
     started = 0
 
@@ -253,7 +260,7 @@ async def test_breaking_out_of_iter_runs_cancels_what_is_in_flight(fake, zuora):
             yield {"n": n}
 
     async def first_outcome():
-        async for outcome in zuora.iter_runs(396, items(), window=16):
+        async for outcome in zuora.stream_runs(396, items(), window=16):
             return outcome
         return None
 
@@ -269,24 +276,6 @@ async def test_breaking_out_of_iter_runs_cancels_what_is_in_flight(fake, zuora):
     assert client_tasks() == []
     assert zuora.stats.in_flight == 0
     assert started <= 17
-
-
-@pytest.mark.parametrize("preflight", [True, False])
-async def test_a_batch_runs_one_worker_per_slot_and_none_spare(fake, zuora, preflight):
-    # Each of the first workers used to see the slots of the workers after it (not yet
-    # run, or woken after the pre-flight check) free and add one more: twice as many
-    # workers as slots, the extra half parked for the whole batch.
-    fake.pause_runs()
-    batch = asyncio.create_task(
-        zuora.run_many(396, [{"n": n} for n in range(100)], preflight=preflight)
-    )
-    await fake.wait_for_in_flight(zuora.max_concurrency)
-
-    assert len(client_tasks()) == zuora.max_concurrency
-    fake.resume_runs()
-    outcomes = await batch
-    assert [outcome.index for outcome in outcomes] == list(range(100))
-    assert all(outcome.ok for outcome in outcomes)
 
 
 async def test_cancelling_run_many_cancels_its_runs(fake, zuora):
@@ -308,7 +297,7 @@ async def test_a_consumer_cancelled_while_waiting_closes_the_stream(fake, zuora)
     # The consumer waits for the first outcome while every run is held; cancelling that
     # wait cancels the runs in flight, and the stream hands back nothing more.
     fake.pause_runs()
-    stream = zuora.iter_runs(396, [{"n": n} for n in range(50)], window=8)
+    stream = zuora.stream_runs(396, [{"n": n} for n in range(50)], window=8)
     waiting = asyncio.ensure_future(anext(stream))
     await fake.wait_for_in_flight(8)
     assert client_tasks()
@@ -328,7 +317,7 @@ async def test_outcomes_that_arrive_together_are_each_handed_back(fake, zuora):
     # Runs held, then let go at once: several outcomes are waiting for the consumer by
     # the time it looks, and it takes them one by one, each counted once.
     fake.pause_runs()
-    async with zuora.iter_runs(396, [{"n": n} for n in range(30)], window=10) as stream:
+    async with zuora.stream_runs(396, [{"n": n} for n in range(30)], window=10) as stream:
         first = asyncio.ensure_future(anext(stream))
         await fake.wait_for_in_flight(10)
         fake.resume_runs()
@@ -340,7 +329,7 @@ async def test_outcomes_that_arrive_together_are_each_handed_back(fake, zuora):
 
 async def test_consumers_waiting_together_each_get_an_outcome(fake, zuora):
     fake.pause_runs()
-    async with zuora.iter_runs(396, [{"n": n} for n in range(12)], window=4) as stream:
+    async with zuora.stream_runs(396, [{"n": n} for n in range(12)], window=4) as stream:
         waiting = [asyncio.ensure_future(anext(stream)) for _ in range(3)]
         await fake.wait_for_in_flight(4)
         fake.resume_runs()
@@ -357,7 +346,7 @@ async def test_consumers_waiting_together_at_the_end_each_see_it(fake, zuora):
     # One end for all: the consumer that takes it wakes the others, who would otherwise
     # wait for good on a stream with nothing more to hand out.
     fake.pause_runs()
-    async with zuora.iter_runs(396, [{"n": n} for n in range(2)], window=2) as stream:
+    async with zuora.stream_runs(396, [{"n": n} for n in range(2)], window=2) as stream:
         waiting = [asyncio.ensure_future(anext(stream)) for _ in range(4)]
         await fake.wait_for_in_flight(2)
         fake.resume_runs()
@@ -371,12 +360,12 @@ async def test_consumers_waiting_together_at_the_end_each_see_it(fake, zuora):
     assert [type(consumer.exception()) for consumer in ended] == [StopAsyncIteration] * 2
 
 
-async def test_iter_runs_accepts_an_async_iterable(fake, zuora):
+async def test_stream_runs_accepts_an_async_iterable(fake, zuora):
     async def items():
         for n in range(20):
             yield {"n": n}
 
-    async with zuora.iter_runs(396, items()) as stream:
+    async with zuora.stream_runs(396, items()) as stream:
         outcomes = [o async for o in stream]
 
     assert sorted(o.index for o in outcomes) == list(range(20))
@@ -447,3 +436,47 @@ async def test_run_many_can_start_and_settle_a_batch_in_one_call():
     assert not failed.succeeded
     assert failed.detail.tasks.error == 1
     assert fake.peak_in_flight_by_endpoint.get("get_run", 0) <= budget
+
+
+async def test_iter_runs_is_a_deprecated_alias_of_stream_runs(fake, zuora):
+    items = [{"accountId": f"A-{n}"} for n in range(5)]
+
+    with pytest.warns(DeprecationWarning, match="call stream_runs"):
+        stream = zuora.iter_runs(396, items, window=2)
+    async with stream:
+        outcomes = [outcome async for outcome in stream]
+
+    assert sorted(outcome.index for outcome in outcomes) == list(range(5))
+    assert all(outcome.ok for outcome in outcomes)
+    assert len(fake.executions) == 5
+
+
+async def test_run_many_hands_back_the_same_runs_as_stream_runs(fake, zuora):
+    # Same keys, so Zuora (the fake) answers the second batch with the runs of the first.
+    items = [{"accountId": f"A-{n}"} for n in range(150)]
+
+    def key_fn(params):
+        return derive_key("same-runs", params["accountId"])
+
+    streamed = [outcome async for outcome in zuora.stream_runs(396, items, key_fn=key_fn)]
+    collected = await zuora.run_many(396, items, key_fn=key_fn)
+
+    streamed.sort(key=lambda outcome: outcome.index)
+    assert len(fake.executions) == 150  # the second batch started nothing new
+    assert [o.run for o in collected] == [o.run for o in streamed]
+    assert [(o.index, o.idempotency_key, o.attempts) for o in collected] == [
+        (o.index, o.idempotency_key, o.attempts) for o in streamed
+    ]
+    assert all(c.params is s.params for c, s in zip(collected, streamed, strict=True))
+
+
+async def test_a_key_fn_that_raises_fails_its_item_alone(fake, zuora):
+    def key_fn(params):
+        return f"k-{params['accountId']}"  # KeyError for the item without one
+
+    outcomes = await zuora.run_many(396, [{"accountId": "A-0"}, {"other": 1}], key_fn=key_fn)
+
+    assert [outcome.ok for outcome in outcomes] == [True, False]
+    assert outcomes[1].error.field == "items[1]"
+    assert "key_fn raised KeyError" in str(outcomes[1].error)
+    assert len(fake.executions) == 1

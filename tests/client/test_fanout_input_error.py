@@ -1,8 +1,8 @@
-"""run_many/iter_runs when the caller's items raise part way: nothing started is lost.
+"""run_many/stream_runs when the caller's items raise part way: nothing started is lost.
 
 The fake holds every run (``pause_runs``) until the batch has read all it can, so the runs
 are certainly in flight when the items raise: they must end and be handed back (carried
-on ``BatchInputError``, yielded by ``iter_runs``, journaled), never be cancelled.
+on ``BatchInputError``, yielded by ``stream_runs``, journaled), never be cancelled.
 """
 
 from __future__ import annotations
@@ -81,13 +81,13 @@ async def test_run_many_lets_the_started_runs_end_and_carries_every_outcome(
 
 
 @SOURCES
-async def test_iter_runs_yields_what_finished_then_raises(fake, make_client, source):
+async def test_stream_runs_yields_what_finished_then_raises(fake, make_client, source):
     fake.pause_runs()
     seen = []
     async with make_client(max_concurrency=CONCURRENCY) as client:
 
         async def consume() -> None:
-            async with client.iter_runs(396, source()) as stream:
+            async with client.stream_runs(396, source()) as stream:
                 async for outcome in stream:
                     seen.append(outcome)  # noqa: PERF401 -- kept as each comes: the end raises
 

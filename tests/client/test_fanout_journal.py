@@ -1,9 +1,4 @@
-"""``run_many``/``iter_runs`` with ``journal=``: a Python batch resumes like the CLI's.
-
-The client's public ``run_many``/``iter_runs`` pass ``journal=`` and ``total=`` through
-once ``WorkflowClient`` forwards them; until then these tests call the fan-out engine
-(``client._fanout``) that implements them.
-"""
+"""``run_many``/``stream_runs`` with ``journal=``: a Python batch resumes like the CLI's."""
 
 from __future__ import annotations
 
@@ -15,8 +10,7 @@ import sys
 import textwrap
 from collections import Counter
 
-from zuora_wf_async import derive_key
-from zuora_wf_async._journal import BatchJournal
+from zuora_wf_async import BatchJournal, derive_key
 
 STARTUP = 60.0
 
@@ -33,7 +27,7 @@ async def test_a_journaled_batch_skips_what_is_done_and_reports_total(zuora, fak
     path = tmp_path / "runs.jsonl"
     seen = []
     with BatchJournal.open(path, workflow_id=396, key_scheme="accountId") as journal:
-        stream = zuora._fanout.iter_runs(
+        stream = zuora.stream_runs(
             396,
             (item for item in accounts(6)),
             key_fn=key_of,
@@ -50,7 +44,7 @@ async def test_a_journaled_batch_skips_what_is_done_and_reports_total(zuora, fak
 
     with BatchJournal.open(path, workflow_id=396, key_scheme="accountId") as journal:
         assert journal.counts["ok"] == 2
-        outcomes = await zuora._fanout.run_many(396, accounts(6), key_fn=key_of, journal=journal)
+        outcomes = await zuora.run_many(396, accounts(6), key_fn=key_of, journal=journal)
     assert len(outcomes) == 4  # the two done are skipped: no outcome, no request
     assert all(outcome.ok for outcome in outcomes)
     assert sorted(fake.execution_counts_by_key().values()) == [1] * 6
@@ -58,7 +52,7 @@ async def test_a_journaled_batch_skips_what_is_done_and_reports_total(zuora, fak
 
 async def test_an_item_without_a_key_fails_alone_under_a_journal(zuora, fake, tmp_path):
     with BatchJournal.open(tmp_path / "j.jsonl", workflow_id=396, key_scheme="x") as journal:
-        outcomes = await zuora._fanout.run_many(
+        outcomes = await zuora.run_many(
             396, [{"accountId": "A-1"}, {"other": 1}], key_fn=key_of, journal=journal
         )
     assert outcomes[0].ok
@@ -81,7 +75,7 @@ SCRIPT = textwrap.dedent(
     """
     import asyncio, sys
     from zuora_wf_async import OAuthCredentials, WorkflowClient, derive_key
-    from zuora_wf_async._journal import BatchJournal
+    from zuora_wf_async import BatchJournal
 
     async def main():
         base_url, client_id, secret, path = sys.argv[1:]

@@ -31,9 +31,9 @@ async def test_a_batch_against_a_workflow_that_refuses_runs_stops_after_one_requ
     assert fake.executions == []
 
 
-async def test_iter_runs_raises_the_same_error_from_its_first_step(fake, zuora):
+async def test_stream_runs_raises_the_same_error_from_its_first_step(fake, zuora):
     workflow_id = fake.create_workflow("Off", active=False)
-    stream = zuora.iter_runs(workflow_id, iter(ITEMS))
+    stream = zuora.stream_runs(workflow_id, iter(ITEMS))
     with pytest.raises(WorkflowNotRunnableError):
         await anext(stream)
     assert fake.executions == []

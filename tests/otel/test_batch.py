@@ -49,12 +49,12 @@ async def test_failures_past_the_traced_items_are_bounded_events(otel, monkeypat
     monkeypatch.setattr(_telemetry, "BATCH_TRACED_ITEMS", 3)
     plan = FaultPlan(rules=[Fault.error_before_record(400, on=[2, 6, 8])])
     async with FakeZuora(faults=plan) as fake, _client(fake, otel) as zuora:
-        stream = zuora.iter_runs(396, ({"n": n} for n in range(10)), window=1)
+        stream = zuora.stream_runs(396, ({"n": n} for n in range(10)), window=1)
         async with stream:
             outcomes = [outcome async for outcome in stream]
 
     assert sorted(o.index for o in outcomes if not o.ok) == [1, 5, 7]
-    [batch] = otel.named("iter_runs")
+    [batch] = otel.named("stream_runs")
     assert "zuora.batch.total" not in batch.attributes  # a generator has no length
     assert batch.attributes["zuora.batch.items"] == 10
     assert batch.attributes["zuora.batch.failed"] == 3
@@ -80,13 +80,13 @@ async def test_failures_past_the_traced_items_are_bounded_events(otel, monkeypat
 
 async def test_a_stream_left_early_ends_its_span(otel):
     async with FakeZuora() as fake, _client(fake, otel) as zuora:
-        stream = zuora.iter_runs(396, [RunRequest(params={"n": n}) for n in range(50)], window=4)
+        stream = zuora.stream_runs(396, [RunRequest(params={"n": n}) for n in range(50)], window=4)
         async with stream:
             async for _outcome in stream:
                 break
         await asyncio.sleep(0)
 
-    [batch] = otel.named("iter_runs")
+    [batch] = otel.named("stream_runs")
     assert batch.end_time is not None
     assert batch.attributes["zuora.batch.items"] == 1
     assert batch.attributes["zuora.batch.total"] == 50

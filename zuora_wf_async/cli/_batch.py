@@ -6,7 +6,7 @@ workflow id and the canonical JSON of the row. Never its position: inserting, de
 reordering rows changes no other row's key, so a resume may use another input file
 holding the same rows, and even a new journal for the same rows starts nothing new while
 Zuora remembers the keys (24 hours). Rows that share a key are one run (``--dry-run``
-lists them). The journal (:class:`zuora_wf_async._journal.BatchJournal`) records the
+lists them). The journal (:class:`zuora_wf_async._batch.journal.BatchJournal`) records the
 scheme and refuses a resume under another one, and is locked by one process at a time.
 """
 
@@ -24,8 +24,7 @@ import attrs
 from rich.console import Console
 
 from zuora_wf_async import RetryEvent, RunOutcome, RunRequest, WorkflowClient
-from zuora_wf_async._journal import BatchJournal, JournalBusyError
-from zuora_wf_async._journal import _digest as key_digest
+from zuora_wf_async._batch.journal import BatchJournal, JournalBusyError, key_digest
 
 from ._config import UsageError
 from ._exits import FAILED, WriteError, journal_write_error
@@ -156,7 +155,7 @@ class _Batch:
         self.ok_now = self.ok_before = self.duplicates = 0
         self.sent: dict[int, int] = {}  # stream index -> row number, in flight
         # The first journal write that failed. It is raised where it happens, but that may
-        # be inside the input generator iter_runs reads, which raises its own error then;
+        # be inside the input generator stream_runs reads, which raises its own error then;
         # run_batch reports this one whatever comes out.
         self.write_error: WriteError | None = None
 
@@ -173,9 +172,9 @@ class _Batch:
     def items(self) -> Iterator[RunRequest]:
         """Rows still to send, each journaled as ``started`` just before it is handed out.
 
-        ``iter_runs`` reads this generator only as slots free up, so ``started`` lines
-        trail the requests actually in flight by at most the window, and memory stays
-        flat however long the input is.
+        ``stream_runs`` reads this generator at most its window ahead of the outcomes, so
+        ``started`` lines lead the requests actually sent by at most the window, and
+        memory stays flat however long the input is.
         """
         index = 0
         for row in self.source.rows():
@@ -350,7 +349,7 @@ async def run_batch(
         async with client:
             async with (
                 live_progress(out, "batch", batch.tally),
-                client.iter_runs(
+                client.stream_runs(
                     options.workflow_id, batch.items(), preflight=options.preflight
                 ) as stream,
             ):

@@ -112,7 +112,7 @@ async def run_demo(
             run_ids: list[int] = []
             async with (
                 live_progress(out, "runs", tally),
-                zuora.iter_runs(WORKFLOW_ID, items()) as stream,
+                zuora.stream_runs(WORKFLOW_ID, items()) as stream,
             ):
                 async for outcome in stream:
                     tally.done += 1

@@ -6,7 +6,7 @@ batch too) and prints counts, failures grouped by error and the slowest rows, or
 JOURNAL`` takes the journal's lock (so no batch is starting runs meanwhile), asks Zuora
 for each run the journal started and has not seen end, and stops those still Queued or
 Processing, journaling each answer. The journal's format is described in
-:mod:`zuora_wf_async._journal`.
+:mod:`zuora_wf_async._batch.journal_lines`.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from typing import Any, TextIO
 import attrs
 
 from zuora_wf_async import WorkflowClient, ZuoraError
-from zuora_wf_async._journal import BatchJournal, JournalBusyError, read_journal
-from zuora_wf_async._journal import _digest as key_digest
+from zuora_wf_async._batch.journal import BatchJournal, JournalBusyError, key_digest
+from zuora_wf_async._batch.journal_lines import read_journal
 
 from ._config import UsageError, add_connection_options, add_tuning_options
 

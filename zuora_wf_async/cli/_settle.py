@@ -8,7 +8,7 @@ from itertools import islice
 from typing import TYPE_CHECKING
 
 from zuora_wf_async import WorkflowClient, WorkflowRunDetail, ZuoraError
-from zuora_wf_async._journal import BatchJournal
+from zuora_wf_async._batch.journal import BatchJournal
 
 from ._exits import FAILED, OK, PENDING
 

@@ -1,0 +1,297 @@
+"""The journal's lines: what each says, how it is written and read back, checked from a table.
+
+A batch's memory, so that a re-run resumes instead of repeating (``BatchJournal`` in
+``journal.py`` keeps it; ``journal_lock.py`` holds it for one process).
+
+A JSON Lines file, one event per line, readable with ``less``, ``jq`` or ``zuora-wf batch
+report``. The first line is the header; every other line is an event about one item,
+named by its *key* (the item's own idempotency key, derived from what the item is)::
+
+    {"journal": "zuora-wf-journal/2", "workflow_id": 396, "key_scheme": "columns:accountId",
+     "batch_id": null, "tool": "zuora-wf 0.1.0", "at": "2026-11-28T09:00:00.000Z"}
+    {"event": "started", "key": "5f0c...", "row": 2, "at": "..."}
+    {"event": "ok", "key": "5f0c...", "run_id": 10000, "run_name": "WF-396-00000001",
+     "status": "Queued", "attempts": 1, "elapsed": 0.041, "row": 2, "at": "..."}
+    {"event": "failed", "key": "...", "error": "MissingParametersError", "retry_with":
+     "new-key", "message": "...", "at": "..."}
+    {"event": "settled", "run_id": 10000, "status": "Finished", "succeeded": true, "at": "..."}
+    {"event": "stopped", "run_id": 10001, "success": true, "at": "..."}
+
+Rules that make it safe:
+
+* ``started`` is written (and flushed to the operating system) *before* the request goes
+  out, so an item in flight when the process died is known, with the key it was sent with.
+  A re-run sends it again under that key, and Zuora answers with the run it already made.
+* The last ``ok``/``failed`` of a key is final. ``failed`` says ``"retry_with": "same-key"``
+  when the run may exist (``ZuoraError.may_have_run``: no answer, 5xx, 429) and
+  ``"new-key"`` when Zuora refused the request (it stores the refusal under the key and
+  would replay it), in which case a retry is sent as ``derive_key("zuora-wf retry", key)``
+  (recorded as ``sent_key``), the same on every retry, so a crash mid-retry cannot fork it.
+* One process at a time: :meth:`BatchJournal.open` takes an exclusive ``flock`` on the
+  journal file itself, so a symlink or a hard link to it meets the same lock, and notes
+  the owner's pid and host in ``<real path>.lock`` (see "the lock" below). The kernel
+  drops the lock when its process dies, however it dies, so a killed batch never blocks
+  its resume; a second live process fails at once with :class:`JournalBusyError`.
+* A torn last line (the process was killed in the middle of writing it: it has no final
+  newline) was never acknowledged and is dropped on reopening; the event it was writing
+  is redone by the resume. Any *other* line of the wrong shape is an edit or damage that
+  a program must not guess about: :class:`JournalError` names the line and the field.
+* Lines are flushed one by one, not fsynced one by one (that would cap a batch at a few
+  hundred items a second); the file is fsynced on :meth:`close`. A power cut may lose the
+  last lines, which costs no safety: their items are re-sent under the keys they had.
+
+Only keys matter, never positions: two input files holding the same items in another
+order resume each other, as long as the key scheme (recorded in the header) is the same.
+Zuora keeps an idempotency key for 24 hours, so resume within a day: an item in flight for
+longer may run again if its first request did create a run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+from zuora_wf_async._errors import (
+    BadRequestError,
+    ForbiddenError,
+    IdempotencyKeyReusedError,
+    InvalidRequestError,
+    MissingParametersError,
+    NotFoundError,
+    WorkflowIdIsRunError,
+    ZuoraError,
+)
+
+__all__ = [
+    "EVENTS",
+    "FORMAT",
+    "RETRY_NAMESPACE",
+    "JournalError",
+    "check_event",
+    "check_header",
+    "check_open_args",
+    "check_same_batch",
+    "now",
+    "parse_line",
+    "read_journal",
+    "retry_with",
+]
+
+FORMAT: Final = "zuora-wf-journal/2"
+OLD_FORMAT: Final = "zuora-wf/1"
+RETRY_NAMESPACE: Final = "zuora-wf retry"
+EVENTS: Final = frozenset({"started", "ok", "failed", "settled", "wait_failed", "stopped"})
+# Zuora judged these requests and created no run; it stores the answer under the key and
+# replays it, so a retry needs a new key. Every other failure may hide a run: same key.
+REFUSALS: Final = (
+    BadRequestError,
+    ForbiddenError,
+    NotFoundError,
+    MissingParametersError,
+    WorkflowIdIsRunError,
+    IdempotencyKeyReusedError,
+    InvalidRequestError,
+)
+
+
+DAMAGED: Final = (
+    "the journal was edited or damaged; repair or delete that line, or use a new journal"
+)
+
+
+class JournalError(InvalidRequestError):
+    """A journal line of the wrong shape: ``line`` and ``field`` say where; nothing was sent."""
+
+    def __init__(self, path: Path, line: int, field: str, problem: str, fix: str = DAMAGED) -> None:
+        self.path = path
+        self.line = line
+        super().__init__(f"{path}: line {line}: {field}", problem, fix)
+
+
+def now() -> str:
+    """The time for an ``at`` field: UTC, milliseconds, ``Z``."""
+    moment = datetime.now(UTC).isoformat(timespec="milliseconds")
+    return moment.replace("+00:00", "Z")
+
+
+def retry_with(error: ZuoraError) -> str:
+    """``"same-key"`` when the run may exist, ``"new-key"`` when Zuora refused the request."""
+    if error.may_have_run or not isinstance(error, REFUSALS):
+        return "same-key"
+    return "new-key"
+
+
+# -- reading: a pure check of each line's shape, from a table ---------------------------
+
+_HEADER_FIELDS: Final[Mapping[str, tuple[type | tuple[type, ...], bool]]] = {
+    "workflow_id": (int, True),
+    "key_scheme": (str, True),
+    "batch_id": ((str, type(None)), False),
+}
+# event -> (field -> (types, required))
+_EVENT_FIELDS: Final[Mapping[str, Mapping[str, tuple[type | tuple[type, ...], bool]]]] = {
+    "started": {"key": (str, True), "sent_key": (str, False)},
+    "ok": {"key": (str, True), "run_id": (int, True), "sent_key": (str, False)},
+    "failed": {
+        "key": ((str, type(None)), True),
+        "error": (str, True),
+        "retry_with": (str, False),
+        "sent_key": (str, False),
+    },
+    "settled": {"run_id": (int, True), "succeeded": (bool, True), "status": (str, False)},
+    "wait_failed": {"run_id": (int, True), "error": (str, True)},
+    "stopped": {"run_id": (int, True), "success": (bool, True)},
+}
+
+
+_MISSING: Final = object()
+
+
+def short(value: object) -> str:
+    text = json.dumps(value, ensure_ascii=True)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _check_fields(
+    path: Path, number: int, record: dict[str, Any], table: Mapping[str, Any]
+) -> None:
+    for field, (kinds, required) in table.items():
+        value = record.get(field, _MISSING)
+        if value is _MISSING:
+            if required:
+                raise JournalError(path, number, field, "is missing")
+            continue
+        wanted = kinds if isinstance(kinds, tuple) else (kinds,)
+        kind = type(value)
+        if kind in wanted and (value or kind is not str):
+            continue  # the common case, in one test: an exact type (so never bool for int)
+        # bool is an int to Python, never to the journal.
+        if (isinstance(value, bool) and bool not in wanted) or not isinstance(value, wanted):
+            names = " or ".join("null" if k is type(None) else k.__name__ for k in wanted)
+            raise JournalError(path, number, field, f"should be {names}, got {short(value)}")
+        if isinstance(value, str) and not value and field in ("key", "sent_key"):
+            raise JournalError(path, number, field, "is empty")
+
+
+def _check_at(path: Path, number: int, record: dict[str, Any]) -> None:
+    at = record.get("at")
+    if not isinstance(at, str):
+        raise JournalError(path, number, "at", f"should be a timestamp, got {short(at)}")
+    try:
+        parsed = datetime.fromisoformat(at)
+    except ValueError:
+        raise JournalError(path, number, "at", f"is not an ISO-8601 time: {short(at)}") from None
+    if parsed.tzinfo is None:
+        raise JournalError(path, number, "at", f"has no time zone: {short(at)}")
+
+
+def check_header(path: Path, number: int, record: object) -> dict[str, Any]:
+    """The header line, checked; :class:`JournalError` naming the field otherwise."""
+    if not isinstance(record, dict):
+        raise JournalError(path, number, "header", f"should be an object, got {short(record)}")
+    found = record.get("journal")
+    if found == OLD_FORMAT:
+        raise JournalError(
+            path,
+            number,
+            "journal",
+            "was written by an older zuora-wf whose keys held row numbers; finish it with "
+            "that version",
+        )
+    if found != FORMAT:
+        raise JournalError(path, number, "journal", f"should be {FORMAT!r}, got {short(found)}")
+    _check_fields(path, number, record, _HEADER_FIELDS)
+    _check_at(path, number, record)
+    return record
+
+
+def check_event(path: Path, number: int, record: object) -> dict[str, Any]:
+    """One event line, checked; :class:`JournalError` naming the field otherwise."""
+    if not isinstance(record, dict):
+        raise JournalError(path, number, "event", f"should be an object, got {short(record)}")
+    kind = record.get("event")
+    if kind not in EVENTS:
+        raise JournalError(
+            path,
+            number,
+            "event",
+            f"should be one of {', '.join(sorted(EVENTS))}, got {short(kind)}",
+        )
+    _check_fields(path, number, record, _EVENT_FIELDS[kind])
+    if kind == "failed" and record.get("retry_with", "same-key") not in ("same-key", "new-key"):
+        raise JournalError(
+            path,
+            number,
+            "retry_with",
+            f"should be same-key or new-key, got {short(record['retry_with'])}",
+        )
+    _check_at(path, number, record)
+    return record
+
+
+_decode = json.JSONDecoder().decode
+
+
+def parse_line(path: Path, number: int, line: bytes) -> object:
+    try:
+        return _decode(line.decode("utf-8"))
+    except (ValueError, RecursionError):
+        raise JournalError(path, number, "line", "is not JSON") from None
+
+
+def read_journal(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, record)`` for each complete line, checked, header first.
+
+    Reads without the lock (a report may run beside a live batch): a torn last line, or
+    one still being written, is not yielded. :class:`JournalError` for a wrong shape.
+    """
+    try:
+        file = path.open("rb")
+    except OSError as exc:
+        raise InvalidRequestError(
+            "journal", f"cannot read {path}: {exc.strerror or exc}", "check the path"
+        ) from None
+    with file:
+        for number, line in enumerate(file, start=1):
+            if not line.endswith(b"\n"):
+                return
+            record = parse_line(path, number, line)
+            check = check_header if number == 1 else check_event
+            yield number, check(path, number, record)
+
+
+def check_open_args(workflow_id: object, key_scheme: object, batch_id: object) -> None:
+    if isinstance(workflow_id, bool) or not isinstance(workflow_id, int):
+        raise InvalidRequestError(
+            "workflow_id", f"must be an int, got {workflow_id!r}", "pass e.g. 396"
+        )
+    if not isinstance(key_scheme, str) or not key_scheme:
+        raise InvalidRequestError(
+            "key_scheme",
+            f"must be a non-empty str, got {key_scheme!r}",
+            "name how keys are made, e.g. key_scheme='accountId'",
+        )
+    if batch_id is not None and not isinstance(batch_id, str):
+        raise InvalidRequestError("batch_id", f"must be a str, got {batch_id!r}", "or None")
+
+
+def check_same_batch(
+    path: Path, header: dict[str, Any], workflow_id: int, key_scheme: str, batch_id: str | None
+) -> None:
+    for field, wanted in (
+        ("workflow_id", workflow_id),
+        ("key_scheme", key_scheme),
+        ("batch_id", batch_id),
+    ):
+        if header.get(field) != wanted:
+            raise JournalError(
+                path,
+                1,
+                field,
+                f"this journal has {short(header.get(field))}, not {short(wanted)}",
+                "its keys would name other items: resume with the same settings, or use a "
+                "new journal",
+            )
