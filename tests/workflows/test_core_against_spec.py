@@ -543,3 +543,19 @@ def test_the_rerun_key_of_the_official_task_example(spec: Any) -> None:
         )
         == []
     )
+
+
+class _LyingText(str):
+    __slots__ = ()
+
+    def __format__(self, spec: str) -> str:
+        return "/oauth/token"
+
+    def strip(self, chars: str | None = None) -> str:
+        return "other"
+
+
+def test_an_attempt_id_is_read_by_its_characters_not_its_methods() -> None:
+    key = core.rerun_key(2771, attempt=_LyingText("night-1"))
+    assert key == "zuora-wf-rerun-task-2771-attempt-night-1"
+    assert type(key) is str

@@ -391,14 +391,15 @@ def rerun_key(
     is neither (a failed task Zuora reports without times): the caller uses a fresh key.
     """
     if attempt is not None:
-        if not isinstance(attempt, str) or not attempt or attempt != attempt.strip():
+        text = exact_str(attempt)  # a str subclass's own methods could lie about it
+        if not isinstance(text, str) or not text or text != text.strip():
             raise InvalidRequestError(
                 "attempt", f"expected a non-blank id, got {shown_value(attempt)}", _ATTEMPT_HINT
             )
-        if not attempt.isascii() or not attempt.isprintable():
+        if not text.isascii() or not text.isprintable():
             raise InvalidRequestError("attempt", "must be printable ASCII", _ATTEMPT_HINT)
         try:
-            return validate_idempotency_key(f"{_RERUN_KEY_PREFIX}{task_id}-attempt-{attempt}")
+            return validate_idempotency_key(f"{_RERUN_KEY_PREFIX}{task_id}-attempt-{text}")
         except InvalidRequestError as exc:  # too long for Zuora's key
             raise InvalidRequestError("attempt", exc.problem, _ATTEMPT_HINT) from None
     if failed_at is None:
