@@ -121,7 +121,8 @@ def test_a_batch_needs_rich_and_says_how_to_get_it(monkeypatch, tmp_path, capsys
         monkeypatch.setitem(sys.modules, name, None)
     for module in ("_batch", "_demo", "_render", "_settle"):
         monkeypatch.delitem(sys.modules, f"zuora_wf_async.cli.{module}", raising=False)
-    assert main(["batch", "396", "--input", str(rows), "--dry-run"]) == 2
+    journal = tmp_path / "runs.jsonl"  # a real batch draws; a --dry-run needs no rich
+    assert main(["batch", "396", "--input", str(rows), "--journal", str(journal)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "pip install 'zuora-wf-async[cli]'" in err

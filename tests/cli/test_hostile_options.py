@@ -82,6 +82,10 @@ BASE: dict[str, tuple[list[str], dict[str, str], list[str]]] = {
     "import": (["import"], {}, ["{export}"]),
 }
 BASE["tenant"] = (["tenant"], {}, [])
+BASE["update-workflow"] = (["update-workflow"], {"--name": "x"}, ["999999"])
+BASE["update-tasks"] = (["update-tasks"], {}, ["{export}"])
+for _name in ("delete-workflow", "delete-version", "rerun-failed"):
+    BASE[_name] = ([_name], {}, ["999999"])
 for _name in ("workflow", "activate", "deactivate", "versions", "task", "rerun", "export"):
     BASE[_name] = ([_name], {}, ["999999"])
 

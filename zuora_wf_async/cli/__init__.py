@@ -11,8 +11,12 @@ it comes with the ``cli`` extra (``pip install 'zuora-wf-async[cli]'``), and the
 itself never imports it.
 
 For workflow definitions (``_workflow_commands``): ``workflows``, ``workflow``,
-``activate``, ``deactivate``, ``versions``, ``task``, ``rerun``, ``usage``, ``export`` and
-``import``.
+``activate``, ``deactivate``, ``update-workflow``, ``delete-workflow``, ``versions``,
+``delete-version``, ``task``, ``rerun``, ``usage``, ``export`` and ``import``; for many
+tasks (``_task_commands``): ``update-tasks`` and ``rerun-failed``. Every method of
+``WorkflowClient`` has its command (``_coverage.OPERATIONS``). ``--wait-timeout`` is a
+wait limit and ``--request-timeout`` an HTTP attempt's, everywhere; ``--timeout`` is their
+deprecated old name (``_flags``).
 """
 
 from __future__ import annotations
@@ -29,10 +33,14 @@ from typing import Any, NoReturn
 
 from zuora_wf_async import InvalidRequestError, ZuoraError, __version__
 
-from ._commands import cmd_get, cmd_run, cmd_stop, cmd_tasks, cmd_wait
+from ._batch_rows import BatchOptions, dry_run
+from ._commands import add_tasks_command, cmd_get, cmd_run, cmd_stop, cmd_tasks, cmd_wait
 from ._config import UsageError, add_connection_options, make_client
-from ._exits import FAILED, INTERRUPTED, USAGE, WRITE_FAILED, WriteError
+from ._exits import FAILED, INTERRUPTED, USAGE, WRITE_FAILED, FailedError, WriteError
+from ._flags import add_renamed, deprecation_warnings
+from ._inputs import KeyScheme
 from ._journal import JOURNAL_COMMANDS, add_batch_options, journal_parser
+from ._task_commands import TASK_COMMANDS, add_task_commands
 from ._tenant import add_tenant_command, cmd_tenant
 from ._workflow_commands import WORKFLOW_COMMANDS, add_workflow_commands
 
@@ -94,21 +102,39 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--idempotency-key", metavar="KEY", help="default: a fresh UUID4")
     run.add_argument("--wait", action="store_true", help="follow the run to its end")
     run.add_argument("--until-pending", action="store_true", help=_UNTIL_PENDING)
-    run.add_argument("--timeout", type=_seconds, default=3600.0, help="--wait limit (3600 s)")
+    add_renamed(
+        run,
+        "--wait-timeout",
+        "--timeout",
+        dest="wait_timeout",
+        type=_seconds,
+        default=3600.0,
+        help="seconds --wait waits for the run to end (3600)",
+    )
     add_connection_options(run)
 
     for name, text in (
         ("get", "print a run's current state as JSON"),
-        ("wait", "wait for a run to end and print its final state"),
+        ("wait", "wait for runs to end and print each final state"),
         ("stop", "ask Zuora to stop a run"),
-        ("tasks", "print a run's tasks, one JSON object per line"),
     ):
         call = commands.add_parser(name, help=text)
-        call.add_argument("run_id", type=_count, metavar="RUN_ID")
-        if name == "wait":
-            call.add_argument("--timeout", type=_seconds, default=3600.0, help="seconds (3600)")
+        if name == "wait":  # one run: wait_for_run; several: wait_for_runs, side by side
+            call.add_argument("run_id", type=_count, nargs="+", metavar="RUN_ID")
+            add_renamed(
+                call,
+                "--wait-timeout",
+                "--timeout",
+                dest="wait_timeout",
+                type=_seconds,
+                default=3600.0,
+                help="seconds to wait for each run to end (3600)",
+            )
             call.add_argument("--until-pending", action="store_true", help=_UNTIL_PENDING)
+        else:
+            call.add_argument("run_id", type=_count, metavar="RUN_ID")
         add_connection_options(call)
+    add_tasks_command(commands, add_connection_options)
 
     batch = commands.add_parser(
         "batch",
@@ -151,6 +177,7 @@ def _parser() -> argparse.ArgumentParser:
 
     # The Workflow API's operator commands (workflows, activate, export, ...).
     add_workflow_commands(commands, add_connection_options)
+    add_task_commands(commands, add_connection_options)  # update-tasks, rerun-failed
     add_tenant_command(commands, add_connection_options)  # who holds the shared slots
     return parser
 
@@ -168,6 +195,8 @@ async def _dispatch(
         return await _CALLS[args.command](args, make_client(args, environ))
     if args.command in WORKFLOW_COMMANDS:
         return await WORKFLOW_COMMANDS[args.command](args, make_client(args, environ))
+    if args.command in TASK_COMMANDS:
+        return await TASK_COMMANDS[args.command](args, make_client(args, environ))
     if args.command == "tenant":
         return await cmd_tenant(args, make_client(args, environ), environ)
     if args.command in JOURNAL_COMMANDS:  # batch report / batch stop
@@ -175,10 +204,11 @@ async def _dispatch(
 
         regular_file(args.journal, "JOURNAL", must_exist=False)
         return await JOURNAL_COMMANDS[args.command](args, partial(make_client, args, environ))
+    if args.command == "batch" and args.dry_run:  # draws nothing: no rich needed
+        return dry_run(_batch_options(args))
     try:
-        from ._batch import BatchOptions, dry_run, run_batch
+        from ._batch import run_batch
         from ._demo import run_demo
-        from ._inputs import KeyScheme
         from ._render import console
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.split(".")[0] == "rich":
@@ -189,7 +219,19 @@ async def _dispatch(
         out.print(f"zuora-wf demo: {args.runs:,} runs against a local FakeZuora that misbehaves")
         report = await run_demo(runs=args.runs, concurrency=args.concurrency, out=out)
         return 0 if report.clean else 1
-    options = BatchOptions(
+    if args.journal is None:
+        raise UsageError("batch needs --journal PATH to record and resume (or use --dry-run)")
+    return await run_batch(
+        _batch_options(args),
+        partial(make_client, args, environ),
+        console(),
+        tool=TOOL,
+        on_record=on_journal_record,
+    )
+
+
+def _batch_options(args: argparse.Namespace) -> BatchOptions:
+    return BatchOptions(
         workflow_id=args.workflow_id,
         input=args.input,
         journal=args.journal,
@@ -201,17 +243,6 @@ async def _dispatch(
         until_pending=args.until_pending,
         retry_failed=args.retry_failed,
         preflight=args.preflight,
-    )
-    if args.dry_run:
-        return dry_run(options, console())
-    if args.journal is None:
-        raise UsageError("batch needs --journal PATH to record and resume (or use --dry-run)")
-    return await run_batch(
-        options,
-        partial(make_client, args, environ),
-        console(),
-        tool=TOOL,
-        on_record=on_journal_record,
     )
 
 
@@ -244,11 +275,16 @@ async def run_command(
             args = _parser().parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a usage error already printed
         return exc.code if isinstance(exc.code, int) else 2
+    for warning in deprecation_warnings(args):  # an old flag name: works, and says so
+        _fail(warning)
     try:
         return await _dispatch(args, os.environ if environ is None else environ, on_journal_record)
     except (UsageError, InvalidRequestError) as exc:
         _fail(str(exc))
         return USAGE
+    except FailedError as exc:  # e.g. update-tasks failing part way: what was done
+        _fail(str(exc))
+        return FAILED
     except WriteError as exc:  # the journal's disk filled up; --output cannot be written
         _fail(str(exc))
         return WRITE_FAILED

@@ -23,6 +23,8 @@ from zuora_wf_async import (
 )
 from zuora_wf_async._env import tenant_options
 
+from ._flags import add_renamed, spelled
+
 __all__ = [
     "ENVIRONMENTS",
     "TUNING",
@@ -107,7 +109,7 @@ def add_connection_options(parser: argparse.ArgumentParser) -> None:
 # flag dest -> (variable, kind, minimum, help). Each flag wins over its variable, which wins
 # over the library's default; the defaults stay the library's own (None = not given).
 TUNING: Mapping[str, tuple[str, type[int] | type[float], float, str]] = {
-    "timeout": ("ZUORA_TIMEOUT", float, 0.001, "seconds per HTTP attempt (library: 60)"),
+    "request_timeout": ("ZUORA_TIMEOUT", float, 0.001, "seconds per HTTP attempt (library: 60)"),
     "deadline": ("ZUORA_DEADLINE", float, 0.001, "seconds per call, retries included (300)"),
     "max_attempts": ("ZUORA_MAX_ATTEMPTS", int, 1, "tries per call, the first included (5)"),
     "max_rate": ("ZUORA_MAX_RATE", float, 0.001, "requests per second at most (no limit)"),
@@ -116,7 +118,8 @@ TUNING: Mapping[str, tuple[str, type[int] | type[float], float, str]] = {
 
 
 def add_tuning_options(parser: argparse.ArgumentParser) -> None:
-    """``--timeout``, ``--deadline``, ``--max-attempts``, ``--max-rate``, ``--max-concurrency``."""
+    """``--request-timeout``, ``--deadline``, ``--max-attempts``, ``--max-rate``,
+    ``--max-concurrency``."""
     group = parser.add_argument_group(
         "tuning",
         "each flag wins over its ZUORA_* variable: "
@@ -124,6 +127,18 @@ def add_tuning_options(parser: argparse.ArgumentParser) -> None:
     )
     for dest, (variable, _kind, _minimum, text) in TUNING.items():
         flag = "--" + dest.replace("_", "-")
+        if dest == "request_timeout":  # batch's --timeout, renamed (one meaning per flag)
+            add_renamed(
+                group,
+                flag,
+                "--timeout",
+                dest=dest,
+                metavar="N",
+                default=None,
+                type=str,
+                help=f"{text}; env {variable}",
+            )
+            continue
         names = (flag, "--concurrency") if dest == "max_concurrency" else (flag,)
         group.add_argument(
             *names,
@@ -151,7 +166,8 @@ def tuning(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, fl
     for dest, (variable, kind, minimum, _text) in TUNING.items():
         flag = getattr(args, dest, None)
         if flag is not None:
-            found[dest] = _number(flag, "--" + dest.replace("_", "-"), kind, minimum)
+            name = spelled(args, dest) or "--" + dest.replace("_", "-")
+            found[dest] = _number(flag, name, kind, minimum)
         elif environ.get(variable, "").strip():
             found[dest] = _number(environ[variable].strip(), variable, kind, minimum)
     return found
@@ -239,8 +255,8 @@ def make_client(
     auth = _auth(args, environ)
     tuned = tuning(args, environ) if hasattr(args, "max_attempts") else {}
     options: dict[str, object] = {}
-    if "timeout" in tuned:
-        options["timeout"] = tuned["timeout"]
+    if "request_timeout" in tuned:
+        options["timeout"] = tuned["request_timeout"]
     if "max_rate" in tuned:
         options["max_rate"] = tuned["max_rate"]
     concurrency = tuned.get("max_concurrency", max_concurrency)

@@ -29,6 +29,7 @@ __all__ = [
     "PENDING",
     "USAGE",
     "WRITE_FAILED",
+    "FailedError",
     "WriteError",
     "journal_write_error",
     "writing",
@@ -40,6 +41,10 @@ USAGE = 2
 WRITE_FAILED = 3
 PENDING = 4
 INTERRUPTED = 130
+
+
+class FailedError(Exception):
+    """What was asked for failed, part of it perhaps done; one line for stderr (exit 1)."""
 
 
 class WriteError(Exception):

@@ -295,9 +295,11 @@ def _summary(report: _Report, path: Path, out: TextIO) -> int:
     header = report.header
     outcomes = report.outcomes
     total = sum(outcomes.values())
+    batch_id = header.get("batch_id")
+    named = "no batch id" if batch_id is None else f"batch id {batch_id}"
     out.write(
         f"journal {path}: workflow {header.get('workflow_id')}, keys by "
-        f"{header.get('key_scheme')}, batch id {header.get('batch_id')}, begun "
+        f"{header.get('key_scheme')}, {named}, begun "
         f"{header.get('at')} by {header.get('tool')}\n"
     )
     parts = ", ".join(f"{name} {outcomes[name]}" for name in ("ok", "failed", "in flight"))

@@ -36,12 +36,27 @@ class Tally:
     retries: int = 0
     skipped: int = 0
     started_at: float = attrs.field(factory=time.perf_counter)
+    stopped_at: float | None = None  # set by stop(): the rate holds still from then on
+
+    def start(self) -> None:
+        """Start the clock now (the tally may be made before the work can begin)."""
+        self.started_at = time.perf_counter()
+
+    def stop(self) -> None:
+        """Stop the clock: the last progress line and any summary give one same rate."""
+        if self.stopped_at is None:
+            self.stopped_at = time.perf_counter()
+
+    @property
+    def elapsed(self) -> float:
+        ended = time.perf_counter() if self.stopped_at is None else self.stopped_at
+        return ended - self.started_at
 
     @property
     def rate(self) -> float:
         """Rows *sent* per second: rows skipped from the journal cost no time, so they
         would inflate it (a resume showed 2,215 runs/s for ~355 real)."""
-        elapsed = time.perf_counter() - self.started_at
+        elapsed = self.elapsed
         return (self.done - self.skipped) / elapsed if elapsed > 0 else 0.0
 
     def line(self) -> str:
@@ -80,6 +95,7 @@ async def live_progress(out: Console, label: str, tally: Tally) -> AsyncIterator
         try:
             yield
         finally:
+            tally.stop()
             ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await ticker
@@ -119,6 +135,7 @@ async def live_progress(out: Console, label: str, tally: Tally) -> AsyncIterator
         try:
             yield
         finally:
+            tally.stop()
             ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await ticker

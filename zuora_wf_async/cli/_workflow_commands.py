@@ -1,8 +1,9 @@
-"""The operator's Workflow commands: list, show, switch on/off, tasks, usage, export/import.
+"""The operator's Workflow commands: list, show, change, delete, tasks, usage, export/import.
 
-``workflows``, ``workflow ID``, ``activate ID`` / ``deactivate ID``, ``task ID``, ``rerun
-TASK_ID``, ``usage --from --to``, ``export ID [--version V] [--output FILE]``, ``import FILE
-[--workflow ID --version V --activate]`` and ``versions ID``. Each is one call (or one
+``workflows``, ``workflow ID``, ``activate ID`` / ``deactivate ID``, ``update-workflow ID
+[--name ...]``, ``delete-workflow ID --yes``, ``task ID``, ``rerun TASK_ID``, ``usage
+--from --to``, ``export ID [--version V] [--output FILE]``, ``import FILE [--workflow ID
+--version V --activate]``, ``versions ID`` and ``delete-version ID --yes``. Each is one call (or one
 listing) printed as JSON lines, like ``get`` and ``tasks``; an export is printed (or
 written) as the JSON document ``import`` reads back.
 """
@@ -88,8 +89,35 @@ def add_workflow_commands(
     imported.add_argument("--workflow", type=_id, metavar="WORKFLOW_ID", help="add a version")
     imported.add_argument("--version", help="the new version's number, e.g. 0.0.2")
     imported.add_argument("--activate", action="store_true", help="make it the active version")
+    _add_changes(commands, parsers)
     for parser in parsers.values():
         add_connection_options(parser)
+
+
+def _add_changes(commands: Any, parsers: dict[str, argparse.ArgumentParser]) -> None:
+    """``update-workflow``, ``delete-workflow`` and ``delete-version``."""
+    update = parsers["update-workflow"] = commands.add_parser(
+        "update-workflow", help="rename a workflow, or change its description, status or version"
+    )
+    update.add_argument("id", type=_id, metavar="WORKFLOW_ID")
+    update.add_argument("--name", help="the new name")
+    update.add_argument("--description", help="the new description")
+    update.add_argument(
+        "--status", choices=[s.value for s in WorkflowStatus], help="the new status"
+    )
+    update.add_argument(
+        "--active-version-id", type=_id, metavar="VERSION_ID", help="the version runs use"
+    )
+    update.add_argument("--idempotency-key", metavar="KEY", help="default: a UUID4")
+    for name, metavar, text in (
+        ("delete-workflow", "WORKFLOW_ID", "delete a workflow and all its versions"),
+        ("delete-version", "VERSION_ID", "delete one version (not the active one)"),
+    ):
+        parsers[name] = commands.add_parser(name, help=text)
+        parsers[name].add_argument("id", type=_id, metavar=metavar)
+        parsers[name].add_argument(
+            "--yes", action="store_true", help="required: deleting cannot be undone"
+        )
 
 
 async def _workflows(args: argparse.Namespace, client: WorkflowClient) -> int:
@@ -196,7 +224,46 @@ def _next_version(versions: list[Any]) -> str:
     return ".".join(str(part) for part in (*highest[:-1], highest[-1] + 1))
 
 
+async def _update_workflow(args: argparse.Namespace, client: WorkflowClient) -> int:
+    changes = {
+        "name": args.name,
+        "description": args.description,
+        "status": args.status,
+        "active_version_id": args.active_version_id,
+    }
+    if all(value is None for value in changes.values()):
+        raise UsageError(
+            "update-workflow changes nothing: pass --name, --description, --status or "
+            "--active-version-id"
+        )
+    async with client:
+        _emit(
+            await client.update_workflow(args.id, idempotency_key=args.idempotency_key, **changes)
+        )
+    return 0
+
+
+def _delete(what: str) -> Handler:
+    async def handler(args: argparse.Namespace, client: WorkflowClient) -> int:
+        if not args.yes:  # checked after the connection flags, so those are checked too
+            raise UsageError(
+                f"delete-{what} {args.id} cannot be undone at Zuora: add --yes to delete it"
+            )
+        async with client:
+            if what == "workflow":
+                deleted = await client.delete_workflow(args.id)
+            else:
+                deleted = await client.delete_workflow_version(args.id)
+        _emit(deleted)
+        return 0
+
+    return handler
+
+
 WORKFLOW_COMMANDS: dict[str, Handler] = {
+    "update-workflow": _update_workflow,
+    "delete-workflow": _delete("workflow"),
+    "delete-version": _delete("version"),
     "workflows": _workflows,
     "workflow": _workflow,
     "activate": _set_status(WorkflowStatus.ACTIVE),
