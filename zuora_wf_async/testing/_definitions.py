@@ -8,8 +8,8 @@ space definitions share with runs.
 
 What the official document shows, and the fake follows:
 
-* records: a version is a ``Workflow`` (camelCase ``calloutTrigger``, ``createdAt``...), a
-  definition a ``WorkflowDefinition`` with an ``active_version`` summary; the list adds
+* records (``_definition_records``): a version is a ``Workflow``, a definition a
+  ``WorkflowDefinition`` with an ``active_version`` summary; the list adds
   ``latest_inactive_verisons`` (sic), at most 10;
 * ``GET /workflows``: filters ``name``, ``callout_trigger``, ``ondemand_trigger``,
   ``scheduled_trigger``, ``interval``; ``page`` and ``page_length`` (default 20, at most 50);
@@ -44,9 +44,10 @@ from urllib.parse import urlencode
 
 import attrs
 
+from ._definition_records import Definition, Records, Version, settings_from, version_key
 from ._wire import Reply, errors_body, json_reply
 
-__all__ = ["DEFAULT_WORKFLOW_IDS", "Definition", "DefinitionStore", "Version"]
+__all__ = ["DEFAULT_WORKFLOW_IDS", "DefinitionStore"]
 
 #: The definitions a fake starts with: 396 (the official examples' workflow, and this
 #: package's docs'), 42 and 1 to 9 (short ids for tests), 286 and 476 (ids the official
@@ -55,29 +56,12 @@ DEFAULT_WORKFLOW_IDS: Final = (1, 2, 3, 4, 5, 6, 7, 8, 9, 42, 286, 396, 476)
 
 DEFAULT_PAGE_LENGTH: Final = 20
 MAX_PAGE_LENGTH: Final = 50
-MAX_INACTIVE_LISTED: Final = 10
 _VERSION: Final = re.compile(r"\d+(\.\d+)+")
-_SETTINGS: Final = (
-    "callout_trigger",
-    "ondemand_trigger",
-    "scheduled_trigger",
-    "interval",
-    "timezone",
-    "priority",
-)
 _BOOL_FILTERS: Final = {
     "callout_trigger": "callout_trigger",
     "ondemand_trigger": "ondemand_trigger",
     "scheduled_trigger": "scheduled_trigger",
 }
-
-
-def _iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def _version_key(text: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in text.split("."))
 
 
 def _invalid_id(object_id: str) -> Reply:
@@ -89,60 +73,6 @@ def _invalid_id(object_id: str) -> Reply:
 
 
 @attrs.define
-class Version:
-    id: int
-    version: str
-    settings: dict[str, Any]
-    tasks: list[dict[str, Any]]
-    linkages: list[dict[str, Any]]
-    created_at: float
-    updated_at: float
-
-
-@attrs.define
-class Definition:
-    id: int
-    name: str
-    description: str
-    status: str
-    versions: list[Version]
-    active_version_id: int
-    created_at: float
-    updated_at: float
-
-    @property
-    def active(self) -> Version:
-        return next(v for v in self.versions if v.id == self.active_version_id)
-
-    @property
-    def callout_trigger(self) -> bool:
-        return bool(self.active.settings.get("callout_trigger"))
-
-    def version_named(self, text: str) -> Version | None:
-        if text == "latest":
-            return max(self.versions, key=lambda v: _version_key(v.version))
-        return next((v for v in self.versions if v.version == text), None)
-
-
-def _settings_from(workflow: Mapping[str, Any]) -> dict[str, Any]:
-    """Settings from an export's snake_case workflow (camelCase accepted too)."""
-    settings: dict[str, Any] = {
-        "callout_trigger": True,
-        "ondemand_trigger": True,
-        "scheduled_trigger": False,
-        "interval": None,
-        "timezone": None,
-        "priority": "Medium",
-    }
-    for name in _SETTINGS:
-        camel = name.split("_")[0] + "".join(p.title() for p in name.split("_")[1:])
-        for key in (name, camel):
-            if key in workflow:
-                settings[name] = workflow[key]
-    return settings
-
-
-@attrs.define
 class DefinitionStore:
     """Every definition of the fake's one tenant. ``allocate`` hands out shared ids."""
 
@@ -151,11 +81,19 @@ class DefinitionStore:
     _definitions: dict[int, Definition] = attrs.field(factory=dict, init=False)
     _deleted: set[int] = attrs.field(factory=set, init=False)
     _next_task_id: int = attrs.field(default=900_000, init=False)
+    records: Records = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.records = Records(self.wall)
 
     # -- state used by runs and by the FakeZuora helpers -------------------------------
 
     def find(self, workflow_id: int) -> Definition | None:
         return self._definitions.get(workflow_id)
+
+    def definition_record(self, definition: Definition) -> dict[str, Any]:
+        """The definition as ``GET /workflows/{id}`` shows it."""
+        return self.records.definition_record(definition)
 
     def define(
         self,
@@ -169,7 +107,7 @@ class DefinitionStore:
         """A definition with the id ``workflow_id`` and one version ``0.0.1`` of that id,
         replacing any definition of that id (a deleted one comes back)."""
         self._deleted.discard(workflow_id)
-        settings = _settings_from({"callout_trigger": callout})
+        settings = settings_from({"callout_trigger": callout})
         version = Version(workflow_id, "0.0.1", settings, [], [], now, now)
         definition = Definition(
             workflow_id,
@@ -239,97 +177,12 @@ class DefinitionStore:
         return Version(
             version_id,
             number,
-            _settings_from(workflow),
+            settings_from(workflow),
             copied,
             [dict(x) for x in linkages],
             now,
             now,
         )
-
-    # -- records ------------------------------------------------------------------------
-
-    def _stamp(self, clock_time: float) -> str:
-        return _iso(self.wall(clock_time))
-
-    def version_record(self, definition: Definition, version: Version) -> dict[str, Any]:
-        settings = version.settings
-        active = version.id == definition.active_version_id and definition.status == "Active"
-        return {
-            "id": version.id,
-            "name": definition.name,
-            "description": definition.description,
-            "type": "Workflow::Setup",
-            "version": version.version,
-            "status": "Active" if active else "Inactive",
-            "calloutTrigger": bool(settings["callout_trigger"]),
-            "ondemandTrigger": bool(settings["ondemand_trigger"]),
-            "scheduledTrigger": bool(settings["scheduled_trigger"]),
-            "interval": settings["interval"],
-            "timezone": settings["timezone"],
-            "priority": settings["priority"],
-            "createdAt": self._stamp(version.created_at),
-            "updatedAt": self._stamp(version.updated_at),
-        }
-
-    def definition_record(self, definition: Definition, *, listed: bool = False) -> dict[str, Any]:
-        active = definition.active
-        settings = active.settings
-        record: dict[str, Any] = {
-            "id": definition.id,
-            "name": definition.name,
-            "description": definition.description,
-            "status": definition.status,
-            "calloutTrigger": bool(settings["callout_trigger"]),
-            "ondemandTrigger": bool(settings["ondemand_trigger"]),
-            "scheduledTrigger": bool(settings["scheduled_trigger"]),
-            "interval": settings["interval"],
-            "timezone": settings["timezone"],
-            "priority": settings["priority"],
-            "createdAt": self._stamp(definition.created_at),
-            "updatedAt": self._stamp(definition.updated_at),
-            "active_version": {
-                "id": active.id,
-                "type": "Workflow::Setup",
-                "version": active.version,
-                "status": definition.status,
-                "description": definition.description,
-            },
-        }
-        if listed:
-            inactive = [v for v in definition.versions if v.id != definition.active_version_id]
-            inactive.sort(key=lambda v: _version_key(v.version), reverse=True)
-            record["latest_inactive_verisons"] = [
-                self.version_record(definition, v) for v in inactive[:MAX_INACTIVE_LISTED]
-            ]
-        return record
-
-    def export_record(self, definition: Definition, version: Version) -> dict[str, Any]:
-        settings = version.settings
-        workflow = {
-            "id": version.id,
-            "name": definition.name,
-            "description": definition.description,
-            "type": "Workflow::Setup",
-            "version": version.version,
-            "status": None,
-            "call_type": None,
-            "sync_trigger": False,
-            "delete_ttl": 60,
-            "original_workflow_id": None,
-            "started_at": None,
-            "finished_at": None,
-            "parameters": {},
-            "data": {},
-            "notifications": {},
-            "task_summary": {},
-            "css": {"left": "30px", "top": "40px"},
-            **{name: settings[name] for name in _SETTINGS},
-        }
-        return {
-            "workflow": workflow,
-            "tasks": [dict(task) for task in version.tasks],
-            "linkages": [dict(linkage) for linkage in version.linkages],
-        }
 
     # -- endpoints ----------------------------------------------------------------------
 
@@ -363,14 +216,16 @@ class DefinitionStore:
             kept = [(k, v) for k, v in query.items() if k not in {"page", "page_length"}]
             kept += [("page", str(page + 1)), ("page_length", str(length))]
             pagination["next_page"] = f"{origin}/workflows?{urlencode(kept)}"
-        data = [self.definition_record(d, listed=True) for d in found[start : start + length]]
+        data = [
+            self.records.definition_record(d, listed=True) for d in found[start : start + length]
+        ]
         return json_reply(200, {"data": data, "pagination": pagination})
 
     def get_reply(self, param: str) -> Reply:
         definition = self._known(param)
         if definition is None:
             return _invalid_id(param)
-        return json_reply(200, self.definition_record(definition))
+        return json_reply(200, self.records.definition_record(definition))
 
     def update_reply(self, param: str, body: Mapping[str, Any], now: float) -> Reply:
         definition = self._known(param)
@@ -407,7 +262,7 @@ class DefinitionStore:
         if version_id is not None:
             definition.active_version_id = version_id
         definition.updated_at = now
-        return json_reply(200, self.definition_record(definition))
+        return json_reply(200, self.records.definition_record(definition))
 
     def delete_reply(self, param: str) -> Reply:
         definition = self._known(param)
@@ -421,8 +276,10 @@ class DefinitionStore:
         definition = self._known(param)
         if definition is None:
             return _invalid_id(param)
-        versions = sorted(definition.versions, key=lambda v: _version_key(v.version))
-        return json_reply(200, {"data": [self.version_record(definition, v) for v in versions]})
+        versions = sorted(definition.versions, key=lambda v: version_key(v.version))
+        return json_reply(
+            200, {"data": [self.records.version_record(definition, v) for v in versions]}
+        )
 
     def export_reply(self, param: str, version_text: str | None) -> Reply:
         definition = self._known(param)
@@ -438,7 +295,7 @@ class DefinitionStore:
         if version is None:
             title = f"Workflow version '{version_text}' is not found."
             return json_reply(404, errors_body(404, title))
-        return json_reply(200, self.export_record(definition, version))
+        return json_reply(200, self.records.export_record(definition, version))
 
     def delete_version_reply(self, param: str) -> Reply:
         wanted = int(param) if param.isdigit() else -1
@@ -482,12 +339,12 @@ class DefinitionStore:
             definition = self.create(
                 workflow, tasks, linkages, now, version=number, active=activate
             )
-            return json_reply(200, self.version_record(definition, definition.active))
+            return json_reply(200, self.records.version_record(definition, definition.active))
         found = self._known(target)
         if found is None:
             return _invalid_id(target)
         definition = found
-        if any(_version_key(v.version) >= _version_key(number) for v in definition.versions):
+        if any(version_key(v.version) >= version_key(number) for v in definition.versions):
             title = f"Version '{number}' must be greater than any existing version."
             return json_reply(400, errors_body(400, title))
         new_id = self.allocate()
@@ -500,5 +357,5 @@ class DefinitionStore:
             definition.status = "Active"
         definition.updated_at = now
         if under is not None:
-            return json_reply(200, self.definition_record(definition))
-        return json_reply(200, self.version_record(definition, version))
+            return json_reply(200, self.records.definition_record(definition))
+        return json_reply(200, self.records.version_record(definition, version))
