@@ -68,9 +68,9 @@ class TaskOperations:
     ) -> list[Task]:
         """All ``updates`` (checked first), sent 50 to a request, in order.
 
-        A request that fails after others were applied raises ``TaskUpdateError`` with the
-        tasks updated so far, the failed request's ids and error, and the ids never sent;
-        a failure of the first request raises its own error (nothing was applied).
+        When the updates take several requests and one fails, ``TaskUpdateError`` says
+        which tasks the earlier requests updated, the failed request's ids and error, and
+        the ids never sent; a call of one request raises that request's own error.
         """
         chunks = core.chunk_task_updates(updates)
         headers = self._calls.headers(track_id)
@@ -85,8 +85,8 @@ class TaskOperations:
                     prepared, readers.read_tasks, retry, "update_tasks"
                 )
             except ZuoraError as error:
-                if index == 0:
-                    raise
+                if len(requests) == 1:
+                    raise  # one request: its own error says it all
                 raise batches.partial_update_error(chunks, index, updated, error) from error
         return updated
 

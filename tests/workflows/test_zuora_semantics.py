@@ -275,3 +275,28 @@ def test_a_stale_replay_is_an_answer_older_than_the_failure(
     failed = Task(id=1, status=TaskStatus.ERROR, end_time=failed_end)
     answer = Task(id=1, status=TaskStatus.SUCCESS, start_time=answer_start)
     assert is_stale_replay(failed, answer) is stale
+
+
+async def test_update_tasks_whose_first_request_fails_names_the_ids_never_sent(
+    zuora: WorkflowClient, fake: FakeZuora
+) -> None:
+    """Several requests, the first refused: nothing was applied, and the caller still
+    learns which ids were never sent."""
+    fake.configure_workflow(42, task_count=60)
+    run = await zuora.run_workflow(42)
+    ids = [t.id async for t in zuora.iter_tasks(workflow_run_id=run.id)]
+    updates: list[dict[str, Any]] = [{"id": task_id, "tags": ["x"]} for task_id in ids]
+    updates[3]["id"] = 999_999
+    with pytest.raises(TaskUpdateError) as caught:
+        await zuora.update_tasks(updates)
+    assert caught.value.updated == ()
+    assert caught.value.failed_ids == (*ids[:3], 999_999, *ids[4:50])
+    assert caught.value.unsent_ids == tuple(ids[50:])
+    assert isinstance(caught.value.error, NotFoundError)
+
+
+async def test_update_tasks_in_one_request_raises_that_requests_error(
+    zuora: WorkflowClient, fake: FakeZuora
+) -> None:
+    with pytest.raises(NotFoundError):
+        await zuora.update_tasks([{"id": 999_999, "name": "nobody"}])
