@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -300,3 +301,35 @@ async def test_update_tasks_in_one_request_raises_that_requests_error(
 ) -> None:
     with pytest.raises(NotFoundError):
         await zuora.update_tasks([{"id": 999_999, "name": "nobody"}])
+
+
+async def test_a_failure_without_times_is_rerun_under_a_fresh_key() -> None:
+    """A failed task Zuora lists without ``end_time`` (or ``start_time``) has no failure to
+    name: its rerun gets a UUID4 key of its own, resent unchanged within the call."""
+    keys: list[str] = []
+
+    async def tasks(request: web.Request) -> web.Response:
+        return web.json_response({"data": [{"id": 7, "status": "Error"}], "pagination": {}})
+
+    async def rerun(request: web.Request) -> web.Response:
+        keys.append(request.headers["Idempotency-Key"])
+        return web.json_response({"id": 7, "status": "Success"})
+
+    app = web.Application()
+    app.router.add_get("/workflows/tasks", tasks)
+    app.router.add_post("/workflows/tasks/7/rerun", rerun)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    try:
+        async with WorkflowClient(f"http://{host}:{port}", auth=BearerToken("tok")) as client:
+            (first,) = await client.rerun_failed_tasks(5)
+            (second,) = await client.rerun_failed_tasks(5)
+    finally:
+        await runner.cleanup()
+    assert first.ok
+    assert keys == [first.idempotency_key, second.idempotency_key]
+    assert first.idempotency_key != second.idempotency_key
+    assert all(uuid.UUID(key).version == 4 for key in keys)
