@@ -48,7 +48,7 @@ from zuora_wf_async._errors import (
     ZuoraAPIError,
     ZuoraError,
 )
-from zuora_wf_async._events import ClientStats, RequestEvent, ResponseEvent
+from zuora_wf_async._events import ClientStats, RequestEvent, ResponseEvent, RetryEvent
 from zuora_wf_async._models import (
     RunStatus,
     Task,
@@ -58,7 +58,6 @@ from zuora_wf_async._models import (
     WorkflowRunDetail,
 )
 from zuora_wf_async._records_json import from_dict, to_dict
-from zuora_wf_async._retrying import RetryEvent
 from zuora_wf_async._shared import ConfigurationError, SharedLimits, SharedLimitsError
 from zuora_wf_async._workflow_models import (
     TaskRerunOutcome,

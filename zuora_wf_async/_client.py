@@ -1,9 +1,9 @@
 """``WorkflowClient``: the public face of the package; it composes, it does not send.
 
 Where things happen (the map for a newcomer):
-- ``_pipeline.Pipeline.call`` sends every request: slot, token, transport, hooks, retry loop.
+- ``_pipeline.Pipeline.call`` sends every request; ``_call.Call.run`` is its retry loop
+  (slot, token, transport, hooks), ``_transport`` is aiohttp.
 - ``_core/retry.py`` decides every retry (``next_step``: resend after a delay, or stop).
-- ``_retrying.RetryLoop`` runs that decision with ``backoff``; ``_transport`` is aiohttp.
 - ``_starting`` (run), ``_follow`` (get/stop/wait/tasks), ``_batch`` (many runs) use it.
 """
 
@@ -54,13 +54,12 @@ from zuora_wf_async._env import (
     require_connection_options,
 )
 from zuora_wf_async._errors import InvalidRequestError, ZuoraError
-from zuora_wf_async._events import ClientStats, RequestEvent, ResponseEvent
+from zuora_wf_async._events import ClientStats, RequestEvent, ResponseEvent, RetryEvent
 from zuora_wf_async._follow import RunFollower
 from zuora_wf_async._models import Task, WorkflowRun, WorkflowRunDetail
 from zuora_wf_async._operations import WorkflowOperations
 from zuora_wf_async._options import check_client_options, run_id_list
 from zuora_wf_async._pipeline import Pipeline
-from zuora_wf_async._retrying import RetryEvent
 from zuora_wf_async._shared import DEFAULT_TENANT_CONCURRENCY, SharedLimits
 from zuora_wf_async._starting import RunStarter
 from zuora_wf_async._telemetry import resolve_telemetry
@@ -369,8 +368,8 @@ class WorkflowClient:
         ``retry`` overrides the client's policy for this call. On failure,
         ``error.may_have_run`` says whether a resend must reuse the key.
         """
-        result = await self._starter.start(
-            workflow_id,
+        result = await self._starter.start_valid(
+            build.validate_workflow_id(workflow_id),
             params,
             idempotency_key=idempotency_key,
             track_id=track_id,
@@ -460,8 +459,12 @@ class WorkflowClient:
             until_pending=until_pending,
         )
         policy = self._pipeline.policy(retry)
-        result = await self._starter.start(
-            workflow_id, params, idempotency_key=idempotency_key, track_id=track_id, policy=policy
+        result = await self._starter.start_valid(
+            build.validate_workflow_id(workflow_id),
+            params,
+            idempotency_key=idempotency_key,
+            track_id=track_id,
+            policy=policy,
         )
         run: WorkflowRun = result.value
         return await self._follower.settle(run.id, plan, policy)

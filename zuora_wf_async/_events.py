@@ -18,9 +18,19 @@ import attrs
 
 from zuora_wf_async._errors import ZuoraError
 
-__all__ = ["ClientStats", "RequestEvent", "ResponseEvent", "call_hook"]
+__all__ = ["ClientStats", "RequestEvent", "ResponseEvent", "RetryEvent", "call_hook"]
 
 logger = logging.getLogger("zuora_wf_async")
+
+
+@attrs.frozen(kw_only=True)
+class RetryEvent:
+    """Handed to ``on_retry`` hooks before each wait."""
+
+    attempt: int
+    delay: float
+    reason: str
+    error: ZuoraError = attrs.field(repr=False)
 
 
 @attrs.frozen(kw_only=True)

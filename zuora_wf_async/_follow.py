@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 import attrs
 
+from zuora_wf_async._call import CallerDeadlinePassed
 from zuora_wf_async._converter import decode
 from zuora_wf_async._core import follow as follow_build
 from zuora_wf_async._core import requests as build
@@ -50,7 +51,7 @@ from zuora_wf_async._errors import (
     ZuoraError,
 )
 from zuora_wf_async._models import Task, WorkflowRunDetail
-from zuora_wf_async._pipeline import CallerDeadlinePassed, Pipeline
+from zuora_wf_async._pipeline import Pipeline
 
 __all__ = ["RunFollower"]
 

@@ -33,9 +33,11 @@ import importlib.metadata
 import logging
 import re
 import weakref
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 from urllib.parse import urlsplit
+
+import attrs
 
 from zuora_wf_async._core.pacing import Throttle, classify_429
 from zuora_wf_async._core.ratelimit import parse_rate_limit
@@ -80,7 +82,6 @@ _DURATION_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.
 _RUN_PATH = re.compile(r"^/workflows/workflow_runs/(\d+)(?:/|$)")
 _WORKFLOW_PATH = re.compile(r"^/workflows/(\d+)(?:/|$)")
 
-A = TypeVar("A")
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -200,21 +201,19 @@ class Telemetry:
     def watch(self, pipeline: WatchedPipeline) -> None:
         """Report ``pipeline``'s in-flight requests and adaptive limit (while it lives)."""
 
-    def traced_call(self, run: Callable[[A], Awaitable[Any]]) -> Callable[[A], Awaitable[Any]]:
-        """``run`` (one logical call, retries included) wrapped in the call's span."""
-        return run
+    # Whether ``sending`` must see an attempt's headers (a traceparent was asked for).
+    propagates = False
 
-    def traced_attempt(
-        self, attempt: Callable[[A], Awaitable[Any]]
-    ) -> Callable[[A], Awaitable[Any]]:
-        """``attempt`` (one round trip) wrapped in the attempt's span."""
-        return attempt
+    def call_scope(self, call: Any) -> contextlib.AbstractContextManager[object]:
+        """Entered around one logical call (retries included): the call's span."""
+        return _NOTHING
+
+    def attempt_scope(self, call: Any) -> contextlib.AbstractContextManager[object]:
+        """Entered around one attempt (one round trip): the attempt's span."""
+        return _NOTHING
 
     def sending(self, headers: MutableMapping[str, str]) -> None:
-        """An attempt's headers, just before it goes out (``traceparent`` if asked for)."""
-
-    def answered(self, raw: RawResponse) -> None:
-        """An attempt got an HTTP answer (any status)."""
+        """An attempt's headers, just before it goes out (only when ``propagates``)."""
 
     def retrying(self, reason: str, delay: float, error: ZuoraError) -> None:
         """The retry loop resends after ``delay`` seconds because of ``error``."""
@@ -234,6 +233,8 @@ class Telemetry:
 
 
 NO_TELEMETRY = Telemetry()
+# The no-op's scopes: one reusable context manager, so the call path pays no function.
+_NOTHING = contextlib.nullcontext()
 
 
 def resolve_telemetry(
@@ -384,40 +385,21 @@ def _instruments_for(provider: MeterProvider) -> _Instruments:
     return found
 
 
+@attrs.define(slots=True)
 class _CallTrace:
-    """What the hooks of one running call share (a context variable holds it)."""
+    """What the hooks of one running call share (a context variable holds it). An attrs
+    class: its ``__init__`` is generated, none of ours to run per call."""
 
-    __slots__ = ("attempt_span", "metric_attributes", "request_id", "span", "status")
-
-    def __init__(self, span: Span | None, metric_attributes: dict[str, Any]) -> None:
-        self.span = span
-        self.attempt_span: Span | None = None
-        self.metric_attributes = metric_attributes
-        self.request_id: str | None = None
-        self.status: int | None = None
+    span: Span | None
+    metric_attributes: dict[str, Any]
+    attempt_span: Span | None = None
+    request_id: str | None = None
+    status: int | None = None
 
 
 _CALL: contextvars.ContextVar[_CallTrace | None] = contextvars.ContextVar(
     "zuora_wf_async_call_trace", default=None
 )
-
-
-class _Prepared(Protocol):
-    method: str
-    path: str
-    track_id: str | None
-
-
-class _Call(Protocol):
-    """What the span hooks read of the pipeline's call state."""
-
-    operation: str
-    workflow_id: int | None
-    attempts: int
-    maybe_ran: bool
-
-    @property
-    def prepared(self) -> _Prepared: ...
 
 
 class OpenTelemetry(Telemetry):
@@ -446,7 +428,7 @@ class OpenTelemetry(Telemetry):
         self._error = trace.StatusCode.ERROR
         self._tracer = trace.get_tracer(_SCOPE, _version(), tracer_provider)
         self._instruments = _instruments_for(meter_provider or metrics.get_meter_provider())
-        self._propagate_trace_context = propagate_trace_context
+        self.propagates = propagate_trace_context
         self._clock = clock
         # The standard "suppress instrumentation" key: honoured here (a batch's untraced
         # items, or a caller's own suppression) and by aiohttp's instrumentation.
@@ -471,19 +453,16 @@ class OpenTelemetry(Telemetry):
     def _suppressed(self) -> bool:
         return self._suppress_key is not None and bool(self._context.get_value(self._suppress_key))
 
-    def traced_call(self, run: Callable[[A], Awaitable[Any]]) -> Callable[[A], Awaitable[Any]]:
-        async def traced(call: A) -> Any:
-            return await self._call(run, call)  # type: ignore[arg-type]
-
-        return traced
-
-    async def _call(self, run: Callable[[_Call], Awaitable[Any]], call: _Call) -> Any:
+    @contextlib.contextmanager
+    def call_scope(self, call: Any) -> Iterator[None]:
+        """The call's span (current while the call runs, so attempts are its children)
+        and, at its end, the call's metrics. Without an SDK (or sampled out) no span is
+        kept, and this is the whole cost: the metrics go to the API's no-op meter."""
         operation = call.operation
-        prepared = call.prepared
-        metric_attributes: dict[str, Any] = {"zuora.operation": operation}
-        span: Span | None = None
+        state = _CallTrace(None, {"zuora.operation": operation})
         token = None
-        if not self._suppressed():
+        if not (self._suppress_key is not None and self._context.get_value(self._suppress_key)):
+            prepared = call.prepared
             attributes: dict[str, Any] = {"zuora.operation": operation, **self._server}
             workflow_id = call.workflow_id
             if workflow_id is None:  # the Workflow API's definition operations
@@ -494,16 +473,13 @@ class OpenTelemetry(Telemetry):
                 attributes["zuora.track_id"] = prepared.track_id
             span = self._tracer.start_span(operation, attributes=attributes)
             if span.is_recording():
+                state.span = span
                 token = self._context.attach(self._trace.set_span_in_context(span))
-            else:  # no SDK, or sampled out: no attempt spans, no context to carry
-                span = None
-        state = _CallTrace(span, metric_attributes)
         reset = _CALL.set(state)
         started = self._clock()
         error: BaseException | None = None
-        value: Any = None
         try:
-            value = await run(call)
+            yield
         except BaseException as failure:
             error = failure
             raise
@@ -511,45 +487,27 @@ class OpenTelemetry(Telemetry):
             _CALL.reset(reset)
             if token is not None:
                 self._context.detach(token)
-            self._end_call(state, call, value, error, self._clock() - started)
-        return value
-
-    def _end_call(
-        self,
-        state: _CallTrace,
-        call: _Call,
-        value: object,
-        error: BaseException | None,
-        elapsed: float,
-    ) -> None:
-        try:
-            self._end_span(state, call, value, error)
-        finally:
-            self._record_call(state, error, elapsed)
+            try:
+                if state.span is not None:
+                    self._end_span(state, call, error)
+            finally:
+                try:  # bookkeeping never fails a request
+                    metric = state.metric_attributes
+                    metric["zuora.outcome"] = "success" if error is None else "failure"
+                    if error is not None:
+                        metric["error.type"] = _error_type(error)
+                    self._instruments.requests.add(1, metric)
+                    self._instruments.duration.record(self._clock() - started, metric)
+                except Exception:
+                    logger.exception("OpenTelemetry bookkeeping failed; the request goes on")
 
     @_never_raises
-    def _record_call(self, state: _CallTrace, error: BaseException | None, elapsed: float) -> None:
-        attributes = state.metric_attributes
-        if error is None:
-            attributes["zuora.outcome"] = "success"
-        else:
-            attributes["zuora.outcome"] = "failure"
-            attributes["error.type"] = _error_type(error)
-        self._instruments.requests.add(1, attributes)
-        self._instruments.duration.record(elapsed, attributes)
-
-    @_never_raises
-    def _end_span(
-        self, state: _CallTrace, call: _Call, value: object, error: BaseException | None
-    ) -> None:
+    def _end_span(self, state: _CallTrace, call: Any, error: BaseException | None) -> None:
         span = state.span
-        if span is None:
-            return
+        assert span is not None  # noqa: S101 -- only called with a span
         try:
-            if not span.is_recording():
-                return
             span.set_attribute("zuora.attempts", call.attempts)
-            run_id = run_id_of(call.prepared.path, value)
+            run_id = run_id_of(call.prepared.path, call.value)
             if run_id is not None:
                 span.set_attribute("zuora.run.id", run_id)
             if state.request_id is not None:
@@ -558,8 +516,7 @@ class OpenTelemetry(Telemetry):
                 span.set_attribute("http.response.status_code", state.status)
             if error is not None:
                 span.set_attribute("error.type", _error_type(error))
-                # The pipeline sets error.may_have_run after this span ends; the call
-                # state already knows it.
+                # The loop sets error.may_have_run after this span ends; the call knows it.
                 span.set_attribute("zuora.may_have_run", bool(call.maybe_ran))
                 span.set_status(self._status(self._error, _error_type(error)))
         finally:
@@ -567,18 +524,60 @@ class OpenTelemetry(Telemetry):
 
     # -- an attempt -----------------------------------------------------------------------
 
-    def traced_attempt(
-        self, attempt: Callable[[A], Awaitable[Any]]
-    ) -> Callable[[A], Awaitable[Any]]:
-        async def traced(call: A) -> Any:
-            return await self._attempt(attempt, call)  # type: ignore[arg-type]
-
-        return traced
-
-    async def _attempt(self, attempt: Callable[[_Call], Awaitable[Any]], call: _Call) -> Any:
+    @contextlib.contextmanager
+    def attempt_scope(self, call: Any) -> Iterator[None]:
+        """The attempt's span (with a call span to be its parent), what its answer said
+        (``call.raw``), and the attempt and throttle counters."""
         state = _CALL.get()
-        if state is None or state.span is None:
-            return await self._counted_attempt(attempt, call, state)
+        span = None
+        token = None
+        if state is not None and state.span is not None:  # an SDK records this call
+            span = state.attempt_span = self._attempt_span(call)
+            token = self._context.attach(self._trace.set_span_in_context(span))
+        error: BaseException | None = None
+        try:
+            yield
+        except BaseException as failure:
+            error = failure
+            if span is not None:
+                self._attempt_failed(span, failure)
+            raise
+        finally:
+            if token is not None:
+                self._context.detach(token)
+            raw: RawResponse | None = call.raw
+            try:  # bookkeeping never fails a request
+                metric: dict[str, Any] = {
+                    "zuora.operation": call.operation,
+                    "http.request.method": call.prepared.method,
+                }
+                if error is None:
+                    if raw is not None:
+                        metric["http.response.status_code"] = raw.status
+                    self._instruments.attempts.add(1, metric)
+                elif isinstance(error, ZuoraError):  # a cancellation is no attempt's end
+                    self._instruments.attempts.add(1, {**metric, **self._error_metric(error)})
+                if raw and state and (raw.status == 429 or state.span is not None):
+                    self._answered(state, call.operation, raw)
+            except Exception:
+                logger.exception("OpenTelemetry bookkeeping failed; the request goes on")
+            finally:
+                if span is not None and state is not None:
+                    state.attempt_span = None
+                    span.end()
+
+    def _error_metric(self, error: ZuoraError) -> dict[str, Any]:
+        metric: dict[str, Any] = {"error.type": self._attempt_error_type(error)}
+        if isinstance(error, ZuoraAPIError) and error.status:
+            metric["http.response.status_code"] = error.status
+        return metric
+
+    def _attempt_failed(self, span: Span, error: BaseException) -> None:
+        if span.is_recording():
+            span.set_attribute("error.type", self._attempt_error_type(error))
+            span.set_status(self._status(self._error, _error_type(error)))
+
+    def _attempt_span(self, call: Any) -> Span:
         prepared = call.prepared
         template = path_template(prepared.path)
         attributes: dict[str, Any] = {
@@ -586,53 +585,29 @@ class OpenTelemetry(Telemetry):
             "url.path": prepared.path,
             "url.template": template,
             **self._server,
-            "zuora.attempt": call.attempts + 1,
+            "zuora.attempt": call.attempts,
         }
-        if call.attempts:
-            attributes["http.request.resend_count"] = call.attempts
-        span = self._tracer.start_span(
-            f"{prepared.method} {template}",
-            kind=self._trace.SpanKind.CLIENT,
-            attributes=attributes,
+        if call.attempts > 1:
+            attributes["http.request.resend_count"] = call.attempts - 1
+        return self._tracer.start_span(
+            f"{prepared.method} {template}", kind=self._trace.SpanKind.CLIENT, attributes=attributes
         )
-        state.attempt_span = span
-        token = self._context.attach(self._trace.set_span_in_context(span))
-        try:
-            return await self._counted_attempt(attempt, call, state)
-        except BaseException as error:
-            if span.is_recording():
-                span.set_attribute("error.type", self._attempt_error_type(error))
-                span.set_status(self._status(self._error, _error_type(error)))
-            raise
-        finally:
-            self._context.detach(token)
-            state.attempt_span = None
-            span.end()
 
-    async def _counted_attempt(
-        self, attempt: Callable[[_Call], Awaitable[Any]], call: _Call, state: _CallTrace | None
-    ) -> Any:
-        try:
-            value = await attempt(call)
-        except ZuoraError as error:
-            self._count_attempt(call, None, error)
-            raise
-        self._count_attempt(call, state.status if state is not None else None, None)
-        return value
-
-    @_never_raises
-    def _count_attempt(self, call: _Call, status: int | None, error: ZuoraError | None) -> None:
-        attributes: dict[str, Any] = {
-            "zuora.operation": call.operation,
-            "http.request.method": call.prepared.method,
-        }
-        if error is not None:
-            if isinstance(error, ZuoraAPIError) and error.status:
-                attributes["http.response.status_code"] = error.status
-            attributes["error.type"] = self._attempt_error_type(error)
-        elif status is not None:
-            attributes["http.response.status_code"] = status
-        self._instruments.attempts.add(1, attributes)
+    def _answered(self, state: _CallTrace, operation: str, raw: RawResponse) -> None:
+        """An answer on the spans (with an SDK) and a 429 in the throttle counter."""
+        state.status = raw.status
+        state.request_id = request_id = raw.request_id
+        if raw.status == 429:
+            self._instruments.throttled.add(
+                1, {"zuora.operation": operation, "zuora.throttle.kind": throttle_kind(raw)}
+            )
+        span = state.attempt_span
+        if span is not None and span.is_recording():
+            span.set_attribute("http.response.status_code", raw.status)
+            if request_id is not None:
+                span.set_attribute("zuora.request_id", request_id)
+            if raw.status == 429:
+                span.set_attribute("zuora.throttle.kind", throttle_kind(raw))
 
     @staticmethod
     def _attempt_error_type(error: BaseException) -> str:
@@ -643,32 +618,7 @@ class OpenTelemetry(Telemetry):
 
     @_never_raises
     def sending(self, headers: MutableMapping[str, str]) -> None:
-        if self._propagate_trace_context:
-            self._propagator.inject(headers)
-
-    @_never_raises
-    def answered(self, raw: RawResponse) -> None:
-        state = _CALL.get()
-        if state is None:
-            return
-        state.status = raw.status
-        request_id = raw.request_id
-        state.request_id = request_id
-        if raw.status == 429:
-            self._instruments.throttled.add(
-                1,
-                {
-                    "zuora.operation": state.metric_attributes["zuora.operation"],
-                    "zuora.throttle.kind": throttle_kind(raw),
-                },
-            )
-        span = state.attempt_span
-        if span is not None and span.is_recording():
-            span.set_attribute("http.response.status_code", raw.status)
-            if request_id is not None:
-                span.set_attribute("zuora.request_id", request_id)
-            if raw.status == 429:
-                span.set_attribute("zuora.throttle.kind", throttle_kind(raw))
+        self._propagator.inject(headers)
 
     @_never_raises
     def retrying(self, reason: str, delay: float, error: ZuoraError) -> None:

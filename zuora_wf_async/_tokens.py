@@ -21,9 +21,28 @@ from collections.abc import Awaitable, Callable
 
 from zuora_wf_async._core.oauth import TokenGrant, refresh_margin
 from zuora_wf_async._errors import ZuoraError
-from zuora_wf_async._retrying import SharedFailure
 
-__all__ = ["SharedFetchFailed", "TokenCache", "TokenFetchCancelled", "TokenWaitTimeout"]
+__all__ = [
+    "SharedFailure",
+    "SharedFetchFailed",
+    "TokenCache",
+    "TokenFetchCancelled",
+    "TokenWaitTimeout",
+]
+
+
+class SharedFailure:
+    """One failure many calls met together (a shared token fetch that failed).
+
+    Each of them retries, but the client's retry budget pays for the failure once: the
+    first call to retry spends the token and marks it ``charged``; the others retry on it.
+    200 calls behind one failed fetch used to spend 200 tokens and be refused half.
+    """
+
+    __slots__ = ("charged",)
+
+    def __init__(self) -> None:
+        self.charged = False
 
 
 class TokenWaitTimeout(Exception):  # noqa: N818 -- an internal signal, never leaves the library

@@ -1,7 +1,7 @@
 """Every retry rule, one table row each: what a call does after a failed attempt.
 
 ``next_step`` is pure: the failure and what the call knows go in, ``Resend`` or ``Stop``
-comes out. The loop (``_retrying``) only acts on it, so these rows are the rules.
+comes out. The loop (``_call.Call.run``) only acts on it, so these rows are the rules.
 """
 
 from __future__ import annotations
@@ -14,7 +14,14 @@ import pytest
 
 from zuora_wf_async._core.requests import TOKEN_PATH, prepare_run
 from zuora_wf_async._core.responses import RawResponse, api_error
-from zuora_wf_async._core.retry import Resend, RetryPolicy, Stop, may_have_run, next_step
+from zuora_wf_async._core.retry import (
+    Resend,
+    RetryPolicy,
+    Stop,
+    backoff_ceiling,
+    may_have_run,
+    next_step,
+)
 from zuora_wf_async._errors import (
     BadRequestError,
     IdempotencyInProgressError,
@@ -45,9 +52,12 @@ def facts(**overrides: Any) -> dict[str, Any]:
         "can_refresh": True,
         "time_left": 60.0,
         "budget_left": True,
-        "jitter": 0.5,
     }
     base.update(overrides)
+    # The loop's backoff schedule: the ceiling after this many failures, half-jittered.
+    policy = base["policy"]
+    ceiling = backoff_ceiling(base["failures"], base=policy.base_delay, cap=policy.max_delay)
+    base.setdefault("backoff", ceiling * 0.5)
     return base
 
 

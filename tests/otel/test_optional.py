@@ -97,12 +97,13 @@ print(sorted(m for m in sys.modules if m.split(".")[0] == "opentelemetry"))
     assert result.stdout.strip() == "[]"
 
 
-def test_the_no_op_hands_the_functions_back_unwrapped():
-    async def attempt(call: object) -> object:
-        return call
-
-    assert NO_TELEMETRY.traced_attempt(attempt) is attempt
-    assert NO_TELEMETRY.traced_call(attempt) is attempt
+def test_the_no_op_scopes_are_one_shared_context_that_does_nothing():
+    call = object()
+    assert NO_TELEMETRY.call_scope(call) is NO_TELEMETRY.attempt_scope(call)
+    with NO_TELEMETRY.call_scope(call) as entered, NO_TELEMETRY.attempt_scope(call) as inner:
+        assert entered is None
+        assert inner is None
+    assert NO_TELEMETRY.propagates is False
     batch = NO_TELEMETRY.batch("run_many", workflow_id=1, window=1, total=None)
     with batch.item_scope(0) as entered:
         assert entered is None

@@ -5,7 +5,7 @@ token refresh, or ``GiveUp``). ``next_step`` adds what the call knows (attempts 
 left before its deadline, the retry budget, whether its token was already replaced) and
 returns the next step: ``Resend`` after a delay (refreshing the token first or not) or
 ``Stop``. Both are pure, so every rule is a row in a table test without a socket or a sleep.
-The loop that acts on the steps is ``_retrying``; ``may_have_run`` says, for an error that
+The loop that acts on the steps is ``_call.Call.run``; ``may_have_run`` says, for an error that
 ends a call, whether Zuora may have carried the request out.
 
 Why these rules are safe: every request we retry is idempotent. A run POST carries an
@@ -136,7 +136,7 @@ def next_step(
     can_refresh: bool,
     time_left: float,
     budget_left: bool,
-    jitter: float,
+    backoff: float,
 ) -> Step:
     """What a call does after an attempt failed with ``error``.
 
@@ -145,7 +145,9 @@ def next_step(
     already replaced its token; ``token_replaced`` whether the token this attempt sent has
     been replaced since (by another call); ``time_left`` the seconds before the call's
     deadline (``math.inf`` without one); ``budget_left`` whether the client's retry budget
-    has a retry to spend; ``jitter`` a draw from U[0, 1) for full-jitter backoff.
+    has a retry to spend; ``backoff`` the wait the backoff schedule offers after this
+    failure (capped exponential with full jitter: ``backoff_ceiling(failures) * U[0, 1)``),
+    taken when the server named no wait of its own.
     """
     decision = classify(error)
     if isinstance(decision, GiveUp):
@@ -161,10 +163,7 @@ def next_step(
         return Stop(f"{failures} attempts made", exhausted=True)
     # A server-given wait of 0 (or an HTTP-date already past) is no pacing at all; back
     # off as if none was given rather than retry in a tight loop.
-    delay = (
-        decision.after
-        or backoff_ceiling(failures, base=policy.base_delay, cap=policy.max_delay) * jitter
-    )
+    delay = decision.after or backoff
     if delay >= time_left:
         left = max(time_left, 0.0)
         return Stop(
