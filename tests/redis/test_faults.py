@@ -277,3 +277,11 @@ async def _others_wait(url, me):
         return set(await store.zrange("zwa:{faults}:waiting", 0, -1)) - {me}
     finally:
         await store.aclose()
+
+
+async def test_closing_after_redis_went_away_raises_nothing(valkey):
+    g = shared(valkey.url).gate(base_url="https://x", entity_ids=None, tenant_concurrency=TENANT)
+    lease = await g.acquire()
+    assert lease.shared
+    valkey.stop()  # the gate has not noticed: its next word to Redis is the goodbye
+    await g.aclose()  # the lease ends by itself; nothing to raise

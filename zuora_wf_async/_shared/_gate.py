@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import math
 import time
 import uuid
@@ -47,51 +46,25 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Final
 
-import attrs
-
-from zuora_wf_async._core.pacing import Pacing, Throttle, Verdict, classify_429
+from zuora_wf_async._core.pacing import Pacing, Verdict
 from zuora_wf_async._core.ratelimit import RateLimitInfo
 from zuora_wf_async._deadlines import DeadlineWatch
+from zuora_wf_async._shared._effects import Effects, outcome, reading
+from zuora_wf_async._shared._link import StoreLink
 from zuora_wf_async._shared._settings import (
-    ConfigurationError,
     Lease,
     Paused,
     SharedLimits,
     SharedLimitsError,
     SlotWaitExpired,
 )
-from zuora_wf_async._shared._store import StoreFault, TenantStore, configuration_error
 
 __all__ = ["SharedGate", "take_tenant_slot"]
-
-logger = logging.getLogger("zuora_wf_async")
 
 # A freed tenant slot stays with its process this long for the process's next request.
 _PARK_SECONDS: Final = 0.01
 # Successes (which grow the adaptive limit) and "plenty of quota" can wait this long.
 _LAZY_FLUSH_SECONDS: Final = 0.1
-# Slots pass from request to request only while the lease is surely alive: Redis ended it
-# no sooner than lease_seconds after our last call it applied was sent. The heartbeat
-# renews every third of it, so this leaves room for one late heartbeat.
-_LEASE_TRUST: Final = 0.8
-
-
-@attrs.define
-class _Effects:
-    """What finished requests taught, gathered until the next call to Redis carries it."""
-
-    oks: int = 0  # successes (the adaptive limit grows)
-    cut_gen: int = -1  # a too-many 429 from a request sent in this shared generation
-    pause_ms: int = 0  # a spent window: pause everyone this long
-    reading: tuple[str, int] = ("", 0)  # the latest quota reading
-    sends: int = 0  # sends on slots passed on inside the process (count against the quota)
-
-    def pending(self) -> bool:
-        return self != _Effects()
-
-    def urgent(self) -> bool:
-        """Others need to hear this now: a cut, a pause, a quota figure."""
-        return bool(self.cut_gen >= 0 or self.pause_ms or self.reading[0] not in ("", "plenty"))
 
 
 class SharedGate:
@@ -122,20 +95,21 @@ class SharedGate:
         self.peak_sent = 0  # the most slots this process had out (in requests) at once
         self.tenant_peak = 0  # the most the tenant held at once, as Redis's answers said
         self._clock = clock
-        self._store = TenantStore(settings, namespace, self.holder)
-        self._keys = self._store.keys
+        self._link = StoreLink(
+            settings,
+            namespace,
+            self.holder,
+            tenant_concurrency=tenant_concurrency,
+            on_down=self._store_down,
+        )
+        self._keys = self._link.store.keys
         self._told = 0  # what Redis counts for us after our last call it applied
         self._share = 0  # our fair share at the last answer (0: none heard yet)
         self._start: asyncio.Task[None] | None = None
-        self._checked = False  # the namespace's cap compared (OPEN run) on this store
-        self._broken: ConfigurationError | None = None  # found at start: every call fails
-        self._down = False
-        self._down_kind = ""  # "outage" or "configuration": what the last WARNING/ERROR said
-        self._retry_at = -math.inf
         self._waiters: deque[asyncio.Future[Lease | Paused]] = deque()
         # Each waiter's deadline, on one timer (see zuora_wf_async._deadlines).
         self._deadlines = DeadlineWatch(SlotWaitExpired)
-        self._effects = _Effects()
+        self._effects = Effects()
         self._gen = 0
         self._keep = 0  # slots we may pass on inside the process (from the last answer)
         self._counting = False  # the store counts the quota down: every send asks it
@@ -153,8 +127,6 @@ class SharedGate:
         self._heartbeat: asyncio.Task[None] | None = None
         self._nudge = asyncio.Event()  # Redis went away: the heartbeat's period changes
         self._closed = False
-        self.fallbacks = 0  # times Redis was found unreachable
-        self.reconnects = 0  # times it came back
         self.local_slots = 0  # slots granted under local limits while it was down
         self.handoffs = 0  # slots passed from one request to the next without Redis
         self.courier_wakes = 0  # times the courier was woken (or started) to look again
@@ -167,7 +139,21 @@ class SharedGate:
     @property
     def calls(self) -> int:
         """Script calls made."""
-        return self._store.calls
+        return self._link.store.calls
+
+    @property
+    def fallbacks(self) -> int:
+        """Times Redis was found unreachable."""
+        return self._link.fallbacks
+
+    @property
+    def reconnects(self) -> int:
+        """Times it came back."""
+        return self._link.reconnects
+
+    @property
+    def _down(self) -> bool:
+        return self._link.down
 
     # -- start -------------------------------------------------------------------------------
 
@@ -176,44 +162,9 @@ class SharedGate:
         Redis refuses this client (password, ACL, scripts) or records another
         ``tenant_concurrency``; an outage falls back to local limits instead."""
         if self._start is None:
-            self._start = asyncio.get_running_loop().create_task(self._first_contact())
+            self._ensure_heartbeat()
+            self._start = asyncio.get_running_loop().create_task(self._link.first_contact())
         await asyncio.shield(self._start)
-
-    async def _first_contact(self) -> None:
-        self._ensure_heartbeat()
-        try:
-            await self._check()
-        except StoreFault as fault:
-            if fault.kind == "configuration":
-                self._broken = configuration_error(self._store, fault.error)
-                raise self._broken from None
-            self._went_down("outage", self._store.describe(fault.error))
-        except ConfigurationError as error:
-            self._broken = error
-            raise
-
-    async def _check(self) -> None:
-        """Record the namespace's cap, or find another recorded (raises)."""
-        status, found = await self._store.open(self.tenant_concurrency)
-        if status == 0:
-            raise ConfigurationError(
-                f"shared limits: namespace {self.namespace} records tenant_concurrency="
-                f"{found}, this client has {self.tenant_concurrency}; processes of one "
-                "tenant must agree (pass the same value everywhere, e.g. "
-                "ZUORA_TENANT_CONCURRENCY), or pass SharedLimits(..., "
-                "override_tenant_concurrency=True) to replace the recorded one"
-            )
-        if status == 2:
-            logger.warning(
-                "shared limits: tenant_concurrency of namespace %s changed from %d to %d "
-                "(override_tenant_concurrency=True); every process of the tenant now "
-                "shares %d slots",
-                self.namespace,
-                found,
-                self.tenant_concurrency,
-                self.tenant_concurrency,
-            )
-        self._checked = True
 
     # -- acquire / release ------------------------------------------------------------------
 
@@ -222,8 +173,8 @@ class SharedGate:
         no slot frees up by ``deadline_at`` (the client's clock)."""
         if self._start is None or not self._start.done():
             await self.start()
-        if self._broken is not None:
-            raise self._broken
+        if self._link.broken is not None:
+            raise self._link.broken
         at_once = self._at_once()
         if at_once is not None:
             return self._handed(at_once)
@@ -272,8 +223,8 @@ class SharedGate:
         """Ask once, without waiting: a slot, a pause, or None when the tenant is full."""
         if self._start is None or not self._start.done():
             await self.start()
-        if self._broken is not None:
-            raise self._broken
+        if self._link.broken is not None:
+            raise self._link.broken
         if self._down:
             return self._handed(self._local_slot())
         if self._courier is not None:  # one talker at a time: let the courier finish
@@ -300,20 +251,20 @@ class SharedGate:
         """Give the slot back (or straight to a waiting request of ours) and share what the
         answer taught; Redis hears of it with the next call."""
         effects = self._effects
-        outcome, pause_ms = _outcome(status, info, verdict, self._clock())
-        if outcome == "ok":
+        kind, pause_ms = outcome(status, info, verdict, self._clock())
+        if kind == "ok":
             effects.oks += 1
-        elif outcome == "cut" and lease.shared:
+        elif kind == "cut" and lease.shared:
             effects.cut_gen = max(effects.cut_gen, lease.gen)
-        elif outcome == "pause":
+        elif kind == "pause":
             effects.pause_ms = max(effects.pause_ms, pause_ms)
             self._paused_until = max(self._paused_until, time.monotonic() + pause_ms / 1000)
-        reading = _reading(status, info, plenty)
-        if reading[0]:
-            effects.reading = reading
+        figure = reading(status, info, plenty)
+        if figure[0]:
+            effects.reading = figure
         # A quota figure (not "plenty") means the window is being watched: every send then
         # goes through Redis to be counted, and this slot goes back with the figure.
-        watched = reading[0] not in ("", "plenty")
+        watched = figure[0] not in ("", "plenty")
         if lease.shared and not watched and self._pass_on(lease):
             return
         if lease.shared and not watched and self._may_keep():
@@ -342,12 +293,8 @@ class SharedGate:
             or self._counting  # every send must count the quota down in Redis
             or self.held > self._keep  # over our fair share: others wait
             or time.monotonic() < self._paused_until
-            or not self._lease_alive()
+            or not self._link.lease_alive()
         )
-
-    def _lease_alive(self) -> bool:
-        trusted = self.settings.lease_seconds * _LEASE_TRUST
-        return time.monotonic() < self._store.confirmed_at + trusted
 
     def _pass_on(self, lease: Lease) -> bool:
         """Hand a shared slot to our next waiter, when nothing says it should go back."""
@@ -423,10 +370,9 @@ class SharedGate:
         for waiter in self._waiters:
             waiter.cancel()
         self._deadlines.close()
-        if self._checked and not self._down:
-            with contextlib.suppress(StoreFault, TimeoutError):
-                await self._store.forget_me()
-        await self._store.aclose()
+        if self._link.checked and not self._down:
+            await self._link.store.forget_me()
+        await self._link.store.aclose()
 
     # -- the courier: the one task that talks to Redis ---------------------------------------
 
@@ -576,7 +522,7 @@ class SharedGate:
         granted, wait_ms, *told = result
         self._told += granted
         self._learn(max(wait_ms, 0), *told)
-        if granted and not self._lease_alive():
+        if granted and not self._link.lease_alive():
             # The answer came later than our lease can be trusted (this process or Redis
             # stalled meanwhile): the slots may be someone else's by now. Redis hears
             # they are given back, and the waiters ask again.
@@ -585,7 +531,7 @@ class SharedGate:
 
     async def _flush(self) -> None:
         """State our count to Redis with what piled up: successes, a cut, a pause, quota."""
-        effects, self._effects = self._effects, _Effects()
+        effects, self._effects = self._effects, Effects()
         self._renew_due = False
         self._flush_at = time.monotonic() + _LAZY_FLUSH_SECONDS
         result = await self._run(
@@ -615,61 +561,18 @@ class SharedGate:
     async def _run(self, name: str, *args: object) -> list[int] | None:
         """One script call stating our count; None when Redis did not apply it."""
         holding = self.held
-        try:
-            if not self._checked:  # down at start: the cap is compared when it answers
-                await self._check()
-            result = await self._store.call(name, holding, self.tenant_concurrency, *args)
-        except StoreFault as fault:
-            if fault.kind != "stall":
-                self._went_down(fault.kind, self._store.describe(fault.error))
-            return None
-        except ConfigurationError as error:
-            self._went_down("configuration", str(error))
-            return None
-        if result is None:
-            return None
-        self._told = holding
-        if self._down:
-            self._down = False
-            self._down_kind = ""
-            self.reconnects += 1
-            logger.info(
-                "shared limits: Redis at %s is reachable again; tenant %s shares limits again",
-                self.settings._where,
-                self.namespace,
-            )
+        result = await self._link.call(name, holding, *args)
+        if result is not None:
+            self._told = holding
         return result
+
+    def _store_down(self) -> None:
+        self._effects = Effects()  # the count is stated again when it is back
+        self._nudge.set()  # the heartbeat tries again every retry_after from now
 
     def _waiting_ms(self) -> int:
         # A refused process counts as waiting a little longer than it takes to ask again.
         return max(20, int(self.settings.poll_interval * 1000 * 10))
-
-    def _went_down(self, kind: str, text: str) -> None:
-        self._retry_at = time.monotonic() + self.settings.retry_after
-        self._effects = _Effects()  # the count is stated again when it is back
-        if not self._down:
-            self._down = True
-            self.fallbacks += 1
-            self._nudge.set()
-        if kind == self._down_kind:
-            return  # said once already
-        self._down_kind = kind
-        action = (
-            "failing calls (on_unavailable='fail')"
-            if self.settings.on_unavailable == "fail"
-            else "using local limits until it answers"
-        )
-        if kind == "configuration":
-            # Found after the start (the start fails on it): loud, but the batch goes on.
-            logger.error("%s; %s, retrying every %gs", text, action, self.settings.retry_after)
-            return
-        logger.warning(
-            "shared limits: Redis at %s is unreachable (%s); %s, retrying every %gs",
-            self.settings._where,
-            text,
-            action,
-            self.settings.retry_after,
-        )
 
     def _local_slot(self) -> Lease:
         if self.settings.on_unavailable == "fail":
@@ -698,7 +601,7 @@ class SharedGate:
                     await self._nudge.wait()
             self._nudge.clear()
             if self._down:
-                if time.monotonic() < self._retry_at:
+                if time.monotonic() < self._link.retry_at:
                     continue
             elif self.held <= 0 and self._told <= 0:
                 continue
@@ -706,36 +609,6 @@ class SharedGate:
             # courier, so that calls stay one at a time, in order.
             self._renew_due = True
             self._wake()
-
-
-def _outcome(
-    status: int | None, info: RateLimitInfo | None, verdict: Verdict | None, now: float
-) -> tuple[str, int]:
-    """What the store should apply for everyone: ('ok'|'cut'|'pause'|'', pause ms)."""
-    if status is None:
-        return "", 0
-    if 200 <= status < 300:
-        return "ok", 0
-    if status != 429:
-        return "", 0
-    if classify_429(info) is Throttle.TOO_MANY_IN_FLIGHT:
-        return "cut", 0
-    if verdict is not None and verdict.pause_until is not None:
-        return "pause", max(1, math.ceil((verdict.pause_until - now) * 1000))
-    return "", 0
-
-
-def _reading(status: int | None, info: RateLimitInfo | None, plenty: bool) -> tuple[str, int]:
-    if plenty:
-        return "plenty", 0
-    if (
-        info is None
-        or info.remaining is None
-        or info.reset is None
-        or (status == 429 and info.exhausted)  # judged by the 429 rules, not believed here
-    ):
-        return "", 0
-    return str(info.remaining), math.ceil(info.reset * 1000)
 
 
 async def take_tenant_slot(

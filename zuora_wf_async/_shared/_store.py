@@ -123,14 +123,19 @@ class TenantStore:
         return result
 
     async def forget_me(self) -> None:
-        """Take this holder out of the tenant's counts (the client closes)."""
+        """Take this holder out of the tenant's counts (the client closes). A Redis gone
+        meanwhile is no error here: our lease ends by itself."""
         redis = self._connection()
-        async with asyncio.timeout(self.settings.timeout):
-            held, leases, waiting, _state, seq = self.keys
-            await redis.hdel(held, self.holder)
-            await redis.zrem(leases, self.holder)
-            await redis.zrem(waiting, self.holder)
-            await redis.hdel(seq, self.holder)
+        held, leases, waiting, _state, seq = self.keys
+        try:
+            async with asyncio.timeout(self.settings.timeout):
+                await redis.hdel(held, self.holder)
+                await redis.zrem(leases, self.holder)
+                await redis.zrem(waiting, self.holder)
+                await redis.hdel(seq, self.holder)
+        except Exception as exc:
+            if not _is_store_error(exc):
+                raise
 
     async def aclose(self) -> None:
         if self._redis is not None:
