@@ -10,6 +10,7 @@ Where things happen (the map for a newcomer):
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import os
 import random
@@ -25,12 +26,12 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from datetime import date
 from types import TracebackType
 from typing import Any, Literal, Self, Unpack, overload
 
 import aiohttp
 
+from zuora_wf_async import _operations, _task_operations
 from zuora_wf_async._auth import Auth, BearerToken, OAuthCredentials
 from zuora_wf_async._batch.fanout import FanOut, RunItem
 from zuora_wf_async._batch.options import BatchKeywords, BatchOptions
@@ -57,21 +58,12 @@ from zuora_wf_async._errors import InvalidRequestError, ZuoraError
 from zuora_wf_async._events import ClientStats, RequestEvent, ResponseEvent, RetryEvent
 from zuora_wf_async._follow import RunFollower
 from zuora_wf_async._models import Task, WorkflowRun, WorkflowRunDetail
-from zuora_wf_async._operations import WorkflowOperations
+from zuora_wf_async._operation_calls import OperationCalls
 from zuora_wf_async._options import check_client_options, run_id_list
 from zuora_wf_async._pipeline import Pipeline
 from zuora_wf_async._shared import DEFAULT_TENANT_CONCURRENCY, SharedLimits
 from zuora_wf_async._starting import RunStarter
 from zuora_wf_async._telemetry import resolve_telemetry
-from zuora_wf_async._workflow_models import (
-    TaskRerunOutcome,
-    TaskUpdate,
-    TaskUsage,
-    Workflow,
-    WorkflowDeletion,
-    WorkflowExport,
-    WorkflowStatus,
-)
 
 __all__ = ["WorkflowClient"]
 
@@ -263,9 +255,15 @@ class WorkflowClient:
         self._encoder = BodyEncoder(gzip_threshold=gzip_threshold)
         self._starter = RunStarter(self._pipeline, self._encoder, auto_track_id=bool(auto_track_id))
         self._follower = RunFollower(self._pipeline, poll_concurrency=poll_concurrency)
-        self._operations = WorkflowOperations(self._pipeline)
+        # The definition and task operations (_operations, _task_operations) call through
+        # this; the pre-flight verdicts they keep: {workflow id: (when, problem or None)}.
+        self._calls = OperationCalls(self._pipeline)
+        self._preflight: dict[int, tuple[float, str | None]] = {}
         self._fanout = FanOut(
-            self._starter, self._follower, self._pipeline, preflight=self._operations.preflight
+            self._starter,
+            self._follower,
+            self._pipeline,
+            preflight=functools.partial(_operations.preflight, self),
         )
 
     @classmethod
@@ -648,208 +646,20 @@ class WorkflowClient:
         return await self._fanout.run_many(workflow_id, items, BatchOptions.from_keywords(options))
 
     # -- the Workflow API (definitions, tasks, versions, usage) --
-    # Short delegations to WorkflowOperations (in _operations.py), which is handed this
-    # client's pipeline. Every method takes track_id= and retry= like the run methods.
+    # Each written once, as a function of the client, in _operations (definitions and
+    # versions) and _task_operations (tasks); every one takes track_id= and retry=.
 
-    def iter_workflows(
-        self,
-        *,
-        page_length: int = 50,
-        track_id: str | None = None,
-        retry: RetryPolicy | None = None,
-        **filters: object,
-    ) -> AsyncIterator[Workflow]:
-        """Every workflow definition, page after page (``GET /workflows``).
-
-        Filters: ``name``, ``interval`` (a cron text), ``callout_trigger``,
-        ``ondemand_trigger``, ``scheduled_trigger`` (bools). ``page_length`` is 1..50.
-        """
-        return self._operations.iter_workflows(
-            page_length=page_length, track_id=track_id, retry=retry, **filters
-        )
-
-    async def get_workflow(
-        self,
-        workflow_id: int | str,
-        *,
-        track_id: str | None = None,
-        retry: RetryPolicy | None = None,
-    ) -> Workflow:
-        """One definition (``GET /workflows/{id}``): status, triggers, active version."""
-        return await self._operations.get_workflow(workflow_id, track_id=track_id, retry=retry)
-
-    async def update_workflow(
-        self,
-        workflow_id: int | str,
-        *,
-        name: str | None = None,
-        description: str | None = None,
-        status: WorkflowStatus | str | None = None,
-        active_version_id: int | str | None = None,
-        idempotency_key: str | None = None,
-        track_id: str | None = None,
-        retry: RetryPolicy | None = None,
-    ) -> Workflow:
-        """Change a definition (``PATCH``): rename, ``status="Inactive"`` to switch it off,
-        or ``active_version_id=`` to switch the version runs use."""
-        return await self._operations.update_workflow(
-            workflow_id,
-            name=name,
-            description=description,
-            status=status,
-            active_version_id=active_version_id,
-            idempotency_key=idempotency_key,
-            track_id=track_id,
-            retry=retry,
-        )
-
-    async def delete_workflow(
-        self,
-        workflow_id: int | str,
-        *,
-        track_id: str | None = None,
-        retry: RetryPolicy | None = None,
-    ) -> WorkflowDeletion:
-        """Delete a definition and all its versions (``DELETE /workflows/{id}``); Zuora's
-        answer: the id deleted and ``success``."""
-        return await self._operations.delete_workflow(workflow_id, track_id=track_id, retry=retry)
-
-    async def get_task(
-        self, task_id: int | str, *, track_id: str | None = None, retry: RetryPolicy | None = None
-    ) -> Task:
-        """One task (``GET /workflows/tasks/{id}``)."""
-        return await self._operations.tasks.get_task(task_id, track_id=track_id, retry=retry)
-
-    async def rerun_task(
-        self,
-        task_id: int | str,
-        *,
-        idempotency_key: str | None = None,
-        track_id: str | None = None,
-        retry: RetryPolicy | None = None,
-    ) -> Task:
-        """Run one task again (``POST /workflows/tasks/{id}/rerun``) under an Idempotency-Key."""
-        return await self._operations.tasks.rerun_task(
-            task_id, idempotency_key=idempotency_key, track_id=track_id, retry=retry
-        )
-
-    async def rerun_failed_tasks(
-        self,
-        run_id: int | str,
-        *,
-        attempt: str | None = None,
-        track_id: str | None = None,
-        retry: RetryPolicy | None = None,
-    ) -> list[TaskRerunOutcome]:
-        """Rerun every task of the run that is in ``Error``: one outcome per task. Each key
-        names the failure (the task and its failed instance's ``end_time``, or ``attempt``
-        when given): a retry is deduplicated, a task that failed again gets a new rerun."""
-        return await self._operations.tasks.rerun_failed_tasks(
-            run_id, attempt=attempt, track_id=track_id, retry=retry
-        )
-
-    async def update_tasks(
-        self,
-        updates: Iterable[TaskUpdate | Mapping[str, Any]],
-        *,
-        track_id: str | None = None,
-        retry: RetryPolicy | None = None,
-    ) -> list[Task]:
-        """Update tasks (``PUT /workflows/tasks/batch_update``), 50 to a request."""
-        return await self._operations.tasks.update_tasks(updates, track_id=track_id, retry=retry)
-
-    async def get_task_usage(
-        self,
-        start: date,
-        end: date,
-        *,
-        track_id: str | None = None,
-        retry: RetryPolicy | None = None,
-    ) -> list[TaskUsage]:
-        """Task runs per day from ``start`` to ``end`` (``GET /workflows/metrics.json``)."""
-        return await self._operations.tasks.get_task_usage(
-            start, end, track_id=track_id, retry=retry
-        )
-
-    async def export_workflow(
-        self,
-        workflow_id: int | str,
-        *,
-        version: str | None = None,
-        track_id: str | None = None,
-        retry: RetryPolicy | None = None,
-    ) -> WorkflowExport:
-        """One version as an export (``GET /workflows/{id}/export``): the *active* version
-        by default (no ``version`` is sent), or ``version="latest"`` or a number."""
-        return await self._operations.export_workflow(
-            workflow_id, version=version, track_id=track_id, retry=retry
-        )
-
-    async def import_workflow(
-        self,
-        export: WorkflowExport | Mapping[str, Any],
-        *,
-        workflow_id: int | str | None = None,
-        version: str | None = None,
-        activate: bool | None = None,
-        idempotency_key: str | None = None,
-        track_id: str | None = None,
-        retry: RetryPolicy | None = None,
-    ) -> Workflow:
-        """Import an export (``POST /workflows/import``): a new definition, or with
-        ``workflow_id=`` a new version of that one."""
-        return await self._operations.import_workflow(
-            export,
-            workflow_id=workflow_id,
-            version=version,
-            activate=activate,
-            idempotency_key=idempotency_key,
-            track_id=track_id,
-            retry=retry,
-        )
-
-    async def list_workflow_versions(
-        self,
-        workflow_id: int | str,
-        *,
-        track_id: str | None = None,
-        retry: RetryPolicy | None = None,
-    ) -> list[Workflow]:
-        """Every version of a definition (``GET /workflows/{id}/versions``)."""
-        return await self._operations.list_workflow_versions(
-            workflow_id, track_id=track_id, retry=retry
-        )
-
-    async def import_workflow_version(
-        self,
-        workflow_id: int | str,
-        export: WorkflowExport | Mapping[str, Any],
-        *,
-        version: str,
-        activate: bool | None = None,
-        idempotency_key: str | None = None,
-        track_id: str | None = None,
-        retry: RetryPolicy | None = None,
-    ) -> Workflow:
-        """Add ``export`` as version ``version`` (``POST /workflows/{id}/versions/import``)."""
-        return await self._operations.import_workflow_version(
-            workflow_id,
-            export,
-            version=version,
-            activate=activate,
-            idempotency_key=idempotency_key,
-            track_id=track_id,
-            retry=retry,
-        )
-
-    async def delete_workflow_version(
-        self,
-        version_id: int | str,
-        *,
-        track_id: str | None = None,
-        retry: RetryPolicy | None = None,
-    ) -> WorkflowDeletion:
-        """Delete a version (``DELETE /workflows/versions/{id}``); the active one is a 403."""
-        return await self._operations.delete_workflow_version(
-            version_id, track_id=track_id, retry=retry
-        )
+    iter_workflows = _operations.iter_workflows
+    get_workflow = _operations.get_workflow
+    update_workflow = _operations.update_workflow
+    delete_workflow = _operations.delete_workflow
+    export_workflow = _operations.export_workflow
+    import_workflow = _operations.import_workflow
+    list_workflow_versions = _operations.list_workflow_versions
+    import_workflow_version = _operations.import_workflow_version
+    delete_workflow_version = _operations.delete_workflow_version
+    get_task = _task_operations.get_task
+    rerun_task = _task_operations.rerun_task
+    rerun_failed_tasks = _task_operations.rerun_failed_tasks
+    update_tasks = _task_operations.update_tasks
+    get_task_usage = _task_operations.get_task_usage

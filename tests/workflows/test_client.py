@@ -22,6 +22,7 @@ from zuora_wf_async import (
     WorkflowStatus,
     ZuoraAPIError,
 )
+from zuora_wf_async._operations import preflight
 from zuora_wf_async.testing import (
     DEFAULT_WORKFLOW_IDS,
     FakeZuora,
@@ -204,11 +205,10 @@ async def test_preflight_names_the_problem_with_one_request_per_workflow(
     inactive = fake.create_workflow("Off", active=False)
     no_callout = fake.create_workflow("No callout", callout_trigger=False)
     ready = fake.create_workflow("Ready")
-    operations = zuora._operations  # the part run_many uses
-    for _ in range(3):
-        assert "Inactive" in (await operations.preflight(inactive) or "")
-        assert "Callout trigger off" in (await operations.preflight(no_callout) or "")
-        assert await operations.preflight(ready) is None
+    for _ in range(3):  # the check run_many uses
+        assert "Inactive" in (await preflight(zuora, inactive) or "")
+        assert "Callout trigger off" in (await preflight(zuora, no_callout) or "")
+        assert await preflight(zuora, ready) is None
     assert len(fake.requests_to("get_workflow")) == 3  # cached per client
 
 
