@@ -3,8 +3,10 @@
 
 ``_settings``: what a user configures (``SharedLimits``) and the values handed out;
 ``_identity``: which tenant a client belongs to (the default namespace);
-``_gate``: one client's side (slots, leases, the courier that talks to Redis);
+``_gate``: one client's side (slots, leases, the courier that talks to Redis), with
+``_effects`` (what answers teach) and ``_link`` (whether Redis answers: start, down, back);
 ``_store``: the connection, the numbered calls, and what a failed call means (``_faults``);
+``_inspect``: the tenant's state for an operator (``zuora-wf tenant``);
 ``_scripts``: the Lua that Redis runs, one script per atomic step.
 """
 
