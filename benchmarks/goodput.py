@@ -1038,9 +1038,16 @@ async def one_process(
     repeat: int,
     pin: bool,
     fake_gc: bool,
+    idle: float | None = None,
+    idle_wait: float = 120.0,
+    only: str | None = None,
 ) -> None:
     """Issue 24's table: each scenario once per round, interleaved, so that load from
-    elsewhere on the machine falls on all of them alike; results written after each round."""
+    elsewhere on the machine falls on all of them alike; results written after each round.
+
+    With ``idle``, each scenario first waits (at most ``idle_wait`` seconds) until the CPUs
+    are at least that idle over 3 s: on a machine shared with test suites, a burst of
+    theirs inside one round skews that round's ratios to raw-40."""
     from benchmarks._report import machine
 
     settings: dict[str, Any] = {
@@ -1051,11 +1058,17 @@ async def one_process(
         "before": before,
         "after": after,
         "fake_gc": fake_gc,
+        "idle": idle,
+        "idle_wait": idle_wait,
+        "only": only,
     }
     plan = dict(ONE_PROCESS_PLAN)
     if before:
         plan["default-before"] = (None, False)
         plan["max-64-before"] = (64, False)
+    if only:  # raw-40 stays: every ratio is to it
+        chosen = {"raw-40", *only.split(",")}
+        plan = {name: how for name, how in plan.items() if name in chosen}
     info = machine()
     placement = Placement(pin)
     placement.pin_fake()
@@ -1065,6 +1078,7 @@ async def one_process(
         for number in range(repeat):
             results: dict[str, dict[str, Any]] = {}
             for name, (width, raw) in plan.items():
+                idle_share = await _wait_until_idle(idle, idle_wait)
                 load = os.getloadavg()[0]
                 row = await scenario(
                     name,
@@ -1081,6 +1095,7 @@ async def one_process(
                     fake_gc=fake_gc,
                 )
                 row["load_average_at_start"] = load
+                row["idle_at_start"] = idle_share
                 row.pop("timeline", None)
                 results[name] = row
                 print(
@@ -1089,7 +1104,7 @@ async def one_process(
                     f"{row['wall_s'] / results['raw-40']['wall_s']:.3f} x raw-40), "
                     f"429s {row['answers_429']} / {row['requests']}, peak "
                     f"{row['peak_in_flight']}, mean in flight {row['mean_in_flight']:.1f}, "
-                    f"load {load:.2f}",
+                    f"load {load:.2f}, CPUs idle {idle_share:.0%}",
                     flush=True,
                 )
             rounds.append(results)
@@ -1097,6 +1112,30 @@ async def one_process(
     finally:
         placement.unpin()
     print(f"wrote {out / 'goodput-one-process.md'}")
+
+
+def _cpu_idle_share(seconds: float) -> float:
+    """The share of all CPUs' time spent idle over the next ``seconds`` (Linux)."""
+
+    def sample() -> tuple[int, int]:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return fields[3] + fields[4], sum(fields)  # idle + iowait, total
+
+    idle_before, total_before = sample()
+    time.sleep(seconds)
+    idle_after, total_after = sample()
+    return (idle_after - idle_before) / max(1, total_after - total_before)
+
+
+async def _wait_until_idle(wanted: float | None, most: float) -> float:
+    """Wait until the CPUs are at least ``wanted`` idle over 3 s, or ``most`` seconds have
+    passed; the share seen last."""
+    give_up = time.monotonic() + most
+    while True:
+        share = await asyncio.to_thread(_cpu_idle_share, 3.0)
+        if wanted is None or share >= wanted or time.monotonic() >= give_up:
+            return share
+        await asyncio.sleep(2.0)
 
 
 def _write_one_process(document: dict[str, Any], out: Path) -> None:
@@ -1131,6 +1170,7 @@ def _one_process_summary(rounds: list[dict[str, dict[str, Any]]]) -> list[dict[s
                     [1000 * row["per_process"][0]["run_cpu_s"] / row["runs"] for row in tries]
                 ),
                 "load_rounds": [row["load_average_at_start"] for row in tries],
+                "idle_rounds": [row.get("idle_at_start") for row in tries],
                 "executions_equal_runs": all(row["executions"] == row["runs"] for row in tries),
             }
         )
@@ -1158,6 +1198,8 @@ def _one_process_markdown(document: dict[str, Any]) -> str:
     command += f" --repeat {settings['repeat']}" if settings["repeat"] > 1 else ""
     command += " --before <checkout>" if settings.get("before") else ""
     command += " --after <checkout>" if settings.get("after") else ""
+    command += f" --idle {settings['idle']:g}" if settings.get("idle") else ""
+    command += f" --only {settings['only']}" if settings.get("only") else ""
     clients = {
         "raw-40": "bare aiohttp loop, exactly 40 workers",
         "raw-64": "bare aiohttp loop, 64 workers",
@@ -1181,6 +1223,15 @@ def _one_process_markdown(document: dict[str, Any]) -> str:
         "the median over rounds and every round (the load average at each start in "
         "brackets)",
         "- the bare loop retries a 429 at once; the library waits the `Retry-After`",
+        *(
+            [
+                f"- each scenario waited (at most {settings['idle_wait']:g} s) until the CPUs "
+                f"were {settings['idle']:.0%} idle over 3 s (the idle share it saw is in "
+                "goodput-one-process.json)"
+            ]
+            if settings.get("idle")
+            else []
+        ),
         "",
         "| scenario | client | wall / raw-40 (median) | wall / raw-40, every round (load) "
         "| wall / ideal (median) | 429s / requests, all rounds | peak in flight "
@@ -1260,6 +1311,12 @@ if __name__ == "__main__":
         help="issue 24's table: one process, 20,000 runs against a tenant of 40 (--repeat rounds)",
     )
     parser.add_argument(
+        "--idle",
+        type=float,
+        metavar="SHARE",
+        help="with --one-process: before each scenario, wait until the CPUs are this idle",
+    )
+    parser.add_argument(
         "--after",
         metavar="CHECKOUT",
         help="with --one-process: the library from this snapshot (default: this checkout)",
@@ -1290,6 +1347,8 @@ if __name__ == "__main__":
                 repeat=arguments.repeat,
                 pin=not arguments.no_pin,
                 fake_gc=arguments.fake_gc,
+                idle=arguments.idle,
+                only=arguments.only,
             )
         )
     elif arguments.random429:
