@@ -140,3 +140,21 @@ def guarded() -> Iterator[ValkeyServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def valkey_later() -> Iterator[type[ValkeyServer]]:
+    """Build servers yourself (``valkey_later(options=...)``, started when you say); each
+    is stopped at the end of the test."""
+    made: list[ValkeyServer] = []
+
+    class Later(ValkeyServer):
+        def __init__(self, port: int | None = None, *, options: tuple[str, ...] = ()) -> None:
+            super().__init__(port, options=options)
+            made.append(self)
+
+    try:
+        yield Later
+    finally:
+        for server in made:
+            server.stop()

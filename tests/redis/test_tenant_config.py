@@ -185,3 +185,28 @@ async def test_a_client_keys_on_its_oauth_client_id_never_the_secret(valkey):
     finally:
         for zuora, _ in pairs:
             await zuora.aclose()
+
+
+async def test_a_refusal_found_after_the_start_is_an_error_and_local_limits(valkey_later, caplog):
+    """Down at start (an outage: local limits), Redis comes up wanting a password: an
+    ERROR that says what to fix, and the client goes on under local limits."""
+    server = valkey_later(options=("--requirepass", "right-password-123"))
+    shared = SharedLimits(server.url, timeout=0.5, retry_after=0.05)
+    g = shared.gate(base_url="https://x", entity_ids=None, tenant_concurrency=4)
+    try:
+        with caplog.at_level(logging.WARNING, logger="zuora_wf_async"):
+            first = await g.acquire()
+            assert not first.shared  # nobody listens yet
+            server.start()
+            give_up = asyncio.get_running_loop().time() + 30
+            while not any(r.levelno == logging.ERROR for r in caplog.records):
+                assert asyncio.get_running_loop().time() < give_up, "no ERROR logged"
+                await asyncio.sleep(0.02)
+            second = await g.acquire()
+        assert not second.shared
+        (error,) = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+        assert "refuses this client (AuthenticationError" in error
+        assert "password" in error
+        assert "using local limits" in error
+    finally:
+        await g.aclose()

@@ -93,7 +93,9 @@ class StoreLink:
                 await self.check()
             result = await self.store.call(name, holding, self.tenant_concurrency, *args)
         except StoreFault as fault:
-            if fault.kind != "stall":
+            if fault.kind == "configuration":
+                self.went_down(fault.kind, str(configuration_error(self.store, fault.error)))
+            elif fault.kind == "outage":
                 self.went_down(fault.kind, self.store.describe(fault.error))
             return None
         except ConfigurationError as error:
