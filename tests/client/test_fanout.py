@@ -313,6 +313,25 @@ async def test_a_consumer_cancelled_while_waiting_closes_the_stream(fake, zuora)
     assert [outcome async for outcome in stream] == []
 
 
+async def test_a_consumer_cancelled_while_others_wait_ends_their_wait_too(fake, zuora):
+    # Cancelling one waiting consumer closes the stream; the others waiting on it see its
+    # end instead of waiting for good on a stream whose workers are gone.
+    fake.pause_runs()
+    stream = zuora.stream_runs(396, [{"n": n} for n in range(50)], window=8)
+    cancelled, *others = [asyncio.ensure_future(anext(stream)) for _ in range(3)]
+    await fake.wait_for_in_flight(8)
+
+    cancelled.cancel()
+    # Bounded: a consumer never woken fails the test instead of hanging it.
+    _, never_woken = await asyncio.wait(others, timeout=10)
+
+    assert not never_woken
+    assert [type(consumer.exception()) for consumer in others] == [StopAsyncIteration] * 2
+    assert cancelled.cancelled()
+    assert client_tasks() == []
+    fake.resume_runs()
+
+
 async def test_outcomes_that_arrive_together_are_each_handed_back(fake, zuora):
     # Runs held, then let go at once: several outcomes are waiting for the consumer by
     # the time it looks, and it takes them one by one, each counted once.

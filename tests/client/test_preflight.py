@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from zuora_wf_async import NotFoundError, WorkflowNotRunnableError
@@ -65,3 +67,18 @@ async def test_an_empty_batch_sends_nothing_at_all(fake, zuora):
     workflow_id = fake.create_workflow("Off", active=False)
     assert await zuora.run_many(workflow_id, []) == []
     assert [r for r in fake.requests if "oauth" not in r.path] == []
+
+
+async def test_consumers_waiting_together_when_the_check_refuses_all_return(fake, zuora):
+    # One consumer gets the refusal; the others, waiting on the same stream, see its end
+    # instead of waiting for good on a stream that will hand out nothing more.
+    workflow_id = fake.create_workflow("Off", active=False)
+    stream = zuora.stream_runs(workflow_id, iter(ITEMS))
+    waiting = [asyncio.ensure_future(anext(stream)) for _ in range(3)]
+    # Bounded: a consumer never woken fails the test instead of hanging it.
+    _, never_woken = await asyncio.wait(waiting, timeout=10)
+
+    assert not never_woken
+    errors = sorted(type(consumer.exception()).__name__ for consumer in waiting)
+    assert errors == ["StopAsyncIteration", "StopAsyncIteration", "WorkflowNotRunnableError"]
+    assert fake.executions == []

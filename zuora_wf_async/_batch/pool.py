@@ -66,7 +66,6 @@ class Pool:
         except Exception as exc:  # the caller's iterable: nothing was sent
             raise BatchInputError(cause=exc, items_read=0) from exc
         self._run_item = run_item
-        self._window = window
         # No more workers than items when the count is known; made one by one as items
         # are read (see _next), so a short batch or a slow input makes few.
         self._most_workers = window if total is None else max(1, min(window, total))
@@ -75,7 +74,9 @@ class Pool:
         self._trace = trace
         self._before_first = before_first
         self._room = asyncio.Semaphore(window)  # a place per item read, until handed back
-        self._reading = asyncio.Lock()  # one read at a time: an async generator needs it
+        # One read at a time (an async generator refuses a second anext), and the gate
+        # that holds every other read while the pre-flight check runs.
+        self._reading = asyncio.Lock()
         self._outcomes: asyncio.Queue[RunOutcome | _Failed | _End] = asyncio.Queue()
         self._workers: set[asyncio.Task[None]] = set()
         self._live = 0  # workers made and not yet ended
@@ -206,6 +207,7 @@ class Pool:
         await asyncio.gather(*workers, return_exceptions=True)
         self.in_flight = 0
         self._trace.end()
+        self._outcomes.put_nowait(_END)  # consumers still waiting see the end
         if inspect.isasyncgen(self._async):
             await self._async.aclose()
 
