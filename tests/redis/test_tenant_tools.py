@@ -145,3 +145,21 @@ async def test_the_tenant_command_needs_a_redis(capsys):
     )
     assert code == 2
     assert "--redis-url" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("refused", [False, True])
+async def test_the_tenant_command_says_in_one_line_when_redis_fails_it(guarded, refused, capsys):
+    if refused:
+        url = guarded.url_as("default", "wrong-password-456")
+    else:
+        guarded.stop()
+        url = guarded.url
+    code = await run_command(
+        ["tenant", "--base-url", "https://rest.test.zuora.com", "--redis-url", url],
+        environ={"ZUORA_BEARER_TOKEN": "t"},
+    )
+    err = capsys.readouterr().err
+    assert code == 1
+    assert len(err.strip().splitlines()) == 1  # one line, no traceback
+    assert ("ConfigurationError" if refused else "SharedLimitsError") in err
+    assert "wrong-password-456" not in err

@@ -8,13 +8,23 @@ as durations, as the scripts use them.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
-from typing import Any
+import contextlib
+from collections.abc import AsyncIterator, Iterable
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from zuora_wf_async._shared._settings import SharedLimits, connect
+from zuora_wf_async._shared._faults import describe, kind_of
+from zuora_wf_async._shared._settings import (
+    ConfigurationError,
+    SharedLimits,
+    SharedLimitsError,
+    connect,
+)
 from zuora_wf_async._shared._store import keys_of
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 __all__ = ["Holder", "TenantState", "clear_holder", "read_tenant"]
 
@@ -41,20 +51,41 @@ class TenantState:
     holders: tuple[Holder, ...]
 
 
-async def read_tenant(settings: SharedLimits, namespace: str) -> TenantState:
+@contextlib.asynccontextmanager
+async def _talking(settings: SharedLimits) -> AsyncIterator[Redis]:
+    """A connection for one look; Redis's errors become ours (a ``ZuoraError``, so that
+    the CLI prints one line): refused, ``ConfigurationError``; else ``SharedLimitsError``."""
     redis = connect(settings)
-    held_key, leases_key, waiting_key, state_key, _seq = keys_of(namespace)
     try:
         async with asyncio.timeout(settings.timeout * 5):
-            seconds, micros = await redis.time()
-            now = int(seconds) * 1000 + int(micros) // 1000
-            held = _texts((await redis.hgetall(held_key)).items())
-            leases = _texts(await redis.zrange(leases_key, 0, -1, withscores=True))
-            waiting = _texts(await redis.zrange(waiting_key, 0, -1, withscores=True))
-            text = _texts((await redis.hgetall(state_key)).items())
+            yield redis
+    except Exception as exc:
+        from redis.exceptions import RedisError
+
+        if not isinstance(exc, RedisError | OSError | TimeoutError):
+            raise
+        said = describe(exc, settings.timeout * 5)
+        if kind_of(exc) == "configuration":
+            raise ConfigurationError(
+                f"shared limits: Redis at {settings._where} refuses this client ({said})"
+            ) from None
+        raise SharedLimitsError(
+            f"shared limits: Redis at {settings._where} is unreachable ({said})"
+        ) from None
     finally:
         if settings.redis is None:
             await redis.aclose()
+
+
+async def read_tenant(settings: SharedLimits, namespace: str) -> TenantState:
+    held_key, leases_key, waiting_key, state_key, _seq = keys_of(namespace)
+    async with _talking(settings) as redis:
+        seconds, micros = await redis.time()
+        now = int(seconds) * 1000 + int(micros) // 1000
+        held = _texts((await redis.hgetall(held_key)).items())
+        leases = _texts(await redis.zrange(leases_key, 0, -1, withscores=True))
+        waiting = _texts(await redis.zrange(waiting_key, 0, -1, withscores=True))
+        text = _texts((await redis.hgetall(state_key)).items())
     names = {*held, *leases}
     holders = tuple(
         sorted(
@@ -87,18 +118,13 @@ async def clear_holder(settings: SharedLimits, namespace: str, holder: str) -> i
     """Forget ``holder`` (a process that will not come back): the slots it held, freed.
     Returns them. A live process that is cleared states its count again with its next
     call, so clearing one by mistake costs a moment of over-count, nothing more."""
-    redis = connect(settings)
     held_key, leases_key, waiting_key, _state, seq_key = keys_of(namespace)
-    try:
-        async with asyncio.timeout(settings.timeout * 5):
-            slots = int(_str(await redis.hget(held_key, holder) or b"0"))
-            await redis.hdel(held_key, holder)
-            await redis.zrem(leases_key, holder)
-            await redis.zrem(waiting_key, holder)
-            await redis.hdel(seq_key, holder)
-    finally:
-        if settings.redis is None:
-            await redis.aclose()
+    async with _talking(settings) as redis:
+        slots = int(_str(await redis.hget(held_key, holder) or b"0"))
+        await redis.hdel(held_key, holder)
+        await redis.zrem(leases_key, holder)
+        await redis.zrem(waiting_key, holder)
+        await redis.hdel(seq_key, holder)
     return slots
 
 
