@@ -19,7 +19,6 @@ import time
 import warnings
 from collections.abc import (
     AsyncIterable,
-    AsyncIterator,
     Awaitable,
     Callable,
     Iterable,
@@ -27,11 +26,11 @@ from collections.abc import (
     Sequence,
 )
 from types import TracebackType
-from typing import Any, Literal, Self, Unpack, overload
+from typing import Any, Literal, Self, Unpack
 
 import aiohttp
 
-from zuora_wf_async import _operations, _task_operations
+from zuora_wf_async import _follow, _operations, _task_operations
 from zuora_wf_async._auth import Auth, BearerToken, OAuthCredentials
 from zuora_wf_async._batch.fanout import FanOut, RunItem
 from zuora_wf_async._batch.options import BatchKeywords, BatchOptions
@@ -39,7 +38,6 @@ from zuora_wf_async._batch.outcomes import RunOutcome
 from zuora_wf_async._batch.pool import RunStream
 from zuora_wf_async._core import requests as build
 from zuora_wf_async._core.compression import DEFAULT_MAX_RESPONSE_BYTES
-from zuora_wf_async._core.follow import MAX_PAGE_LENGTH
 from zuora_wf_async._core.polling import (
     DEFAULT_MAX_POLL_INTERVAL,
     DEFAULT_POLL_INTERVAL,
@@ -54,12 +52,11 @@ from zuora_wf_async._env import (
     options_from_env,
     require_connection_options,
 )
-from zuora_wf_async._errors import InvalidRequestError, ZuoraError
+from zuora_wf_async._errors import InvalidRequestError
 from zuora_wf_async._events import ClientStats, RequestEvent, ResponseEvent, RetryEvent
-from zuora_wf_async._follow import RunFollower
-from zuora_wf_async._models import Task, WorkflowRun, WorkflowRunDetail
+from zuora_wf_async._models import WorkflowRun, WorkflowRunDetail
 from zuora_wf_async._operation_calls import OperationCalls
-from zuora_wf_async._options import check_client_options, run_id_list
+from zuora_wf_async._options import check_client_options
 from zuora_wf_async._pipeline import Pipeline
 from zuora_wf_async._shared import DEFAULT_TENANT_CONCURRENCY, SharedLimits
 from zuora_wf_async._starting import RunStarter
@@ -254,7 +251,7 @@ class WorkflowClient:
         )
         self._encoder = BodyEncoder(gzip_threshold=gzip_threshold)
         self._starter = RunStarter(self._pipeline, self._encoder, auto_track_id=bool(auto_track_id))
-        self._follower = RunFollower(self._pipeline, poll_concurrency=poll_concurrency)
+        self._follower = _follow.RunFollower(self._pipeline, poll_concurrency=poll_concurrency)
         # The definition and task operations (_operations, _task_operations) call through
         # this; the pre-flight verdicts they keep: {workflow id: (when, problem or None)}.
         self._calls = OperationCalls(self._pipeline)
@@ -376,60 +373,11 @@ class WorkflowClient:
         run: WorkflowRun = result.value
         return run
 
-    async def get_run(
-        self, run_id: int | str, *, track_id: str | None = None, retry: RetryPolicy | None = None
-    ) -> WorkflowRunDetail:
-        """The run's current state (``GET /workflows/workflow_runs/{run_id}``).
-
-        ``run_id`` is the ``id`` that ``run_workflow`` returned (an int, or its digits as a
-        string). An unknown or cleaned-up run raises ``NotFoundError``.
-        """
-        return await self._follower.get_run(run_id, track_id=track_id, retry=retry)
-
-    async def stop_run(
-        self, run_id: int | str, *, track_id: str | None = None, retry: RetryPolicy | None = None
-    ) -> bool:
-        """Ask Zuora to stop a run (``PUT /workflows/workflow_runs/{run_id}/stop``).
-
-        Returns Zuora's ``success``: True when the run is stopping (it then goes Stopping ->
-        Stopped; ``wait_for_run`` sees it end), False when Zuora declined, e.g. because the
-        run has already finished. An unknown run raises ``NotFoundError``.
-        """
-        return await self._follower.stop_run(run_id, track_id=track_id, retry=retry)
-
-    async def wait_for_run(
-        self,
-        run_id: int | str,
-        *,
-        timeout: float | None = DEFAULT_WAIT_TIMEOUT,
-        poll_interval: float = DEFAULT_POLL_INTERVAL,
-        max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
-        retry: RetryPolicy | None = None,
-        until_pending: bool = False,
-    ) -> WorkflowRunDetail:
-        """Poll the run until it is Finished or Stopped and return that final detail.
-
-        Waits start at ``poll_interval`` seconds and grow by half each poll up to
-        ``max_poll_interval``, each shortened by up to 20 % at random so that many waiters
-        spread out. After ``timeout`` seconds (None: no limit) a last poll is made and, if
-        the run is still going, ``RunWaitTimeoutError`` is raised with ``last_detail``. The
-        timeout bounds the polls, their retries and the waits for a poll permit too (the
-        last poll gets 1 s); a poll it cuts short also ends in ``RunWaitTimeoutError``. A
-        Finished run may still have failed or pending tasks: check ``detail.succeeded``.
-
-        A run whose tasks wait on an approval, a delay or a retry is ``Pending`` (approvals
-        can pend for 90 days); the wait says so once in an INFO log and in the timeout's
-        message. ``until_pending=True`` returns the detail as soon as the run is pending
-        (``detail.is_pending``) instead of waiting on.
-        """
-        return await self._follower.wait_for_run(
-            run_id,
-            timeout=timeout,
-            poll_interval=poll_interval,
-            max_poll_interval=max_poll_interval,
-            retry=retry,
-            until_pending=until_pending,
-        )
+    get_run = _follow.get_run
+    stop_run = _follow.stop_run
+    wait_for_run = _follow.wait_for_run
+    wait_for_runs = _follow.wait_for_runs
+    iter_tasks = _task_operations.iter_tasks
 
     async def run_and_wait(
         self,
@@ -466,98 +414,6 @@ class WorkflowClient:
         )
         run: WorkflowRun = result.value
         return await self._follower.settle(run.id, plan, policy)
-
-    @overload
-    async def wait_for_runs(
-        self,
-        run_ids: Iterable[int | str],
-        *,
-        timeout: float | None = ...,
-        poll_interval: float = ...,
-        max_poll_interval: float = ...,
-        retry: RetryPolicy | None = ...,
-        until_pending: bool = ...,
-        return_exceptions: Literal[False] = ...,
-    ) -> list[WorkflowRunDetail]: ...
-
-    @overload
-    async def wait_for_runs(
-        self,
-        run_ids: Iterable[int | str],
-        *,
-        timeout: float | None = ...,
-        poll_interval: float = ...,
-        max_poll_interval: float = ...,
-        retry: RetryPolicy | None = ...,
-        until_pending: bool = ...,
-        return_exceptions: Literal[True],
-    ) -> list[WorkflowRunDetail | ZuoraError]: ...
-
-    async def wait_for_runs(
-        self,
-        run_ids: Iterable[int | str],
-        *,
-        timeout: float | None = DEFAULT_WAIT_TIMEOUT,
-        poll_interval: float = DEFAULT_POLL_INTERVAL,
-        max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
-        retry: RetryPolicy | None = None,
-        until_pending: bool = False,
-        return_exceptions: bool = False,
-    ) -> list[WorkflowRunDetail] | list[WorkflowRunDetail | ZuoraError]:
-        """Wait for every run; their final details in input order.
-
-        Each run is waited for as by ``wait_for_run`` (the ``timeout`` and ``until_pending``
-        apply to each, and all start together). At most ``poll_budget`` polls are in
-        flight at any moment, however many runs there are. Every wait runs to its end;
-        then, by default, the first failure in input order (a ``RunWaitTimeoutError``, a
-        ``NotFoundError``...) is raised. With ``return_exceptions=True`` each failed run's
-        error stands in its place instead, and nothing is raised.
-        """
-        return await self._follower.wait_for_runs(
-            run_id_list(run_ids),  # type: ignore[arg-type]  # each id checked there
-            timeout=timeout,
-            poll_interval=poll_interval,
-            max_poll_interval=max_poll_interval,
-            retry=retry,
-            until_pending=until_pending,
-            return_exceptions=return_exceptions,
-        )
-
-    def iter_tasks(
-        self,
-        *,
-        workflow_run_id: int | str | None = None,
-        page_length: int = MAX_PAGE_LENGTH,
-        page: int = 1,
-        track_id: str | None = None,
-        retry: RetryPolicy | None = None,
-        **filters: object,
-    ) -> AsyncIterator[Task]:
-        """Every task matching the filters, page after page (``GET /workflows/tasks``).
-
-        ``workflow_run_id`` lists one run's tasks (Zuora's ``workflow_id`` filter). Other
-        filters: ``id``, ``name``, ``action_type``, ``object``, ``object_id``,
-        ``call_type``, ``workflow_id`` (str or int), ``instance`` (bool), ``tags`` (a list;
-        a task with any of them matches). Pages of ``page_length`` (1..100) tasks are
-        fetched as the iteration reaches them, following ``pagination.next_page``: its path
-        and query are re-issued against the client's own ``base_url`` (Zuora builds the
-        link on a canonical host; the token never goes anywhere else), and a link to
-        another path is refused with ``ResponseDecodeError``.
-
-        The arguments are checked when this is called, before anything is sent::
-
-            async for task in zuora.iter_tasks(workflow_run_id=run.id):
-                if task.failed:
-                    print(task.name, task.error_class, task.error)
-        """
-        return self._follower.iter_tasks(
-            workflow_run_id=workflow_run_id,
-            page_length=page_length,
-            page=page,
-            track_id=track_id,
-            retry=retry,
-            **filters,
-        )
 
     # -- many runs ---------------------------------------------------------------------
 

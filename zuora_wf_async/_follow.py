@@ -1,8 +1,10 @@
-"""Following runs to their end: get, wait, stop, and the tasks of a run.
+"""Following runs to their end: ``get_run``, ``stop_run``, ``wait_for_run(s)``.
 
-``RunFollower`` is handed the client's ``Pipeline``; every request goes through
-``Pipeline.call`` (its limiter, token, retries), so a poll is paced and retried like any
-other request.
+Each of those is written once, here, as a function of the client that ``WorkflowClient``
+takes as its method. ``RunFollower`` is the polling they share with ``run_and_wait`` and a
+batch's ``wait=True``: handed the client's ``Pipeline``, it sends every poll through
+``Pipeline.call`` (limiter, token, retries), so a poll is paced and retried like any other
+request.
 
 Polls have a budget of their own on top of the shared limiter: an ``asyncio.Semaphore`` of
 ``poll_concurrency`` permits (default ``max(1, max_concurrency // 4)``), made on the first
@@ -22,8 +24,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import AsyncIterator, Iterable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Literal, TypeVar, overload
 
 import attrs
 
@@ -31,7 +33,6 @@ from zuora_wf_async._call import CallerDeadlinePassed
 from zuora_wf_async._converter import decode
 from zuora_wf_async._core import follow as follow_build
 from zuora_wf_async._core import requests as build
-from zuora_wf_async._core import workflows as workflows_build
 from zuora_wf_async._core.polling import (
     DEFAULT_MAX_POLL_INTERVAL,
     DEFAULT_POLL_INTERVAL,
@@ -42,28 +43,24 @@ from zuora_wf_async._core.polling import (
     poll_ends_by,
 )
 from zuora_wf_async._core.redact import quote
-from zuora_wf_async._core.requests import PreparedRequest
 from zuora_wf_async._core.responses import RawResponse, read_json
 from zuora_wf_async._core.retry import RetryPolicy
 from zuora_wf_async._errors import (
-    InvalidRequestError,
     ResponseDecodeError,
     ZuoraError,
 )
-from zuora_wf_async._models import Task, WorkflowRunDetail
+from zuora_wf_async._models import WorkflowRunDetail
+from zuora_wf_async._options import run_id_list
 from zuora_wf_async._pipeline import Pipeline
 
-__all__ = ["RunFollower"]
+if TYPE_CHECKING:
+    from zuora_wf_async._client import WorkflowClient
+
+__all__ = ["RunFollower", "get_run", "stop_run", "wait_for_run", "wait_for_runs"]
 
 logger = logging.getLogger("zuora_wf_async")
 
 T = TypeVar("T")
-
-
-@attrs.frozen
-class _TaskPage:
-    tasks: tuple[Task, ...]
-    next_page: str | None
 
 
 @attrs.frozen
@@ -75,27 +72,9 @@ class _RanOut:
     permits_held: int | None = None
 
 
-def _read_task_page(body: Any, status: int) -> _TaskPage:
-    if not isinstance(body, Mapping) or not isinstance(body.get("data", []), list):
-        raise ResponseDecodeError(
-            "expected a JSON object with a `data` list of tasks", field="data", status=status
-        )
-    tasks = []
-    for index, item in enumerate(body.get("data") or []):
-        try:
-            tasks.append(decode(item, Task, status=status))
-        except ResponseDecodeError as exc:
-            raise ResponseDecodeError(
-                f"data[{index}]: {exc}", field=f"data[{index}].{exc.field}", status=status
-            ) from None
-    pagination = body.get("pagination")
-    next_page = pagination.get("next_page") if isinstance(pagination, Mapping) else None
-    # The last page may omit next_page or send it as null or ""; all three end the listing.
-    return _TaskPage(tuple(tasks), next_page if next_page else None)
-
-
 class RunFollower:
-    """``get_run``, ``stop_run``, ``wait_for_run(s)`` and ``iter_tasks`` over a pipeline."""
+    """Polls runs to their end under the poll budget: ``settle`` (``wait_for_run``,
+    ``wait_for_runs``, ``run_and_wait`` and a batch's ``wait=True``), and ``fetch_run``."""
 
     def __init__(self, pipeline: Pipeline, *, poll_concurrency: int | None) -> None:
         self._pipeline = pipeline
@@ -108,182 +87,9 @@ class RunFollower:
             self._poll_gate = asyncio.Semaphore(self.poll_budget)
         return self._poll_gate
 
-    # -- one run -----------------------------------------------------------------------
-
-    async def get_run(
-        self, run_id: int | str, *, track_id: str | None = None, retry: RetryPolicy | None = None
-    ) -> WorkflowRunDetail:
-        """``WorkflowClient.get_run`` (documented there): the client delegates here."""
-        valid = follow_build.validate_run_id(run_id)
-        track = None if track_id is None else build.validate_track_id(track_id)
-        return await self._fetch_run(valid, self._pipeline.policy(retry), track)
-
-    async def stop_run(
-        self, run_id: int | str, *, track_id: str | None = None, retry: RetryPolicy | None = None
-    ) -> bool:
-        """``WorkflowClient.stop_run`` (documented there): the client delegates here."""
-        valid = follow_build.validate_run_id(run_id)
-        track = None if track_id is None else build.validate_track_id(track_id)
-        policy = self._pipeline.policy(retry)
-        prepared = follow_build.prepare_stop(
-            base_url=self._pipeline.base_url,
-            run_id=valid,
-            track_id=track,
-            entity_ids=self._pipeline.entity_ids,
-            org_ids=self._pipeline.org_ids,
-        )
-
-        def read(raw: RawResponse) -> bool:
-            body = read_json(raw, max_bytes=self._pipeline.max_response_bytes)
-            success = body.get("success") if isinstance(body, Mapping) else None
-            if not isinstance(success, bool):
-                raise ResponseDecodeError(
-                    f"expected {{'success': true|false}} from the stop call, got {quote(body)}",
-                    field="success",
-                    status=raw.status,
-                )
-            return success
-
-        result = await self._pipeline.call(prepared, read, policy, operation="stop_run")
-        stopped: bool = result.value
-        return stopped
-
-    async def wait_for_run(
-        self,
-        run_id: int | str,
-        *,
-        timeout: float | None = DEFAULT_WAIT_TIMEOUT,
-        poll_interval: float = DEFAULT_POLL_INTERVAL,
-        max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
-        retry: RetryPolicy | None = None,
-        until_pending: bool = False,
-    ) -> WorkflowRunDetail:
-        """``WorkflowClient.wait_for_run`` (documented there): the client delegates here."""
-        valid = follow_build.validate_run_id(run_id)
-        plan = PollPlan.checked(
-            timeout=timeout,
-            poll_interval=poll_interval,
-            max_poll_interval=max_poll_interval,
-            until_pending=until_pending,
-        )
-        return await self.settle(valid, plan, self._pipeline.policy(retry))
-
-    # -- many runs ---------------------------------------------------------------------
-
-    async def wait_for_runs(
-        self,
-        run_ids: Iterable[int | str],
-        *,
-        timeout: float | None = DEFAULT_WAIT_TIMEOUT,
-        poll_interval: float = DEFAULT_POLL_INTERVAL,
-        max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
-        retry: RetryPolicy | None = None,
-        until_pending: bool = False,
-        return_exceptions: bool = False,
-    ) -> list[WorkflowRunDetail] | list[WorkflowRunDetail | ZuoraError]:
-        """``WorkflowClient.wait_for_runs`` (documented there): the client delegates here."""
-        if isinstance(run_ids, str | bytes):
-            raise InvalidRequestError(
-                "run_ids", "expected a list of run ids, got a single string", "pass [run_id]"
-            )
-        ids = [
-            follow_build.validate_run_id(run_id, f"run_ids[{i}]")
-            for i, run_id in enumerate(run_ids)
-        ]
-        plan = PollPlan.checked(
-            timeout=timeout,
-            poll_interval=poll_interval,
-            max_poll_interval=max_poll_interval,
-            until_pending=until_pending,
-        )
-        policy = self._pipeline.policy(retry)
-
-        async def settle(run_id: int) -> WorkflowRunDetail | ZuoraError:
-            try:
-                return await self.settle(run_id, plan, policy)
-            except ZuoraError as exc:
-                return exc
-
-        # A TaskGroup, not gather: an unexpected error (a bug, not a ZuoraError) cancels the
-        # other waits instead of leaving them polling in the background.
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(settle(run_id)) for run_id in ids]
-        results = [task.result() for task in tasks]
-        if return_exceptions:
-            return results
-        details: list[WorkflowRunDetail] = []
-        for result in results:
-            if isinstance(result, ZuoraError):
-                raise result
-            details.append(result)
-        return details
-
-    # -- tasks -------------------------------------------------------------------------
-
-    def iter_tasks(
-        self,
-        *,
-        workflow_run_id: int | str | None = None,
-        page_length: int = follow_build.MAX_PAGE_LENGTH,
-        page: int = 1,
-        track_id: str | None = None,
-        retry: RetryPolicy | None = None,
-        **filters: object,
-    ) -> AsyncIterator[Task]:
-        """``WorkflowClient.iter_tasks`` (documented there): the client delegates here."""
-        query = follow_build.task_query(
-            workflow_run_id=workflow_run_id, filters=filters, page=page, page_length=page_length
-        )
-        track = None if track_id is None else build.validate_track_id(track_id)
-        policy = self._pipeline.policy(retry)
-        prepared = follow_build.prepare_tasks(
-            base_url=self._pipeline.base_url,
-            query=query,
-            track_id=track,
-            entity_ids=self._pipeline.entity_ids,
-            org_ids=self._pipeline.org_ids,
-        )
-        return self._task_pages(prepared, policy)
-
-    async def _task_pages(
-        self, prepared: PreparedRequest, policy: RetryPolicy
-    ) -> AsyncIterator[Task]:
-        request = prepared
-        fetched: set[str] = set()
-        while True:
-            fetched.add(request.url)
-            page = await self._fetch_task_page(request, policy)
-            for task in page.tasks:
-                yield task
-            # An empty page ends the listing even if it names a next one: a server that
-            # always sends next_page must not make this loop forever.
-            if page.next_page is None or not page.tasks:
-                return
-            # Zuora builds next_page on a canonical host that need not be the tenant's: its
-            # path and query are re-issued against base_url, so the token stays there.
-            request = workflows_build.prepare_rebased_next_page(
-                request, page.next_page, base_url=self._pipeline.base_url
-            )
-            if request.url in fetched:
-                raise ResponseDecodeError(
-                    f"pagination.next_page points back to a page already read ({request.path})",
-                    field="pagination.next_page",
-                    status=200,
-                )
-
-    async def _fetch_task_page(self, prepared: PreparedRequest, policy: RetryPolicy) -> _TaskPage:
-        def read(raw: RawResponse) -> _TaskPage:
-            body = read_json(raw, max_bytes=self._pipeline.max_response_bytes)
-            return _read_task_page(body, raw.status)
-
-        page: _TaskPage = (
-            await self._pipeline.call(prepared, read, policy, operation="iter_tasks")
-        ).value
-        return page
-
     # -- the polling loop --------------------------------------------------------------
 
-    async def _fetch_run(
+    async def fetch_run(
         self,
         run_id: int,
         policy: RetryPolicy,
@@ -382,8 +188,177 @@ class RunFollower:
         else:
             await permits.acquire()  # free: returns without suspending
         try:
-            return await self._fetch_run(run_id, policy, stop_at=ends_by)
+            return await self.fetch_run(run_id, policy, stop_at=ends_by)
         except CallerDeadlinePassed as passed:
             return _RanOut(passed.error)
         finally:
             permits.release()
+
+
+# -- the client's methods (WorkflowClient takes each as its own: get_run = _follow.get_run) --
+
+
+async def get_run(
+    client: WorkflowClient,
+    run_id: int | str,
+    *,
+    track_id: str | None = None,
+    retry: RetryPolicy | None = None,
+) -> WorkflowRunDetail:
+    """The run's current state (``GET /workflows/workflow_runs/{run_id}``).
+
+    ``run_id`` is the ``id`` that ``run_workflow`` returned (an int, or its digits as a
+    string). An unknown or cleaned-up run raises ``NotFoundError``.
+    """
+    valid = follow_build.validate_run_id(run_id)
+    track = None if track_id is None else build.validate_track_id(track_id)
+    return await client._follower.fetch_run(valid, client._pipeline.policy(retry), track)
+
+
+async def stop_run(
+    client: WorkflowClient,
+    run_id: int | str,
+    *,
+    track_id: str | None = None,
+    retry: RetryPolicy | None = None,
+) -> bool:
+    """Ask Zuora to stop a run (``PUT /workflows/workflow_runs/{run_id}/stop``).
+
+    Returns Zuora's ``success``: True when the run is stopping (it then goes Stopping ->
+    Stopped; ``wait_for_run`` sees it end), False when Zuora declined, e.g. because the
+    run has already finished. An unknown run raises ``NotFoundError``.
+    """
+    prepared = follow_build.prepare_stop(
+        base_url=client._calls.base_url,
+        run_id=follow_build.validate_run_id(run_id),
+        **client._calls.headers(track_id),
+    )
+    return await client._calls.call(prepared, _read_stopped, retry, "stop_run")
+
+
+def _read_stopped(raw: RawResponse, *, max_bytes: int) -> bool:
+    body = read_json(raw, max_bytes=max_bytes)
+    success = body.get("success") if isinstance(body, Mapping) else None
+    if not isinstance(success, bool):
+        raise ResponseDecodeError(
+            f"expected {{'success': true|false}} from the stop call, got {quote(body)}",
+            field="success",
+            status=raw.status,
+        )
+    return success
+
+
+async def wait_for_run(
+    client: WorkflowClient,
+    run_id: int | str,
+    *,
+    timeout: float | None = DEFAULT_WAIT_TIMEOUT,
+    poll_interval: float = DEFAULT_POLL_INTERVAL,
+    max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
+    retry: RetryPolicy | None = None,
+    until_pending: bool = False,
+) -> WorkflowRunDetail:
+    """Poll the run until it is Finished or Stopped and return that final detail.
+
+    Waits start at ``poll_interval`` seconds and grow by half each poll up to
+    ``max_poll_interval``, each shortened by up to 20 % at random so that many waiters
+    spread out. After ``timeout`` seconds (None: no limit) a last poll is made and, if
+    the run is still going, ``RunWaitTimeoutError`` is raised with ``last_detail``. The
+    timeout bounds the polls, their retries and the waits for a poll permit too (the
+    last poll gets 1 s); a poll it cuts short also ends in ``RunWaitTimeoutError``. A
+    Finished run may still have failed or pending tasks: check ``detail.succeeded``.
+
+    A run whose tasks wait on an approval, a delay or a retry is ``Pending`` (approvals
+    can pend for 90 days); the wait says so once in an INFO log and in the timeout's
+    message. ``until_pending=True`` returns the detail as soon as the run is pending
+    (``detail.is_pending``) instead of waiting on.
+    """
+    valid = follow_build.validate_run_id(run_id)
+    plan = PollPlan.checked(
+        timeout=timeout,
+        poll_interval=poll_interval,
+        max_poll_interval=max_poll_interval,
+        until_pending=until_pending,
+    )
+    return await client._follower.settle(valid, plan, client._pipeline.policy(retry))
+
+
+@overload
+async def wait_for_runs(
+    client: WorkflowClient,
+    run_ids: Iterable[int | str],
+    *,
+    timeout: float | None = ...,
+    poll_interval: float = ...,
+    max_poll_interval: float = ...,
+    retry: RetryPolicy | None = ...,
+    until_pending: bool = ...,
+    return_exceptions: Literal[False] = ...,
+) -> list[WorkflowRunDetail]: ...
+
+
+@overload
+async def wait_for_runs(
+    client: WorkflowClient,
+    run_ids: Iterable[int | str],
+    *,
+    timeout: float | None = ...,
+    poll_interval: float = ...,
+    max_poll_interval: float = ...,
+    retry: RetryPolicy | None = ...,
+    until_pending: bool = ...,
+    return_exceptions: Literal[True],
+) -> list[WorkflowRunDetail | ZuoraError]: ...
+
+
+async def wait_for_runs(
+    client: WorkflowClient,
+    run_ids: Iterable[int | str],
+    *,
+    timeout: float | None = DEFAULT_WAIT_TIMEOUT,
+    poll_interval: float = DEFAULT_POLL_INTERVAL,
+    max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
+    retry: RetryPolicy | None = None,
+    until_pending: bool = False,
+    return_exceptions: bool = False,
+) -> list[WorkflowRunDetail] | list[WorkflowRunDetail | ZuoraError]:
+    """Wait for every run; their final details in input order.
+
+    Each run is waited for as by ``wait_for_run`` (the ``timeout`` and ``until_pending``
+    apply to each, and all start together). At most ``poll_budget`` polls are in
+    flight at any moment, however many runs there are. Every wait runs to its end;
+    then, by default, the first failure in input order (a ``RunWaitTimeoutError``, a
+    ``NotFoundError``...) is raised. With ``return_exceptions=True`` each failed run's
+    error stands in its place instead, and nothing is raised.
+    """
+    ids = [
+        follow_build.validate_run_id(run_id, f"run_ids[{i}]")
+        for i, run_id in enumerate(run_id_list(run_ids))
+    ]
+    plan = PollPlan.checked(
+        timeout=timeout,
+        poll_interval=poll_interval,
+        max_poll_interval=max_poll_interval,
+        until_pending=until_pending,
+    )
+    policy = client._pipeline.policy(retry)
+
+    async def settle(run_id: int) -> WorkflowRunDetail | ZuoraError:
+        try:
+            return await client._follower.settle(run_id, plan, policy)
+        except ZuoraError as exc:
+            return exc
+
+    # A TaskGroup, not gather: an unexpected error (a bug, not a ZuoraError) cancels the
+    # other waits instead of leaving them polling in the background.
+    async with asyncio.TaskGroup() as group:
+        tasks = [group.create_task(settle(run_id)) for run_id in ids]
+    results = [task.result() for task in tasks]
+    if return_exceptions:
+        return results
+    details: list[WorkflowRunDetail] = []
+    for result in results:
+        if isinstance(result, ZuoraError):
+            raise result
+        details.append(result)
+    return details

@@ -20,6 +20,7 @@ from zuora_wf_async._core import follow as follow_build
 from zuora_wf_async._core import task_batches as batches
 from zuora_wf_async._core import workflow_readers as readers
 from zuora_wf_async._core import workflows as core
+from zuora_wf_async._core.requests import PreparedRequest
 from zuora_wf_async._core.retry import RetryPolicy
 from zuora_wf_async._errors import ZuoraError
 from zuora_wf_async._models import Task
@@ -29,7 +30,59 @@ from zuora_wf_async._workflow_models import TaskRerunOutcome, TaskUpdate, TaskUs
 if TYPE_CHECKING:
     from zuora_wf_async._client import WorkflowClient
 
-__all__ = ["get_task", "get_task_usage", "rerun_failed_tasks", "rerun_task", "update_tasks"]
+__all__ = [
+    "get_task",
+    "get_task_usage",
+    "iter_tasks",
+    "rerun_failed_tasks",
+    "rerun_task",
+    "update_tasks",
+]
+
+
+def iter_tasks(
+    client: WorkflowClient,
+    *,
+    workflow_run_id: int | str | None = None,
+    page_length: int = follow_build.MAX_PAGE_LENGTH,
+    page: int = 1,
+    track_id: str | None = None,
+    retry: RetryPolicy | None = None,
+    **filters: object,
+) -> AsyncIterator[Task]:
+    """Every task matching the filters, page after page (``GET /workflows/tasks``).
+
+    ``workflow_run_id`` lists one run's tasks (Zuora's ``workflow_id`` filter). Other
+    filters: ``id``, ``name``, ``action_type``, ``object``, ``object_id``,
+    ``call_type``, ``workflow_id`` (str or int), ``instance`` (bool), ``tags`` (a list;
+    a task with any of them matches). Pages of ``page_length`` (1..100) tasks are
+    fetched as the iteration reaches them, following ``pagination.next_page``: its path
+    and query are re-issued against the client's own ``base_url`` (Zuora builds the
+    link on a canonical host; the token never goes anywhere else), and a link to
+    another path is refused with ``ResponseDecodeError``.
+
+    The arguments are checked when this is called, before anything is sent::
+
+        async for task in zuora.iter_tasks(workflow_run_id=run.id):
+            if task.failed:
+                print(task.name, task.error_class, task.error)
+    """
+    query = follow_build.task_query(
+        workflow_run_id=workflow_run_id, filters=filters, page=page, page_length=page_length
+    )
+    prepared = follow_build.prepare_tasks(
+        base_url=client._calls.base_url, query=query, **client._calls.headers(track_id)
+    )
+    return _task_pages(client, prepared, retry)
+
+
+async def _task_pages(
+    client: WorkflowClient, prepared: PreparedRequest, retry: RetryPolicy | None
+) -> AsyncIterator[Task]:
+    # The reader ends the listing at an empty page even if it names a next one.
+    async for page in client._calls.pages(prepared, readers.read_task_page, retry, "iter_tasks"):
+        for task in page.tasks:
+            yield task
 
 
 async def get_task(
@@ -149,10 +202,5 @@ async def rerun_failed_tasks(
 async def _run_tasks(
     client: WorkflowClient, run_id: int | str, track_id: str | None, retry: RetryPolicy | None
 ) -> AsyncIterator[Task]:
-    query = follow_build.task_query(workflow_run_id=run_id)
-    request = follow_build.prepare_tasks(
-        base_url=client._calls.base_url, query=query, **client._calls.headers(track_id)
-    )
-    async for page in client._calls.pages(request, readers.read_task_page, retry, "iter_tasks"):
-        for task in page.tasks:
-            yield task
+    async for task in iter_tasks(client, workflow_run_id=run_id, track_id=track_id, retry=retry):
+        yield task

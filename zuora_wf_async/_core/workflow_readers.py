@@ -60,6 +60,21 @@ def _list(body: Mapping[str, Any], name: str, status: int) -> list[Any]:
     return items
 
 
+def _next_page(body: Mapping[str, Any], items: tuple[Any, ...], status: int) -> str | None:
+    """A page's ``pagination.next_page`` link, or None at the end: the last page leaves it
+    out or sends null or "", and an empty page ends the listing whatever it names. A link
+    that is no text is refused: taken as the end, it would cut the listing short."""
+    pagination = body.get("pagination")
+    link = pagination.get("next_page") if isinstance(pagination, Mapping) else None
+    if link is not None and not isinstance(link, str):
+        raise ResponseDecodeError(
+            f"pagination.next_page should be a link or null, got {quote(link)}",
+            field="pagination.next_page",
+            status=status,
+        )
+    return link if link and items else None
+
+
 def read_workflow(raw: RawResponse, *, max_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> Workflow:
     """A ``Workflow`` / ``WorkflowDefinition`` body (get, update, import, version import)."""
     return decode(_object(raw, max_bytes), Workflow, status=raw.status)
@@ -80,10 +95,7 @@ def read_workflow_page(
     workflows = tuple(
         decode(item, Workflow, status=raw.status) for item in _list(body, "data", raw.status)
     )
-    pagination = body.get("pagination")
-    link = pagination.get("next_page") if isinstance(pagination, Mapping) else None
-    # The last page leaves next_page out or sets it null; an empty page ends the listing too.
-    return WorkflowPage(workflows, link if isinstance(link, str) and link and workflows else None)
+    return WorkflowPage(workflows, _next_page(body, workflows, raw.status))
 
 
 def read_versions(
@@ -114,9 +126,7 @@ class TaskPage:
 def read_task_page(raw: RawResponse, *, max_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> TaskPage:
     body = _object(raw, max_bytes)
     tasks = tuple(decode(item, Task, status=raw.status) for item in _list(body, "data", raw.status))
-    pagination = body.get("pagination")
-    link = pagination.get("next_page") if isinstance(pagination, Mapping) else None
-    return TaskPage(tasks, link if isinstance(link, str) and link and tasks else None)
+    return TaskPage(tasks, _next_page(body, tasks, raw.status))
 
 
 def read_usage(raw: RawResponse, *, max_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> list[TaskUsage]:
