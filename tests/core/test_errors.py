@@ -202,7 +202,9 @@ PUBLIC_API = [
     "ZuoraError",
     "__version__",
     "derive_key",
+    "from_dict",
     "raise_for_failures",
+    "to_dict",
 ]
 
 

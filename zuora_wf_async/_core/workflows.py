@@ -285,7 +285,8 @@ def prepare_list_workflows(
             f"is {shown_value(page_length)}; Zuora allows 1 to {MAX_WORKFLOW_PAGE_LENGTH}",
             "pass 50 (fewest requests) or less",
         )
-    query += [("page", str(page)), ("page_length", str(page_length))]
+    # The int itself: a subclass of int may lie (or raise) in its own __str__.
+    query += [("page", str(int.__int__(page))), ("page_length", str(int.__int__(page_length)))]
     target = _Target(base_url=base_url, track_id=track_id, entity_ids=entity_ids, org_ids=org_ids)
     return _get(target, "/workflows", query=query)
 
