@@ -176,9 +176,11 @@ async def _client_main(config: dict[str, Any]) -> None:
 
 async def _raw_client_main(config: dict[str, Any]) -> None:
     """The harness's floor: a minimal aiohttp client, no library. ``max_concurrency``
-    workers pull from one iterator of runs and POST each once (again on a 429), with the
-    same headers the library sends to the same fake: what is left above the ideal here is
-    the fake, the loopback and the machine, not our client."""
+    workers pull from one iterator of runs and POST each once (again on a 429, after its
+    ``Retry-After``, as Zuora asks and as the library does), with the same headers the
+    library sends to the same fake: what is left above the ideal here is the fake, the
+    loopback and the machine, not our client. (Resent at once, 64 workers against a tenant
+    of 40 drew ~150,000 429s per 20,000 runs and took the fake's CPU from everyone.)"""
     import uuid
 
     import aiohttp
@@ -206,6 +208,7 @@ async def _raw_client_main(config: dict[str, Any]) -> None:
                     if response.status != 429:
                         ok += response.status == 200
                         break
+                    await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
 
         with GcMeter() as collected:
             await asyncio.gather(*(worker() for _ in range(width)))
