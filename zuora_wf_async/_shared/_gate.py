@@ -125,7 +125,6 @@ class SharedGate:
         # When the courier, asleep, will look again by itself (-inf: it is awake).
         self._courier_sleeps_until = -math.inf
         self._heartbeat: asyncio.Task[None] | None = None
-        self._nudge = asyncio.Event()  # Redis went away: the heartbeat's period changes
         self._closed = False
         self.local_slots = 0  # slots granted under local limits while it was down
         self.handoffs = 0  # slots passed from one request to the next without Redis
@@ -568,7 +567,6 @@ class SharedGate:
 
     def _store_down(self) -> None:
         self._effects = Effects()  # the count is stated again when it is back
-        self._nudge.set()  # the heartbeat tries again every retry_after from now
 
     def _waiting_ms(self) -> int:
         # A refused process counts as waiting a little longer than it takes to ask again.
@@ -586,29 +584,14 @@ class SharedGate:
 
     def _ensure_heartbeat(self) -> None:
         if self._heartbeat is None or self._heartbeat.done():
-            self._heartbeat = asyncio.get_running_loop().create_task(self._renew_forever())
+            beat = self._link.beat(lambda: self.held > 0 or self._told > 0, self._renew)
+            self._heartbeat = asyncio.get_running_loop().create_task(beat)
 
-    async def _renew_forever(self) -> None:
-        """Renew our lease while Redis counts slots for us; while it is down, try it again
-        every ``retry_after``, beside the requests (which go on under local limits)."""
-        period = self.settings.lease_seconds / 3
-        while not self._closed:
-            seconds = min(period, self.settings.retry_after) if self._down else period
-            # Woken early when Redis goes away, so that the first try comes after
-            # retry_after, not after the rest of a renewal period.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(seconds):
-                    await self._nudge.wait()
-            self._nudge.clear()
-            if self._down:
-                if time.monotonic() < self._link.retry_at:
-                    continue
-            elif self.held <= 0 and self._told <= 0:
-                continue
-            # An empty flush renews the lease and states our count; it goes through the
-            # courier, so that calls stay one at a time, in order.
-            self._renew_due = True
-            self._wake()
+    def _renew(self) -> None:
+        # An empty flush renews the lease and states our count; it goes through the
+        # courier, so that calls stay one at a time, in order.
+        self._renew_due = True
+        self._wake()
 
 
 async def take_tenant_slot(

@@ -9,6 +9,8 @@ one WARNING, or an ERROR for a refusal found later) and an answer after one into
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import math
 import time
@@ -49,6 +51,7 @@ class StoreLink:
         self.reconnects = 0  # times it came back
         self._down_kind = ""  # "outage" or "configuration": what the last WARNING/ERROR said
         self._on_down = on_down
+        self._nudge = asyncio.Event()  # Redis went away: the heartbeat's period changes
 
     async def first_contact(self) -> None:
         """The check at start: raises ``ConfigurationError``; an outage falls back."""
@@ -120,6 +123,7 @@ class StoreLink:
         if not self.down:
             self.down = True
             self.fallbacks += 1
+            self._nudge.set()  # the heartbeat tries again every retry_after from now
         if kind == self._down_kind:
             return  # said once already
         self._down_kind = kind
@@ -143,3 +147,23 @@ class StoreLink:
     def lease_alive(self) -> bool:
         trusted = self.settings.lease_seconds * _LEASE_TRUST
         return time.monotonic() < self.store.confirmed_at + trusted
+
+    async def beat(self, counted: Callable[[], bool], renew: Callable[[], None]) -> None:
+        """The heartbeat, until cancelled: ``renew()`` (a call, through the courier) every
+        third of the lease while ``counted()`` (Redis counts slots for us); while Redis is
+        down, every ``retry_after``, beside the requests (they go on under local limits)."""
+        period = self.settings.lease_seconds / 3
+        while True:
+            seconds = min(period, self.settings.retry_after) if self.down else period
+            # Woken early when Redis goes away, so that the first try comes after
+            # retry_after, not after the rest of a renewal period.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(seconds):
+                    await self._nudge.wait()
+            self._nudge.clear()
+            if self.down:
+                if time.monotonic() < self.retry_at:
+                    continue
+            elif not counted():
+                continue
+            renew()
