@@ -1,10 +1,14 @@
 """``WorkflowClient``: the public face of the package; it composes, it does not send.
 
 Where things happen (the map for a newcomer):
+- Each operation is written once, as a function of the client that the class takes as its
+  method: ``_starting`` (run_workflow, run_and_wait), ``_follow`` (get, stop, wait),
+  ``_operations`` (definitions, versions), ``_task_operations`` (tasks); each builds its
+  request with a pure ``_core`` builder and hands it, with a pure reader, to the call path.
+  ``_batch`` runs many. The methods written here are the lifecycle and the batch's doors.
 - ``_pipeline.Pipeline.call`` sends every request; ``_call.Call.run`` is its retry loop
   (slot, token, transport, hooks), ``_transport`` is aiohttp.
 - ``_core/retry.py`` decides every retry (``next_step``: resend after a delay, or stop).
-- ``_starting`` (run), ``_follow`` (get/stop/wait/tasks), ``_batch`` (many runs) use it.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from typing import Any, Literal, Self, Unpack
 
 import aiohttp
 
-from zuora_wf_async import _follow, _operations, _task_operations
+from zuora_wf_async import _follow, _operations, _starting, _task_operations
 from zuora_wf_async._auth import Auth, BearerToken, OAuthCredentials
 from zuora_wf_async._batch.fanout import FanOut, RunItem
 from zuora_wf_async._batch.options import BatchKeywords, BatchOptions
@@ -38,12 +42,6 @@ from zuora_wf_async._batch.outcomes import RunOutcome
 from zuora_wf_async._batch.pool import RunStream
 from zuora_wf_async._core import requests as build
 from zuora_wf_async._core.compression import DEFAULT_MAX_RESPONSE_BYTES
-from zuora_wf_async._core.polling import (
-    DEFAULT_MAX_POLL_INTERVAL,
-    DEFAULT_POLL_INTERVAL,
-    DEFAULT_WAIT_TIMEOUT,
-    PollPlan,
-)
 from zuora_wf_async._core.retry import RetryBudget, RetryPolicy
 from zuora_wf_async._core.workflows import single_entity_id
 from zuora_wf_async._encoding import BodyEncoder
@@ -54,9 +52,8 @@ from zuora_wf_async._env import (
 )
 from zuora_wf_async._errors import InvalidRequestError
 from zuora_wf_async._events import ClientStats, RequestEvent, ResponseEvent, RetryEvent
-from zuora_wf_async._models import WorkflowRun, WorkflowRunDetail
 from zuora_wf_async._operation_calls import OperationCalls
-from zuora_wf_async._options import check_client_options
+from zuora_wf_async._options import check_client_options, shared_limits_option
 from zuora_wf_async._pipeline import Pipeline
 from zuora_wf_async._shared import DEFAULT_TENANT_CONCURRENCY, SharedLimits
 from zuora_wf_async._starting import RunStarter
@@ -66,38 +63,6 @@ __all__ = ["WorkflowClient"]
 
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_GZIP_THRESHOLD = 1024
-_RETRY_FIX = "pass RetryPolicy(max_attempts=..., base_delay=..., max_delay=..., deadline=...)"
-
-
-def _positive_number(field: str, value: object, fix: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise InvalidRequestError(field, f"must be a positive number, got {value!r}", fix)
-    return float(value)
-
-
-def _shared_limits_option(
-    shared_limits: object, tenant_concurrency: object
-) -> tuple[SharedLimits | None, int]:
-    """Check the many-processes options (issue 14); a URL string becomes ``SharedLimits``."""
-    if (
-        isinstance(tenant_concurrency, bool)
-        or not isinstance(tenant_concurrency, int)
-        or tenant_concurrency < 1
-    ):
-        raise InvalidRequestError(
-            "tenant_concurrency",
-            f"must be an int >= 1, got {tenant_concurrency!r}",
-            "pass the tenant's in-flight limit: 40 by default, 200 for high-volume tenants",
-        )
-    if shared_limits is None or isinstance(shared_limits, SharedLimits):
-        return shared_limits, tenant_concurrency
-    if isinstance(shared_limits, str):
-        return SharedLimits(shared_limits), tenant_concurrency
-    raise InvalidRequestError(
-        "shared_limits",
-        f"expected a Redis URL or SharedLimits, got {type(shared_limits).__name__}",
-        "pass shared_limits='redis://localhost:6379/0'",
-    )
 
 
 class WorkflowClient:
@@ -168,6 +133,7 @@ class WorkflowClient:
             timeout=timeout,
             max_response_bytes=max_response_bytes,
             max_rate=max_rate,
+            retry=retry,
             retry_budget=retry_budget,
             hooks={"on_retry": on_retry, "on_request": on_request, "on_response": on_response},
             clock=clock,
@@ -177,47 +143,17 @@ class WorkflowClient:
             trace_configs=trace_configs,
             auto_track_id=auto_track_id,
         )
-        self.shared_limits, self.tenant_concurrency = _shared_limits_option(
-            shared_limits, tenant_concurrency
-        )
-        if max_concurrency is None:  # the tenant's limit: one process may use all of it
-            max_concurrency = self.tenant_concurrency
-        if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int):
-            raise InvalidRequestError(
-                "max_concurrency", f"must be an int, got {max_concurrency!r}", "pass e.g. 40"
-            )
-        if max_concurrency < 1:
-            raise InvalidRequestError(
-                "max_concurrency", f"must be at least 1, got {max_concurrency}", "pass e.g. 40"
-            )
-        if gzip_threshold is not None and (
-            isinstance(gzip_threshold, bool)
-            or not isinstance(gzip_threshold, int)
-            or gzip_threshold < 0
-        ):
-            raise InvalidRequestError(
-                "gzip_threshold",
-                f"must be a byte count >= 0 or None, got {gzip_threshold!r}",
-                "pass e.g. 1024, or None to never compress request bodies",
-            )
+        # Each option is of its type and range now (check_client_options).
         self.auth = auth
-        self.max_concurrency = max_concurrency
-        self.timeout = _positive_number("timeout", timeout, "pass seconds per attempt, e.g. 60")
+        self.shared_limits = shared_limits_option(shared_limits)
+        self.tenant_concurrency = tenant_concurrency
+        # By default the tenant's limit: one process may use all of it.
+        self.max_concurrency = tenant_concurrency if max_concurrency is None else max_concurrency
+        self.timeout = float(timeout)
         self.gzip_threshold = gzip_threshold
-        max_response_bytes = int(
-            _positive_number("max_response_bytes", max_response_bytes, "pass a byte count")
-        )
-        if retry is not None and not isinstance(retry, RetryPolicy):
-            raise InvalidRequestError(
-                "retry", f"expected a RetryPolicy, got {type(retry).__name__}", _RETRY_FIX
-            )
         self.retry = retry or RetryPolicy()
         self.retry_budget = RetryBudget() if retry_budget == "default" else retry_budget
-        self.max_rate = (
-            None
-            if max_rate is None
-            else _positive_number("max_rate", max_rate, "pass requests per second, or None")
-        )
+        self.max_rate = None if max_rate is None else float(max_rate)
         telemetry = resolve_telemetry(  # the no-op unless opentelemetry is importable
             tracer_provider=tracer_provider,
             meter_provider=meter_provider,
@@ -231,9 +167,9 @@ class WorkflowClient:
             # Workflow operations take one entity id (Zuora-Entity-Ids is single there).
             entity_ids=single_entity_id(build.validate_id_list("entity_ids", entity_ids)),
             org_ids=build.validate_id_list("org_ids", org_ids),
-            max_concurrency=max_concurrency,
+            max_concurrency=self.max_concurrency,
             timeout=self.timeout,
-            max_response_bytes=max_response_bytes,
+            max_response_bytes=int(max_response_bytes),
             ssl_context=ssl_context,
             trace_configs=trace_configs,
             retry=self.retry,
@@ -344,76 +280,15 @@ class WorkflowClient:
         """How many polls may be in flight at once (see ``poll_concurrency``)."""
         return self._follower.poll_budget
 
-    # -- runs --------------------------------------------------------------------------
+    # -- runs (each written in its module, documented there) ---------------------------
 
-    async def run_workflow(
-        self,
-        workflow_id: int,
-        params: Mapping[str, Any] | None = None,
-        *,
-        idempotency_key: str | None = None,
-        track_id: str | None = None,
-        retry: RetryPolicy | None = None,
-    ) -> WorkflowRun:
-        """Start a run of workflow definition ``workflow_id`` with ``params``.
-
-        Every attempt sends the same ``Idempotency-Key`` (a fresh UUID4 unless given) and
-        the same body bytes, so Zuora runs the workflow at most once per key. A repeat of a
-        key Zuora already ran answers with that earlier run, which is returned here.
-        ``retry`` overrides the client's policy for this call. On failure,
-        ``error.may_have_run`` says whether a resend must reuse the key.
-        """
-        result = await self._starter.start_valid(
-            build.validate_workflow_id(workflow_id),
-            params,
-            idempotency_key=idempotency_key,
-            track_id=track_id,
-            policy=self._pipeline.policy(retry),
-        )
-        run: WorkflowRun = result.value
-        return run
-
+    run_workflow = _starting.run_workflow
+    run_and_wait = _starting.run_and_wait
     get_run = _follow.get_run
     stop_run = _follow.stop_run
     wait_for_run = _follow.wait_for_run
     wait_for_runs = _follow.wait_for_runs
     iter_tasks = _task_operations.iter_tasks
-
-    async def run_and_wait(
-        self,
-        workflow_id: int,
-        params: Mapping[str, Any] | None = None,
-        *,
-        idempotency_key: str | None = None,
-        track_id: str | None = None,
-        timeout: float | None = DEFAULT_WAIT_TIMEOUT,
-        poll_interval: float = DEFAULT_POLL_INTERVAL,
-        max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
-        retry: RetryPolicy | None = None,
-        until_pending: bool = False,
-    ) -> WorkflowRunDetail:
-        """``run_workflow`` then ``wait_for_run``: the run's final detail.
-
-        The wait options are checked before the run is started, so a bad ``timeout`` never
-        leaves a run behind. On ``RunWaitTimeoutError`` the run was started and goes on;
-        ``error.run_id`` names it.
-        """
-        plan = PollPlan.checked(
-            timeout=timeout,
-            poll_interval=poll_interval,
-            max_poll_interval=max_poll_interval,
-            until_pending=until_pending,
-        )
-        policy = self._pipeline.policy(retry)
-        result = await self._starter.start_valid(
-            build.validate_workflow_id(workflow_id),
-            params,
-            idempotency_key=idempotency_key,
-            track_id=track_id,
-            policy=policy,
-        )
-        run: WorkflowRun = result.value
-        return await self._follower.settle(run.id, plan, policy)
 
     # -- many runs ---------------------------------------------------------------------
 

@@ -16,10 +16,11 @@ from typing import Any
 import aiohttp
 
 from zuora_wf_async._core.requests import shown_value
-from zuora_wf_async._core.retry import RetryBudget
+from zuora_wf_async._core.retry import RetryBudget, RetryPolicy
 from zuora_wf_async._errors import InvalidRequestError
+from zuora_wf_async._shared import SharedLimits
 
-__all__ = ["check_client_options", "run_id_list"]
+__all__ = ["check_client_options", "run_id_list", "shared_limits_option"]
 
 
 def _finite_positive(field: str, value: object, fix: str) -> None:
@@ -63,6 +64,7 @@ def check_client_options(
     timeout: object,
     max_response_bytes: object,
     max_rate: object,
+    retry: object,
     retry_budget: object,
     hooks: Mapping[str, object],
     clock: object,
@@ -90,6 +92,12 @@ def check_client_options(
     _byte_count("max_response_bytes", max_response_bytes, "pass a byte count, e.g. 10_000_000")
     if max_rate is not None:
         _finite_positive("max_rate", max_rate, "pass requests per second, or None")
+    if retry is not None and not isinstance(retry, RetryPolicy):
+        raise InvalidRequestError(
+            "retry",
+            f"expected a RetryPolicy, got {type(retry).__name__}",
+            "pass RetryPolicy(max_attempts=..., base_delay=..., max_delay=..., deadline=...)",
+        )
     if retry_budget != "default" and not (
         retry_budget is None or isinstance(retry_budget, RetryBudget)
     ):
@@ -124,6 +132,19 @@ def check_client_options(
             f"must be True or False, got {shown_value(auto_track_id)}",
             "pass True to send a fresh Zuora-Track-Id with every call",
         )
+
+
+def shared_limits_option(shared_limits: object) -> SharedLimits | None:
+    """The many-processes option checked; a Redis URL becomes ``SharedLimits``."""
+    if shared_limits is None or isinstance(shared_limits, SharedLimits):
+        return shared_limits
+    if isinstance(shared_limits, str):
+        return SharedLimits(shared_limits)
+    raise InvalidRequestError(
+        "shared_limits",
+        f"expected a Redis URL or SharedLimits, got {type(shared_limits).__name__}",
+        "pass shared_limits='redis://localhost:6379/0'",
+    )
 
 
 def _check_trace_configs(trace_configs: object) -> None:

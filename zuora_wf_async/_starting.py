@@ -1,5 +1,9 @@
 """Starting a run: ``POST /workflows/{workflow_id}/run`` with its key and body fixed once.
 
+``run_workflow`` and ``run_and_wait`` are written here, once, as functions of the client
+that ``WorkflowClient`` takes as its methods; ``RunStarter`` is what they share with the
+batch (a workflow id checked once, a key per item).
+
 Everything that can be known locally is checked before the pipeline is touched, so bad
 input never costs a request (or a token fetch). The key and the body are fixed here, once:
 every retry re-sends these exact bytes under this exact key.
@@ -8,17 +12,28 @@ every retry re-sends these exact bytes under this exact key.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from zuora_wf_async._call import CallResult
 from zuora_wf_async._converter import decode
 from zuora_wf_async._core import requests as build
+from zuora_wf_async._core.polling import (
+    DEFAULT_MAX_POLL_INTERVAL,
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_WAIT_TIMEOUT,
+    PollPlan,
+)
 from zuora_wf_async._core.responses import RawResponse, read_run
 from zuora_wf_async._core.retry import RetryPolicy
 from zuora_wf_async._encoding import BodyEncoder
-from zuora_wf_async._models import WorkflowRun
+from zuora_wf_async._models import WorkflowRun, WorkflowRunDetail
 from zuora_wf_async._pipeline import Pipeline
 
-__all__ = ["RunStarter"]
+if TYPE_CHECKING:
+    from zuora_wf_async._client import WorkflowClient
+
+__all__ = ["RunStarter", "run_and_wait", "run_workflow"]
 
 _WORKFLOWS_REMEMBERED = 256
 
@@ -83,3 +98,68 @@ class RunStarter:
         return await self._pipeline.call(
             prepared, read, policy, operation="run_workflow", read_409=True, workflow_id=valid_id
         )
+
+
+async def run_workflow(
+    client: WorkflowClient,
+    workflow_id: int,
+    params: Mapping[str, Any] | None = None,
+    *,
+    idempotency_key: str | None = None,
+    track_id: str | None = None,
+    retry: RetryPolicy | None = None,
+) -> WorkflowRun:
+    """Start a run of workflow definition ``workflow_id`` with ``params``.
+
+    Every attempt sends the same ``Idempotency-Key`` (a fresh UUID4 unless given) and
+    the same body bytes, so Zuora runs the workflow at most once per key. A repeat of a
+    key Zuora already ran answers with that earlier run, which is returned here.
+    ``retry`` overrides the client's policy for this call. On failure,
+    ``error.may_have_run`` says whether a resend must reuse the key.
+    """
+    result = await client._starter.start_valid(
+        build.validate_workflow_id(workflow_id),
+        params,
+        idempotency_key=idempotency_key,
+        track_id=track_id,
+        policy=client._pipeline.policy(retry),
+    )
+    run: WorkflowRun = result.value
+    return run
+
+
+async def run_and_wait(
+    client: WorkflowClient,
+    workflow_id: int,
+    params: Mapping[str, Any] | None = None,
+    *,
+    idempotency_key: str | None = None,
+    track_id: str | None = None,
+    timeout: float | None = DEFAULT_WAIT_TIMEOUT,
+    poll_interval: float = DEFAULT_POLL_INTERVAL,
+    max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
+    retry: RetryPolicy | None = None,
+    until_pending: bool = False,
+) -> WorkflowRunDetail:
+    """``run_workflow`` then ``wait_for_run``: the run's final detail.
+
+    The wait options are checked before the run is started, so a bad ``timeout`` never
+    leaves a run behind. On ``RunWaitTimeoutError`` the run was started and goes on;
+    ``error.run_id`` names it.
+    """
+    plan = PollPlan.checked(
+        timeout=timeout,
+        poll_interval=poll_interval,
+        max_poll_interval=max_poll_interval,
+        until_pending=until_pending,
+    )
+    policy = client._pipeline.policy(retry)
+    result = await client._starter.start_valid(
+        build.validate_workflow_id(workflow_id),
+        params,
+        idempotency_key=idempotency_key,
+        track_id=track_id,
+        policy=policy,
+    )
+    run: WorkflowRun = result.value
+    return await client._follower.settle(run.id, plan, policy)

@@ -20,6 +20,7 @@ from zuora_wf_async._core import follow as follow_build
 from zuora_wf_async._core import task_batches as batches
 from zuora_wf_async._core import workflow_readers as readers
 from zuora_wf_async._core import workflows as core
+from zuora_wf_async._core.follow import MAX_PAGE_LENGTH
 from zuora_wf_async._core.requests import PreparedRequest
 from zuora_wf_async._core.retry import RetryPolicy
 from zuora_wf_async._errors import ZuoraError
@@ -44,7 +45,7 @@ def iter_tasks(
     client: WorkflowClient,
     *,
     workflow_run_id: int | str | None = None,
-    page_length: int = follow_build.MAX_PAGE_LENGTH,
+    page_length: int = MAX_PAGE_LENGTH,
     page: int = 1,
     track_id: str | None = None,
     retry: RetryPolicy | None = None,

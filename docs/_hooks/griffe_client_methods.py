@@ -1,0 +1,70 @@
+"""Griffe extension: a method a class takes from a module function shows as that method.
+
+``WorkflowClient`` writes each operation once, as a function of the client in its own
+module, and takes it as its method (``get_workflow = _operations.get_workflow``). Griffe
+reads that line as an attribute, so the reference would show a name without a signature
+or a docstring. Once the package is loaded, each such class attribute becomes a method: the
+function's signature (its first parameter, the client, shown as ``self``), its docstring,
+its return type.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import griffe
+
+
+class ClientMethods(griffe.Extension):
+    def on_package(self, *, pkg: griffe.Module, **_: Any) -> None:
+        for cls in _classes(pkg):
+            for name, member in list(cls.members.items()):
+                function = _function_named_by(pkg, member)
+                if function is not None:
+                    cls.set_member(name, _as_method(function, name, cls))
+
+
+def _classes(module: griffe.Module) -> list[griffe.Class]:
+    found: list[griffe.Class] = []
+    for member in module.members.values():
+        if member.is_alias:
+            continue
+        if isinstance(member, griffe.Class):
+            found.append(member)
+        elif isinstance(member, griffe.Module):
+            found.extend(_classes(member))
+    return found
+
+
+def _function_named_by(pkg: griffe.Module, member: object) -> griffe.Function | None:
+    if not isinstance(member, griffe.Attribute) or member.is_alias:
+        return None
+    value = member.value
+    if not isinstance(value, griffe.ExprAttribute | griffe.ExprName):
+        return None
+    try:
+        target = pkg.modules_collection[value.canonical_path]
+        if target.is_alias:
+            target = target.final_target
+    except (KeyError, ValueError, griffe.AliasResolutionError, griffe.CyclicAliasError):
+        return None
+    return target if isinstance(target, griffe.Function) else None
+
+
+def _as_method(function: griffe.Function, name: str, cls: griffe.Class) -> griffe.Function:
+    parameters = list(function.parameters)
+    if parameters:
+        first = parameters[0]
+        parameters[0] = griffe.Parameter("self", kind=first.kind)
+    method = griffe.Function(
+        name,
+        lineno=function.lineno,
+        endlineno=function.endlineno,
+        parameters=griffe.Parameters(*parameters),
+        returns=function.returns,
+        decorators=function.decorators,
+        docstring=function.docstring,
+        parent=cls,
+    )
+    method.labels |= function.labels  # "async" among them
+    return method
