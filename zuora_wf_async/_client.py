@@ -43,7 +43,7 @@ from zuora_wf_async._batch.pool import RunStream
 from zuora_wf_async._core import requests as build
 from zuora_wf_async._core.compression import DEFAULT_MAX_RESPONSE_BYTES
 from zuora_wf_async._core.retry import RetryBudget, RetryPolicy
-from zuora_wf_async._core.workflows import single_entity_id
+from zuora_wf_async._core.workflow_fields import single_entity_id
 from zuora_wf_async._encoding import BodyEncoder
 from zuora_wf_async._env import (
     check_override_names,

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol, TypeVar
 
 from zuora_wf_async._core import requests as build
-from zuora_wf_async._core import workflows as core
+from zuora_wf_async._core.definition_requests import prepare_rebased_next_page
 from zuora_wf_async._core.requests import PreparedRequest
 from zuora_wf_async._core.responses import RawResponse
 from zuora_wf_async._core.retry import RetryPolicy
@@ -89,9 +89,7 @@ class OperationCalls:
             yield page
             if page.next_page is None:
                 return
-            request = core.prepare_rebased_next_page(
-                request, page.next_page, base_url=self.base_url
-            )
+            request = prepare_rebased_next_page(request, page.next_page, base_url=self.base_url)
             if request.url in seen:
                 raise ResponseDecodeError(
                     "pagination.next_page points back to a page already read",

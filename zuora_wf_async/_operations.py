@@ -2,10 +2,10 @@
 
 Each is written once, here, as a function of the client that ``WorkflowClient`` takes as
 its method (``get_workflow = _operations.get_workflow``): a pure builder from
-``_core.workflows``, a pure reader, and one call through ``client._calls``. Retries
-follow the pipeline's rules: GET and DELETE are safe to resend; PATCH and the imports
-always carry an Idempotency-Key (a fresh UUID4 unless given), so they are resent under
-that key only.
+``_core.definition_requests`` or ``_core.version_requests``, a pure reader, and one call
+through ``client._calls``. Retries follow the pipeline's rules: GET and DELETE are safe to
+resend; PATCH and the imports always carry an Idempotency-Key (a fresh UUID4 unless
+given), so they are resent under that key only.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import functools
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from zuora_wf_async._core import definition_requests, version_requests, workflow_fields
 from zuora_wf_async._core import workflow_readers as readers
-from zuora_wf_async._core import workflows as core
 from zuora_wf_async._core.requests import PreparedRequest
 from zuora_wf_async._core.retry import RetryPolicy
 from zuora_wf_async._operation_calls import key_or_new
@@ -50,7 +50,7 @@ DEFAULT_PREFLIGHT_MAX_AGE = 60.0
 def iter_workflows(
     client: WorkflowClient,
     *,
-    page_length: int = core.MAX_WORKFLOW_PAGE_LENGTH,
+    page_length: int = definition_requests.MAX_WORKFLOW_PAGE_LENGTH,
     track_id: str | None = None,
     retry: RetryPolicy | None = None,
     **filters: object,
@@ -60,7 +60,7 @@ def iter_workflows(
     Filters: ``name``, ``interval`` (a cron text), ``callout_trigger``,
     ``ondemand_trigger``, ``scheduled_trigger`` (bools). ``page_length`` is 1..50.
     """
-    prepared = core.prepare_list_workflows(
+    prepared = definition_requests.prepare_list_workflows(
         base_url=client._calls.base_url,
         filters=filters,
         page_length=page_length,
@@ -87,7 +87,7 @@ async def get_workflow(
     retry: RetryPolicy | None = None,
 ) -> Workflow:
     """One definition (``GET /workflows/{id}``): status, triggers, active version."""
-    prepared = core.prepare_get_workflow(
+    prepared = definition_requests.prepare_get_workflow(
         base_url=client._calls.base_url, workflow_id=workflow_id, **client._calls.headers(track_id)
     )
     return await client._calls.call(prepared, readers.read_workflow, retry, "get_workflow")
@@ -107,7 +107,7 @@ async def update_workflow(
 ) -> Workflow:
     """Change a definition (``PATCH``): rename, ``status="Inactive"`` to switch it off,
     or ``active_version_id=`` to switch the version runs use."""
-    prepared = core.prepare_update_workflow(
+    prepared = definition_requests.prepare_update_workflow(
         base_url=client._calls.base_url,
         workflow_id=workflow_id,
         idempotency_key=key_or_new(idempotency_key),
@@ -133,11 +133,11 @@ async def delete_workflow(
 ) -> WorkflowDeletion:
     """Delete a definition and all its versions (``DELETE /workflows/{id}``); Zuora's
     answer: the id deleted and ``success``."""
-    prepared = core.prepare_delete_workflow(
+    prepared = definition_requests.prepare_delete_workflow(
         base_url=client._calls.base_url, workflow_id=workflow_id, **client._calls.headers(track_id)
     )
     read = functools.partial(
-        readers.read_deleted, deleted_id=core.validate_id(workflow_id, "workflow_id")
+        readers.read_deleted, deleted_id=workflow_fields.validate_id(workflow_id, "workflow_id")
     )
     deleted = await client._calls.call(prepared, read, retry, "delete_workflow")
     client._preflight.pop(deleted.id, None)
@@ -159,7 +159,7 @@ async def export_workflow(
     unless ``version`` (``"latest"``, or a number such as ``"0.0.2"``) is given; without
     it no ``version`` is sent, and Zuora exports the active version, as its document
     says."""
-    prepared = core.prepare_export(
+    prepared = version_requests.prepare_export(
         base_url=client._calls.base_url,
         workflow_id=workflow_id,
         version=version,
@@ -181,7 +181,7 @@ async def import_workflow(
 ) -> Workflow:
     """Import an export (``POST /workflows/import``): a new definition, or with
     ``workflow_id=`` a new version of that one."""
-    prepared = core.prepare_import(
+    prepared = version_requests.prepare_import(
         base_url=client._calls.base_url,
         export=export,
         idempotency_key=key_or_new(idempotency_key),
@@ -201,7 +201,7 @@ async def list_workflow_versions(
     retry: RetryPolicy | None = None,
 ) -> list[Workflow]:
     """Every version of a definition (``GET /workflows/{id}/versions``)."""
-    prepared = core.prepare_list_versions(
+    prepared = version_requests.prepare_list_versions(
         base_url=client._calls.base_url, workflow_id=workflow_id, **client._calls.headers(track_id)
     )
     return await client._calls.call(
@@ -221,7 +221,7 @@ async def import_workflow_version(
     retry: RetryPolicy | None = None,
 ) -> Workflow:
     """Add ``export`` as version ``version`` (``POST /workflows/{id}/versions/import``)."""
-    prepared = core.prepare_import_version(
+    prepared = version_requests.prepare_import_version(
         base_url=client._calls.base_url,
         workflow_id=workflow_id,
         export=export,
@@ -245,11 +245,12 @@ async def delete_workflow_version(
     retry: RetryPolicy | None = None,
 ) -> WorkflowDeletion:
     """Delete a version (``DELETE /workflows/versions/{id}``); the active one is a 403."""
-    prepared = core.prepare_delete_version(
+    prepared = version_requests.prepare_delete_version(
         base_url=client._calls.base_url, version_id=version_id, **client._calls.headers(track_id)
     )
     read = functools.partial(
-        readers.read_deleted, deleted_id=core.validate_id(version_id, "version_id", "113")
+        readers.read_deleted,
+        deleted_id=workflow_fields.validate_id(version_id, "version_id", "113"),
     )
     return await client._calls.call(prepared, read, retry, "delete_workflow_version")
 
@@ -265,11 +266,11 @@ async def preflight(
     ``NotFoundError`` (no such workflow) propagates. For ``run_many`` and friends to
     check once before a batch (the wiring is theirs).
     """
-    key = core.validate_id(workflow_id, "workflow_id")
+    key = workflow_fields.validate_id(workflow_id, "workflow_id")
     now = client._pipeline.clock()
     cached = client._preflight.get(key)
     if cached is not None and now - cached[0] < max_age:
         return cached[1]
-    problem = core.preflight_problem(await get_workflow(client, key))
+    problem = definition_requests.preflight_problem(await get_workflow(client, key))
     client._preflight[key] = (now, problem)
     return problem

@@ -3,9 +3,9 @@ usage, rerun a run's failed tasks.
 
 Each is written once, here, as a function of the client that ``WorkflowClient`` takes as
 its method (``get_task = _task_operations.get_task``): a pure builder from
-``_core.workflows``, a pure reader and one call through ``client._calls``; the two that act
-on many tasks take their decisions from ``_core.task_batches``. A rerun always carries an
-Idempotency-Key and is resent under that key only; ``batch_update`` is safe to resend.
+``_core.task_requests``, a pure reader and one call through ``client._calls``; the two
+that act on many tasks take their decisions from ``_core.task_batches``. A rerun always
+carries an Idempotency-Key and is resent under that key only; ``batch_update`` is safe to resend.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from zuora_wf_async._core import follow as follow_build
 from zuora_wf_async._core import task_batches as batches
+from zuora_wf_async._core import task_requests as core
 from zuora_wf_async._core import workflow_readers as readers
-from zuora_wf_async._core import workflows as core
 from zuora_wf_async._core.follow import MAX_PAGE_LENGTH
 from zuora_wf_async._core.requests import PreparedRequest
 from zuora_wf_async._core.retry import RetryPolicy

@@ -13,9 +13,9 @@ import pytest
 
 from zuora_wf_async import InvalidRequestError, ResponseDecodeError, RunStatus
 from zuora_wf_async._converter import decode
+from zuora_wf_async._core import definition_requests
 from zuora_wf_async._core import follow as follow_build
 from zuora_wf_async._core import requests as build
-from zuora_wf_async._core import workflows as workflows_build
 from zuora_wf_async._core.polling import PollPlan, poll_budget
 from zuora_wf_async._models import Task, TaskCounts, TaskStatus, WorkflowRunDetail
 
@@ -204,7 +204,9 @@ def _first_page(base: str = BASE) -> build.PreparedRequest:
 
 
 def _next(next_page: object, base: str = BASE) -> build.PreparedRequest:
-    return workflows_build.prepare_rebased_next_page(_first_page(base), next_page, base_url=base)
+    return definition_requests.prepare_rebased_next_page(
+        _first_page(base), next_page, base_url=base
+    )
 
 
 @pytest.mark.parametrize(

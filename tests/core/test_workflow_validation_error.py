@@ -16,12 +16,12 @@ from zuora_wf_async import (
     WorkflowValidationError,
     ZuoraAPIError,
 )
-from zuora_wf_async._core import workflows as core
+from zuora_wf_async._core import definition_requests
 from zuora_wf_async._core.requests import PreparedRequest, prepare_run
 from zuora_wf_async._core.responses import RawResponse, api_error
 
 BASE = "https://rest.test.zuora.com"
-PATCH = core.prepare_update_workflow(
+PATCH = definition_requests.prepare_update_workflow(
     base_url=BASE, workflow_id=42, idempotency_key="key-1", status="Active"
 )
 RUN = prepare_run(base_url=BASE, workflow_id=42, body=b"{}", idempotency_key="key-1")

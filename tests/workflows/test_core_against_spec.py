@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from zuora_wf_async._core import definition_requests, task_requests, version_requests
 from zuora_wf_async._core import workflow_readers as readers
-from zuora_wf_async._core import workflows as core
 from zuora_wf_async._core.requests import PreparedRequest
 from zuora_wf_async._core.responses import RawResponse
 from zuora_wf_async._errors import InvalidRequestError, ResponseDecodeError
@@ -42,7 +42,7 @@ EXPORT = {
 }
 
 BUILDERS: dict[str, Callable[[], PreparedRequest]] = {
-    "list_workflows": lambda: core.prepare_list_workflows(
+    "list_workflows": lambda: definition_requests.prepare_list_workflows(
         base_url=BASE,
         filters={
             "name": "Nightly",
@@ -54,8 +54,10 @@ BUILDERS: dict[str, Callable[[], PreparedRequest]] = {
         page=2,
         **HEADERS,
     ),
-    "get_workflow": lambda: core.prepare_get_workflow(base_url=BASE, workflow_id=48, **HEADERS),
-    "update_workflow": lambda: core.prepare_update_workflow(
+    "get_workflow": lambda: definition_requests.prepare_get_workflow(
+        base_url=BASE, workflow_id=48, **HEADERS
+    ),
+    "update_workflow": lambda: definition_requests.prepare_update_workflow(
         base_url=BASE,
         workflow_id="48",
         idempotency_key="k-1",
@@ -64,16 +66,16 @@ BUILDERS: dict[str, Callable[[], PreparedRequest]] = {
         active_version_id=49,
         **HEADERS,
     ),
-    "delete_workflow": lambda: core.prepare_delete_workflow(
+    "delete_workflow": lambda: definition_requests.prepare_delete_workflow(
         base_url=BASE, workflow_id=48, **HEADERS
     ),
-    "get_task": lambda: core.prepare_get_task(base_url=BASE, task_id=2771, **HEADERS),
-    "rerun_task": lambda: core.prepare_rerun_task(
+    "get_task": lambda: task_requests.prepare_get_task(base_url=BASE, task_id=2771, **HEADERS),
+    "rerun_task": lambda: task_requests.prepare_rerun_task(
         base_url=BASE, task_id=2771, idempotency_key="k-2", **HEADERS
     ),
-    "update_tasks": lambda: core.prepare_update_tasks(
+    "update_tasks": lambda: task_requests.prepare_update_tasks(
         base_url=BASE,
-        entries=core.chunk_task_updates(
+        entries=task_requests.chunk_task_updates(
             [
                 TaskUpdate(id=2771, status=TaskStatus.SUCCESS, tags=["a"], concurrent_limit=5),
                 {"id": "2772", "name": "If", "workflow_id": 476},
@@ -81,13 +83,13 @@ BUILDERS: dict[str, Callable[[], PreparedRequest]] = {
         )[0],
         **HEADERS,
     ),
-    "task_usage": lambda: core.prepare_task_usage(
+    "task_usage": lambda: task_requests.prepare_task_usage(
         base_url=BASE, start=dt.date(2026, 1, 1), end=dt.date(2026, 1, 31), **HEADERS
     ),
-    "export": lambda: core.prepare_export(
+    "export": lambda: version_requests.prepare_export(
         base_url=BASE, workflow_id=286, version="0.0.1", **HEADERS
     ),
-    "import": lambda: core.prepare_import(
+    "import": lambda: version_requests.prepare_import(
         base_url=BASE,
         export=EXPORT,
         idempotency_key="k-3",
@@ -96,8 +98,10 @@ BUILDERS: dict[str, Callable[[], PreparedRequest]] = {
         activate=True,
         **HEADERS,
     ),
-    "list_versions": lambda: core.prepare_list_versions(base_url=BASE, workflow_id=48, **HEADERS),
-    "import_version": lambda: core.prepare_import_version(
+    "list_versions": lambda: version_requests.prepare_list_versions(
+        base_url=BASE, workflow_id=48, **HEADERS
+    ),
+    "import_version": lambda: version_requests.prepare_import_version(
         base_url=BASE,
         workflow_id=48,
         export=WorkflowExport(
@@ -110,7 +114,9 @@ BUILDERS: dict[str, Callable[[], PreparedRequest]] = {
         idempotency_key="k-4",
         **HEADERS,
     ),
-    "delete_version": lambda: core.prepare_delete_version(base_url=BASE, version_id=113, **HEADERS),
+    "delete_version": lambda: version_requests.prepare_delete_version(
+        base_url=BASE, version_id=113, **HEADERS
+    ),
 }
 
 EXPECTED_ROUTE = {
@@ -170,7 +176,7 @@ def test_the_checker_itself_catches_a_bad_request(spec: Any) -> None:
 
 
 def test_update_tasks_is_split_into_requests_of_fifty() -> None:
-    chunks = core.chunk_task_updates([{"id": n} for n in range(1, 121)])
+    chunks = task_requests.chunk_task_updates([{"id": n} for n in range(1, 121)])
     assert [len(chunk) for chunk in chunks] == [50, 50, 20]
     assert chunks[2][-1] == {"id": 120}
 
@@ -178,58 +184,92 @@ def test_update_tasks_is_split_into_requests_of_fifty() -> None:
 @pytest.mark.parametrize(
     ("build", "field"),
     [
-        (lambda: core.prepare_get_workflow(base_url=BASE, workflow_id="abc"), "workflow_id"),
-        (lambda: core.prepare_get_workflow(base_url=BASE, workflow_id=True), "workflow_id"),
-        (lambda: core.prepare_get_task(base_url=BASE, task_id=0), "task_id"),
-        (lambda: core.prepare_delete_version(base_url=BASE, version_id=-1), "version_id"),
-        (lambda: core.prepare_list_workflows(base_url=BASE, filters={"status": "x"}), "status"),
         (
-            lambda: core.prepare_list_workflows(base_url=BASE, filters={"callout_trigger": "yes"}),
+            lambda: definition_requests.prepare_get_workflow(base_url=BASE, workflow_id="abc"),
+            "workflow_id",
+        ),
+        (
+            lambda: definition_requests.prepare_get_workflow(base_url=BASE, workflow_id=True),
+            "workflow_id",
+        ),
+        (lambda: task_requests.prepare_get_task(base_url=BASE, task_id=0), "task_id"),
+        (
+            lambda: version_requests.prepare_delete_version(base_url=BASE, version_id=-1),
+            "version_id",
+        ),
+        (
+            lambda: definition_requests.prepare_list_workflows(
+                base_url=BASE, filters={"status": "x"}
+            ),
+            "status",
+        ),
+        (
+            lambda: definition_requests.prepare_list_workflows(
+                base_url=BASE, filters={"callout_trigger": "yes"}
+            ),
             "callout_trigger",
         ),
-        (lambda: core.prepare_list_workflows(base_url=BASE, page_length=51), "page_length"),
         (
-            lambda: core.prepare_update_workflow(base_url=BASE, workflow_id=1, idempotency_key="k"),
+            lambda: definition_requests.prepare_list_workflows(base_url=BASE, page_length=51),
+            "page_length",
+        ),
+        (
+            lambda: definition_requests.prepare_update_workflow(
+                base_url=BASE, workflow_id=1, idempotency_key="k"
+            ),
             "update_workflow",
         ),
         (
-            lambda: core.prepare_update_workflow(
+            lambda: definition_requests.prepare_update_workflow(
                 base_url=BASE, workflow_id=1, idempotency_key="k", status="on"
             ),
             "status",
         ),
         (
-            lambda: core.prepare_update_workflow(
+            lambda: definition_requests.prepare_update_workflow(
                 base_url=BASE, workflow_id=1, idempotency_key="k" * 256, name="n"
             ),
             "idempotency_key",
         ),
-        (lambda: core.chunk_task_updates([]), "updates"),
-        (lambda: core.chunk_task_updates([{"id": 1, "statuz": "Error"}]), "updates[0]['statuz']"),
-        (lambda: core.chunk_task_updates([{"id": 1, "status": "Done"}]), "updates[0].status"),
+        (lambda: task_requests.chunk_task_updates([]), "updates"),
         (
-            lambda: core.chunk_task_updates([TaskUpdate(id=1, concurrent_limit=0)]),
+            lambda: task_requests.chunk_task_updates([{"id": 1, "statuz": "Error"}]),
+            "updates[0]['statuz']",
+        ),
+        (
+            lambda: task_requests.chunk_task_updates([{"id": 1, "status": "Done"}]),
+            "updates[0].status",
+        ),
+        (
+            lambda: task_requests.chunk_task_updates([TaskUpdate(id=1, concurrent_limit=0)]),
             "updates[0].concurrent_limit",
         ),
         (
-            lambda: core.prepare_task_usage(
+            lambda: task_requests.prepare_task_usage(
                 base_url=BASE, start="2026-01-01", end=dt.date(2026, 1, 2)
             ),
             "start",
         ),
         (
-            lambda: core.prepare_task_usage(
+            lambda: task_requests.prepare_task_usage(
                 base_url=BASE, start=dt.date(2026, 2, 1), end=dt.date(2026, 1, 2)
             ),
             "end",
         ),
-        (lambda: core.prepare_export(base_url=BASE, workflow_id=1, version=""), "version"),
         (
-            lambda: core.prepare_import(base_url=BASE, export={"tasks": []}, idempotency_key="k"),
+            lambda: version_requests.prepare_export(base_url=BASE, workflow_id=1, version=""),
+            "version",
+        ),
+        (
+            lambda: version_requests.prepare_import(
+                base_url=BASE, export={"tasks": []}, idempotency_key="k"
+            ),
             "export['workflow']",
         ),
         (
-            lambda: core.prepare_get_workflow(base_url=BASE, workflow_id=1, entity_ids="a,b"),
+            lambda: definition_requests.prepare_get_workflow(
+                base_url=BASE, workflow_id=1, entity_ids="a,b"
+            ),
             "entity_ids",
         ),
     ],
@@ -299,7 +339,7 @@ def test_official_examples_read_into_the_right_values(spec: Any) -> None:
     # An export goes back in unchanged, but for null workflow settings, which the import
     # schema does not allow and which mean "not set" anyway.
     example = spec.example_200("GET", "/workflows/{workflow_id}/export")
-    body = core.export_document(export)
+    body = version_requests.export_document(export)
     assert body["tasks"] == example["tasks"]
     assert body["linkages"] == example["linkages"]
     assert body["workflow"] == {k: v for k, v in example["workflow"].items() if v is not None}
@@ -434,7 +474,7 @@ def test_a_delete_without_a_body_or_id_stands_for_the_id_requested() -> None:
 )
 def test_export_sends_a_version_only_when_asked(version: str | None, query: str, spec) -> None:
     """No version: Zuora exports the active one (the document's default), not the latest."""
-    request = core.prepare_export(base_url=BASE, workflow_id=286, version=version)
+    request = version_requests.prepare_export(base_url=BASE, workflow_id=286, version=version)
     assert request.url == f"{BASE}/workflows/286/export{query}"
     assert spec.request_problems("GET", request.url, dict(request.headers), None) == []
 
@@ -463,13 +503,13 @@ _FAILED_AT = dt.datetime(2019, 9, 19, 12, 35, 43, 942000, tzinfo=dt.UTC)
 def test_rerun_key_names_the_failure(
     failed_at: dt.datetime | None, attempt: str | None, key: str | None
 ) -> None:
-    assert core.rerun_key(2771, failed_at=failed_at, attempt=attempt) == key
+    assert task_requests.rerun_key(2771, failed_at=failed_at, attempt=attempt) == key
 
 
 @pytest.mark.parametrize("attempt", ["", " a", "a ", "é", "a\n", "x" * 240])
 def test_a_bad_attempt_id_names_the_field(attempt: str) -> None:
     with pytest.raises(InvalidRequestError) as caught:
-        core.rerun_key(2771, attempt=attempt)
+        task_requests.rerun_key(2771, attempt=attempt)
     assert caught.value.field == "attempt"
 
 
@@ -499,15 +539,17 @@ def test_a_delete_that_says_success_false_is_not_a_deletion() -> None:
 
 
 def test_next_page_on_another_host_is_reissued_against_base_url() -> None:
-    first = core.prepare_list_workflows(base_url="http://127.0.0.1:8080", filters={"name": "N"})
-    follow = core.prepare_rebased_next_page(
+    first = definition_requests.prepare_list_workflows(
+        base_url="http://127.0.0.1:8080", filters={"name": "N"}
+    )
+    follow = definition_requests.prepare_rebased_next_page(
         first,
         "https://rest.zuora.com/workflows?page=2&page_length=50",
         base_url="http://127.0.0.1:8080",
     )
     assert follow.url == "http://127.0.0.1:8080/workflows?page=2&page_length=50&name=N"
     with pytest.raises(ResponseDecodeError):
-        core.prepare_rebased_next_page(
+        definition_requests.prepare_rebased_next_page(
             first, "https://evil.example/steal", base_url="http://127.0.0.1:8080"
         )
 
@@ -525,7 +567,7 @@ def test_next_page_on_another_host_is_reissued_against_base_url() -> None:
     ],
 )
 def test_preflight_problem(workflow: Workflow, problem: str | None) -> None:
-    found = core.preflight_problem(workflow)
+    found = definition_requests.preflight_problem(workflow)
     assert (found is None) if problem is None else (found is not None and problem in found)
 
 
@@ -535,7 +577,7 @@ def test_the_rerun_key_of_the_official_task_example(spec: Any) -> None:
     page = readers.read_task_page(_raw(spec.example_200("GET", "/workflows/tasks")))
     task = page.tasks[0]
     assert task.end_time is not None
-    key = core.rerun_key(task.id, failed_at=task.end_time)
+    key = task_requests.rerun_key(task.id, failed_at=task.end_time)
     assert key == "zuora-wf-rerun-task-2771-failed-20190919T123543.942000Z"
     assert (
         spec.request_problems(
@@ -556,6 +598,6 @@ class _LyingText(str):
 
 
 def test_an_attempt_id_is_read_by_its_characters_not_its_methods() -> None:
-    key = core.rerun_key(2771, attempt=_LyingText("night-1"))
+    key = task_requests.rerun_key(2771, attempt=_LyingText("night-1"))
     assert key == "zuora-wf-rerun-task-2771-attempt-night-1"
     assert type(key) is str

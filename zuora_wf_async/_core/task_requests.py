@@ -1,0 +1,244 @@
+"""The task and usage operations: building their requests, and the key of a rerun.
+
+As for definitions (see ``definition_requests``): one pure builder per operation here, one
+pure reader in ``workflow_readers``; the decisions of the operations that act on many
+tasks at once are in ``task_batches``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Final
+
+from zuora_wf_async._core.requests import (
+    PreparedRequest,
+    exact_str,
+    shown_value,
+    validate_idempotency_key,
+)
+from zuora_wf_async._core.workflow_fields import (
+    RequestTarget,
+    checked_text,
+    read_mapping,
+    validate_id,
+    with_body,
+    workflow_request,
+)
+from zuora_wf_async._errors import InvalidRequestError
+from zuora_wf_async._models import TaskStatus
+from zuora_wf_async._workflow_models import TaskUpdate
+
+__all__ = [
+    "MAX_TASK_UPDATES",
+    "chunk_task_updates",
+    "prepare_get_task",
+    "prepare_rerun_task",
+    "prepare_task_usage",
+    "prepare_update_tasks",
+    "rerun_key",
+]
+
+# batch_update: "maximum: 50".
+MAX_TASK_UPDATES: Final = 50
+# The fields of Zuora's UpdateTask schema, the only ones batch_update takes.
+UPDATE_TASK_FIELDS: Final = (
+    "id",
+    "name",
+    "status",
+    "action_type",
+    "call_type",
+    "object",
+    "object_id",
+    "concurrent_limit",
+    "tags",
+    "workflow_id",
+)
+MAX_CONCURRENT_LIMIT: Final = 9_999_999
+
+
+def prepare_get_task(*, base_url: str, task_id: object, **headers: Any) -> PreparedRequest:
+    """``GET /workflows/tasks/{task_id}``."""
+    task = validate_id(task_id, "task_id", "2771")
+    return workflow_request(
+        RequestTarget(base_url=base_url, **headers), "/workflows/tasks/{}", (task,)
+    )
+
+
+def prepare_rerun_task(
+    *, base_url: str, task_id: object, idempotency_key: str, **headers: Any
+) -> PreparedRequest:
+    """``POST /workflows/tasks/{task_id}/rerun`` (no body) with its Idempotency-Key."""
+    task = validate_id(task_id, "task_id", "2771")
+    request = workflow_request(
+        RequestTarget(base_url=base_url, **headers),
+        "/workflows/tasks/{}/rerun",
+        (task,),
+        method="POST",
+    )
+    return with_body(request, None, idempotency_key)
+
+
+_RERUN_KEY_PREFIX: Final = "zuora-wf-rerun-task-"
+_ATTEMPT_HINT: Final = "pass a short printable ASCII id for this round of reruns, e.g. 'night-1'"
+
+
+def rerun_key(
+    task_id: int, *, failed_at: dt.datetime | None = None, attempt: str | None = None
+) -> str | None:
+    """The Idempotency-Key ``rerun_failed_tasks`` uses for one failure of one task.
+
+    The key names the *failure*, not the task: the task id with the failed instance's
+    ``end_time`` (``failed_at``), or with the caller's ``attempt`` id when given. A retry
+    of one rerun (a lost answer, a 5xx) reuses the key and Zuora replays instead of
+    running the task twice; a later failure of the same task ends at another time, so its
+    rerun gets a key of its own. A key fixed per task (as before) made Zuora replay the
+    first rerun's answer for 24 hours while the task stayed in ``Error``. None when there
+    is neither (a failed task Zuora reports without times): the caller uses a fresh key.
+    """
+    if attempt is not None:
+        text = exact_str(attempt)  # a str subclass's own methods could lie about it
+        if not isinstance(text, str) or not text or text != text.strip():
+            raise InvalidRequestError(
+                "attempt", f"expected a non-blank id, got {shown_value(attempt)}", _ATTEMPT_HINT
+            )
+        if not text.isascii() or not text.isprintable():
+            raise InvalidRequestError("attempt", "must be printable ASCII", _ATTEMPT_HINT)
+        try:
+            return validate_idempotency_key(f"{_RERUN_KEY_PREFIX}{task_id}-attempt-{text}")
+        except InvalidRequestError as exc:  # too long for Zuora's key
+            raise InvalidRequestError("attempt", exc.problem, _ATTEMPT_HINT) from None
+    if failed_at is None:
+        return None
+    # UTC with microseconds: two failures of one task never share a stamp.
+    stamp = failed_at.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    return f"{_RERUN_KEY_PREFIX}{task_id}-failed-{stamp}"
+
+
+def _given_fields(update: object, field: str) -> dict[str, Any]:
+    if isinstance(update, TaskUpdate):
+        return {name: getattr(update, name) for name in UPDATE_TASK_FIELDS}
+    if not isinstance(update, Mapping):
+        raise InvalidRequestError(
+            field,
+            f"expected a TaskUpdate or a mapping, got {type(update).__name__}",
+            "pass TaskUpdate(id=..., status=...) or a dict with Zuora's field names",
+        )
+    given = read_mapping(update, field)
+    unknown = sorted(shown_value(name) for name in given if name not in UPDATE_TASK_FIELDS)
+    if unknown:
+        raise InvalidRequestError(
+            f"{field}[{unknown[0]}]",
+            "is not a field of Zuora's UpdateTask",
+            f"use only {', '.join(UPDATE_TASK_FIELDS)}",
+        )
+    return given
+
+
+def _checked_status(status: object, field: str) -> str:
+    if not isinstance(status, str) or not TaskStatus(str.__str__(status)).is_known:
+        raise InvalidRequestError(
+            field,
+            f"is {shown_value(status)}",
+            f"pass one of {', '.join(m.value for m in TaskStatus)}",
+        )
+    return str.__str__(status)
+
+
+def _checked_limit(limit: object, field: str) -> int:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 9_999_999:
+        shown = shown_value(limit)
+        raise InvalidRequestError(field, f"is {shown}", f"pass an int 1..{MAX_CONCURRENT_LIMIT}")
+    return int.__int__(limit)
+
+
+def _checked_tags(tags: object, field: str) -> list[str]:
+    fix = "pass e.g. ['billing']"
+    if isinstance(tags, str | Mapping | bytes) or not isinstance(tags, Iterable):
+        raise InvalidRequestError(field, "must be a list of strings", fix)
+    try:
+        values = list(tags)
+    except Exception as exc:  # noqa: BLE001 -- the caller's iterable runs its own code
+        raise InvalidRequestError(field, f"raised {type(exc).__name__} when read", fix) from None
+    return [checked_text(tag, f"{field}[{index}]", fix) for index, tag in enumerate(values)]
+
+
+def _update_entry(update: TaskUpdate | Mapping[str, Any], index: int) -> dict[str, Any]:
+    field = f"updates[{index}]"
+    given = _given_fields(update, field)
+    entry: dict[str, Any] = {"id": validate_id(given.get("id"), f"{field}.id", "2771")}
+    for name in ("name", "action_type", "call_type", "object", "object_id"):
+        value = given.get(name)
+        if value is not None:
+            entry[name] = checked_text(
+                value, f"{field}.{name}", "pass text or None", allow_blank=True
+            )
+    checks = {
+        "status": _checked_status,
+        "concurrent_limit": _checked_limit,
+        "tags": _checked_tags,
+        "workflow_id": validate_id,
+    }
+    for name, check in checks.items():
+        if given.get(name) is not None:
+            entry[name] = check(given[name], f"{field}.{name}")
+    return entry
+
+
+def chunk_task_updates(
+    updates: Iterable[TaskUpdate | Mapping[str, Any]],
+) -> list[list[dict[str, Any]]]:
+    """The updates as checked ``UpdateTask`` objects, in requests of at most 50."""
+    fix = "pass [TaskUpdate(id=..., ...), ...]"
+    if isinstance(updates, Mapping | TaskUpdate | str | bytes) or not isinstance(updates, Iterable):
+        raise InvalidRequestError("updates", "expected a list of updates", fix)
+    try:
+        given = list(updates)
+    except Exception as exc:  # noqa: BLE001 -- the caller's iterable runs its own code
+        raise InvalidRequestError(
+            "updates", f"raised {type(exc).__name__} when read", fix
+        ) from None
+    entries = [_update_entry(update, index) for index, update in enumerate(given)]
+    if not entries:
+        raise InvalidRequestError("updates", "is empty", "pass at least one TaskUpdate")
+    return [
+        entries[start : start + MAX_TASK_UPDATES]
+        for start in range(0, len(entries), MAX_TASK_UPDATES)
+    ]
+
+
+def prepare_update_tasks(
+    *, base_url: str, entries: Sequence[Mapping[str, Any]], **headers: Any
+) -> PreparedRequest:
+    """``PUT /workflows/tasks/batch_update`` for one chunk of :func:`chunk_task_updates`."""
+    if not 1 <= len(entries) <= MAX_TASK_UPDATES:
+        raise InvalidRequestError(
+            "updates", f"{len(entries)} in one request", "use chunk_task_updates (1 to 50)"
+        )
+    request = workflow_request(
+        RequestTarget(base_url=base_url, **headers), "/workflows/tasks/batch_update", method="PUT"
+    )
+    return with_body(request, {"data": [dict(entry) for entry in entries]}, None)
+
+
+def _date_text(value: object, field: str) -> str:
+    if isinstance(value, dt.datetime) or not isinstance(value, dt.date):
+        raise InvalidRequestError(
+            field,
+            f"expected a datetime.date, got {shown_value(value)}",
+            "pass e.g. date(2026, 11, 1)",
+        )
+    return value.isoformat()
+
+
+def prepare_task_usage(
+    *, base_url: str, start: object, end: object, **headers: Any
+) -> PreparedRequest:
+    """``GET /workflows/metrics.json?startDate=&endDate=&metrics=taskCount``."""
+    start_text, end_text = _date_text(start, "start"), _date_text(end, "end")
+    if start_text > end_text:
+        raise InvalidRequestError("end", f"{end_text} is before start {start_text}", "swap them")
+    query = [("startDate", start_text), ("endDate", end_text), ("metrics", "taskCount")]
+    return workflow_request(
+        RequestTarget(base_url=base_url, **headers), "/workflows/metrics.json", query=query
+    )
