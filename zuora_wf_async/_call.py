@@ -81,11 +81,8 @@ NOTHING_LEARNED: Learned = {"status": None, "info": None, "verdict": Verdict(), 
 
 
 class CallerDeadlinePassed(Exception):  # noqa: N818 -- an internal signal, never leaves
-    """The deadline a caller gave the call (``stop_at``: a wait's end) ended it.
-
-    Raised instead of the call's last failure, which is ``error`` (None when no time was
-    left to start), so that the caller (a wait, whose own timeout this is) can say so.
-    """
+    """The deadline a caller gave the call (``stop_at``: a wait's end) ended it: raised
+    instead of its last failure, ``error`` (None when no time was left to start)."""
 
     def __init__(self, error: ZuoraError | None) -> None:
         super().__init__(error)
@@ -142,20 +139,25 @@ class Call:
         """Attempt until the answer is read or ``next_step`` says stop (module doc)."""
         pipeline = self.pipeline
         telemetry = pipeline.telemetry
-        with telemetry.call_scope(self):
-            while True:
-                self.attempts += 1
-                try:
-                    with telemetry.attempt_scope(self):
-                        self.value = await self._attempt()
-                    break
-                except ZuoraError as error:
-                    step = self._next_step(error)
-                    if isinstance(step, Stop):
-                        if self._give_up(error, step):
-                            raise CallerDeadlinePassed(error) from error
-                        raise
-                    await self._resend_after(step, error)
+        ended_by_caller = False
+        try:
+            with telemetry.call_scope(self):  # the call's span sees the ZuoraError it ends on
+                while True:
+                    self.attempts += 1
+                    try:
+                        with telemetry.attempt_scope(self):
+                            self.value = await self._attempt()
+                        break
+                    except ZuoraError as error:
+                        step = self._next_step(error)
+                        if isinstance(step, Stop):
+                            ended_by_caller = self._give_up(error, step)
+                            raise
+                        await self._resend_after(step, error)
+        except ZuoraError as error:
+            if ended_by_caller:
+                raise CallerDeadlinePassed(error) from error
+            raise
         if pipeline.retry_budget is not None:
             pipeline.retry_budget.record_success()
         return CallResult(self.value, self.attempts, pipeline.clock() - self.started)
