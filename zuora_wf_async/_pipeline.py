@@ -23,6 +23,7 @@ from zuora_wf_async._auth import Auth, BearerToken, OAuthCredentials
 from zuora_wf_async._call import Call, CallResult, Learned
 from zuora_wf_async._core import requests as build
 from zuora_wf_async._core.answers import read_answer
+from zuora_wf_async._core.api_errors import api_error
 from zuora_wf_async._core.oauth import TokenGrant, read_token_response
 from zuora_wf_async._core.ratelimit import (
     has_plenty_left,
@@ -31,7 +32,7 @@ from zuora_wf_async._core.ratelimit import (
 )
 from zuora_wf_async._core.redact import HeldSecrets
 from zuora_wf_async._core.requests import PreparedRequest
-from zuora_wf_async._core.responses import RawResponse, api_error
+from zuora_wf_async._core.responses import RawResponse
 from zuora_wf_async._core.retry import RetryBudget, RetryPolicy
 from zuora_wf_async._errors import (
     ClientStateError,

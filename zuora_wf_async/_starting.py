@@ -18,13 +18,14 @@ from typing import TYPE_CHECKING, Any
 from zuora_wf_async._call import CallResult
 from zuora_wf_async._converter import decode
 from zuora_wf_async._core import requests as build
+from zuora_wf_async._core.api_errors import read_run
 from zuora_wf_async._core.polling import (
     DEFAULT_MAX_POLL_INTERVAL,
     DEFAULT_POLL_INTERVAL,
     DEFAULT_WAIT_TIMEOUT,
     PollPlan,
 )
-from zuora_wf_async._core.responses import RawResponse, read_run
+from zuora_wf_async._core.responses import RawResponse
 from zuora_wf_async._core.retry import RetryPolicy
 from zuora_wf_async._encoding import BodyEncoder
 from zuora_wf_async._models import WorkflowRun, WorkflowRunDetail

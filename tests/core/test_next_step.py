@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
+from zuora_wf_async._core.api_errors import api_error
 from zuora_wf_async._core.requests import TOKEN_PATH, prepare_run
-from zuora_wf_async._core.responses import RawResponse, api_error
+from zuora_wf_async._core.responses import RawResponse
 from zuora_wf_async._core.retry import (
     Resend,
     RetryPolicy,

@@ -29,6 +29,7 @@ from zuora_wf_async import (
     ZuoraAPIError,
 )
 from zuora_wf_async._converter import decode
+from zuora_wf_async._core.api_errors import api_error, read_run
 from zuora_wf_async._core.oauth import MAX_EXPIRES_IN, read_token_response
 from zuora_wf_async._core.ratelimit import has_plenty_left, parse_rate_limit, parse_retry_after
 from zuora_wf_async._core.requests import (
@@ -41,7 +42,7 @@ from zuora_wf_async._core.requests import (
     validate_idempotency_key,
     validate_track_id,
 )
-from zuora_wf_async._core.responses import RawResponse, api_error, read_json, read_run
+from zuora_wf_async._core.responses import RawResponse, read_json
 from zuora_wf_async._errors import ZuoraError
 
 REQUEST = PreparedRequest(

@@ -17,8 +17,9 @@ from zuora_wf_async import (
     ZuoraAPIError,
 )
 from zuora_wf_async._core import definition_requests
+from zuora_wf_async._core.api_errors import api_error
 from zuora_wf_async._core.requests import PreparedRequest, prepare_run
-from zuora_wf_async._core.responses import RawResponse, api_error
+from zuora_wf_async._core.responses import RawResponse
 
 BASE = "https://rest.test.zuora.com"
 PATCH = definition_requests.prepare_update_workflow(

@@ -4,7 +4,7 @@ decision.
 Each operation is one pure request builder here (caller input -> validated
 ``PreparedRequest``, raising ``InvalidRequestError`` before anything is sent) and one pure
 reader in ``workflow_readers`` (a 2xx ``RawResponse`` -> a record); error statuses are read
-by ``responses.api_error`` in the pipeline. The paths, parameter names and types follow
+by ``api_errors.api_error`` in the pipeline. The paths, parameter names and types follow
 Zuora's official OpenAPI document (version 2026-09-11); tests check every request built
 here against it. ``preflight_problem`` is the one decision: can a workflow be run by API.
 

@@ -1,10 +1,10 @@
 """Reading the answers of the workflow definition, task, version and usage operations.
 
 Each reader takes a 2xx ``RawResponse`` (error statuses are read by
-``responses.api_error`` in the pipeline) and returns a record decoded by the package's one
+``api_errors.api_error`` in the pipeline) and returns a record decoded by the package's one
 converter, tolerant of unknown fields and of the places where Zuora's schema and its own
 examples disagree (string or integer ids, ``Errors`` or ``errors``). The requests are built
-in ``workflows``.
+in ``definition_requests``, ``version_requests`` and ``task_requests``.
 """
 
 from __future__ import annotations
