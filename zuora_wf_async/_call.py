@@ -27,8 +27,8 @@ import backoff
 from zuora_wf_async._core.answers import read_answer
 from zuora_wf_async._core.api_errors import api_error
 from zuora_wf_async._core.pacing import Verdict
+from zuora_wf_async._core.prepared_request import PreparedRequest
 from zuora_wf_async._core.ratelimit import RateLimitInfo
-from zuora_wf_async._core.requests import PreparedRequest
 from zuora_wf_async._core.responses import RawResponse
 from zuora_wf_async._core.retry import Resend, RetryPolicy, Stop, may_have_run, next_step
 from zuora_wf_async._errors import (

@@ -13,7 +13,7 @@ from typing import Any, Protocol, TypeVar
 
 from zuora_wf_async._core import requests as build
 from zuora_wf_async._core.definition_requests import prepare_rebased_next_page
-from zuora_wf_async._core.requests import PreparedRequest
+from zuora_wf_async._core.prepared_request import PreparedRequest
 from zuora_wf_async._core.responses import RawResponse
 from zuora_wf_async._core.retry import RetryPolicy
 from zuora_wf_async._errors import ResponseDecodeError

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from zuora_wf_async._core import definition_requests, version_requests, workflow_fields
 from zuora_wf_async._core import workflow_readers as readers
-from zuora_wf_async._core.requests import PreparedRequest
+from zuora_wf_async._core.prepared_request import PreparedRequest
 from zuora_wf_async._core.retry import RetryPolicy
 from zuora_wf_async._operation_calls import key_or_new
 from zuora_wf_async._workflow_models import (

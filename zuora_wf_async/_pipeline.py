@@ -25,13 +25,13 @@ from zuora_wf_async._core import requests as build
 from zuora_wf_async._core.answers import read_answer
 from zuora_wf_async._core.api_errors import api_error
 from zuora_wf_async._core.oauth import TokenGrant, read_token_response
+from zuora_wf_async._core.prepared_request import PreparedRequest
 from zuora_wf_async._core.ratelimit import (
     has_plenty_left,
     parse_rate_limit,
     parse_retry_after,
 )
 from zuora_wf_async._core.redact import HeldSecrets
-from zuora_wf_async._core.requests import PreparedRequest
 from zuora_wf_async._core.responses import RawResponse
 from zuora_wf_async._core.retry import RetryBudget, RetryPolicy
 from zuora_wf_async._errors import (

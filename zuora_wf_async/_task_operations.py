@@ -21,7 +21,7 @@ from zuora_wf_async._core import task_batches as batches
 from zuora_wf_async._core import task_requests as core
 from zuora_wf_async._core import workflow_readers as readers
 from zuora_wf_async._core.follow import MAX_PAGE_LENGTH
-from zuora_wf_async._core.requests import PreparedRequest
+from zuora_wf_async._core.prepared_request import PreparedRequest
 from zuora_wf_async._core.retry import RetryPolicy
 from zuora_wf_async._errors import ZuoraError
 from zuora_wf_async._models import Task

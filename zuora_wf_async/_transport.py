@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 import aiohttp
 
 from zuora_wf_async._core.compression import DEFAULT_MAX_RESPONSE_BYTES
+from zuora_wf_async._core.prepared_request import PreparedRequest
 from zuora_wf_async._core.redact import sanitized_cause
-from zuora_wf_async._core.requests import PreparedRequest
 from zuora_wf_async._core.responses import RawResponse
 from zuora_wf_async._errors import RequestTimeoutError, ResponseDecodeError, TransportError
 

@@ -15,8 +15,8 @@ from zuora_wf_async import InvalidRequestError, ResponseDecodeError, RunStatus
 from zuora_wf_async._converter import decode
 from zuora_wf_async._core import definition_requests
 from zuora_wf_async._core import follow as follow_build
-from zuora_wf_async._core import requests as build
 from zuora_wf_async._core.polling import PollPlan, poll_budget
+from zuora_wf_async._core.prepared_request import PreparedRequest
 from zuora_wf_async._models import Task, TaskCounts, TaskStatus, WorkflowRunDetail
 
 BASE = "https://rest.test.zuora.com"
@@ -198,12 +198,12 @@ def test_bad_task_queries_name_their_field(kwargs, field):
     assert caught.value.field == field
 
 
-def _first_page(base: str = BASE) -> build.PreparedRequest:
+def _first_page(base: str = BASE) -> PreparedRequest:
     query = follow_build.task_query(workflow_run_id=476, filters={"tags": ["a"]}, page_length=2)
     return follow_build.prepare_tasks(base_url=base, query=query, track_id="t")
 
 
-def _next(next_page: object, base: str = BASE) -> build.PreparedRequest:
+def _next(next_page: object, base: str = BASE) -> PreparedRequest:
     return definition_requests.prepare_rebased_next_page(
         _first_page(base), next_page, base_url=base
     )

@@ -31,13 +31,12 @@ from zuora_wf_async import (
 from zuora_wf_async._converter import decode
 from zuora_wf_async._core.api_errors import api_error, read_run
 from zuora_wf_async._core.oauth import MAX_EXPIRES_IN, read_token_response
+from zuora_wf_async._core.prepared_request import PreparedRequest, prepare_get
 from zuora_wf_async._core.ratelimit import has_plenty_left, parse_rate_limit, parse_retry_after
 from zuora_wf_async._core.requests import (
     MAX_PARAMS_DEPTH,
-    PreparedRequest,
     encode_params,
     normalize_base_url,
-    prepare_get,
     validate_id_list,
     validate_idempotency_key,
     validate_track_id,

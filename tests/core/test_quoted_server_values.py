@@ -14,8 +14,9 @@ import pytest
 
 from zuora_wf_async._core.api_errors import api_error
 from zuora_wf_async._core.definition_requests import prepare_rebased_next_page
+from zuora_wf_async._core.prepared_request import prepare_get
 from zuora_wf_async._core.redact import excerpt, register, scrub
-from zuora_wf_async._core.requests import prepare_get, prepare_run
+from zuora_wf_async._core.requests import prepare_run
 from zuora_wf_async._core.responses import RawResponse, read_json
 from zuora_wf_async._core.workflow_readers import read_deleted
 from zuora_wf_async._errors import ResponseDecodeError, ZuoraError

@@ -10,14 +10,13 @@ from urllib.parse import parse_qs
 
 import pytest
 
+from zuora_wf_async._core.prepared_request import PreparedRequest, prepare_get
 from zuora_wf_async._core.requests import (
     MAX_BODY_BYTES,
     RESERVED_PARAM_NAMES,
-    PreparedRequest,
     RunRequests,
     encode_params,
     normalize_base_url,
-    prepare_get,
     prepare_run,
     prepare_token,
     validate_id_list,

@@ -12,8 +12,9 @@ import pytest
 
 from zuora_wf_async._core import responses
 from zuora_wf_async._core.api_errors import api_error, is_run_record, read_run
+from zuora_wf_async._core.prepared_request import PreparedRequest, prepare_get
 from zuora_wf_async._core.redact import register
-from zuora_wf_async._core.requests import PreparedRequest, prepare_get, prepare_run
+from zuora_wf_async._core.requests import prepare_run
 from zuora_wf_async._core.responses import RawResponse, read_json
 from zuora_wf_async._errors import (
     BadRequestError,

@@ -18,7 +18,8 @@ from zuora_wf_async import (
 )
 from zuora_wf_async._core import definition_requests
 from zuora_wf_async._core.api_errors import api_error
-from zuora_wf_async._core.requests import PreparedRequest, prepare_run
+from zuora_wf_async._core.prepared_request import PreparedRequest
+from zuora_wf_async._core.requests import prepare_run
 from zuora_wf_async._core.responses import RawResponse
 
 BASE = "https://rest.test.zuora.com"

@@ -13,7 +13,7 @@ import pytest
 
 from zuora_wf_async._core import definition_requests, task_requests, version_requests
 from zuora_wf_async._core import workflow_readers as readers
-from zuora_wf_async._core.requests import PreparedRequest
+from zuora_wf_async._core.prepared_request import PreparedRequest
 from zuora_wf_async._core.responses import RawResponse
 from zuora_wf_async._errors import InvalidRequestError, ResponseDecodeError
 from zuora_wf_async._models import Task, TaskStatus

@@ -20,8 +20,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
+from zuora_wf_async._core.prepared_request import PreparedRequest
 from zuora_wf_async._core.redact import excerpt
-from zuora_wf_async._core.requests import PreparedRequest
 from zuora_wf_async._core.responses import RawResponse
 from zuora_wf_async._errors import ResponseDecodeError, ZuoraError
 

@@ -17,9 +17,9 @@ from http import HTTPStatus
 from typing import Any
 
 from zuora_wf_async._core.compression import DEFAULT_MAX_RESPONSE_BYTES
+from zuora_wf_async._core.prepared_request import PreparedRequest
 from zuora_wf_async._core.ratelimit import parse_rate_limit, parse_retry_after
 from zuora_wf_async._core.redact import excerpt
-from zuora_wf_async._core.requests import PreparedRequest
 from zuora_wf_async._core.responses import RawResponse, read_error_body, read_json
 from zuora_wf_async._errors import (
     BadRequestError,

@@ -21,8 +21,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import attrs
 
+from zuora_wf_async._core.prepared_request import MAX_ID, PreparedRequest
 from zuora_wf_async._core.redact import quote
-from zuora_wf_async._core.requests import MAX_ID, PreparedRequest, shown_value
+from zuora_wf_async._core.requests import shown_value
 from zuora_wf_async._core.workflow_fields import (
     RequestTarget,
     bool_text,

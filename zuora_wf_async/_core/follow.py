@@ -9,15 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from zuora_wf_async._core.requests import (
+from zuora_wf_async._core.prepared_request import (
     MAX_ID,
     MAX_ID_DIGITS,
     PreparedRequest,
     canonical_int,
-    encodable_text,
     prepare_get,
-    shown_value,
 )
+from zuora_wf_async._core.requests import encodable_text, shown_value
 from zuora_wf_async._errors import InvalidRequestError
 
 __all__ = [

@@ -11,16 +11,15 @@ values a server would strip or split, ids whose type could steer a path (an ``in
 subclass with its own ``__format__``) or too long to be one (every id goes into a path as
 the canonical decimal digits of its ``int`` value, at most ``MAX_ID``), query values that
 are not valid text. Bodies are encoded by ``bodies`` (the one checked JSON encoder, whose
-names are re-exported here); every path and query value goes through ``prepare_get``.
+names are re-exported here); every path, query and header is written by
+``prepared_request``, where the record itself and ``prepare_get`` live.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Mapping, Sequence
-from urllib.parse import quote, urlencode, urlsplit
-
-import attrs
+from collections.abc import Iterable, Mapping
+from urllib.parse import urlencode, urlsplit
 
 from zuora_wf_async._core.bodies import (
     MAX_BODY_BYTES,
@@ -33,23 +32,28 @@ from zuora_wf_async._core.bodies import (
     rough_size,
     shown_value,
 )
+from zuora_wf_async._core.prepared_request import (
+    JSON_CONTENT_TYPE,
+    MAX_ID,
+    PreparedRequest,
+    canonical_int,
+    common_headers,
+    path_segment,
+    shown_int,
+)
 from zuora_wf_async._errors import InvalidRequestError
 
 __all__ = [
     "MAX_BODY_BYTES",
-    "MAX_ID",
     "MAX_PARAMS_DEPTH",
     "RESERVED_PARAM_NAMES",
     "TOKEN_PATH",
-    "PreparedRequest",
     "RunRequests",
-    "canonical_int",
     "encodable_text",
     "encode_json",
     "encode_params",
     "exact_str",
     "normalize_base_url",
-    "prepare_get",
     "prepare_run",
     "prepare_token",
     "rough_size",
@@ -63,46 +67,10 @@ __all__ = [
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 MAX_TRACK_ID_LENGTH = 64
-# Zuora's ids are database ids, far below the largest 64-bit integer. The bound refuses an
-# id of 5,000 digits here, where it would fail in int() or str() (Python's digit limit)
-# or make a path thousands of characters long; 19 digits is what it takes to write it.
-MAX_ID = 2**63 - 1
-MAX_ID_DIGITS = len(str(MAX_ID))
 _TRACK_ID_FORBIDDEN = frozenset(":;\"'")
-_shown = shown_value
-_encodable_text = encodable_text
 
 TOKEN_PATH = "/oauth/token"  # noqa: S105 -- a URL path, not a password
-JSON_CONTENT_TYPE = "application/json"
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
-
-
-@attrs.frozen(kw_only=True)
-class PreparedRequest:
-    """One HTTP request, ready to send any number of times.
-
-    ``headers`` holds everything but ``Authorization``, which is added per attempt because
-    the token may be refreshed between attempts. ``body`` is hidden from ``repr`` since a
-    token request's body carries the client secret.
-    """
-
-    method: str
-    url: str
-    path: str
-    headers: Mapping[str, str]
-    body: bytes | None = attrs.field(default=None, repr=False)
-    idempotency_key: str | None = None
-    track_id: str | None = None
-
-    @property
-    def gzipped(self) -> bool:
-        return self.headers.get("Content-Encoding") == "gzip"
-
-    def with_gzip_body(self, compressed: bytes) -> PreparedRequest:
-        """The same request with ``compressed`` (gzip of ``body``) as its body."""
-        return attrs.evolve(
-            self, headers={**self.headers, "Content-Encoding": "gzip"}, body=compressed
-        )
 
 
 def _is_loopback(host: str) -> bool:
@@ -159,18 +127,6 @@ def normalize_base_url(base_url: object) -> str:
     return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
 
 
-def canonical_int(value: object) -> int | None:
-    """``value``'s plain ``int`` if it is an int (not a bool), else None.
-
-    ``int.__int__`` reads the stored number and returns an exact ``int``: an ``int``
-    subclass's own ``__int__``, ``__format__``, ``__str__`` or comparisons never run, so a
-    crafted id cannot change a request path (one steered a POST to ``/oauth/token``).
-    """
-    if isinstance(value, bool) or not isinstance(value, int):
-        return None
-    return int.__int__(value)
-
-
 def exact_str(value: object) -> object:
     """A ``str`` subclass as the plain ``str`` of its characters; anything else unchanged.
 
@@ -187,7 +143,7 @@ def validate_workflow_id(workflow_id: object) -> int:
     # bool is an int subclass; True as a workflow id is always a bug.
     value = canonical_int(workflow_id)
     if value is None or value <= 0:
-        shown = _shown(workflow_id) if value is None else _shown_int(value)
+        shown = shown_value(workflow_id) if value is None else shown_int(value)
         raise InvalidRequestError(
             "workflow_id",
             f"expected a positive int, got {shown}",
@@ -196,17 +152,12 @@ def validate_workflow_id(workflow_id: object) -> int:
     return validate_id_bound(value, "workflow_id")
 
 
-def _shown_int(value: int) -> str:
-    # str() of an int past Python's digit limit raises; a long one would flood a message.
-    return str(value) if -MAX_ID <= value <= MAX_ID else "an integer of more than 19 digits"
-
-
 def validate_id_bound(value: int, field: str) -> int:
     """``value`` if it can be an id (at most ``MAX_ID``), else ``InvalidRequestError``."""
     if value > MAX_ID:
         raise InvalidRequestError(
             field,
-            f"is {_shown_int(value)}, larger than any id ({MAX_ID})",
+            f"is {shown_int(value)}, larger than any id ({MAX_ID})",
             "pass the id Zuora returned",
         )
     return value
@@ -288,7 +239,7 @@ def validate_id_list(field: str, ids: Iterable[str] | None) -> str | None:
         )
     fix = f"pass a list of id strings, e.g. {field}=['8a8082...']"
     if isinstance(ids, Mapping | bytes | bytearray) or not isinstance(ids, Iterable):
-        raise InvalidRequestError(field, f"expected a list of ids, got {_shown(ids)}", fix)
+        raise InvalidRequestError(field, f"expected a list of ids, got {shown_value(ids)}", fix)
     try:
         given_ids = list(ids)
     except Exception as exc:  # noqa: BLE001 -- the caller's own iterable
@@ -299,7 +250,7 @@ def validate_id_list(field: str, ids: Iterable[str] | None) -> str | None:
         if not isinstance(value, str) or not value.strip() or "," in value:
             raise InvalidRequestError(
                 f"{field}[{index}]",
-                f"{_shown(value)} is not a single id",
+                f"{shown_value(value)} is not a single id",
                 "pass each id as its own non-empty string without commas",
             )
         if not value.isascii() or not value.isprintable():
@@ -308,63 +259,6 @@ def validate_id_list(field: str, ids: Iterable[str] | None) -> str | None:
             )
         values.append(value.strip())
     return ",".join(values) if values else None
-
-
-def _common_headers(
-    *,
-    entity_ids: str | None,
-    org_ids: str | None,
-    track_id: str | None,
-    extra: Mapping[str, str] | None,
-) -> dict[str, str]:
-    headers = {"Accept": JSON_CONTENT_TYPE, "Accept-Encoding": "gzip"}
-    if extra:
-        headers.update(extra)
-    if entity_ids:
-        headers["Zuora-Entity-Ids"] = entity_ids
-    if org_ids:
-        headers["Zuora-Org-Ids"] = org_ids
-    if track_id:
-        headers["Zuora-Track-Id"] = track_id
-    return headers
-
-
-def _path_segment(value: object) -> str:
-    """One path segment: an int as its canonical digits, text percent-encoded whole."""
-    number = canonical_int(value)
-    if number is not None:
-        if not -MAX_ID <= number <= MAX_ID:
-            raise InvalidRequestError(
-                "path", f"{_shown_int(number)} is not an id", "pass the id Zuora returned"
-            )
-        return str(number)
-    if not isinstance(value, str):
-        raise InvalidRequestError(
-            "path",
-            f"a path argument must be an int or a str, got {_shown(value)}",
-            "validate ids first",
-        )
-    text = str.__str__(value)  # the characters themselves, whatever a subclass overrides
-    if text in ("", ".", ".."):
-        # quote() leaves dots alone, and "." or ".." would move the request elsewhere.
-        raise InvalidRequestError("path", f"{text!r} is not an id", "pass the id itself")
-    if not _encodable_text(text):
-        raise InvalidRequestError("path", "contains a lone surrogate", "pass the id itself")
-    return quote(text, safe="")
-
-
-def _query_string(query: Sequence[tuple[str, str]]) -> str:
-    """``urlencode(query)`` of checked text: the builders check each value's meaning, and
-    this is the last word on what can be written in a URL at all."""
-    for name, value in query:
-        for text in (name, value):
-            if not isinstance(text, str) or not _encodable_text(text):
-                raise InvalidRequestError(
-                    f"query[{str.__str__(name) if isinstance(name, str) else '?'!r}]",
-                    "is not text that can be written in a URL (a lone surrogate?)",
-                    "pass plain text",
-                )
-    return urlencode(query)
 
 
 class RunRequests:
@@ -382,9 +276,9 @@ class RunRequests:
         org_ids: str | None = None,
         extra_headers: Mapping[str, str] | None = None,
     ) -> None:
-        self._path = f"/workflows/{_path_segment(workflow_id)}/run"
+        self._path = f"/workflows/{path_segment(workflow_id)}/run"
         self._url = base_url + self._path
-        self._headers = _common_headers(
+        self._headers = common_headers(
             entity_ids=entity_ids, org_ids=org_ids, track_id=None, extra=extra_headers
         )
         self._headers["Content-Type"] = JSON_CONTENT_TYPE
@@ -427,32 +321,6 @@ def prepare_run(
         extra_headers=extra_headers,
     )
     return requests.prepare(body, idempotency_key, track_id)
-
-
-def prepare_get(
-    *,
-    base_url: str,
-    path_template: str,
-    path_args: Sequence[str | int] = (),
-    query: Sequence[tuple[str, str]] = (),
-    method: str = "GET",
-    track_id: str | None = None,
-    entity_ids: str | None = None,
-    org_ids: str | None = None,
-    extra_headers: Mapping[str, str] | None = None,
-) -> PreparedRequest:
-    """A body-less request (GET, or PUT for stop); path arguments are percent-encoded."""
-    path = path_template.format(*(_path_segment(arg) for arg in path_args))
-    url = base_url + path + (f"?{_query_string(query)}" if query else "")
-    return PreparedRequest(
-        method=method,
-        url=url,
-        path=path,
-        headers=_common_headers(
-            entity_ids=entity_ids, org_ids=org_ids, track_id=track_id, extra=extra_headers
-        ),
-        track_id=track_id,
-    )
 
 
 def prepare_token(

@@ -22,8 +22,9 @@ from typing import Any
 import attrs
 
 from zuora_wf_async._core.api_errors import api_error
+from zuora_wf_async._core.prepared_request import PreparedRequest
 from zuora_wf_async._core.ratelimit import parse_retry_after
-from zuora_wf_async._core.requests import TOKEN_PATH, PreparedRequest, shown_value
+from zuora_wf_async._core.requests import TOKEN_PATH, shown_value
 from zuora_wf_async._core.responses import RawResponse
 from zuora_wf_async._errors import (
     IdempotencyInProgressError,

@@ -11,12 +11,8 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
-from zuora_wf_async._core.requests import (
-    PreparedRequest,
-    exact_str,
-    shown_value,
-    validate_idempotency_key,
-)
+from zuora_wf_async._core.prepared_request import PreparedRequest
+from zuora_wf_async._core.requests import exact_str, shown_value, validate_idempotency_key
 from zuora_wf_async._core.workflow_fields import (
     RequestTarget,
     checked_text,

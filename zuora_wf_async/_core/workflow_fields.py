@@ -19,14 +19,16 @@ from typing import Any, Final
 
 import attrs
 
-from zuora_wf_async._core.requests import (
+from zuora_wf_async._core.prepared_request import (
     JSON_CONTENT_TYPE,
     MAX_ID_DIGITS,
     PreparedRequest,
+    prepare_get,
+)
+from zuora_wf_async._core.requests import (
     encodable_text,
     encode_json,
     exact_str,
-    prepare_get,
     shown_value,
     validate_id_bound,
     validate_idempotency_key,
