@@ -11,7 +11,8 @@ import gc
 import json
 
 from zuora_wf_async.testing import FakeZuora, Headers, ManualClock
-from zuora_wf_async.testing._backend import Answer, Incoming
+from zuora_wf_async.testing._backend import Answer
+from zuora_wf_async.testing._records import Incoming
 
 RUNS = 200
 

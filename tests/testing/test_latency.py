@@ -10,7 +10,8 @@ import asyncio
 import json
 
 from zuora_wf_async.testing import FakeZuora, Headers
-from zuora_wf_async.testing._backend import Answer, Incoming
+from zuora_wf_async.testing._backend import Answer
+from zuora_wf_async.testing._records import Incoming
 
 HOUR = 3600.0
 

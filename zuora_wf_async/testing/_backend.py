@@ -8,9 +8,8 @@ its place until answered, and waits while ``pause_requests()`` is in force); 7. 
 -> 404/405; 8. documented header limits -> 400; 9. the endpoint, with a ``slow`` fault's
 delay before the work (after claiming the idempotency key) or after it (``record_first``);
 10. ``error_after_record`` -> 5xx, ``drop_after_record`` -> no answer.
-
-The endpoints that take an ``Idempotency-Key`` (run, task rerun, PATCH of a workflow, both
-imports) share one key store: the first answer under a key is replayed to every repeat.
+Steps 7 to 9, what the endpoints do, are in ``_endpoints``; the delays that closing the
+fake ends early, in ``_delays``.
 """
 
 from __future__ import annotations
@@ -18,60 +17,24 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Any, Final
+from collections.abc import Callable, Iterable
 
 import attrs
 
 from ._definitions import DEFAULT_WORKFLOW_IDS, DefinitionStore
+from ._delays import Delays
+from ._endpoints import Endpoints
 from ._faults import Decision, Endpoint, Fault, FaultEngine, FaultKind
-from ._idempotency import Claimed, Fingerprint, IdempotencyStore, InProgress, Mismatch, Replay
-from ._limits import invalid_headers
-from ._records import Execution, Headers, InjectedFault, RecordedRequest
-from ._replies import (
-    in_progress,
-    key_mismatch,
-    not_found,
-    server_error,
-    throttled,
-    too_many_in_flight,
-)
+from ._idempotency import IdempotencyStore
+from ._records import Execution, Headers, Incoming, InjectedFault, RecordedRequest
+from ._replies import server_error, throttled, too_many_in_flight
 from ._routes import Route, route_for
 from ._runs import RunStore
 from ._tenant import TenantLimits
 from ._tokens import TokenStore, unauthorized
-from ._wire import (
-    DROP,
-    BodyError,
-    Drop,
-    Reply,
-    decode_for_record,
-    encode,
-    errors_body,
-    is_form,
-    json_reply,
-    parse_json_object,
-)
+from ._wire import DROP, Drop, Reply, decode_for_record, encode
 
-__all__ = ["KEYED", "Answer", "Backend", "Incoming"]
-
-# The endpoints besides run whose POST or PATCH takes an Idempotency-Key.
-KEYED: Final = frozenset({"update_workflow", "rerun_task", "import", "import_version"})
-
-
-@attrs.frozen(kw_only=True)
-class Incoming:
-    method: str
-    path: str
-    query: Mapping[str, str]
-    headers: Headers
-    raw_body: bytes
-    # Every (name, value) in order: a repeated name (``tags[]``) appears once per value.
-    query_pairs: tuple[tuple[str, str], ...] = ()
-    # The event loop's time (``loop.time()``) when the request arrived: a run's ``latency``
-    # counts from here, so the time spent reading and checking it is part of the latency,
-    # not added to it. None: from when the run's work starts.
-    arrived_at: float | None = None
+__all__ = ["Answer", "Backend"]
 
 
 @attrs.frozen
@@ -105,16 +68,12 @@ class Backend:
         self._runs = runs
         self._definitions = DefinitionStore(runs.wall, runs.allocate_definition_id)
         self._limits = limits or TenantLimits()
-        self._canonical_host = canonical_host
         #: API requests of the tenant being served now (the concurrency limit's count).
         self.tenant_in_flight = 0
         self.peak_tenant_in_flight = 0
         self._requests_open = asyncio.Event()
         self._requests_open.set()
         self._faults = faults
-        self._idempotency = idempotency
-        self._replay_status = replay_status
-        self._latency = latency
         self.requests: list[RecordedRequest] = []
         self.executions: list[Execution] = []
         self.faults_injected: list[InjectedFault] = []
@@ -126,8 +85,20 @@ class Backend:
         self._changed = asyncio.Event()
         self._open = asyncio.Event()
         self._open.set()
-        self._closing = asyncio.Event()
-        self._sleepers: set[asyncio.Future[None]] = set()
+        self._delays = Delays()
+        self._endpoints = Endpoints(
+            clock=clock,
+            tokens=tokens,
+            runs=runs,
+            definitions=self._definitions,
+            idempotency=idempotency,
+            replay_status=replay_status,
+            latency=latency,
+            canonical_host=canonical_host,
+            delays=self._delays,
+            runs_open=self._open,
+            executions=self.executions,
+        )
         for workflow_id in workflows:
             self.add_workflow(workflow_id)
 
@@ -162,38 +133,13 @@ class Backend:
         self._changed.set()
 
     def _reopen(self) -> None:
-        self._closing.clear()
+        self._delays.reopen()
 
     def _shutdown(self) -> None:
         """End every fake delay and pause early so closing never waits for them."""
-        self._closing.set()
         self._open.set()
         self._requests_open.set()
-        for sleeper in self._sleepers:
-            _wake(sleeper)
-
-    async def _sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            await self._sleep_until(asyncio.get_running_loop().time() + seconds)
-
-    async def _sleep_until(self, deadline: float) -> None:
-        """Wait until the loop's clock reads ``deadline`` (never earlier); closing ends it.
-
-        One timer and one future per wait: ``asyncio.timeout`` would cancel the task to end
-        the wait, several times the work, and under a batch of thousands of runs the fake's
-        own time per request is what a client measures as extra latency.
-        """
-        loop = asyncio.get_running_loop()
-        if self._closing.is_set() or deadline <= loop.time():
-            return
-        woken: asyncio.Future[None] = loop.create_future()
-        self._sleepers.add(woken)
-        timer = loop.call_at(deadline, _wake, woken)
-        try:
-            await woken
-        finally:
-            timer.cancel()
-            self._sleepers.discard(woken)
+        self._delays.end_all()
 
     def _track_endpoint(self, endpoint: str, delta: int) -> None:
         counts = self.in_flight_by_endpoint
@@ -316,7 +262,7 @@ class Backend:
         fault = decision.fault
         delay_before, delay_after = _slow_delays(fault)
         reply = await self._serve(incoming, route, record, delay_before)
-        await self._sleep(delay_after)
+        await self._delays.sleep(delay_after)
         if fault is not None and fault.kind == "error_after_record":
             return server_error(fault.status, fault.body)
         if fault is not None and fault.kind == "drop_after_record":
@@ -359,7 +305,7 @@ class Backend:
                 return unauthorized()
             tenant = found
         if not route.needs_auth:
-            return await self._endpoint(incoming, route, record, tenant, delay)
+            return await self._endpoints.serve(incoming, route, record, tenant, delay)
         if self.tenant_in_flight >= self._limits.concurrency:
             return too_many_in_flight(self._limits.concurrency)
         self.tenant_in_flight += 1
@@ -367,31 +313,10 @@ class Backend:
         self._notify()
         try:
             await self._requests_open.wait()
-            return await self._endpoint(incoming, route, record, tenant, delay)
+            return await self._endpoints.serve(incoming, route, record, tenant, delay)
         finally:
             self.tenant_in_flight -= 1
             self._notify()
-
-    async def _endpoint(
-        self, incoming: Incoming, route: Route, record: RecordedRequest, tenant: str, delay: float
-    ) -> Reply:
-        if route.endpoint == "unknown":
-            return not_found(route.allow)
-        invalid = invalid_headers(incoming.headers)
-        if invalid is not None:
-            return invalid
-        if route.endpoint == "run":
-            return await self._run(incoming, route, record, tenant, delay)
-        if route.endpoint in KEYED:
-            return await self._keyed(incoming, route, record, tenant, delay)
-        await self._sleep(delay)
-        return self._simple(incoming, route)
-
-    def _origin(self, incoming: Incoming) -> str:
-        """Where ``next_page`` links point: the canonical host if set, else the request's."""
-        if self._canonical_host is not None:
-            return self._canonical_host
-        return f"http://{incoming.headers.get('Host') or '127.0.0.1'}"
 
     def add_workflow(
         self,
@@ -415,192 +340,8 @@ class Backend:
             workflow_id, self._clock(), name=name, callout=callout_trigger, active=active
         )
 
-    def _simple(self, incoming: Incoming, route: Route) -> Reply:
-        now = self._clock()
-        endpoint, query = route.endpoint, incoming.query
-        if endpoint == "token":
-            return self._tokens.token_reply(incoming.headers, _form(incoming), now)
-        if endpoint == "tasks":
-            return self._runs.tasks_reply(incoming.query_pairs, now, self._origin(incoming))
-        if endpoint == "list_workflows":
-            return self._definitions.list_reply(query, self._origin(incoming))
-        if endpoint == "task_usage":
-            return self._runs.book.usage_reply(self._runs.base_tasks(now), query)
-        if endpoint == "update_tasks":
-            try:
-                body = parse_json_object(
-                    incoming.raw_body, incoming.headers.get("Content-Encoding")
-                )
-            except BodyError as exc:
-                return json_reply(400, errors_body(400, str(exc), "Task"))
-            return self._runs.book.batch_update_reply(self._runs.tasks_now(now), body)
-        assert route.param is not None  # noqa: S101  # every other route captures an id
-        param = route.param
-        simple = {
-            "get_run": lambda: self._runs.detail_reply(param, now),
-            "stop": lambda: self._runs.stop_reply(param, now),
-            "get_task": lambda: self._runs.book.get_reply(self._runs.tasks_now(now), param),
-            "delete_version": lambda: self._definitions.delete_version_reply(param),
-            "get_workflow": lambda: self._definitions.get_reply(param),
-            "delete_workflow": lambda: self._definitions.delete_reply(param),
-            "list_versions": lambda: self._definitions.versions_reply(param),
-            "export": lambda: self._definitions.export_reply(param, query.get("version")),
-        }
-        return simple[endpoint]()
-
-    async def _keyed(
-        self, incoming: Incoming, route: Route, record: RecordedRequest, tenant: str, delay: float
-    ) -> Reply:
-        """An endpoint that takes an Idempotency-Key other than run: PATCH, rerun, imports."""
-        try:
-            body = parse_json_object(incoming.raw_body, record.content_encoding)
-        except BodyError as exc:
-            return json_reply(400, errors_body(400, str(exc)))
-        key = incoming.headers.get("Idempotency-Key") or None
-        if key is not None:
-            # The query is part of the request: an import under another version is another.
-            target = (
-                incoming.path + "?" + "&".join(f"{k}={v}" for k, v in sorted(incoming.query_pairs))
-            )
-            fingerprint = Fingerprint(tenant, incoming.method.upper(), target, body)
-            outcome = self._idempotency.begin(key, fingerprint, self._clock())
-            if isinstance(outcome, Replay):
-                return self._replay(outcome.reply)
-            if isinstance(outcome, InProgress):
-                return in_progress()
-            if isinstance(outcome, Mismatch):
-                return key_mismatch()
-        return await self._guarded(key, self._keyed_work(incoming, route, body, delay))
-
-    async def _keyed_work(
-        self, incoming: Incoming, route: Route, body: dict[str, Any], delay: float
-    ) -> Reply:
-        await self._sleep(delay)
-        now = self._clock()
-        query = incoming.query
-        if route.endpoint == "import":
-            return self._definitions.import_reply(body, query, now)
-        assert route.param is not None  # noqa: S101  # the other keyed routes capture an id
-        if route.endpoint == "rerun_task":
-            tasks = self._runs.tasks_now(now)
-            return self._runs.book.rerun_reply(tasks, route.param, now, self._runs.rerun_failures)
-        param = route.param
-        if route.endpoint == "update_workflow":
-            return self._definitions.update_reply(param, body, now)
-        return self._definitions.import_reply(body, query, now, under=param)
-
-    async def _run(
-        self,
-        incoming: Incoming,
-        route: Route,
-        record: RecordedRequest,
-        tenant: str,
-        delay: float,
-    ) -> Reply:
-        assert route.param is not None  # noqa: S101  # the run route captures workflow_id
-        if not route.param.isdigit():
-            return json_reply(404, errors_body(404, f"Workflow '{route.param}' is not found"))
-        workflow_id = int(route.param)
-        try:
-            params = _run_params(incoming, record)
-        except BodyError as exc:
-            return json_reply(400, errors_body(400, str(exc)))
-        key = incoming.headers.get("Idempotency-Key") or None
-        if key is not None:
-            fingerprint = Fingerprint(tenant, incoming.method.upper(), incoming.path, params)
-            outcome = self._idempotency.begin(key, fingerprint, self._clock())
-            if isinstance(outcome, Replay):
-                return self._replay(outcome.reply)
-            if isinstance(outcome, InProgress):
-                return in_progress()
-            if isinstance(outcome, Mismatch):
-                return key_mismatch()
-            assert isinstance(outcome, Claimed)  # noqa: S101  # the union is exhausted
-        return await self._guarded(key, self._execute(workflow_id, params, key, incoming, delay))
-
-    async def _guarded(self, key: str | None, work: Awaitable[Reply]) -> Reply:
-        # A claim whose work never finished (the task was cancelled, the fake closed) must
-        # not block the key forever: release it so the client's retry can do the work.
-        try:
-            reply = await work
-        except BaseException:
-            if key is not None:
-                self._idempotency.release(key)
-            raise
-        if key is not None:
-            self._idempotency.complete(key, reply)
-        return reply
-
-    async def _execute(
-        self,
-        workflow_id: int,
-        params: dict[str, Any],
-        key: str | None,
-        incoming: Incoming,
-        delay: float,
-    ) -> Reply:
-        # The latency counts from the request's arrival: 50 ms means answered 50 ms after
-        # it came in, however long reading and checking it took.
-        arrived = incoming.arrived_at
-        if arrived is None:
-            arrived = asyncio.get_running_loop().time()
-        await self._sleep_until(arrived + delay + self._latency)
-        await self._open.wait()
-        now = self._clock()
-        callout: bool | None = None
-        active = True
-        if not self._runs.is_run(workflow_id):
-            # Only a definition that exists runs, as at Zuora (UNCONFIRMED: the body).
-            definition = self._definitions.find(workflow_id)
-            if definition is None:
-                return json_reply(404, errors_body(404, f"Workflow {workflow_id} is not found"))
-            callout, active = definition.callout_trigger, definition.status == "Active"
-        reply, run = self._runs.run_reply(
-            workflow_id, params, now, callout_enabled=callout, active=active
-        )
-        if run is not None:
-            self.executions.append(
-                Execution(
-                    run_id=run.id,
-                    workflow_id=workflow_id,
-                    params=params,
-                    idempotency_key=key,
-                    track_id=incoming.headers.get("Zuora-Track-Id"),
-                    created_at=now,
-                )
-            )
-        return reply
-
-    def _replay(self, stored: Reply) -> Reply:
-        if self._replay_status == 409 and stored.status == 200:
-            return stored.with_status(409)
-        return stored
-
-
-def _wake(sleeper: asyncio.Future[None]) -> None:
-    if not sleeper.done():
-        sleeper.set_result(None)
-
 
 def _slow_delays(fault: Fault | None) -> tuple[float, float]:
     if fault is None or fault.kind != "slow":
         return 0.0, 0.0
     return (0.0, fault.delay) if fault.record_first else (fault.delay, 0.0)
-
-
-def _run_params(incoming: Incoming, record: RecordedRequest) -> dict[str, Any]:
-    """A run's parameters: the JSON object the record decoded already (a copy, so the
-    record stays as received), else the body parsed by the run's own rules."""
-    if type(record.body) is dict and not is_form(incoming.headers.get("Content-Type")):
-        return dict(record.body)
-    return parse_json_object(incoming.raw_body, record.content_encoding)
-
-
-def _form(incoming: Incoming) -> dict[str, str] | None:
-    content_type = incoming.headers.get("Content-Type", "")
-    if content_type.split(";")[0].strip().lower() != "application/x-www-form-urlencoded":
-        return None
-    decoded = decode_for_record(
-        incoming.raw_body, incoming.headers.get("Content-Encoding"), content_type
-    )
-    return decoded if isinstance(decoded, dict) else None

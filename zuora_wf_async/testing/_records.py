@@ -12,7 +12,7 @@ from typing import Any, overload
 
 import attrs
 
-__all__ = ["Execution", "Headers", "InjectedFault", "RecordedRequest"]
+__all__ = ["Execution", "Headers", "Incoming", "InjectedFault", "RecordedRequest"]
 
 
 class Headers(Mapping[str, str]):
@@ -157,3 +157,20 @@ class InjectedFault:
     endpoint: str
     request_index: int
     at: float
+
+
+@attrs.frozen(kw_only=True)
+class Incoming:
+    """A request as the fake received it, before anything was checked."""
+
+    method: str
+    path: str
+    query: Mapping[str, str]
+    headers: Headers
+    raw_body: bytes
+    # Every (name, value) in order: a repeated name (``tags[]``) appears once per value.
+    query_pairs: tuple[tuple[str, str], ...] = ()
+    # The event loop's time (``loop.time()``) when the request arrived: a run's ``latency``
+    # counts from here, so the time spent reading and checking it is part of the latency,
+    # not added to it. None: from when the run's work starts.
+    arrived_at: float | None = None

@@ -18,11 +18,11 @@ from typing import Any, Final, Self
 import attrs
 from aiohttp import web
 
-from ._backend import Backend, Incoming
+from ._backend import Backend
 from ._definitions import DEFAULT_WORKFLOW_IDS
 from ._faults import FaultEngine, FaultPlan
 from ._idempotency import IdempotencyStore
-from ._records import Headers
+from ._records import Headers, Incoming
 from ._runs import Lifecycle, RunStore, WorkflowConfig
 from ._tenant import TenantLimits, TenantQuota
 from ._tokens import TokenStore
