@@ -232,7 +232,7 @@ async def test_a_process_stalled_past_its_lease_asks_again_before_sending(valkey
         held = [await me.acquire(), await me.acquire()]
         assert all(isinstance(lease, Lease) and lease.shared for lease in held)
         waiting = asyncio.ensure_future(me.acquire())  # a third request of ours waits
-        await until(lambda: me._waiters, within=10, what="our request queued")
+        await until(lambda: me.waiters, within=10, what="our request queued")
         # Another process wants the tenant's two slots; it gets them when our lease ends.
         other = await asyncio.create_subprocess_exec(
             sys.executable,

@@ -23,7 +23,7 @@ from zuora_wf_async._shared import (
     SharedLimits,
     SharedLimitsError,
     SlotWaitExpired,
-    _gate,
+    _courier,
 )
 
 TENANT = "https://rest.test.zuora.com"
@@ -46,8 +46,8 @@ async def held_in_store(redis_client, g):
 
 async def flush(g):
     """Wait until every queued call of ``g`` has run."""
-    if g._courier is not None:
-        await asyncio.gather(g._courier)
+    if g._courier.task is not None:
+        await asyncio.gather(g._courier.task)
 
 
 async def test_processes_share_one_tenant_semaphore(valkey, redis_client):
@@ -380,7 +380,7 @@ async def test_a_process_holding_slots_and_waiting_for_more_counts_once(valkey):
         assert all(isinstance(lease, Lease) for lease in held)
         assert await try_acquire(a) is None  # full: a now waits
         assert await try_acquire(b) is None  # and b too
-        assert (a._keep, b._keep) == (4, 4)
+        assert (a.keep, b.keep) == (4, 4)
         # Above its share, a process gives a freed slot back; at its share, it keeps it.
         a.release(held[0], status=200, info=None)
         assert a.held == 4  # parked for a's next request, not handed back to Redis
@@ -465,7 +465,7 @@ async def test_a_process_alone_parks_its_slots_without_waking_the_courier(valkey
 
 async def test_a_hand_off_does_not_wake_a_courier_asleep_until_the_flush(valkey, monkeypatch):
     # Nothing timed here: the lazy flush (and the ask after a refusal) are 30 s away.
-    monkeypatch.setattr(_gate, "_LAZY_FLUSH_SECONDS", 30.0)
+    monkeypatch.setattr(_courier, "_LAZY_FLUSH_SECONDS", 30.0)
     g = gate(valkey.url, tenant=1)
     try:
         lease = await try_acquire(g)
@@ -475,9 +475,9 @@ async def test_a_hand_off_does_not_wake_a_courier_asleep_until_the_flush(valkey,
         g.release(lease, status=200, info=None)  # handed over; the success is yet to tell
         lease = await first
         await _yield_until(lambda: _asleep(g))
-        assert g._courier_sleeps_until == g._flush_at  # the deadline itself, not past it
+        assert g._courier.sleeps_until == g._courier.flush_at  # the deadline itself, not past it
         second = asyncio.ensure_future(g.acquire())
-        await _yield_until(lambda: any(not waiter.done() for waiter in g._waiters))
+        await _yield_until(lambda: any(not waiter.done() for waiter in g.waiters))
         wakes = g.courier_wakes
         g.release(lease, status=200, info=None)
         assert isinstance(await second, Lease)
@@ -496,7 +496,7 @@ def _gave_back(g):
 
 
 def _asleep(g):
-    return g._courier is not None and g._courier_sleeps_until != -math.inf
+    return g._courier.task is not None and g._courier.sleeps_until != -math.inf
 
 
 async def _yield_until(condition, *, timeout=10.0):
