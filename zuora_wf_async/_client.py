@@ -107,7 +107,7 @@ class WorkflowClient:
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         rng: random.Random | None = None,
         poll_concurrency: int | None = None,
-        tracer_provider: Any = None,  # OpenTelemetry options: see _telemetry.py
+        tracer_provider: Any = None,  # OpenTelemetry options: see _telemetry/
         meter_provider: Any = None,
         propagate_trace_context: bool = False,
         shared_limits: str | SharedLimits | None = None,

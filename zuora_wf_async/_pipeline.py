@@ -95,7 +95,7 @@ class Pipeline:
         clock: Callable[[], float],
         sleep: Callable[[float], Awaitable[object]],
         random: Callable[[], float],
-        telemetry: Telemetry = NO_TELEMETRY,  # OpenTelemetry seam (_telemetry.py)
+        telemetry: Telemetry = NO_TELEMETRY,  # OpenTelemetry seam (_telemetry/)
     ) -> None:
         self.base_url = base_url
         self.auth = auth
@@ -125,7 +125,7 @@ class Pipeline:
         self._tenant: SharedGate | None = None  # the tenant-wide slots, with shared_limits
         self.tokens: TokenCache | None = None
         self._held = HeldSecrets()  # the auth's secrets, once open (see ensure_open)
-        # OpenTelemetry (_telemetry.py): a span per call and per attempt, and metrics.
+        # OpenTelemetry (_telemetry/): a span per call and per attempt, and metrics.
         self.telemetry = telemetry
         telemetry.watch(self)
 

@@ -6,7 +6,8 @@ import asyncio
 
 from opentelemetry import trace
 
-from zuora_wf_async import OAuthCredentials, RunRequest, WorkflowClient, _telemetry
+from zuora_wf_async import OAuthCredentials, RunRequest, WorkflowClient
+from zuora_wf_async._telemetry import batch_trace
 from zuora_wf_async.testing import FakeZuora, Fault, FaultPlan, ManualClock
 
 
@@ -21,7 +22,7 @@ def _client(fake: FakeZuora, otel, **options) -> WorkflowClient:
 
 
 async def test_a_big_batch_traces_its_first_items_only_and_counts_them_all(otel):
-    items = _telemetry.BATCH_TRACED_ITEMS + 30
+    items = batch_trace.BATCH_TRACED_ITEMS + 30
     async with FakeZuora() as fake, _client(fake, otel) as zuora:
         tracer = otel.tracer_provider.get_tracer("the-service")
         with tracer.start_as_current_span("nightly-job") as job:
@@ -36,17 +37,17 @@ async def test_a_big_batch_traces_its_first_items_only_and_counts_them_all(otel)
     assert batch.attributes["zuora.batch.total"] == items
     assert batch.attributes["zuora.batch.items"] == items
     assert batch.attributes["zuora.batch.failed"] == 0
-    assert batch.attributes["zuora.batch.traced_items"] == _telemetry.BATCH_TRACED_ITEMS
+    assert batch.attributes["zuora.batch.traced_items"] == batch_trace.BATCH_TRACED_ITEMS
     calls = otel.children(batch)
-    assert [call.name for call in calls] == ["run_workflow"] * _telemetry.BATCH_TRACED_ITEMS
+    assert [call.name for call in calls] == ["run_workflow"] * batch_trace.BATCH_TRACED_ITEMS
     # The untraced items built no span anywhere, yet every item was counted.
-    assert len(otel.named("run_workflow")) == _telemetry.BATCH_TRACED_ITEMS
+    assert len(otel.named("run_workflow")) == batch_trace.BATCH_TRACED_ITEMS
     assert otel.total("zuora.client.batch.items", zuora__outcome="success") == items
     assert otel.total("zuora.client.requests", zuora__operation="run_workflow") == items
 
 
 async def test_failures_past_the_traced_items_are_bounded_events(otel, monkeypatch):
-    monkeypatch.setattr(_telemetry, "BATCH_TRACED_ITEMS", 3)
+    monkeypatch.setattr(batch_trace, "BATCH_TRACED_ITEMS", 3)  # the module that reads it
     plan = FaultPlan(rules=[Fault.error_before_record(400, on=[2, 6, 8])])
     async with FakeZuora(faults=plan) as fake, _client(fake, otel) as zuora:
         stream = zuora.stream_runs(396, ({"n": n} for n in range(10)), window=1)
