@@ -15,6 +15,7 @@ import attrs
 
 from zuora_wf_async._batch.journal import BatchJournal
 from zuora_wf_async._batch.outcomes import Progress
+from zuora_wf_async._core.bodies import shown_value
 from zuora_wf_async._core.polling import (
     DEFAULT_MAX_POLL_INTERVAL,
     DEFAULT_POLL_INTERVAL,
@@ -31,10 +32,9 @@ ProgressFn = Callable[[Progress], object]
 
 
 def _shown(value: object) -> str:
-    """A value in a message: short, and never the caller's own ``repr`` code."""
-    if value is None or isinstance(value, bool | int | float):
-        return repr(value)[:40]
-    return f"a {type(value).__name__}"
+    """A value in a message: short, and never the caller's own ``repr`` code (nor the
+    ``repr`` of a 5,000-digit int, which raises): the encoder's one rule for this."""
+    return shown_value(value)
 
 
 def _check(test: Callable[[Any], bool], problem: str, fix: str) -> Any:
