@@ -1,6 +1,7 @@
 """``BatchJournal``: an open, locked journal and what it says so far, per key.
 
-The lines it writes and reads are described in ``journal_lines.py``; the lock in
+The lines it writes and reads, and the rules that make a resume safe, are described in
+``journal_lines.py``; what it knows per key in ``journal_state.py``; the lock in
 ``journal_lock.py``; a batch that reads its items through a journal in ``resume.py``.
 """
 
@@ -29,9 +30,6 @@ from zuora_wf_async._batch.resume import journaled_items
 from zuora_wf_async._errors import InvalidRequestError, ZuoraError
 
 __all__ = ["BatchJournal", "JournalBusyError", "JournalError", "Plan", "key_digest"]
-
-
-# -- the journal -------------------------------------------------------------------------
 
 
 class BatchJournal:
