@@ -1225,7 +1225,8 @@ def _one_process_markdown(document: dict[str, Any]) -> str:
         "order of the table; a ratio to raw-40 is taken within its round, and the row shows "
         "the median over rounds and every round (the load average at each start in "
         "brackets)",
-        "- the bare loop retries a 429 at once; the library waits the `Retry-After`",
+        "- a 429 waits its `Retry-After` before it is sent again, in the bare loop as in the "
+        "library",
         *(
             [
                 f"- each scenario waited (at most {settings['idle_wait']:g} s) until the CPUs "
