@@ -80,6 +80,7 @@ def console_commands(text: str) -> list[list[str]]:
     """The ``zuora-wf`` command lines inside the ```console blocks of a page."""
     found: list[list[str]] = []
     inside = False
+    pending = ""  # a command continued on the next line with a trailing backslash
     for line in text.splitlines():
         stripped = line.strip()
         if not inside:
@@ -88,6 +89,10 @@ def console_commands(text: str) -> list[list[str]]:
         if stripped.startswith("```"):
             inside = False
             continue
+        if stripped.endswith("\\"):
+            pending += stripped[:-1] + " "
+            continue
+        stripped, pending = pending + stripped, ""
         command = stripped.removeprefix("$ ").split("  #", 1)[0]
         words = shlex.split(command)
         if words[:2] == ["uv", "run"]:
@@ -119,3 +124,9 @@ def test_each_documented_command_uses_real_flags(page, words):
     for word in words[1:]:
         if word.startswith("--"):
             assert word.split("=", 1)[0] in known, f"{page}: zuora-wf {words[0]} has no {word}"
+
+
+def test_a_command_continued_with_a_backslash_is_read_whole():
+    page = "```console\n$ uv run zuora-wf batch 396 \\\n    --input rows.csv\n```\n"
+
+    assert console_commands(page) == [["batch", "396", "--input", "rows.csv"]]
