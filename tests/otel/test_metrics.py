@@ -8,7 +8,6 @@ import pytest
 
 from zuora_wf_async import (
     OAuthCredentials,
-    RateLimitError,
     RetryPolicy,
     ServerError,
     WorkflowClient,
