@@ -35,7 +35,7 @@ from zuora_wf_async import InvalidRequestError, ZuoraError, __version__
 
 from ._batch_rows import BatchOptions, dry_run
 from ._commands import add_tasks_command, cmd_get, cmd_run, cmd_stop, cmd_tasks, cmd_wait
-from ._config import UsageError, add_connection_options, make_client
+from ._config import UsageError, add_connection_options, make_client, number_argument
 from ._exits import FAILED, INTERRUPTED, USAGE, WRITE_FAILED, FailedError, WriteError
 from ._flags import add_renamed, deprecation_warnings
 from ._inputs import KeyScheme
@@ -63,20 +63,7 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
-def _number(kind: type[int] | type[float], minimum: float) -> Callable[[str], Any]:
-    def parse(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"expected a number >= {minimum}, got {text}")
-        return value
-
-    return parse
-
-
-_count, _seconds = _number(int, 1), _number(float, 0)
+_count, _seconds = number_argument(int, 1), number_argument(float, 0)
 
 
 @functools.cache  # parse_args leaves it as it was; built once, not per call of run_command
@@ -145,7 +132,9 @@ def _parser() -> argparse.ArgumentParser:
     add_connection_options(batch)
 
     fake = commands.add_parser("fake-server", help="serve FakeZuora on 127.0.0.1")
-    fake.add_argument("--port", type=_number(int, 0), default=0, help="default: a free port")
+    fake.add_argument(
+        "--port", type=number_argument(int, 0), default=0, help="default: a free port"
+    )
     fake.add_argument("--faults", metavar="SPEC", help="e.g. error_before_record:503:p=0.05")
     fake.add_argument("--seed", type=int, default=0, help="seed of the fault plan (0)")
     fake.add_argument("--latency", type=_seconds, default=0.0, help="seconds per run request")
@@ -153,14 +142,14 @@ def _parser() -> argparse.ArgumentParser:
     fake.add_argument("--processing-seconds", type=_seconds, default=0.0, help="then Processing")
     fake.add_argument(
         "--concurrency-limit",
-        type=_number(int, 1),
+        type=number_argument(int, 1),
         default=40,
         metavar="N",
         help="the tenant's requests in flight at once; over it, a 429 (40, as at Zuora)",
     )
     fake.add_argument(
         "--workflow",
-        type=_number(int, 1),
+        type=number_argument(int, 1),
         action="append",
         default=[],
         metavar="ID",

@@ -12,6 +12,7 @@ import argparse
 import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from zuora_wf_async import (
     BearerToken,
@@ -32,6 +33,7 @@ __all__ = [
     "add_connection_options",
     "add_tuning_options",
     "make_client",
+    "number_argument",
     "tuning",
 ]
 
@@ -148,6 +150,21 @@ def add_tuning_options(parser: argparse.ArgumentParser) -> None:
             help=f"{text}; env {variable}",
             type=str,  # parsed by tuning(), which names the flag or the variable
         )
+
+
+def number_argument(kind: type[int] | type[float], minimum: float) -> Callable[[str], Any]:
+    """An argparse ``type=``: ``kind(text)``, at least ``minimum``; one line when it is not."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected a number >= {minimum}, got {text}")
+        return value
+
+    return parse
 
 
 def _number(text: str, source: str, kind: type[int] | type[float], minimum: float) -> float:

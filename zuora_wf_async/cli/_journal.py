@@ -1,4 +1,5 @@
-"""The batch's flags, and the operator commands that read a journal: ``report`` and ``stop``.
+"""The batch's flags, and the operator commands that read a journal: ``report`` and ``stop``
+(``stop`` itself is in ``_batch_stop``).
 
 ``zuora-wf batch report JOURNAL`` reads a journal (without its lock, so beside a live
 batch too) and prints counts, failures grouped by error and the slowest rows, or with
@@ -12,12 +13,10 @@ Processing, journaling each answer. The journal's format is described in
 from __future__ import annotations
 
 import argparse
-import asyncio
 import csv
 import heapq
 import json
 import sys
-import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
@@ -25,17 +24,16 @@ from typing import Any, TextIO
 
 import attrs
 
-from zuora_wf_async import WorkflowClient, ZuoraError
-from zuora_wf_async._batch.journal import BatchJournal, JournalBusyError, key_digest
+from zuora_wf_async._batch.journal import key_digest
 from zuora_wf_async._batch.journal_lines import read_journal
 
-from ._config import UsageError, add_connection_options, add_tuning_options
+from ._batch_stop import cmd_stop
+from ._config import UsageError, add_connection_options, add_tuning_options, number_argument
 
 __all__ = ["JOURNAL_COMMANDS", "add_batch_options", "journal_parser"]
 
 SLOWEST = 10
 EXAMPLES = 5  # rows named per failure group
-ACTIVE = ("Queued", "Processing")
 COLUMNS = (
     "key",
     "row",
@@ -53,22 +51,9 @@ COLUMNS = (
 )
 
 
-def _positive(kind: type[int] | type[float], minimum: float) -> Callable[[str], Any]:
-    def parse(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"expected a number >= {minimum}, got {text}")
-        return value
-
-    return parse
-
-
 def add_batch_options(batch: argparse.ArgumentParser) -> None:
     """The flags of ``zuora-wf batch WORKFLOW_ID``."""
-    batch.add_argument("workflow_id", type=_positive(int, 1), metavar="WORKFLOW_ID")
+    batch.add_argument("workflow_id", type=number_argument(int, 1), metavar="WORKFLOW_ID")
     batch.add_argument(
         "--input",
         type=Path,
@@ -109,7 +94,7 @@ def add_batch_options(batch: argparse.ArgumentParser) -> None:
     )
     batch.add_argument(
         "--wait-timeout",
-        type=_positive(float, 0),
+        type=number_argument(float, 0),
         default=3600.0,
         help="per run, with --wait (3600 s)",
     )
@@ -352,90 +337,6 @@ async def cmd_report(args: argparse.Namespace, _make_client: Callable[..., Any])
         code = 0
     out.flush()
     return code
-
-
-# -- stop ----------------------------------------------------------------------------------
-
-
-def _open_locked(path: Path) -> BatchJournal:
-    header: dict[str, Any] | None = None
-    for _number, record in read_journal(path):
-        header = record
-        break
-    if header is None:
-        raise UsageError(f"{path} is empty or missing: no header line")
-    try:
-        return BatchJournal.open(
-            path,
-            workflow_id=header["workflow_id"],
-            key_scheme=header["key_scheme"],
-            batch_id=header.get("batch_id"),
-        )
-    except JournalBusyError as exc:
-        raise UsageError(f"{exc}; stop that batch before its runs") from None
-
-
-async def _stop_one(
-    client: WorkflowClient, journal: BatchJournal, run_id: int, tally: Counter[str]
-) -> None:
-    try:
-        detail = await client.get_run(run_id)
-        status = str(detail.status)
-        if status not in ACTIVE:
-            if detail.is_terminal:
-                journal.settled(run_id, status, detail.succeeded)
-            tally[f"already {status}"] += 1
-            return
-        success = await client.stop_run(run_id)
-    except ZuoraError as exc:
-        tally[f"error: {type(exc).__name__}"] += 1
-        return
-    journal.stopped(run_id, success, status)
-    tally["stopped" if success else f"stop declined ({status})"] += 1
-
-
-async def _deactivate(client: WorkflowClient, workflow_id: int, tally: Counter[str]) -> None:
-    try:
-        # Setting Inactive twice is harmless, so a key that lets the PATCH be retried is safe.
-        await client.update_workflow(
-            workflow_id, status="Inactive", idempotency_key=str(uuid.uuid4())
-        )
-    except ZuoraError as exc:
-        tally[f"error: deactivate failed: {type(exc).__name__}"] += 1
-        return
-    sys.stdout.write(f"workflow {workflow_id} is now Inactive: no new run starts\n")
-
-
-async def cmd_stop(args: argparse.Namespace, make_client: Callable[..., WorkflowClient]) -> int:
-    client = make_client()
-    journal = _open_locked(args.journal)
-    tally: Counter[str] = Counter()
-    try:
-        run_ids = journal.unsettled_runs()
-        in_flight = journal.counts["in_flight"]
-        async with client:
-            if args.deactivate:
-                await _deactivate(client, journal.header["workflow_id"], tally)
-            gate = asyncio.Semaphore(client.max_concurrency)
-
-            async def stop(run_id: int) -> None:
-                async with gate:
-                    await _stop_one(client, journal, run_id, tally)
-
-            # Chunks bound the tasks alive at once for a journal of a million runs.
-            for start in range(0, len(run_ids), 1000):
-                await asyncio.gather(*(stop(run_id) for run_id in run_ids[start : start + 1000]))
-    finally:
-        journal.close()
-    parts = ", ".join(f"{name} {n}" for name, n in sorted(tally.items())) or "nothing to stop"
-    sys.stdout.write(f"batch stop {args.journal}: {len(run_ids)} run(s) checked: {parts}\n")
-    if in_flight:
-        sys.stdout.write(
-            f"{in_flight} row(s) were in flight with no run id recorded: if Zuora started "
-            "them, find them with zuora-wf tasks or in Zuora's workflow run list\n"
-        )
-    sys.stdout.flush()
-    return 1 if any(name.startswith("error") for name in tally) else 0
 
 
 JOURNAL_COMMANDS: Mapping[
