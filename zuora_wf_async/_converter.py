@@ -36,10 +36,11 @@ from zuora_wf_async._models import (
     WorkflowRunDetail,
 )
 
-__all__ = ["converter", "decode", "make_converter", "parse_timestamp"]
+__all__ = ["converter", "decode", "make_converter"]
 
 T = TypeVar("T")
 
+_SCALARS = frozenset({int, float, bool, str, datetime, RunStatus, TaskStatus})
 # Records whose wire names are camelCase; the rest (tasks) use snake_case on the wire.
 _CAMEL_CASE_RECORDS: frozenset[type] = frozenset({WorkflowRun, WorkflowRunDetail})
 
@@ -49,20 +50,12 @@ def _camel(name: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
-def parse_timestamp(value: object) -> datetime:
-    """An aware UTC datetime from Zuora's ``"YYYY-MM-DD HH:MM:SS UTC"`` or ISO-8601 text."""
-    if isinstance(value, datetime):
-        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-    if not isinstance(value, str):
-        raise TypeError(f"expected a timestamp string, got {type(value).__name__}")
-    return _parse_timestamp_text(value)
-
-
 # Zuora's timestamps have one-second resolution, so a batch decodes the same few strings
 # over and over (createdAt usually equals updatedAt); datetimes are immutable, so sharing
 # them is safe.
 @functools.lru_cache(maxsize=4096)
-def _parse_timestamp_text(value: str) -> datetime:
+def _timestamp(value: str) -> datetime:
+    """Zuora's ``"YYYY-MM-DD HH:MM:SS UTC"`` or ISO-8601 text as an aware UTC datetime."""
     text = value.strip()
     if text.endswith(" UTC"):
         text = text[:-4]
@@ -72,38 +65,30 @@ def _parse_timestamp_text(value: str) -> datetime:
     return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _int(value: object, _type: object = None) -> int:
-    # bool is an int subclass but never an id; a numeric string is how Zuora sometimes types ids.
-    if isinstance(value, bool):
-        raise TypeError("expected an integer, got a bool")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
-    raise TypeError(f"expected an integer, got {value!r}")
+def _scalar(value: Any, cls: type[Any]) -> Any:
+    """``value`` as the leaf type ``cls``, from what JSON would send for it and nothing else.
 
-
-def _float(value: object, _type: object = None) -> float:
-    if isinstance(value, bool):
-        raise TypeError("expected a number, got a bool")
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        return float(value)  # ValueError on non-numeric text, reported with the field path
-    raise TypeError(f"expected a number, got {type(value).__name__}")
-
-
-def _bool(value: object, _type: object = None) -> bool:
-    # cattrs' default is bool(value), which reads the string "false" as True.
-    if isinstance(value, bool):
-        return value
-    raise TypeError(f"expected a boolean, got {value!r}")
-
-
-def _str(value: object, _type: object = None) -> str:
-    if isinstance(value, str):
-        return value
-    raise TypeError(f"expected a string, got {type(value).__name__}")
+    One hook for every leaf (cattrs passes the field's type), so a record is read through
+    one function of ours, not one per type. A bool is never a number (it is an ``int``
+    subclass); a number may come as numeric text (Zuora types some ids as strings); a bool
+    only from a JSON boolean (cattrs' default reads "false" as True); a string, a status or
+    a timestamp only from text.
+    """
+    if cls is bool or isinstance(value, bool):
+        if cls is bool and isinstance(value, bool):
+            return value
+        raise TypeError(f"expected {cls.__name__}, got {type(value).__name__}")
+    if cls is int:
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            return int(value)
+    elif cls is float:
+        if isinstance(value, int | float | str):
+            return float(value)  # ValueError on non-numeric text, reported with the field path
+    elif isinstance(value, str):
+        return _timestamp(value) if cls is datetime else cls(value)
+    raise TypeError(f"expected {cls.__name__}, got {type(value).__name__}")
 
 
 def _seconds(value: object, _type: object = None) -> float | None:
@@ -111,7 +96,7 @@ def _seconds(value: object, _type: object = None) -> float | None:
     if value is None:
         return None
     try:
-        seconds = _float(value)
+        seconds: float = _scalar(value, float)
     except OverflowError:  # an integer too large for a float: no duration either
         return None
     return seconds if math.isfinite(seconds) and seconds >= 0 else None
@@ -119,8 +104,8 @@ def _seconds(value: object, _type: object = None) -> float | None:
 
 def _count(value: object, _type: object = None) -> int:
     """A task count; a negative one is read as a count Zuora left out (0)."""
-    count = _int(value)
-    return count if count >= 0 else 0
+    count: int = _scalar(value, int)
+    return max(count, 0)
 
 
 # Fields read by a hook of their own rather than their type's.
@@ -133,13 +118,8 @@ _FIELD_HOOKS: dict[tuple[type, str], Callable[[object, object], object]] = {
 def make_converter() -> cattrs.Converter:
     """A converter holding every decoding hook this package uses."""
     converter = cattrs.Converter(forbid_extra_keys=False)
-    converter.register_structure_hook(datetime, lambda value, _: parse_timestamp(value))
-    converter.register_structure_hook(int, _int)
-    converter.register_structure_hook(str, _str)
-    converter.register_structure_hook(float, _float)
-    converter.register_structure_hook(bool, _bool)
-    converter.register_structure_hook(RunStatus, lambda value, _: RunStatus(_str(value)))
-    converter.register_structure_hook(TaskStatus, lambda value, _: TaskStatus(_str(value)))
+    for leaf in _SCALARS:
+        converter.register_structure_hook(leaf, _scalar)
 
     def record_hook(cls: type[Any]) -> Callable[[Mapping[str, Any], Any], Any]:
         overrides = {}

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from zuora_wf_async._converter import decode, make_converter, parse_timestamp
+from zuora_wf_async._converter import decode, make_converter
 from zuora_wf_async._errors import ResponseDecodeError
 from zuora_wf_async._models import RunStatus, WorkflowRun
 
@@ -173,15 +173,10 @@ def test_decode_non_object_body_is_a_decode_error():
             datetime(2019, 9, 19, 20, 25, 33, tzinfo=timezone(timedelta(hours=2))),
             id="other-offset-same-instant",
         ),
-        pytest.param(
-            datetime(2019, 9, 19, 18, 25, 33),
-            SAMPLE_TIME,
-            id="naive-datetime-read-as-utc",
-        ),
     ],
 )
 def test_parse_timestamp_gives_aware_datetimes(text, expected):
-    parsed = parse_timestamp(text)
+    parsed = decode(text, datetime)
     assert parsed == expected
     assert parsed.tzinfo is not None
 
