@@ -13,7 +13,7 @@ pickling a megabyte of rows on the loop costs about what encoding it does.
 One large body is encoded at a time per client (a lock), so a batch of 64 large runs
 does not put 64 slices into one turn of the loop.
 
-Every slice is encoded by ``_core.requests.encode_params`` itself, wrapped so that it
+Every slice is encoded by ``_core.bodies.encode_params`` itself, wrapped so that it
 sits at its real depth: the rules of what may be sent (names, depth, encodable values)
 stay in one place, and a problem found in a slice is reported by encoding the whole
 body once more the ordinary way, which names the offending field exactly as a small
@@ -28,13 +28,19 @@ import zlib
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from zuora_wf_async._core import requests as build
+from zuora_wf_async._core.bodies import (
+    MAX_BODY_BYTES,
+    RESERVED_PARAM_NAMES,
+    dumps,
+    encode_params,
+    rough_size,
+)
 from zuora_wf_async._core.compression import compress
 from zuora_wf_async._errors import InvalidRequestError
 
 __all__ = ["BodyEncoder", "iter_body_pieces"]
 
-# Below this (a rough size, see _core.requests.rough_size), encoding and gzip take well
+# Below this (a rough size, see _core.bodies.rough_size), encoding and gzip take well
 # under a millisecond, and slicing costs more than it saves.
 _ENCODE_IN_SLICES_BYTES = 64 * 1024
 # Time on the loop before a large encode yields (half a millisecond, plus at most one
@@ -54,26 +60,10 @@ _GZIP_LEVEL = 1
 _GZIP_WBITS = 31
 
 
-_SCALAR_TYPES = frozenset({int, float, bool, type(None)})
+# The common parameters: at most this many, each a scalar or a string this short.
+_FLAT_ITEMS = 16
 _SHORT_STRING = 4096
-
-
-def _surely_small(params: object) -> bool:
-    """True for the common parameters: a small dict of scalars and short strings.
-
-    Exact types only, so it costs a fraction of ``rough_size``; anything else is left to
-    ``rough_size`` to judge.
-    """
-    if type(params) is not dict or len(params) > 16:
-        return False
-    for value in params.values():
-        kind = type(value)
-        if kind is str:
-            if len(value) > _SHORT_STRING:
-                return False
-        elif kind not in _SCALAR_TYPES:
-            return False
-    return True
+_SCALAR_TYPES = frozenset({int, float, bool, type(None)})
 
 
 def _is_big(value: object) -> bool:
@@ -94,7 +84,7 @@ def _at_depth(value: object, depth: int) -> bytes:
     wrapped = value
     for _ in range(depth - 2):
         wrapped = [wrapped]
-    body = build.encode_params({"v": wrapped})
+    body = encode_params({"v": wrapped})
     pad = depth - 2
     # b'{"v":' + "[" * pad + VALUE + "]" * pad + b"}"
     return body[5 + pad : len(body) - 1 - pad]
@@ -156,7 +146,7 @@ def _members(mapping: Mapping[Any, Any], depth: int, *, top: bool) -> Iterator[b
     separator = b""
 
     def flush() -> bytes:
-        encoded = build.encode_params(group) if top else _at_depth(group, depth - 1)
+        encoded = encode_params(group) if top else _at_depth(group, depth - 1)
         group.clear()
         return encoded[1:-1]
 
@@ -170,7 +160,7 @@ def _members(mapping: Mapping[Any, Any], depth: int, *, top: bool) -> Iterator[b
         if not _is_big(value):
             group[name] = value
             continue
-        head = build.encode_params({name: None})[1:-5] if top else _member_name(name, depth - 1)
+        head = encode_params({name: None})[1:-5] if top else _member_name(name, depth - 1)
         yield separator + head
         yield from _value_pieces(value, depth)
         separator = b","
@@ -194,8 +184,8 @@ def iter_body_pieces(params: Mapping[str, Any]) -> Iterator[bytes]:
 def _too_large(size: int) -> InvalidRequestError:
     return InvalidRequestError(
         "params",
-        f"encode to more than {build.MAX_BODY_BYTES:,} bytes ({size:,} so far);"
-        f" Zuora's task payload limit is {build.MAX_BODY_BYTES:,}",
+        f"encode to more than {MAX_BODY_BYTES:,} bytes ({size:,} so far);"
+        f" Zuora's task payload limit is {MAX_BODY_BYTES:,}",
         "pass references (ids, URLs) instead of large data",
     )
 
@@ -212,11 +202,34 @@ class BodyEncoder:
         self._turn: asyncio.Lock | None = None
 
     def encode_if_small(self, params: object) -> tuple[bytes, bytes | None] | None:
-        """The body of small params, encoded now (no coroutine); None for large ones."""
-        if _surely_small(params):
-            return self.encode_now(params, flat=True)
+        """The body of small params, encoded now (no coroutine); None for large ones.
+
+        The common parameters (a small ``dict`` of exact scalars and short strings under
+        plain names Zuora does not reserve) meet every rule of ``encode_params`` but the
+        two json enforces itself (NaN, a lone surrogate): they are encoded here in one json
+        call. Whatever json refuses, and any other shape, goes to ``encode_params``, which
+        gives the same bytes or names the problem.
+        """
+        if type(params) is dict and len(params) <= _FLAT_ITEMS:
+            for name, value in params.items():
+                if type(name) is not str or name in RESERVED_PARAM_NAMES:
+                    break
+                if type(value) is str:
+                    if len(value) > _SHORT_STRING:
+                        break
+                elif type(value) not in _SCALAR_TYPES:
+                    break
+            else:
+                try:
+                    body = dumps(params).encode()
+                except ValueError:  # NaN, a lone surrogate: encode_params below names it
+                    pass
+                else:
+                    if self.gzip_threshold is not None and len(body) > self.gzip_threshold:
+                        return body, compress(body)
+                    return body, None
         try:
-            small = build.rough_size(params) <= _ENCODE_IN_SLICES_BYTES
+            small = rough_size(params) <= _ENCODE_IN_SLICES_BYTES
         except Exception:  # noqa: BLE001 -- the caller's mapping raised; encode_params names it
             small = True
         return self.encode_now(params) if small else None
@@ -231,10 +244,9 @@ class BodyEncoder:
         async with self._turn:
             return await self._encode_in_slices(params)
 
-    def encode_now(self, params: object, *, flat: bool = False) -> tuple[bytes, bytes | None]:
-        """The JSON body and, above ``gzip_threshold``, its gzip, in one go (``flat``: see
-        ``encode_params``)."""
-        body = build.encode_params(params, flat=flat)
+    def encode_now(self, params: object) -> tuple[bytes, bytes | None]:
+        """The JSON body and, above ``gzip_threshold``, its gzip, in one go."""
+        body = encode_params(params)
         if self.gzip_threshold is not None and len(body) > self.gzip_threshold:
             return body, compress(body)
         return body, None
@@ -248,7 +260,7 @@ class BodyEncoder:
             for piece in iter_body_pieces(params):
                 pieces.append(piece)
                 size += len(piece)
-                if size > build.MAX_BODY_BYTES:
+                if size > MAX_BODY_BYTES:
                     break
                 if clock() >= until:
                     await asyncio.sleep(0)
@@ -257,7 +269,7 @@ class BodyEncoder:
             # Name the field as the one-shot encoder does (this raises; a body that
             # encodes after all is returned as it is).
             return self.encode_now(params)
-        if size > build.MAX_BODY_BYTES:
+        if size > MAX_BODY_BYTES:
             raise _too_large(size)
         body = b"".join(pieces)
         if self.gzip_threshold is None or len(body) <= self.gzip_threshold:

@@ -36,8 +36,6 @@ if TYPE_CHECKING:
 
 __all__ = ["RunStarter", "run_and_wait", "run_workflow"]
 
-_WORKFLOWS_REMEMBERED = 256
-
 
 def _new_track_id() -> str:
     # 36 ASCII characters with none of : ; " ', well inside Zuora's 64.
@@ -51,8 +49,6 @@ class RunStarter:
         self._pipeline = pipeline
         self._encoder = encoder
         self.auto_track_id = auto_track_id
-        # What every run of a workflow shares, built at its first run (see RunRequests).
-        self._requests: dict[int, build.RunRequests] = {}
 
     async def start_valid(
         self,
@@ -76,18 +72,16 @@ class RunStarter:
         encoded = self._encoder.encode_if_small(params)
         # Large bodies are encoded in slices that yield to the loop (see _encoding).
         body, compressed = encoded or await self._encoder.encode(params)
-        requests = self._requests.get(valid_id)
-        if requests is None:
-            if len(self._requests) >= _WORKFLOWS_REMEMBERED:
-                self._requests.clear()  # a client running ever new workflows stays small
-            pipeline = self._pipeline
-            requests = self._requests[valid_id] = build.RunRequests(
-                base_url=pipeline.base_url,
-                workflow_id=valid_id,
-                entity_ids=pipeline.entity_ids,
-                org_ids=pipeline.org_ids,
-            )
-        prepared = requests.prepare(body, key, track)
+        pipeline = self._pipeline
+        prepared = build.prepare_run(
+            base_url=pipeline.base_url,
+            workflow_id=valid_id,
+            body=body,
+            idempotency_key=key,
+            track_id=track,
+            entity_ids=pipeline.entity_ids,
+            org_ids=pipeline.org_ids,
+        )
         if compressed is not None:
             prepared = prepared.with_gzip_body(compressed)
         max_bytes = self._pipeline.max_response_bytes

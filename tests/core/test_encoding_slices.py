@@ -23,7 +23,6 @@ from zuora_wf_async._core.requests import (
     MAX_BODY_BYTES,
     MAX_PARAMS_DEPTH,
     encode_params,
-    rough_size,
 )
 from zuora_wf_async._encoding import BodyEncoder, iter_body_pieces
 from zuora_wf_async._errors import InvalidRequestError
@@ -233,15 +232,59 @@ def test_large_encodes_take_turns():
     [
         ({"accountId": "A-1", "amount": 1.5, "n": 3, "ok": True, "none": None}, True),
         ({f"k{i}": "x" * 4096 for i in range(16)}, True),
-        ({"blob": "x" * 4097}, False),
-        ({f"k{i}": i for i in range(17)}, False),
-        ({"rows": []}, False),
-        ({"nested": {"a": 1}}, False),
-        (types.MappingProxyType({"a": 1}), False),
-        (None, False),
+        ({"blob": "x" * 4097}, True),
+        ({f"k{i}": i for i in range(17)}, True),
+        ({"rows": []}, True),
+        ({"nested": {"a": 1}}, True),
+        (types.MappingProxyType({"a": 1}), True),
+        (None, True),
+        ({"blob": "x" * 70_000}, False),
+        ({"rows": ROWS}, False),
     ],
 )
-def test_the_quick_small_check_never_calls_a_large_body_small(params, small):
-    assert _encoding._surely_small(params) is small
-    if small:
-        assert rough_size(params) <= _encoding._ENCODE_IN_SLICES_BYTES
+def test_small_params_are_encoded_at_once_and_large_ones_left_to_the_slices(params, small):
+    encoder = BodyEncoder(gzip_threshold=None)
+    encoded = encoder.encode_if_small(params)
+    assert encoded == ((encode_params(params), None) if small else None)
+
+
+flat_value = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()  # NaN and infinities included: refused, named
+    | st.text(max_size=20)  # lone surrogates included: refused, named
+    | st.sampled_from([2**70, "x" * 4097, float("nan")])
+)
+flat_params = st.dictionaries(
+    st.text(max_size=8) | st.sampled_from(["id", "action", "format"]) | st.integers(),
+    flat_value,
+    max_size=15,  # 15 strings of 4,097 characters stay under the slicing threshold
+)
+
+
+@given(params=flat_params, gzip_threshold=st.sampled_from([None, 0, 40]))
+@settings(max_examples=200, deadline=None)
+def test_the_quick_small_path_gives_encode_params_bytes_or_its_error(params, gzip_threshold):
+    """The common parameters skip encode_params's walks; the bytes and refusals stay its own."""
+    encoder = BodyEncoder(gzip_threshold=gzip_threshold)
+    try:
+        whole = encode_params(params)
+    except InvalidRequestError as error:
+        refusal = str(error)
+    else:
+        refusal = ""
+    if refusal:
+        with pytest.raises(InvalidRequestError) as quick:
+            encoder.encode_if_small(params)
+        assert str(quick.value) == refusal
+        return
+    encoded = encoder.encode_if_small(params)
+    assert encoded is not None
+    body, compressed = encoded
+    assert body == whole
+    if gzip_threshold is not None and len(whole) > gzip_threshold:
+        assert compressed is not None
+        assert gzip.decompress(compressed) == whole
+    else:
+        assert compressed is None

@@ -16,7 +16,6 @@ import gzip
 import json
 import math
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -153,21 +152,6 @@ def test_track_ids_are_accepted_whole_or_refused_with_a_reason(track_id):
     else:
         assert len(track_id) <= 64
         assert not set(track_id) & set(":;\"'")
-
-
-@given(
-    st.dictionaries(st.text(max_size=6), st.lists(json_values, max_size=12) | json_values),
-    st.integers(1, 5),
-)
-def test_sliced_encoding_is_byte_identical_to_one_shot(params, slice_items):
-    try:
-        whole = encode_params(params)
-    except InvalidRequestError as error:
-        with pytest.raises(InvalidRequestError) as sliced_error:
-            encode_params(params, slice_items=slice_items)
-        assert sliced_error.value.field == error.field
-        return
-    assert encode_params(params, slice_items=slice_items) == whole
 
 
 # --- hostile input and hostile bodies: only the two typed errors come out ------------------

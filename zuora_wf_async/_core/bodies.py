@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, cast
+from typing import Any
 
 from zuora_wf_async._errors import InvalidRequestError
 
@@ -22,6 +22,7 @@ __all__ = [
     "MAX_BODY_BYTES",
     "MAX_PARAMS_DEPTH",
     "RESERVED_PARAM_NAMES",
+    "dumps",
     "encodable_text",
     "encode_json",
     "encode_params",
@@ -55,19 +56,13 @@ def shown_value(value: object) -> str:
     return f"a {type(value).__name__}"
 
 
-_shown = shown_value
-
-
-def _encodable_text(text: str) -> bool:
+def encodable_text(text: str) -> bool:
     # A lone surrogate ("\ud800") is a valid Python str but not encodable as UTF-8.
     try:
         text.encode()
     except UnicodeEncodeError:
         return False
     return True
-
-
-encodable_text = _encodable_text
 
 
 def raised_reading(exc: BaseException) -> str:
@@ -103,7 +98,7 @@ def _leaf_problem(value: object) -> str | None:
             return "is an integer too long to write as JSON"
         return None
     if isinstance(value, str):
-        return None if _encodable_text(value) else "contains a lone surrogate (not valid UTF-8)"
+        return None if encodable_text(value) else "contains a lone surrogate (not valid UTF-8)"
     if isinstance(value, float):
         return None if math.isfinite(value) else f"{float.__repr__(value)} is not valid JSON"
     return f"a {type(value).__name__} is not JSON-serialisable"
@@ -128,7 +123,7 @@ def _children(
                 f"has a key of type {type(key).__name__}; JSON keys are strings, and json "
                 'would silently turn 1 into "1" (a duplicate if "1" is there too)'
             )
-        if not _encodable_text(key):
+        if not encodable_text(key):
             return [], "has a key with a lone surrogate (not valid UTF-8)"
         children.append((item, (*segments, _key_segment(key)), ancestors))
     return children, None
@@ -243,40 +238,11 @@ _ENCODER = json.JSONEncoder(
     separators=(",", ":"),
     default=_mapping_as_dict,
 )
-_dumps = _ENCODER.encode
+dumps = _ENCODER.encode
 
 
-def _dumps_sliced(params: Mapping[str, Any], slice_items: int) -> str:
-    """The same text as ``_dumps(params)``, with long top-level lists encoded in slices.
-
-    json's C encoder holds the GIL for a whole call: a megabyte of rows is one 15 ms
-    stretch in which no other thread, the event loop's included, can run. Encoding the
-    rows ``slice_items`` at a time gives the interpreter a chance to switch threads between
-    slices. With compact separators the pieces join into exactly ``_dumps``'s output.
-    """
-    members = []
-    for name, value in params.items():
-        if isinstance(value, list | tuple) and len(value) > slice_items:
-            slices = (
-                _dumps(list(value[start : start + slice_items]))[1:-1]
-                for start in range(0, len(value), slice_items)
-            )
-            encoded = "[" + ",".join(slices) + "]"
-        else:
-            encoded = _dumps(value)
-        members.append(f"{_dumps(name)}:{encoded}")
-    return "{" + ",".join(members) + "}"
-
-
-def encode_params(params: object, *, slice_items: int | None = None, flat: bool = False) -> bytes:
-    """Validate workflow parameters and encode them as compact UTF-8 JSON.
-
-    ``slice_items`` encodes long top-level lists in slices of that many items (same bytes),
-    for callers encoding big bodies in a thread beside an event loop. ``flat`` is the
-    caller's word that ``params`` is a ``dict`` whose values are all exactly ``str``,
-    ``int``, ``float``, ``bool`` or None (``_encoding`` checks that anyway): with the names
-    checked below, nothing is left for the walk that looks for nested non-string keys.
-    """
+def encode_params(params: object) -> bytes:
+    """Validate workflow parameters and encode them as compact UTF-8 JSON."""
     if params is None:
         params = {}
     if not isinstance(params, Mapping):
@@ -293,7 +259,7 @@ def encode_params(params: object, *, slice_items: int | None = None, flat: bool 
         if not isinstance(name, str):
             raise InvalidRequestError(
                 "params",
-                f"parameter name {_shown(name)} is a {type(name).__name__}",
+                f"parameter name {shown_value(name)} is a {type(name).__name__}",
                 "use string parameter names",
             )
         if name in RESERVED_PARAM_NAMES:
@@ -302,16 +268,8 @@ def encode_params(params: object, *, slice_items: int | None = None, flat: bool 
                 "is a name Zuora reserves",
                 f"rename it; {', '.join(sorted(RESERVED_PARAM_NAMES))} cannot be parameters",
             )
-    return _encode_checked(
-        params,
-        "params",
-        slice_items=slice_items,
-        flat=flat,
-        too_large=(
-            "Zuora's task payload limit",
-            "pass references (ids, URLs) instead of large data",
-        ),
-    )
+    too_large = ("Zuora's task payload limit", "pass references (ids, URLs) instead of large data")
+    return _encode_checked(params, "params", too_large=too_large)
 
 
 def encode_json(value: object, field: str, *, too_large_fix: str) -> bytes:
@@ -326,21 +284,10 @@ def encode_json(value: object, field: str, *, too_large_fix: str) -> bytes:
     return _encode_checked(value, field, too_large=("Zuora's payload limit", too_large_fix))
 
 
-def _encode_checked(
-    value: object,
-    root: str,
-    *,
-    too_large: tuple[str, str],
-    slice_items: int | None = None,
-    flat: bool = False,
-) -> bytes:
+def _encode_checked(value: object, root: str, *, too_large: tuple[str, str]) -> bytes:
     try:
-        if slice_items is None:
-            text = _dumps(value)
-        else:  # only encode_params slices, and its value is a Mapping
-            text = _dumps_sliced(cast("Mapping[str, Any]", value), slice_items)
-        body = text.encode()
-        suspect = not flat and _needs_a_closer_look(value)
+        body = dumps(value).encode()
+        suspect = _needs_a_closer_look(value)
     except Exception as exc:  # noqa: BLE001 -- json's errors, or the caller's objects' own
         suspect = True
         failure = f"{type(exc).__name__}: json could not encode it"

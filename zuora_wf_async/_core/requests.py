@@ -37,8 +37,6 @@ from zuora_wf_async._core.prepared_request import (
     MAX_ID,
     PreparedRequest,
     canonical_int,
-    common_headers,
-    path_segment,
     shown_int,
 )
 from zuora_wf_async._errors import InvalidRequestError
@@ -48,7 +46,6 @@ __all__ = [
     "MAX_PARAMS_DEPTH",
     "RESERVED_PARAM_NAMES",
     "TOKEN_PATH",
-    "RunRequests",
     "encodable_text",
     "encode_json",
     "encode_params",
@@ -138,7 +135,7 @@ def exact_str(value: object) -> object:
 
 def validate_workflow_id(workflow_id: object) -> int:
     """The workflow id as a plain positive ``int`` (see ``canonical_int``)."""
-    if type(workflow_id) is int and workflow_id > 0:
+    if type(workflow_id) is int and 0 < workflow_id <= MAX_ID:
         return workflow_id  # the common id, already plain: nothing to canonicalise
     # bool is an int subclass; True as a workflow id is always a bug.
     value = canonical_int(workflow_id)
@@ -261,46 +258,6 @@ def validate_id_list(field: str, ids: Iterable[str] | None) -> str | None:
     return ",".join(values) if values else None
 
 
-class RunRequests:
-    """``POST /workflows/{workflow_id}/run`` for one workflow: what every run of it shares
-    (URL, path, the constant headers) built once, the per-run rest in ``prepare``."""
-
-    __slots__ = ("_headers", "_path", "_url")
-
-    def __init__(
-        self,
-        *,
-        base_url: str,
-        workflow_id: int,
-        entity_ids: str | None = None,
-        org_ids: str | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-    ) -> None:
-        self._path = f"/workflows/{path_segment(workflow_id)}/run"
-        self._url = base_url + self._path
-        self._headers = common_headers(
-            entity_ids=entity_ids, org_ids=org_ids, track_id=None, extra=extra_headers
-        )
-        self._headers["Content-Type"] = JSON_CONTENT_TYPE
-
-    def prepare(
-        self, body: bytes, idempotency_key: str, track_id: str | None = None
-    ) -> PreparedRequest:
-        """One run's request: the shared parts with its key, its track id and ``body``."""
-        headers = {**self._headers, "Idempotency-Key": idempotency_key}
-        if track_id:
-            headers["Zuora-Track-Id"] = track_id
-        return PreparedRequest(
-            method="POST",
-            url=self._url,
-            path=self._path,
-            headers=headers,
-            body=body,
-            idempotency_key=idempotency_key,
-            track_id=track_id,
-        )
-
-
 def prepare_run(
     *,
     base_url: str,
@@ -310,17 +267,36 @@ def prepare_run(
     track_id: str | None = None,
     entity_ids: str | None = None,
     org_ids: str | None = None,
-    extra_headers: Mapping[str, str] | None = None,
 ) -> PreparedRequest:
-    """``POST /workflows/{workflow_id}/run`` with an already encoded JSON ``body``."""
-    requests = RunRequests(
-        base_url=base_url,
-        workflow_id=workflow_id,
-        entity_ids=entity_ids,
-        org_ids=org_ids,
-        extra_headers=extra_headers,
+    """``POST /workflows/{workflow_id}/run`` with an already encoded JSON ``body``.
+
+    The key, track id and header ids come checked (``validate_*``); the workflow id is
+    written as a plain int's digits, so anything else is checked here first.
+    """
+    if type(workflow_id) is not int or not 0 < workflow_id <= MAX_ID:
+        workflow_id = validate_workflow_id(workflow_id)
+    path = f"/workflows/{workflow_id}/run"
+    headers = {
+        "Accept": JSON_CONTENT_TYPE,
+        "Accept-Encoding": "gzip",
+        "Content-Type": JSON_CONTENT_TYPE,
+        "Idempotency-Key": idempotency_key,
+    }
+    if entity_ids:
+        headers["Zuora-Entity-Ids"] = entity_ids
+    if org_ids:
+        headers["Zuora-Org-Ids"] = org_ids
+    if track_id:
+        headers["Zuora-Track-Id"] = track_id
+    return PreparedRequest(
+        method="POST",
+        url=base_url + path,
+        path=path,
+        headers=headers,
+        body=body,
+        idempotency_key=idempotency_key,
+        track_id=track_id,
     )
-    return requests.prepare(body, idempotency_key, track_id)
 
 
 def prepare_token(
