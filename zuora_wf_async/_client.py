@@ -52,7 +52,6 @@ from zuora_wf_async._env import (
 )
 from zuora_wf_async._errors import InvalidRequestError
 from zuora_wf_async._events import ClientStats, RequestEvent, ResponseEvent, RetryEvent
-from zuora_wf_async._operation_calls import OperationCalls
 from zuora_wf_async._options import check_client_options, shared_limits_option
 from zuora_wf_async._pipeline import Pipeline
 from zuora_wf_async._shared import DEFAULT_TENANT_CONCURRENCY, SharedLimits
@@ -188,9 +187,7 @@ class WorkflowClient:
         self._encoder = BodyEncoder(gzip_threshold=gzip_threshold)
         self._starter = RunStarter(self._pipeline, self._encoder, auto_track_id=bool(auto_track_id))
         self._follower = _follow.RunFollower(self._pipeline, poll_concurrency=poll_concurrency)
-        # The definition and task operations (_operations, _task_operations) call through
-        # this; the pre-flight verdicts they keep: {workflow id: (when, problem or None)}.
-        self._calls = OperationCalls(self._pipeline)
+        # The pre-flight verdicts of _operations: {workflow id: (when, problem or None)}.
         self._preflight: dict[int, tuple[float, str | None]] = {}
         self._fanout = FanOut(
             self._starter,

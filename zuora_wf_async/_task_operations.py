@@ -1,11 +1,6 @@
-"""The task operations of ``WorkflowClient``: get and rerun one task, update many, count
-usage, rerun a run's failed tasks.
-
-Each is written once, here, as a function of the client that ``WorkflowClient`` takes as
-its method (``get_task = _task_operations.get_task``): a pure builder from
-``_core.task_requests``, a pure reader and one call through ``client._calls``; the two
-that act on many tasks take their decisions from ``_core.task_batches``. A rerun always
-carries an Idempotency-Key and is resent under that key only; ``batch_update`` is safe to resend.
+"""The Workflow API's task operations, each written once as in ``_operations``: get and
+rerun one task, update many, count usage, rerun a run's failed tasks. The two that act on
+many tasks take their decisions from ``_core.task_batches``.
 """
 
 from __future__ import annotations
@@ -17,35 +12,23 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from zuora_wf_async._core import follow as follow_build
-from zuora_wf_async._core import task_batches as batches
-from zuora_wf_async._core import task_requests as core
+from zuora_wf_async._core import task_batches, task_requests
 from zuora_wf_async._core import workflow_readers as readers
-from zuora_wf_async._core.follow import MAX_PAGE_LENGTH
-from zuora_wf_async._core.prepared_request import PreparedRequest
 from zuora_wf_async._core.retry import RetryPolicy
 from zuora_wf_async._errors import ZuoraError
 from zuora_wf_async._models import Task
-from zuora_wf_async._operation_calls import key_or_new
+from zuora_wf_async._operations import call, key_or_new, pages, target
 from zuora_wf_async._workflow_models import TaskRerunOutcome, TaskUpdate, TaskUsage
 
 if TYPE_CHECKING:
     from zuora_wf_async._client import WorkflowClient
-
-__all__ = [
-    "get_task",
-    "get_task_usage",
-    "iter_tasks",
-    "rerun_failed_tasks",
-    "rerun_task",
-    "update_tasks",
-]
 
 
 def iter_tasks(
     client: WorkflowClient,
     *,
     workflow_run_id: int | str | None = None,
-    page_length: int = MAX_PAGE_LENGTH,
+    page_length: int = follow_build.MAX_PAGE_LENGTH,
     page: int = 1,
     track_id: str | None = None,
     retry: RetryPolicy | None = None,
@@ -71,19 +54,10 @@ def iter_tasks(
     query = follow_build.task_query(
         workflow_run_id=workflow_run_id, filters=filters, page=page, page_length=page_length
     )
-    prepared = follow_build.prepare_tasks(
-        base_url=client._calls.base_url, query=query, **client._calls.headers(track_id)
-    )
-    return _task_pages(client, prepared, retry)
-
-
-async def _task_pages(
-    client: WorkflowClient, prepared: PreparedRequest, retry: RetryPolicy | None
-) -> AsyncIterator[Task]:
+    request = follow_build.prepare_tasks(query=query, **target(client._pipeline, track_id))
     # The reader ends the listing at an empty page even if it names a next one.
-    async for page in client._calls.pages(prepared, readers.read_task_page, retry, "iter_tasks"):
-        for task in page.tasks:
-            yield task
+    listing = pages(client._pipeline, request, readers.read_task_page, retry, "iter_tasks")
+    return (task async for page in listing for task in page.tasks)
 
 
 async def get_task(
@@ -94,10 +68,9 @@ async def get_task(
     retry: RetryPolicy | None = None,
 ) -> Task:
     """One task (``GET /workflows/tasks/{id}``)."""
-    prepared = core.prepare_get_task(
-        base_url=client._calls.base_url, task_id=task_id, **client._calls.headers(track_id)
-    )
-    return await client._calls.call(prepared, readers.read_task, retry, "get_task")
+    where = target(client._pipeline, track_id)
+    request = task_requests.prepare_get_task(task_id=task_id, **where)
+    return await call(client._pipeline, request, readers.read_task, retry, "get_task")
 
 
 async def rerun_task(
@@ -109,13 +82,12 @@ async def rerun_task(
     retry: RetryPolicy | None = None,
 ) -> Task:
     """Run one task again (``POST /workflows/tasks/{id}/rerun``) under an Idempotency-Key."""
-    prepared = core.prepare_rerun_task(
-        base_url=client._calls.base_url,
+    request = task_requests.prepare_rerun_task(
         task_id=task_id,
         idempotency_key=key_or_new(idempotency_key),
-        **client._calls.headers(track_id),
+        **target(client._pipeline, track_id),
     )
-    return await client._calls.call(prepared, readers.read_task, retry, "rerun_task")
+    return await call(client._pipeline, request, readers.read_task, retry, "rerun_task")
 
 
 async def update_tasks(
@@ -132,20 +104,19 @@ async def update_tasks(
     which tasks the earlier requests updated, the failed request's ids and error, and
     the ids never sent; a call of one request raises that request's own error.
     """
-    chunks = core.chunk_task_updates(updates)
-    headers = client._calls.headers(track_id)
-    requests = [
-        core.prepare_update_tasks(base_url=client._calls.base_url, entries=chunk, **headers)
-        for chunk in chunks
-    ]
+    chunks = task_requests.chunk_task_updates(updates)
+    where = target(client._pipeline, track_id)
+    requests = [task_requests.prepare_update_tasks(entries=chunk, **where) for chunk in chunks]
     updated: list[Task] = []
-    for index, prepared in enumerate(requests):
+    for index, request in enumerate(requests):
         try:
-            updated += await client._calls.call(prepared, readers.read_tasks, retry, "update_tasks")
+            updated += await call(
+                client._pipeline, request, readers.read_tasks, retry, "update_tasks"
+            )
         except ZuoraError as error:
             if len(requests) == 1:
                 raise  # one request: its own error says it all
-            raise batches.partial_update_error(chunks, index, updated, error) from error
+            raise task_batches.partial_update_error(chunks, index, updated, error) from error
     return updated
 
 
@@ -158,10 +129,9 @@ async def get_task_usage(
     retry: RetryPolicy | None = None,
 ) -> list[TaskUsage]:
     """Task runs per day from ``start`` to ``end`` (``GET /workflows/metrics.json``)."""
-    prepared = core.prepare_task_usage(
-        base_url=client._calls.base_url, start=start, end=end, **client._calls.headers(track_id)
-    )
-    return await client._calls.call(prepared, readers.read_usage, retry, "get_task_usage")
+    where = target(client._pipeline, track_id)
+    request = task_requests.prepare_task_usage(start=start, end=end, **where)
+    return await call(client._pipeline, request, readers.read_usage, retry, "get_task_usage")
 
 
 async def rerun_failed_tasks(
@@ -182,11 +152,12 @@ async def rerun_failed_tasks(
     ``stale_replay``.
     """
     if attempt is not None:
-        core.rerun_key(1, attempt=attempt)  # a bad attempt id fails before any request
-    failed = [task async for task in _run_tasks(client, run_id, track_id, retry) if task.failed]
+        task_requests.rerun_key(1, attempt=attempt)  # a bad attempt id fails before any request
+    listing = iter_tasks(client, workflow_run_id=run_id, track_id=track_id, retry=retry)
+    failed = [task async for task in listing if task.failed]
 
     async def rerun(task: Task) -> TaskRerunOutcome:
-        key = core.rerun_key(task.id, failed_at=task.end_time, attempt=attempt)
+        key = task_requests.rerun_key(task.id, failed_at=task.end_time, attempt=attempt)
         key = key or str(uuid.uuid4())  # no time to name the failure by: a key of its own
         try:
             done = await rerun_task(
@@ -194,14 +165,7 @@ async def rerun_failed_tasks(
             )
         except ZuoraError as error:
             return TaskRerunOutcome(task_id=task.id, idempotency_key=key, error=error)
-        stale = batches.is_stale_replay(task, done)
+        stale = task_batches.is_stale_replay(task, done)
         return TaskRerunOutcome(task_id=task.id, idempotency_key=key, task=done, stale_replay=stale)
 
     return list(await asyncio.gather(*(rerun(task) for task in failed)))
-
-
-async def _run_tasks(
-    client: WorkflowClient, run_id: int | str, track_id: str | None, retry: RetryPolicy | None
-) -> AsyncIterator[Task]:
-    async for task in iter_tasks(client, workflow_run_id=run_id, track_id=track_id, retry=retry):
-        yield task

@@ -17,6 +17,7 @@ from zuora_wf_async._core import definition_requests
 from zuora_wf_async._core import follow as follow_build
 from zuora_wf_async._core.polling import PollPlan, poll_budget
 from zuora_wf_async._core.prepared_request import PreparedRequest
+from zuora_wf_async._core.workflow_fields import validate_id
 from zuora_wf_async._models import Task, TaskCounts, TaskStatus, WorkflowRunDetail
 
 BASE = "https://rest.test.zuora.com"
@@ -126,13 +127,13 @@ def test_a_bad_poll_concurrency_is_refused(configured):
 
 @pytest.mark.parametrize(("value", "expected"), [(19080, 19080), ("19080", 19080), ("7", 7)])
 def test_run_ids_are_positive_ints_or_their_digits(value, expected):
-    assert follow_build.validate_run_id(value) == expected
+    assert validate_id(value, "run_id") == expected
 
 
 @pytest.mark.parametrize("value", [0, -1, "0", "-5", "abc", "", " 1", "1e3", "١٢", True, 1.0, None])
 def test_bad_run_ids_are_refused(value):
     with pytest.raises(InvalidRequestError) as caught:
-        follow_build.validate_run_id(value)
+        validate_id(value, "run_id")
     assert caught.value.field == "run_id"
 
 

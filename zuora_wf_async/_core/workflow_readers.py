@@ -1,16 +1,15 @@
-"""Reading the answers of the workflow definition, task, version and usage operations.
+"""Reading the 2xx answers of the Workflow operations other than a run's start.
 
-Each reader takes a 2xx ``RawResponse`` (error statuses are read by
-``api_errors.api_error`` in the pipeline) and returns a record decoded by the package's one
-converter, tolerant of unknown fields and of the places where Zuora's schema and its own
-examples disagree (string or integer ids, ``Errors`` or ``errors``). The requests are built
-in ``definition_requests``, ``version_requests`` and ``task_requests``.
+Each reader takes a ``RawResponse`` (error statuses are read by ``api_errors.api_error`` in
+the pipeline) and returns a record decoded by the package's one converter, tolerant of
+unknown fields and of the places where Zuora's schema and its own examples disagree
+(string or integer ids).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import attrs
 
@@ -19,7 +18,7 @@ from zuora_wf_async._core.compression import DEFAULT_MAX_RESPONSE_BYTES
 from zuora_wf_async._core.redact import quote
 from zuora_wf_async._core.responses import RawResponse, read_json
 from zuora_wf_async._errors import ResponseDecodeError
-from zuora_wf_async._models import Task
+from zuora_wf_async._models import Task, WorkflowRunDetail
 from zuora_wf_async._workflow_models import (
     TaskUsage,
     Workflow,
@@ -27,37 +26,53 @@ from zuora_wf_async._workflow_models import (
     WorkflowExport,
 )
 
-__all__ = [
-    "TaskPage",
-    "WorkflowPage",
-    "read_deleted",
-    "read_export",
-    "read_task",
-    "read_task_page",
-    "read_tasks",
-    "read_usage",
-    "read_versions",
-    "read_workflow",
-    "read_workflow_page",
-]
+T = TypeVar("T")
+_LIMIT = DEFAULT_MAX_RESPONSE_BYTES
 
 
-def _object(raw: RawResponse, max_bytes: int) -> dict[str, Any]:
+def _record(cls: type[T]) -> Callable[..., T]:
+    def read(raw: RawResponse, *, max_bytes: int = _LIMIT) -> T:
+        return decode(read_json(raw, max_bytes=max_bytes), cls, status=raw.status)
+
+    return read
+
+
+read_workflow = _record(Workflow)  # get, update, import, version import
+read_export = _record(WorkflowExport)
+read_task = _record(Task)
+read_run_detail = _record(WorkflowRunDetail)
+
+
+def _items(raw: RawResponse, max_bytes: int, cls: type[T], name: str = "data") -> list[T]:
+    """The records in a listing's ``name`` list (none when it is absent)."""
+    return [decode(item, cls, status=raw.status) for item in _listed(raw, max_bytes, name)[0]]
+
+
+def _listed(raw: RawResponse, max_bytes: int, name: str) -> tuple[list[Any], Mapping[str, Any]]:
+    """A listing's ``name`` list (empty when absent) and the body, for its pagination."""
     body = read_json(raw, max_bytes=max_bytes)
-    if not isinstance(body, dict):
+    if not isinstance(body, Mapping):
         raise ResponseDecodeError(
             f"expected a JSON object, got {type(body).__name__}", status=raw.status
         )
-    return body
-
-
-def _list(body: Mapping[str, Any], name: str, status: int) -> list[Any]:
     items = body.get(name)
-    if items is None:
-        return []
-    if not isinstance(items, list):
-        raise ResponseDecodeError(f"expected {name} to be a list", field=name, status=status)
-    return items
+    if items is not None and not isinstance(items, list):
+        raise ResponseDecodeError(f"expected {name} to be a list", field=name, status=raw.status)
+    return items or [], body
+
+
+def read_versions(raw: RawResponse, *, max_bytes: int = _LIMIT) -> list[Workflow]:
+    return _items(raw, max_bytes, Workflow)
+
+
+def read_tasks(raw: RawResponse, *, max_bytes: int = _LIMIT) -> list[Task]:
+    """The ``data`` of a ``TasksResponse`` (batch_update answers one, pagination null)."""
+    return _items(raw, max_bytes, Task)
+
+
+def read_usage(raw: RawResponse, *, max_bytes: int = _LIMIT) -> list[TaskUsage]:
+    """The days of ``metrics``, sorted by date (Zuora's example lists them unsorted)."""
+    return sorted(_items(raw, max_bytes, TaskUsage, "metrics"), key=lambda day: day.date)
 
 
 def _next_page(body: Mapping[str, Any], items: tuple[Any, ...], status: int) -> str | None:
@@ -75,11 +90,6 @@ def _next_page(body: Mapping[str, Any], items: tuple[Any, ...], status: int) -> 
     return link if link and items else None
 
 
-def read_workflow(raw: RawResponse, *, max_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> Workflow:
-    """A ``Workflow`` / ``WorkflowDefinition`` body (get, update, import, version import)."""
-    return decode(_object(raw, max_bytes), Workflow, status=raw.status)
-
-
 @attrs.frozen
 class WorkflowPage:
     """One page of ``GET /workflows``: the definitions and the raw ``next_page`` link."""
@@ -88,31 +98,10 @@ class WorkflowPage:
     next_page: str | None
 
 
-def read_workflow_page(
-    raw: RawResponse, *, max_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
-) -> WorkflowPage:
-    body = _object(raw, max_bytes)
-    workflows = tuple(
-        decode(item, Workflow, status=raw.status) for item in _list(body, "data", raw.status)
-    )
+def read_workflow_page(raw: RawResponse, *, max_bytes: int = _LIMIT) -> WorkflowPage:
+    data, body = _listed(raw, max_bytes, "data")
+    workflows = tuple(decode(item, Workflow, status=raw.status) for item in data)
     return WorkflowPage(workflows, _next_page(body, workflows, raw.status))
-
-
-def read_versions(
-    raw: RawResponse, *, max_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
-) -> list[Workflow]:
-    body = _object(raw, max_bytes)
-    return [decode(item, Workflow, status=raw.status) for item in _list(body, "data", raw.status)]
-
-
-def read_task(raw: RawResponse, *, max_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> Task:
-    return decode(_object(raw, max_bytes), Task, status=raw.status)
-
-
-def read_tasks(raw: RawResponse, *, max_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> list[Task]:
-    """The ``data`` of a ``TasksResponse`` (batch_update answers one, pagination null)."""
-    body = _object(raw, max_bytes)
-    return [decode(item, Task, status=raw.status) for item in _list(body, "data", raw.status)]
 
 
 @attrs.frozen
@@ -123,30 +112,14 @@ class TaskPage:
     next_page: str | None
 
 
-def read_task_page(raw: RawResponse, *, max_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> TaskPage:
-    body = _object(raw, max_bytes)
-    tasks = tuple(decode(item, Task, status=raw.status) for item in _list(body, "data", raw.status))
+def read_task_page(raw: RawResponse, *, max_bytes: int = _LIMIT) -> TaskPage:
+    data, body = _listed(raw, max_bytes, "data")
+    tasks = tuple(decode(item, Task, status=raw.status) for item in data)
     return TaskPage(tasks, _next_page(body, tasks, raw.status))
 
 
-def read_usage(raw: RawResponse, *, max_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> list[TaskUsage]:
-    """The days of ``metrics``, sorted by date (Zuora's example lists them unsorted)."""
-    body = _object(raw, max_bytes)
-    days = [
-        decode(item, TaskUsage, status=raw.status) for item in _list(body, "metrics", raw.status)
-    ]
-    return sorted(days, key=lambda day: day.date)
-
-
-def read_export(raw: RawResponse, *, max_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> WorkflowExport:
-    return decode(_object(raw, max_bytes), WorkflowExport, status=raw.status)
-
-
 def read_deleted(
-    raw: RawResponse,
-    *,
-    max_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
-    deleted_id: int | None = None,
+    raw: RawResponse, *, max_bytes: int = _LIMIT, deleted_id: int | None = None
 ) -> WorkflowDeletion:
     """A delete's answer, ``DeleteWorkflowSuccess`` (``{"id", "success": true}``; the id
     a string, as the schema types it, or an integer, as its example shows).
@@ -173,3 +146,16 @@ def read_deleted(
             "expected the id of what a delete removed", field="id", status=raw.status
         )
     return WorkflowDeletion(id=found, success=True)
+
+
+def read_stopped(raw: RawResponse, *, max_bytes: int = _LIMIT) -> bool:
+    """A stop's answer: Zuora's ``success`` (False when it declined, e.g. a finished run)."""
+    body = read_json(raw, max_bytes=max_bytes)
+    success = body.get("success") if isinstance(body, Mapping) else None
+    if not isinstance(success, bool):
+        raise ResponseDecodeError(
+            f"expected {{'success': true|false}} from the stop call, got {quote(body)}",
+            field="success",
+            status=raw.status,
+        )
+    return success
