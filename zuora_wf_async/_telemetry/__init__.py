@@ -3,8 +3,7 @@
 ``opentelemetry`` is imported only by :func:`resolve_telemetry`, when a client is built,
 and only if it is installed (the ``otel`` extra: ``opentelemetry-api`` alone; the
 application picks the SDK and exporters). Without it the client gets :data:`NO_TELEMETRY`,
-whose scopes are one reusable ``nullcontext`` and whose other hooks are empty methods:
-nothing is imported and the hot path pays one no-op method call per hook.
+the no-op of ``hooks.py``.
 
 What a trace shows (names after OpenTelemetry's semantic conventions where they fit)::
 
@@ -23,15 +22,12 @@ an ``Idempotency-Key`` (an ``on_request`` hook runs inside the attempt span and 
 the key to it, for those who want it). Error messages are not recorded either, only the
 error's type: a message names the request it failed.
 
-- ``hooks.py``        ``Telemetry``, ``BatchTrace``: what the pipeline and the batch call;
-                      the bases are the no-op (``NO_TELEMETRY``).
-- ``resolve.py``      ``resolve_telemetry``: OpenTelemetry or the no-op, and the checks of
-                      the client's telemetry options.
-- ``otel.py``         ``OpenTelemetry``: the spans of calls and attempts, retries, ``span``.
+- ``hooks.py``        what the pipeline and the batch call; its bases are the no-op.
+- ``otel.py``         ``resolve_telemetry`` and ``OpenTelemetry``: the spans of calls.
 - ``batch_trace.py``  a batch's span, its traced items and its counts.
-- ``instruments.py``  the ``zuora.client.*`` counters, histogram and gauges.
+- ``instruments.py``  the ``zuora.client.*`` metrics; ``never_raises``, the guard that
+                      keeps failing bookkeeping from failing a request.
 - ``attributes.py``   the pure helpers that name paths, runs, retries and 429s.
-- ``guard.py``        ``never_raises``: bookkeeping that fails logs, never fails a request.
 """
 
 from __future__ import annotations
@@ -45,7 +41,7 @@ from zuora_wf_async._telemetry.attributes import (
 )
 from zuora_wf_async._telemetry.batch_trace import BATCH_TRACED_ITEMS
 from zuora_wf_async._telemetry.hooks import NO_TELEMETRY, BatchTrace, Telemetry
-from zuora_wf_async._telemetry.resolve import resolve_telemetry
+from zuora_wf_async._telemetry.otel import resolve_telemetry
 
 __all__ = [
     "BATCH_TRACED_ITEMS",

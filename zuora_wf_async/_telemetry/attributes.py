@@ -1,7 +1,7 @@
 """The values spans and metrics carry, from a call's path, value, error or answer.
 
-Pure and tested from tables: every value here is bounded (a template, a category, a
-kind, a type's name), so none of them makes a metric's cardinality grow with traffic.
+Pure and tested from tables: every value here is bounded (a template, a category, a kind,
+a type's name), so none of them makes a metric's cardinality grow with traffic.
 """
 
 from __future__ import annotations
@@ -18,10 +18,12 @@ from zuora_wf_async._errors import (
     ServerError,
     TransportError,
     UnauthorizedError,
+    ZuoraAPIError,
 )
+from zuora_wf_async._models import WorkflowRun, WorkflowRunDetail
 
 __all__ = [
-    "error_type",
+    "attempt_error_type",
     "path_template",
     "retry_category",
     "run_id_of",
@@ -41,9 +43,8 @@ def path_template(path: str) -> str:
 
 def run_id_of(path: str, value: object) -> int | None:
     """The run a call was about: from a returned run, else from a run path."""
-    run_id = getattr(value, "id", None) if _is_run(value) else None
-    if isinstance(run_id, int):
-        return run_id
+    if isinstance(value, WorkflowRun | WorkflowRunDetail):
+        return value.id
     match = _RUN_PATH.match(path)
     return int(match[1]) if match else None
 
@@ -52,12 +53,6 @@ def workflow_id_of(path: str) -> int | None:
     """The workflow definition a path names (``/workflows/{id}...``), if any."""
     match = _WORKFLOW_PATH.match(path)
     return int(match[1]) if match else None
-
-
-def _is_run(value: object) -> bool:
-    from zuora_wf_async._models import WorkflowRun, WorkflowRunDetail
-
-    return isinstance(value, WorkflowRun | WorkflowRunDetail)
 
 
 def retry_category(error: BaseException) -> str:
@@ -81,6 +76,9 @@ def throttle_kind(raw: RawResponse) -> str:
     return "quota" if spent else "concurrency"
 
 
-def error_type(error: BaseException) -> str:
-    """An error's ``error.type``: its class name, never its message (which names the request)."""
+def attempt_error_type(error: BaseException) -> str:
+    """An attempt's ``error.type``: the status code of an error answer (HTTP conventions),
+    else the error's class name, never its message (which names the request)."""
+    if isinstance(error, ZuoraAPIError) and error.status:
+        return str(error.status)
     return type(error).__name__

@@ -1,36 +1,72 @@
-"""The ``zuora.client.*`` metrics: one set of instruments per meter provider.
+"""The ``zuora.client.*`` metrics, one set per meter provider, and the guard of bookkeeping.
 
-``opentelemetry`` is imported only for type checking and inside the gauges' callbacks,
-which run only once a client with OpenTelemetry has registered them.
+``opentelemetry`` is imported only for type checking and inside the gauges' callback,
+which runs only once a client with OpenTelemetry has registered it.
 """
 
 from __future__ import annotations
 
-import importlib.metadata
+import functools
+import logging
 import weakref
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from zuora_wf_async._telemetry.hooks import WatchedPipeline
 
 if TYPE_CHECKING:
-    from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
+    from opentelemetry.metrics import CallbackOptions, Counter, MeterProvider, Observation
 
-__all__ = ["SCOPE", "Instruments", "instruments_for", "version"]
+__all__ = ["FAILED", "SCOPE", "Instruments", "instruments_for", "logger", "never_raises", "version"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+logger = logging.getLogger("zuora_wf_async")
+FAILED = "OpenTelemetry bookkeeping failed; the request goes on"
+
+
+def never_raises(method: Callable[P, R | None]) -> Callable[P, R | None]:
+    """Telemetry bookkeeping must never fail a request: a failure is logged, None returned."""
+
+    @functools.wraps(method)
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> R | None:
+        try:
+            return method(*args, **kwargs)
+        except Exception:
+            logger.exception(FAILED)
+            return None
+
+    return guarded
+
 
 #: The instrumentation scope of every tracer and meter the client asks for.
 SCOPE = "zuora_wf_async"
 # Seconds: Zuora calls take tens of milliseconds to tens of seconds (a run POST under a
 # Retry-After); the SDK's default buckets are meant for milliseconds.
 _DURATION_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+# The counters, by the name after ``zuora.client.``: (unit, description).
+_COUNTERS = {
+    "requests": ("{request}", "Logical calls (one per API call, however many attempts it took)."),
+    "attempts": ("{attempt}", "HTTP requests sent, each attempt of a call counted once."),
+    "retries": ("{retry}", "Resends of a call after a failed attempt, by reason."),
+    "throttled": ("{response}", "429 answers by kind: quota (window spent) or concurrency."),
+    "batch.items": ("{item}", "Items of run_many/stream_runs batches handed back, by outcome."),
+}
+# The gauges, by the name after ``zuora.client.``: (what they read of a pipeline, description).
+_GAUGES = {
+    "active_requests": ("in_flight", "Requests in flight now, per Zuora host."),
+    "concurrency.limit": (
+        "effective_concurrency",
+        "Requests allowed in flight now (the adaptive limit), per Zuora host.",
+    ),
+}
 
 
 def version() -> str:
     """The package's version, for the tracer's and meter's scope."""
-    try:
-        return importlib.metadata.version("zuora-wf-async")
-    except importlib.metadata.PackageNotFoundError:  # pragma: no cover -- a source tree
-        return "0"
+    from zuora_wf_async import __version__  # imported when a client is built, not before
+
+    return __version__
 
 
 class Instruments:
@@ -43,68 +79,37 @@ class Instruments:
 
     def __init__(self, provider: MeterProvider) -> None:
         meter = provider.get_meter(SCOPE, version())
-        self.requests = meter.create_counter(
-            "zuora.client.requests",
-            unit="{request}",
-            description="Logical calls (one per API call, however many attempts it took).",
-        )
-        self.attempts = meter.create_counter(
-            "zuora.client.attempts",
-            unit="{attempt}",
-            description="HTTP requests sent, each attempt of a call counted once.",
-        )
-        self.retries = meter.create_counter(
-            "zuora.client.retries",
-            unit="{retry}",
-            description="Resends of a call after a failed attempt, by reason.",
-        )
-        self.throttled = meter.create_counter(
-            "zuora.client.throttled",
-            unit="{response}",
-            description="429 answers by kind: quota (window spent) or concurrency.",
-        )
+        self.counters: dict[str, Counter] = {
+            name: meter.create_counter(f"zuora.client.{name}", unit=unit, description=text)
+            for name, (unit, text) in _COUNTERS.items()
+        }
         self.duration = meter.create_histogram(
             "zuora.client.call.duration",
             unit="s",
             description="Duration of logical calls, waits between attempts included.",
             explicit_bucket_boundaries_advisory=list(_DURATION_BUCKETS),
         )
-        self.batch_items = meter.create_counter(
-            "zuora.client.batch.items",
-            unit="{item}",
-            description="Items of run_many/iter_runs batches handed back, by outcome.",
-        )
         self.pipelines: weakref.WeakKeyDictionary[WatchedPipeline, dict[str, Any]] = (
             weakref.WeakKeyDictionary()
         )
-        meter.create_observable_gauge(
-            "zuora.client.active_requests",
-            callbacks=[self._observe_in_flight],
-            unit="{request}",
-            description="Requests in flight now, per Zuora host.",
-        )
-        meter.create_observable_gauge(
-            "zuora.client.concurrency.limit",
-            callbacks=[self._observe_limit],
-            unit="{request}",
-            description="Requests allowed in flight now (the adaptive limit), per Zuora host.",
-        )
+        for name, (read, text) in _GAUGES.items():
+            meter.create_observable_gauge(
+                f"zuora.client.{name}",
+                callbacks=[functools.partial(self._observe, read)],
+                unit="{request}",
+                description=text,
+            )
 
-    def _observe(self, read: Callable[[WatchedPipeline], int]) -> Iterable[Observation]:
+    def _observe(self, read: str, _options: CallbackOptions) -> Iterable[Observation]:
+        """Each open pipeline's ``read`` attribute, summed per Zuora host."""
         from opentelemetry.metrics import Observation
 
         totals: dict[tuple[tuple[str, Any], ...], int] = {}
         for pipeline, attributes in list(self.pipelines.items()):
             if pipeline.state == "open":
                 key = tuple(sorted(attributes.items()))
-                totals[key] = totals.get(key, 0) + read(pipeline)
+                totals[key] = totals.get(key, 0) + getattr(pipeline, read)
         return [Observation(value, dict(key)) for key, value in totals.items()]
-
-    def _observe_in_flight(self, _options: CallbackOptions) -> Iterable[Observation]:
-        return self._observe(lambda pipeline: pipeline.in_flight)
-
-    def _observe_limit(self, _options: CallbackOptions) -> Iterable[Observation]:
-        return self._observe(lambda pipeline: pipeline.effective_concurrency)
 
 
 _INSTRUMENTS: weakref.WeakKeyDictionary[Any, Instruments] = weakref.WeakKeyDictionary()

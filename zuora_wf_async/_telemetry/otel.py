@@ -1,9 +1,9 @@
-"""OpenTelemetry's hooks: a span per call, a span per attempt, and their metrics.
+"""OpenTelemetry's hooks: a span per call, a span per attempt, a batch's span, and metrics.
 
-Built by :func:`~zuora_wf_async._telemetry.resolve.resolve_telemetry` only once
-``opentelemetry`` could be imported; this module imports it only for type checking and in
-:class:`OpenTelemetry`'s constructor, so importing the package never does. The shape of a
-trace is drawn in the package's docstring (``_telemetry/__init__.py``).
+``opentelemetry`` is imported by :func:`resolve_telemetry` and :class:`OpenTelemetry`'s
+constructor, when a client is built, never when the package is imported. The shape of a
+trace is drawn in ``_telemetry/__init__.py``. Every hook's bookkeeping sits behind a guard:
+an SDK or exporter that fails is logged, and the request goes on.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from urllib.parse import urlsplit
 import attrs
 
 from zuora_wf_async._core.responses import RawResponse
-from zuora_wf_async._errors import ZuoraAPIError, ZuoraError
+from zuora_wf_async._errors import InvalidRequestError, ZuoraAPIError, ZuoraError
 from zuora_wf_async._telemetry.attributes import (
-    error_type,
+    attempt_error_type,
     path_template,
     retry_category,
     run_id_of,
@@ -28,24 +28,75 @@ from zuora_wf_async._telemetry.attributes import (
     workflow_id_of,
 )
 from zuora_wf_async._telemetry.batch_trace import OtelBatch
-from zuora_wf_async._telemetry.guard import never_raises
-from zuora_wf_async._telemetry.hooks import BatchTrace, Telemetry, WatchedPipeline
-from zuora_wf_async._telemetry.instruments import SCOPE, instruments_for, version
+from zuora_wf_async._telemetry.hooks import NO_TELEMETRY, BatchTrace, Telemetry, WatchedPipeline
+from zuora_wf_async._telemetry.instruments import (
+    FAILED,
+    SCOPE,
+    instruments_for,
+    never_raises,
+    version,
+)
 
 if TYPE_CHECKING:
-    from opentelemetry.metrics import MeterProvider
-    from opentelemetry.trace import Span, TracerProvider
+    from opentelemetry.trace import Span
 
-__all__ = ["OpenTelemetry"]
+__all__ = ["OpenTelemetry", "resolve_telemetry"]
 
-# The package's logger (as guard.py's): a hook's bookkeeping that fails is logged there.
 logger = logging.getLogger("zuora_wf_async")
 
 
-@attrs.define(slots=True)
+def resolve_telemetry(
+    *,
+    tracer_provider: object,
+    meter_provider: object,
+    propagate_trace_context: bool,
+    base_url: str,
+    clock: Callable[[], float],
+) -> Telemetry:
+    """OpenTelemetry with the given providers (None: the global ones), or the no-op.
+
+    Without ``opentelemetry-api`` installed this is the no-op, unless a provider was passed
+    (then the caller meant it: a typed error says what to install).
+    """
+    if not isinstance(propagate_trace_context, bool):
+        raise InvalidRequestError(
+            "propagate_trace_context",
+            f"must be True or False, got {propagate_trace_context!r}",
+            "pass True to send a W3C traceparent header to Zuora (off by default)",
+        )
+    try:
+        from opentelemetry import metrics, trace
+    except ImportError:
+        if tracer_provider is not None or meter_provider is not None:
+            field = "tracer_provider" if tracer_provider is not None else "meter_provider"
+            raise InvalidRequestError(
+                field,
+                "needs the opentelemetry-api package, which is not installed",
+                "install the extra: pip install 'zuora-wf-async[otel]'",
+            ) from None
+        return NO_TELEMETRY
+    for field, provider, expected, example in (
+        ("tracer_provider", tracer_provider, trace.TracerProvider, "trace.TracerProvider"),
+        ("meter_provider", meter_provider, metrics.MeterProvider, "metrics.MeterProvider"),
+    ):
+        if provider is not None and not isinstance(provider, expected):
+            raise InvalidRequestError(
+                field,
+                f"expected an opentelemetry {expected.__name__}, got {type(provider).__name__}",
+                f"pass e.g. opentelemetry.sdk.{example}(), or None for the global one",
+            )
+    return OpenTelemetry(
+        tracer_provider=tracer_provider,
+        meter_provider=meter_provider,
+        propagate_trace_context=propagate_trace_context,
+        base_url=base_url,
+        clock=clock,
+    )
+
+
+@attrs.define
 class _CallTrace:
-    """What the hooks of one running call share (a context variable holds it). An attrs
-    class: its ``__init__`` is generated, none of ours to run per call."""
+    """What the hooks of one running call share (a context variable holds it)."""
 
     span: Span | None
     metric_attributes: dict[str, Any]
@@ -67,8 +118,8 @@ class OpenTelemetry(Telemetry):
     def __init__(
         self,
         *,
-        tracer_provider: TracerProvider | None,
-        meter_provider: MeterProvider | None,
+        tracer_provider: Any,  # a TracerProvider or None, checked by resolve_telemetry
+        meter_provider: Any,  # a MeterProvider or None, likewise
         propagate_trace_context: bool,
         base_url: str,
         clock: Callable[[], float],
@@ -81,46 +132,48 @@ class OpenTelemetry(Telemetry):
         # W3C trace context only (traceparent, tracestate): never the global propagator's
         # baggage, which may carry the application's own values to Zuora.
         self._propagator = TraceContextTextMapPropagator()
-        self._status = trace.Status
-        self._error = trace.StatusCode.ERROR
         self._tracer = trace.get_tracer(SCOPE, version(), tracer_provider)
-        self._instruments = instruments_for(meter_provider or metrics.get_meter_provider())
+        instruments = instruments_for(meter_provider or metrics.get_meter_provider())
+        self._instruments = instruments
+        self._counters = instruments.counters
         self.propagates = propagate_trace_context
         self._clock = clock
         # The standard "suppress instrumentation" key: honoured here (a batch's untraced
         # items, or a caller's own suppression) and by aiohttp's instrumentation.
-        self._suppress_key = getattr(context, "_SUPPRESS_INSTRUMENTATION_KEY", None)
+        self._suppress_key: str = context._SUPPRESS_INSTRUMENTATION_KEY
         parts = urlsplit(base_url)
-        self._server: dict[str, Any] = {"server.address": parts.hostname or ""}
-        if parts.port is not None:
-            self._server["server.port"] = parts.port
-        else:
-            self._server["server.port"] = 443 if parts.scheme == "https" else 80
-
-    # -- gauges ---------------------------------------------------------------------------
+        default_port = 443 if parts.scheme == "https" else 80
+        self._server = {
+            "server.address": parts.hostname or "",
+            "server.port": parts.port or default_port,
+        }
 
     def watch(self, pipeline: WatchedPipeline) -> None:
-        try:
+        with contextlib.suppress(TypeError):  # not weakly referenceable: no gauges
             self._instruments.pipelines[pipeline] = dict(self._server)
-        except TypeError:  # pragma: no cover -- not weakly referenceable: no gauges
-            return
-
-    # -- a call ---------------------------------------------------------------------------
 
     def _suppressed(self) -> bool:
-        return self._suppress_key is not None and bool(self._context.get_value(self._suppress_key))
+        return bool(self._context.get_value(self._suppress_key))
+
+    def _mark_failed(self, span: Span | None, error: BaseException, error_type: str) -> None:
+        # Not record_exception, and the status names the type only: a message names the
+        # request it failed, its key included.
+        if span is not None and span.is_recording():
+            span.set_attribute("error.type", error_type)
+            span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, type(error).__name__))
+
+    # -- a call ---------------------------------------------------------------------------
 
     @contextlib.contextmanager
     def call_scope(self, call: Any) -> Iterator[None]:
         """The call's span (current while the call runs, so attempts are its children)
         and, at its end, the call's metrics. Without an SDK (or sampled out) no span is
         kept, and this is the whole cost: the metrics go to the API's no-op meter."""
-        operation = call.operation
-        state = _CallTrace(None, {"zuora.operation": operation})
+        state = _CallTrace(None, {"zuora.operation": call.operation})
         token = None
-        if not (self._suppress_key is not None and self._context.get_value(self._suppress_key)):
+        if not self._context.get_value(self._suppress_key):  # inline: once per call
             prepared = call.prepared
-            attributes: dict[str, Any] = {"zuora.operation": operation, **self._server}
+            attributes: dict[str, Any] = {"zuora.operation": call.operation, **self._server}
             workflow_id = call.workflow_id
             if workflow_id is None:  # the Workflow API's definition operations
                 workflow_id = workflow_id_of(prepared.path)
@@ -128,7 +181,7 @@ class OpenTelemetry(Telemetry):
                 attributes["zuora.workflow.id"] = workflow_id
             if prepared.track_id is not None:
                 attributes["zuora.track_id"] = prepared.track_id
-            span = self._tracer.start_span(operation, attributes=attributes)
+            span = self._tracer.start_span(call.operation, attributes=attributes)
             if span.is_recording():
                 state.span = span
                 token = self._context.attach(self._trace.set_span_in_context(span))
@@ -144,38 +197,35 @@ class OpenTelemetry(Telemetry):
             _CALL.reset(reset)
             if token is not None:
                 self._context.detach(token)
+            if state.span is not None:
+                self._end_call_span(state.span, state, call, error)
             try:
-                if state.span is not None:
-                    self._end_span(state, call, error)
-            finally:
-                try:  # bookkeeping never fails a request
-                    metric = state.metric_attributes
-                    metric["zuora.outcome"] = "success" if error is None else "failure"
-                    if error is not None:
-                        metric["error.type"] = error_type(error)
-                    self._instruments.requests.add(1, metric)
-                    self._instruments.duration.record(self._clock() - started, metric)
-                except Exception:
-                    logger.exception("OpenTelemetry bookkeeping failed; the request goes on")
+                metric = state.metric_attributes
+                metric["zuora.outcome"] = "success" if error is None else "failure"
+                if error is not None:
+                    metric["error.type"] = type(error).__name__
+                self._counters["requests"].add(1, metric)
+                self._instruments.duration.record(self._clock() - started, metric)
+            except Exception:
+                logger.exception(FAILED)
 
     @never_raises
-    def _end_span(self, state: _CallTrace, call: Any, error: BaseException | None) -> None:
-        span = state.span
-        assert span is not None  # noqa: S101 -- only called with a span
+    def _end_call_span(
+        self, span: Span, state: _CallTrace, call: Any, error: BaseException | None
+    ) -> None:
         try:
             span.set_attribute("zuora.attempts", call.attempts)
-            run_id = run_id_of(call.prepared.path, call.value)
-            if run_id is not None:
-                span.set_attribute("zuora.run.id", run_id)
-            if state.request_id is not None:
-                span.set_attribute("zuora.request_id", state.request_id)
-            if state.status is not None:
-                span.set_attribute("http.response.status_code", state.status)
+            for name, value in (
+                ("zuora.run.id", run_id_of(call.prepared.path, call.value)),
+                ("zuora.request_id", state.request_id),
+                ("http.response.status_code", state.status),
+            ):
+                if value is not None:
+                    span.set_attribute(name, value)
             if error is not None:
-                span.set_attribute("error.type", error_type(error))
                 # The loop sets error.may_have_run after this span ends; the call knows it.
                 span.set_attribute("zuora.may_have_run", bool(call.maybe_ran))
-                span.set_status(self._status(self._error, error_type(error)))
+                self._mark_failed(span, error, type(error).__name__)
         finally:
             span.end()
 
@@ -196,43 +246,50 @@ class OpenTelemetry(Telemetry):
             yield
         except BaseException as failure:
             error = failure
-            if span is not None:
-                self._attempt_failed(span, failure)
+            self._mark_failed(span, failure, attempt_error_type(failure))
             raise
         finally:
             if token is not None:
                 self._context.detach(token)
-            raw: RawResponse | None = call.raw
+            raw = call.raw
             try:  # bookkeeping never fails a request
                 metric: dict[str, Any] = {
                     "zuora.operation": call.operation,
                     "http.request.method": call.prepared.method,
                 }
-                if error is None:
-                    if raw is not None:
-                        metric["http.response.status_code"] = raw.status
-                    self._instruments.attempts.add(1, metric)
-                elif isinstance(error, ZuoraError):  # a cancellation is no attempt's end
-                    self._instruments.attempts.add(1, {**metric, **self._error_metric(error)})
-                if raw and state and (raw.status == 429 or state.span is not None):
+                if isinstance(error, ZuoraError):
+                    metric["error.type"] = attempt_error_type(error)
+                    if isinstance(error, ZuoraAPIError) and error.status:
+                        metric["http.response.status_code"] = error.status
+                elif raw is not None:
+                    metric["http.response.status_code"] = raw.status
+                if error is None or isinstance(error, ZuoraError):  # a cancellation is no end
+                    self._counters["attempts"].add(1, metric)
+                if raw is not None and state and (raw.status == 429 or state.span is not None):
                     self._answered(state, call.operation, raw)
             except Exception:
-                logger.exception("OpenTelemetry bookkeeping failed; the request goes on")
+                logger.exception(FAILED)
             finally:
                 if span is not None and state is not None:
                     state.attempt_span = None
                     span.end()
 
-    def _error_metric(self, error: ZuoraError) -> dict[str, Any]:
-        metric: dict[str, Any] = {"error.type": self._attempt_error_type(error)}
-        if isinstance(error, ZuoraAPIError) and error.status:
-            metric["http.response.status_code"] = error.status
-        return metric
-
-    def _attempt_failed(self, span: Span, error: BaseException) -> None:
-        if span.is_recording():
-            span.set_attribute("error.type", self._attempt_error_type(error))
-            span.set_status(self._status(self._error, error_type(error)))
+    def _answered(self, state: _CallTrace, operation: str, raw: RawResponse) -> None:
+        """An answer on the spans (with an SDK) and a 429 in the throttle counter."""
+        state.status = raw.status
+        state.request_id = raw.request_id
+        kind = throttle_kind(raw) if raw.status == 429 else None
+        if kind is not None:
+            self._counters["throttled"].add(
+                1, {"zuora.operation": operation, "zuora.throttle.kind": kind}
+            )
+        span = state.attempt_span
+        if span is not None and span.is_recording():
+            span.set_attribute("http.response.status_code", raw.status)
+            if raw.request_id is not None:
+                span.set_attribute("zuora.request_id", raw.request_id)
+            if kind is not None:
+                span.set_attribute("zuora.throttle.kind", kind)
 
     def _attempt_span(self, call: Any) -> Span:
         prepared = call.prepared
@@ -250,29 +307,6 @@ class OpenTelemetry(Telemetry):
             f"{prepared.method} {template}", kind=self._trace.SpanKind.CLIENT, attributes=attributes
         )
 
-    def _answered(self, state: _CallTrace, operation: str, raw: RawResponse) -> None:
-        """An answer on the spans (with an SDK) and a 429 in the throttle counter."""
-        state.status = raw.status
-        state.request_id = request_id = raw.request_id
-        if raw.status == 429:
-            self._instruments.throttled.add(
-                1, {"zuora.operation": operation, "zuora.throttle.kind": throttle_kind(raw)}
-            )
-        span = state.attempt_span
-        if span is not None and span.is_recording():
-            span.set_attribute("http.response.status_code", raw.status)
-            if request_id is not None:
-                span.set_attribute("zuora.request_id", request_id)
-            if raw.status == 429:
-                span.set_attribute("zuora.throttle.kind", throttle_kind(raw))
-
-    @staticmethod
-    def _attempt_error_type(error: BaseException) -> str:
-        # HTTP conventions: the status code as a string for an error status.
-        if isinstance(error, ZuoraAPIError) and error.status:
-            return str(error.status)
-        return error_type(error)
-
     @never_raises
     def sending(self, headers: MutableMapping[str, str]) -> None:
         self._propagator.inject(headers)
@@ -282,18 +316,17 @@ class OpenTelemetry(Telemetry):
         state = _CALL.get()
         category = retry_category(error)
         operation = state.metric_attributes["zuora.operation"] if state else "unknown"
-        self._instruments.retries.add(
+        self._counters["retries"].add(
             1, {"zuora.operation": operation, "zuora.retry.reason": category}
         )
-        span = state.span if state is not None else None
-        if span is not None and span.is_recording():
-            span.add_event(
+        if state is not None and state.span is not None and state.span.is_recording():
+            state.span.add_event(
                 "zuora.retry",
                 {
                     "zuora.retry.reason": category,
                     "zuora.retry.detail": reason,
                     "zuora.retry.delay": delay,
-                    "error.type": self._attempt_error_type(error),
+                    "error.type": attempt_error_type(error),
                 },
             )
 
@@ -305,17 +338,13 @@ class OpenTelemetry(Telemetry):
         span = self._tracer.start_span(
             operation, attributes={"zuora.operation": operation, **(attributes or {})}
         )
-        token = self._context.attach(self._trace.set_span_in_context(span))
         try:
-            yield
+            with self._trace.use_span(span, record_exception=False, set_status_on_exception=False):
+                yield
         except BaseException as error:
-            # Not record_exception: a message names the request, its key included.
-            if span.is_recording():
-                span.set_attribute("error.type", error_type(error))
-                span.set_status(self._status(self._error, error_type(error)))
+            self._mark_failed(span, error, type(error).__name__)
             raise
         finally:
-            self._context.detach(token)
             span.end()
 
     # -- a batch --------------------------------------------------------------------------
@@ -323,19 +352,18 @@ class OpenTelemetry(Telemetry):
     def batch(
         self, operation: str, *, workflow_id: object, window: int, total: int | None
     ) -> BatchTrace:
-        span = None
-        if not self._suppressed():
-            attributes: dict[str, Any] = {
-                "zuora.operation": operation,
-                "zuora.batch.window": window,
-                **self._server,
-            }
-            # Checked per item by the starter; a bad id fails every item, not this span.
-            if isinstance(workflow_id, int) and not isinstance(workflow_id, bool):
-                attributes["zuora.workflow.id"] = workflow_id
-            if total is not None:
-                attributes["zuora.batch.total"] = total
-            span = self._tracer.start_span(operation, attributes=attributes)
-            if not span.is_recording():  # no SDK, or sampled out: nothing to parent
-                span = None
-        return OtelBatch(self, span, operation)
+        if self._suppressed():
+            return OtelBatch(self, None, operation)
+        attributes: dict[str, Any] = {
+            "zuora.operation": operation,
+            "zuora.batch.window": window,
+            **self._server,
+        }
+        # Checked per item by the starter; a bad id fails every item, not this span.
+        if isinstance(workflow_id, int) and not isinstance(workflow_id, bool):
+            attributes["zuora.workflow.id"] = workflow_id
+        if total is not None:
+            attributes["zuora.batch.total"] = total
+        span = self._tracer.start_span(operation, attributes=attributes)
+        # No SDK, or sampled out: nothing to parent.
+        return OtelBatch(self, span if span.is_recording() else None, operation)
