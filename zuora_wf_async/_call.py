@@ -19,16 +19,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Generator
 from logging import DEBUG, WARNING, getLogger
-from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import attrs
 import backoff
 
 from zuora_wf_async._core.answers import read_answer
 from zuora_wf_async._core.api_errors import api_error
-from zuora_wf_async._core.pacing import Verdict
 from zuora_wf_async._core.prepared_request import PreparedRequest
-from zuora_wf_async._core.ratelimit import RateLimitInfo
 from zuora_wf_async._core.responses import RawResponse
 from zuora_wf_async._core.retry import Resend, RetryPolicy, Stop, may_have_run, next_step
 from zuora_wf_async._errors import (
@@ -53,7 +51,7 @@ if TYPE_CHECKING:
     from zuora_wf_async._pipeline import Pipeline
     from zuora_wf_async._shared import Lease
 
-__all__ = ["NOTHING_LEARNED", "Call", "CallResult", "CallerDeadlinePassed", "Learned"]
+__all__ = ["Call", "CallResult", "CallerDeadlinePassed"]
 
 logger = getLogger("zuora_wf_async")
 
@@ -66,19 +64,7 @@ class CallResult(NamedTuple):
     elapsed: float
 
 
-class Learned(TypedDict):
-    """What one answer taught the pacing, as the tenant gate's ``release`` takes it."""
-
-    status: int | None
-    info: RateLimitInfo | None
-    verdict: Verdict
-    plenty: bool
-
-
 _MAX_DOUBLINGS = 64
-
-# What an attempt that got no answer taught it.
-NOTHING_LEARNED: Learned = {"status": None, "info": None, "verdict": Verdict(), "plenty": False}
 
 
 class CallerDeadlinePassed(Exception):  # noqa: N818 -- an internal signal, never leaves
@@ -291,7 +277,6 @@ class Call:
             if generation is None:  # no free slot now: queue for one, until the deadline
                 generation = await self._wait_for(limiter.wait_for_slot(self.deadline_at))
             lease: Lease | None = None
-            learned = NOTHING_LEARNED  # what the answer taught the pacing, for the tenant
             try:
                 if tenant is not None:  # a tenant-wide slot too, shared with other processes
                     lease = await self._wait_for(pipeline.tenant_slot(self.deadline_at))
@@ -310,11 +295,11 @@ class Call:
                 else:
                     raw = await transport.send(prepared, headers, timeout=timeout)
                 self.raw = raw
-                learned = pipeline.learn(generation, raw)
             finally:
-                limiter.release()
+                # The slot back, with what the answer taught the pacing (and the tenant).
+                learned = limiter.release(self.raw, generation)
                 if lease is not None and tenant is not None:
-                    tenant.release(lease, **learned)
+                    tenant.release(lease, learned)
             if 200 <= raw.status < 300 or (self.read_409 and raw.status == 409):
                 # The one door every answer is read through: whatever the body makes fail
                 # is ResponseDecodeError (may_have_run set from the request, below).

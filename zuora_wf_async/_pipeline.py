@@ -20,17 +20,12 @@ from typing import Any, TypeVar
 import aiohttp
 
 from zuora_wf_async._auth import Auth, BearerToken, OAuthCredentials
-from zuora_wf_async._call import Call, CallResult, Learned
+from zuora_wf_async._call import Call, CallResult
 from zuora_wf_async._core import requests as build
 from zuora_wf_async._core.answers import read_answer
 from zuora_wf_async._core.api_errors import api_error
 from zuora_wf_async._core.oauth import TokenGrant, read_token_response
 from zuora_wf_async._core.prepared_request import PreparedRequest
-from zuora_wf_async._core.ratelimit import (
-    has_plenty_left,
-    parse_rate_limit,
-    parse_retry_after,
-)
 from zuora_wf_async._core.redact import HeldSecrets
 from zuora_wf_async._core.responses import RawResponse
 from zuora_wf_async._core.retry import RetryBudget, RetryPolicy
@@ -279,22 +274,6 @@ class Pipeline:
             stop_at=stop_at,
         )
         return await call.run()
-
-    def learn(self, generation: int, raw: RawResponse) -> Learned:
-        """Teach the limiter what an answer says of Zuora's limits; what it learned."""
-        assert self.limiter is not None  # noqa: S101 -- made by ensure_open
-        # Most answers say the quota is far from spent; only near the end of a window (or
-        # on a 429) is every rate header worth parsing.
-        status = raw.status
-        plenty = status < 300 and has_plenty_left(
-            raw.headers, 4 * self.limiter.pacing.max_concurrency
-        )
-        info = None if plenty else parse_rate_limit(raw.headers)
-        retry_after = None
-        if status == 429:
-            retry_after = parse_retry_after(raw.headers) or (info.reset if info else None)
-        verdict = self.limiter.observe(generation, info, status=status, retry_after=retry_after)
-        return {"status": status, "info": info, "verdict": verdict, "plenty": plenty}
 
     async def tenant_slot(self, deadline_at: float) -> Lease:
         """A tenant-wide slot (shared limits), taken by ``deadline_at`` or not at all."""

@@ -28,7 +28,7 @@ def _refused(pacing: Pacing, *, now: float, others_in_flight: int) -> Verdict:
 
 
 def _succeeded(pacing: Pacing, *, now: float) -> None:
-    pacing.on_plenty_success(now)
+    pacing.on_answer(pacing.generation, 200, None, now=now, retry_after=None, others_in_flight=0)
 
 
 @pytest.mark.parametrize("ceiling", [1, 8, 40, 64, 200])
@@ -121,17 +121,6 @@ def test_a_refusal_while_climbing_holds_again_at_the_new_level():
     _refused(pacing, now=HOLD + CLIMB_STEP, others_in_flight=40)
     _succeeded(pacing, now=HOLD + CLIMB_STEP + HOLD - 0.01)
     assert pacing.capacity == 40
-
-
-def test_a_successful_answer_on_the_long_path_climbs_alike():
-    short, long = Pacing(16), Pacing(16)
-    for pacing in (short, long):
-        _refused(pacing, now=0.0, others_in_flight=2)
-    short.on_plenty_success(HOLD + 2 * CLIMB_STEP)
-    long.on_answer(
-        long.generation, 200, None, now=HOLD + 2 * CLIMB_STEP, retry_after=None, others_in_flight=0
-    )
-    assert short.capacity == long.capacity == 5
 
 
 def test_the_tenant_s_concurrency_header_lowers_the_ceiling_the_limit_climbs_back_to():

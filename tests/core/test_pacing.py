@@ -182,7 +182,7 @@ def test_a_spent_429_that_names_no_wait_pauses_a_second():
 
 def test_a_lone_spent_429_amid_plenty_of_quota_is_a_fluke_and_pauses_nobody():
     pacing = Pacing(32)
-    pacing.on_plenty()  # the last success said the window is far from spent
+    _answer(pacing, 200)  # a success said the window is far from spent
 
     verdict = _answer(pacing, 429, RateLimitInfo(remaining=0, reset=1.0), retry_after=1.0)
 
@@ -195,7 +195,7 @@ def test_spent_429s_in_a_row_are_believed_even_amid_plenty():
     """Other processes can spend the window between our successes: three spent 429s with
     no success between them pause everyone."""
     pacing = Pacing(32, confirm_spent=3)
-    pacing.on_plenty()
+    _answer(pacing, 200)
 
     assert _answer(pacing, 429, SPENT, now=1.0).isolated
     assert _answer(pacing, 429, SPENT, now=1.1).isolated
@@ -206,7 +206,7 @@ def test_by_default_five_spent_429s_in_a_row_are_believed():
     """Three in a row come by chance every ~37,000 answers at 3% random 429s (every few
     seconds for a fast client); five once in ~41 million."""
     pacing = Pacing(32)
-    pacing.on_plenty()
+    _answer(pacing, 200)
 
     for moment in range(4):
         assert _answer(pacing, 429, SPENT, now=1.0 + moment / 10).isolated
@@ -216,11 +216,10 @@ def test_by_default_five_spent_429s_in_a_row_are_believed():
 
 def test_a_success_between_spent_429s_starts_the_count_again():
     pacing = Pacing(32, confirm_spent=2)
-    pacing.on_plenty()
+    _answer(pacing, 200)
     for moment in range(20):
         assert _answer(pacing, 429, SPENT, now=float(moment)).isolated
         _answer(pacing, 200, None, now=float(moment))
-        pacing.on_plenty()
     assert pacing.pauses == 0
 
 
@@ -299,7 +298,6 @@ def _simulate(runs, *, fault_rate, seed=7, slots=32, latency=0.05, retry_after=1
                 )
                 heapq.heappush(events, (now + retry_after, next(seq), "retry", 0))
             else:
-                pacing.on_plenty()
                 pacing.on_answer(
                     generation, 200, None, now=now, retry_after=None, others_in_flight=in_flight
                 )
@@ -336,7 +334,7 @@ def _count_down_quota(pacing: Pacing) -> None:
 
 
 def _isolated_spent_429(pacing: Pacing) -> None:
-    pacing.on_plenty()
+    _answer(pacing, 200)
     pacing.on_answer(
         pacing.generation,
         429,
@@ -348,21 +346,49 @@ def _isolated_spent_429(pacing: Pacing) -> None:
 
 
 @pytest.mark.parametrize(
-    "before",
-    [lambda pacing: None, _cut_once, _count_down_quota, _isolated_spent_429],
+    ("before", "at_rest"),
+    [
+        (lambda pacing: None, True),
+        (_cut_once, False),  # below the ceiling: each success may climb
+        (_count_down_quota, True),  # a plentiful success ends the count-down
+        (_isolated_spent_429, True),
+    ],
     ids=["fresh", "after a cut", "counting quota down", "after an isolated spent 429"],
 )
-def test_a_plentiful_success_in_one_call_is_on_plenty_then_on_answer(before):
-    # The pipeline's per-request shortcut must leave exactly the state of the long way.
-    short, long = Pacing(8), Pacing(8)
-    before(short)
-    before(long)
+def test_at_rest_a_plentiful_success_changes_nothing(before, at_rest):
+    """The limiter skips ``on_answer`` for a plentiful 2xx while ``at_rest``: it must be
+    exactly what the answer would have left."""
+    pacing = Pacing(8)
+    before(pacing)
+    _answer(pacing, 200, now=1.0)
+    assert pacing.at_rest is at_rest
 
-    short.on_plenty_success(1.0)
-    long.on_plenty()
-    verdict = long.on_answer(
-        long.generation, 200, None, now=1.0, retry_after=None, others_in_flight=0
-    )
+    state = dict(vars(pacing))
+    assert _answer(pacing, 200, now=10.0) == Verdict()
+    assert (vars(pacing) == state) is at_rest
 
-    assert verdict == Verdict()
-    assert vars(short) == vars(long)
+
+def test_metered_is_set_while_before_send_has_something_to_say():
+    """The limiter asks ``before_send`` only while ``metered``."""
+    assert Pacing(8, max_rate=5.0).metered
+    pacing = Pacing(8)
+    assert not pacing.metered
+    _answer(pacing, 200, RateLimitInfo(remaining=1, reset=5.0), now=0.0)
+    assert pacing.metered
+    assert pacing.before_send(0.0) == 0.0
+    assert pacing.before_send(5.0) == 0.0  # a new window: nothing counted down any more
+    assert not pacing.metered
+    pacing.pause_until(7.0)
+    assert pacing.metered
+    assert pacing.before_send(6.0) == pytest.approx(1.0)
+    assert pacing.before_send(7.0) == 0.0
+    assert not pacing.metered
+
+
+def test_a_reading_far_from_spent_counts_nothing_down_whatever_the_status():
+    """More than 4 x max_concurrency left: the same "plenty" a success's cheap check reads."""
+    pacing = Pacing(8)
+    _answer(pacing, 503, RateLimitInfo(remaining=33, reset=5.0))
+    assert not pacing.metered
+    _answer(pacing, 503, RateLimitInfo(remaining=32, reset=5.0))
+    assert pacing.metered

@@ -19,6 +19,7 @@ import pytest
 import redis.asyncio
 
 from zuora_wf_async import BearerToken, WorkflowClient
+from zuora_wf_async._limiter import Learned
 from zuora_wf_async._shared import Lease, SharedLimits
 from zuora_wf_async.testing import FakeZuora
 
@@ -200,7 +201,7 @@ async def test_the_request_path_never_waits_for_a_hung_redis(valkey):
         lease = await g.acquire()
         assert lease.shared
         valkey.pause()
-        g.release(lease, status=200, info=None)  # Redis must hear it: the call hangs
+        g.release(lease, Learned(200))  # Redis must hear it: the call hangs
         await until(lambda: not g.available, within=30, what="the outage seen")
         await until(lambda: g.calls >= 3, within=30, what="tries at Redis, beside requests")
         for _ in range(20):
@@ -210,7 +211,7 @@ async def test_the_request_path_never_waits_for_a_hung_redis(valkey):
             lease = done.value.value
             assert isinstance(lease, Lease)
             assert not lease.shared
-            g.release(lease, status=200, info=None)
+            g.release(lease, Learned(200))
     finally:
         valkey.resume()
         await g.aclose()
@@ -251,7 +252,7 @@ async def test_a_process_stalled_past_its_lease_asks_again_before_sending(valkey
         time.sleep(lease_seconds * 3)  # noqa: ASYNC251 -- the stall under test
         # Woken: one of our requests ends, with one of ours waiting. Before, the slot went
         # straight to it, while the other process held both.
-        me.release(held[0], status=200, info=None)
+        me.release(held[0], Learned(200))
         assert not waiting.done()
         line = await asyncio.wait_for(other.stdout.readline(), timeout=30)
         assert line.startswith(b"HOLDER")  # it holds the tenant's two slots

@@ -17,6 +17,7 @@ import redis.asyncio
 
 from zuora_wf_async._core.pacing import Verdict
 from zuora_wf_async._core.ratelimit import RateLimitInfo
+from zuora_wf_async._limiter import Learned
 from zuora_wf_async._shared import (
     Lease,
     Paused,
@@ -59,7 +60,7 @@ async def test_processes_share_one_tenant_semaphore(valkey, redis_client):
         assert await held_in_store(redis_client, a) == {a.holder: 2, b.holder: 1}
 
         waiting = asyncio.ensure_future(b.acquire())
-        a.release(leases[0], status=200, info=None)
+        a.release(leases[0], Learned(200))
         assert isinstance(await waiting, Lease)  # the freed slot went to the waiter
         await flush(a)
         assert await held_in_store(redis_client, a) == {a.holder: 1, b.holder: 2}
@@ -94,7 +95,7 @@ async def test_a_process_waiting_gets_its_fair_share(valkey):
         held = [await try_acquire(greedy) for _ in range(4)]
         assert await try_acquire(late) is None  # full; `late` is now known to wait
         for lease in held[:2]:
-            greedy.release(lease, status=200, info=None)
+            greedy.release(lease, Learned(200))
         await flush(greedy)
         # Two slots free, and `late` waits: `greedy` may hold no more than half.
         assert await try_acquire(greedy) is None
@@ -110,7 +111,7 @@ async def test_a_spent_window_seen_by_one_process_pauses_the_others(valkey):
     try:
         lease = await try_acquire(a)
         spent = RateLimitInfo(remaining=0, reset=30.0)
-        a.release(lease, status=429, info=spent, verdict=Verdict(pause_until=a._clock() + 30.0))
+        a.release(lease, Learned(429, spent, Verdict(pause_until=a._clock() + 30.0)))
         await flush(a)
         paused = await try_acquire(b)
         assert isinstance(paused, Paused)
@@ -126,13 +127,13 @@ async def test_a_too_many_429_cuts_the_tenant_limit_once_per_generation(valkey, 
         leases = [await try_acquire(a) for _ in range(4)]
         too_many = RateLimitInfo(remaining=900, reset=30.0)
         for lease in leases:  # four 429s from requests sent in the same generation
-            a.release(lease, status=429, info=too_many)
+            a.release(lease, Learned(429, too_many))
         await flush(a)
         taken = [await try_acquire(b) for _ in range(5)]
         assert [isinstance(t, Lease) for t in taken] == [True] * 4 + [False]  # 8 -> 4
         # Successes grow it back, for everyone.
         for lease in taken[:4]:
-            b.release(lease, status=200, info=None)
+            b.release(lease, Learned(200))
         await flush(b)
         assert float(await redis_client.hget(b._keys[3], "limit")) > 4.0
     finally:
@@ -144,13 +145,13 @@ async def test_the_quota_window_is_counted_down_by_every_process(valkey):
     a, b = gate(valkey.url, tenant=10), gate(valkey.url, tenant=10)
     try:
         lease = await try_acquire(a)
-        a.release(lease, status=200, info=RateLimitInfo(remaining=3, reset=20.0))
+        a.release(lease, Learned(200, RateLimitInfo(remaining=3, reset=20.0)))
         await flush(a)
         sends = [await try_acquire(g) for g in (b, a, b, a)]
         assert [type(s) for s in sends] == [Lease, Lease, Lease, Paused]
         assert 15.0 < sends[3].seconds <= 20.0
         # "Plenty" from any process lifts the count-down.
-        b.release(sends[0], status=200, info=None, plenty=True)
+        b.release(sends[0], Learned(200, plenty=True))
         await flush(b)
         assert isinstance(await try_acquire(a), Lease)
     finally:
@@ -163,12 +164,8 @@ async def test_a_lone_spent_429_shares_nothing(valkey):
     a, b = gate(valkey.url), gate(valkey.url)
     try:
         lease = await try_acquire(a)
-        a.release(
-            lease,
-            status=429,
-            info=RateLimitInfo(remaining=0, reset=1.0),
-            verdict=Verdict(isolated=True),
-        )
+        spent = RateLimitInfo(remaining=0, reset=1.0)
+        a.release(lease, Learned(429, spent, Verdict(isolated=True)))
         await flush(a)
         assert isinstance(await try_acquire(b), Lease)
     finally:
@@ -317,7 +314,7 @@ async def test_redis_dropping_mid_use_falls_back_then_rebuilds_the_count(valkey,
 
         valkey.stop()
         with caplog.at_level(logging.WARNING, logger="zuora_wf_async"):
-            g.release(shared[0], status=200, info=None)  # lost with Redis: counted locally
+            g.release(shared[0], Learned(200))  # lost with Redis: counted locally
             await flush(g)
             local = await g.acquire()
             also_local = await g.acquire()
@@ -335,7 +332,7 @@ async def test_redis_dropping_mid_use_falls_back_then_rebuilds_the_count(valkey,
             # The store learned our count afresh: nothing lost, nothing counted twice.
             assert int(await client.hget(g._keys[0], g.holder)) == 4
             for lease in (shared[1], local, also_local, back):
-                g.release(lease, status=200, info=None)
+                g.release(lease, Learned(200))
             await flush(g)
             assert int(await client.hget(g._keys[0], g.holder)) == 0
         finally:
@@ -348,7 +345,7 @@ async def _shared_lease(g):
     lease = await g.acquire()
     if lease.shared:
         return lease
-    g.release(lease, status=None, info=None)
+    g.release(lease)
     return None
 
 
@@ -358,7 +355,7 @@ async def test_a_caller_that_gives_up_waiting_leaks_no_slot(valkey, redis_client
         lease = await try_acquire(a)
         with pytest.raises(SlotWaitExpired):
             await b.acquire(deadline_at=b._clock() + 0.1)
-        a.release(lease, status=200, info=None)
+        a.release(lease, Learned(200))
         await flush(a)
         await flush(b)
         assert b.held == 0
@@ -382,7 +379,7 @@ async def test_a_process_holding_slots_and_waiting_for_more_counts_once(valkey):
         assert await try_acquire(b) is None  # and b too
         assert (a.keep, b.keep) == (4, 4)
         # Above its share, a process gives a freed slot back; at its share, it keeps it.
-        a.release(held[0], status=200, info=None)
+        a.release(held[0], Learned(200))
         assert a.held == 4  # parked for a's next request, not handed back to Redis
     finally:
         await a.aclose()
@@ -400,7 +397,7 @@ async def test_one_watchdog_expires_each_waiter_at_its_own_deadline(valkey):
         with pytest.raises(SlotWaitExpired):  # the soonest deadline ends its wait alone
             await b.acquire(deadline_at=b._clock() + 0.05)
         assert not patient.done()
-        a.release(lease, status=200, info=None)  # the freed slot goes to the one left
+        a.release(lease, Learned(200))  # the freed slot goes to the one left
         assert isinstance(await patient, Lease)
         assert cancelled.cancelled()
         assert len(b._deadlines) == 0  # nothing left to watch
@@ -431,7 +428,7 @@ async def test_slots_handed_from_request_to_request_seldom_wake_the_courier(valk
             lease = await g.acquire()
             assert isinstance(lease, Lease)
             await asyncio.sleep(0)  # the request's own work
-            g.release(lease, status=200, info=None)
+            g.release(lease, Learned(200))
 
     try:
         await asyncio.gather(*(requests_one_after_another() for _ in range(workers)))
@@ -454,7 +451,7 @@ async def test_a_process_alone_parks_its_slots_without_waking_the_courier(valkey
             lease = await g.acquire()
             assert isinstance(lease, Lease)
             await asyncio.sleep(0)  # the request's own work
-            g.release(lease, status=200, info=None)
+            g.release(lease, Learned(200))
         assert g.handoffs >= requests - 10  # taken from the parked slot, not from Redis
         assert g.courier_wakes < requests / 10
         assert g.held == 1  # one slot parked, given back to Redis after its deadline
@@ -472,18 +469,18 @@ async def test_a_hand_off_does_not_wake_a_courier_asleep_until_the_flush(valkey,
         calls = g.calls
         first = asyncio.ensure_future(g.acquire())  # refused by Redis: waits in the process
         await _yield_until(lambda: g.calls == calls + 1 and _asleep(g))
-        g.release(lease, status=200, info=None)  # handed over; the success is yet to tell
+        g.release(lease, Learned(200))  # handed over; the success is yet to tell
         lease = await first
         await _yield_until(lambda: _asleep(g))
         assert g._courier.sleeps_until == g._courier.flush_at  # the deadline itself, not past it
         second = asyncio.ensure_future(g.acquire())
         await _yield_until(lambda: any(not waiter.done() for waiter in g.waiters))
         wakes = g.courier_wakes
-        g.release(lease, status=200, info=None)
+        g.release(lease, Learned(200))
         assert isinstance(await second, Lease)
         assert g.courier_wakes == wakes  # it flushes at its deadline anyway
         assert (g.handoffs, g.calls) == (2, calls + 1)  # no call to Redis for either
-        g.release(second.result(), status=200, info=None)
+        g.release(second.result(), Learned(200))
     finally:
         await g.aclose()
 

@@ -43,9 +43,8 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 
-from zuora_wf_async._core.pacing import Verdict
-from zuora_wf_async._core.ratelimit import RateLimitInfo
 from zuora_wf_async._deadlines import DeadlineWatch
+from zuora_wf_async._limiter import Learned
 from zuora_wf_async._shared._courier import PARK_SECONDS, Courier
 from zuora_wf_async._shared._effects import Effects, outcome, reading
 from zuora_wf_async._shared._link import StoreLink
@@ -58,6 +57,8 @@ from zuora_wf_async._shared._settings import (
 )
 
 __all__ = ["SharedGate"]
+
+_NOTHING = Learned()
 
 
 class SharedGate:
@@ -182,7 +183,7 @@ class SharedGate:
             if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
                 handed = waiter.result()
                 if isinstance(handed, Lease):
-                    self.release(handed, status=None, info=None)
+                    self.release(handed)
             else:
                 if not waiter.done():
                     waiter.cancel()
@@ -225,17 +226,10 @@ class SharedGate:
             return self._handed(Lease(self.gen, shared=True))
         return Paused(wait_ms / 1000.0) if wait_ms >= 0 else None
 
-    def release(
-        self,
-        lease: Lease,
-        *,
-        status: int | None,
-        info: RateLimitInfo | None,
-        verdict: Verdict | None = None,
-        plenty: bool = False,
-    ) -> None:
+    def release(self, lease: Lease, learned: Learned = _NOTHING) -> None:
         """Give the slot back (or straight to a waiting request of ours) and share what the
         answer taught; Redis hears of it with the next call."""
+        status, info, verdict, plenty = learned
         effects = self.effects
         kind, pause_ms = outcome(status, info, verdict, self._clock())
         if kind == "ok":
