@@ -1,18 +1,11 @@
-"""Building requests: caller input -> validated ``PreparedRequest``.
+"""The caller's values, checked, and the run and token requests.
 
-The rules live here, before any I/O, so that bad input fails with an
-``InvalidRequestError`` naming the field and the fix while nothing has been sent. A
-``PreparedRequest`` is immutable: its key and body bytes are fixed once, and every retry
-re-sends exactly those bytes (a changed body under the same key is a *different* request
-to Zuora, answered with 422).
-
-Hostile input is refused here too, never passed on to fail somewhere deeper: header
-values a server would strip or split, ids whose type could steer a path (an ``int``
-subclass with its own ``__format__``) or too long to be one (every id goes into a path as
-the canonical decimal digits of its ``int`` value, at most ``MAX_ID``), query values that
-are not valid text. Bodies are encoded by ``bodies`` (the one checked JSON encoder, whose
-names are re-exported here); every path, query and header is written by
-``prepared_request``, where the record itself and ``prepare_get`` live.
+Everything a caller passes is checked here (or by the builders on top of these checks)
+before anything is sent, and refused with an ``InvalidRequestError`` naming the field and
+the fix: header values a server would strip or split, ids whose type could steer a path
+(an ``int`` subclass with its own ``__format__``) or too long to be one, a base URL that
+would send the token in clear. Bodies are encoded by ``bodies``, whose names are
+re-exported here; paths, queries and headers are written by ``prepared_request``.
 """
 
 from __future__ import annotations
@@ -35,6 +28,7 @@ from zuora_wf_async._core.bodies import (
 from zuora_wf_async._core.prepared_request import (
     JSON_CONTENT_TYPE,
     MAX_ID,
+    MAX_ID_DIGITS,
     PreparedRequest,
     canonical_int,
     shown_int,
@@ -43,6 +37,7 @@ from zuora_wf_async._errors import InvalidRequestError
 
 __all__ = [
     "MAX_BODY_BYTES",
+    "MAX_IDEMPOTENCY_KEY_LENGTH",
     "MAX_PARAMS_DEPTH",
     "RESERVED_PARAM_NAMES",
     "TOKEN_PATH",
@@ -50,12 +45,13 @@ __all__ = [
     "encode_json",
     "encode_params",
     "exact_str",
+    "header_text",
     "normalize_base_url",
     "prepare_run",
     "prepare_token",
     "rough_size",
     "shown_value",
-    "validate_id_bound",
+    "validate_id",
     "validate_id_list",
     "validate_idempotency_key",
     "validate_track_id",
@@ -64,10 +60,7 @@ __all__ = [
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 MAX_TRACK_ID_LENGTH = 64
-_TRACK_ID_FORBIDDEN = frozenset(":;\"'")
-
 TOKEN_PATH = "/oauth/token"  # noqa: S105 -- a URL path, not a password
-FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 
 
 def _is_loopback(host: str) -> bool:
@@ -84,31 +77,27 @@ def _is_loopback(host: str) -> bool:
 def normalize_base_url(base_url: object) -> str:
     """``base_url`` without a trailing slash, refusing plain HTTP to anything but loopback."""
     fix = "pass Zuora's REST host, for example 'https://rest.test.zuora.com'"
-    base_url = exact_str(base_url)
-    if not isinstance(base_url, str) or not base_url.strip():
-        raise InvalidRequestError(
-            "base_url", f"expected a URL string, got {type(base_url).__name__}", fix
-        )
-    text = base_url.strip(" ")
+    text = exact_str(base_url)
+    if not isinstance(text, str) or not text.strip():
+        problem = f"expected a URL string, got {shown_value(text)}"
+        raise InvalidRequestError("base_url", problem, fix)
+    text = text.strip(" ")
     # urlsplit silently deletes CR, LF and tab from anywhere in a URL, so
     # "https://rest.zu\nora.com" would become another host; refuse, never mend.
     if not text.isprintable() or any(char.isspace() for char in text):
-        raise InvalidRequestError(
-            "base_url", "contains whitespace or a control character (CR, LF, tab, NUL...)", fix
-        )
+        problem = "contains whitespace or a control character (CR, LF, tab, NUL...)"
+        raise InvalidRequestError("base_url", problem, fix)
     parts = urlsplit(text)
     host = parts.hostname or ""
     if parts.scheme not in ("http", "https") or not host:
         # Not echoed whole: a mistyped URL may still carry credentials.
-        raise InvalidRequestError(
-            "base_url", f"is not an http(s) URL with a host (scheme {parts.scheme!r})", fix
-        )
+        problem = f"is not an http(s) URL with a host (scheme {parts.scheme!r})"
+        raise InvalidRequestError("base_url", problem, fix)
     try:
         parts.port  # noqa: B018 -- urlsplit checks the port only when it is read
     except ValueError:
-        raise InvalidRequestError(
-            "base_url", "has a port that is not a number 0-65535", fix
-        ) from None
+        problem = "has a port that is not a number 0-65535"
+        raise InvalidRequestError("base_url", problem, fix) from None
     if parts.scheme == "http" and not _is_loopback(host):
         raise InvalidRequestError(
             "base_url",
@@ -133,109 +122,71 @@ def exact_str(value: object) -> object:
     return str.__str__(value) if isinstance(value, str) else value
 
 
+def validate_id(value: object, field: str, example: str = "19080", *, digits: bool = True) -> int:
+    """A positive ``int`` id at most ``MAX_ID``, as a plain ``int`` (see ``canonical_int``);
+    with ``digits``, a string of digits (``"19080"``) too, refused before ``int()`` could
+    fail on 5,000 of them."""
+    number = canonical_int(value)  # None for a bool: True as an id is always a bug
+    if number is None and digits and isinstance(value, str):
+        text = str.__str__(value)
+        if text.isascii() and text.isdigit() and len(text.lstrip("0")) <= MAX_ID_DIGITS:
+            number = int(text)
+    if number is None or number <= 0:
+        kind = "a positive int or a string of digits" if digits else "a positive int"
+        shown = shown_value(value) if number is None else shown_int(number)
+        raise InvalidRequestError(field, f"expected {kind}, got {shown}", f"e.g. {example}")
+    if number > MAX_ID:
+        problem = f"is {shown_int(number)}, larger than any id ({MAX_ID})"
+        raise InvalidRequestError(field, problem, "pass the id Zuora returned")
+    return number
+
+
 def validate_workflow_id(workflow_id: object) -> int:
-    """The workflow id as a plain positive ``int`` (see ``canonical_int``)."""
+    """A run's workflow id: a positive ``int`` (the number in WF-<id>-...), never text."""
     if type(workflow_id) is int and 0 < workflow_id <= MAX_ID:
         return workflow_id  # the common id, already plain: nothing to canonicalise
-    # bool is an int subclass; True as a workflow id is always a bug.
-    value = canonical_int(workflow_id)
-    if value is None or value <= 0:
-        shown = shown_value(workflow_id) if value is None else shown_int(value)
-        raise InvalidRequestError(
-            "workflow_id",
-            f"expected a positive int, got {shown}",
-            "pass the numeric id of the workflow definition (the number in WF-<id>-...)",
-        )
-    return validate_id_bound(value, "workflow_id")
+    return validate_id(workflow_id, "workflow_id", "396 (the number in WF-396-...)", digits=False)
 
 
-def validate_id_bound(value: int, field: str) -> int:
-    """``value`` if it can be an id (at most ``MAX_ID``), else ``InvalidRequestError``."""
-    if value > MAX_ID:
-        raise InvalidRequestError(
-            field,
-            f"is {shown_int(value)}, larger than any id ({MAX_ID})",
-            "pass the id Zuora returned",
-        )
-    return value
+def header_text(value: object, field: str, *, max_length: int, fix: str) -> str:
+    """Caller text for a header: printable ASCII of at most ``max_length``, not empty.
+
+    Outer spaces are refused, never stripped: HTTP servers strip them from a header value,
+    so ``"abc "`` would arrive as ``"abc"``, colliding with another caller's value.
+    """
+    text = exact_str(value)
+    if not isinstance(text, str) or not text:
+        problem = f"expected a non-empty string, got {shown_value(text)}"
+        raise InvalidRequestError(field, problem, fix)
+    if not text.isascii() or not text.isprintable() or text != text.strip():
+        problem = "must be printable ASCII, without the outer spaces HTTP servers strip"
+        raise InvalidRequestError(field, problem, fix)
+    if len(text) > max_length:
+        problem = f"is {len(text)} characters; Zuora accepts at most {max_length}"
+        raise InvalidRequestError(field, problem, fix)
+    return text
 
 
 def validate_idempotency_key(key: object) -> str:
-    key = exact_str(key)
-    if not isinstance(key, str) or not key:
-        raise InvalidRequestError(
-            "idempotency_key",
-            "must be a non-empty string",
-            "pass None to have a UUID4 generated, or a stable string per logical run",
-        )
-    if len(key) > MAX_IDEMPOTENCY_KEY_LENGTH:
-        raise InvalidRequestError(
-            "idempotency_key",
-            f"is {len(key)} characters; Zuora accepts at most {MAX_IDEMPOTENCY_KEY_LENGTH}",
-            "use a shorter key, for example a UUID or a hash of the logical run's identity",
-        )
-    if not key.isascii() or not key.isprintable():
-        raise InvalidRequestError(
-            "idempotency_key",
-            "must be printable ASCII",
-            "use letters, digits and punctuation only (a UUID or a hex digest works)",
-        )
-    if key != key.strip():
-        # HTTP servers strip a header value's surrounding whitespace: " " would arrive as
-        # an empty key and "abc " as "abc", colliding with another logical run's key.
-        raise InvalidRequestError(
-            "idempotency_key",
-            "has leading or trailing spaces, which HTTP servers strip from header values",
-            "remove them (two keys differing only in outer spaces would be the same key)",
-        )
-    return key
+    fix = "pass a stable string per logical run (a UUID or a hex digest), or None for a UUID4"
+    return header_text(key, "idempotency_key", max_length=MAX_IDEMPOTENCY_KEY_LENGTH, fix=fix)
 
 
 def validate_track_id(track_id: object) -> str:
-    track_id = exact_str(track_id)
-    if not isinstance(track_id, str) or not track_id:
-        raise InvalidRequestError(
-            "track_id", "must be a non-empty string", "pass None to send no Zuora-Track-Id"
-        )
-    if len(track_id) > MAX_TRACK_ID_LENGTH:
-        raise InvalidRequestError(
-            "track_id",
-            f"is {len(track_id)} characters; Zuora accepts at most {MAX_TRACK_ID_LENGTH}",
-            "shorten it",
-        )
-    if not track_id.isascii() or not track_id.isprintable():
-        raise InvalidRequestError(
-            "track_id", "must be printable US-ASCII", "remove non-ASCII or control characters"
-        )
-    if track_id != track_id.strip():
-        raise InvalidRequestError(
-            "track_id",
-            "has leading or trailing spaces (or is only spaces), which HTTP servers strip "
-            "from header values",
-            "remove them, or pass None to send no Zuora-Track-Id",
-        )
-    bad = sorted(_TRACK_ID_FORBIDDEN.intersection(track_id))
-    if bad:
-        raise InvalidRequestError(
-            "track_id",
-            f"contains {' '.join(bad)}, which Zuora forbids",
-            "remove the characters : ; \" '",
-        )
-    return track_id
+    fix = "pass printable ASCII without : ; \" ', or None to send no Zuora-Track-Id"
+    text = header_text(track_id, "track_id", max_length=MAX_TRACK_ID_LENGTH, fix=fix)
+    forbidden = sorted(set(":;\"'").intersection(text))
+    if forbidden:
+        raise InvalidRequestError("track_id", f"contains {' '.join(forbidden)}", fix)
+    return text
 
 
 def validate_id_list(field: str, ids: Iterable[str] | None) -> str | None:
     """Entity or org ids as Zuora's comma-separated header value, or None when unset."""
     if ids is None:
         return None
-    if isinstance(ids, str):
-        raise InvalidRequestError(
-            field,
-            "expected a list of ids, got a single string",
-            f"pass {field}=[{shown_value(str.__str__(ids))}]",
-        )
     fix = f"pass a list of id strings, e.g. {field}=['8a8082...']"
-    if isinstance(ids, Mapping | bytes | bytearray) or not isinstance(ids, Iterable):
+    if isinstance(ids, str | Mapping | bytes | bytearray) or not isinstance(ids, Iterable):
         raise InvalidRequestError(field, f"expected a list of ids, got {shown_value(ids)}", fix)
     try:
         given_ids = list(ids)
@@ -308,24 +259,23 @@ def prepare_token(
     track_id: str | None = None,
 ) -> PreparedRequest:
     """``POST /oauth/token`` with a client-credentials form body (no Authorization header)."""
-    path = TOKEN_PATH
     headers = {
         "Accept": JSON_CONTENT_TYPE,
         "Accept-Encoding": "gzip",
-        "Content-Type": FORM_CONTENT_TYPE,
+        "Content-Type": "application/x-www-form-urlencoded",
     }
     # Zuora documents a single entity UUID on this call; several ids go on API calls only.
     if entity_ids and "," not in entity_ids:
         headers["Zuora-Entity-Ids"] = entity_ids
     if track_id:
         headers["Zuora-Track-Id"] = track_id
-    body = urlencode(
-        {
-            "client_id": client_id,
-            "client_secret": client_secret,
-            "grant_type": "client_credentials",
-        }
-    ).encode()
+    form = {"client_id": client_id, "client_secret": client_secret}
+    body = urlencode({**form, "grant_type": "client_credentials"}).encode()
     return PreparedRequest(
-        method="POST", url=base_url + path, path=path, headers=headers, body=body, track_id=track_id
+        method="POST",
+        url=base_url + TOKEN_PATH,
+        path=TOKEN_PATH,
+        headers=headers,
+        body=body,
+        track_id=track_id,
     )

@@ -19,20 +19,9 @@ from typing import Any, Final
 
 import attrs
 
-from zuora_wf_async._core.prepared_request import (
-    JSON_CONTENT_TYPE,
-    MAX_ID_DIGITS,
-    PreparedRequest,
-    prepare_get,
-)
-from zuora_wf_async._core.requests import (
-    encodable_text,
-    encode_json,
-    exact_str,
-    shown_value,
-    validate_id_bound,
-    validate_idempotency_key,
-)
+from zuora_wf_async._core.bodies import encodable_text, encode_json, raised_reading, shown_value
+from zuora_wf_async._core.prepared_request import JSON_CONTENT_TYPE, PreparedRequest, prepare_get
+from zuora_wf_async._core.requests import exact_str, validate_id, validate_idempotency_key
 from zuora_wf_async._errors import InvalidRequestError
 
 __all__ = [
@@ -50,35 +39,13 @@ __all__ = [
 _VERSION_HINT: Final = "pass a version number such as '0.0.2'"
 
 
-def validate_id(value: object, field: str, example: str = "19080") -> int:
-    """A positive int id, or the same as a string of digits (``"19080"``), at most
-    ``MAX_ID`` (a 5,000-digit string is refused before ``int()`` could fail on it)."""
-    given = value
-    if isinstance(value, str):
-        text = str.__str__(value)
-        if text.isascii() and text.isdigit() and len(text.lstrip("0")) <= MAX_ID_DIGITS:
-            value = int(text)
-    elif isinstance(value, int) and not isinstance(value, bool):
-        value = int.__int__(value)  # a subclass's own __str__ must not reach a path
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise InvalidRequestError(
-            field,
-            f"expected a positive int or a string of digits, got {shown_value(given)}",
-            f"e.g. {example}",
-        )
-    return validate_id_bound(value, field)
-
-
 def read_mapping(value: Mapping[Any, Any], field: str) -> dict[Any, Any]:
     """A caller's mapping as a plain dict, or ``InvalidRequestError`` if reading it raises."""
     try:
         return dict(value.items())
     except Exception as exc:  # noqa: BLE001 -- the caller's mapping runs its own code
-        raise InvalidRequestError(
-            field,
-            f"raised {type(exc).__name__} when read",
-            "pass a plain dict (this mapping raised when its items were read)",
-        ) from None
+        fix = "pass a plain dict (this mapping raised when its items were read)"
+        raise InvalidRequestError(field, raised_reading(exc), fix) from None
 
 
 def single_entity_id(entity_ids: str | None) -> str | None:
