@@ -14,7 +14,7 @@ import functools
 import math
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from zuora_wf_async._core import definition_requests, version_requests, workflow_fields
 from zuora_wf_async._core import requests as build
@@ -39,21 +39,13 @@ T = TypeVar("T")
 DEFAULT_PREFLIGHT_MAX_AGE = 60.0
 
 
-class _Page(Protocol):
-    @property
-    def next_page(self) -> str | None: ...
-
-
-PageT = TypeVar("PageT", bound=_Page)
-
-
 def target(pipeline: Pipeline, track_id: str | None) -> dict[str, Any]:
     """The keywords every builder takes: where to send, and the optional headers."""
     return {
-        "base_url": pipeline.base_url,
+        "base_url": pipeline.settings.base_url,
         "track_id": None if track_id is None else build.validate_track_id(track_id),
-        "entity_ids": pipeline.entity_ids,
-        "org_ids": pipeline.org_ids,
+        "entity_ids": pipeline.settings.entity_ids,
+        "org_ids": pipeline.settings.org_ids,
     }
 
 
@@ -67,7 +59,7 @@ async def call(
     stop_at: float = math.inf,
 ) -> T:
     """Send ``request`` through the call path (limiter, token, retries); ``read`` its answer."""
-    limit = pipeline.max_response_bytes
+    limit = pipeline.settings.max_response_bytes
     result = await pipeline.call(
         request,
         lambda raw: read(raw, max_bytes=limit),
@@ -82,10 +74,10 @@ async def call(
 async def pages(
     pipeline: Pipeline,
     request: PreparedRequest,
-    read: Callable[..., PageT],
+    read: Callable[..., readers.Page[T]],
     retry: RetryPolicy | None,
     operation: str,
-) -> AsyncIterator[PageT]:
+) -> AsyncIterator[readers.Page[T]]:
     """Every page of a listing, following ``next_page`` (rebased on ``base_url``). A link
     back to a page already read is a ``ResponseDecodeError``: taken as the end, it once cut
     ``rerun_failed_tasks``'s listing short."""
@@ -96,7 +88,7 @@ async def pages(
         if page.next_page is None:
             return
         request = definition_requests.prepare_rebased_next_page(
-            request, page.next_page, base_url=pipeline.base_url
+            request, page.next_page, base_url=pipeline.settings.base_url
         )
         if request.url in seen:
             raise ResponseDecodeError(
@@ -132,7 +124,7 @@ def iter_workflows(
         filters=filters, page_length=page_length, **target(client._pipeline, track_id)
     )
     listing = pages(client._pipeline, request, readers.read_workflow_page, retry, "list_workflows")
-    return (workflow async for page in listing for workflow in page.workflows)
+    return (workflow async for page in listing for workflow in page.items)
 
 
 async def get_workflow(
@@ -204,7 +196,7 @@ async def preflight(
     """Why runs of ``workflow_id`` would all fail, or None; one GET per ``max_age``, for a
     batch to check once before its first run. ``NotFoundError`` propagates."""
     key = workflow_fields.validate_id(workflow_id, "workflow_id")
-    now = client._pipeline.clock()
+    now = client._pipeline.settings.clock()
     cached = client._preflight.get(key)
     if cached is not None and now - cached[0] < max_age:
         return cached[1]

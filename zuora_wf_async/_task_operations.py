@@ -57,7 +57,7 @@ def iter_tasks(
     request = follow_build.prepare_tasks(query=query, **target(client._pipeline, track_id))
     # The reader ends the listing at an empty page even if it names a next one.
     listing = pages(client._pipeline, request, readers.read_task_page, retry, "iter_tasks")
-    return (task async for page in listing for task in page.tasks)
+    return (task async for page in listing for task in page.items)
 
 
 async def get_task(

@@ -1,9 +1,9 @@
-"""Griffe extension: a method a class takes from a module function shows as that method.
+"""Griffe extension: a method ``WorkflowClient`` takes from a module function shows as that method.
 
 ``WorkflowClient`` writes each operation once, as a function of the client in its own
 module, and takes it as its method (``get_workflow = _operations.get_workflow``). Griffe
 reads that line as an attribute, so the reference would show a name without a signature
-or a docstring. Once the package is loaded, each such class attribute becomes a method: the
+or a docstring. Once the package is loaded, each such attribute becomes a method: the
 function's signature (its first parameter, the client, shown as ``self``), its docstring,
 its return type.
 """
@@ -14,26 +14,18 @@ from typing import Any
 
 import griffe
 
+CLIENT = "_client.WorkflowClient"
+
 
 class ClientMethods(griffe.Extension):
     def on_package(self, *, pkg: griffe.Module, **_: Any) -> None:
-        for cls in _classes(pkg):
-            for name, member in list(cls.members.items()):
-                function = _function_named_by(pkg, member)
-                if function is not None:
-                    cls.set_member(name, _as_method(function, name, cls))
-
-
-def _classes(module: griffe.Module) -> list[griffe.Class]:
-    found: list[griffe.Class] = []
-    for member in module.members.values():
-        if member.is_alias:
-            continue
-        if isinstance(member, griffe.Class):
-            found.append(member)
-        elif isinstance(member, griffe.Module):
-            found.extend(_classes(member))
-    return found
+        if pkg.name != "zuora_wf_async":
+            return
+        cls = pkg[CLIENT]
+        for name, member in list(cls.members.items()):
+            function = _function_named_by(pkg, member)
+            if function is not None:
+                cls.set_member(name, _as_method(function, name, cls))
 
 
 def _function_named_by(pkg: griffe.Module, member: object) -> griffe.Function | None:
@@ -52,15 +44,12 @@ def _function_named_by(pkg: griffe.Module, member: object) -> griffe.Function | 
 
 
 def _as_method(function: griffe.Function, name: str, cls: griffe.Class) -> griffe.Function:
-    parameters = list(function.parameters)
-    if parameters:
-        first = parameters[0]
-        parameters[0] = griffe.Parameter("self", kind=first.kind)
+    first, *rest = function.parameters
     method = griffe.Function(
         name,
         lineno=function.lineno,
         endlineno=function.endlineno,
-        parameters=griffe.Parameters(*parameters),
+        parameters=griffe.Parameters(griffe.Parameter("self", kind=first.kind), *rest),
         returns=function.returns,
         decorators=function.decorators,
         docstring=function.docstring,

@@ -315,7 +315,7 @@ def test_every_official_200_example_is_read(method: str, template: str, spec: An
 
 def test_official_examples_read_into_the_right_values(spec: Any) -> None:
     page = readers.read_workflow_page(_raw(spec.example_200("GET", "/workflows")))
-    first = page.workflows[0]
+    first = page.items[0]
     assert (first.id, first.status, first.callout_trigger) == (48, WorkflowStatus.ACTIVE, True)
     assert first.active_version is not None
     assert first.active_version.id == 49
@@ -575,7 +575,7 @@ def test_the_rerun_key_of_the_official_task_example(spec: Any) -> None:
     """The official task (2771, ended 2019-09-19T12:35:43.942Z) read as Zuora sends it,
     keyed by that failure: the same answer gives the same key, a later end another."""
     page = readers.read_task_page(_raw(spec.example_200("GET", "/workflows/tasks")))
-    task = page.tasks[0]
+    task = page.items[0]
     assert task.end_time is not None
     key = task_requests.rerun_key(task.id, failed_at=task.end_time)
     assert key == "zuora-wf-rerun-task-2771-failed-20190919T123543.942000Z"

@@ -18,16 +18,6 @@ from zuora_wf_async._core.workflow_fields import (
 )
 from zuora_wf_async._errors import InvalidRequestError
 
-__all__ = [
-    "MAX_PAGE_LENGTH",
-    "TASKS_PATH",
-    "TASK_FILTERS",
-    "prepare_run_detail",
-    "prepare_stop",
-    "prepare_tasks",
-    "task_query",
-]
-
 RUN_PATH = "/workflows/workflow_runs/{}"
 TASKS_PATH = "/workflows/tasks"
 # "The maximum value is 100" (GET /workflows/tasks, page_length).

@@ -1,14 +1,10 @@
-"""Waiting for a run to end, as data: the poll plan and its interval schedule.
+"""Waiting for a run to end, as data: the poll plan, its intervals and its timeout error.
 
-Pure, like the rest of ``_core``: no asyncio, no clock, no randomness of its own. The client
-asks :meth:`PollPlan.delay` how long to wait before poll ``n`` (handing it the injected
-random source) and :meth:`PollPlan.next_wait` how long it may wait given the deadline.
-
-Why the intervals grow and are jittered: a run usually ends within seconds, but one waiting
-in Zuora's global queue can take minutes, and a batch of hundreds of waiters started in the
-same second would otherwise poll in lock-step. Each interval is ``poll_interval`` times
-``factor ** n``, capped at ``max_poll_interval``, then shortened by up to ``jitter`` of
-itself. Jitter only shortens, so no interval exceeds the cap the caller set.
+Pure: the client hands in the clock readings and the random source. A run usually ends
+within seconds, but one waiting in Zuora's global queue can take minutes, and hundreds of
+waiters started in the same second would otherwise poll in lock-step. So each interval is
+``poll_interval * factor ** n``, capped at ``max_poll_interval``, then shortened by up to
+``jitter`` of itself (only shortened: no interval exceeds the cap the caller set).
 """
 
 from __future__ import annotations
@@ -24,17 +20,6 @@ from zuora_wf_async._errors import InvalidRequestError, RunWaitTimeoutError, Zuo
 
 if TYPE_CHECKING:
     from zuora_wf_async._models import WorkflowRunDetail
-
-__all__ = [
-    "DEFAULT_MAX_POLL_INTERVAL",
-    "DEFAULT_POLL_INTERVAL",
-    "DEFAULT_WAIT_TIMEOUT",
-    "LAST_POLL_SECONDS",
-    "PENDING_WHY",
-    "PollPlan",
-    "poll_budget",
-    "poll_ends_by",
-]
 
 DEFAULT_WAIT_TIMEOUT = 3600.0
 DEFAULT_POLL_INTERVAL = 2.0

@@ -1,10 +1,6 @@
-"""The decisions of the two task operations that act on many tasks at once.
-
-``rerun_failed_tasks`` must tell a rerun of *this* failure from Zuora replaying an older
-rerun stored under the same key; ``update_tasks`` must say, when one of its requests of 50
-fails, what was applied, what failed and what was never sent. Both are pure: the client
-makes the requests and hands the facts here.
-"""
+"""The decisions of the two task operations that act on many tasks at once: whether a
+rerun's answer is a replay of an older rerun (``rerun_failed_tasks``), and what an
+``update_tasks`` that failed halfway applied, failed and never sent."""
 
 from __future__ import annotations
 
@@ -13,8 +9,6 @@ from typing import Any
 
 from zuora_wf_async._errors import TaskUpdateError, ZuoraError
 from zuora_wf_async._models import Task
-
-__all__ = ["is_stale_replay", "partial_update_error"]
 
 
 def is_stale_replay(failed: Task, answer: Task) -> bool:

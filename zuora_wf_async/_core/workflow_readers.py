@@ -9,7 +9,7 @@ unknown fields and of the places where Zuora's schema and its own examples disag
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import attrs
 
@@ -91,31 +91,25 @@ def _next_page(body: Mapping[str, Any], items: tuple[Any, ...], status: int) -> 
 
 
 @attrs.frozen
-class WorkflowPage:
-    """One page of ``GET /workflows``: the definitions and the raw ``next_page`` link."""
+class Page(Generic[T]):
+    """One page of a listing (``GET /workflows``, ``GET /workflows/tasks``): its records and
+    the raw ``next_page`` link."""
 
-    workflows: tuple[Workflow, ...]
+    items: tuple[T, ...]
     next_page: str | None
 
 
-def read_workflow_page(raw: RawResponse, *, max_bytes: int = _LIMIT) -> WorkflowPage:
-    data, body = _listed(raw, max_bytes, "data")
-    workflows = tuple(decode(item, Workflow, status=raw.status) for item in data)
-    return WorkflowPage(workflows, _next_page(body, workflows, raw.status))
+def _page(cls: type[T]) -> Callable[..., Page[T]]:
+    def read(raw: RawResponse, *, max_bytes: int = _LIMIT) -> Page[T]:
+        data, body = _listed(raw, max_bytes, "data")
+        items = tuple(decode(item, cls, status=raw.status) for item in data)
+        return Page(items, _next_page(body, items, raw.status))
+
+    return read
 
 
-@attrs.frozen
-class TaskPage:
-    """One page of ``GET /workflows/tasks``: the tasks and the raw ``next_page`` link."""
-
-    tasks: tuple[Task, ...]
-    next_page: str | None
-
-
-def read_task_page(raw: RawResponse, *, max_bytes: int = _LIMIT) -> TaskPage:
-    data, body = _listed(raw, max_bytes, "data")
-    tasks = tuple(decode(item, Task, status=raw.status) for item in data)
-    return TaskPage(tasks, _next_page(body, tasks, raw.status))
+read_workflow_page = _page(Workflow)
+read_task_page = _page(Task)
 
 
 def read_deleted(
