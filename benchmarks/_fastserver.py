@@ -17,7 +17,9 @@ It listens on two ports: one answers with Zuora's ``RateLimit-Limit``/``-Remaini
 ``-Reset`` headers (the quota always far from spent), the other without any, so one run
 measures both. Request bodies (up to the 5 MB Zuora accepts) are read and discarded.
 
-Run as ``python -m benchmarks._fastserver``: it prints one JSON line
+Run as ``python -m benchmarks._fastserver [--latency SECONDS]``: with a latency, each run
+request is answered that long after it arrived (a timer, no task: the server's CPU per
+request stays the same), as a real service's 50 ms would be. It prints one JSON line
 ``{"with_headers", "without_headers", "client_id", "client_secret", "pid"}`` and serves
 until its stdin closes. ``stats`` on stdin answers a JSON line with the request count
 and the server's own CPU seconds (to show it is not the bottleneck).
@@ -69,8 +71,9 @@ def _response(status: str, body: bytes, extra: str = "") -> bytes:
 
 
 class _Protocol(asyncio.Protocol):
-    def __init__(self, state: _State, rate_headers: bool) -> None:
+    def __init__(self, state: _State, rate_headers: bool, latency: float = 0.0) -> None:
         self._state = state
+        self._latency = latency
         self._rate_headers = rate_headers
         self._buffer = bytearray()
         self._transport: asyncio.Transport | None = None
@@ -166,7 +169,17 @@ class _Protocol(asyncio.Protocol):
                 f"RateLimit-Limit: {_LIMIT}, {_LIMIT};w={_WINDOW_SECONDS}\r\n"
                 f"RateLimit-Remaining: {remaining}\r\nRateLimit-Reset: {reset}\r\n"
             )
-        transport.write(_response("200 OK", body, extra))
+        answer = _response("200 OK", body, extra)
+        if self._latency:
+            # aiohttp sends one request at a time per connection, so answers stay in order.
+            asyncio.get_running_loop().call_later(self._latency, _write_if_open, transport, answer)
+        else:
+            transport.write(answer)
+
+
+def _write_if_open(transport: asyncio.Transport, data: bytes) -> None:
+    if not transport.is_closing():
+        transport.write(data)
 
 
 def _parse_head(head: str) -> tuple[str, str, int, str]:
@@ -184,11 +197,15 @@ def _parse_head(head: str) -> tuple[str, str, int, str]:
     return method, path, length, authorization
 
 
-async def _serve() -> None:
+async def _serve(latency: float) -> None:
     loop = asyncio.get_running_loop()
     state = _State()
-    with_headers = await loop.create_server(lambda: _Protocol(state, True), "127.0.0.1", 0)
-    without_headers = await loop.create_server(lambda: _Protocol(state, False), "127.0.0.1", 0)
+    with_headers = await loop.create_server(
+        lambda: _Protocol(state, True, latency), "127.0.0.1", 0, backlog=1024
+    )
+    without_headers = await loop.create_server(
+        lambda: _Protocol(state, False, latency), "127.0.0.1", 0, backlog=1024
+    )
 
     def url(server: asyncio.Server) -> str:
         port = server.sockets[0].getsockname()[1]
@@ -220,7 +237,8 @@ async def _serve() -> None:
 
 
 def main() -> None:
-    asyncio.run(_serve())
+    latency = float(sys.argv[sys.argv.index("--latency") + 1]) if "--latency" in sys.argv else 0.0
+    asyncio.run(_serve(latency))
 
 
 if __name__ == "__main__":

@@ -20,11 +20,12 @@ import subprocess
 import sys
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Self
-
-from zuora_wf_async.testing import FakeZuora, TenantLimits
+from typing import IO, TYPE_CHECKING, Any, Self
 
 from ._measure import peak_rss_bytes, rss_bytes
+
+if TYPE_CHECKING:
+    from zuora_wf_async.testing import FakeZuora
 
 __all__ = ["ServerInfo", "ServerProcess"]
 
@@ -32,10 +33,6 @@ _ROOT = Path(__file__).resolve().parent.parent
 _START_TIMEOUT = 30.0
 # A bearer token that outlives any benchmark run.
 _TOKEN_TTL = 7 * 24 * 3600.0
-# A tenant whose request quotas a benchmark never reaches: 100,000 runs take under two
-# minutes, past Production's 50,000 a minute, and a raw baseline that does not retry a 429
-# would count as failed runs. The concurrency limit stays above any benchmark's width.
-_UNLIMITED = TenantLimits(concurrency=1_000, per_minute=10**9, per_hour=10**9, per_day=10**9)
 
 
 class ServerInfo:
@@ -52,9 +49,10 @@ class ServerInfo:
 class ServerProcess:
     """``with ServerProcess() as server:`` a FakeZuora subprocess, terminated on exit."""
 
-    def __init__(self, module: str = "benchmarks._server") -> None:
+    def __init__(self, module: str = "benchmarks._server", *args: str) -> None:
         # ``benchmarks._fastserver`` speaks the same start-up and stdin protocol.
         self._module = module
+        self._args = args
         self._process: subprocess.Popen[str] | None = None
         self._info: ServerInfo | None = None
         self.hello: dict[str, Any] = {}
@@ -67,7 +65,7 @@ class ServerProcess:
 
     def __enter__(self) -> Self:
         self._process = subprocess.Popen(  # noqa: S603 -- our own interpreter and module
-            [sys.executable, "-m", self._module],
+            [sys.executable, "-m", self._module, *self._args],
             cwd=_ROOT,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -150,13 +148,21 @@ def _stats(fake: FakeZuora) -> dict[str, Any]:
 
 
 async def _serve() -> None:
+    # Imported here, not at the top: a process that only starts this server (a benchmark
+    # comparing two trees) must not import the package of the directory it runs in.
+    from zuora_wf_async.testing import FakeZuora, TenantLimits
+
+    # A tenant whose request quotas a benchmark never reaches: 100,000 runs take under two
+    # minutes, past Production's 50,000 a minute, and a raw baseline that does not retry a
+    # 429 would count as failed runs. The concurrency stays above any benchmark's width.
+    unlimited = TenantLimits(concurrency=1_000, per_minute=10**9, per_hour=10**9, per_day=10**9)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    async with FakeZuora(port=0, token_ttl=_TOKEN_TTL, limits=_UNLIMITED) as fake:
+    async with FakeZuora(port=0, token_ttl=_TOKEN_TTL, limits=unlimited) as fake:
         hello = {
             "base_url": fake.base_url,
             "client_id": fake.client_id,

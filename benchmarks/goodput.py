@@ -904,6 +904,7 @@ async def main(
     pin: bool = True,
     repeat: int = 1,
     fake_gc: bool = False,
+    after: str | None = None,
 ) -> None:
     from benchmarks._report import machine
 
@@ -938,6 +939,7 @@ async def main(
         ]
         if before:
             plan.insert(0, ("independent-before", 4, 32, None))
+            plan.insert(3, ("shared-before", 4, 32, valkey.url))
         chosen = set(only.split(",")) if only else {name for name, *_ in plan}
         placement.pin_fake()  # this process serves the fake from here on
         settings["placement"] = placement.describe()
@@ -955,13 +957,13 @@ async def main(
                     runs=runs,
                     max_concurrency=width,
                     redis_url=redis_url,
-                    client_path=before if name.endswith("-before") else None,
+                    client_path=before if name.endswith("-before") else after,
                     raw=name.startswith("raw"),
                     placement=placement,
                     fake_gc=fake_gc,
                     fault=(
                         _redis_stopped(valkey, 10.0 if name == "shared-redis-stopped" else 0.0)
-                        if name in ("shared", "shared-redis-stopped")
+                        if name in ("shared", "shared-before", "shared-redis-stopped")
                         else None
                     ),
                     **common,
@@ -989,6 +991,7 @@ async def main(
             rows.append(median)
         placement.unpin()
     settings["before"] = before
+    settings["after"] = after
     settings["repeat"] = repeat
     settings["fake_gc"] = fake_gc
     document: dict[str, Any] = {"machine": info, "settings": settings, "scenarios": rows}
@@ -1290,7 +1293,8 @@ if __name__ == "__main__":
     parser.add_argument(
         "--before",
         metavar="CHECKOUT",
-        help="also run 'independent-before': client processes importing this older checkout",
+        help="also run 'independent-before' and 'shared-before' (one-process: 'default-before',"
+        " 'max-64-before'): client processes importing this older checkout",
     )
     parser.add_argument(
         "--no-pin",
@@ -1323,7 +1327,7 @@ if __name__ == "__main__":
     parser.add_argument(
         "--after",
         metavar="CHECKOUT",
-        help="with --one-process: the library from this snapshot (default: this checkout)",
+        help="the clients' library from this snapshot (default: this checkout)",
     )
     parser.add_argument("--random429", type=int, metavar="RUNS", help="the random-429 run")
     parser.add_argument(
@@ -1367,5 +1371,6 @@ if __name__ == "__main__":
                 pin=not arguments.no_pin,
                 repeat=arguments.repeat,
                 fake_gc=arguments.fake_gc,
+                after=arguments.after,
             )
         )
