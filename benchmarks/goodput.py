@@ -491,7 +491,7 @@ def _redis_stopped(
 
         import redis.asyncio
 
-        from zuora_wf_async._shared._identity import tenant_namespace
+        from zuora_wf_async._shared import tenant_namespace
 
         held_key = "zwa:{" + tenant_namespace(fake.base_url, None, None) + "}:held"
         await fake.wait_until(lambda: len(fake.executions) >= total // 10, timeout=600)

@@ -37,8 +37,22 @@ def gate(url, *, tenant=3, namespace="t", **options):
 
 
 async def try_acquire(g):
-    """One attempt: a Lease, a Paused, or None when the tenant is full."""
-    return await g.try_acquire()
+    """One ask of Redis, without waiting: a Lease, a Paused, or None when the tenant is
+    full (a local Lease while Redis is down)."""
+    await g.start()
+    if not g.available:
+        return g._handed(g._local_slot())
+    if g._courier.task is not None:  # one talker at a time: let the courier finish
+        await asyncio.gather(g._courier.task, return_exceptions=True)
+    await g._courier.flush()
+    answer = await g._courier.ask(1)
+    if answer is None:
+        return g._local_slot() if not g.available else None
+    granted, wait_ms = answer
+    if granted:
+        g.held += 1
+        return g._handed(Lease(g.gen, shared=True))
+    return Paused(wait_ms / 1000.0) if wait_ms >= 0 else None
 
 
 async def held_in_store(redis_client, g):

@@ -16,7 +16,7 @@ from zuora_wf_async import (
     SharedLimits,
     WorkflowClient,
 )
-from zuora_wf_async._shared._identity import normalise_base_url, tenant_namespace
+from zuora_wf_async._shared import normalise_base_url, tenant_namespace
 from zuora_wf_async.testing import FakeZuora
 
 

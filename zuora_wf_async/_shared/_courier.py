@@ -1,18 +1,11 @@
 """The courier: the one task that talks to Redis for a ``SharedGate``.
 
 Everything the gate cannot settle inside the process (asking for slots, stating the
-count, what answers taught) goes through this task, one call at a time over one
-connection, in the order the calls were made, gathering whatever piled up during the
-previous call into the next: a few calls per round trip, not two per request.
-
-**What a process holds is stated, never summed.** Every call to Redis carries the number
-of slots this process has in flight, numbered (see ``_scripts``), so a call lost to an
-outage, a restart that forgot everything, or a call Redis ran late, heals on the next one;
-the heartbeat makes sure a next one comes within ``lease_seconds / 3``.
-
-The state it works on (slots held, parked and waited for; what answers taught) is the
-gate's, and so are the rules about it (``may_keep``, ``serve_locally``, ``learn``); the
-courier owns when Redis hears of it.
+count, what answers taught) goes through this task, one call at a time, in order,
+gathering whatever piled up during the previous call into the next: a few calls per round
+trip, not two per request. Every call states the slots this process holds, numbered (see
+``_scripts``), so a call lost to an outage, a restart or a late run heals on the next one.
+The state and its rules are the gate's; the courier owns when Redis hears of them.
 """
 
 from __future__ import annotations
@@ -23,18 +16,37 @@ import math
 import time
 from typing import TYPE_CHECKING, Final
 
-from zuora_wf_async._shared._effects import Effects
-from zuora_wf_async._shared._settings import Lease, Paused
+import attrs
+
+from zuora_wf_async._shared import Lease, Paused
 
 if TYPE_CHECKING:
     from zuora_wf_async._shared._gate import SharedGate
 
-__all__ = ["PARK_SECONDS", "Courier"]
+__all__ = ["PARK_SECONDS", "Courier", "Effects"]
 
 # A freed tenant slot stays with its process this long for the process's next request.
 PARK_SECONDS: Final = 0.01
 # Successes (which grow the adaptive limit) and "plenty of quota" can wait this long.
 _LAZY_FLUSH_SECONDS: Final = 0.1
+
+
+@attrs.define
+class Effects:
+    """What finished requests taught, gathered until the next call to Redis carries it."""
+
+    oks: int = 0  # successes (the adaptive limit grows)
+    cut_gen: int = -1  # a too-many 429 from a request sent in this shared generation
+    pause_ms: int = 0  # a spent window: pause everyone this long
+    reading: tuple[str, int] = ("", 0)  # the latest quota reading ('plenty' or remaining)
+    sends: int = 0  # sends on slots passed on inside the process (count against the quota)
+
+    def pending(self) -> bool:
+        return self != Effects()
+
+    def urgent(self) -> bool:
+        """Others need to hear this now: a cut, a pause, a quota figure."""
+        return bool(self.cut_gen >= 0 or self.pause_ms or self.reading[0] not in ("", "plenty"))
 
 
 class Courier:
@@ -78,7 +90,7 @@ class Courier:
     def _flush_due(self, now: float) -> bool:
         if self.renew_due:
             return True  # the heartbeat: a renewal, or while down, a try at Redis
-        if self._gate.down:
+        if self._gate.store.down:
             return False  # nothing else goes to Redis while it is down
         return (
             self._gate.effects.urgent()
@@ -114,14 +126,15 @@ class Courier:
                 continue
             live = [w for w in self._gate.waiters if not w.done()]
             # Wake for the parked slots' deadline or the next lazy flush, at the latest.
-            pending = not self._gate.down and (self._gate.effects.pending() or self._dirty())
+            down = self._gate.store.down
+            pending = not down and (self._gate.effects.pending() or self._dirty())
             wake_at = self.flush_at if pending else math.inf
             if self._gate.spare:
                 wake_at = min(wake_at, self._gate.spare_since + PARK_SECONDS)
-            if self._gate.down:
+            if down:
                 self._gate.serve_locally()
                 live = [w for w in self._gate.waiters if not w.done()]
-            if self._gate.closed or not live or self._gate.down:
+            if self._gate.closed or not live or down:
                 if not (self._gate.spare or pending or (live and not self._gate.closed)):
                     return
                 await self._sleep_until_kicked(wake_at)
@@ -135,7 +148,7 @@ class Courier:
                 continue
             answer = await self.ask(len(live))
             if answer is None:
-                if not self._gate.available:  # down now (mypy keeps the check before the await)
+                if self._gate.store.down:
                     self._gate.serve_locally()
                 continue
             granted, wait_ms = answer
@@ -173,7 +186,7 @@ class Courier:
                 waiter.set_result(Lease(self._gate.gen, shared=True))
 
     def _hand_out(self, granted: int, wait_ms: int) -> None:
-        self._gate.add_held(granted)
+        self._gate.held += granted
         paused = granted == 0 and wait_ms >= 0
         while self._gate.waiters and (granted or paused):
             waiter = self._gate.waiters.popleft()
@@ -195,7 +208,7 @@ class Courier:
         granted, wait_ms, *told = result
         self.told += granted
         self._gate.learn(max(wait_ms, 0), *told)
-        if granted and not self._gate.link.lease_alive():
+        if granted and not self._gate.store.lease_alive():
             # The answer came later than our lease can be trusted (this process or Redis
             # stalled meanwhile): the slots may be someone else's by now. Redis hears
             # they are given back, and the waiters ask again.
@@ -223,7 +236,7 @@ class Courier:
     async def _run(self, name: str, *args: object) -> list[int] | None:
         """One script call stating our count; None when Redis did not apply it."""
         holding = self._gate.held
-        result = await self._gate.link.call(name, holding, *args)
+        result = await self._gate.store.call(name, holding, *args)
         if result is not None:
             self.told = holding
         return result

@@ -1,36 +1,27 @@
-"""Tenant-wide limits shared by every process through Redis (the ``redis`` extra).
+"""Tenant-wide limits shared by every process through Redis: one client's side.
 
 Zuora's limits belong to the tenant: 40 requests in flight by default, and quotas per
-minute, hour and day. ``SharedLimits`` keeps, in Redis, what every client of one tenant
-must agree on:
+minute, hour and day. Redis keeps what every client of one tenant must agree on:
 
 - a semaphore of ``tenant_concurrency`` slots whose slots are **leases**: each process
-  renews its lease every ``lease_seconds / 3``, and a process that dies (``kill -9``)
-  stops renewing, so its slots are free again within ``lease_seconds``;
-- the quota window last reported by Zuora (``RateLimit-Remaining`` / ``-Reset``), counted
-  down by every send of every process;
-- the pause after a spent-window 429 and the adaptive cut after a too-many 429, decided by
-  the pure rules in ``_core.pacing`` and applied here for everyone.
+  renews its lease every ``lease_seconds / 3``, so a process that dies (``kill -9``) stops
+  renewing and its slots are free again within ``lease_seconds``;
+- the quota window last reported by Zuora, counted down by every send of every process;
+- the pause after a spent-window 429 and the cut after a too-many 429, decided by the pure
+  rules of ``_core.pacing`` and applied for everyone.
 
-Each process keeps its own ``AdaptiveLimiter`` (``max_concurrency`` stays the per-process
-cap); a request takes its local slot first, then a tenant slot here.
+A request takes its local slot (``AdaptiveLimiter``: ``max_concurrency`` stays the
+per-process cap) first, then a tenant slot here (``take_tenant_slot``).
 
-
-**Redis down is not a reason to stop.** The client starts by checking the store
-(:meth:`SharedGate.start`): a configuration error (password, ACL, a server that cannot
-run the scripts, another ``tenant_concurrency`` recorded) raises ``ConfigurationError``.
-An outage, at start or mid-batch, costs at most one call's ``timeout``: requests then go on
-at once under local limits (no more in flight than this process's last fair share of the
-tenant), with one WARNING, while the heartbeat, beside them, tries Redis again every
+**Redis down is not a reason to stop.** A configuration error at the start raises
+``ConfigurationError``; an outage, at start or mid-batch, costs at most one call's
+``timeout``: requests then go on under local limits (no more in flight than this
+process's last fair share of the tenant), while the heartbeat tries Redis again every
 ``retry_after`` seconds; with ``on_unavailable="fail"`` they raise ``SharedLimitsError``.
 
 **A slot passed on inside the process needs a live lease.** A process stalled past its
 lease (SIGSTOP, a frozen VM) lost its slots to others; when it wakes, it asks Redis again
 before sending, instead of passing its old slots from request to request.
-
-Calls to Redis go one at a time over one connection, in the order they were made: the
-courier (``_courier``) makes them. ``take_tenant_slot`` (``_tenant_slot``) is how a request
-waits for a slot.
 """
 
 from __future__ import annotations
@@ -41,22 +32,16 @@ import math
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
+from zuora_wf_async._core.pacing import Pacing, Throttle, classify_429
 from zuora_wf_async._deadlines import DeadlineWatch
-from zuora_wf_async._limiter import Learned
-from zuora_wf_async._shared._courier import PARK_SECONDS, Courier
-from zuora_wf_async._shared._effects import Effects, outcome, reading
-from zuora_wf_async._shared._link import StoreLink
-from zuora_wf_async._shared._settings import (
-    Lease,
-    Paused,
-    SharedLimits,
-    SharedLimitsError,
-    SlotWaitExpired,
-)
+from zuora_wf_async._limiter import Learned, WaitPastDeadline
+from zuora_wf_async._shared import Lease, Paused, SharedLimits, SharedLimitsError, SlotWaitExpired
+from zuora_wf_async._shared._courier import PARK_SECONDS, Courier, Effects
+from zuora_wf_async._shared._store import TenantStore
 
-__all__ = ["SharedGate"]
+__all__ = ["SharedGate", "take_tenant_slot"]
 
 _NOTHING = Learned()
 
@@ -67,9 +52,8 @@ class SharedGate:
     A request that ends hands its tenant slot straight to the next request of this process
     waiting for one, without asking Redis, while the process holds no more than its fair
     share (reported by every script), its lease is surely alive, the tenant is not paused
-    and no quota count-down is running. Everything else (asking for slots, stating the
-    count, what answers taught) goes through the courier (``_courier``): a few calls to
-    Redis per round trip, not two per request.
+    and no quota count-down is running. Everything else goes through the courier: a few
+    calls to Redis per round trip, not two per request.
     """
 
     def __init__(
@@ -88,18 +72,17 @@ class SharedGate:
         self.peak_sent = 0  # the most slots this process had out (in requests) at once
         self.tenant_peak = 0  # the most the tenant held at once, as Redis's answers said
         self._clock = clock
-        self.link = StoreLink(
+        self.store = TenantStore(
             settings,
             namespace,
             self.holder,
             tenant_concurrency=tenant_concurrency,
             on_down=self._store_down,
         )
-        self._keys = self.link.store.keys
+        self._keys = self.store.keys
         self._share = 0  # our fair share at the last answer (0: none heard yet)
         self._start: asyncio.Task[None] | None = None
         self.waiters: deque[asyncio.Future[Lease | Paused]] = deque()
-        # Each waiter's deadline, on one timer (see zuora_wf_async._deadlines).
         self._deadlines = DeadlineWatch(SlotWaitExpired)
         self.effects = Effects()
         self.gen = 0
@@ -112,62 +95,53 @@ class SharedGate:
         self._courier = Courier(self)
         self._heartbeat: asyncio.Task[None] | None = None
         self.closed = False
-        self.local_slots = 0  # slots granted under local limits while it was down
         self.handoffs = 0  # slots passed from one request to the next without Redis
 
     @property
     def courier_wakes(self) -> int:
-        """Times the courier was woken (or started) to look again."""
         return self._courier.wakes
 
     @property
     def available(self) -> bool:
         """False while Redis is unreachable and the client runs on local limits."""
-        return not self.down
+        return not self.store.down
 
     @property
     def calls(self) -> int:
-        """Script calls made."""
-        return self.link.store.calls
+        return self.store.calls
 
     @property
     def fallbacks(self) -> int:
-        """Times Redis was found unreachable."""
-        return self.link.fallbacks
+        return self.store.fallbacks
 
     @property
     def reconnects(self) -> int:
-        """Times it came back."""
-        return self.link.reconnects
-
-    @property
-    def down(self) -> bool:
-        return self.link.down
+        return self.store.reconnects
 
     async def start(self) -> None:
         """Check the store before the first request: raises ``ConfigurationError`` when
-        Redis refuses this client (password, ACL, scripts) or records another
-        ``tenant_concurrency``; an outage falls back to local limits instead."""
+        Redis refuses this client or records another ``tenant_concurrency``; an outage
+        falls back to local limits instead."""
         if self._start is None:
-            self._ensure_heartbeat()
-            self._start = asyncio.get_running_loop().create_task(self.link.first_contact())
+            if self._heartbeat is None:
+                beat = self.store.beat(lambda: self.held > 0 or self._courier.told > 0, self._renew)
+                self._heartbeat = asyncio.get_running_loop().create_task(beat)
+            self._start = asyncio.get_running_loop().create_task(self.store.first_contact())
         await asyncio.shield(self._start)
-
-    # -- acquire / release ------------------------------------------------------------------
 
     async def acquire(self, deadline_at: float = math.inf) -> Lease | Paused:
         """A tenant slot, or how long the tenant is paused. Raises ``SlotWaitExpired`` when
         no slot frees up by ``deadline_at`` (the client's clock)."""
         if self._start is None or not self._start.done():
             await self.start()
-        if self.link.broken is not None:
-            raise self.link.broken
+        if self.store.broken is not None:
+            raise self.store.broken
         at_once = self._at_once()
         if at_once is not None:
             return self._handed(at_once)
         waiter: asyncio.Future[Lease | Paused] = asyncio.get_running_loop().create_future()
         self.waiters.append(waiter)
-        if self.down:
+        if self.store.down:
             self.serve_locally()  # "fail" answers at once; else it waits for a local slot
         else:
             self._courier.wake_by(self._courier.ask_at)
@@ -177,8 +151,7 @@ class SharedGate:
         try:
             answer = await waiter
         except BaseException:
-            # Given up (deadline: SlotWaitExpired, or cancelled): a slot handed over
-            # meanwhile goes back.
+            # Given up (deadline or cancelled): a slot handed over meanwhile goes back.
             self._deadlines.forget(waiter)
             if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
                 handed = waiter.result()
@@ -197,7 +170,7 @@ class SharedGate:
         """A slot with no wait: a local one while Redis is down, or one we parked."""
         if self.waiters:
             return None  # first come, first served
-        if self.down:
+        if self.store.down:
             return self._local_slot() if self.held < self._local_cap() else None
         if self.spare and self.may_keep():
             self.spare -= 1  # a slot this process parked a moment ago: no need to ask
@@ -206,61 +179,51 @@ class SharedGate:
             return Lease(self.gen, shared=True)
         return None
 
-    async def try_acquire(self) -> Lease | Paused | None:
-        """Ask once, without waiting: a slot, a pause, or None when the tenant is full."""
-        if self._start is None or not self._start.done():
-            await self.start()
-        if self.link.broken is not None:
-            raise self.link.broken
-        if self.down:
-            return self._handed(self._local_slot())
-        if self._courier.task is not None:  # one talker at a time: let the courier finish
-            await asyncio.gather(self._courier.task, return_exceptions=True)
-        await self._courier.flush()
-        answer = await self._courier.ask(1)
-        if answer is None:
-            return self._local_slot() if self.down else None
-        granted, wait_ms = answer
-        if granted:
-            self.add_held(1)
-            return self._handed(Lease(self.gen, shared=True))
-        return Paused(wait_ms / 1000.0) if wait_ms >= 0 else None
-
     def release(self, lease: Lease, learned: Learned = _NOTHING) -> None:
         """Give the slot back (or straight to a waiting request of ours) and share what the
         answer taught; Redis hears of it with the next call."""
         status, info, verdict, plenty = learned
         effects = self.effects
-        kind, pause_ms = outcome(status, info, verdict, self._clock())
-        if kind == "ok":
+        if status is not None and 200 <= status < 300:
             effects.oks += 1
-        elif kind == "cut" and lease.shared:
-            effects.cut_gen = max(effects.cut_gen, lease.gen)
-        elif kind == "pause":
+        elif status == 429 and classify_429(info) is Throttle.TOO_MANY_IN_FLIGHT:
+            if lease.shared:
+                effects.cut_gen = max(effects.cut_gen, lease.gen)
+        elif status == 429 and verdict.pause_until is not None:
+            pause_ms = max(1, math.ceil((verdict.pause_until - self._clock()) * 1000))
             effects.pause_ms = max(effects.pause_ms, pause_ms)
             self._paused_until = max(self._paused_until, time.monotonic() + pause_ms / 1000)
-        figure = reading(status, info, plenty)
-        if figure[0]:
-            effects.reading = figure
         # A quota figure (not "plenty") means the window is being watched: every send then
-        # goes through Redis to be counted, and this slot goes back with the figure.
-        watched = figure[0] not in ("", "plenty")
+        # goes through Redis to be counted, and this slot goes back with the figure. A
+        # spent 429's figure is judged by the 429 rules, not believed here.
+        watched = False
+        if plenty:
+            effects.reading = ("plenty", 0)
+        elif (
+            info is not None
+            and info.remaining is not None
+            and info.reset is not None
+            and not (status == 429 and info.exhausted)
+        ):
+            effects.reading = (str(info.remaining), math.ceil(info.reset * 1000))
+            watched = True
         if lease.shared and not watched and self._pass_on(lease):
             return
         if lease.shared and not watched and self.may_keep():
             # Park it: the next request of this process most likely comes within
-            # microseconds; the courier gives it back if none does within a moment.
+            # microseconds; the courier gives it back if none does within a moment. A
+            # timer makes the courier look by the lazy flush and again at the parking
+            # deadline (waking it for every slot parked woke it once per request).
             if not self.spare:
                 self.spare_since = time.monotonic()
             self.spare += 1
-            # The courier must look by the lazy flush, and again if the slot is still parked
-            # at its deadline: a timer sees to that, where waking the courier for every
-            # slot parked woke it once per request in a process alone on its tenant.
             self._courier.wake_soon(self._courier.flush_at)
-            self._watch_parked()
+            if self._parked_timer is None:
+                loop = asyncio.get_running_loop()
+                self._parked_timer = loop.call_later(PARK_SECONDS, self._parked_due)
             return
         self.held -= 1
-        if self.down:
+        if self.store.down:
             self.serve_locally()  # a local slot freed: the next waiter of ours takes it
         elif not self.closed:
             self._courier.wake()  # Redis must hear the lower count: others may wait for it
@@ -268,12 +231,12 @@ class SharedGate:
     def may_keep(self) -> bool:
         """May a freed slot stay in this process for its next request?"""
         return not (
-            self.down
+            self.store.down
             or self.closed
             or self._counting  # every send must count the quota down in Redis
             or self.held > self.keep  # over our fair share: others wait
             or time.monotonic() < self._paused_until
-            or not self.link.lease_alive()
+            or not self.store.lease_alive()
         )
 
     def _pass_on(self, lease: Lease) -> bool:
@@ -286,15 +249,9 @@ class SharedGate:
                 waiter.set_result(Lease(max(lease.gen, self.gen), shared=True))
                 self.handoffs += 1
                 self.effects.sends += 1
-                # The effects still need to reach Redis.
-                self._courier.wake_soon(self._courier.flush_at)
+                self._courier.wake_soon(self._courier.flush_at)  # the effects must reach Redis
                 return True
         return False
-
-    def _watch_parked(self) -> None:
-        if self._parked_timer is None:
-            loop = asyncio.get_running_loop()
-            self._parked_timer = loop.call_later(PARK_SECONDS, self._parked_due)
 
     def _parked_due(self) -> None:
         """The parking deadline of the oldest parked slot: wake the courier to give it
@@ -308,9 +265,6 @@ class SharedGate:
             self._parked_timer = loop.call_later(left, self._parked_due)
         else:
             self._courier.wake()
-
-    def add_held(self, slots: int) -> None:
-        self.held += slots
 
     def _handed(self, lease: Lease | Paused) -> Lease | Paused:
         """Count a slot handed to a request (parked ones are in ``held``, not out)."""
@@ -335,9 +289,9 @@ class SharedGate:
         for waiter in self.waiters:
             waiter.cancel()
         self._deadlines.close()
-        if self.link.checked and not self.down:
-            await self.link.store.forget_me()
-        await self.link.store.aclose()
+        if self.store.checked and not self.store.down:
+            await self.store.forget_me()
+        await self.store.aclose()
 
     def _local_cap(self) -> float:
         """While Redis is down: no more in flight than our last fair share of the tenant
@@ -358,10 +312,7 @@ class SharedGate:
 
     def learn(self, paused_ms: int, *told: int) -> None:
         """What every answer tells: ``gen, keep, counting, floor, used`` (see _scripts)."""
-        gen, keep, counting, share, used = told
-        self.gen = gen
-        self.keep = keep
-        self._share = share
+        self.gen, self.keep, counting, self._share, used = told
         self._counting = bool(counting)
         self.tenant_peak = max(self.tenant_peak, used)
         if paused_ms > 0:
@@ -376,17 +327,40 @@ class SharedGate:
                 f"the shared-limits store ({self.settings._where}) is unreachable and "
                 "on_unavailable='fail'; start Redis or pass on_unavailable='local'"
             )
-        self.add_held(1)
-        self.local_slots += 1
+        self.held += 1
         return Lease(0, shared=False)
 
-    def _ensure_heartbeat(self) -> None:
-        if self._heartbeat is None or self._heartbeat.done():
-            beat = self.link.beat(lambda: self.held > 0 or self._courier.told > 0, self._renew)
-            self._heartbeat = asyncio.get_running_loop().create_task(beat)
-
     def _renew(self) -> None:
-        # An empty flush renews the lease and states our count; it goes through the
-        # courier, so that calls stay one at a time, in order.
+        # An empty flush renews the lease and states our count; through the courier, so
+        # that calls stay one at a time, in order.
         self._courier.renew_due = True
         self._courier.wake()
+
+
+async def take_tenant_slot(
+    gate: SharedGate,
+    pacing: Pacing,
+    *,
+    deadline_at: float,
+    clock: Callable[[], float],
+    sleep: Callable[[float], Awaitable[object]],
+) -> Lease:
+    """A tenant slot for a request that holds its local slot already.
+
+    While the tenant is paused (a spent window someone saw), the local pacing learns the
+    pause too, so this process's other requests wait in the local limiter instead of each
+    asking Redis, and the 429s of requests already in flight cause no second pause. Raises
+    ``WaitPastDeadline`` when the wait would outlast the deadline.
+    """
+    while True:
+        try:
+            answer = await gate.acquire(deadline_at)
+        except SlotWaitExpired:
+            raise WaitPastDeadline(None) from None
+        if isinstance(answer, Lease):
+            return answer
+        now = clock()
+        pacing.pause_until(now + answer.seconds)
+        if now + answer.seconds >= deadline_at:
+            raise WaitPastDeadline(answer.seconds)
+        await sleep(answer.seconds)

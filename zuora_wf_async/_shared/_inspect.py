@@ -14,14 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from zuora_wf_async._shared._faults import describe, kind_of
-from zuora_wf_async._shared._settings import (
-    ConfigurationError,
-    SharedLimits,
-    SharedLimitsError,
-    connect,
-)
-from zuora_wf_async._shared._store import keys_of
+from zuora_wf_async._shared import ConfigurationError, SharedLimits, SharedLimitsError, connect
+from zuora_wf_async._shared._store import describe, is_store_error, keys_of, kind_of
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -60,9 +54,7 @@ async def _talking(settings: SharedLimits) -> AsyncIterator[Redis]:
         async with asyncio.timeout(settings.timeout * 5):
             yield redis
     except Exception as exc:
-        from redis.exceptions import RedisError
-
-        if not isinstance(exc, RedisError | OSError | TimeoutError):
+        if not is_store_error(exc):
             raise
         said = describe(exc, settings.timeout * 5)
         if kind_of(exc) == "configuration":
