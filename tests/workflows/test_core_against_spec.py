@@ -51,7 +51,6 @@ BUILDERS: dict[str, Callable[[], PreparedRequest]] = {
             "scheduled_trigger": True,
             "interval": "0 0 * * *",
         },
-        page=2,
         **HEADERS,
     ),
     "get_workflow": lambda: definition_requests.prepare_get_workflow(

@@ -1,16 +1,10 @@
-"""The workflow definition operations: building their requests, and the pre-flight
-decision.
+"""The workflow definition requests (list, get, update, delete, the next page), and the
+pre-flight decision: can a workflow be run by API.
 
-Each operation is one pure request builder here (caller input -> validated
-``PreparedRequest``, raising ``InvalidRequestError`` before anything is sent) and one pure
-reader in ``workflow_readers`` (a 2xx ``RawResponse`` -> a record); error statuses are read
-by ``api_errors.api_error`` in the pipeline. The paths, parameter names and types follow
-Zuora's official OpenAPI document (version 2026-09-11); tests check every request built
-here against it. ``preflight_problem`` is the one decision: can a workflow be run by API.
-
-A ``next_page`` link is never followed as is: its query is re-issued on the same path
-against the client's ``base_url`` (Zuora builds the link on a canonical host that need not
-be the tenant's, and the request carries the bearer token).
+Each operation is one pure builder (caller input -> ``PreparedRequest``, or
+``InvalidRequestError`` before anything is sent) and one pure reader in
+``workflow_readers``. Paths, parameter names and types follow Zuora's official OpenAPI
+document (version 2026-09-11); tests check every request built here against it.
 """
 
 from __future__ import annotations
@@ -21,7 +15,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import attrs
 
-from zuora_wf_async._core.prepared_request import MAX_ID, PreparedRequest
+from zuora_wf_async._core.prepared_request import PreparedRequest, canonical_int
 from zuora_wf_async._core.redact import quote
 from zuora_wf_async._core.requests import shown_value
 from zuora_wf_async._core.workflow_fields import (
@@ -58,56 +52,33 @@ def prepare_list_workflows(
     *,
     base_url: str,
     filters: Mapping[str, object] | None = None,
-    page: int = 1,
     page_length: int = MAX_WORKFLOW_PAGE_LENGTH,
-    track_id: str | None = None,
-    entity_ids: str | None = None,
-    org_ids: str | None = None,
+    **headers: Any,
 ) -> PreparedRequest:
-    """``GET /workflows`` with checked filters (``None`` values are left out)."""
+    """``GET /workflows``, first page, with checked filters (``None`` values are left out)."""
     given = {name: value for name, value in (filters or {}).items() if value is not None}
-    unknown = sorted(set(given) - WORKFLOW_FILTERS)
-    if unknown:
-        raise InvalidRequestError(
-            unknown[0],
-            "is not a filter of GET /workflows",
-            f"use one of {', '.join(sorted(WORKFLOW_FILTERS))}",
-        )
     query: list[tuple[str, str]] = []
     for name in sorted(given):
-        value = given[name]
         if name in _BOOL_FILTERS:
-            query.append((name, bool_text(value, name)))
+            query.append((name, bool_text(given[name], name)))
+        elif name in WORKFLOW_FILTERS:
+            query.append((name, checked_text(given[name], name, "pass a non-empty string")))
         else:
-            query.append((name, checked_text(value, name, "pass a non-empty string")))
-    if isinstance(page, bool) or not isinstance(page, int) or not 1 <= page <= MAX_ID:
-        raise InvalidRequestError(
-            "page", f"must be a positive int, got {shown_value(page)}", "pages start at 1"
-        )
-    if (
-        isinstance(page_length, bool)
-        or not isinstance(page_length, int)
-        or not 1 <= page_length <= MAX_WORKFLOW_PAGE_LENGTH
-    ):
-        raise InvalidRequestError(
-            "page_length",
-            f"is {shown_value(page_length)}; Zuora allows 1 to {MAX_WORKFLOW_PAGE_LENGTH}",
-            "pass 50 (fewest requests) or less",
-        )
-    # The int itself: a subclass of int may lie (or raise) in its own __str__.
-    query += [("page", str(int.__int__(page))), ("page_length", str(int.__int__(page_length)))]
-    target = RequestTarget(
-        base_url=base_url, track_id=track_id, entity_ids=entity_ids, org_ids=org_ids
-    )
-    return workflow_request(target, "/workflows", query=query)
+            fix = f"use one of {', '.join(sorted(WORKFLOW_FILTERS))}"
+            raise InvalidRequestError(name, "is not a filter of GET /workflows", fix)
+    length = canonical_int(page_length)
+    if length is None or not 1 <= length <= MAX_WORKFLOW_PAGE_LENGTH:
+        problem = f"is {shown_value(page_length)}; Zuora allows 1 to {MAX_WORKFLOW_PAGE_LENGTH}"
+        raise InvalidRequestError("page_length", problem, "pass 50 (fewest requests) or less")
+    query += [("page", "1"), ("page_length", str(length))]
+    return workflow_request(RequestTarget(base_url=base_url, **headers), "/workflows", query=query)
 
 
 def prepare_get_workflow(*, base_url: str, workflow_id: object, **headers: Any) -> PreparedRequest:
     """``GET /workflows/{workflow_id}``."""
     workflow = validate_id(workflow_id, "workflow_id")
-    return workflow_request(
-        RequestTarget(base_url=base_url, **headers), "/workflows/{}", (workflow,)
-    )
+    target = RequestTarget(base_url=base_url, **headers)
+    return workflow_request(target, "/workflows/{}", (workflow,))
 
 
 def prepare_delete_workflow(
@@ -115,9 +86,8 @@ def prepare_delete_workflow(
 ) -> PreparedRequest:
     """``DELETE /workflows/{workflow_id}``."""
     workflow = validate_id(workflow_id, "workflow_id")
-    return workflow_request(
-        RequestTarget(base_url=base_url, **headers), "/workflows/{}", (workflow,), method="DELETE"
-    )
+    target = RequestTarget(base_url=base_url, **headers)
+    return workflow_request(target, "/workflows/{}", (workflow,), method="DELETE")
 
 
 def prepare_update_workflow(
@@ -146,27 +116,18 @@ def prepare_update_workflow(
             description, "description", "pass text or None", allow_blank=True
         )
     if status is not None:
-        if not isinstance(status, str) or str.__str__(status) not in {
-            WorkflowStatus.ACTIVE.value,
-            WorkflowStatus.INACTIVE.value,
-        }:
-            raise InvalidRequestError(
-                "status",
-                f"is {shown_value(status)}",
-                "pass 'Active' or 'Inactive' (WorkflowStatus)",
-            )
-        body["status"] = str.__str__(status)
+        text = str.__str__(status) if isinstance(status, str) else ""
+        if text not in (WorkflowStatus.ACTIVE.value, WorkflowStatus.INACTIVE.value):
+            fix = "pass 'Active' or 'Inactive' (WorkflowStatus)"
+            raise InvalidRequestError("status", f"is {shown_value(status)}", fix)
+        body["status"] = text
     if active_version_id is not None:
         body["active_workflow_version_id"] = validate_id(active_version_id, "active_version_id")
     if not body:
-        raise InvalidRequestError(
-            "update_workflow",
-            "nothing to change",
-            "pass name=, description=, status= or active_version_id=",
-        )
-    request = workflow_request(
-        RequestTarget(base_url=base_url, **headers), "/workflows/{}", (workflow,), method="PATCH"
-    )
+        fix = "pass name=, description=, status= or active_version_id="
+        raise InvalidRequestError("update_workflow", "nothing to change", fix)
+    target = RequestTarget(base_url=base_url, **headers)
+    request = workflow_request(target, "/workflows/{}", (workflow,), method="PATCH")
     return with_body(request, body, idempotency_key)
 
 
@@ -184,9 +145,8 @@ def prepare_rebased_next_page(
     """
     field = "pagination.next_page"
     if not isinstance(next_page, str) or not next_page.strip():
-        raise ResponseDecodeError(
-            f"expected {field} to be a URL, got {quote(next_page)}", field=field
-        )
+        problem = f"expected {field} to be a URL, got {quote(next_page)}"
+        raise ResponseDecodeError(problem, field=field)
     try:
         link = urlsplit(next_page.strip())
         pairs = parse_qsl(link.query, keep_blank_values=True)
@@ -195,11 +155,8 @@ def prepare_rebased_next_page(
         pairs += [(name, value) for name, value in sent if name not in query_of and name != "page"]
         query = urlencode(pairs)
     except ValueError:  # urlsplit's "Invalid IPv6 URL", a lone surrogate urlencode refuses
-        unreadable = True
-    else:
-        unreadable = False
-    if unreadable:
-        raise ResponseDecodeError(f"{field} is not a URL this client can follow", field=field)
+        problem = f"{field} is not a URL this client can follow"
+        raise ResponseDecodeError(problem, field=field) from None
     base_path = urlsplit(base_url).path.rstrip("/")
     path = link.path[len(base_path) :] if link.path.startswith(base_path + "/") else link.path
     if path != previous.path:
@@ -207,9 +164,6 @@ def prepare_rebased_next_page(
             f"{field} points at {quote(link.path)}, not the listing {previous.path!r}", field=field
         )
     return attrs.evolve(previous, url=f"{base_url}{path}" + (f"?{query}" if query else ""))
-
-
-# -- decisions ------------------------------------------------------------------------------
 
 
 def preflight_problem(workflow: Workflow) -> str | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Mapping
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from zuora_wf_async._core.bodies import (
@@ -49,6 +50,7 @@ __all__ = [
     "normalize_base_url",
     "prepare_run",
     "prepare_token",
+    "read_list",
     "rough_size",
     "shown_value",
     "validate_id",
@@ -181,30 +183,30 @@ def validate_track_id(track_id: object) -> str:
     return text
 
 
+def read_list(value: object, field: str, fix: str) -> list[Any]:
+    """A caller's list (any iterable but text, bytes or a mapping) as a plain list."""
+    if isinstance(value, str | Mapping | bytes | bytearray) or not isinstance(value, Iterable):
+        raise InvalidRequestError(field, f"expected a list, got {shown_value(value)}", fix)
+    try:
+        return list(value)
+    except Exception as exc:  # noqa: BLE001 -- the caller's iterable runs its own code
+        raise InvalidRequestError(field, raised_reading(exc), fix) from None
+
+
 def validate_id_list(field: str, ids: Iterable[str] | None) -> str | None:
     """Entity or org ids as Zuora's comma-separated header value, or None when unset."""
     if ids is None:
         return None
-    fix = f"pass a list of id strings, e.g. {field}=['8a8082...']"
-    if isinstance(ids, str | Mapping | bytes | bytearray) or not isinstance(ids, Iterable):
-        raise InvalidRequestError(field, f"expected a list of ids, got {shown_value(ids)}", fix)
-    try:
-        given_ids = list(ids)
-    except Exception as exc:  # noqa: BLE001 -- the caller's own iterable
-        raise InvalidRequestError(field, raised_reading(exc), fix) from None
     values: list[str] = []
-    for index, given in enumerate(given_ids):
+    for index, given in enumerate(read_list(ids, field, f"pass e.g. {field}=['8a8082...']")):
         value = exact_str(given)
         if not isinstance(value, str) or not value.strip() or "," in value:
-            raise InvalidRequestError(
-                f"{field}[{index}]",
-                f"{shown_value(value)} is not a single id",
-                "pass each id as its own non-empty string without commas",
-            )
+            problem = f"{shown_value(value)} is not a single id"
+            fix = "pass each id as its own non-empty string without commas"
+            raise InvalidRequestError(f"{field}[{index}]", problem, fix)
         if not value.isascii() or not value.isprintable():
-            raise InvalidRequestError(
-                f"{field}[{index}]", "must be printable ASCII", "check the id for stray characters"
-            )
+            fix = "check the id for stray characters"
+            raise InvalidRequestError(f"{field}[{index}]", "must be printable ASCII", fix)
         values.append(value.strip())
     return ",".join(values) if values else None
 

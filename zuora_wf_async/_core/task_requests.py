@@ -1,9 +1,6 @@
-"""The task and usage operations: building their requests, and the key of a rerun.
-
-As for definitions (see ``definition_requests``): one pure builder per operation here, one
-pure reader in ``workflow_readers``; the decisions of the operations that act on many
-tasks at once are in ``task_batches``.
-"""
+"""The task and usage requests, and the key of a rerun (as ``definition_requests``: a
+pure builder per operation, a reader in ``workflow_readers``; ``task_batches`` decides
+for the operations that act on many tasks)."""
 
 from __future__ import annotations
 
@@ -11,8 +8,8 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
-from zuora_wf_async._core.prepared_request import PreparedRequest
-from zuora_wf_async._core.requests import header_text, shown_value
+from zuora_wf_async._core.prepared_request import PreparedRequest, canonical_int
+from zuora_wf_async._core.requests import header_text, read_list, shown_value
 from zuora_wf_async._core.workflow_fields import (
     RequestTarget,
     checked_text,
@@ -56,9 +53,8 @@ MAX_CONCURRENT_LIMIT: Final = 9_999_999
 def prepare_get_task(*, base_url: str, task_id: object, **headers: Any) -> PreparedRequest:
     """``GET /workflows/tasks/{task_id}``."""
     task = validate_id(task_id, "task_id", "2771")
-    return workflow_request(
-        RequestTarget(base_url=base_url, **headers), "/workflows/tasks/{}", (task,)
-    )
+    target = RequestTarget(base_url=base_url, **headers)
+    return workflow_request(target, "/workflows/tasks/{}", (task,))
 
 
 def prepare_rerun_task(
@@ -66,12 +62,8 @@ def prepare_rerun_task(
 ) -> PreparedRequest:
     """``POST /workflows/tasks/{task_id}/rerun`` (no body) with its Idempotency-Key."""
     task = validate_id(task_id, "task_id", "2771")
-    request = workflow_request(
-        RequestTarget(base_url=base_url, **headers),
-        "/workflows/tasks/{}/rerun",
-        (task,),
-        method="POST",
-    )
+    target = RequestTarget(base_url=base_url, **headers)
+    request = workflow_request(target, "/workflows/tasks/{}/rerun", (task,), method="POST")
     return with_body(request, None, idempotency_key)
 
 
@@ -107,115 +99,83 @@ def _given_fields(update: object, field: str) -> dict[str, Any]:
     if isinstance(update, TaskUpdate):
         return {name: getattr(update, name) for name in UPDATE_TASK_FIELDS}
     if not isinstance(update, Mapping):
-        raise InvalidRequestError(
-            field,
-            f"expected a TaskUpdate or a mapping, got {type(update).__name__}",
-            "pass TaskUpdate(id=..., status=...) or a dict with Zuora's field names",
-        )
+        problem = f"expected a TaskUpdate or a mapping, got {shown_value(update)}"
+        fix = "pass TaskUpdate(id=..., status=...) or a dict with Zuora's field names"
+        raise InvalidRequestError(field, problem, fix)
     given = read_mapping(update, field)
     unknown = sorted(shown_value(name) for name in given if name not in UPDATE_TASK_FIELDS)
     if unknown:
-        raise InvalidRequestError(
-            f"{field}[{unknown[0]}]",
-            "is not a field of Zuora's UpdateTask",
-            f"use only {', '.join(UPDATE_TASK_FIELDS)}",
-        )
+        fix = f"use only {', '.join(UPDATE_TASK_FIELDS)}"
+        raise InvalidRequestError(f"{field}[{unknown[0]}]", "is not a field of UpdateTask", fix)
     return given
 
 
 def _checked_status(status: object, field: str) -> str:
-    if not isinstance(status, str) or not TaskStatus(str.__str__(status)).is_known:
-        raise InvalidRequestError(
-            field,
-            f"is {shown_value(status)}",
-            f"pass one of {', '.join(m.value for m in TaskStatus)}",
-        )
-    return str.__str__(status)
+    text = str.__str__(status) if isinstance(status, str) else ""
+    if not TaskStatus(text).is_known:
+        fix = f"pass one of {', '.join(m.value for m in TaskStatus)}"
+        raise InvalidRequestError(field, f"is {shown_value(status)}", fix)
+    return text
 
 
 def _checked_limit(limit: object, field: str) -> int:
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 9_999_999:
-        shown = shown_value(limit)
-        raise InvalidRequestError(field, f"is {shown}", f"pass an int 1..{MAX_CONCURRENT_LIMIT}")
-    return int.__int__(limit)
+    number = canonical_int(limit)
+    if number is None or not 1 <= number <= MAX_CONCURRENT_LIMIT:
+        fix = f"pass an int 1..{MAX_CONCURRENT_LIMIT}"
+        raise InvalidRequestError(field, f"is {shown_value(limit)}", fix)
+    return number
 
 
 def _checked_tags(tags: object, field: str) -> list[str]:
-    fix = "pass e.g. ['billing']"
-    if isinstance(tags, str | Mapping | bytes) or not isinstance(tags, Iterable):
-        raise InvalidRequestError(field, "must be a list of strings", fix)
-    try:
-        values = list(tags)
-    except Exception as exc:  # noqa: BLE001 -- the caller's iterable runs its own code
-        raise InvalidRequestError(field, f"raised {type(exc).__name__} when read", fix) from None
-    return [checked_text(tag, f"{field}[{index}]", fix) for index, tag in enumerate(values)]
+    values = read_list(tags, field, "pass e.g. ['billing']")
+    return [checked_text(tag, f"{field}[{index}]", "pass text") for index, tag in enumerate(values)]
 
 
-def _update_entry(update: TaskUpdate | Mapping[str, Any], index: int) -> dict[str, Any]:
-    field = f"updates[{index}]"
-    given = _given_fields(update, field)
-    entry: dict[str, Any] = {"id": validate_id(given.get("id"), f"{field}.id", "2771")}
-    for name in ("name", "action_type", "call_type", "object", "object_id"):
-        value = given.get(name)
-        if value is not None:
-            entry[name] = checked_text(
-                value, f"{field}.{name}", "pass text or None", allow_blank=True
-            )
-    checks = {
-        "status": _checked_status,
-        "concurrent_limit": _checked_limit,
-        "tags": _checked_tags,
-        "workflow_id": validate_id,
-    }
-    for name, check in checks.items():
-        if given.get(name) is not None:
-            entry[name] = check(given[name], f"{field}.{name}")
-    return entry
+def _text_or_blank(value: object, field: str) -> str:
+    return checked_text(value, field, "pass text or None", allow_blank=True)
+
+
+_CHECKS = {
+    **dict.fromkeys(("name", "action_type", "call_type", "object", "object_id"), _text_or_blank),
+    "status": _checked_status,
+    "concurrent_limit": _checked_limit,
+    "tags": _checked_tags,
+    "workflow_id": validate_id,
+}
 
 
 def chunk_task_updates(
     updates: Iterable[TaskUpdate | Mapping[str, Any]],
 ) -> list[list[dict[str, Any]]]:
     """The updates as checked ``UpdateTask`` objects, in requests of at most 50."""
-    fix = "pass [TaskUpdate(id=..., ...), ...]"
-    if isinstance(updates, Mapping | TaskUpdate | str | bytes) or not isinstance(updates, Iterable):
-        raise InvalidRequestError("updates", "expected a list of updates", fix)
-    try:
-        given = list(updates)
-    except Exception as exc:  # noqa: BLE001 -- the caller's iterable runs its own code
-        raise InvalidRequestError(
-            "updates", f"raised {type(exc).__name__} when read", fix
-        ) from None
-    entries = [_update_entry(update, index) for index, update in enumerate(given)]
+    entries = []
+    for index, update in enumerate(read_list(updates, "updates", "pass [TaskUpdate(...), ...]")):
+        field = f"updates[{index}]"
+        given = _given_fields(update, field)
+        entry: dict[str, Any] = {"id": validate_id(given.get("id"), f"{field}.id", "2771")}
+        for name, check in _CHECKS.items():
+            if given.get(name) is not None:
+                entry[name] = check(given[name], f"{field}.{name}")
+        entries.append(entry)
     if not entries:
         raise InvalidRequestError("updates", "is empty", "pass at least one TaskUpdate")
-    return [
-        entries[start : start + MAX_TASK_UPDATES]
-        for start in range(0, len(entries), MAX_TASK_UPDATES)
-    ]
+    size = MAX_TASK_UPDATES
+    return [entries[start : start + size] for start in range(0, len(entries), size)]
 
 
 def prepare_update_tasks(
     *, base_url: str, entries: Sequence[Mapping[str, Any]], **headers: Any
 ) -> PreparedRequest:
     """``PUT /workflows/tasks/batch_update`` for one chunk of :func:`chunk_task_updates`."""
-    if not 1 <= len(entries) <= MAX_TASK_UPDATES:
-        raise InvalidRequestError(
-            "updates", f"{len(entries)} in one request", "use chunk_task_updates (1 to 50)"
-        )
-    request = workflow_request(
-        RequestTarget(base_url=base_url, **headers), "/workflows/tasks/batch_update", method="PUT"
-    )
+    target = RequestTarget(base_url=base_url, **headers)
+    request = workflow_request(target, "/workflows/tasks/batch_update", method="PUT")
     return with_body(request, {"data": [dict(entry) for entry in entries]}, None)
 
 
 def _date_text(value: object, field: str) -> str:
     if isinstance(value, dt.datetime) or not isinstance(value, dt.date):
-        raise InvalidRequestError(
-            field,
-            f"expected a datetime.date, got {shown_value(value)}",
-            "pass e.g. date(2026, 11, 1)",
-        )
+        problem = f"expected a datetime.date, got {shown_value(value)}"
+        raise InvalidRequestError(field, problem, "pass e.g. date(2026, 11, 1)")
     return value.isoformat()
 
 
@@ -227,6 +187,5 @@ def prepare_task_usage(
     if start_text > end_text:
         raise InvalidRequestError("end", f"{end_text} is before start {start_text}", "swap them")
     query = [("startDate", start_text), ("endDate", end_text), ("metrics", "taskCount")]
-    return workflow_request(
-        RequestTarget(base_url=base_url, **headers), "/workflows/metrics.json", query=query
-    )
+    target = RequestTarget(base_url=base_url, **headers)
+    return workflow_request(target, "/workflows/metrics.json", query=query)
