@@ -1,23 +1,15 @@
-"""Request bodies: JSON-encode a run's parameters once, and gzip them above a threshold.
+"""A run's body: JSON-encoded once, gzipped above a threshold, never stalling the loop.
 
-Small bodies (the common case) are encoded on the loop in one call: well under a
-millisecond. Large ones are encoded **on the loop in slices**, with a yield to the loop
-whenever a slice has used ``_SLICE_SECONDS`` (0.5 ms), so no other task waits for the
-loop much longer than that. Why not a thread: json's C encoder holds the GIL, and a thread that
-holds the GIL makes the loop's thread wait up to the interpreter's switch interval (5 ms
-by default) every time the loop gives the GIL up for a system call; a batch of large
-bodies then lags the loop by several switch intervals (23 ms p99 measured), and a
-library must not change that process-wide setting. A process would move the work but
-pickling a megabyte of rows on the loop costs about what encoding it does.
+Small bodies (the common case) are encoded at once: well under a millisecond. Large ones
+are encoded on the loop in slices, yielding whenever a slice has used ``_SLICE_SECONDS``,
+one large body at a time per client. Not in a thread: json's C encoder holds the GIL, and
+the loop's thread then waits up to the switch interval (5 ms) at each system call (23 ms
+p99 lag measured); a process costs about as much in pickling as encoding does.
 
-One large body is encoded at a time per client (a lock), so a batch of 64 large runs
-does not put 64 slices into one turn of the loop.
-
-Every slice is encoded by ``_core.bodies.encode_params`` itself, wrapped so that it
-sits at its real depth: the rules of what may be sent (names, depth, encodable values)
-stay in one place, and a problem found in a slice is reported by encoding the whole
-body once more the ordinary way, which names the offending field exactly as a small
-body's error would.
+Every slice is encoded by ``_core.bodies.encode_params`` itself, wrapped to sit at its
+real depth, so the rules of what may be sent stay in one place; a problem found in a
+slice is reported by encoding the whole body the ordinary way, naming the field exactly
+as a small body's error would.
 """
 
 from __future__ import annotations

@@ -23,7 +23,6 @@ __all__ = [
     "MAX_ID_DIGITS",
     "PreparedRequest",
     "canonical_int",
-    "common_headers",
     "path_segment",
     "prepare_get",
     "shown_int",
@@ -83,25 +82,6 @@ def shown_int(value: int) -> str:
     return str(value) if -MAX_ID <= value <= MAX_ID else "an integer of more than 19 digits"
 
 
-def common_headers(
-    *,
-    entity_ids: str | None,
-    org_ids: str | None,
-    track_id: str | None,
-    extra: Mapping[str, str] | None,
-) -> dict[str, str]:
-    headers = {"Accept": JSON_CONTENT_TYPE, "Accept-Encoding": "gzip"}
-    if extra:
-        headers.update(extra)
-    if entity_ids:
-        headers["Zuora-Entity-Ids"] = entity_ids
-    if org_ids:
-        headers["Zuora-Org-Ids"] = org_ids
-    if track_id:
-        headers["Zuora-Track-Id"] = track_id
-    return headers
-
-
 def path_segment(value: object) -> str:
     """One path segment: an int as its canonical digits, text percent-encoded whole."""
     number = canonical_int(value)
@@ -150,17 +130,20 @@ def prepare_get(
     track_id: str | None = None,
     entity_ids: str | None = None,
     org_ids: str | None = None,
-    extra_headers: Mapping[str, str] | None = None,
 ) -> PreparedRequest:
     """A body-less request (GET, or PUT for stop); path arguments are percent-encoded."""
     path = path_template.format(*(path_segment(arg) for arg in path_args))
-    url = base_url + path + (f"?{query_string(query)}" if query else "")
+    headers = {"Accept": JSON_CONTENT_TYPE, "Accept-Encoding": "gzip"}
+    optional = (
+        ("Zuora-Entity-Ids", entity_ids),
+        ("Zuora-Org-Ids", org_ids),
+        ("Zuora-Track-Id", track_id),
+    )
+    headers.update({name: value for name, value in optional if value})
     return PreparedRequest(
         method=method,
-        url=url,
+        url=base_url + path + (f"?{query_string(query)}" if query else ""),
         path=path,
-        headers=common_headers(
-            entity_ids=entity_ids, org_ids=org_ids, track_id=track_id, extra=extra_headers
-        ),
+        headers=headers,
         track_id=track_id,
     )

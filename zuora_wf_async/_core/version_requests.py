@@ -1,9 +1,6 @@
-"""The export, import and version operations: building their requests.
-
-As for definitions (see ``definition_requests``): one pure builder per operation here, one
-pure reader in ``workflow_readers``. ``export_document`` is the one check of what an
-import sends.
-"""
+"""The export, import and version requests (as ``definition_requests``: a pure builder
+per operation, a reader in ``workflow_readers``); ``export_document`` is the one check of
+what an import sends."""
 
 from __future__ import annotations
 
@@ -42,12 +39,8 @@ def prepare_export(
     number such as ``"0.0.2"`` picks another."""
     workflow = validate_id(workflow_id, "workflow_id")
     query = [] if version is None else [("version", version_text(version))]
-    return workflow_request(
-        RequestTarget(base_url=base_url, **headers),
-        "/workflows/{}/export",
-        (workflow,),
-        query=query,
-    )
+    target = RequestTarget(base_url=base_url, **headers)
+    return workflow_request(target, "/workflows/{}/export", (workflow,), query=query)
 
 
 def export_document(export: WorkflowExport | Mapping[str, Any]) -> dict[str, Any]:
@@ -66,11 +59,7 @@ def export_document(export: WorkflowExport | Mapping[str, Any]) -> dict[str, Any
     data = read_mapping(export, "export")
     workflow = data.get("workflow")
     if not isinstance(workflow, Mapping):
-        raise InvalidRequestError(
-            "export['workflow']",
-            "is missing or not an object",
-            "pass what export_workflow returned (or the JSON it wrote)",
-        )
+        raise InvalidRequestError("export['workflow']", "is missing or not an object", fix)
     # An export's workflow carries nulls (finished_at, status, call_type...) that the
     # import schema (DetailedWorkflow) types as non-null; null means "not set", so such
     # fields are left out rather than sent as null. Tasks and linkages go as exported.
@@ -106,18 +95,16 @@ def prepare_import(
         query.append(("version", version_text(version)))
     if activate is not None:
         query.append(("activate", bool_text(activate, "activate")))
-    request = workflow_request(
-        RequestTarget(base_url=base_url, **headers), "/workflows/import", query=query, method="POST"
-    )
+    target = RequestTarget(base_url=base_url, **headers)
+    request = workflow_request(target, "/workflows/import", query=query, method="POST")
     return with_body(request, export_document(export), idempotency_key, "export")
 
 
 def prepare_list_versions(*, base_url: str, workflow_id: object, **headers: Any) -> PreparedRequest:
     """``GET /workflows/{workflow_id}/versions`` (not paged)."""
     workflow = validate_id(workflow_id, "workflow_id")
-    return workflow_request(
-        RequestTarget(base_url=base_url, **headers), "/workflows/{}/versions", (workflow,)
-    )
+    target = RequestTarget(base_url=base_url, **headers)
+    return workflow_request(target, "/workflows/{}/versions", (workflow,))
 
 
 def prepare_import_version(
@@ -135,22 +122,14 @@ def prepare_import_version(
     query = [("version", version_text(version))]
     if activate is not None:
         query.append(("activate", bool_text(activate, "activate")))
-    request = workflow_request(
-        RequestTarget(base_url=base_url, **headers),
-        "/workflows/{}/versions/import",
-        (workflow,),
-        query=query,
-        method="POST",
-    )
+    target = RequestTarget(base_url=base_url, **headers)
+    template = "/workflows/{}/versions/import"
+    request = workflow_request(target, template, (workflow,), query=query, method="POST")
     return with_body(request, export_document(export), idempotency_key, "export")
 
 
 def prepare_delete_version(*, base_url: str, version_id: object, **headers: Any) -> PreparedRequest:
     """``DELETE /workflows/versions/{version_id}`` (refused with 403 for the active one)."""
     version = validate_id(version_id, "version_id", "113")
-    return workflow_request(
-        RequestTarget(base_url=base_url, **headers),
-        "/workflows/versions/{}",
-        (version,),
-        method="DELETE",
-    )
+    target = RequestTarget(base_url=base_url, **headers)
+    return workflow_request(target, "/workflows/versions/{}", (version,), method="DELETE")
