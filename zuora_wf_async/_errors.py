@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from zuora_wf_async._core.redact import scrub, scrub_json
+from zuora_wf_async._core.redact import REDACTED, SECRET_HEADERS, scrub, scrub_json
 
 if TYPE_CHECKING:
     from zuora_wf_async._batch.outcomes import RunOutcome
@@ -181,15 +181,15 @@ class ZuoraAPIError(ZuoraError):
         self.request_id = None if request_id is None else scrub(request_id)
         self.track_id = None if track_id is None else scrub(track_id)
         self.idempotency_key = idempotency_key
-        self.messages = tuple(scrub(text) for text in messages)
-        self.body = scrub_json(body)
-        # Case-insensitive like the response's own headers, every value scrubbed.
-        self.headers: Mapping[str, str] = CIMultiDictProxy(
-            CIMultiDict(
-                (name, scrub(value) if isinstance(value, str) else value)
-                for name, value in (headers or {}).items()
-            )
-        )
+        self.messages = tuple(map(scrub, messages))
+        self.body = None if body is None else scrub_json(body)
+        # Case-insensitive like the response's own, names and values scrubbed, and a
+        # credential header's value (Authorization, Set-Cookie...) hidden whole.
+        scrubbed: CIMultiDict[str] = CIMultiDict()
+        for name, value in (headers or {}).items():
+            hidden = name.lower() in SECRET_HEADERS
+            scrubbed.add(scrub(name), REDACTED if hidden else scrub(value))
+        self.headers: Mapping[str, str] = CIMultiDictProxy(scrubbed)
         super().__init__(scrub(message))
 
 

@@ -3,9 +3,9 @@
 Events carry what identifies a request to Zuora's support and to your own tracing:
 method, path, workflow id, Idempotency-Key, Zuora-Track-Id, attempt, status, request id,
 elapsed time. They never carry a token, a secret or a parameter value, so a hook can ship
-them anywhere: the request id is the response's ``Zuora-Request-Id`` as ``RawResponse``
-hands it over, scrubbed of secrets (where the response was read) and at most 100
-characters, and an ``error`` is the scrubbed error itself.
+them anywhere: the request id is the response's ``Zuora-Request-Id`` as
+``RawResponse.request_id`` quotes it (scrubbed of secrets, at most 100 characters), and an
+``error`` is the scrubbed error itself.
 """
 
 from __future__ import annotations

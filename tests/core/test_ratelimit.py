@@ -5,20 +5,20 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from multidict import CIMultiDict
 
 from zuora_wf_async._core import ratelimit
 from zuora_wf_async._core.ratelimit import RateLimitInfo
-from zuora_wf_async._core.responses import case_insensitive
 
 
 # The readers get headers as every response carries them: one case-insensitive mapping
-# (built once, in RawResponse); the tables below are written as plain dicts.
+# (RawResponse.headers); the tables below are written as plain dicts.
 def parse_rate_limit(headers: dict[str, str]) -> RateLimitInfo | None:
-    return ratelimit.parse_rate_limit(case_insensitive(headers))
+    return ratelimit.parse_rate_limit(CIMultiDict(headers))
 
 
 def parse_retry_after(headers: dict[str, str], **options: datetime) -> float | None:
-    return ratelimit.parse_retry_after(case_insensitive(headers), **options)
+    return ratelimit.parse_retry_after(CIMultiDict(headers), **options)
 
 
 ZUORA_LIMIT_SAMPLE = "2250000, 50000;w=60, 2250000;w=3600, 27000000;w=86400"

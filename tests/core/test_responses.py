@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 
-from zuora_wf_async._core import responses
 from zuora_wf_async._core.api_errors import api_error, is_run_record, read_run
 from zuora_wf_async._core.prepared_request import PreparedRequest, prepare_get
 from zuora_wf_async._core.redact import register
@@ -752,45 +749,6 @@ def test_an_unknown_token_shaped_like_one_is_scrubbed(echo):
     texts = [str(error), *(repr(value) for value in vars(error).values())]
     assert all("0123456789abcdef0123" not in text for text in texts)
     assert any("***" in text for text in texts)
-
-
-# -- the short way to json.loads (responses._loads) ---------------------------------------
-
-_LOADS_CASES = [
-    b'{"id":1,"name":"WF-1"}',
-    b"[1,2,3]",
-    b'{"a":1}  \r\n',  # trailing whitespace
-    b'  {"a":1}',  # leading whitespace: json.loads's way
-    b'{"a":1} x',  # extra data
-    b'{"a":1}{"b":2}',
-    b'{"a":',  # truncated
-    b"\xef\xbb\xbf{}",  # UTF-8 BOM
-    '{"a":"é"}'.encode("utf-16"),  # UTF-16 with BOM
-    '{"a":1}'.encode("utf-16-le"),  # "{" then a zero byte
-    '{"a":1}'.encode("utf-32-le"),
-    b'{"a":"\xff"}',  # not UTF-8
-    b'{"a":"\\ud800"}',  # a lone surrogate, escaped
-    b'{"a":"\xed\xa0\x80"}',  # a lone surrogate, raw: json.loads's surrogatepass
-    b'{"a":NaN,"b":-Infinity}',
-    b"[" * 50 + b"]" * 50,
-    b"{}",
-    b"[]",
-    b"",
-    b"null",
-]
-
-
-def _outcome(loads: Callable[[bytes], Any], data: bytes) -> tuple[str, Any]:
-    try:
-        value = loads(data)
-    except ValueError as exc:
-        return type(exc).__name__, str(exc)
-    return "value", json.dumps(value, sort_keys=True, allow_nan=True)
-
-
-@pytest.mark.parametrize("data", _LOADS_CASES)
-def test_the_short_way_to_json_loads_agrees_with_json_loads(data: bytes) -> None:
-    assert _outcome(responses._loads, data) == _outcome(json.loads, data)
 
 
 # --- rules read documented facts, not loose words (issue 22) -------------------------------

@@ -7,8 +7,8 @@ headers; only ``Content-Length`` is aiohttp's) and in the body. Every exit of th
 library is then read: the error's message, ``repr``, ``headers`` (names and values),
 ``request_id`` and other attributes, the ``on_request``/``on_response``/``on_retry``
 events, every DEBUG log record with its extras, and every span attribute the real
-OpenTelemetry SDK exported. Headers are scrubbed once, where the response becomes the
-library's ``RawResponse``, so all of these see the same scrubbed values.
+OpenTelemetry SDK exported. Headers are scrubbed where they leave (the error's
+constructor, ``RawResponse.quoted_header``), so all of these see the same scrubbed values.
 """
 
 from __future__ import annotations

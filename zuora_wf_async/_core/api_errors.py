@@ -1,11 +1,11 @@
 """What a non-2xx answer means: ``(status, headers, body)`` and the request -> the right
 error leaf; and the run POST's answer, where a 409 can be a replay of the run, not an error.
 
-No I/O here. The body is read through ``responses.read_error_body``, which accepts any of
-Zuora's error shapes (``{"errors": [{title}]}`` on /workflows, ``{"message"}`` on 401,
-``{"code", "message"}`` on 403, opaque text or HTML from gateways) and never raises on a
-strange body. Whatever a message quotes from a body goes through ``redact.excerpt``:
-scrubbed first, then cut short.
+No I/O here. The body is read through ``responses.read_body``, which never raises: Zuora's
+error bodies come in several shapes (``{"errors": [{title}]}`` on /workflows,
+``{"message"}`` on 401, ``{"code", "message"}`` on 403, opaque text or HTML from gateways)
+and any of them is read. Whatever a message quotes from a body goes through
+``redact.excerpt``: scrubbed first, then cut short.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from zuora_wf_async._core.compression import DEFAULT_MAX_RESPONSE_BYTES
 from zuora_wf_async._core.prepared_request import PreparedRequest
 from zuora_wf_async._core.ratelimit import parse_rate_limit, parse_retry_after
 from zuora_wf_async._core.redact import excerpt
-from zuora_wf_async._core.responses import RawResponse, read_error_body, read_json
+from zuora_wf_async._core.responses import RawResponse, read_body, read_json
 from zuora_wf_async._errors import (
     BadRequestError,
     CalloutNotEnabledError,
@@ -52,37 +52,40 @@ def is_run_record(body: object) -> bool:
     )
 
 
-def _messages(body: object, text: str) -> list[str]:
+_PHRASES = {status.value: status.phrase for status in HTTPStatus}
+
+
+def _said(raw: RawResponse, max_bytes: int) -> tuple[Any, list[str]]:
+    """An error body (None when it is not JSON) and what it says, each message quoted."""
+    body, data, why = read_body(raw, max_bytes)
+    # Unreadable, or nested too deep to be worth quoting: say so instead of the text.
+    if data is None or why.startswith("JSON nested"):
+        said = [f"unreadable body ({why})"]
+    else:
+        said = [data.decode("utf-8", errors="replace")]
     if isinstance(body, Mapping):
-        found: list[str] = []
+        # Objects ({"title"} or {"message"}) and bare strings alike: Zuora's DELETE and
+        # PATCH 404s say {"errors": ["Invalid ID / ..."]}. A JSON body without a message
+        # is not quoted: it may echo parameter values.
+        said = []
         for key in ("errors", "Errors", "reasons"):
             items = body.get(key)
-            if isinstance(items, list):
-                for item in items:
-                    # Objects ({"title"} or {"message"}) and bare strings alike: Zuora's
-                    # DELETE and PATCH 404s say {"errors": ["Invalid ID / ..."]}.
-                    if isinstance(item, Mapping):
-                        message = item.get("title") or item.get("message")
-                    else:
-                        message = item if isinstance(item, str) else None
-                    if isinstance(message, str | int | float):
-                        found.append(excerpt(str(message)))
-        found.extend(
-            excerpt(body[key])
-            for key in ("message", "error", "error_description", "title")
-            if isinstance(body.get(key), str)
-        )
-        # A JSON body without a message is not quoted: it may echo parameter values.
-        return [message for message in found if message]
-    snippet = excerpt(text)
-    return [snippet] if snippet else []
-
-
-def _reason(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Unknown Status"
+            for item in items if isinstance(items, list) else ():
+                found = item
+                if isinstance(item, Mapping):
+                    found = item.get("title") or item.get("message")
+                    found = str(found) if isinstance(found, int | float) else found
+                if isinstance(found, str):
+                    said.append(found)
+        for key in ("message", "error", "error_description", "title"):
+            if isinstance(body.get(key), str):
+                said.append(body[key])
+    messages: list[str] = []
+    for line in said:
+        quoted = excerpt(line)
+        if quoted:
+            messages.append(quoted)
+    return body, messages
 
 
 def _is_workflow_update(request: PreparedRequest) -> bool:
@@ -173,31 +176,27 @@ def api_error(
     Idempotency-Key is "same key in progress" (resent under that same key, so safe
     whatever it meant) unless it is Zuora's documented "that id is a run" answer.
     """
-    body, text = read_error_body(raw, max_bytes)
-    messages = _messages(body, text)
+    body, messages = _said(raw, max_bytes)
     status = raw.status
-    lowered = " ".join(messages).lower()
-    detail = excerpt("; ".join(messages)) if messages else "no message"
-    request_id = raw.request_id
+    request_id = raw.quoted_header("Zuora-Request-Id")
     # What support will ask for; a part the exchange did not have is left out.
-    context = [
-        f"{name}: {value}"
-        for name, value in (
-            ("Zuora-Request-Id", request_id),
-            ("Idempotency-Key", request.idempotency_key),
-        )
-        if value
-    ]
+    context = []
+    if request_id:
+        context.append(f"Zuora-Request-Id: {request_id}")
+    if request.idempotency_key:
+        context.append(f"Idempotency-Key: {request.idempotency_key}")
+    detail = excerpt("; ".join(messages)) if messages else "no message"
     message = (
-        f"Zuora answered {status} {_reason(status)} to {request.method} {request.path}: "
-        f"{detail}" + (f" [{', '.join(context)}]" if context else "")
+        f"Zuora answered {status} {_PHRASES.get(status, 'Unknown Status')} to "
+        f"{request.method} {request.path}: {detail}"
+        + (f" [{', '.join(context)}]" if context else "")
     )
     common: dict[str, Any] = {
         "status": status,
         "method": request.method,
         "path": request.path,
         "request_id": request_id,
-        "track_id": raw.track_id or request.track_id,
+        "track_id": raw.quoted_header("Zuora-Track-Id") or request.track_id,
         "idempotency_key": request.idempotency_key,
         "messages": messages,
         "body": body,
@@ -222,7 +221,8 @@ def api_error(
         return _validation_error(body, common)
     leaf: type[ZuoraAPIError]
     if status == 400:
-        leaf = CalloutNotEnabledError if "callout" in lowered else BadRequestError
+        callout = "callout" in " ".join(messages).lower()
+        leaf = CalloutNotEnabledError if callout else BadRequestError
     elif 500 <= status <= 599:  # a "999" from a broken proxy is no server error we know
         leaf = ServerError
     else:
@@ -257,7 +257,7 @@ def read_run(
             )
         return body, False
     if raw.status == 409:
-        body, _ = read_error_body(raw, max_bytes)
+        body, _, _ = read_body(raw, max_bytes)
         if is_run_record(body):
             return body, True
     raise api_error(raw, request, max_bytes=max_bytes, now=now)

@@ -4,7 +4,8 @@ Zuora documents ``RateLimit-Limit`` (``"2250000, 50000;w=60, ..."``: the first n
 the window closest to exhaustion), ``RateLimit-Remaining`` and ``RateLimit-Reset`` (whole
 seconds), ``Concurrency-Limit-*`` on some endpoints, and ``Retry-After`` on 429 and 503.
 Every header here comes from the network, so a nonsense value reads as "absent", never as
-an exception: a bad header must not turn a 200 into a crash.
+an exception: a bad header must not turn a 200 into a crash. The headers are the
+``RawResponse``'s, case-insensitive, so the canonical names find ``ratelimit-remaining`` too.
 """
 
 from __future__ import annotations
@@ -39,12 +40,6 @@ class RateLimitInfo:
         return self.remaining is not None and self.remaining <= 0
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    # ``headers`` is case-insensitive (``responses.case_insensitive``, built once per
-    # response), so the canonical name finds ``ratelimit-remaining`` too.
-    return headers.get(name)
-
-
 # Limits are counts of requests per window (Zuora's largest is tens of millions a day); a
 # header claiming more is nonsense, read as this much so that no arithmetic on it overflows.
 _MAX_COUNT = 10**12
@@ -52,8 +47,10 @@ _MAX_COUNT = 10**12
 _MAX_NUMBER_CHARS = 32
 
 
-def _number(text: str) -> float | None:
-    """``text`` as a finite float, or None; ASCII only (``float`` also reads "٣" as 3)."""
+def _number(text: str | None) -> float | None:
+    """``text`` as a finite number >= 0, or None; ASCII only (``float`` also reads "٣")."""
+    if text is None:
+        return None
     text = text.strip()
     if not text or len(text) > _MAX_NUMBER_CHARS or not text.isascii():
         return None
@@ -61,33 +58,7 @@ def _number(text: str) -> float | None:
         value = float(text)
     except ValueError:
         return None
-    return value if math.isfinite(value) else None
-
-
-def _non_negative_number(text: str | None) -> float | None:
-    if text is None:
-        return None
-    value = _number(text)
-    if value is None:
-        return None
-    if value < 0:
-        return None
-    return min(value, _MAX_WAIT_SECONDS)
-
-
-def _non_negative_int(text: str | None) -> int | None:
-    # Counts are not waits: a per-day quota of 27,000,000 must not be clamped like one.
-    if text is None:
-        return None
-    value = _number(text)
-    return int(min(value, _MAX_COUNT)) if value is not None and value >= 0 else None
-
-
-def _first_limit(text: str | None) -> int | None:
-    if text is None:
-        return None
-    first = text.split(",", 1)[0].split(";", 1)[0]
-    return _non_negative_int(first)
+    return value if math.isfinite(value) and value >= 0 else None
 
 
 def has_plenty_left(headers: Mapping[str, str], margin: int) -> bool:
@@ -105,30 +76,31 @@ def has_plenty_left(headers: Mapping[str, str], margin: int) -> bool:
     )
 
 
-_RATE_HEADERS = (
-    "RateLimit-Limit",
-    "RateLimit-Remaining",
-    "RateLimit-Reset",
-    "Concurrency-Limit-Limit",
-    "Concurrency-Limit-Remaining",
-)
-_NO_FACTS = RateLimitInfo()
-
-
 def parse_rate_limit(headers: Mapping[str, str]) -> RateLimitInfo | None:
-    """The rate-limit facts in ``headers``, or None when there are none."""
-    values = [_header(headers, name) for name in _RATE_HEADERS]
-    if values.count(None) == len(values):
-        return None  # no rate headers at all (a proxy, a tenant without them): the common case
-    limit, remaining, reset, concurrency_limit, concurrency_remaining = values
-    info = RateLimitInfo(
-        limit=_first_limit(limit),
-        remaining=_non_negative_int(remaining),
-        reset=_non_negative_number(reset),
-        concurrency_limit=_non_negative_int(concurrency_limit),
-        concurrency_remaining=_non_negative_int(concurrency_remaining),
+    """The rate-limit facts in ``headers`` (case-insensitive), or None when there are none."""
+    limit = headers.get("RateLimit-Limit")
+    if limit is not None:  # "2250000, 50000;w=60, ...": the first window is the tightest
+        limit = limit.split(",", 1)[0].split(";", 1)[0]
+    counts: list[int | None] = []
+    # Counts are not waits: a per-day quota of 27,000,000 must not be clamped like one.
+    for text in (
+        limit,
+        headers.get("RateLimit-Remaining"),
+        headers.get("Concurrency-Limit-Limit"),
+        headers.get("Concurrency-Limit-Remaining"),
+    ):
+        count = _number(text)
+        counts.append(None if count is None else int(min(count, _MAX_COUNT)))
+    reset = _number(headers.get("RateLimit-Reset"))
+    if reset is None and counts == [None, None, None, None]:
+        return None  # no rate headers (a proxy, a tenant without them): the common case
+    return RateLimitInfo(
+        limit=counts[0],
+        remaining=counts[1],
+        reset=None if reset is None else min(reset, _MAX_WAIT_SECONDS),
+        concurrency_limit=counts[2],
+        concurrency_remaining=counts[3],
     )
-    return None if info == _NO_FACTS else info
 
 
 def parse_retry_after(headers: Mapping[str, str], *, now: datetime | None = None) -> float | None:
@@ -136,12 +108,10 @@ def parse_retry_after(headers: Mapping[str, str], *, now: datetime | None = None
 
     ``now`` is injectable so an HTTP-date is judged against a known wall clock in tests.
     """
-    text = _header(headers, "Retry-After")
-    if text is None:
-        return None
-    seconds = _non_negative_number(text)
-    if seconds is not None:
-        return seconds
+    text = headers.get("Retry-After")
+    seconds = _number(text)
+    if seconds is not None or text is None:
+        return None if seconds is None else min(seconds, _MAX_WAIT_SECONDS)
     try:
         when = parsedate_to_datetime(text.strip())
     except (TypeError, ValueError, IndexError):

@@ -15,29 +15,28 @@ The rules, in the order they apply:
    collapsed, scrubbed, *then* cut to 200 characters, so no cut can leave a prefix of a
    secret that no rule would recognise. Its cost is bounded whatever the server sent.
 
-Where this runs: headers (names and values) when a response becomes the library's
-``RawResponse`` (``scrub_headers``); body text wherever a message, ``messages`` or
-``body`` quotes it (``excerpt``, ``scrub_json``); and every error's constructor scrubs its
-message once more as it is built.
+Where this runs: on everything that leaves toward a person, as it leaves. Every error's
+constructor scrubs what it is given (message, ``messages``, ``body``, the headers' names and
+values, the request and track ids); ``excerpt`` scrubs any quote of server text, and
+``RawResponse.quoted_header`` a header shown in an event, span or log. A success whose
+headers nobody shows is never scrubbed.
 
 Pure apart from the registry: no I/O, no asyncio.
 """
 
 from __future__ import annotations
 
-import itertools
 import re
 import threading
 from collections import Counter, OrderedDict
-from collections.abc import Mapping
 from typing import Any
 
 import attrs
-from multidict import CIMultiDict, CIMultiDictProxy
 
 __all__ = [
     "MIN_SECRET_LENGTH",
     "REDACTED",
+    "SECRET_HEADERS",
     "HeldSecrets",
     "RedactedCause",
     "excerpt",
@@ -45,7 +44,6 @@ __all__ = [
     "register",
     "sanitized_cause",
     "scrub",
-    "scrub_headers",
     "scrub_json",
 ]
 
@@ -72,15 +70,13 @@ _NAMED_SECRET = re.compile(
     [^\s"'&,;})\]]+
     """
 )
-# Cheap first look for _NAMED_SECRET: every name it knows contains one of these.
-_NAMED_HINTS = ("_token", "secret", "password")
 
 # The same names as keys of a decoded JSON object: the whole value is hidden.
 _SECRET_NAMES = frozenset(
     {"access_token", "refresh_token", "id_token", "client_secret", "password", "authorization"}
 )
 # Headers whose value is a credential by definition: hidden whole, whatever it holds.
-_SECRET_HEADERS = _SECRET_NAMES | {"proxy-authorization", "cookie", "set-cookie"}
+SECRET_HEADERS = _SECRET_NAMES | {"proxy-authorization", "cookie", "set-cookie"}
 
 # A short held value is a secret where it stands as a token of its own: not inside a word
 # of token characters (RFC 6750's b64token), and not as the "t" of "can't".
@@ -241,35 +237,10 @@ def scrub(text: str) -> str:
         text = snapshot.short.sub(REDACTED, text)
     if "earer" in text or "EARER" in text:
         text = _BEARER.sub(rf"\1 {REDACTED}", text)
-    lowered = text.lower()
-    if any(hint in lowered for hint in _NAMED_HINTS):
+    lowered = text.lower()  # a cheap first look: every name _NAMED_SECRET knows has one
+    if "_token" in lowered or "secret" in lowered or "password" in lowered:
         text = _NAMED_SECRET.sub(rf"\1\2\3{REDACTED}", text)
     return text
-
-
-def scrub_headers(headers: Mapping[str, str]) -> Mapping[str, str]:
-    """``headers`` with every name and value scrubbed, and a credential header's value
-    (``Authorization``, ``Set-Cookie``...) hidden whole.
-
-    The one place a response's headers are scrubbed: ``RawResponse`` calls it as it is
-    built, so an error's ``headers`` and ``request_id``, hook events, log extras and span
-    attributes all read the same scrubbed values. The common response has nothing to hide
-    and is handed back as it is, after one scrub of all its text at once.
-    """
-    items = list(headers.items())
-    if not any(name.lower() in _SECRET_HEADERS for name, _ in items):
-        flat = "\n".join(itertools.chain.from_iterable(items))
-        if scrub(flat) == flat:
-            return headers
-    return CIMultiDictProxy(
-        CIMultiDict(
-            (
-                scrub(name),
-                REDACTED if name.lower() in _SECRET_HEADERS else scrub(value),
-            )
-            for name, value in items
-        )
-    )
 
 
 def scrub_json(value: Any) -> Any:
@@ -307,34 +278,33 @@ def scrub_json(value: Any) -> Any:
     return holder[0]
 
 
-def _collapsed_prefix(text: str, size: int) -> tuple[str, bool]:
-    """The first ``size`` characters of ``text`` with whitespace runs collapsed to one
-    space, and whether anything was left out. Stops reading once it has enough, so a body
-    of 5 MB of padding or a 5 MB word costs no more than its first few hundred characters."""
-    words: list[str] = []
-    taken = 0
-    for match in _WORD.finditer(text):
-        word = match.group()
-        room = size - taken
-        if len(word) >= room:
-            words.append(word[:room])
-            more = len(word) > room or _WORD.search(text, match.end()) is not None
-            return " ".join(words), more
-        words.append(word)
-        taken += len(word) + 1
-    return " ".join(words), False
-
-
 def excerpt(text: str, limit: int = _EXCERPT_CHARS) -> str:
     """A short, scrubbed, single-line excerpt of server text for a message.
 
     Scrubbed before it is cut: the window scrubbed is longer than the quote by the longest
     known secret (and room for a pattern's prefix), so a secret that starts inside the
     quote is replaced whole; when the text went on past the window, the window's tail,
-    where a secret may have been cut in two, is dropped before the quote is cut.
+    where a secret may have been cut in two, is dropped before the quote is cut. Its cost
+    is bounded: a long text is read word by word only as far as the window needs.
     """
     margin = _registry.snapshot.longest + _PATTERN_ROOM
-    flat, more = _collapsed_prefix(text, limit + margin)
+    window = limit + margin
+    more = False
+    if len(text) <= window:
+        flat = " ".join(text.split())
+    else:  # 5 MB of padding or a 5 MB word costs no more than the window
+        words: list[str] = []
+        taken = 0
+        for match in _WORD.finditer(text):
+            word = match.group()
+            room = window - taken
+            if len(word) >= room:
+                words.append(word[:room])
+                more = len(word) > room or _WORD.search(text, match.end()) is not None
+                break
+            words.append(word)
+            taken += len(word) + 1
+        flat = " ".join(words)
     flat = scrub(flat)
     if more:
         flat = flat[: max(len(flat) - margin, 0)].rstrip()
