@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import redis.asyncio
 
-from zuora_wf_async._core.pacing import Verdict
+from zuora_wf_async._core.pacing import HOLD, Verdict
 from zuora_wf_async._core.ratelimit import RateLimitInfo
 from zuora_wf_async._limiter import Learned
 from zuora_wf_async._shared import (
@@ -135,21 +135,30 @@ async def test_a_spent_window_seen_by_one_process_pauses_the_others(valkey):
         await b.aclose()
 
 
-async def test_a_too_many_429_cuts_the_tenant_limit_once_per_generation(valkey, redis_client):
+async def test_a_too_many_429_cuts_the_tenant_limit_to_what_the_tenant_took(valkey, redis_client):
+    """``_core.pacing``'s rule, applied for every process: the tenant took the requests in
+    flight besides the refused one (a's and b's), the limit holds there, then climbs back
+    by the server's clock (moved here by rewriting when the cut was)."""
     a, b = gate(valkey.url, tenant=8), gate(valkey.url, tenant=8)
+    state = a._keys[3]
     try:
-        leases = [await try_acquire(a) for _ in range(4)]
-        too_many = RateLimitInfo(remaining=900, reset=30.0)
-        for lease in leases:  # four 429s from requests sent in the same generation
-            a.release(lease, Learned(429, too_many))
+        mine = [await try_acquire(a) for _ in range(4)]
+        theirs = [await try_acquire(b) for _ in range(2)]
+        a.release(mine[0], Learned(429))  # Zuora's concurrency 429: no rate headers
+        a.release(mine[1], Learned(429))  # one fewer of a's in flight: the tenant took 4
         await flush(a)
-        taken = [await try_acquire(b) for _ in range(5)]
-        assert [isinstance(t, Lease) for t in taken] == [True] * 4 + [False]  # 8 -> 4
-        # Successes grow it back, for everyone.
-        for lease in taken[:4]:
-            b.release(lease, Learned(200))
+        assert float(await redis_client.hget(state, "limit")) == 4.0
+        assert int(await redis_client.hget(state, "hold")) == HOLD * 1000
+
+        await redis_client.hincrby(state, "cut_at", 3_600_000)  # the cut: just now
+        b.release(theirs[0], Learned(200))
         await flush(b)
-        assert float(await redis_client.hget(b._keys[3], "limit")) > 4.0
+        assert float(await redis_client.hget(state, "limit")) == 4.0  # held there
+
+        await redis_client.hincrby(state, "cut_at", -7_200_000)  # the cut: an hour ago
+        b.release(theirs[1], Learned(200))
+        await flush(b)
+        assert await redis_client.hget(state, "limit") is None  # back at the tenant's 8
     finally:
         await a.aclose()
         await b.aclose()

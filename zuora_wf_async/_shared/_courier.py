@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Final
 
 import attrs
 
+from zuora_wf_async._core.pacing import CLIMB_STEP, HOLD, MAX_HOLD
 from zuora_wf_async._shared import Lease, Paused
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ class Effects:
     """What finished requests taught, gathered until the next call to Redis carries it."""
 
     oks: int = 0  # successes (the adaptive limit grows)
-    cut_gen: int = -1  # a too-many 429 from a request sent in this shared generation
+    cut_others: int = -1  # a too-many 429: our other requests in flight then (the least)
     pause_ms: int = 0  # a spent window: pause everyone this long
     reading: tuple[str, int] = ("", 0)  # the latest quota reading ('plenty' or remaining)
     sends: int = 0  # sends on slots passed on inside the process (count against the quota)
@@ -46,7 +47,7 @@ class Effects:
 
     def urgent(self) -> bool:
         """Others need to hear this now: a cut, a pause, a quota figure."""
-        return bool(self.cut_gen >= 0 or self.pause_ms or self.reading[0] not in ("", "plenty"))
+        return bool(self.cut_others >= 0 or self.pause_ms or self.reading[0] not in ("", "plenty"))
 
 
 class Courier:
@@ -222,12 +223,15 @@ class Courier:
         self.flush_at = time.monotonic() + _LAZY_FLUSH_SECONDS
         result = await self._run(
             "release",
-            effects.cut_gen,
+            effects.cut_others,
             effects.oks,
             effects.pause_ms,
             effects.reading[0],
             effects.reading[1],
             effects.sends,
+            int(HOLD * 1000),
+            int(MAX_HOLD * 1000),
+            int(CLIMB_STEP * 1000),
         )
         if result is not None:
             gen, paused_ms, *told = result

@@ -187,8 +187,10 @@ class SharedGate:
         if status is not None and 200 <= status < 300:
             effects.oks += 1
         elif status == 429 and classify_429(info) is Throttle.TOO_MANY_IN_FLIGHT:
-            if lease.shared:
-                effects.cut_gen = max(effects.cut_gen, lease.gen)
+            if lease.shared:  # the tenant took our others in flight (and others'): _scripts
+                others = self.held - self.spare - 1
+                cut = effects.cut_others
+                effects.cut_others = others if cut < 0 else min(cut, others)
         elif status == 429 and verdict.pause_until is not None:
             pause_ms = max(1, math.ceil((verdict.pause_until - self._clock()) * 1000))
             effects.pause_ms = max(effects.pause_ms, pause_ms)

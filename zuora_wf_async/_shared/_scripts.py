@@ -11,9 +11,9 @@ Keys of one tenant (one hash tag, so a Redis Cluster keeps them on one node)::
     {ns}:leases   zset   holder -> when its lease ends (ms); a dead holder's slots are freed
                          by the next script that sees the lease ended
     {ns}:waiting  zset   holder -> until when it counts as waiting for a slot (fairness)
-    {ns}:state    hash   tenant (the recorded tenant_concurrency), limit (adaptive, float),
-                         gen (bumped by each cut and pause), paused_until (ms),
-                         quota_left, quota_reset_at (ms)
+    {ns}:state    hash   tenant (the recorded tenant_concurrency), limit (adaptive, float)
+                         with cut_to, cut_at (ms) and hold (ms), gen (bumped by each
+                         cut and pause), paused_until (ms), quota_left, quota_reset_at (ms)
     {ns}:seq      hash   holder -> the sequence number of its latest call
 
 **State, not deltas.** Every call states how many slots its holder has in flight now, with
@@ -128,7 +128,7 @@ if found > 0 and found ~= mine then
   if ARGV[2] ~= '1' then return {0, found} end
   status = 2
   -- A cut learned under the old cap means nothing under the new one.
-  redis.call('HDEL', state_key, 'limit')
+  redis.call('HDEL', state_key, 'limit', 'cut_to', 'cut_at', 'hold')
 end
 redis.call('HSET', state_key, 'tenant', mine)
 redis.call('PEXPIRE', state_key, 3600000)
@@ -176,30 +176,42 @@ return {grant, 0, gen, waiting > 0 and share or cap, counting, floor, used + gra
 )
 
 # -> {gen, paused_ms, keep, counting, floor, used}
-# ARGV[6] gen of the cut (-1: none), ARGV[7] successes, ARGV[8] pause ms (0: none),
-# ARGV[9] quota reading ('' none, 'plenty', or remaining), ARGV[10] reading's reset ms,
-# ARGV[11] sends made on slots passed on inside the process (they count against the
-# quota like any other). The holder's count was stated by the prologue.
+# ARGV[6] a too-many 429's count of this holder's other requests in flight (-1: none),
+# ARGV[7] successes, ARGV[8] pause ms (0: none), ARGV[9] quota reading ('' none,
+# 'plenty', or remaining), ARGV[10] reading's reset ms, ARGV[11] sends made on slots
+# passed on inside the process (they count against the quota like any other),
+# ARGV[12..14] _core.pacing's HOLD, MAX_HOLD and CLIMB_STEP in ms.
+# The holder's count was stated by the prologue.
 RELEASE: Final = (
     _PROLOGUE
     + """
-local oks = tonumber(ARGV[7])
-local limit = tonumber(redis.call('HGET', state_key, 'limit') or 'nil')
-if limit ~= nil and oks > 0 then
-  for _ = 1, oks do
-    limit = limit + 1 / limit
-    if limit >= tenant then break end
-  end
-  if limit >= tenant then
-    redis.call('HDEL', state_key, 'limit')
-  else
-    redis.call('HSET', state_key, 'limit', tostring(limit))
+-- The adaptive limit, by _core.pacing's rule for everyone: a too-many 429 says the tenant
+-- took the requests in flight besides the refused one (this holder's others and every
+-- other holder's); the limit holds there, then climbs by 1, 2, 4, ... slots each step
+-- until it is back at the tenant's; a climb refused again doubles the hold.
+local limit = tonumber(redis.call('HGET', state_key, 'limit') or tostring(tenant))
+local cut_to = tonumber(redis.call('HGET', state_key, 'cut_to') or tostring(limit))
+local cut_at = tonumber(redis.call('HGET', state_key, 'cut_at') or '0')
+local hold = tonumber(redis.call('HGET', state_key, 'hold') or ARGV[12])
+if tonumber(ARGV[7]) > 0 and limit < tenant then
+  local steps = (now - cut_at - hold) / tonumber(ARGV[14])
+  if steps > 0 then limit = math.min(tenant, cut_to + 2 ^ math.min(steps, 30) - 1) end
+end
+local others = tonumber(ARGV[6])
+if others >= 0 then
+  local _, used, mine = tally()
+  local learned = math.max(1, others + used - mine)
+  if learned < limit then
+    if limit > cut_to then hold = math.min(2 * hold, tonumber(ARGV[13])) end
+    limit, cut_to, cut_at = learned, learned, now
+    gen = redis.call('HINCRBY', state_key, 'gen', 1)
   end
 end
-if tonumber(ARGV[6]) == gen then
-  local current = tonumber(redis.call('HGET', state_key, 'limit') or tostring(tenant))
-  redis.call('HSET', state_key, 'limit', tostring(math.max(1, math.min(current, tenant) * 0.5)))
-  gen = redis.call('HINCRBY', state_key, 'gen', 1)
+if limit >= tenant then
+  redis.call('HDEL', state_key, 'limit', 'cut_to', 'cut_at', 'hold')
+else
+  redis.call('HSET', state_key, 'limit', tostring(limit), 'cut_to', tostring(cut_to),
+             'cut_at', cut_at, 'hold', hold)
 end
 local pause_ms = tonumber(ARGV[8])
 if pause_ms > 0 then
