@@ -2,14 +2,14 @@
 
 The lines it writes and reads, and the rules that make a resume safe, are described in
 ``journal_lines.py``; what it knows per key in ``journal_state.py``; the lock in
-``journal_lock.py``; a batch that reads its items through a journal in ``resume.py``.
+``journal_lock.py``. A batch reads its items through :meth:`BatchJournal.wrap`.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -25,11 +25,13 @@ from zuora_wf_async._batch.journal_lines import (
 from zuora_wf_async._batch.journal_lock import JournalBusyError, lock, unlock
 from zuora_wf_async._batch.journal_state import JournalState, Plan, key_digest, load
 from zuora_wf_async._batch.keys import derive_key
-from zuora_wf_async._batch.outcomes import RunOutcome
-from zuora_wf_async._batch.resume import journaled_items
+from zuora_wf_async._batch.outcomes import RunOutcome, RunRequest
 from zuora_wf_async._errors import InvalidRequestError, ZuoraError
 
 __all__ = ["BatchJournal", "JournalBusyError", "JournalError", "Plan", "key_digest"]
+
+KeyFn = Callable[[Mapping[str, Any]], str]
+_DONE = object()  # not None: a None among the items is a bad item, to fail alone
 
 
 class BatchJournal:
@@ -190,12 +192,8 @@ class BatchJournal:
     def started(self, key: str, send_key: str | None = None, **info: Any) -> None:
         """Journal that ``key`` is about to be sent (as ``send_key``); call before sending."""
         sent = send_key or key
-        at = self._now()
         extra = {"sent_key": sent} if sent != key else {}
-        self._write({"event": "started", "key": key, **extra, **info, "at": at})
-        digest = key_digest(key)
-        self._state.failed.pop(digest, None)
-        self._state.in_flight[digest] = (sent, at, True)
+        self._write({"event": "started", "key": key, **extra, **info, "at": self._now()})
         self._sent[sent] = key
 
     def record(self, outcome: RunOutcome, **info: Any) -> str:
@@ -206,20 +204,14 @@ class BatchJournal:
         extra.update(attempts=outcome.attempts, elapsed=round(outcome.elapsed, 3))
         if outcome.run is not None:
             run = outcome.run
-            digest = key_digest(key)
-            self._state.in_flight.pop(digest, None)
-            self._state.ok_now.add(digest)
-            self._write(
-                {
-                    "event": "ok",
-                    "key": key,
-                    "run_id": run.id,
-                    "run_name": run.name,
-                    "status": str(run.status),
-                    **extra,
-                    **info,
-                    "at": self._now(),
-                }
+            self._event(
+                "ok",
+                key=key,
+                run_id=run.id,
+                run_name=run.name,
+                status=str(run.status),
+                **extra,
+                **info,
             )
             if outcome.detail is not None:
                 self.settled(run.id, str(outcome.detail.status), outcome.detail.succeeded)
@@ -250,58 +242,77 @@ class BatchJournal:
         else:
             fields.update(error=error, message=message)
         self._write({**fields, **info, "at": self._now()})
-        if key is not None:
-            digest = key_digest(key)
-            self._state.in_flight.pop(digest, None)
-            new_key = fields.get("retry_with") == "new-key"
-            self._state.failed[digest] = (sent or key, new_key, True)
 
     def settled(self, run_id: int, status: str, succeeded: bool, **info: Any) -> None:
-        self._write(
-            {
-                "event": "settled",
-                "run_id": run_id,
-                "status": status,
-                "succeeded": succeeded,
-                **info,
-                "at": self._now(),
-            }
-        )
+        self._event("settled", run_id=run_id, status=status, succeeded=succeeded, **info)
 
     def wait_failed(self, run_id: int, error: ZuoraError) -> None:
-        self._write(
-            {
-                "event": "wait_failed",
-                "run_id": run_id,
-                "error": type(error).__name__,
-                "message": str(error),
-                "at": self._now(),
-            }
-        )
+        self._event("wait_failed", run_id=run_id, error=type(error).__name__, message=str(error))
 
     def stopped(self, run_id: int, success: bool, status: str) -> None:
-        self._write(
-            {
-                "event": "stopped",
-                "run_id": run_id,
-                "success": success,
-                "status": status,
-                "at": self._now(),
-            }
-        )
+        self._event("stopped", run_id=run_id, success=success, status=status)
 
     # -- run_many / stream_runs (journal=) -------------------------------------------------
 
     def wrap(
         self,
         items: Iterable[Any] | AsyncIterable[Any],
-        key_fn: Callable[[Mapping[str, Any]], str] | None = None,
+        key_fn: KeyFn | None = None,
         *,
         retry_failed: bool = False,
     ) -> Iterable[Any] | AsyncIterable[Any]:
         """``items`` less those already done, each journaled ``started`` as it is read
-        (what ``run_many(..., journal=)`` reads; see ``resume.journaled_items``)."""
-        return journaled_items(self, items, key_fn, retry_failed=retry_failed)
+        (what ``run_many(..., journal=)`` reads: it reads an item right before sending it,
+        so the line precedes the request).
+
+        An item's key is its ``RunRequest``'s own, else ``key_fn(params)``; it comes out
+        as a ``RunRequest`` under the key to send. An item with neither comes out keyless
+        (the batch fails it alone, unsent: a random key could not be found again); what
+        is not an item at all passes through, to fail alone as without a journal.
+        """
+        if isinstance(items, AsyncIterable):
+            return self._wrap_async(items, key_fn, retry_failed)
+        return self._wrap_sync(items, key_fn, retry_failed)
+
+    def _wrap_sync(self, items: Iterable[Any], key_fn: KeyFn | None, retry: bool) -> Iterator[Any]:
+        for number, item in enumerate(items):
+            planned = self._planned(number, item, key_fn, retry)
+            if planned is not _DONE:
+                yield planned
+
+    async def _wrap_async(
+        self, items: AsyncIterable[Any], key_fn: KeyFn | None, retry: bool
+    ) -> AsyncIterator[Any]:
+        number = 0
+        async for item in items:
+            planned = self._planned(number, item, key_fn, retry)
+            number += 1
+            if planned is not _DONE:
+                yield planned
+
+    def _planned(self, number: int, item: object, key_fn: KeyFn | None, retry: bool) -> object:
+        """The item as it is to be sent; ``_DONE`` when the journal says it is done."""
+        if isinstance(item, RunRequest):
+            params, key, track_id = item.params, item.idempotency_key, item.track_id
+        elif isinstance(item, Mapping):
+            params, key, track_id = item, None, None
+        else:
+            return item  # a None among the items included: a bad item, failed alone
+        if key is None and key_fn is not None:
+            try:
+                key = key_fn(params)
+            except Exception:  # noqa: BLE001 -- the caller's callback: this item fails alone
+                key = None
+        if not isinstance(key, str) or not key:
+            return RunRequest(params=params, idempotency_key=None, track_id=track_id)
+        plan = self.plan(key, retry_failed=retry)
+        if plan.send_key is None:
+            return _DONE
+        self.started(key, plan.send_key, item=number)
+        return RunRequest(params=params, idempotency_key=plan.send_key, track_id=track_id)
+
+    def _event(self, kind: str, **fields: Any) -> None:
+        self._write({"event": kind, **fields, "at": self._now()})
 
     def _write(self, record: dict[str, Any]) -> None:
         try:
@@ -312,6 +323,7 @@ class BatchJournal:
         # One write of the whole line: a kill leaves at worst a line without its newline.
         self._file.write(data + b"\n")
         self._file.flush()
+        self._state.apply(record, mine=True)
         if self._on_record is not None:
             self._on_record(record)
 

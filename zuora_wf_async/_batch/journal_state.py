@@ -26,10 +26,6 @@ class Plan:
     send_key: str | None
     reason: str  # "new", "in flight", "retry", or why skipped: "done", "failed", "duplicate"
 
-    @property
-    def send(self) -> bool:
-        return self.send_key is not None
-
 
 def key_digest(key: str) -> bytes:
     """12 bytes standing for a key in memory: a million keys fit in a few tens of MB.
@@ -53,22 +49,21 @@ class JournalState:
     failed: dict[bytes, tuple[str, bool, bool]] = attrs.field(factory=dict)
     in_flight: dict[bytes, tuple[str, str, bool]] = attrs.field(factory=dict)  # (sent, at, mine)
 
-    def apply(self, record: dict[str, Any]) -> None:
-        """Fold one checked event in (``check_event`` has vouched for its fields)."""
-        kind, key = record["event"], record.get("key")
+    def apply(self, record: dict[str, Any], *, mine: bool = False) -> None:
+        """Fold one checked event in: read from the file, or (``mine``) just written."""
+        kind, key = record.get("event"), record.get("key")
         if key is None or kind not in ("started", "ok", "failed"):
             return  # a bad input row's failure has no key: nothing to resume
         digest = key_digest(key)
+        sent = record.get("sent_key") or key
+        self.in_flight.pop(digest, None)
         if kind == "started":
             self.failed.pop(digest, None)
-            self.in_flight[digest] = (record.get("sent_key") or key, record["at"], False)
+            self.in_flight[digest] = (sent, record["at"], mine)
         elif kind == "ok":
-            self.in_flight.pop(digest, None)
-            self.ok.add(digest)
+            (self.ok_now if mine else self.ok).add(digest)
         else:
-            self.in_flight.pop(digest, None)
-            sent = record.get("sent_key") or key
-            self.failed[digest] = (sent, record.get("retry_with") == "new-key", False)
+            self.failed[digest] = (sent, record.get("retry_with") == "new-key", mine)
 
 
 def load(
