@@ -120,8 +120,9 @@ class TaskCounts:
 
 
 @attrs.frozen(kw_only=True)
-class WorkflowRunDetail:
-    """A workflow run as ``GET /workflows/workflow_runs/{id}`` returns it.
+class WorkflowRunDetail(WorkflowRun):
+    """A workflow run as ``GET /workflows/workflow_runs/{id}`` returns it: the run's fields
+    and how far it got.
 
     ``status`` is never ``Error``: a run whose tasks failed still ends ``Finished``, so read
     :attr:`succeeded` (or ``tasks.error``) rather than the status alone. ``finished_at`` is
@@ -132,17 +133,10 @@ class WorkflowRunDetail:
     field we only pass through can never fail a poll); None when absent.
     """
 
-    id: int
-    name: str
-    original_workflow_id: int
-    status: RunStatus
-    created_at: datetime
-    updated_at: datetime
     finished_at: datetime | None = None
     run_time: float | None = None
     cpu_time: str | None = None
     tasks: TaskCounts = attrs.field(factory=TaskCounts)
-    type: str | None = None
     messages: Any = None
 
     @property

@@ -1,30 +1,30 @@
-"""``to_dict`` / ``from_dict``: every record to JSON-ready data and back, by the one converter.
+"""How records meet JSON: the reading rules of the definition records, and ``to_dict`` /
+``from_dict``, all on the package's one converter.
 
-A record becomes the JSON Zuora itself sends for it (``WorkflowRun`` keeps ``createdAt``,
-``Task`` keeps ``start_time``), so ``from_dict`` reads it back with exactly the rules that
-read Zuora's answers, and a service can hand a record to any JSON encoder (FastAPI's
-included) after ``to_dict``. Timestamps become ISO-8601 text with their UTC offset, dates
-ISO text, enums their value, tuples lists.
+``_converter`` reads runs and tasks. The records of ``_workflow_models`` have rules of
+their own, registered here: Zuora's mixed camelCase and snake_case names, the misspelt
+``latest_inactive_verisons`` (the right spelling is read too), ``DetailedWorkflow.status``
+typed integer, an export kept exactly as sent, a day's usage nested in ``values``.
 
-Why Zuora's shape rather than our attribute names: the package has one converter, whose
-structure hooks read the wire names; giving it a second spelling of every record would be
-a second set of rules to keep in step. The one place Zuora misspells a name
-(``latest_inactive_verisons``) is written correctly: the reader takes both.
-
-Outcome records (``RunOutcome``, ``TaskRerunOutcome``) hold an exception and do not round
-trip; ``to_dict`` describes their error (type, message, ``may_have_run``) for logs and
-answers, and ``from_dict`` refuses them, saying so.
+``to_dict`` writes a record as the JSON Zuora sends for it, by the renames its reader uses
+(cattrs keeps them on each generated reader as ``overrides``), so ``from_dict`` reads it
+back by exactly the rules that read Zuora's answers, and a service can hand it to any JSON
+encoder (FastAPI's included). Timestamps become ISO-8601 text with their UTC offset,
+dates ISO text, enums their value. Outcome records (``RunOutcome``, ``TaskRerunOutcome``)
+hold an exception and do not round trip: ``to_dict`` describes their error (type,
+message, ``may_have_run``) and ``from_dict`` refuses them, saying so.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import attrs
 import cattrs
-from cattrs.gen import make_dict_unstructure_fn, override
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from zuora_wf_async._batch.outcomes import RunOutcome
 from zuora_wf_async._converter import converter
@@ -44,6 +44,7 @@ from zuora_wf_async._workflow_models import (
     Workflow,
     WorkflowDeletion,
     WorkflowExport,
+    WorkflowStatus,
     WorkflowVersionRef,
 )
 
@@ -66,35 +67,83 @@ RECORDS: tuple[type, ...] = (
     WorkflowDeletion,
 )
 _ONE_WAY: tuple[type, ...] = (RunOutcome, TaskRerunOutcome)
+# Resolved now, while their modules are theirs: the package's __init__ then names them
+# ``zuora_wf_async.X``, and typing would look their annotations up there.
+for _cls in RECORDS + _ONE_WAY:
+    attrs.resolve_types(_cls)
 
-_CAMEL_CASE_WIRE_NAMES: Mapping[str, str] = {
-    "original_workflow_id": "originalWorkflowId",
-    "created_at": "createdAt",
-    "updated_at": "updatedAt",
-    "finished_at": "finishedAt",
-    "run_time": "runTime",
-    "cpu_time": "cpuTime",
-}
-_WORKFLOW_WIRE_NAMES: Mapping[str, str] = {
+# A definition's wire names that differ from ours.
+_WORKFLOW_WIRE_NAMES = {
     "callout_trigger": "calloutTrigger",
     "ondemand_trigger": "ondemandTrigger",
     "scheduled_trigger": "scheduledTrigger",
     "created_at": "createdAt",
     "updated_at": "updatedAt",
 }
+_WORKFLOW_RENAMES = {name: override(rename=wire) for name, wire in _WORKFLOW_WIRE_NAMES.items()}
+# mypy cannot tell the renames from make_dict_structure_fn's own keyword flags.
+_read_workflow = make_dict_structure_fn(Workflow, converter, **_WORKFLOW_RENAMES)  # type: ignore[arg-type]
 
 
-def _renamed(cls: type, wire_names: Mapping[str, str]) -> Callable[[Any], dict[str, Any]]:
-    names = {field.name for field in attrs.fields(cls)}
-    renames = {name: override(rename=wire) for name, wire in wire_names.items() if name in names}
-    # mypy cannot tell the renames from make_dict_unstructure_fn's own keyword flags.
-    return make_dict_unstructure_fn(cls, converter, **renames)  # type: ignore[arg-type]
+@functools.wraps(_read_workflow)  # which also carries its ``overrides``, for to_dict
+def _workflow(value: Any, _type: object = None) -> Workflow:
+    if isinstance(value, Mapping) and "latest_inactive_verisons" in value:  # sic, Zuora's
+        value = {**value, "latest_inactive_versions": value["latest_inactive_verisons"]}
+    return _read_workflow(value, Workflow)
 
 
-def _text(value: object) -> str:
+def _text(value: object, what: str = "a string") -> str:
     if isinstance(value, str):
         return value
-    raise TypeError(f"expected a string, got {type(value).__name__}")
+    raise TypeError(f"expected {what}, got {type(value).__name__}")
+
+
+def _workflow_status(value: object, _type: object = None) -> WorkflowStatus:
+    # DetailedWorkflow.status is typed integer in Zuora's schema: an integer keeps its text.
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    return WorkflowStatus(_text(value, "a status string"))
+
+
+def _date(value: object, _type: object = None) -> dt.date:
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    return dt.date.fromisoformat(_text(value, "a date string").strip()[:10])
+
+
+def _export(value: object, _type: object = None) -> WorkflowExport:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"expected an object, got {type(value).__name__}")
+    workflow = value.get("workflow") or {}
+    tasks = value.get("tasks") or []
+    linkages = value.get("linkages") or []
+    if not isinstance(workflow, Mapping):
+        raise TypeError("workflow: expected an object")
+    for name, items in (("tasks", tasks), ("linkages", linkages)):
+        if not isinstance(items, list) or not all(isinstance(i, Mapping) for i in items):
+            raise TypeError(f"{name}: expected a list of objects")
+    return WorkflowExport(workflow=workflow, tasks=tuple(tasks), linkages=tuple(linkages))
+
+
+def _usage(value: object, _type: object = None) -> TaskUsage:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"expected an object, got {type(value).__name__}")
+    values = value.get("values")
+    count = values.get("taskCount", 0) if isinstance(values, Mapping) else 0
+    if isinstance(count, bool) or not isinstance(count, int):
+        raise TypeError(f"values.taskCount: expected an integer, got {count!r}")
+    return TaskUsage(date=_date(value.get("date")), task_count=count)
+
+
+def _writer(cls: type) -> Callable[[Any], dict[str, Any]]:
+    """``cls`` written by the renames its reader uses; an outcome with its error described."""
+    if cls in _ONE_WAY:
+        plain: Callable[[Any], dict[str, Any]] = make_dict_unstructure_fn(
+            cls, converter, error=override(omit=True)
+        )
+        return lambda value: {**plain(value), "error": _error_summary(value.error)}
+    overrides = getattr(converter.get_structure_hook(cls), "overrides", {})
+    return make_dict_unstructure_fn(cls, converter, **overrides)
 
 
 def _error_summary(error: ZuoraError | None) -> dict[str, Any] | None:
@@ -108,40 +157,29 @@ def _error_summary(error: ZuoraError | None) -> dict[str, Any] | None:
     }
 
 
-def _register_unstructure_hooks() -> None:
-    converter.register_unstructure_hook(dt.datetime, lambda value: value.isoformat())
-    converter.register_unstructure_hook(dt.date, lambda value: value.isoformat())
-    # Our enums are str subclasses, so a hook on Enum would lose to str's in the method
-    # order; on their own base it wins, and the value (not the member) is plain JSON.
-    converter.register_unstructure_hook(_OpenStrEnum, lambda value: value.value)
-    # TaskUpdate.status takes a TaskStatus or any text; TaskStatus is open, so text Zuora
-    # does not list still reads (with ``is_known`` False).
-    converter.register_structure_hook(
-        TaskStatus | str | None,
-        lambda value, _: None if value is None else TaskStatus(_text(value)),
-    )
-    for camel_case in (WorkflowRun, WorkflowRunDetail):
-        converter.register_unstructure_hook(
-            camel_case, _renamed(camel_case, _CAMEL_CASE_WIRE_NAMES)
-        )
-    converter.register_unstructure_hook(Workflow, _renamed(Workflow, _WORKFLOW_WIRE_NAMES))
-    converter.register_unstructure_hook(WorkflowExport, WorkflowExport.as_json)
-    converter.register_unstructure_hook(
-        TaskUsage,
-        lambda usage: {"date": usage.date.isoformat(), "values": {"taskCount": usage.task_count}},
-    )
-    for outcome in _ONE_WAY:
-        plain: Callable[[Any], dict[str, Any]] = make_dict_unstructure_fn(
-            outcome, converter, error=override(omit=True)
-        )
-
-        def with_error(value: Any, plain: Callable[[Any], dict[str, Any]] = plain) -> Any:
-            return {**plain(value), "error": _error_summary(value.error)}
-
-        converter.register_unstructure_hook(outcome, with_error)
-
-
-_register_unstructure_hooks()
+_READERS: dict[Any, Callable[[Any, Any], Any]] = {
+    Workflow: _workflow,
+    WorkflowStatus: _workflow_status,
+    WorkflowExport: _export,
+    TaskUsage: _usage,
+    dt.date: _date,
+    # TaskUpdate.status takes a TaskStatus or any text (TaskStatus is open: text Zuora does
+    # not list still reads, with ``is_known`` False).
+    TaskStatus | str | None: lambda value, _: None if value is None else TaskStatus(_text(value)),
+}
+for _type, _reader in _READERS.items():
+    converter.register_structure_hook(_type, _reader)
+# A datetime is a date: one hook writes both, each by its own isoformat.
+converter.register_unstructure_hook(dt.date, lambda value: value.isoformat())
+# Our enums are str subclasses, so a hook on Enum would lose to str's in the method order;
+# on their own base it wins, and the value (not the member) is plain JSON.
+converter.register_unstructure_hook(_OpenStrEnum, lambda value: value.value)
+converter.register_unstructure_hook(WorkflowExport, WorkflowExport.as_json)
+converter.register_unstructure_hook(
+    TaskUsage,
+    lambda usage: {"date": usage.date.isoformat(), "values": {"taskCount": usage.task_count}},
+)
+converter.register_unstructure_hook_factory(lambda cls: cls in RECORDS + _ONE_WAY, _writer)
 
 
 def to_dict(record: object) -> dict[str, Any]:

@@ -1,22 +1,19 @@
 """The records of Zuora's workflow *definition* operations, as frozen attrs classes.
 
 Runs and tasks live in ``_models``; this module holds what the definition, version,
-export/import and usage operations return or take. The classes describe data only. Their
-decoding rules (Zuora's mixed camelCase and snake_case names, the misspelt
-``latest_inactive_verisons``, ids typed string or integer, ``DetailedWorkflow.status``
-typed integer) are registered at the bottom of this module on the package's one converter,
-so that ``_converter.decode`` reads every record the same way.
+export/import and usage operations return or take. The classes describe data only; the
+rules that read them from Zuora's JSON are registered on the one converter by
+``_records_json``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
-from zuora_wf_async._converter import converter
 from zuora_wf_async._errors import ZuoraError
 from zuora_wf_async._models import Task, TaskStatus, _OpenStrEnum
 
@@ -191,88 +188,3 @@ class TaskRerunOutcome:
         if self.error is not None or self.task is None or self.stale_replay:
             return False
         return not self.task.failed
-
-
-# -- decoding rules, registered on the package's one converter ----------------------------
-
-# Wire names that differ from ours. Zuora spells the list field "latest_inactive_verisons";
-# the correct spelling is accepted too, in case Zuora fixes it.
-_WORKFLOW_WIRE_NAMES: Mapping[str, str] = {
-    "callout_trigger": "calloutTrigger",
-    "ondemand_trigger": "ondemandTrigger",
-    "scheduled_trigger": "scheduledTrigger",
-    "created_at": "createdAt",
-    "updated_at": "updatedAt",
-    "latest_inactive_versions": "latest_inactive_verisons",
-}
-
-
-def _workflow_status(value: object, _type: object = None) -> WorkflowStatus:
-    if isinstance(value, bool):
-        raise TypeError("expected a status string, got a bool")
-    if isinstance(value, int):  # DetailedWorkflow.status is typed integer
-        return WorkflowStatus(str(value))
-    if isinstance(value, str):
-        return WorkflowStatus(value)
-    raise TypeError(f"expected a status string, got {type(value).__name__}")
-
-
-def _date(value: object, _type: object = None) -> dt.date:
-    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-        return value
-    if not isinstance(value, str):
-        raise TypeError(f"expected a date string, got {type(value).__name__}")
-    return dt.date.fromisoformat(value.strip()[:10])
-
-
-def _export(value: object, _type: object = None) -> WorkflowExport:
-    if not isinstance(value, Mapping):
-        raise TypeError(f"expected an object, got {type(value).__name__}")
-    workflow = value.get("workflow") or {}
-    tasks = value.get("tasks") or []
-    linkages = value.get("linkages") or []
-    if not isinstance(workflow, Mapping):
-        raise TypeError("workflow: expected an object")
-    for name, items in (("tasks", tasks), ("linkages", linkages)):
-        if not isinstance(items, list) or not all(isinstance(i, Mapping) for i in items):
-            raise TypeError(f"{name}: expected a list of objects")
-    return WorkflowExport(workflow=workflow, tasks=tuple(tasks), linkages=tuple(linkages))
-
-
-def _usage(value: object, _type: object = None) -> TaskUsage:
-    if not isinstance(value, Mapping):
-        raise TypeError(f"expected an object, got {type(value).__name__}")
-    values = value.get("values")
-    count = values.get("taskCount", 0) if isinstance(values, Mapping) else 0
-    if isinstance(count, bool) or not isinstance(count, int):
-        raise TypeError(f"values.taskCount: expected an integer, got {count!r}")
-    return TaskUsage(date=_date(value.get("date")), task_count=count)
-
-
-def register_workflow_hooks(converter: Any) -> None:
-    """Teach ``converter`` (a ``cattrs.Converter``) the records of this module."""
-    # Imported here so the records above stay free of cattrs; only registering needs it.
-    from cattrs.gen import make_dict_structure_fn, override
-
-    renames = {name: override(rename=wire) for name, wire in _WORKFLOW_WIRE_NAMES.items()}
-    # mypy cannot tell the renames from make_dict_structure_fn's own keyword flags.
-    generated = make_dict_structure_fn(Workflow, converter, **renames)  # type: ignore[arg-type]
-
-    def structure_workflow(value: Any, _type: object) -> Workflow:
-        if isinstance(value, Mapping) and "latest_inactive_versions" in value:
-            value = {"latest_inactive_verisons": value["latest_inactive_versions"], **value}
-        result: Workflow = generated(value, Workflow)
-        return result
-
-    hooks: dict[type, Callable[[Any, Any], Any]] = {
-        Workflow: structure_workflow,
-        WorkflowStatus: _workflow_status,
-        WorkflowExport: _export,
-        TaskUsage: _usage,
-        dt.date: _date,
-    }
-    for cls, hook in hooks.items():
-        converter.register_structure_hook(cls, hook)
-
-
-register_workflow_hooks(converter)
