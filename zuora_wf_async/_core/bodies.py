@@ -179,10 +179,8 @@ def _needs_a_closer_look(params: object) -> bool:
     rows (encoded off the event loop, see ``_encoding``).
     """
     stack: list[tuple[object, int]] = [(params, 1)]
-    pop = stack.pop
-    push = stack.append
     while stack:
-        node, depth = pop()
+        node, depth = stack.pop()
         values: Iterable[object]
         if type(node) is dict or isinstance(node, Mapping):
             for key in node:
@@ -200,7 +198,7 @@ def _needs_a_closer_look(params: object) -> bool:
             kind = type(item)
             if kind is str or kind is int or kind is float or kind is bool or item is None:
                 continue
-            push((item, deeper))
+            stack.append((item, deeper))
     return False
 
 
@@ -273,14 +271,8 @@ def encode_params(params: object) -> bytes:
 
 
 def encode_json(value: object, field: str, *, too_large_fix: str) -> bytes:
-    """Any request body other than a run's parameters, checked as they are.
-
-    The one encoder of request bodies: what ``json`` would refuse, crash on or send
-    although JSON cannot carry it (NaN, a lone surrogate, a ``date``, a cycle, nesting
-    past ``MAX_PARAMS_DEPTH``, a key that is no string, an integer past Python's digit
-    limit, a mapping that raises when read) is ``InvalidRequestError`` naming its path
-    under ``field`` (``export['tasks'][0]['x']``), before anything is sent.
-    """
+    """Any other request body (an import's export, an update's fields), checked by the same
+    rules, a problem named by its path under ``field`` (``export['tasks'][0]['x']``)."""
     return _encode_checked(value, field, too_large=("Zuora's payload limit", too_large_fix))
 
 
@@ -303,7 +295,6 @@ def _encode_checked(value: object, root: str, *, too_large: tuple[str, str]) -> 
         raise InvalidRequestError(path, reason, _fix_for(reason))
     if len(body) > MAX_BODY_BYTES:
         limit, fix = too_large
-        raise InvalidRequestError(
-            root, f"encode to {len(body):,} bytes; {limit} is {MAX_BODY_BYTES:,}", fix
-        )
+        problem = f"encode to {len(body):,} bytes; {limit} is {MAX_BODY_BYTES:,}"
+        raise InvalidRequestError(root, problem, fix)
     return body

@@ -19,7 +19,6 @@ from zuora_wf_async._core.prepared_request import PreparedRequest, canonical_int
 from zuora_wf_async._core.redact import quote
 from zuora_wf_async._core.requests import shown_value
 from zuora_wf_async._core.workflow_fields import (
-    RequestTarget,
     bool_text,
     checked_text,
     validate_id,
@@ -71,14 +70,13 @@ def prepare_list_workflows(
         problem = f"is {shown_value(page_length)}; Zuora allows 1 to {MAX_WORKFLOW_PAGE_LENGTH}"
         raise InvalidRequestError("page_length", problem, "pass 50 (fewest requests) or less")
     query += [("page", "1"), ("page_length", str(length))]
-    return workflow_request(RequestTarget(base_url=base_url, **headers), "/workflows", query=query)
+    return workflow_request("/workflows", query=query, base_url=base_url, **headers)
 
 
 def prepare_get_workflow(*, base_url: str, workflow_id: object, **headers: Any) -> PreparedRequest:
     """``GET /workflows/{workflow_id}``."""
     workflow = validate_id(workflow_id, "workflow_id")
-    target = RequestTarget(base_url=base_url, **headers)
-    return workflow_request(target, "/workflows/{}", (workflow,))
+    return workflow_request("/workflows/{}", (workflow,), base_url=base_url, **headers)
 
 
 def prepare_delete_workflow(
@@ -86,8 +84,9 @@ def prepare_delete_workflow(
 ) -> PreparedRequest:
     """``DELETE /workflows/{workflow_id}``."""
     workflow = validate_id(workflow_id, "workflow_id")
-    target = RequestTarget(base_url=base_url, **headers)
-    return workflow_request(target, "/workflows/{}", (workflow,), method="DELETE")
+    return workflow_request(
+        "/workflows/{}", (workflow,), method="DELETE", base_url=base_url, **headers
+    )
 
 
 def prepare_update_workflow(
@@ -126,8 +125,9 @@ def prepare_update_workflow(
     if not body:
         fix = "pass name=, description=, status= or active_version_id="
         raise InvalidRequestError("update_workflow", "nothing to change", fix)
-    target = RequestTarget(base_url=base_url, **headers)
-    request = workflow_request(target, "/workflows/{}", (workflow,), method="PATCH")
+    request = workflow_request(
+        "/workflows/{}", (workflow,), method="PATCH", base_url=base_url, **headers
+    )
     return with_body(request, body, idempotency_key)
 
 

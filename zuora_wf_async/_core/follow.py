@@ -10,7 +10,6 @@ from typing import Any
 from zuora_wf_async._core.prepared_request import MAX_ID, PreparedRequest, canonical_int
 from zuora_wf_async._core.requests import shown_value
 from zuora_wf_async._core.workflow_fields import (
-    RequestTarget,
     bool_text,
     checked_text,
     validate_id,
@@ -110,17 +109,17 @@ def task_query(
 
 def prepare_run_detail(*, base_url: str, run_id: int, **headers: Any) -> PreparedRequest:
     """``GET /workflows/workflow_runs/{run_id}``."""
-    return workflow_request(RequestTarget(base_url=base_url, **headers), RUN_PATH, (run_id,))
+    return workflow_request(RUN_PATH, (run_id,), base_url=base_url, **headers)
 
 
 def prepare_stop(*, base_url: str, run_id: int, **headers: Any) -> PreparedRequest:
     """``PUT /workflows/workflow_runs/{run_id}/stop`` (no body)."""
-    target = RequestTarget(base_url=base_url, **headers)
-    return workflow_request(target, RUN_PATH + "/stop", (run_id,), method="PUT")
+    path = RUN_PATH + "/stop"
+    return workflow_request(path, (run_id,), method="PUT", base_url=base_url, **headers)
 
 
 def prepare_tasks(
     *, base_url: str, query: Sequence[tuple[str, str]], **headers: Any
 ) -> PreparedRequest:
     """The first page of ``GET /workflows/tasks`` for a :func:`task_query`."""
-    return workflow_request(RequestTarget(base_url=base_url, **headers), TASKS_PATH, query=query)
+    return workflow_request(TASKS_PATH, query=query, base_url=base_url, **headers)

@@ -11,7 +11,6 @@ from typing import Any, Final
 from zuora_wf_async._core.prepared_request import PreparedRequest, canonical_int
 from zuora_wf_async._core.requests import header_text, read_list, shown_value
 from zuora_wf_async._core.workflow_fields import (
-    RequestTarget,
     checked_text,
     read_mapping,
     validate_id,
@@ -53,8 +52,7 @@ MAX_CONCURRENT_LIMIT: Final = 9_999_999
 def prepare_get_task(*, base_url: str, task_id: object, **headers: Any) -> PreparedRequest:
     """``GET /workflows/tasks/{task_id}``."""
     task = validate_id(task_id, "task_id", "2771")
-    target = RequestTarget(base_url=base_url, **headers)
-    return workflow_request(target, "/workflows/tasks/{}", (task,))
+    return workflow_request("/workflows/tasks/{}", (task,), base_url=base_url, **headers)
 
 
 def prepare_rerun_task(
@@ -62,8 +60,9 @@ def prepare_rerun_task(
 ) -> PreparedRequest:
     """``POST /workflows/tasks/{task_id}/rerun`` (no body) with its Idempotency-Key."""
     task = validate_id(task_id, "task_id", "2771")
-    target = RequestTarget(base_url=base_url, **headers)
-    request = workflow_request(target, "/workflows/tasks/{}/rerun", (task,), method="POST")
+    request = workflow_request(
+        "/workflows/tasks/{}/rerun", (task,), method="POST", base_url=base_url, **headers
+    )
     return with_body(request, None, idempotency_key)
 
 
@@ -167,8 +166,9 @@ def prepare_update_tasks(
     *, base_url: str, entries: Sequence[Mapping[str, Any]], **headers: Any
 ) -> PreparedRequest:
     """``PUT /workflows/tasks/batch_update`` for one chunk of :func:`chunk_task_updates`."""
-    target = RequestTarget(base_url=base_url, **headers)
-    request = workflow_request(target, "/workflows/tasks/batch_update", method="PUT")
+    request = workflow_request(
+        "/workflows/tasks/batch_update", method="PUT", base_url=base_url, **headers
+    )
     return with_body(request, {"data": [dict(entry) for entry in entries]}, None)
 
 
@@ -187,5 +187,4 @@ def prepare_task_usage(
     if start_text > end_text:
         raise InvalidRequestError("end", f"{end_text} is before start {start_text}", "swap them")
     query = [("startDate", start_text), ("endDate", end_text), ("metrics", "taskCount")]
-    target = RequestTarget(base_url=base_url, **headers)
-    return workflow_request(target, "/workflows/metrics.json", query=query)
+    return workflow_request("/workflows/metrics.json", query=query, base_url=base_url, **headers)

@@ -10,7 +10,6 @@ from typing import Any
 from zuora_wf_async._core.prepared_request import PreparedRequest
 from zuora_wf_async._core.requests import shown_value
 from zuora_wf_async._core.workflow_fields import (
-    RequestTarget,
     bool_text,
     read_mapping,
     validate_id,
@@ -39,8 +38,9 @@ def prepare_export(
     number such as ``"0.0.2"`` picks another."""
     workflow = validate_id(workflow_id, "workflow_id")
     query = [] if version is None else [("version", version_text(version))]
-    target = RequestTarget(base_url=base_url, **headers)
-    return workflow_request(target, "/workflows/{}/export", (workflow,), query=query)
+    return workflow_request(
+        "/workflows/{}/export", (workflow,), query=query, base_url=base_url, **headers
+    )
 
 
 def export_document(export: WorkflowExport | Mapping[str, Any]) -> dict[str, Any]:
@@ -95,16 +95,16 @@ def prepare_import(
         query.append(("version", version_text(version)))
     if activate is not None:
         query.append(("activate", bool_text(activate, "activate")))
-    target = RequestTarget(base_url=base_url, **headers)
-    request = workflow_request(target, "/workflows/import", query=query, method="POST")
+    request = workflow_request(
+        "/workflows/import", query=query, method="POST", base_url=base_url, **headers
+    )
     return with_body(request, export_document(export), idempotency_key, "export")
 
 
 def prepare_list_versions(*, base_url: str, workflow_id: object, **headers: Any) -> PreparedRequest:
     """``GET /workflows/{workflow_id}/versions`` (not paged)."""
     workflow = validate_id(workflow_id, "workflow_id")
-    target = RequestTarget(base_url=base_url, **headers)
-    return workflow_request(target, "/workflows/{}/versions", (workflow,))
+    return workflow_request("/workflows/{}/versions", (workflow,), base_url=base_url, **headers)
 
 
 def prepare_import_version(
@@ -122,14 +122,16 @@ def prepare_import_version(
     query = [("version", version_text(version))]
     if activate is not None:
         query.append(("activate", bool_text(activate, "activate")))
-    target = RequestTarget(base_url=base_url, **headers)
     template = "/workflows/{}/versions/import"
-    request = workflow_request(target, template, (workflow,), query=query, method="POST")
+    request = workflow_request(
+        template, (workflow,), query=query, method="POST", base_url=base_url, **headers
+    )
     return with_body(request, export_document(export), idempotency_key, "export")
 
 
 def prepare_delete_version(*, base_url: str, version_id: object, **headers: Any) -> PreparedRequest:
     """``DELETE /workflows/versions/{version_id}`` (refused with 403 for the active one)."""
     version = validate_id(version_id, "version_id", "113")
-    target = RequestTarget(base_url=base_url, **headers)
-    return workflow_request(target, "/workflows/versions/{}", (version,), method="DELETE")
+    return workflow_request(
+        "/workflows/versions/{}", (version,), method="DELETE", base_url=base_url, **headers
+    )

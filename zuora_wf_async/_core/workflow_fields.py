@@ -25,7 +25,6 @@ from zuora_wf_async._core.requests import exact_str, validate_id, validate_idemp
 from zuora_wf_async._errors import InvalidRequestError
 
 __all__ = [
-    "RequestTarget",
     "bool_text",
     "checked_text",
     "read_mapping",
@@ -99,32 +98,27 @@ def checked_text(value: object, field: str, fix: str, *, allow_blank: bool = Fal
     return text
 
 
-@attrs.frozen(kw_only=True)
-class RequestTarget:
-    """What every builder needs from the client: where to send and the optional headers."""
-
-    base_url: str
-    track_id: str | None = None
-    entity_ids: str | None = None
-    org_ids: str | None = None
-
-
 def workflow_request(
-    target: RequestTarget,
     template: str,
     args: Sequence[int] = (),
+    *,
+    base_url: str,
     query: Sequence[tuple[str, str]] = (),
     method: str = "GET",
+    track_id: str | None = None,
+    entity_ids: str | None = None,
+    org_ids: str | None = None,
 ) -> PreparedRequest:
+    """A Workflow operation's request (``prepare_get``): one entity id at most."""
     return prepare_get(
-        base_url=target.base_url,
+        base_url=base_url,
         path_template=template,
         path_args=args,
         query=query,
         method=method,
-        track_id=target.track_id,
-        entity_ids=single_entity_id(target.entity_ids),
-        org_ids=target.org_ids,
+        track_id=track_id,
+        entity_ids=single_entity_id(entity_ids),
+        org_ids=org_ids,
     )
 
 
