@@ -9,7 +9,6 @@
 import logging
 
 from zuora_wf_async._auth import BearerToken, OAuthCredentials
-from zuora_wf_async._batch.fanout import RunStream
 from zuora_wf_async._batch.journal import BatchJournal, JournalBusyError, JournalError
 from zuora_wf_async._batch.keys import derive_key
 from zuora_wf_async._batch.outcomes import (
@@ -19,6 +18,7 @@ from zuora_wf_async._batch.outcomes import (
     RunRequest,
     raise_for_failures,
 )
+from zuora_wf_async._batch.stream import RunStream
 from zuora_wf_async._client import WorkflowClient
 from zuora_wf_async._core.ratelimit import RateLimitInfo
 from zuora_wf_async._core.retry import RetryBudget, RetryPolicy

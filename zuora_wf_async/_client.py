@@ -36,9 +36,10 @@ import aiohttp
 
 from zuora_wf_async import _follow, _operations, _starting, _task_operations
 from zuora_wf_async._auth import Auth, BearerToken, OAuthCredentials
-from zuora_wf_async._batch.fanout import FanOut, RunItem, RunStream
+from zuora_wf_async._batch.fanout import FanOut, RunItem
 from zuora_wf_async._batch.options import BatchKeywords, BatchOptions
 from zuora_wf_async._batch.outcomes import RunOutcome
+from zuora_wf_async._batch.stream import RunStream
 from zuora_wf_async._core import requests as build
 from zuora_wf_async._core.compression import DEFAULT_MAX_RESPONSE_BYTES
 from zuora_wf_async._core.retry import RetryBudget, RetryPolicy

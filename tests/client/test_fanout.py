@@ -24,7 +24,7 @@ from zuora_wf_async import (
     derive_key,
     raise_for_failures,
 )
-from zuora_wf_async._batch.fanout import WORKER_NAME
+from zuora_wf_async._batch.stream import WORKER_NAME
 from zuora_wf_async.testing import FakeZuora, Fault, FaultPlan, ManualClock
 
 
