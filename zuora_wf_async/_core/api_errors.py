@@ -20,7 +20,7 @@ from zuora_wf_async._core.compression import DEFAULT_MAX_RESPONSE_BYTES
 from zuora_wf_async._core.prepared_request import PreparedRequest
 from zuora_wf_async._core.ratelimit import parse_rate_limit, parse_retry_after
 from zuora_wf_async._core.redact import excerpt
-from zuora_wf_async._core.responses import RawResponse, read_body, read_json
+from zuora_wf_async._core.responses import MAX_ID_CHARS, RawResponse, read_body, read_json
 from zuora_wf_async._errors import (
     BadRequestError,
     CalloutNotEnabledError,
@@ -53,16 +53,95 @@ def is_run_record(body: object) -> bool:
 
 
 _PHRASES = {status.value: status.phrase for status in HTTPStatus}
+_LEAVES: dict[int, type[ZuoraAPIError]] = {
+    400: BadRequestError,
+    401: UnauthorizedError,
+    403: ForbiddenError,
+    404: NotFoundError,
+    406: MissingParametersError,
+    409: ConflictError,
+    422: IdempotencyKeyReusedError,
+    429: RateLimitError,
+}
+# Zuora's documented answer to a run id passed where a workflow id belongs (the official
+# example of POST /workflows/{workflow_id}/run's 409): "Workflow WF-396-00000002 with Id
+# 399 is an instance/run.", where 399 is the id the request put in its path.
+_INSTANCE_TITLE = re.compile(r"Workflow \S{1,100} with Id (\d{1,20}) is an instance/run\.?")
+_WORKFLOW_ID_IN_PATH = re.compile(r"/workflows/(\d{1,20})(?:/|\Z)")
 
 
-def _said(raw: RawResponse, max_bytes: int) -> tuple[Any, list[str]]:
-    """An error body (None when it is not JSON) and what it says, each message quoted."""
+def api_error(
+    raw: RawResponse,
+    request: PreparedRequest,
+    *,
+    max_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    now: datetime | None = None,
+) -> ZuoraAPIError:
+    """The error leaf for a non-2xx response to ``request``.
+
+    Rules read documented facts (a status, a header, a body's documented shape or Zuora's
+    exact wording), never a loose word in free text. Where the facts are thin we lean
+    towards the outcome that cannot duplicate a run: a 409 to a request that carried an
+    Idempotency-Key is "same key in progress" (resent under that same key, so safe
+    whatever it meant) unless it is Zuora's documented "that id is a run" answer.
+    """
     body, data, why = read_body(raw, max_bytes)
-    # Unreadable, or nested too deep to be worth quoting: say so instead of the text.
-    if data is None or why.startswith("JSON nested"):
-        said = [f"unreadable body ({why})"]
-    else:
-        said = [data.decode("utf-8", errors="replace")]
+    messages = _messages(body, data, why)
+    # What support will ask for; a part the exchange did not have is left out.
+    request_id = raw.headers.get("Zuora-Request-Id")
+    request_id = None if request_id is None else excerpt(request_id, MAX_ID_CHARS)
+    track_id = raw.headers.get("Zuora-Track-Id")
+    track_id = request.track_id if track_id is None else excerpt(track_id, MAX_ID_CHARS)
+    context = []
+    if request_id:
+        context.append(f"Zuora-Request-Id: {request_id}")
+    if request.idempotency_key:
+        context.append(f"Idempotency-Key: {request.idempotency_key}")
+    support = f" [{', '.join(context)}]" if context else ""
+    status = raw.status
+    leaf = _LEAVES.get(status, ServerError if 500 <= status <= 599 else ZuoraAPIError)
+    detail = excerpt("; ".join(messages)) if messages else "no message"
+    message = f"{_PHRASES.get(status, 'Unknown Status')} to {request.method} {request.path}"
+    message = f"Zuora answered {status} {message}: {detail}{support}"
+    extra: dict[str, Any] = {}
+    if status == 429:
+        info = parse_rate_limit(raw.headers)
+        retry_after = parse_retry_after(raw.headers, now=now)
+        if retry_after is None and info is not None:
+            retry_after = info.reset
+        extra = {"retry_after": retry_after, "rate_limit": info}
+    elif status == 406:
+        extra = {"parameters": body.get("parameters") if isinstance(body, Mapping) else None}
+    elif status == 409 and _names_the_path_id_as_a_run(body, request):
+        leaf = WorkflowIdIsRunError
+    elif status == 409 and request.idempotency_key:
+        leaf = IdempotencyInProgressError
+    elif status == 422 and (reasons := _refused_fields(body, request)) is not None:
+        if reasons:
+            messages = [f"{field}: {title}" if title else field for field, title in reasons]
+        detail = "; ".join(messages) or "no reason given"
+        message = f"Zuora refused the update ({request.method} {request.path}, 422): {detail}"
+        message += support
+        leaf, extra = WorkflowValidationError, {"reasons": reasons}
+    elif status == 400 and "callout" in " ".join(messages).lower():
+        leaf = CalloutNotEnabledError
+    return leaf(
+        message,
+        status=status,
+        method=request.method,
+        path=request.path,
+        request_id=request_id,
+        track_id=track_id,
+        idempotency_key=request.idempotency_key,
+        messages=messages,
+        body=body,
+        headers=raw.headers,
+        **extra,
+    )
+
+
+def _messages(body: Any, data: bytes | None, why: str) -> list[str]:
+    """What an error body says, each message scrubbed and cut (``excerpt``)."""
     if isinstance(body, Mapping):
         # Objects ({"title"} or {"message"}) and bare strings alike: Zuora's DELETE and
         # PATCH 404s say {"errors": ["Invalid ID / ..."]}. A JSON body without a message
@@ -79,65 +158,40 @@ def _said(raw: RawResponse, max_bytes: int) -> tuple[Any, list[str]]:
                     said.append(found)
         for key in ("message", "error", "error_description", "title"):
             if isinstance(body.get(key), str):
-                said.append(body[key])
-    messages: list[str] = []
-    for line in said:
-        quoted = excerpt(line)
+                said.append(body[key])  # noqa: PERF401 -- read as the loop above
+    elif data is None or why.startswith("JSON nested"):  # not worth quoting: say why
+        said = [f"unreadable body ({why})"]
+    else:
+        said = [data.decode("utf-8", errors="replace")]
+    messages = []
+    for text in said:
+        quoted = excerpt(text)
         if quoted:
             messages.append(quoted)
-    return body, messages
+    return messages
 
 
-def _is_workflow_update(request: PreparedRequest) -> bool:
-    # PATCH /workflows/{workflow_id} is the only PATCH of the Workflow API.
-    return request.method == "PATCH" and request.path.startswith("/workflows/")
+def _refused_fields(body: object, request: PreparedRequest) -> list[tuple[str, str]] | None:
+    """The ``(fieldName, title)`` pairs of a 422 that refuses an update's fields, else None.
 
-
-def _is_validation_answer(body: object, request: PreparedRequest) -> bool:
-    """PATCH's 422 is a validation failure in its documented shape (``{"reasons": [...],
-    "success": false}``, either part), or when the request carried no Idempotency-Key
-    that could have been reused."""
-    if not request.idempotency_key:
-        return True
-    return isinstance(body, Mapping) and (
-        isinstance(body.get("reasons"), list) or body.get("success") is False
-    )
-
-
-def _validation_error(body: object, common: dict[str, Any]) -> WorkflowValidationError:
-    """PATCH's 422 ``{"reasons": [{"fieldName", "title"}], "success": false}``.
-
-    The same status answers a reused Idempotency-Key elsewhere; on PATCH it is read by the
-    body's shape (see ``_is_validation_answer``), never by a word in its text.
+    Only PATCH /workflows/{id} (the Workflow API's only PATCH) is refused so, in the
+    documented shape (``{"reasons": [...], "success": false}``, either part) or whatever it
+    says when the request carried no Idempotency-Key that could have been reused. Read by
+    the body's shape, never by a word in its text.
     """
+    if request.method != "PATCH" or not request.path.startswith("/workflows/"):
+        return None
     items = body.get("reasons") if isinstance(body, Mapping) else None
-    reasons = [
+    documented = isinstance(items, list) or (
+        isinstance(body, Mapping) and body.get("success") is False
+    )
+    if request.idempotency_key and not documented:
+        return None
+    return [
         (excerpt(str(item.get("fieldName") or "?")), excerpt(str(item.get("title") or "")))
-        for item in (items if isinstance(items, list) else [])
+        for item in (items if isinstance(items, list) else ())
         if isinstance(item, Mapping)
     ]
-    parts = [f"{field}: {title}" if title else field for field, title in reasons]
-    said = parts or common["messages"]
-    context = [
-        f"{name}: {value}"
-        for name, value in (
-            ("Zuora-Request-Id", common["request_id"]),
-            ("Idempotency-Key", common["idempotency_key"]),
-        )
-        if value
-    ]
-    message = (
-        f"Zuora refused the update ({common['method']} {common['path']}, 422): "
-        f"{'; '.join(said) or 'no reason given'}" + (f" [{', '.join(context)}]" if context else "")
-    )
-    return WorkflowValidationError(message, reasons=reasons, **{**common, "messages": said})
-
-
-# Zuora's documented answer to a run id passed where a workflow id belongs (the official
-# example of POST /workflows/{workflow_id}/run's 409): "Workflow WF-396-00000002 with Id
-# 399 is an instance/run.", where 399 is the id the request put in its path.
-_INSTANCE_TITLE = re.compile(r"Workflow \S{1,100} with Id (\d{1,20}) is an instance/run\.?")
-_WORKFLOW_ID_IN_PATH = re.compile(r"/workflows/(\d{1,20})(?:/|\Z)")
 
 
 def _names_the_path_id_as_a_run(body: object, request: PreparedRequest) -> bool:
@@ -159,80 +213,6 @@ def _names_the_path_id_as_a_run(body: object, request: PreparedRequest) -> bool:
         if named is not None and int(named.group(1)) == int(in_path.group(1)):
             return True
     return False
-
-
-def api_error(
-    raw: RawResponse,
-    request: PreparedRequest,
-    *,
-    max_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
-    now: datetime | None = None,
-) -> ZuoraAPIError:
-    """The error leaf for a non-2xx response to ``request``.
-
-    Rules read documented facts (a status, a header, a body's documented shape or Zuora's
-    exact wording), never a loose word in free text. Where the facts are thin we lean
-    towards the outcome that cannot duplicate a run: a 409 to a request that carried an
-    Idempotency-Key is "same key in progress" (resent under that same key, so safe
-    whatever it meant) unless it is Zuora's documented "that id is a run" answer.
-    """
-    body, messages = _said(raw, max_bytes)
-    status = raw.status
-    request_id = raw.quoted_header("Zuora-Request-Id")
-    # What support will ask for; a part the exchange did not have is left out.
-    context = []
-    if request_id:
-        context.append(f"Zuora-Request-Id: {request_id}")
-    if request.idempotency_key:
-        context.append(f"Idempotency-Key: {request.idempotency_key}")
-    detail = excerpt("; ".join(messages)) if messages else "no message"
-    message = (
-        f"Zuora answered {status} {_PHRASES.get(status, 'Unknown Status')} to "
-        f"{request.method} {request.path}: {detail}"
-        + (f" [{', '.join(context)}]" if context else "")
-    )
-    common: dict[str, Any] = {
-        "status": status,
-        "method": request.method,
-        "path": request.path,
-        "request_id": request_id,
-        "track_id": raw.quoted_header("Zuora-Track-Id") or request.track_id,
-        "idempotency_key": request.idempotency_key,
-        "messages": messages,
-        "body": body,
-        "headers": raw.headers,
-    }
-    if status == 429:
-        rate_limit = parse_rate_limit(raw.headers)
-        retry_after = parse_retry_after(raw.headers, now=now)
-        if retry_after is None and rate_limit is not None:
-            retry_after = rate_limit.reset
-        return RateLimitError(message, retry_after=retry_after, rate_limit=rate_limit, **common)
-    if status == 406:
-        parameters = body.get("parameters") if isinstance(body, Mapping) else None
-        return MissingParametersError(message, parameters=parameters, **common)
-    if status == 409:
-        if _names_the_path_id_as_a_run(body, request):
-            return WorkflowIdIsRunError(message, **common)
-        if request.idempotency_key:
-            return IdempotencyInProgressError(message, **common)
-        return ConflictError(message, **common)
-    if status == 422 and _is_workflow_update(request) and _is_validation_answer(body, request):
-        return _validation_error(body, common)
-    leaf: type[ZuoraAPIError]
-    if status == 400:
-        callout = "callout" in " ".join(messages).lower()
-        leaf = CalloutNotEnabledError if callout else BadRequestError
-    elif 500 <= status <= 599:  # a "999" from a broken proxy is no server error we know
-        leaf = ServerError
-    else:
-        leaf = {
-            401: UnauthorizedError,
-            403: ForbiddenError,
-            404: NotFoundError,
-            422: IdempotencyKeyReusedError,
-        }.get(status, ZuoraAPIError)
-    return leaf(message, **common)
 
 
 def read_run(

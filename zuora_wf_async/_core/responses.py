@@ -31,13 +31,13 @@ from zuora_wf_async._core.compression import (
 from zuora_wf_async._core.redact import excerpt
 from zuora_wf_async._errors import ResponseDecodeError
 
-__all__ = ["MAX_JSON_DEPTH", "RawResponse", "read_body", "read_json"]
+__all__ = ["MAX_ID_CHARS", "MAX_JSON_DEPTH", "RawResponse", "read_body", "read_json"]
 
 # Zuora's records nest three or four levels; a task's user data a few more. A hundred is
 # far beyond anything real and far below where Python's recursion (in json, repr, or a
 # caller's code walking the value) would fail.
 MAX_JSON_DEPTH = 100
-_MAX_ID_CHARS = 100  # Zuora's ids are 36 characters; a server can send 8 KB
+MAX_ID_CHARS = 100  # Zuora's ids are 36 characters; a server can send 8 KB
 
 
 @attrs.frozen(kw_only=True)
@@ -62,7 +62,7 @@ class RawResponse:
         """A header's value as an error, event, span or log shows it: scrubbed, then cut to
         at most 100 characters; None when absent."""
         value = self.headers.get(name)
-        return None if value is None else excerpt(value, _MAX_ID_CHARS)
+        return None if value is None else excerpt(value, MAX_ID_CHARS)
 
 
 def read_body(raw: RawResponse, max_bytes: int) -> tuple[Any, bytes | None, str]:
