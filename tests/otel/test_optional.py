@@ -18,10 +18,9 @@ from zuora_wf_async import (
     ZuoraError,
 )
 from zuora_wf_async._core.responses import RawResponse
-from zuora_wf_async._telemetry import (
-    NO_TELEMETRY,
+from zuora_wf_async._telemetry import NO_TELEMETRY, resolve_telemetry
+from zuora_wf_async._telemetry.attributes import (
     path_template,
-    resolve_telemetry,
     retry_category,
     run_id_of,
     throttle_kind,

@@ -32,26 +32,7 @@ error's type: a message names the request it failed.
 
 from __future__ import annotations
 
-from zuora_wf_async._telemetry.attributes import (
-    path_template,
-    retry_category,
-    run_id_of,
-    throttle_kind,
-    workflow_id_of,
-)
-from zuora_wf_async._telemetry.batch_trace import BATCH_TRACED_ITEMS
 from zuora_wf_async._telemetry.hooks import NO_TELEMETRY, BatchTrace, Telemetry
 from zuora_wf_async._telemetry.otel import resolve_telemetry
 
-__all__ = [
-    "BATCH_TRACED_ITEMS",
-    "NO_TELEMETRY",
-    "BatchTrace",
-    "Telemetry",
-    "path_template",
-    "resolve_telemetry",
-    "retry_category",
-    "run_id_of",
-    "throttle_kind",
-    "workflow_id_of",
-]
+__all__ = ["NO_TELEMETRY", "BatchTrace", "Telemetry", "resolve_telemetry"]
