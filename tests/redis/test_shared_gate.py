@@ -51,7 +51,7 @@ async def try_acquire(g):
     granted, wait_ms = answer
     if granted:
         g.held += 1
-        return g._handed(Lease(g.gen, shared=True))
+        return g._handed(Lease(shared=True))
     return Paused(wait_ms / 1000.0) if wait_ms >= 0 else None
 
 

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_LEASE_SECONDS",
     "DEFAULT_TENANT_CONCURRENCY",
+    "LOCAL",
+    "SHARED",
     "ConfigurationError",
     "Lease",
     "Paused",
@@ -63,11 +65,14 @@ class SlotWaitExpired(Exception):  # noqa: N818 -- an internal signal, never lea
 
 @attrs.frozen
 class Lease:
-    """A tenant slot. ``gen`` is the shared pacing generation it was taken in; ``shared``
-    is False for a slot taken under local limits while Redis was unreachable."""
+    """A tenant slot; ``shared`` is False for one taken under local limits while Redis was
+    unreachable."""
 
-    gen: int
     shared: bool
+
+
+SHARED: Final = Lease(shared=True)
+LOCAL: Final = Lease(shared=False)
 
 
 @attrs.frozen

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Final
 import attrs
 
 from zuora_wf_async._core.pacing import CLIMB_STEP, HOLD, MAX_HOLD
-from zuora_wf_async._shared import Lease, Paused
+from zuora_wf_async._shared import SHARED, Paused
 
 if TYPE_CHECKING:
     from zuora_wf_async._shared._gate import SharedGate
@@ -184,7 +184,7 @@ class Courier:
                 self._gate.spare -= 1
                 self._gate.effects.sends += 1
                 self._gate.handoffs += 1
-                waiter.set_result(Lease(self._gate.gen, shared=True))
+                waiter.set_result(SHARED)
 
     def _hand_out(self, granted: int, wait_ms: int) -> None:
         self._gate.held += granted
@@ -194,7 +194,7 @@ class Courier:
             if waiter.done():
                 continue
             if granted:
-                waiter.set_result(Lease(self._gate.gen, shared=True))
+                waiter.set_result(SHARED)
                 granted -= 1
             else:
                 waiter.set_result(Paused(wait_ms / 1000.0))
@@ -234,8 +234,8 @@ class Courier:
             int(CLIMB_STEP * 1000),
         )
         if result is not None:
-            gen, paused_ms, *told = result
-            self._gate.learn(paused_ms, gen, *told)
+            paused_ms, *told = result
+            self._gate.learn(paused_ms, *told)
 
     async def _run(self, name: str, *args: object) -> list[int] | None:
         """One script call stating our count; None when Redis did not apply it."""

@@ -37,7 +37,15 @@ from collections.abc import Awaitable, Callable
 from zuora_wf_async._core.pacing import Pacing, Throttle, classify_429
 from zuora_wf_async._deadlines import DeadlineWatch
 from zuora_wf_async._limiter import Learned, WaitPastDeadline
-from zuora_wf_async._shared import Lease, Paused, SharedLimits, SharedLimitsError, SlotWaitExpired
+from zuora_wf_async._shared import (
+    LOCAL,
+    SHARED,
+    Lease,
+    Paused,
+    SharedLimits,
+    SharedLimitsError,
+    SlotWaitExpired,
+)
 from zuora_wf_async._shared._courier import PARK_SECONDS, Courier, Effects
 from zuora_wf_async._shared._store import TenantStore
 
@@ -85,7 +93,6 @@ class SharedGate:
         self.waiters: deque[asyncio.Future[Lease | Paused]] = deque()
         self._deadlines = DeadlineWatch(SlotWaitExpired)
         self.effects = Effects()
-        self.gen = 0
         self.keep = 0  # slots we may pass on inside the process (from the last answer)
         self._counting = False  # the store counts the quota down: every send asks it
         self._paused_until = -math.inf  # time.monotonic()
@@ -176,7 +183,7 @@ class SharedGate:
             self.spare -= 1  # a slot this process parked a moment ago: no need to ask
             self.effects.sends += 1
             self.handoffs += 1
-            return Lease(self.gen, shared=True)
+            return SHARED
         return None
 
     def release(self, lease: Lease, learned: Learned = _NOTHING) -> None:
@@ -248,7 +255,7 @@ class SharedGate:
         while self.waiters:
             waiter = self.waiters.popleft()
             if not waiter.done():
-                waiter.set_result(Lease(max(lease.gen, self.gen), shared=True))
+                waiter.set_result(SHARED)
                 self.handoffs += 1
                 self.effects.sends += 1
                 self._courier.wake_soon(self._courier.flush_at)  # the effects must reach Redis
@@ -313,8 +320,8 @@ class SharedGate:
                     waiter.set_exception(error)
 
     def learn(self, paused_ms: int, *told: int) -> None:
-        """What every answer tells: ``gen, keep, counting, floor, used`` (see _scripts)."""
-        self.gen, self.keep, counting, self._share, used = told
+        """What every answer tells: ``keep, counting, floor, used`` (see _scripts)."""
+        self.keep, counting, self._share, used = told
         self._counting = bool(counting)
         self.tenant_peak = max(self.tenant_peak, used)
         if paused_ms > 0:
@@ -330,7 +337,7 @@ class SharedGate:
                 "on_unavailable='fail'; start Redis or pass on_unavailable='local'"
             )
         self.held += 1
-        return Lease(0, shared=False)
+        return LOCAL
 
     def _renew(self) -> None:
         # An empty flush renews the lease and states our count; through the courier, so

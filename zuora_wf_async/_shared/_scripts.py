@@ -12,8 +12,8 @@ Keys of one tenant (one hash tag, so a Redis Cluster keeps them on one node)::
                          by the next script that sees the lease ended
     {ns}:waiting  zset   holder -> until when it counts as waiting for a slot (fairness)
     {ns}:state    hash   tenant (the recorded tenant_concurrency), limit (adaptive, float)
-                         with cut_to, cut_at (ms) and hold (ms), gen (bumped by each
-                         cut and pause), paused_until (ms), quota_left, quota_reset_at (ms)
+                         with cut_to, cut_at (ms) and hold (ms), paused_until (ms),
+                         quota_left, quota_reset_at (ms)
     {ns}:seq      hash   holder -> the sequence number of its latest call
 
 **State, not deltas.** Every call states how many slots its holder has in flight now, with
@@ -66,7 +66,6 @@ if tenant < 1 then
 end
 local keep = math.max(lease_ms * 10, 3600000)
 for _, k in ipairs(KEYS) do redis.call('PEXPIRE', k, keep) end
-local gen = tonumber(redis.call('HGET', state_key, 'gen') or '0')
 redis.call('ZREMRANGEBYSCORE', waiting_key, '-inf', now)
 
 -- cap: slots allowed now; used: taken by all; mine: ours; share: our fair part of cap,
@@ -140,7 +139,7 @@ return {status, found}
 # `floor` (its fair share rounded down: the most it allows itself if Redis goes away, so
 # that all of them together stay within the cap) and `used` after the call (the
 # tenant-wide count, for the tenant's peak in ClientStats).
-# -> {granted (0..want), wait_ms (-1: none known), gen, keep, counting, floor, used}
+# -> {granted (0..want), wait_ms (-1: none known), keep, counting, floor, used}
 # ARGV[6] how long a refused holder counts as waiting (ms), ARGV[7] slots wanted.
 ACQUIRE: Final = (
     _PROLOGUE
@@ -149,7 +148,7 @@ local want = tonumber(ARGV[7])
 local paused_ms, counting, reset_at = pause_and_quota()
 local cap, used, mine, share, waiting, floor = tally()
 if paused_ms > 0 then
-  return {0, paused_ms, gen, share, counting, floor, used}
+  return {0, paused_ms, share, counting, floor, used}
 end
 local grant = math.max(0, math.min(want, cap - used))
 if waiting > 0 then
@@ -160,22 +159,22 @@ end
 if counting == 1 then
   local left = tonumber(redis.call('HGET', state_key, 'quota_left'))
   if left <= 0 then
-    return {0, reset_at - now, gen, share, counting, floor, used}
+    return {0, reset_at - now, share, counting, floor, used}
   end
   grant = math.min(grant, left)
   redis.call('HINCRBY', state_key, 'quota_left', -grant)
 end
 if grant == 0 then
   redis.call('ZADD', waiting_key, now + tonumber(ARGV[6]), holder)
-  return {0, -1, gen, share, counting, floor, used}
+  return {0, -1, share, counting, floor, used}
 end
 redis.call('ZREM', waiting_key, holder)
 redis.call('HINCRBY', held_key, holder, grant)
-return {grant, 0, gen, waiting > 0 and share or cap, counting, floor, used + grant}
+return {grant, 0, waiting > 0 and share or cap, counting, floor, used + grant}
 """
 )
 
-# -> {gen, paused_ms, keep, counting, floor, used}
+# -> {paused_ms, keep, counting, floor, used}
 # ARGV[6] a too-many 429's count of this holder's other requests in flight (-1: none),
 # ARGV[7] successes, ARGV[8] pause ms (0: none), ARGV[9] quota reading ('' none,
 # 'plenty', or remaining), ARGV[10] reading's reset ms, ARGV[11] sends made on slots
@@ -204,7 +203,6 @@ if others >= 0 then
   if learned < limit then
     if limit > cut_to then hold = math.min(2 * hold, tonumber(ARGV[13])) end
     limit, cut_to, cut_at = learned, learned, now
-    gen = redis.call('HINCRBY', state_key, 'gen', 1)
   end
 end
 if limit >= tenant then
@@ -219,7 +217,6 @@ if pause_ms > 0 then
   local paused = tonumber(redis.call('HGET', state_key, 'paused_until') or '0')
   if until_ms > paused then
     redis.call('HSET', state_key, 'paused_until', until_ms)
-    gen = redis.call('HINCRBY', state_key, 'gen', 1)
   end
 end
 local sends = tonumber(ARGV[11])
@@ -236,6 +233,6 @@ elseif sends > 0 and redis.call('HEXISTS', state_key, 'quota_left') == 1 then
 end
 local paused_ms, counting = pause_and_quota()
 local cap, used, _, share, waiting, floor = tally()
-return {gen, paused_ms, waiting > 0 and share or cap, counting, floor, used}
+return {paused_ms, waiting > 0 and share or cap, counting, floor, used}
 """
 )
