@@ -159,23 +159,14 @@ class FanOut:
                     "yield dicts of parameters, or RunRequest(params=..., idempotency_key=...)",
                 )
                 return RunOutcome(index=index, params={}, idempotency_key=None, error=error)
-            if journal is None:
-                return await start(index, params, key, own_track_id)
-            if key is None:  # journal.wrap found no key: a random one could not be resumed
-                error = InvalidRequestError(
+            if journal is not None and key is None:  # wrap found none: a random key
+                error = InvalidRequestError(  # could not be found again by a resume
                     f"items[{index}]",
                     "has no idempotency key, and a journal can only resume keyed items",
                     "pass key_fn=... (e.g. from the fields that identify the run) or "
                     "RunRequest(idempotency_key=...) items",
                 )
                 return RunOutcome(index=index, params=params, idempotency_key=None, error=error)
-            outcome = await start(index, params, key, own_track_id)
-            journal.record(outcome)
-            return outcome
-
-        async def start(
-            index: int, params: Mapping[str, Any], key: str | None, own_track_id: str | None
-        ) -> RunOutcome:
             try:
                 if key is None:
                     key = str(uuid.uuid4()) if key_fn is None else _key_from(key_fn, params, index)
@@ -187,7 +178,7 @@ class FanOut:
                     policy=policy,
                 )
             except ZuoraError as error:
-                return RunOutcome(
+                outcome = RunOutcome(
                     index=index,
                     params=params,
                     idempotency_key=key,
@@ -195,20 +186,24 @@ class FanOut:
                     attempts=error.attempts,
                     elapsed=error.elapsed,
                 )
-            outcome = RunOutcome(
-                index=index,
-                params=params,
-                idempotency_key=key,
-                run=result.value,
-                attempts=result.attempts,
-                elapsed=result.elapsed,
-            )
-            if plan is None:
-                return outcome
-            try:
-                detail = await self._follower.settle(result.value.id, plan, policy)
-            except ZuoraError as error:  # the run was started: the outcome keeps it
-                return attrs.evolve(outcome, error=error)
-            return attrs.evolve(outcome, detail=detail)
+            else:
+                outcome = RunOutcome(
+                    index=index,
+                    params=params,
+                    idempotency_key=key,
+                    run=result.value,
+                    attempts=result.attempts,
+                    elapsed=result.elapsed,
+                )
+                if plan is not None:
+                    try:
+                        detail = await self._follower.settle(result.value.id, plan, policy)
+                    except ZuoraError as error:  # the run was started: the outcome keeps it
+                        outcome = attrs.evolve(outcome, error=error)
+                    else:
+                        outcome = attrs.evolve(outcome, detail=detail)
+            if journal is not None:
+                journal.record(outcome)
+            return outcome
 
         return run_item

@@ -31,18 +31,12 @@ KeyFn = Callable[[Mapping[str, Any]], str]
 ProgressFn = Callable[[Progress], object]
 
 
-def _shown(value: object) -> str:
-    """A value in a message: short, and never the caller's own ``repr`` code (nor the
-    ``repr`` of a 5,000-digit int, which raises): the encoder's one rule for this."""
-    return shown_value(value)
-
-
 def _check(test: Callable[[Any], bool], problem: str, fix: str) -> Any:
     """An attrs validator raising ``InvalidRequestError`` naming the option."""
 
     def validate(_record: object, attribute: attrs.Attribute[Any], value: object) -> None:
         if not test(value):
-            raise InvalidRequestError(attribute.name, f"{problem}, got {_shown(value)}", fix)
+            raise InvalidRequestError(attribute.name, f"{problem}, got {shown_value(value)}", fix)
 
     return validate
 
@@ -51,8 +45,7 @@ def _callable_or_none(fix: str) -> Any:
     return _check(lambda value: value is None or callable(value), "must be callable", fix)
 
 
-def _flag() -> Any:
-    return _check(lambda value: isinstance(value, bool), "must be True or False", "pass a bool")
+_FLAG = _check(lambda value: isinstance(value, bool), "must be True or False", "pass a bool")
 
 
 def _count_or_none(least: int, fix: str) -> Any:
@@ -95,7 +88,7 @@ class BatchOptions:
     window: int | None = attrs.field(
         default=None, validator=_count_or_none(1, "pass e.g. 64, or None for the default")
     )
-    wait: bool = attrs.field(default=False, validator=_flag())
+    wait: bool = attrs.field(default=False, validator=_FLAG)
     wait_timeout: float | None = DEFAULT_WAIT_TIMEOUT
     poll_interval: float = DEFAULT_POLL_INTERVAL
     max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL
@@ -111,7 +104,7 @@ class BatchOptions:
             "pass BatchJournal.open(path, ...), or None for no journal",
         ),
     )
-    preflight: bool = attrs.field(default=True, validator=_flag())
+    preflight: bool = attrs.field(default=True, validator=_FLAG)
 
     def __attrs_post_init__(self) -> None:
         self.poll_plan()  # the three wait options are checked whether or not wait is set
