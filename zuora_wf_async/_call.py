@@ -11,7 +11,7 @@ succeeds at once), jittered by the client's injected random source.
 
 ``Call._attempt`` is one round trip: a slot from the limiter (and a tenant slot with shared
 limits), the token, the transport, what the answer teaches the pacing, and the answer read
-through the one door (``_core.answers.read_answer``) or turned into its error leaf.
+through the one door (``_core.responses.read_answer``) or turned into its error leaf.
 """
 
 from __future__ import annotations
@@ -24,10 +24,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import attrs
 import backoff
 
-from zuora_wf_async._core.answers import read_answer
 from zuora_wf_async._core.api_errors import api_error
 from zuora_wf_async._core.prepared_request import PreparedRequest
-from zuora_wf_async._core.responses import RawResponse
+from zuora_wf_async._core.responses import RawResponse, read_answer
 from zuora_wf_async._core.retry import Resend, RetryPolicy, Stop, may_have_run, next_step
 from zuora_wf_async._errors import (
     ClientStateError,

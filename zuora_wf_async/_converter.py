@@ -36,8 +36,6 @@ from zuora_wf_async._models import (
     WorkflowRunDetail,
 )
 
-__all__ = ["converter", "decode", "make_converter"]
-
 T = TypeVar("T")
 
 _SCALARS = frozenset({int, float, bool, str, datetime, RunStatus, TaskStatus})
@@ -149,7 +147,7 @@ def decode(data: Any, cls: type[T], *, status: int = 200) -> T:
 
     Only cattrs' own verdicts are turned into the error here (they carry the field's
     path); anything else a body makes fail propagates to the pipeline's one door for
-    answers (``_core/answers.py``), which makes it the same ``ResponseDecodeError``.
+    answers (``_core.responses.read_answer``), which makes it the same ``ResponseDecodeError``.
     """
     # The error is raised after the except block, not inside it: ``from None`` only hides
     # the context, and cattrs' exception (which quotes the offending value, maybe a token

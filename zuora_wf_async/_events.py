@@ -18,8 +18,6 @@ import attrs
 
 from zuora_wf_async._errors import ZuoraError
 
-__all__ = ["ClientStats", "RequestEvent", "ResponseEvent", "RetryEvent", "call_hook"]
-
 logger = logging.getLogger("zuora_wf_async")
 
 

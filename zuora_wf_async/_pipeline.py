@@ -22,12 +22,11 @@ import aiohttp
 from zuora_wf_async._auth import Auth, BearerToken, OAuthCredentials
 from zuora_wf_async._call import Call, CallResult
 from zuora_wf_async._core import requests as build
-from zuora_wf_async._core.answers import read_answer
 from zuora_wf_async._core.api_errors import api_error
 from zuora_wf_async._core.oauth import TokenGrant, read_token_response
 from zuora_wf_async._core.prepared_request import PreparedRequest
 from zuora_wf_async._core.redact import HeldSecrets
-from zuora_wf_async._core.responses import RawResponse
+from zuora_wf_async._core.responses import RawResponse, read_answer
 from zuora_wf_async._core.retry import RetryBudget, RetryPolicy
 from zuora_wf_async._errors import (
     ClientStateError,

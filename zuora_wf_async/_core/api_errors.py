@@ -39,8 +39,6 @@ from zuora_wf_async._errors import (
     ZuoraAPIError,
 )
 
-__all__ = ["api_error", "is_run_record", "read_run"]
-
 
 def is_run_record(body: object) -> bool:
     """True for a body shaped like a workflow run (the 200 or the 409 replay of one)."""

@@ -5,8 +5,6 @@ from __future__ import annotations
 import gzip
 import zlib
 
-__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "BodyTooLargeError", "compress", "decode_body"]
-
 # Workflow responses are a few hundred bytes; even a task page is tens of KiB. 16 MiB is far
 # above anything legitimate and far below what would hurt a service.
 DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024

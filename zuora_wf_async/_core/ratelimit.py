@@ -17,8 +17,6 @@ from email.utils import parsedate_to_datetime
 
 import attrs
 
-__all__ = ["RateLimitInfo", "has_plenty_left", "parse_rate_limit", "parse_retry_after"]
-
 # A server asking for more than a day is broken, not precise; clamp it to something a
 # caller can still reason about.
 _MAX_WAIT_SECONDS = 86_400.0

@@ -33,20 +33,6 @@ from typing import Any
 
 import attrs
 
-__all__ = [
-    "MIN_SECRET_LENGTH",
-    "REDACTED",
-    "SECRET_HEADERS",
-    "HeldSecrets",
-    "RedactedCause",
-    "excerpt",
-    "quote",
-    "register",
-    "sanitized_cause",
-    "scrub",
-    "scrub_json",
-]
-
 REDACTED = "***"
 # A value nobody holds is remembered as a secret only from this length: Zuora's tokens are
 # 32 hex digits and its client secrets longer, and remembering "t" from a test's

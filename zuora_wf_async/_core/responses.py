@@ -6,6 +6,15 @@ on a body nested 100,000 deep included) turned into one answer, never an excepti
 ``read_json`` is the success answers' reader on top of it; ``api_errors`` reads error
 bodies with it.
 
+``read_answer`` is the one door every answer goes through. Each operation hands the call a
+reader (``workflow_readers``, ``read_run`` and the run decoders, the token reader) that
+turns a 2xx into a value, and readers refuse the shapes they know with
+``ResponseDecodeError``; but a body can make Python itself fail anywhere inside a reader (a
+timestamp before 1 AD once its offset is applied: ``OverflowError``; an id of 5,000
+digits; a shape nobody expected). The door makes any such failure the documented error, so
+no reader can let ``OverflowError`` out of a call whose run Zuora has already created.
+What the error implies (``may_have_run``) is the call's to say, from the request.
+
 Secrets: a ``RawResponse`` keeps its headers as received, for the code that reads them
 (rate limits, the content encoding). Whatever leaves toward a person is scrubbed on its way
 out: ``quoted_header`` (request and track ids in events, spans and logs), the error
@@ -17,8 +26,8 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import attrs
 from multidict import CIMultiDict
@@ -28,10 +37,11 @@ from zuora_wf_async._core.compression import (
     BodyTooLargeError,
     decode_body,
 )
+from zuora_wf_async._core.prepared_request import PreparedRequest
 from zuora_wf_async._core.redact import excerpt
-from zuora_wf_async._errors import ResponseDecodeError
+from zuora_wf_async._errors import ResponseDecodeError, ZuoraError
 
-__all__ = ["MAX_ID_CHARS", "MAX_JSON_DEPTH", "RawResponse", "read_body", "read_json"]
+T = TypeVar("T")
 
 # Zuora's records nest three or four levels; a task's user data a few more. A hundred is
 # far beyond anything real and far below where Python's recursion (in json, repr, or a
@@ -130,3 +140,40 @@ def read_json(
     raise ResponseDecodeError(
         f"expected a JSON body from Zuora (HTTP {raw.status}), {found}", status=raw.status
     )
+
+
+def read_answer(
+    read: Callable[[RawResponse], T],
+    raw: RawResponse,
+    request: PreparedRequest,
+    *,
+    quote: bool = True,
+) -> T:
+    """``read(raw)``, or ``ResponseDecodeError`` for anything but a ``ZuoraError`` it raises.
+
+    ``quote`` False keeps the failure's own text out of the message (the token answer:
+    its token is not known, so not scrubbable, until it has been read). The error is
+    raised after the ``except`` block so the original exception, which may quote a
+    value from the body, is not kept as its ``__context__``.
+    """
+    try:
+        return read(raw)
+    except ZuoraError:
+        raise  # a reader's own verdict: ResponseDecodeError, or a 409's error leaf
+    except Exception as exc:  # noqa: BLE001 -- the door: whatever the body made fail
+        problem = type(exc).__name__
+        if quote:
+            problem += f": {_text_of(exc)}"
+    raise ResponseDecodeError(
+        f"Zuora's answer to {request.method} {request.path} (HTTP {raw.status}) could not "
+        f"be read ({problem})",
+        status=raw.status,
+    )
+
+
+def _text_of(exc: Exception) -> str:
+    try:
+        text = str(exc)
+    except Exception:  # noqa: BLE001 -- an exception whose __str__ fails says nothing
+        return "no description"
+    return excerpt(text, 120) or "no description"
