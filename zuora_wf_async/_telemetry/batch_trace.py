@@ -36,13 +36,12 @@ class OtelBatch(BatchTrace):
         self._done = self._failed = self._failure_events = self._traced = 0
 
     def item_scope(self, index: int) -> contextlib.AbstractContextManager[object]:
-        context = self._owner._context
         if self._span is None:
             return NOTHING_TO_ENTER
         if index < BATCH_TRACED_ITEMS:
             self._traced += 1
             return self._attached(self._owner._trace.set_span_in_context(self._span))
-        return self._attached(context.set_value(self._owner._suppress_key, True))
+        return self._attached(self._owner._context.set_value(self._owner._suppress_key, True))
 
     @contextlib.contextmanager
     def _attached(self, value: Any) -> Iterator[None]:
