@@ -1,25 +1,29 @@
 """One call to Zuora, start to end: the retry loop (as openai-python's ``request``).
 
-``Call.run`` is the whole loop: make an attempt; on a failure ask ``_core.retry.next_step``
-(the pure, table-tested decision, which classifies the failure once) what comes next;
-``Stop`` ends the call with that failure, ``Resend`` waits through the client's injected
-sleep (``next_step`` never picks a wait that ends past the deadline) and tries again. The
-loop owns the deadline (one, on the client's clock), the retry budget, the token refresh
-after a 401 and Retry-After; ``backoff`` only supplies the delay schedule, through its
-public ``backoff.expo`` generator (made at the first failure, never on a call that
-succeeds at once), jittered by the client's injected random source.
+``call`` (bound as ``Pipeline.call``) is the whole loop. An attempt takes a limiter slot
+(and a tenant slot with shared limits), the token, sends, gives the slot back with what the
+answer taught the pacing, and reads the answer through the one door
+(``_core.responses.read_answer``) or raises its error leaf. After a failure
+``_after_failure`` asks ``_core.retry.next_step`` (pure and table-tested; it classifies
+the failure once) what comes next: stop on that failure, or wait through the client's
+injected sleep (``next_step`` never picks a wait that ends past the deadline) and go
+again. The loop owns the one deadline (on the client's clock), the retry budget, the
+token refresh after a 401 and Retry-After; ``backoff`` only supplies the delay schedule
+(``backoff.expo``, made at the first failure), jittered by the injected random source.
 
-``Call._attempt`` is one round trip: a slot from the limiter (and a tenant slot with shared
-limits), the token, the transport, what the answer teaches the pacing, and the answer read
-through the one door (``_core.responses.read_answer``) or turned into its error leaf.
+The token is taken *inside* the slot: a task queued behind the limiter must not carry a
+token fetched minutes ago, or one expiry would come back as a 401 from every queued task.
+The token fetch itself bypasses the limiter (Zuora does not count it against the limit).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
-from collections.abc import Callable, Generator
+from collections.abc import Awaitable, Callable, Generator
 from logging import DEBUG, WARNING, getLogger
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import attrs
 import backoff
@@ -27,7 +31,7 @@ import backoff
 from zuora_wf_async._core.api_errors import api_error
 from zuora_wf_async._core.prepared_request import PreparedRequest
 from zuora_wf_async._core.responses import RawResponse, read_answer
-from zuora_wf_async._core.retry import Resend, RetryPolicy, Stop, may_have_run, next_step
+from zuora_wf_async._core.retry import RetryPolicy, Stop, may_have_run, next_step
 from zuora_wf_async._errors import (
     ClientStateError,
     RateLimitError,
@@ -36,23 +40,31 @@ from zuora_wf_async._errors import (
     ZuoraAPIError,
     ZuoraError,
 )
-from zuora_wf_async._events import RetryEvent, call_hook
+from zuora_wf_async._events import RequestEvent, ResponseEvent, RetryEvent, call_hook
 from zuora_wf_async._limiter import WaitPastDeadline
+from zuora_wf_async._options import refused_retry
+from zuora_wf_async._shared import Lease, take_tenant_slot
 from zuora_wf_async._tokens import (
     SharedFailure,
     SharedFetchFailed,
-    TokenCache,
     TokenFetchCancelled,
     TokenWaitTimeout,
 )
 
 if TYPE_CHECKING:
     from zuora_wf_async._pipeline import Pipeline
-    from zuora_wf_async._shared import Lease
 
-__all__ = ["Call", "CallResult", "CallerDeadlinePassed"]
+__all__ = ["Call", "CallResult", "CallerDeadlinePassed", "call"]
 
 logger = getLogger("zuora_wf_async")
+
+T = TypeVar("T")
+
+# The scopes when telemetry is off: one reusable context manager, no function of ours.
+_NO_SCOPE = contextlib.nullcontext()
+
+# Past 64 doublings the cap has long been reached (and 2 ** 1024 would overflow a float).
+_MAX_DOUBLINGS = 64
 
 
 class CallResult(NamedTuple):
@@ -61,9 +73,6 @@ class CallResult(NamedTuple):
     value: Any
     attempts: int
     elapsed: float
-
-
-_MAX_DOUBLINGS = 64
 
 
 class CallerDeadlinePassed(Exception):  # noqa: N818 -- an internal signal, never leaves
@@ -75,310 +84,381 @@ class CallerDeadlinePassed(Exception):  # noqa: N818 -- an internal signal, neve
         self.error = error
 
 
+@attrs.define
 class Call:
-    """One call: its request, how its answer is read, and what the loop knows so far."""
+    """What the loop knows of one call so far; the telemetry hooks read it too."""
 
-    def __init__(
-        self,
-        pipeline: Pipeline,
-        prepared: PreparedRequest,
-        read: Callable[[RawResponse], Any],
-        policy: RetryPolicy,
-        *,
-        operation: str,
-        read_409: bool,
-        workflow_id: int | None,
-        stop_at: float,
-    ) -> None:
-        self.pipeline = pipeline
-        self.prepared = prepared
-        self.read = read
-        self.operation = operation
-        self.read_409 = read_409  # a run POST: its 409 may replay the run of its key
-        self.workflow_id = workflow_id
-        self.started = pipeline.clock()
-        # A caller's deadline (a wait's end) that comes before the policy's cuts the call
-        # short, and is then what the call reports running out of.
-        self.stopped_by_caller = stop_at < math.inf and (
-            policy.deadline is None or stop_at - self.started < policy.deadline
-        )
-        if self.stopped_by_caller:
-            if stop_at <= self.started:
-                raise CallerDeadlinePassed(None)
-            policy = attrs.evolve(policy, deadline=stop_at - self.started)
-        self.policy = policy
-        self.deadline_at = math.inf if policy.deadline is None else self.started + policy.deadline
-        self.attempts = 0
-        self.failures = 0  # attempts that used up max_attempts (not a 401's resend...)
-        self.auth_resends = 0
-        self.refreshed = False  # this call replaced its token after a 401
-        self.sent_token: str | None = None
-        self.maybe_ran = False  # a failed attempt may have been carried out by Zuora
-        self.shared_failure: SharedFailure | None = None  # a failed token fetch, shared
-        self.raw: RawResponse | None = None  # the current attempt's answer (telemetry)
-        self.value: Any = None
-        self._schedule: Generator[float, None, None] | None = None  # backoff's, at need
-        self._drawn = 0  # how many delays the schedule has handed out
-        self._ceiling = 0.0
+    prepared: PreparedRequest
+    operation: str
+    workflow_id: int | None
+    started: float
+    deadline_at: float
+    stopped_by_caller: bool  # the caller's deadline (stop_at) came first: it is the call's
+    attempts: int = 0
+    failures: int = 0  # attempts that used up max_attempts (not a 401's resend...)
+    auth_resends: int = 0
+    refreshed: bool = False  # this call replaced its token after a 401
+    sent_token: str | None = None
+    maybe_ran: bool = False  # a failed attempt may have been carried out by Zuora
+    shared_failure: SharedFailure | None = None  # a failed token fetch, shared
+    raw: RawResponse | None = None  # the current attempt's answer
+    value: Any = None
+    ended_by_caller: bool = False  # stopped by stop_at, not by attempts, budget or verdict
+    schedule: Generator[float, None, None] | None = None  # backoff's, made at need
+    drawn: int = 0  # how many delays the schedule has handed out
+    ceiling: float = 0.0  # the schedule's latest: the most the next wait may be
 
-    async def run(self) -> CallResult:
-        """Attempt until the answer is read or ``next_step`` says stop (module doc)."""
-        pipeline = self.pipeline
-        telemetry = pipeline.telemetry
-        ended_by_caller = False
-        try:
-            with telemetry.call_scope(self):  # the call's span sees the ZuoraError it ends on
-                while True:
-                    self.attempts += 1
-                    try:
-                        with telemetry.attempt_scope(self):
-                            self.value = await self._attempt()
-                        break
-                    except ZuoraError as error:
-                        step = self._next_step(error)
-                        if isinstance(step, Stop):
-                            ended_by_caller = self._give_up(error, step)
-                            raise
-                        await self._resend_after(step, error)
-        except ZuoraError as error:
-            if ended_by_caller:
-                raise CallerDeadlinePassed(error) from error
-            raise
-        if pipeline.retry_budget is not None:
-            pipeline.retry_budget.record_success()
-        return CallResult(self.value, self.attempts, pipeline.clock() - self.started)
 
-    def _next_step(self, error: ZuoraError) -> Resend | Stop:
-        pipeline = self.pipeline
-        tokens = pipeline.tokens
-        budget = pipeline.retry_budget
-        shared = self.shared_failure
-        sent = self.sent_token
-        # The schedule's next delay, one per counted failure; past 64 doublings the cap
-        # has long been reached (and 2 ** 1024 would overflow a float).
-        if self.failures > self._drawn and self._drawn < _MAX_DOUBLINGS:
-            if self._schedule is None:
-                policy = self.policy
-                self._schedule = backoff.expo(
-                    base=2, factor=policy.base_delay, max_value=policy.max_delay
-                )
-                next(self._schedule)  # backoff's generators start with a bare yield
-            self._ceiling = next(self._schedule)
-            self._drawn += 1
-        step = next_step(
-            error,
-            policy=self.policy,
-            failures=self.failures,
-            auth_resends=self.auth_resends,
-            refreshed=self.refreshed,
-            token_replaced=tokens is not None and sent is not None and not tokens.is_current(sent),
-            can_refresh=tokens is not None and tokens.refreshable,
-            time_left=self.deadline_at - pipeline.clock(),
-            # A shared failure another call already paid for costs nothing more.
-            budget_left=(
-                budget is None or budget.tokens >= 1.0 or (shared is not None and shared.charged)
-            ),
-            backoff=self._ceiling * pipeline.random(),  # full jitter, injected
-        )
-        if isinstance(step, Stop) and step.out_of_budget and budget is not None:
+async def call(  # noqa: PLR0912, PLR0915 -- the loop and its attempt, top to bottom
+    pipeline: Pipeline,
+    prepared: PreparedRequest,
+    read: Callable[[RawResponse], T],
+    policy: RetryPolicy | None = None,
+    *,
+    operation: str,
+    read_409: bool = False,
+    workflow_id: int | None = None,
+    stop_at: float = math.inf,
+) -> CallResult:
+    """Send ``prepared`` under ``policy`` (None: the client's) and ``read`` the answer.
+
+    ``read`` gets every 2xx; any other status raises its error leaf, except a 409 when
+    ``read_409`` is set (a run POST, whose 409 may be the replay of an earlier run).
+    ``operation`` names the call in logs and events. ``stop_at`` is a deadline of the
+    caller's on the client's clock (a wait's end): the call's own deadline is moved up
+    to it, and when it is what ends the call, ``CallerDeadlinePassed`` is raised.
+    """
+    if pipeline.closed or pipeline.loop is not asyncio.get_running_loop():
+        pipeline.ensure_open()  # the first call in a loop opens the parts; else an error
+    settings, telemetry, tenant = pipeline.settings, pipeline.telemetry, pipeline._tenant
+    limiter, tokens, transport = pipeline.limiter, pipeline.tokens, pipeline.transport
+    clock = settings.clock
+    assert limiter is not None  # noqa: S101 -- made by ensure_open, as are the others
+    assert tokens is not None  # noqa: S101
+    assert transport is not None  # noqa: S101
+    if policy is None:
+        policy = settings.retry
+    elif not isinstance(policy, RetryPolicy):  # a caller's retry=, before anything is sent
+        raise refused_retry(policy)
+    started = clock()
+    deadline_at = math.inf if policy.deadline is None else started + policy.deadline
+    stopped_by_caller = stop_at < deadline_at
+    if stopped_by_caller:
+        if stop_at <= started:
+            raise CallerDeadlinePassed(None)
+        policy = attrs.evolve(policy, deadline=stop_at - started)
+        deadline_at = stop_at
+    call = Call(prepared, operation, workflow_id, started, deadline_at, stopped_by_caller)
+    try:
+        # The call's span sees the ZuoraError it ends on.
+        with telemetry.call_scope(call) if telemetry.enabled else _NO_SCOPE:
+            while True:
+                call.attempts += 1
+                call.raw = None
+                sent = False
+                try:
+                    with telemetry.attempt_scope(call) if telemetry.enabled else _NO_SCOPE:
+                        if deadline_at <= clock():
+                            raise _not_sent(
+                                prepared, "the call's deadline passed before it could be sent"
+                            )
+                        generation = limiter.try_acquire()
+                        if generation is None:  # no free slot now: queue for one, by the deadline
+                            generation = await _wait_for(
+                                limiter.wait_for_slot(deadline_at), pipeline, call
+                            )
+                        lease: Lease | None = None
+                        try:
+                            if tenant is not None:  # a tenant-wide slot too, shared by processes
+                                lease = await _wait_for(
+                                    take_tenant_slot(
+                                        tenant,
+                                        limiter.pacing,
+                                        deadline_at=deadline_at,
+                                        clock=clock,
+                                        sleep=settings.sleep,
+                                    ),
+                                    pipeline,
+                                    call,
+                                )
+                            if clock() < tokens.fresh_until:
+                                token = tokens.value
+                            else:
+                                token = await _fetch_token(pipeline, call)
+                            if pipeline.closed:  # aclose() ran while this call waited
+                                raise _closed_mid_call(call)
+                            call.sent_token = token
+                            headers = {**prepared.headers, "Authorization": f"Bearer {token}"}
+                            if telemetry.propagates:
+                                telemetry.sending(headers)  # a traceparent, when asked for
+                            timeout = min(settings.timeout, deadline_at - clock())
+                            sent = True
+                            # Events cost allocations: built only for a hook or the DEBUG log.
+                            if (
+                                settings.on_request
+                                or settings.on_response
+                                or logger.isEnabledFor(DEBUG)
+                            ):
+                                raw = await _send_observed(pipeline, call, headers, timeout)
+                            else:
+                                raw = await transport.send(prepared, headers, timeout=timeout)
+                            call.raw = raw
+                        finally:
+                            # The slot back, with what the answer taught the pacing (and the
+                            # tenant's, with shared limits).
+                            learned = limiter.release(call.raw, generation)
+                            if lease is not None and tenant is not None:
+                                tenant.release(lease, learned)
+                        if 200 <= raw.status < 300 or (read_409 and raw.status == 409):
+                            # The one door every answer is read through: whatever the body
+                            # makes fail is ResponseDecodeError.
+                            call.value = read_answer(read, raw, prepared)
+                            break
+                        raise api_error(raw, prepared, max_bytes=settings.max_response_bytes)
+                except ZuoraError as error:
+                    delay = _after_failure(pipeline, call, policy, error, sent=sent)
+                    if delay is None:
+                        raise
+                    if delay > 0:
+                        await settings.sleep(delay)
+    except ZuoraError as error:
+        if call.ended_by_caller:
+            raise CallerDeadlinePassed(error) from error
+        raise
+    if settings.retry_budget is not None:
+        settings.retry_budget.record_success()
+    return CallResult(call.value, call.attempts, clock() - started)
+
+
+def _after_failure(  # noqa: PLR0912 -- one failure's bookkeeping, in order
+    pipeline: Pipeline, call: Call, policy: RetryPolicy, error: ZuoraError, *, sent: bool
+) -> float | None:
+    """After an attempt failed with ``error``: the seconds to wait before the next one, or
+    None to end the call on ``error`` (its attempts, time and ``may_have_run`` recorded)."""
+    call.failures += 1
+    if sent and not call.maybe_ran:
+        call.maybe_ran = may_have_run(error, method=call.prepared.method)
+    if pipeline.closed and isinstance(error, TransportError):
+        # aclose() closed the session under this request: no resend can follow.
+        closed = _closed_mid_call(call)
+        _give_up(pipeline, call, policy, closed, Stop("the client was closed"))
+        raise closed from error
+    settings, tokens, shared = pipeline.settings, pipeline.tokens, call.shared_failure
+    budget = settings.retry_budget
+    assert tokens is not None  # noqa: S101 -- made by ensure_open
+    # The schedule's next delay, one per counted failure.
+    if call.failures > call.drawn and call.drawn < _MAX_DOUBLINGS:
+        if call.schedule is None:
+            call.schedule = backoff.expo(
+                base=2, factor=policy.base_delay, max_value=policy.max_delay
+            )
+            next(call.schedule)  # backoff's generators start with a bare yield
+        call.ceiling = next(call.schedule)
+        call.drawn += 1
+    sent_token = call.sent_token
+    step = next_step(
+        error,
+        policy=policy,
+        failures=call.failures,
+        auth_resends=call.auth_resends,
+        refreshed=call.refreshed,
+        token_replaced=sent_token is not None and sent_token != tokens.value,
+        can_refresh=tokens.can_refresh,
+        time_left=call.deadline_at - settings.clock(),
+        # A shared failure another call already paid for costs nothing more.
+        budget_left=(
+            budget is None or budget.tokens >= 1.0 or (shared is not None and shared.charged)
+        ),
+        backoff=call.ceiling * settings.rng.random(),  # full jitter, injected
+    )
+    if isinstance(step, Stop):
+        if step.out_of_budget and budget is not None:
             budget.refuse()
-        return step
-
-    async def _resend_after(self, step: Resend, error: ZuoraError) -> None:
-        pipeline = self.pipeline
-        shared, self.shared_failure = self.shared_failure, None  # this failure's, consumed
-        budget = pipeline.retry_budget
-        if step.spends_budget and budget is not None:
-            if shared is None or not shared.charged:
-                budget.try_spend()
-            if shared is not None:
-                shared.charged = True
-        if not step.counts_as_attempt:
-            self.failures -= 1
-        if step.auth_resend:
-            self.auth_resends += 1
-        if step.refresh_token:
-            if pipeline.tokens is not None and self.sent_token is not None:
-                pipeline.tokens.invalidate(self.sent_token)
-            self.refreshed = True
+        _give_up(pipeline, call, policy, error, step)
+        return None
+    call.shared_failure = None  # this failure's, paid for below
+    if step.spends_budget and budget is not None:
+        if shared is None or not shared.charged:
+            budget.try_spend()
+        if shared is not None:
+            shared.charged = True
+    if not step.counts_as_attempt:
+        call.failures -= 1
+    if step.auth_resend:
+        call.auth_resends += 1
+    if step.refresh_token:
+        if sent_token is not None:
+            tokens.invalidate(sent_token)
+        call.refreshed = True
+    if pipeline.telemetry.enabled:
         pipeline.telemetry.retrying(step.reason, step.delay, error)
-        event = RetryEvent(attempt=self.attempts, delay=step.delay, reason=step.reason, error=error)
-        call_hook(pipeline.on_retry, event)
-        if step.delay > 0:
-            await pipeline.sleep(step.delay)
+    if settings.on_retry is not None:
+        event = RetryEvent(attempt=call.attempts, delay=step.delay, reason=step.reason, error=error)
+        call_hook(settings.on_retry, event)
+    return step.delay
 
-    def _give_up(self, error: ZuoraError, step: Stop) -> bool:
-        """Record the call on ``error`` and log why it ended; True when the caller's own
-        deadline (``stop_at``), not the attempts, the budget or a verdict, ended it."""
-        elapsed = self.pipeline.clock() - self.started
-        error.attempts = self.attempts
-        error.elapsed = elapsed
-        error.may_have_run = self.maybe_ran
-        if (
-            isinstance(error, RateLimitError)
-            and error.retry_after is not None
-            and error.headers
-            and "deadline" in step.reason
-        ):
-            error.args = (
-                f"{error.args[0]} -- Zuora asked to wait {error.retry_after:g}s, more than "
-                f"the time left before the call's deadline; raise RetryPolicy.deadline or "
-                f"slow down",
-            )
-        logger.log(
-            WARNING if step.exhausted else DEBUG,
-            "%s gave up after %d attempt(s) in %.3fs: %s (%s)",
-            self.operation,
-            self.attempts,
-            elapsed,
-            type(error).__name__,
-            step.reason,
-            extra={
-                "operation": self.operation,
-                "attempt": self.attempts,
-                "elapsed": elapsed,
-                "status": error.status if isinstance(error, ZuoraAPIError) else None,
-                "idempotency_key": self.prepared.idempotency_key,
-                "request_id": error.request_id if isinstance(error, ZuoraAPIError) else None,
-                "may_have_run": self.maybe_ran,
-            },
+
+def _give_up(
+    pipeline: Pipeline, call: Call, policy: RetryPolicy, error: ZuoraError, step: Stop
+) -> None:
+    """Record the call on ``error`` and log why it ended."""
+    elapsed = pipeline.settings.clock() - call.started
+    error.attempts = call.attempts
+    error.elapsed = elapsed
+    error.may_have_run = call.maybe_ran
+    if (
+        isinstance(error, RateLimitError)
+        and error.retry_after is not None
+        and error.headers
+        and "deadline" in step.reason
+    ):
+        error.args = (
+            f"{error.args[0]} -- Zuora asked to wait {error.retry_after:g}s, more than "
+            f"the time left before the call's deadline; raise RetryPolicy.deadline or "
+            f"slow down",
         )
-        return (
-            self.stopped_by_caller
-            and step.exhausted
-            and not step.out_of_budget
-            and self.failures < self.policy.max_attempts
+    logger.log(
+        WARNING if step.exhausted else DEBUG,
+        "%s gave up after %d attempt(s) in %.3fs: %s (%s)",
+        call.operation,
+        call.attempts,
+        elapsed,
+        type(error).__name__,
+        step.reason,
+        extra={
+            "operation": call.operation,
+            "attempt": call.attempts,
+            "elapsed": elapsed,
+            "status": error.status if isinstance(error, ZuoraAPIError) else None,
+            "idempotency_key": call.prepared.idempotency_key,
+            "request_id": error.request_id if isinstance(error, ZuoraAPIError) else None,
+            "may_have_run": call.maybe_ran,
+        },
+    )
+    # The caller's own deadline (stop_at), not the attempts, the budget or a verdict.
+    call.ended_by_caller = (
+        call.stopped_by_caller
+        and step.exhausted
+        and not step.out_of_budget
+        and call.failures < policy.max_attempts
+    )
+
+
+# -- waits inside an attempt --------------------------------------------------------------
+
+
+async def _wait_for(wait: Awaitable[T], pipeline: Pipeline, call: Call) -> T:
+    """A slot wait (local or tenant-wide), its end past the deadline as an error."""
+    try:
+        return await wait
+    except WaitPastDeadline as past:
+        raise _past_deadline(past, pipeline, call) from None
+
+
+async def _fetch_token(pipeline: Pipeline, call: Call) -> str:
+    """A token when none is fresh: the client's one shared fetch, waited for until the
+    deadline (a fetch that fails costs the retry budget once, for all its waiters)."""
+    assert pipeline.tokens is not None  # noqa: S101 -- made by ensure_open
+    time_left = call.deadline_at - pipeline.settings.clock()
+    try:
+        return await pipeline.tokens.token(None if math.isinf(time_left) else time_left)
+    except TokenWaitTimeout:
+        why = "the OAuth token fetch did not finish before the call's deadline"
+        raise _not_sent(call.prepared, why) from None
+    except SharedFetchFailed as failed:
+        call.shared_failure = failed.failure
+        raise failed.error from None
+    except TokenFetchCancelled:
+        raise _closed_mid_call(call) from None
+
+
+async def _send_observed(
+    pipeline: Pipeline, call: Call, headers: dict[str, str], timeout: float
+) -> RawResponse:
+    """The transport's round trip, told to the hooks and the DEBUG log."""
+    prepared = call.prepared
+    identity: dict[str, Any] = {
+        "method": prepared.method,
+        "path": prepared.path,
+        "attempt": call.attempts,
+        "workflow_id": call.workflow_id,
+        "idempotency_key": prepared.idempotency_key,
+        "track_id": prepared.track_id,
+    }
+    clock = pipeline.settings.clock
+    call_hook(pipeline.settings.on_request, RequestEvent(**identity))
+    started = clock()
+    assert pipeline.transport is not None  # noqa: S101 -- opened by ensure_open
+    try:
+        raw = await pipeline.transport.send(prepared, headers, timeout=timeout)
+    except ZuoraError as error:
+        elapsed = clock() - started
+        _observed(pipeline, ResponseEvent(**identity, elapsed=elapsed, error=error))
+        raise
+    elapsed = clock() - started
+    event = ResponseEvent(**identity, elapsed=elapsed, status=raw.status, request_id=raw.request_id)
+    _observed(pipeline, event)
+    return raw
+
+
+def _observed(pipeline: Pipeline, event: ResponseEvent) -> None:
+    logger.debug(
+        "%s %s attempt %d -> %s in %.3fs",
+        event.method,
+        event.path,
+        event.attempt,
+        event.status if event.error is None else type(event.error).__name__,
+        event.elapsed,
+        extra=event.log_fields(),
+    )
+    call_hook(pipeline.settings.on_response, event)
+
+
+# -- the errors a call makes itself --------------------------------------------------------
+
+
+def _past_deadline(wait: WaitPastDeadline, pipeline: Pipeline, call: Call) -> ZuoraError:
+    prepared = call.prepared
+    if wait.paused_for is None:
+        return _not_sent(
+            prepared,
+            f"no free slot before the call's deadline ({pipeline.in_flight} requests in "
+            f"flight); raise RetryPolicy.deadline or max_concurrency",
         )
+    left = max(call.deadline_at - pipeline.settings.clock(), 0.0)
+    return RateLimitError(
+        f"{prepared.method} {prepared.path} not sent: Zuora asked this client to wait "
+        f"{wait.paused_for:g}s (Retry-After or an exhausted quota), more than the "
+        f"{left:.3g}s left before the call's deadline; raise RetryPolicy.deadline "
+        f"or slow down",
+        status=429,
+        retry_after=wait.paused_for,
+        method=prepared.method,
+        path=prepared.path,
+        idempotency_key=prepared.idempotency_key,
+        track_id=prepared.track_id,
+    )
 
-    # -- one attempt ---------------------------------------------------------------------
 
-    async def _attempt(self) -> Any:  # noqa: PLR0912 -- one round trip, top to bottom
-        """One round trip under a limiter slot, read into a value or raised as an error.
+def _closed_mid_call(call: Call) -> ClientStateError:
+    prepared = call.prepared
+    resend = (
+        "; Zuora may have received it: resend it under the same Idempotency-Key "
+        f"({prepared.idempotency_key}) from an open client"
+        if call.maybe_ran and prepared.idempotency_key
+        else ""
+    )
+    return ClientStateError(
+        f"{prepared.method} {prepared.path}: the WorkflowClient was closed (aclose()) "
+        f"while this call was in flight{resend}"
+    )
 
-        The token is taken *inside* the slot: a task queued behind the limiter must not
-        carry a token fetched minutes ago, or one token expiry would come back as a 401
-        from every queued task. The token fetch itself bypasses the limiter (Zuora does
-        not count token requests against the concurrency limit).
-        """
-        pipeline = self.pipeline
-        prepared = self.prepared
-        limiter, tenant, transport = pipeline.limiter, pipeline._tenant, pipeline.transport
-        tokens = pipeline.tokens
-        assert limiter is not None  # noqa: S101 -- made by ensure_open, as are the others
-        assert transport is not None  # noqa: S101
-        assert tokens is not None  # noqa: S101
-        self.raw = None
-        sent = False
-        try:
-            if self.deadline_at <= pipeline.clock():
-                raise self._not_sent("the call's deadline passed before it could be sent")
-            generation = limiter.try_acquire()
-            if generation is None:  # no free slot now: queue for one, until the deadline
-                generation = await self._wait_for(limiter.wait_for_slot(self.deadline_at))
-            lease: Lease | None = None
-            try:
-                if tenant is not None:  # a tenant-wide slot too, shared with other processes
-                    lease = await self._wait_for(pipeline.tenant_slot(self.deadline_at))
-                token = tokens.current() or await self._fetch_token(tokens)
-                if pipeline.closed:  # aclose() ran while this call waited: send nothing
-                    raise self._closed_mid_call()
-                self.sent_token = token
-                headers = {**prepared.headers, "Authorization": f"Bearer {token}"}
-                if pipeline.telemetry.propagates:
-                    pipeline.telemetry.sending(headers)  # a traceparent, when asked for
-                timeout = min(pipeline.timeout, self.deadline_at - pipeline.clock())
-                sent = True
-                # Events cost allocations: built only for a hook or the DEBUG log.
-                if pipeline.on_request or pipeline.on_response or logger.isEnabledFor(DEBUG):
-                    raw = await pipeline.send_observed(self, headers, timeout)
-                else:
-                    raw = await transport.send(prepared, headers, timeout=timeout)
-                self.raw = raw
-            finally:
-                # The slot back, with what the answer taught the pacing (and the tenant).
-                learned = limiter.release(self.raw, generation)
-                if lease is not None and tenant is not None:
-                    tenant.release(lease, learned)
-            if 200 <= raw.status < 300 or (self.read_409 and raw.status == 409):
-                # The one door every answer is read through: whatever the body makes fail
-                # is ResponseDecodeError (may_have_run set from the request, below).
-                return read_answer(self.read, raw, prepared)
-            raise api_error(raw, prepared, max_bytes=pipeline.max_response_bytes)
-        except ZuoraError as error:
-            self.failures += 1
-            if sent and not self.maybe_ran:
-                self.maybe_ran = may_have_run(error, method=prepared.method)
-            if pipeline.closed and isinstance(error, TransportError):
-                # aclose() closed the session under this request: no resend can follow.
-                raise self._closed_mid_call() from error
-            raise
 
-    async def _wait_for(self, wait: Any) -> Any:
-        """A slot wait (local or tenant-wide), its end past the deadline as an error."""
-        try:
-            return await wait
-        except WaitPastDeadline as past:
-            raise self._past_deadline(past) from None
-
-    async def _fetch_token(self, tokens: TokenCache) -> str:
-        """A token when none is fresh: the client's one shared fetch, waited for until the
-        deadline (a fetch that fails costs the retry budget once, for all its waiters)."""
-        time_left = self.deadline_at - self.pipeline.clock()
-        try:
-            return await tokens.token(None if math.isinf(time_left) else time_left)
-        except TokenWaitTimeout:
-            raise self._not_sent(
-                "the OAuth token fetch did not finish before the call's deadline"
-            ) from None
-        except SharedFetchFailed as failed:
-            self.shared_failure = failed.failure
-            raise failed.error from None
-        except TokenFetchCancelled:
-            raise self._closed_mid_call() from None
-
-    # -- the errors a call makes itself ----------------------------------------------------
-
-    def _past_deadline(self, wait: WaitPastDeadline) -> ZuoraError:
-        prepared = self.prepared
-        if wait.paused_for is None:
-            in_flight = self.pipeline.in_flight
-            return self._not_sent(
-                f"no free slot before the call's deadline ({in_flight} requests in flight); "
-                f"raise RetryPolicy.deadline or max_concurrency",
-            )
-        left = max(self.deadline_at - self.pipeline.clock(), 0.0)
-        return RateLimitError(
-            f"{prepared.method} {prepared.path} not sent: Zuora asked this client to wait "
-            f"{wait.paused_for:g}s (Retry-After or an exhausted quota), more than the "
-            f"{left:.3g}s left before the call's deadline; raise RetryPolicy.deadline "
-            f"or slow down",
-            status=429,
-            retry_after=wait.paused_for,
-            method=prepared.method,
-            path=prepared.path,
-            idempotency_key=prepared.idempotency_key,
-            track_id=prepared.track_id,
-        )
-
-    def _closed_mid_call(self) -> ClientStateError:
-        prepared = self.prepared
-        resend = (
-            "; Zuora may have received it: resend it under the same Idempotency-Key "
-            f"({prepared.idempotency_key}) from an open client"
-            if self.maybe_ran and prepared.idempotency_key
-            else ""
-        )
-        return ClientStateError(
-            f"{prepared.method} {prepared.path}: the WorkflowClient was closed (aclose()) "
-            f"while this call was in flight{resend}"
-        )
-
-    def _not_sent(self, why: str) -> RequestTimeoutError:
-        prepared = self.prepared
-        return RequestTimeoutError(
-            f"{prepared.method} {prepared.path} not sent: {why}",
-            method=prepared.method,
-            path=prepared.path,
-            idempotency_key=prepared.idempotency_key,
-            track_id=prepared.track_id,
-        )
+def _not_sent(prepared: PreparedRequest, why: str) -> RequestTimeoutError:
+    return RequestTimeoutError(
+        f"{prepared.method} {prepared.path} not sent: {why}",
+        method=prepared.method,
+        path=prepared.path,
+        idempotency_key=prepared.idempotency_key,
+        track_id=prepared.track_id,
+    )

@@ -6,8 +6,9 @@ Where things happen (the map for a newcomer):
   ``_operations`` (definitions, versions), ``_task_operations`` (tasks); each builds its
   request with a pure ``_core`` builder and hands it, with a pure reader, to the call path.
   ``_batch`` runs many. The methods written here are the lifecycle and the batch's doors.
-- ``_pipeline.Pipeline.call`` sends every request; ``_call.Call.run`` is its retry loop
-  (slot, token, transport, hooks), ``_transport`` is aiohttp.
+- ``Pipeline.call`` (``_call.call``) sends every request: the retry loop (slot, token,
+  transport, hooks), over the parts ``_pipeline`` opens; ``_transport`` is aiohttp.
+- ``_options.Settings``: the client's options, each checked once, read by the call path.
 - ``_core/retry.py`` decides every retry (``next_step``: resend after a delay, or stop).
 """
 
@@ -35,7 +36,7 @@ from typing import Any, Literal, Self, Unpack
 import aiohttp
 
 from zuora_wf_async import _follow, _operations, _starting, _task_operations
-from zuora_wf_async._auth import Auth, BearerToken, OAuthCredentials
+from zuora_wf_async._auth import Auth
 from zuora_wf_async._batch.fanout import FanOut, RunItem
 from zuora_wf_async._batch.options import BatchKeywords, BatchOptions
 from zuora_wf_async._batch.outcomes import RunOutcome
@@ -52,7 +53,7 @@ from zuora_wf_async._env import (
 )
 from zuora_wf_async._errors import InvalidRequestError
 from zuora_wf_async._events import ClientStats, RequestEvent, ResponseEvent, RetryEvent
-from zuora_wf_async._options import check_client_options, shared_limits_option
+from zuora_wf_async._options import Settings
 from zuora_wf_async._pipeline import Pipeline
 from zuora_wf_async._shared import DEFAULT_TENANT_CONCURRENCY, SharedLimits
 from zuora_wf_async._starting import RunStarter
@@ -118,74 +119,54 @@ class WorkflowClient:
                 "is required",
                 "pass Zuora's REST host, e.g. 'https://rest.test.zuora.com', or use from_env()",
             )
-        self.base_url = build.normalize_base_url(base_url)
-        if not isinstance(auth, BearerToken | OAuthCredentials):
-            raise InvalidRequestError(
-                "auth",
-                f"expected BearerToken or OAuthCredentials, got {type(auth).__name__}",
-                "pass auth=OAuthCredentials(client_id=..., client_secret=...) or BearerToken(...)",
-            )
-        check_client_options(
-            max_concurrency=max_concurrency,
+        # Each option checked once, in one record (_options.Settings) the call path reads.
+        settings = Settings(
+            base_url=build.normalize_base_url(base_url),
+            auth=auth,
+            # Workflow operations take one entity id (Zuora-Entity-Ids is single there).
+            entity_ids=single_entity_id(build.validate_id_list("entity_ids", entity_ids)),
+            org_ids=build.validate_id_list("org_ids", org_ids),
             tenant_concurrency=tenant_concurrency,
+            # By default the tenant's limit: one process may use all of it.
+            max_concurrency=tenant_concurrency if max_concurrency is None else max_concurrency,
             gzip_threshold=gzip_threshold,
             timeout=timeout,
             max_response_bytes=max_response_bytes,
             max_rate=max_rate,
             retry=retry,
             retry_budget=retry_budget,
-            hooks={"on_retry": on_retry, "on_request": on_request, "on_response": on_response},
+            on_retry=on_retry,
+            on_request=on_request,
+            on_response=on_response,
             clock=clock,
             sleep=sleep,
             rng=rng,
             ssl_context=ssl_context,
             trace_configs=trace_configs,
             auto_track_id=auto_track_id,
+            shared_limits=shared_limits,
         )
-        # Each option is of its type and range now (check_client_options).
-        self.auth = auth
-        self.shared_limits = shared_limits_option(shared_limits)
-        self.tenant_concurrency = tenant_concurrency
-        # By default the tenant's limit: one process may use all of it.
-        self.max_concurrency = tenant_concurrency if max_concurrency is None else max_concurrency
-        self.timeout = float(timeout)
-        self.gzip_threshold = gzip_threshold
-        self.retry = retry or RetryPolicy()
-        self.retry_budget = RetryBudget() if retry_budget == "default" else retry_budget
-        self.max_rate = None if max_rate is None else float(max_rate)
+        # The options as a caller reads them back (the CLI does).
+        self.base_url = settings.base_url
+        self.auth = settings.auth
+        self.max_concurrency = settings.max_concurrency
+        self.tenant_concurrency = settings.tenant_concurrency
+        self.shared_limits = settings.shared_limits
+        self.timeout = settings.timeout
+        self.gzip_threshold = settings.gzip_threshold
+        self.retry = settings.retry
+        self.retry_budget = settings.retry_budget
+        self.max_rate = settings.max_rate
         telemetry = resolve_telemetry(  # the no-op unless opentelemetry is importable
             tracer_provider=tracer_provider,
             meter_provider=meter_provider,
             propagate_trace_context=propagate_trace_context,
-            base_url=self.base_url,
-            clock=clock,
+            base_url=settings.base_url,
+            clock=settings.clock,
         )
-        self._pipeline = Pipeline(
-            base_url=self.base_url,
-            auth=auth,
-            # Workflow operations take one entity id (Zuora-Entity-Ids is single there).
-            entity_ids=single_entity_id(build.validate_id_list("entity_ids", entity_ids)),
-            org_ids=build.validate_id_list("org_ids", org_ids),
-            max_concurrency=self.max_concurrency,
-            timeout=self.timeout,
-            max_response_bytes=int(max_response_bytes),
-            ssl_context=ssl_context,
-            trace_configs=trace_configs,
-            retry=self.retry,
-            retry_budget=self.retry_budget,
-            max_rate=self.max_rate,
-            shared_limits=self.shared_limits,
-            tenant_concurrency=self.tenant_concurrency,
-            on_retry=on_retry,
-            on_request=on_request,
-            on_response=on_response,
-            clock=clock,
-            sleep=sleep,
-            random=(rng or random.Random()).random,  # noqa: S311 -- jitter, not secrets
-            telemetry=telemetry,
-        )
-        self._encoder = BodyEncoder(gzip_threshold=gzip_threshold)
-        self._starter = RunStarter(self._pipeline, self._encoder, auto_track_id=bool(auto_track_id))
+        self._pipeline = Pipeline(settings, telemetry)
+        self._encoder = BodyEncoder(gzip_threshold=settings.gzip_threshold)
+        self._starter = RunStarter(self._pipeline, self._encoder)
         self._follower = _follow.RunFollower(self._pipeline, poll_concurrency=poll_concurrency)
         # The pre-flight verdicts of _operations: {workflow id: (when, problem or None)}.
         self._preflight: dict[int, tuple[float, str | None]] = {}
@@ -250,7 +231,7 @@ class WorkflowClient:
     @property
     def auto_track_id(self) -> bool:
         """Whether calls without a ``track_id`` get a fresh ``Zuora-Track-Id``."""
-        return self._starter.auto_track_id
+        return self._pipeline.settings.auto_track_id
 
     @property
     def in_flight(self) -> int:
@@ -260,7 +241,7 @@ class WorkflowClient:
     @property
     def token_fetches(self) -> int:
         """How many OAuth tokens this client has fetched."""
-        return self._pipeline.token_fetches
+        return self._pipeline.stats().token_fetches
 
     @property
     def stats(self) -> ClientStats:

@@ -68,7 +68,7 @@ class RunFollower:
     def __init__(self, pipeline: Pipeline, *, poll_concurrency: int | None) -> None:
         self._pipeline = pipeline
         # Checked here, when the client is built: a bad value fails at construction.
-        self.poll_budget = poll_budget(pipeline.max_concurrency, poll_concurrency)
+        self.poll_budget = poll_budget(pipeline.settings.max_concurrency, poll_concurrency)
         # Bound to a loop only when a poll first waits for a permit.
         self._permits = asyncio.Semaphore(self.poll_budget)
 
@@ -76,7 +76,7 @@ class RunFollower:
         """Poll ``run_id`` (already validated) until it ends, under a ``plan`` checked once
         with ``PollPlan.checked`` (a batch checks it once for all its runs)."""
         with self._pipeline.telemetry.span("wait_for_run", {"zuora.run.id": run_id}):
-            started = self._pipeline.clock()
+            started = self._pipeline.settings.clock()
             deadline = plan.deadline(started)
             polls = 0
             last: WorkflowRunDetail | None = None
@@ -87,7 +87,7 @@ class RunFollower:
                 if isinstance(detail, _RanOut):
                     raise plan.timed_out(
                         run_id,
-                        elapsed=self._pipeline.clock() - started,
+                        elapsed=self._pipeline.settings.clock() - started,
                         polls=polls,
                         last=last,
                         failure=detail.error,
@@ -108,21 +108,21 @@ class RunFollower:
                     )
                 polls += 1
                 last = detail
-                now = self._pipeline.clock()
+                now = self._pipeline.settings.clock()
                 wait = plan.next_wait(
-                    polls - 1, now=now, deadline=deadline, random=self._pipeline.random
+                    polls - 1, now=now, deadline=deadline, random=self._pipeline.settings.rng.random
                 )
                 if wait is None:
                     raise plan.timed_out(run_id, elapsed=now - started, polls=polls, last=detail)
-                await self._pipeline.sleep(wait)
+                await self._pipeline.settings.sleep(wait)
 
     async def _poll(
         self, request: PreparedRequest, policy: RetryPolicy, deadline: float
     ) -> WorkflowRunDetail | _RanOut:
         """One poll under a permit, both ending by the wait's ``deadline`` (module doc);
         ``_RanOut`` when that deadline ended the wait for the permit or the poll."""
-        ends_by = poll_ends_by(self._pipeline.clock(), deadline)
-        time_left = ends_by - self._pipeline.clock()
+        ends_by = poll_ends_by(self._pipeline.settings.clock(), deadline)
+        time_left = ends_by - self._pipeline.settings.clock()
         try:
             # A permit frees when another wait's poll ends, not through the injected sleep:
             # the wait for it runs on the loop's clock, for the time the client's clock says

@@ -37,18 +37,12 @@ if TYPE_CHECKING:
 __all__ = ["RunStarter", "run_and_wait", "run_workflow"]
 
 
-def _new_track_id() -> str:
-    # 36 ASCII characters with none of : ; " ', well inside Zuora's 64.
-    return f"zwa-{uuid.uuid4().hex}"
-
-
 class RunStarter:
     """Checks, encodes and prepares a run request, then sends it through the pipeline."""
 
-    def __init__(self, pipeline: Pipeline, encoder: BodyEncoder, *, auto_track_id: bool) -> None:
+    def __init__(self, pipeline: Pipeline, encoder: BodyEncoder) -> None:
         self._pipeline = pipeline
         self._encoder = encoder
-        self.auto_track_id = auto_track_id
 
     async def start_valid(
         self,
@@ -57,34 +51,36 @@ class RunStarter:
         *,
         idempotency_key: str | None,
         track_id: str | None,
-        policy: RetryPolicy,
+        policy: RetryPolicy | None,
     ) -> CallResult:
-        """Start a run of workflow ``valid_id`` (already checked: a batch checks it once);
-        the run (``.value``, a ``WorkflowRun``), its attempts and time."""
+        """Start a run of workflow ``valid_id`` (already checked: a batch checks it once)
+        under ``policy`` (None: the client's); the run (``.value``, a ``WorkflowRun``), its
+        attempts and time."""
+        settings = self._pipeline.settings
         key = (
             str(uuid.uuid4())
             if idempotency_key is None
             else build.validate_idempotency_key(idempotency_key)
         )
         track = None if track_id is None else build.validate_track_id(track_id)
-        if track is None and self.auto_track_id:
-            track = _new_track_id()
+        if track is None and settings.auto_track_id:
+            # 36 ASCII characters with none of : ; " ', well inside Zuora's 64.
+            track = f"zwa-{uuid.uuid4().hex}"
         encoded = self._encoder.encode_if_small(params)
         # Large bodies are encoded in slices that yield to the loop (see _encoding).
         body, compressed = encoded or await self._encoder.encode(params)
-        pipeline = self._pipeline
         prepared = build.prepare_run(
-            base_url=pipeline.base_url,
+            base_url=settings.base_url,
             workflow_id=valid_id,
             body=body,
             idempotency_key=key,
             track_id=track,
-            entity_ids=pipeline.entity_ids,
-            org_ids=pipeline.org_ids,
+            entity_ids=settings.entity_ids,
+            org_ids=settings.org_ids,
         )
         if compressed is not None:
             prepared = prepared.with_gzip_body(compressed)
-        max_bytes = self._pipeline.max_response_bytes
+        max_bytes = settings.max_response_bytes
 
         def read(raw: RawResponse) -> WorkflowRun:
             body, _replayed = read_run(raw, prepared, max_bytes=max_bytes)
@@ -117,7 +113,7 @@ async def run_workflow(
         params,
         idempotency_key=idempotency_key,
         track_id=track_id,
-        policy=client._pipeline.policy(retry),
+        policy=retry,  # checked by the call loop before anything is sent
     )
     run: WorkflowRun = result.value
     return run
@@ -148,13 +144,7 @@ async def run_and_wait(
         max_poll_interval=max_poll_interval,
         until_pending=until_pending,
     )
-    policy = client._pipeline.policy(retry)
-    result = await client._starter.start_valid(
-        build.validate_workflow_id(workflow_id),
-        params,
-        idempotency_key=idempotency_key,
-        track_id=track_id,
-        policy=policy,
+    run = await run_workflow(
+        client, workflow_id, params, idempotency_key=idempotency_key, track_id=track_id, retry=retry
     )
-    run: WorkflowRun = result.value
-    return await client._follower.settle(run.id, plan, policy)
+    return await client._follower.settle(run.id, plan, client._pipeline.policy(retry))

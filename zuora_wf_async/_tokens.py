@@ -99,24 +99,17 @@ class TokenCache:
     ) -> None:
         self._fetch = fetch
         self._clock = clock
-        self._token = fixed_token
-        self._fresh_until = float("inf") if fixed_token else float("-inf")
+        self.can_refresh = fetch is not None
+        # The token handed out while the clock is before fresh_until (the call loop reads
+        # both: a fresh token costs no function call).
+        self.value = fixed_token
+        self.fresh_until = float("inf") if fixed_token else float("-inf")
         self._in_flight: _Fetch | None = None
         self.fetches = 0
         self.failed_fetches = 0
 
     def __repr__(self) -> str:
-        return f"TokenCache(fetches={self.fetches}, has_token={self._token is not None})"
-
-    @property
-    def refreshable(self) -> bool:
-        return self._fetch is not None
-
-    def current(self) -> str | None:
-        """The cached token if it is still fresh, without suspending; else None."""
-        if self._token is not None and self._clock() < self._fresh_until:
-            return self._token
-        return None
+        return f"TokenCache(fetches={self.fetches}, has_token={self.value is not None})"
 
     async def token(self, time_left: float | None = None) -> str:
         """A fresh token, waiting at most ``time_left`` seconds for a fetch in flight.
@@ -125,9 +118,8 @@ class TokenCache:
         (with a copy of the fetch's ``ZuoraError``) when it fails, and
         ``TokenFetchCancelled`` when ``close`` cancelled it.
         """
-        current = self.current()
-        if current is not None:
-            return current
+        if self.value is not None and self._clock() < self.fresh_until:
+            return self.value
         fetch = self._in_flight or self._start_fetch()
         fetch.waiters += 1
         try:
@@ -166,8 +158,8 @@ class TokenCache:
     async def _fetch_and_keep(self, fetch: Callable[[], Awaitable[TokenGrant]]) -> str:
         grant = await fetch()
         self.fetches += 1
-        self._token = grant.access_token
-        self._fresh_until = self._clock() + grant.expires_in - refresh_margin(grant.expires_in)
+        self.value = grant.access_token
+        self.fresh_until = self._clock() + grant.expires_in - refresh_margin(grant.expires_in)
         return grant.access_token
 
     def _fetch_done(self, fetch: _Fetch, task: asyncio.Future[str]) -> None:
@@ -178,15 +170,11 @@ class TokenCache:
         if not task.cancelled() and task.exception() is not None:
             self.failed_fetches += 1
 
-    def is_current(self, token: str) -> bool:
-        """True while ``token`` is the one being handed out (not yet replaced)."""
-        return token == self._token
-
     def invalidate(self, token: str) -> None:
         """Forget ``token`` after Zuora refused it, unless it was already replaced."""
-        if self._fetch is not None and token == self._token:
-            self._token = None
-            self._fresh_until = float("-inf")
+        if self._fetch is not None and token == self.value:
+            self.value = None
+            self.fresh_until = float("-inf")
 
     def close(self) -> None:
         """Cancel a fetch still in flight when the client closes."""

@@ -28,12 +28,14 @@ SUCCESS_LIMIT = 20
 RETRY_EXTRA_LIMIT = 10
 TELEMETRY_EXTRA_LIMIT = 3
 # Measured on the same machine and code (before: the backoff-driven RetryLoop and the
-# 664-line Pipeline; after: the explicit loop of _call.py). A ratchet: these may only go
-# down. What keeps a call above the issue's 20 sits outside the loop (the answer's
-# headers scrubbed by _core.redact, the JSON readers of _core.responses, the converter's
-# hooks, the encoder's small-body path, the limiter and its pacing): see the xfails.
+# 664-line Pipeline; after: the explicit loop of _call.py, the call path in 6 functions of
+# its own). A ratchet: success and retry_extra may only go down. telemetry_extra went from
+# 0 to 2 when the no-op telemetry stopped costing functions (its two scopes were entered on
+# every call; OpenTelemetry's two now show as the extra): 20 in all with opentelemetry, was
+# 46. What keeps a retry above the issue's +10 sits in the error reader (api_errors,
+# redact, ratelimit's headers): see the xfail.
 BEFORE = {"success": 57, "retry_extra": 43, "telemetry_extra": 14}
-AFTER = {"success": 46, "retry_extra": 38, "telemetry_extra": 0}
+AFTER = {"success": 18, "retry_extra": 15, "telemetry_extra": 2}
 
 _WITHOUT_OTEL = """
 import importlib.abc, sys
@@ -149,7 +151,6 @@ def test_opentelemetry_without_an_sdk_adds_at_most_3(with_telemetry, without_tel
     )
 
 
-@pytest.mark.xfail(strict=True, reason="issue 24's target, not reached yet (AFTER['success'])")
 def test_a_successful_run_enters_at_most_20_functions(without_telemetry):
     assert len(without_telemetry["success"]) <= SUCCESS_LIMIT
 

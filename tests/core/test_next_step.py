@@ -19,7 +19,6 @@ from zuora_wf_async._core.retry import (
     Resend,
     RetryPolicy,
     Stop,
-    backoff_ceiling,
     may_have_run,
     next_step,
 )
@@ -57,7 +56,7 @@ def facts(**overrides: Any) -> dict[str, Any]:
     base.update(overrides)
     # The loop's backoff schedule: the ceiling after this many failures, half-jittered.
     policy = base["policy"]
-    ceiling = backoff_ceiling(base["failures"], base=policy.base_delay, cap=policy.max_delay)
+    ceiling = min(policy.max_delay, policy.base_delay * 2.0 ** (base["failures"] - 1))
     base.setdefault("backoff", ceiling * 0.5)
     return base
 

@@ -16,16 +16,14 @@ are idempotent by nature.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import attrs
 
-from zuora_wf_async._core.api_errors import api_error
-from zuora_wf_async._core.prepared_request import PreparedRequest
+from zuora_wf_async._core.bodies import shown_value
 from zuora_wf_async._core.ratelimit import parse_retry_after
-from zuora_wf_async._core.requests import TOKEN_PATH, shown_value
-from zuora_wf_async._core.responses import RawResponse
+from zuora_wf_async._core.requests import TOKEN_PATH
 from zuora_wf_async._errors import (
     IdempotencyInProgressError,
     InvalidRequestError,
@@ -46,9 +44,7 @@ __all__ = [
     "RetryPolicy",
     "Step",
     "Stop",
-    "backoff_delay",
     "classify",
-    "classify_response",
     "may_have_run",
     "next_step",
 ]
@@ -84,7 +80,9 @@ def classify(error: BaseException) -> Decision:
         return Retry("429 rate limited", after=error.retry_after, spends_budget=False)
     if isinstance(error, ServerError):
         if error.status in RETRYABLE_SERVER_STATUSES:
-            return Retry(f"{error.status} server error", after=_retry_after(error))
+            # Zuora's guide asks clients to honour Retry-After on 503 as well as on 429.
+            after = parse_retry_after(error.headers)
+            return Retry(f"{error.status} server error", after=after)
         return GiveUp(f"{error.status} server error is not transient")
     if isinstance(error, UnauthorizedError):
         if error.path == TOKEN_PATH:
@@ -148,7 +146,7 @@ def next_step(
     been replaced since (by another call); ``time_left`` the seconds before the call's
     deadline (``math.inf`` without one); ``budget_left`` whether the client's retry budget
     has a retry to spend; ``backoff`` the wait the backoff schedule offers after this
-    failure (capped exponential with full jitter: ``backoff_ceiling(failures) * U[0, 1)``),
+    failure (backoff's capped exponential, with full jitter),
     taken when the server named no wait of its own.
     """
     decision = classify(error)
@@ -172,8 +170,9 @@ def next_step(
             f"waiting {delay:.3g}s would pass the deadline ({left:.3g}s left)", exhausted=True
         )
     # A resend needs time to be answered: one started a millisecond before the deadline
-    # would end in a timeout that hides the answer the call had (a 409, a 503).
-    floor = min_attempt_seconds(policy)
+    # would end in a timeout that hides the answer the call had (a 409, a 503). The floor
+    # is 1 s (Zuora answers most requests well within one), or a tenth of a shorter deadline.
+    floor = 0.0 if policy.deadline is None else min(1.0, policy.deadline / 10)
     if time_left - delay < floor:
         return Stop(
             f"after waiting {delay:.3g}s, less than {floor:.3g}s would be left for the next "
@@ -184,17 +183,6 @@ def next_step(
     if spends and not budget_left:
         return Stop("the client's retry budget is exhausted", exhausted=True, out_of_budget=True)
     return Resend(decision.reason, delay, counts_as_attempt=counts, spends_budget=spends)
-
-
-def min_attempt_seconds(policy: RetryPolicy) -> float:
-    """The least time a resend must have before the deadline: 1 s, or a tenth of a
-    shorter deadline (Zuora answers most requests well within a second)."""
-    if policy.deadline is None:
-        return 0.0
-    return min(_MIN_ATTEMPT_SECONDS, policy.deadline / 10)
-
-
-_MIN_ATTEMPT_SECONDS = 1.0
 
 
 def _after_401(
@@ -242,47 +230,6 @@ def may_have_run(error: BaseException, *, method: str) -> bool:
         return error.status != 501
     # A 2xx whose body we could not read was carried out; we only failed to read it.
     return isinstance(error, TransportError | IdempotencyInProgressError | ResponseDecodeError)
-
-
-def _retry_after(error: ZuoraAPIError) -> float | None:
-    # Zuora's guide asks clients to honour Retry-After on 503 as well as on 429.
-    return parse_retry_after(error.headers)
-
-
-def classify_response(
-    status: int,
-    headers: Mapping[str, str],
-    body: bytes = b"",
-    *,
-    idempotency_key: str | None = "key",
-    path: str = "/workflows/399/run",
-) -> Decision:
-    """``classify`` for a raw ``(status, headers, body)`` answering a POST to ``path``, as
-    the table tests drive it (399: the id of Zuora's documented 409 example)."""
-    request = PreparedRequest(
-        method="POST",
-        url=f"https://zuora.invalid{path}",
-        path=path,
-        headers={},
-        idempotency_key=idempotency_key,
-    )
-    return classify(api_error(RawResponse(status=status, headers=headers, body=body), request))
-
-
-def backoff_ceiling(attempt: int, *, base: float, cap: float) -> float:
-    """The most the wait after failed attempt ``attempt`` may be: ``min(cap, base * 2**(n-1))``."""
-    # The exponent stops at 64: past it every ceiling is the cap anyway, and 2.0 ** 1025
-    # overflows (a 409 "in progress" asked until a long deadline counts no max_attempts).
-    return min(cap, base * 2.0 ** min(max(attempt - 1, 0), 64))
-
-
-def backoff_delay(attempt: int, *, base: float, cap: float, random: Callable[[], float]) -> float:
-    """Capped exponential backoff with full jitter: ``U(0, backoff_ceiling(attempt))``.
-
-    Full jitter spreads a thundering herd evenly, which is what Zuora's guide recommends;
-    ``random`` is injected (``random.Random(seed).random``) so tests know every delay.
-    """
-    return backoff_ceiling(attempt, base=base, cap=cap) * random()
 
 
 # Compared, never converted: float() of an int of 400 digits raises OverflowError, and a
