@@ -39,8 +39,8 @@ from zuora_wf_async._core.polling import (
     poll_ends_by,
 )
 from zuora_wf_async._core.prepared_request import PreparedRequest
+from zuora_wf_async._core.requests import validate_id
 from zuora_wf_async._core.retry import RetryPolicy
-from zuora_wf_async._core.workflow_fields import validate_id
 from zuora_wf_async._errors import ZuoraError
 from zuora_wf_async._models import WorkflowRunDetail
 from zuora_wf_async._operations import call, target

@@ -17,7 +17,7 @@ from zuora_wf_async._core import definition_requests
 from zuora_wf_async._core import follow as follow_build
 from zuora_wf_async._core.polling import PollPlan, poll_budget
 from zuora_wf_async._core.prepared_request import PreparedRequest
-from zuora_wf_async._core.workflow_fields import validate_id
+from zuora_wf_async._core.requests import validate_id
 from zuora_wf_async._models import Task, TaskCounts, TaskStatus, WorkflowRunDetail
 
 BASE = "https://rest.test.zuora.com"

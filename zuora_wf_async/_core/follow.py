@@ -7,14 +7,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from zuora_wf_async._core.bodies import raised_reading, shown_value
 from zuora_wf_async._core.prepared_request import MAX_ID, PreparedRequest, canonical_int
-from zuora_wf_async._core.requests import shown_value
-from zuora_wf_async._core.workflow_fields import (
-    bool_text,
-    checked_text,
-    validate_id,
-    workflow_request,
-)
+from zuora_wf_async._core.requests import validate_id
+from zuora_wf_async._core.workflow_fields import bool_text, checked_text, workflow_request
 from zuora_wf_async._errors import InvalidRequestError
 
 RUN_PATH = "/workflows/workflow_runs/{}"
@@ -54,7 +50,7 @@ def _filter_pairs(name: str, value: object) -> list[tuple[str, str]]:
     except InvalidRequestError:
         raise
     except Exception as exc:  # noqa: BLE001 -- the caller's sequence runs its own code
-        raise InvalidRequestError(field, f"raised {type(exc).__name__} when read", fix) from None
+        raise InvalidRequestError(field, raised_reading(exc), fix) from None
     # The schema's `style: form, explode: false`: one pair, tags=a,b (the prose's
     # tags[]=a&tags[]=b is the other documented form); a task with any of them matches.
     # A comma inside a tag could not be told from the separator, so it is refused.

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from zuora_wf_async._core.requests import shown_value
+from zuora_wf_async._core.bodies import shown_value
 from zuora_wf_async._errors import InvalidRequestError, RunWaitTimeoutError, ZuoraError
 
 if TYPE_CHECKING:
