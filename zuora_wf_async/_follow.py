@@ -39,12 +39,11 @@ from zuora_wf_async._core.polling import (
     poll_ends_by,
 )
 from zuora_wf_async._core.prepared_request import PreparedRequest
-from zuora_wf_async._core.requests import validate_id
+from zuora_wf_async._core.requests import read_list, validate_id
 from zuora_wf_async._core.retry import RetryPolicy
 from zuora_wf_async._errors import ZuoraError
 from zuora_wf_async._models import WorkflowRunDetail
 from zuora_wf_async._operations import call, target
-from zuora_wf_async._options import run_id_list
 from zuora_wf_async._pipeline import Pipeline
 
 if TYPE_CHECKING:
@@ -261,7 +260,8 @@ async def wait_for_runs(
     ``NotFoundError``...) is raised. With ``return_exceptions=True`` each failed run's
     error stands in its place instead, and nothing is raised.
     """
-    ids = [validate_id(run_id, f"run_ids[{i}]") for i, run_id in enumerate(run_id_list(run_ids))]
+    given = read_list(run_ids, "run_ids", "pass a list of run ids, e.g. [run.id for run in runs]")
+    ids = [validate_id(run_id, f"run_ids[{i}]") for i, run_id in enumerate(given)]
     plan = PollPlan.checked(
         timeout=timeout,
         poll_interval=poll_interval,

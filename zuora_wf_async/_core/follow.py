@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from zuora_wf_async._core.bodies import raised_reading, shown_value
+from zuora_wf_async._core.bodies import shown_value
 from zuora_wf_async._core.prepared_request import MAX_ID, PreparedRequest, canonical_int
-from zuora_wf_async._core.requests import validate_id
+from zuora_wf_async._core.requests import read_list, validate_id
 from zuora_wf_async._core.workflow_fields import bool_text, checked_text, workflow_request
 from zuora_wf_async._errors import InvalidRequestError
 
@@ -43,14 +43,7 @@ def _filter_pairs(name: str, value: object) -> list[tuple[str, str]]:
             return [(name, str(number))]
         return [(name, checked_text(value, field, "pass e.g. '2771'"))]
     fix = "pass tags=['billing', ...], each a string without commas"
-    if isinstance(value, str | bytes) or not isinstance(value, Sequence | frozenset | set):
-        raise InvalidRequestError(field, f"expected a list of tags, got {shown_value(value)}", fix)
-    try:
-        tags = [checked_text(tag, field, fix) for tag in value]
-    except InvalidRequestError:
-        raise
-    except Exception as exc:  # noqa: BLE001 -- the caller's sequence runs its own code
-        raise InvalidRequestError(field, raised_reading(exc), fix) from None
+    tags = [checked_text(tag, field, fix) for tag in read_list(value, field, fix)]
     # The schema's `style: form, explode: false`: one pair, tags=a,b (the prose's
     # tags[]=a&tags[]=b is the other documented form); a task with any of them matches.
     # A comma inside a tag could not be told from the separator, so it is refused.
