@@ -154,8 +154,7 @@ async def get_run(
     ``run_id`` is the ``id`` that ``run_workflow`` returned (an int, or its digits as a
     string). An unknown or cleaned-up run raises ``NotFoundError``.
     """
-    valid = validate_id(run_id, "run_id")
-    request = follow_build.prepare_run_detail(run_id=valid, **target(client._pipeline, track_id))
+    request = follow_build.prepare_run_detail(run_id=run_id, **target(client._pipeline, track_id))
     return await call(client._pipeline, request, readers.read_run_detail, retry, "get_run")
 
 
@@ -172,8 +171,7 @@ async def stop_run(
     Stopped; ``wait_for_run`` sees it end), False when Zuora declined, e.g. because the
     run has already finished. An unknown run raises ``NotFoundError``.
     """
-    valid = validate_id(run_id, "run_id")
-    request = follow_build.prepare_stop(run_id=valid, **target(client._pipeline, track_id))
+    request = follow_build.prepare_stop(run_id=run_id, **target(client._pipeline, track_id))
     return await call(client._pipeline, request, readers.read_stopped, retry, "stop_run")
 
 

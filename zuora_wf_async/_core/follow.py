@@ -96,15 +96,16 @@ def task_query(
     return tuple(pairs)
 
 
-def prepare_run_detail(*, base_url: str, run_id: int, **headers: Any) -> PreparedRequest:
+def prepare_run_detail(*, base_url: str, run_id: object, **headers: Any) -> PreparedRequest:
     """``GET /workflows/workflow_runs/{run_id}``."""
-    return workflow_request(RUN_PATH, (run_id,), base_url=base_url, **headers)
+    run = validate_id(run_id, "run_id")
+    return workflow_request(RUN_PATH, (run,), base_url=base_url, **headers)
 
 
-def prepare_stop(*, base_url: str, run_id: int, **headers: Any) -> PreparedRequest:
+def prepare_stop(*, base_url: str, run_id: object, **headers: Any) -> PreparedRequest:
     """``PUT /workflows/workflow_runs/{run_id}/stop`` (no body)."""
-    path = RUN_PATH + "/stop"
-    return workflow_request(path, (run_id,), method="PUT", base_url=base_url, **headers)
+    run = validate_id(run_id, "run_id")
+    return workflow_request(RUN_PATH + "/stop", (run,), method="PUT", base_url=base_url, **headers)
 
 
 def prepare_tasks(
