@@ -122,6 +122,27 @@ def test_a_bad_poll_concurrency_is_refused(configured):
         poll_budget(32, configured)
 
 
+class _Unprintable:
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+
+@pytest.mark.parametrize(
+    ("check", "field"),
+    [
+        (lambda: poll_budget(32, -(10**5000)), "poll_concurrency"),
+        (lambda: PollPlan.checked(until_pending=_Unprintable()), "until_pending"),
+    ],
+)
+def test_a_hostile_value_is_refused_in_a_short_message(check, field):
+    """A 5,000-digit int (whose repr raises past Python's digit limit) or an object whose
+    repr raises is named by its type, not printed (found by test_hostile_calls)."""
+    with pytest.raises(InvalidRequestError) as caught:
+        check()
+    assert caught.value.field == field
+    assert len(str(caught.value)) < 300
+
+
 # -- run and task requests ----------------------------------------------------------------
 
 

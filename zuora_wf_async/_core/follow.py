@@ -49,7 +49,7 @@ def _filter_pairs(name: str, value: object) -> list[tuple[str, str]]:
     # A comma inside a tag could not be told from the separator, so it is refused.
     for tag in tags:
         if "," in tag:
-            raise InvalidRequestError(field, f"tag {tag!r} contains a comma", fix)
+            raise InvalidRequestError(field, f"tag {shown_value(tag)} contains a comma", fix)
     return [("tags", ",".join(tags))] if tags else []
 
 

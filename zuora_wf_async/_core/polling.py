@@ -50,7 +50,7 @@ def poll_budget(max_concurrency: int, configured: int | None = None) -> int:
         if isinstance(configured, bool) or not isinstance(configured, int) or configured < 1:
             raise InvalidRequestError(
                 "poll_concurrency",
-                f"must be a positive int or None, got {configured!r}",
+                f"must be a positive int or None, got {shown_value(configured)}",
                 "set e.g. 4, or None for max(1, max_concurrency // 4)",
             )
         return configured
@@ -127,7 +127,7 @@ class PollPlan:
         if not isinstance(until_pending, bool):
             raise InvalidRequestError(
                 "until_pending",
-                f"must be True or False, got {until_pending!r}",
+                f"must be True or False, got {shown_value(until_pending)}",
                 "pass True to stop waiting once the run is pending, False to wait for its end",
             )
         return cls(
