@@ -19,8 +19,6 @@ from zuora_wf_async._core.oauth import is_header_safe_token
 from zuora_wf_async._core.requests import exact_str
 from zuora_wf_async._errors import InvalidRequestError
 
-__all__ = ["Auth", "BearerToken", "OAuthCredentials"]
-
 _FROM_SETTINGS = "copy the value from Zuora's OAuth client settings exactly"
 
 

@@ -1,19 +1,16 @@
 """One call to Zuora, start to end: the retry loop (as openai-python's ``request``).
 
-``call`` (bound as ``Pipeline.call``) is the whole loop. An attempt takes a limiter slot
-(and a tenant slot with shared limits), the token, sends, gives the slot back with what the
-answer taught the pacing, and reads the answer through the one door
-(``_core.responses.read_answer``) or raises its error leaf. After a failure
-``_after_failure`` asks ``_core.retry.next_step`` (pure and table-tested; it classifies
-the failure once) what comes next: stop on that failure, or wait through the client's
-injected sleep (``next_step`` never picks a wait that ends past the deadline) and go
-again. The loop owns the one deadline (on the client's clock), the retry budget, the
-token refresh after a 401 and Retry-After; ``backoff`` only supplies the delay schedule
-(``backoff.expo``, made at the first failure), jittered by the injected random source.
+``call`` (bound as ``Pipeline.call``) is the loop, its attempt inline: a limiter slot (and a
+tenant slot with shared limits), the token, the send, the slot back with what the answer
+taught the pacing, and the answer read through the one door (``read_answer``) or raised as
+its error leaf. After a failure ``_after_failure`` asks ``_core.retry.next_step`` (pure,
+table-tested) what comes next: stop, or wait through the injected sleep (never past the
+deadline) and go again. The loop owns the one deadline (on the client's clock), the retry
+budget, the token refresh after a 401 and Retry-After; ``backoff.expo`` only supplies the
+delay schedule (made at the first failure), jittered by the injected random source.
 
 The token is taken *inside* the slot: a task queued behind the limiter must not carry a
 token fetched minutes ago, or one expiry would come back as a 401 from every queued task.
-The token fetch itself bypasses the limiter (Zuora does not count it against the limit).
 """
 
 from __future__ import annotations
@@ -40,10 +37,10 @@ from zuora_wf_async._errors import (
     ZuoraAPIError,
     ZuoraError,
 )
-from zuora_wf_async._events import RequestEvent, ResponseEvent, RetryEvent, call_hook
+from zuora_wf_async._events import RetryEvent, call_hook
 from zuora_wf_async._limiter import WaitPastDeadline
 from zuora_wf_async._options import refused_retry
-from zuora_wf_async._shared import Lease, take_tenant_slot
+from zuora_wf_async._shared import Lease
 from zuora_wf_async._tokens import (
     SharedFailure,
     SharedFetchFailed,
@@ -54,7 +51,6 @@ from zuora_wf_async._tokens import (
 if TYPE_CHECKING:
     from zuora_wf_async._pipeline import Pipeline
 
-__all__ = ["Call", "CallResult", "CallerDeadlinePassed", "call"]
 
 logger = getLogger("zuora_wf_async")
 
@@ -62,9 +58,6 @@ T = TypeVar("T")
 
 # The scopes when telemetry is off: one reusable context manager, no function of ours.
 _NO_SCOPE = contextlib.nullcontext()
-
-# Past 64 doublings the cap has long been reached (and 2 ** 1024 would overflow a float).
-_MAX_DOUBLINGS = 64
 
 
 class CallResult(NamedTuple):
@@ -149,6 +142,7 @@ async def call(  # noqa: PLR0912, PLR0915 -- the loop and its attempt, top to bo
         policy = attrs.evolve(policy, deadline=stop_at - started)
         deadline_at = stop_at
     call = Call(prepared, operation, workflow_id, started, deadline_at, stopped_by_caller)
+    observed = settings.on_request is not None or settings.on_response is not None
     try:
         # The call's span sees the ZuoraError it ends on.
         with telemetry.call_scope(call) if telemetry.enabled else _NO_SCOPE:
@@ -170,17 +164,8 @@ async def call(  # noqa: PLR0912, PLR0915 -- the loop and its attempt, top to bo
                         lease: Lease | None = None
                         try:
                             if tenant is not None:  # a tenant-wide slot too, shared by processes
-                                lease = await _wait_for(
-                                    take_tenant_slot(
-                                        tenant,
-                                        limiter.pacing,
-                                        deadline_at=deadline_at,
-                                        clock=clock,
-                                        sleep=settings.sleep,
-                                    ),
-                                    pipeline,
-                                    call,
-                                )
+                                wait = pipeline.tenant_slot(deadline_at)
+                                lease = await _wait_for(wait, pipeline, call)
                             if clock() < tokens.fresh_until:
                                 token = tokens.value
                             else:
@@ -194,24 +179,16 @@ async def call(  # noqa: PLR0912, PLR0915 -- the loop and its attempt, top to bo
                             timeout = min(settings.timeout, deadline_at - clock())
                             sent = True
                             # Events cost allocations: built only for a hook or the DEBUG log.
-                            if (
-                                settings.on_request
-                                or settings.on_response
-                                or logger.isEnabledFor(DEBUG)
-                            ):
-                                raw = await _send_observed(pipeline, call, headers, timeout)
+                            if observed or logger.isEnabledFor(DEBUG):
+                                raw = await pipeline.send_observed(call, headers, timeout)
                             else:
                                 raw = await transport.send(prepared, headers, timeout=timeout)
                             call.raw = raw
-                        finally:
-                            # The slot back, with what the answer taught the pacing (and the
-                            # tenant's, with shared limits).
+                        finally:  # the slot back, with what the answer taught the pacing
                             learned = limiter.release(call.raw, generation)
                             if lease is not None and tenant is not None:
                                 tenant.release(lease, learned)
                         if 200 <= raw.status < 300 or (read_409 and raw.status == 409):
-                            # The one door every answer is read through: whatever the body
-                            # makes fail is ResponseDecodeError.
                             call.value = read_answer(read, raw, prepared)
                             break
                         raise api_error(raw, prepared, max_bytes=settings.max_response_bytes)
@@ -246,8 +223,9 @@ def _after_failure(  # noqa: PLR0912 -- one failure's bookkeeping, in order
     settings, tokens, shared = pipeline.settings, pipeline.tokens, call.shared_failure
     budget = settings.retry_budget
     assert tokens is not None  # noqa: S101 -- made by ensure_open
-    # The schedule's next delay, one per counted failure.
-    if call.failures > call.drawn and call.drawn < _MAX_DOUBLINGS:
+    # The schedule's next delay, one per counted failure (backoff's expo stops doubling
+    # at the cap, so no float overflows however long a 409 "in progress" lasts).
+    if call.failures > call.drawn:
         if call.schedule is None:
             call.schedule = backoff.expo(
                 base=2, factor=policy.base_delay, max_value=policy.max_delay
@@ -301,7 +279,7 @@ def _after_failure(  # noqa: PLR0912 -- one failure's bookkeeping, in order
 def _give_up(
     pipeline: Pipeline, call: Call, policy: RetryPolicy, error: ZuoraError, step: Stop
 ) -> None:
-    """Record the call on ``error`` and log why it ended."""
+    """Record the call on ``error`` and log why it ended (the caller's deadline or not)."""
     elapsed = pipeline.settings.clock() - call.started
     error.attempts = call.attempts
     error.elapsed = elapsed
@@ -335,16 +313,12 @@ def _give_up(
             "may_have_run": call.maybe_ran,
         },
     )
-    # The caller's own deadline (stop_at), not the attempts, the budget or a verdict.
     call.ended_by_caller = (
         call.stopped_by_caller
         and step.exhausted
         and not step.out_of_budget
         and call.failures < policy.max_attempts
     )
-
-
-# -- waits inside an attempt --------------------------------------------------------------
 
 
 async def _wait_for(wait: Awaitable[T], pipeline: Pipeline, call: Call) -> T:
@@ -356,8 +330,7 @@ async def _wait_for(wait: Awaitable[T], pipeline: Pipeline, call: Call) -> T:
 
 
 async def _fetch_token(pipeline: Pipeline, call: Call) -> str:
-    """A token when none is fresh: the client's one shared fetch, waited for until the
-    deadline (a fetch that fails costs the retry budget once, for all its waiters)."""
+    """The client's one shared token fetch, waited for until the call's deadline."""
     assert pipeline.tokens is not None  # noqa: S101 -- made by ensure_open
     time_left = call.deadline_at - pipeline.settings.clock()
     try:
@@ -370,48 +343,6 @@ async def _fetch_token(pipeline: Pipeline, call: Call) -> str:
         raise failed.error from None
     except TokenFetchCancelled:
         raise _closed_mid_call(call) from None
-
-
-async def _send_observed(
-    pipeline: Pipeline, call: Call, headers: dict[str, str], timeout: float
-) -> RawResponse:
-    """The transport's round trip, told to the hooks and the DEBUG log."""
-    prepared = call.prepared
-    identity: dict[str, Any] = {
-        "method": prepared.method,
-        "path": prepared.path,
-        "attempt": call.attempts,
-        "workflow_id": call.workflow_id,
-        "idempotency_key": prepared.idempotency_key,
-        "track_id": prepared.track_id,
-    }
-    clock = pipeline.settings.clock
-    call_hook(pipeline.settings.on_request, RequestEvent(**identity))
-    started = clock()
-    assert pipeline.transport is not None  # noqa: S101 -- opened by ensure_open
-    try:
-        raw = await pipeline.transport.send(prepared, headers, timeout=timeout)
-    except ZuoraError as error:
-        elapsed = clock() - started
-        _observed(pipeline, ResponseEvent(**identity, elapsed=elapsed, error=error))
-        raise
-    elapsed = clock() - started
-    event = ResponseEvent(**identity, elapsed=elapsed, status=raw.status, request_id=raw.request_id)
-    _observed(pipeline, event)
-    return raw
-
-
-def _observed(pipeline: Pipeline, event: ResponseEvent) -> None:
-    logger.debug(
-        "%s %s attempt %d -> %s in %.3fs",
-        event.method,
-        event.path,
-        event.attempt,
-        event.status if event.error is None else type(event.error).__name__,
-        event.elapsed,
-        extra=event.log_fields(),
-    )
-    call_hook(pipeline.settings.on_response, event)
 
 
 # -- the errors a call makes itself --------------------------------------------------------

@@ -59,8 +59,6 @@ from zuora_wf_async._shared import DEFAULT_TENANT_CONCURRENCY, SharedLimits
 from zuora_wf_async._starting import RunStarter
 from zuora_wf_async._telemetry import resolve_telemetry
 
-__all__ = ["WorkflowClient"]
-
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_GZIP_THRESHOLD = 1024
 

@@ -14,8 +14,6 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["DeadlineWatch"]
-
 
 class DeadlineWatch:
     """Fails each watched future with ``expired()`` once its deadline passes."""

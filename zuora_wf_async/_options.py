@@ -26,8 +26,6 @@ from zuora_wf_async._errors import InvalidRequestError
 from zuora_wf_async._events import RequestEvent, ResponseEvent, RetryEvent
 from zuora_wf_async._shared import DEFAULT_TENANT_CONCURRENCY, SharedLimits
 
-__all__ = ["Settings", "refused_retry", "run_id_list"]
-
 # Far above any tenant's limit (Zuora's are 40 and 200 requests in flight); a bound keeps
 # a huge int from reaching float() or a connection pool's size.
 MAX_CONCURRENCY = 10_000

@@ -12,25 +12,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from zuora_wf_async import _call
 from zuora_wf_async._auth import BearerToken, OAuthCredentials
+from zuora_wf_async._call import Call
 from zuora_wf_async._core import requests as build
 from zuora_wf_async._core.api_errors import api_error
 from zuora_wf_async._core.oauth import TokenGrant, read_token_response
 from zuora_wf_async._core.redact import HeldSecrets
-from zuora_wf_async._core.responses import read_answer
+from zuora_wf_async._core.responses import RawResponse, read_answer
 from zuora_wf_async._core.retry import RetryPolicy
-from zuora_wf_async._errors import ClientStateError, UnauthorizedError
-from zuora_wf_async._events import ClientStats
+from zuora_wf_async._errors import ClientStateError, UnauthorizedError, ZuoraError
+from zuora_wf_async._events import ClientStats, RequestEvent, ResponseEvent, call_hook
 from zuora_wf_async._limiter import AdaptiveLimiter
 from zuora_wf_async._options import Settings, refused_retry
-from zuora_wf_async._shared import SharedGate
+from zuora_wf_async._shared import Lease, SharedGate, take_tenant_slot
 from zuora_wf_async._telemetry import Telemetry
 from zuora_wf_async._tokens import TokenCache
 from zuora_wf_async._transport import Transport
-
-__all__ = ["Pipeline"]
 
 logger = logging.getLogger("zuora_wf_async")
 
@@ -163,6 +163,62 @@ class Pipeline:
         if not isinstance(retry, RetryPolicy):
             raise refused_retry(retry)
         return retry
+
+    # -- inside an attempt ----------------------------------------------------------------
+
+    async def tenant_slot(self, deadline_at: float) -> Lease:
+        """A tenant-wide slot (shared limits), taken by ``deadline_at`` or not at all."""
+        assert self._tenant is not None  # noqa: S101 -- only asked with shared limits
+        assert self.limiter is not None  # noqa: S101 -- made by ensure_open
+        settings = self.settings
+        return await take_tenant_slot(
+            self._tenant,
+            self.limiter.pacing,
+            deadline_at=deadline_at,
+            clock=settings.clock,
+            sleep=settings.sleep,
+        )
+
+    async def send_observed(
+        self, call: Call, headers: dict[str, str], timeout: float
+    ) -> RawResponse:
+        """The transport's round trip, told to the hooks and the DEBUG log."""
+        prepared, settings = call.prepared, self.settings
+        assert self.transport is not None  # noqa: S101 -- opened by ensure_open
+        identity: dict[str, Any] = {
+            "method": prepared.method,
+            "path": prepared.path,
+            "attempt": call.attempts,
+            "workflow_id": call.workflow_id,
+            "idempotency_key": prepared.idempotency_key,
+            "track_id": prepared.track_id,
+        }
+        call_hook(settings.on_request, RequestEvent(**identity))
+        started = settings.clock()
+        try:
+            raw = await self.transport.send(prepared, headers, timeout=timeout)
+        except ZuoraError as error:
+            self._observed(
+                ResponseEvent(**identity, elapsed=settings.clock() - started, error=error)
+            )
+            raise
+        elapsed = settings.clock() - started
+        self._observed(
+            ResponseEvent(**identity, elapsed=elapsed, status=raw.status, request_id=raw.request_id)
+        )
+        return raw
+
+    def _observed(self, event: ResponseEvent) -> None:
+        logger.debug(
+            "%s %s attempt %d -> %s in %.3fs",
+            event.method,
+            event.path,
+            event.attempt,
+            event.status if event.error is None else type(event.error).__name__,
+            event.elapsed,
+            extra=event.log_fields(),
+        )
+        call_hook(self.settings.on_response, event)
 
     # -- the token -----------------------------------------------------------------------
 

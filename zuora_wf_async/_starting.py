@@ -34,8 +34,6 @@ from zuora_wf_async._pipeline import Pipeline
 if TYPE_CHECKING:
     from zuora_wf_async._client import WorkflowClient
 
-__all__ = ["RunStarter", "run_and_wait", "run_workflow"]
-
 
 class RunStarter:
     """Checks, encodes and prepares a run request, then sends it through the pipeline."""

@@ -22,14 +22,6 @@ from collections.abc import Awaitable, Callable
 from zuora_wf_async._core.oauth import TokenGrant, refresh_margin
 from zuora_wf_async._errors import ZuoraError
 
-__all__ = [
-    "SharedFailure",
-    "SharedFetchFailed",
-    "TokenCache",
-    "TokenFetchCancelled",
-    "TokenWaitTimeout",
-]
-
 
 class SharedFailure:
     """One failure many calls met together (a shared token fetch that failed).
@@ -106,7 +98,6 @@ class TokenCache:
         self.fresh_until = float("inf") if fixed_token else float("-inf")
         self._in_flight: _Fetch | None = None
         self.fetches = 0
-        self.failed_fetches = 0
 
     def __repr__(self) -> str:
         return f"TokenCache(fetches={self.fetches}, has_token={self.value is not None})"
@@ -167,8 +158,8 @@ class TokenCache:
             self._in_flight = None
         # Retrieve the outcome so a fetch nobody awaited any more does not log "exception
         # was never retrieved"; its waiters have their own error.
-        if not task.cancelled() and task.exception() is not None:
-            self.failed_fetches += 1
+        if not task.cancelled():
+            task.exception()
 
     def invalidate(self, token: str) -> None:
         """Forget ``token`` after Zuora refused it, unless it was already replaced."""

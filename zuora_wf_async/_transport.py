@@ -18,8 +18,6 @@ from zuora_wf_async._core.redact import sanitized_cause
 from zuora_wf_async._core.responses import RawResponse
 from zuora_wf_async._errors import RequestTimeoutError, ResponseDecodeError, TransportError
 
-__all__ = ["Transport"]
-
 
 class Transport:
     """One ``aiohttp.ClientSession``, opened inside the running loop and closed once."""
@@ -44,10 +42,6 @@ class Transport:
         self._trace_configs = list(trace_configs)
         self._max_response_bytes = max_response_bytes
         self._session: aiohttp.ClientSession | None = None
-
-    @property
-    def is_open(self) -> bool:
-        return self._session is not None and not self._session.closed
 
     def open(self) -> None:
         """Create the session; must run inside the event loop that will use it."""

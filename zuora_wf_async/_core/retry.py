@@ -5,7 +5,7 @@ token refresh, or ``GiveUp``). ``next_step`` adds what the call knows (attempts 
 left before its deadline, the retry budget, whether its token was already replaced) and
 returns the next step: ``Resend`` after a delay (refreshing the token first or not) or
 ``Stop``. Both are pure, so every rule is a row in a table test without a socket or a sleep.
-The loop that acts on the steps is ``_call.Call.run``; ``may_have_run`` says, for an error that
+The loop that acts on the steps is ``_call.call``; ``may_have_run`` says, for an error that
 ends a call, whether Zuora may have carried the request out.
 
 Why these rules are safe: every request we retry is idempotent. A run POST carries an
@@ -34,20 +34,6 @@ from zuora_wf_async._errors import (
     UnauthorizedError,
     ZuoraAPIError,
 )
-
-__all__ = [
-    "Decision",
-    "GiveUp",
-    "Resend",
-    "Retry",
-    "RetryBudget",
-    "RetryPolicy",
-    "Step",
-    "Stop",
-    "classify",
-    "may_have_run",
-    "next_step",
-]
 
 # Gateway and availability failures; 501/505 mean "never going to work" and are not here.
 RETRYABLE_SERVER_STATUSES = frozenset({500, 502, 503, 504})

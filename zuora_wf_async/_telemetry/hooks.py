@@ -1,8 +1,7 @@
 """What the pipeline and the batch call, and the no-op that answers when nobody listens.
 
-:data:`NO_TELEMETRY` is what a client gets without ``opentelemetry-api``: its scopes are one
-reusable ``nullcontext`` and its other hooks empty methods, so the hot path pays one no-op
-method call per hook and imports nothing.
+:data:`NO_TELEMETRY` is what a client gets without ``opentelemetry-api``: the call loop does
+not enter its hooks at all (``enabled`` is False), and it imports nothing.
 """
 
 from __future__ import annotations
@@ -12,8 +11,6 @@ from collections.abc import Mapping, MutableMapping
 from typing import Any, Protocol
 
 from zuora_wf_async._errors import ZuoraError
-
-__all__ = ["NO_BATCH", "NO_TELEMETRY", "BatchTrace", "Telemetry", "WatchedPipeline"]
 
 
 class WatchedPipeline(Protocol):
