@@ -40,7 +40,9 @@ from pathlib import Path
 from typing import Any
 
 from . import import_time, latency
+from ._pinning import pinned_apart
 from ._report import machine, machine_lines
+from ._server import ServerProcess
 from ._trees import Tree, add_arguments, child, snapshot, trees_named
 
 __all__ = ["main"]
@@ -77,14 +79,16 @@ OURS = ("run_workflow", "run_many", STREAM)
 
 
 # -- what runs inside a tree (``--child``) ------------------------------------------------
+# _cpu, _lag and _memory import the package when they are imported: only a child, whose
+# PYTHONPATH is a tree, may import them.
 
 
-def _cpu_child(runs: int) -> dict[str, Any]:
+def _cpu_child(runs: int, rotation: int) -> dict[str, Any]:
     from ._cpu import _sample
-    from ._pinning import pinned_apart
-    from ._server import ServerProcess
 
-    shapes = ("raw_workers", *OURS, "raw_workers")
+    # Ours between two raw samples, in an order that rotates from round to round.
+    ours = OURS[rotation % len(OURS) :] + OURS[: rotation % len(OURS)]
+    shapes = ("raw_workers", *ours, "raw_workers")
     result: dict[str, list[float]] = {}
     with (
         ServerProcess("benchmarks._fastserver") as server,
@@ -130,7 +134,8 @@ def _cpu(trees: dict[str, Tree], root: Path, counts: dict[str, int]) -> dict[str
     raw: dict[str, list[float]] = {name: [] for name in trees}
     for index in range(counts["cpu_rounds"]):
         for name in _order(trees, index):
-            result = child(trees[name], root, CHILD, "--child", "cpu", str(counts["cpu_runs"]))
+            runs = str(counts["cpu_runs"])
+            result = child(trees[name], root, CHILD, "--child", "cpu", runs, str(index))
             samples = result["cpu_us_per_run"]
             base = statistics.mean(samples["raw_workers"])
             raw[name].append(base)
@@ -315,7 +320,7 @@ def main() -> None:
     if arguments.child:
         kind, *rest = arguments.child
         if kind == "cpu":
-            print(json.dumps(_cpu_child(int(rest[0]))))
+            print(json.dumps(_cpu_child(int(rest[0]), int(rest[1]))))
         elif kind == "lag":
             print(json.dumps(_lag_child(int(rest[0]))))
         else:

@@ -8,8 +8,8 @@ request is answered 50 ms after it arrived, for ~25 µs of the server's CPU. In 
 for each tree in turn (the order alternates from round to round), a fresh child process
 importing that tree's package runs 200 callers in one event loop, each making calls in a
 loop (each starting at a random moment within the first 50 ms, so that they do not move
-as one burst), in phases that alternate bare, ours, ours, bare, ... (so a drift in load falls on
-both alike): a bare phase calls a hand-written ``session.post`` with the headers and body
+as one burst), in phases that alternate bare, ours, ours, bare, ... (so a drift in load
+falls on both alike): a bare phase calls a hand-written ``session.post`` with the headers and body
 the client sends (``Authorization``, ``Accept``, ``Accept-Encoding: gzip``,
 ``Content-Type``, a UUID4 ``Idempotency-Key``, compact JSON; the answer read and decoded),
 an "ours" phase calls ``client.run_workflow`` (OAuth, ``max_concurrency`` = the callers,
@@ -37,7 +37,8 @@ from pathlib import Path
 from typing import Any
 
 from ._measure import percentile
-from ._trees import add_arguments, snapshot, trees_named
+from ._server import ServerProcess
+from ._trees import add_arguments, child, snapshot, trees_named
 
 __all__ = ["compare", "markdown"]
 
@@ -167,9 +168,6 @@ def compare(
     log: Any = print,
 ) -> dict[str, Any]:
     """Each tree (a ``benchmarks._trees.Tree``) in ``rounds`` interleaved child processes."""
-    from ._server import ServerProcess
-    from ._trees import child
-
     samples: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
     with ServerProcess("benchmarks._fastserver", "--latency", str(server_latency)) as server:
         hello = server.hello
