@@ -16,7 +16,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from zuora_wf_async._core import definition_requests, version_requests, workflow_fields
+from zuora_wf_async._core import definition_requests, version_requests
 from zuora_wf_async._core import requests as build
 from zuora_wf_async._core import workflow_readers as readers
 from zuora_wf_async._core.prepared_request import PreparedRequest
@@ -183,7 +183,7 @@ async def delete_workflow(
     answer: the id deleted and ``success``."""
     where = target(client._pipeline, track_id)
     request = definition_requests.prepare_delete_workflow(workflow_id=workflow_id, **where)
-    named = workflow_fields.validate_id(workflow_id, "workflow_id")
+    named = build.validate_id(workflow_id, "workflow_id")
     read = functools.partial(readers.read_deleted, deleted_id=named)
     deleted = await call(client._pipeline, request, read, retry, "delete_workflow")
     client._preflight.pop(deleted.id, None)
@@ -195,7 +195,7 @@ async def preflight(
 ) -> str | None:
     """Why runs of ``workflow_id`` would all fail, or None; one GET per ``max_age``, for a
     batch to check once before its first run. ``NotFoundError`` propagates."""
-    key = workflow_fields.validate_id(workflow_id, "workflow_id")
+    key = build.validate_id(workflow_id, "workflow_id")
     now = client._pipeline.settings.clock()
     cached = client._preflight.get(key)
     if cached is not None and now - cached[0] < max_age:
@@ -299,6 +299,6 @@ async def delete_workflow_version(
     """Delete a version (``DELETE /workflows/versions/{id}``); the active one is a 403."""
     where = target(client._pipeline, track_id)
     request = version_requests.prepare_delete_version(version_id=version_id, **where)
-    named = workflow_fields.validate_id(version_id, "version_id", "113")
+    named = build.validate_id(version_id, "version_id", "113")
     read = functools.partial(readers.read_deleted, deleted_id=named)
     return await call(client._pipeline, request, read, retry, "delete_workflow_version")
