@@ -74,8 +74,9 @@ class RunFollower:
     async def settle(self, run_id: int, plan: PollPlan, policy: RetryPolicy) -> WorkflowRunDetail:
         """Poll ``run_id`` (already validated) until it ends, under a ``plan`` checked once
         with ``PollPlan.checked`` (a batch checks it once for all its runs)."""
+        settings = self._pipeline.settings
         with self._pipeline.telemetry.span("wait_for_run", {"zuora.run.id": run_id}):
-            started = self._pipeline.settings.clock()
+            started = settings.clock()
             deadline = plan.deadline(started)
             polls = 0
             last: WorkflowRunDetail | None = None
@@ -86,7 +87,7 @@ class RunFollower:
                 if isinstance(detail, _RanOut):
                     raise plan.timed_out(
                         run_id,
-                        elapsed=self._pipeline.settings.clock() - started,
+                        elapsed=settings.clock() - started,
                         polls=polls,
                         last=last,
                         failure=detail.error,
@@ -105,23 +106,22 @@ class RunFollower:
                         detail.name,
                         PENDING_WHY,
                     )
+                now = settings.clock()
+                wait = plan.next_wait(polls, now=now, deadline=deadline, random=settings.rng.random)
                 polls += 1
                 last = detail
-                now = self._pipeline.settings.clock()
-                wait = plan.next_wait(
-                    polls - 1, now=now, deadline=deadline, random=self._pipeline.settings.rng.random
-                )
                 if wait is None:
                     raise plan.timed_out(run_id, elapsed=now - started, polls=polls, last=detail)
-                await self._pipeline.settings.sleep(wait)
+                await settings.sleep(wait)
 
     async def _poll(
         self, request: PreparedRequest, policy: RetryPolicy, deadline: float
     ) -> WorkflowRunDetail | _RanOut:
         """One poll under a permit, both ending by the wait's ``deadline`` (module doc);
         ``_RanOut`` when that deadline ended the wait for the permit or the poll."""
-        ends_by = poll_ends_by(self._pipeline.settings.clock(), deadline)
-        time_left = ends_by - self._pipeline.settings.clock()
+        now = self._pipeline.settings.clock()
+        ends_by = poll_ends_by(now, deadline)
+        time_left = ends_by - now
         try:
             # A permit frees when another wait's poll ends, not through the injected sleep:
             # the wait for it runs on the loop's clock, for the time the client's clock says
