@@ -55,6 +55,8 @@ def resolve(where: str, scratch: Path) -> Tree:
         commit = marker.read_text().strip() if marker.exists() else f"tree {path}"
         return Tree(path.resolve(), commit)
     commit = _git("log", "-1", "--format=%h %s", where)
+    if len(commit) > 100:  # this project's subjects run long; a results file names, not tells
+        commit = commit[:99] + "…"
     target = scratch / f"tree-{commit.split()[0]}"
     if not target.exists():
         target.mkdir(parents=True)

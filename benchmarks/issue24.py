@@ -22,8 +22,8 @@ processes with ``PYTHONPATH`` at the tree, the two trees alternating from round 
 - ``goodput``: 4 processes x 2,500 runs sharing a tenant of 40 through Redis
   (``benchmarks.goodput --only shared,shared-before``); target no worse than before.
 
-``--quick`` cuts every count (a smoke run, minutes); the full run takes about 15 minutes on
-a 2-core machine.
+``--quick`` cuts every count (a smoke run, 2 minutes); the full run took 7 minutes on a
+2-core machine at a load average of 1-2, and 17 at 5-8.
 """
 
 from __future__ import annotations
