@@ -6,7 +6,6 @@ many tasks take their decisions from ``_core.task_batches``.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -157,8 +156,8 @@ async def rerun_failed_tasks(
     failed = [task async for task in listing if task.failed]
 
     async def rerun(task: Task) -> TaskRerunOutcome:
-        key = task_requests.rerun_key(task.id, failed_at=task.end_time, attempt=attempt)
-        key = key or str(uuid.uuid4())  # no time to name the failure by: a key of its own
+        # Without a time to name the failure by, the rerun gets a fresh key of its own.
+        key = key_or_new(task_requests.rerun_key(task.id, failed_at=task.end_time, attempt=attempt))
         try:
             done = await rerun_task(
                 client, task.id, idempotency_key=key, track_id=track_id, retry=retry
