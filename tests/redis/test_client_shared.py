@@ -88,7 +88,7 @@ async def test_redis_restarted_mid_batch_loses_and_duplicates_nothing(valkey, ca
             )
         gate = zuora._pipeline._tenant
         assert gate is not None
-        fallbacks, reconnects = gate.fallbacks, gate.reconnects
+        fallbacks, reconnects = gate.store.fallbacks, gate.store.reconnects
 
     assert all(outcome.ok for outcome in outcomes)
     keys = Counter(execution.idempotency_key for execution in fake.executions)

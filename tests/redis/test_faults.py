@@ -154,7 +154,7 @@ async def test_redis_stopped_with_sigstop_then_continued(valkey):
             valkey.resume()
 
     _, gates = await batch_through(valkey, fault)
-    assert all(g.fallbacks >= 1 and g.reconnects >= 1 for g in gates)
+    assert all(g.store.fallbacks >= 1 and g.store.reconnects >= 1 for g in gates)
 
 
 async def test_redis_killed_and_restarted_empty_on_the_same_port(valkey):
@@ -164,7 +164,7 @@ async def test_redis_killed_and_restarted_empty_on_the_same_port(valkey):
         valkey.start()
 
     _, gates = await batch_through(valkey, fault)
-    assert all(g.reconnects >= 1 for g in gates)
+    assert all(g.store.reconnects >= 1 for g in gates)
 
 
 async def test_redis_asleep_longer_than_the_call_timeout(valkey):

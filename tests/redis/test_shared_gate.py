@@ -206,7 +206,7 @@ async def test_redis_unreachable_at_start_falls_back_to_local_limits_with_one_wa
         warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
         assert len(warnings) == 1
         assert "unreachable" in warnings[0].getMessage()
-        assert g.fallbacks == 1
+        assert g.store.fallbacks == 1
         assert not g.available
     finally:
         await g.aclose()
@@ -348,7 +348,7 @@ async def test_redis_dropping_mid_use_falls_back_then_rebuilds_the_count(valkey,
 
         valkey.start()  # back, and empty, as after a restart
         back = await apoll_until(lambda: _shared_lease(g), what="Redis to come back")
-        assert g.reconnects == 1
+        assert g.store.reconnects == 1
         assert g.held == 4
         client = redis.asyncio.Redis.from_url(valkey.url, decode_responses=True)
         try:

@@ -25,8 +25,9 @@ two reasons, with different cures:
 
 ``RateLimit-Remaining`` minus the requests sent since is our estimate of the window's
 quota: at zero, new requests wait for ``RateLimit-Reset`` instead of each collecting a 429.
-An optional rate cap spaces sends ``1/max_rate`` seconds apart. Every reaction is also
-returned as a :class:`Verdict`, so that the shared store can apply it for every process.
+An optional rate cap spaces sends ``1/max_rate`` seconds apart. With shared limits Redis
+applies the same concurrency rule, with these constants, and the pause a :class:`Verdict`
+names, for every process of the tenant (``_shared._scripts``).
 """
 
 from __future__ import annotations

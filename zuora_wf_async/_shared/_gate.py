@@ -117,14 +117,6 @@ class SharedGate:
     def calls(self) -> int:
         return self.store.calls
 
-    @property
-    def fallbacks(self) -> int:
-        return self.store.fallbacks
-
-    @property
-    def reconnects(self) -> int:
-        return self.store.reconnects
-
     async def start(self) -> None:
         """Check the store before the first request: raises ``ConfigurationError`` when
         Redis refuses this client or records another ``tenant_concurrency``; an outage
