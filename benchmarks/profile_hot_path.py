@@ -267,7 +267,7 @@ def _layer_shapes() -> dict[str, Any]:
             await transport.close()
 
     async def run_workflow_workers(endpoint: _shapes.Endpoint, count: int, meter: Any) -> int:
-        # The retry loop is plain code now (_call.Call.run): no layer to take out for a
+        # The retry loop is plain code now (_call.call): no layer to take out for a
         # diagnostic, and a call that succeeds at once never makes backoff's generator.
         async with _shapes._client(endpoint, otel=False) as client:
 

@@ -42,7 +42,7 @@ from zuora_wf_async._limiter import WaitPastDeadline
 from zuora_wf_async._options import refused_retry
 from zuora_wf_async._shared import Lease
 from zuora_wf_async._tokens import (
-    SharedFailure,
+    Fetch,
     SharedFetchFailed,
     TokenFetchCancelled,
     TokenWaitTimeout,
@@ -93,7 +93,7 @@ class Call:
     refreshed: bool = False  # this call replaced its token after a 401
     sent_token: str | None = None
     maybe_ran: bool = False  # a failed attempt may have been carried out by Zuora
-    shared_failure: SharedFailure | None = None  # a failed token fetch, shared
+    shared_failure: Fetch | None = None  # a failed token fetch, shared by its waiters
     raw: RawResponse | None = None  # the current attempt's answer
     value: Any = None
     ended_by_caller: bool = False  # stopped by stop_at, not by attempts, budget or verdict
@@ -339,7 +339,7 @@ async def _fetch_token(pipeline: Pipeline, call: Call) -> str:
         why = "the OAuth token fetch did not finish before the call's deadline"
         raise _not_sent(call.prepared, why) from None
     except SharedFetchFailed as failed:
-        call.shared_failure = failed.failure
+        call.shared_failure = failed.fetch
         raise failed.error from None
     except TokenFetchCancelled:
         raise _closed_mid_call(call) from None

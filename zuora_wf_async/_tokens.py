@@ -11,7 +11,7 @@ A failed fetch fails every waiter with the same typed error (a copy each), and i
 forgotten: the next call (after its own backoff) starts a new one. So a failing token
 endpoint sees one request per wave of retries, never one per caller; and the waiters'
 retries cost the client's retry budget once for that one failure (``SharedFetchFailed``
-carries the ``SharedFailure`` they share).
+carries the ``Fetch`` they share).
 """
 
 from __future__ import annotations
@@ -23,20 +23,6 @@ from zuora_wf_async._core.oauth import TokenGrant, refresh_margin
 from zuora_wf_async._errors import ZuoraError
 
 
-class SharedFailure:
-    """One failure many calls met together (a shared token fetch that failed).
-
-    Each of them retries, but the client's retry budget pays for the failure once: the
-    first call to retry spends the token and marks it ``charged``; the others retry on it.
-    200 calls behind one failed fetch used to spend 200 tokens and be refused half.
-    """
-
-    __slots__ = ("charged",)
-
-    def __init__(self) -> None:
-        self.charged = False
-
-
 class TokenWaitTimeout(Exception):  # noqa: N818 -- an internal signal, never leaves the library
     """The caller's deadline passed while the token fetch was still running."""
 
@@ -46,24 +32,27 @@ class TokenFetchCancelled(Exception):  # noqa: N818 -- an internal signal, never
 
 
 class SharedFetchFailed(Exception):  # noqa: N818 -- an internal signal, never leaves
-    """The shared fetch failed: ``error`` is this caller's copy of its error, ``failure``
-    what every waiter of that fetch shares (the retry budget pays for it once)."""
+    """The shared fetch failed: ``error`` is this caller's copy of its error, ``fetch``
+    the one every waiter met (the retry budget pays for it once)."""
 
-    def __init__(self, error: ZuoraError, failure: SharedFailure) -> None:
+    def __init__(self, error: ZuoraError, fetch: Fetch) -> None:
         super().__init__(error)
         self.error = error
-        self.failure = failure
+        self.fetch = fetch
 
 
-class _Fetch:
-    """One fetch in flight: its task, how many callers wait for it, its shared failure."""
+class Fetch:
+    """One token fetch: its task, how many callers wait for it, and whether a retry after
+    its failure has been ``charged`` to the retry budget: the first of its waiters to
+    retry pays, the others retry on it (200 calls behind one failed fetch used to spend
+    200 tokens and be refused half)."""
 
-    __slots__ = ("failure", "task", "waiters")
+    __slots__ = ("charged", "task", "waiters")
 
     def __init__(self, task: asyncio.Future[str]) -> None:
         self.task = task
         self.waiters = 0
-        self.failure = SharedFailure()
+        self.charged = False
 
 
 def _own_copy(error: ZuoraError) -> ZuoraError:
@@ -96,7 +85,7 @@ class TokenCache:
         # both: a fresh token costs no function call).
         self.value = fixed_token
         self.fresh_until = float("inf") if fixed_token else float("-inf")
-        self._in_flight: _Fetch | None = None
+        self._in_flight: Fetch | None = None
         self.fetches = 0
 
     def __repr__(self) -> str:
@@ -118,7 +107,7 @@ class TokenCache:
                 return await asyncio.shield(fetch.task)
         except ZuoraError as error:
             # Before TimeoutError: a fetch's own RequestTimeoutError is a ZuoraError too.
-            raise SharedFetchFailed(_own_copy(error), fetch.failure) from None
+            raise SharedFetchFailed(_own_copy(error), fetch) from None
         except TimeoutError:
             raise TokenWaitTimeout from None
         except asyncio.CancelledError:
@@ -131,16 +120,16 @@ class TokenCache:
             if not fetch.waiters and not fetch.task.done():
                 self._abandon(fetch)
 
-    def _start_fetch(self) -> _Fetch:
+    def _start_fetch(self) -> Fetch:
         if self._fetch is None:
             # A fixed token never expires by our clock; only invalidate() lands here.
             raise AssertionError("a fixed bearer token cannot be refreshed")
-        fetch = _Fetch(asyncio.ensure_future(self._fetch_and_keep(self._fetch)))
+        fetch = Fetch(asyncio.ensure_future(self._fetch_and_keep(self._fetch)))
         self._in_flight = fetch
         fetch.task.add_done_callback(lambda task: self._fetch_done(fetch, task))
         return fetch
 
-    def _abandon(self, fetch: _Fetch) -> None:
+    def _abandon(self, fetch: Fetch) -> None:
         """Every waiter gave up on ``fetch``: cancel it, so the next call starts afresh."""
         fetch.task.cancel()
         if self._in_flight is fetch:
@@ -153,7 +142,7 @@ class TokenCache:
         self.fresh_until = self._clock() + grant.expires_in - refresh_margin(grant.expires_in)
         return grant.access_token
 
-    def _fetch_done(self, fetch: _Fetch, task: asyncio.Future[str]) -> None:
+    def _fetch_done(self, fetch: Fetch, task: asyncio.Future[str]) -> None:
         if self._in_flight is fetch:
             self._in_flight = None
         # Retrieve the outcome so a fetch nobody awaited any more does not log "exception
