@@ -19,11 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zuora_wf_async import _encoding
-from zuora_wf_async._core.requests import (
-    MAX_BODY_BYTES,
-    MAX_PARAMS_DEPTH,
-    encode_params,
-)
+from zuora_wf_async._core.bodies import MAX_BODY_BYTES, MAX_PARAMS_DEPTH, encode_params
 from zuora_wf_async._encoding import BodyEncoder, iter_body_pieces
 from zuora_wf_async._errors import InvalidRequestError
 

@@ -29,12 +29,11 @@ from zuora_wf_async import (
 )
 from zuora_wf_async._converter import decode
 from zuora_wf_async._core.api_errors import api_error, read_run
+from zuora_wf_async._core.bodies import MAX_PARAMS_DEPTH, encode_params
 from zuora_wf_async._core.oauth import MAX_EXPIRES_IN, read_token_response
 from zuora_wf_async._core.prepared_request import PreparedRequest, prepare_get
 from zuora_wf_async._core.ratelimit import has_plenty_left, parse_rate_limit, parse_retry_after
 from zuora_wf_async._core.requests import (
-    MAX_PARAMS_DEPTH,
-    encode_params,
     normalize_base_url,
     validate_id_list,
     validate_idempotency_key,

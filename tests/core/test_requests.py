@@ -10,6 +10,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
+from zuora_wf_async._core.bodies import MAX_BODY_BYTES, RESERVED_PARAM_NAMES, encode_params
 from zuora_wf_async._core.prepared_request import (
     MAX_ID,
     PreparedRequest,
@@ -17,9 +18,6 @@ from zuora_wf_async._core.prepared_request import (
     prepare_get,
 )
 from zuora_wf_async._core.requests import (
-    MAX_BODY_BYTES,
-    RESERVED_PARAM_NAMES,
-    encode_params,
     normalize_base_url,
     prepare_run,
     prepare_token,

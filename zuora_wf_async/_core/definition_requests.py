@@ -15,9 +15,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import attrs
 
+from zuora_wf_async._core.bodies import shown_value
 from zuora_wf_async._core.prepared_request import PreparedRequest, canonical_int
 from zuora_wf_async._core.redact import quote
-from zuora_wf_async._core.requests import shown_value
 from zuora_wf_async._core.workflow_fields import (
     bool_text,
     checked_text,

@@ -4,8 +4,8 @@ Everything a caller passes is checked here (or by the builders on top of these c
 before anything is sent, and refused with an ``InvalidRequestError`` naming the field and
 the fix: header values a server would strip or split, ids whose type could steer a path
 (an ``int`` subclass with its own ``__format__``) or too long to be one, a base URL that
-would send the token in clear. Bodies are encoded by ``bodies``, whose names are
-re-exported here; paths, queries and headers are written by ``prepared_request``.
+would send the token in clear. Bodies are encoded by ``bodies``; paths, queries and
+headers are written by ``prepared_request``.
 """
 
 from __future__ import annotations
@@ -15,17 +15,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from zuora_wf_async._core.bodies import (
-    MAX_BODY_BYTES,
-    MAX_PARAMS_DEPTH,
-    RESERVED_PARAM_NAMES,
-    encodable_text,
-    encode_json,
-    encode_params,
-    raised_reading,
-    rough_size,
-    shown_value,
-)
+from zuora_wf_async._core.bodies import raised_reading, shown_value
 from zuora_wf_async._core.prepared_request import (
     JSON_CONTENT_TYPE,
     MAX_ID,
@@ -37,22 +27,14 @@ from zuora_wf_async._core.prepared_request import (
 from zuora_wf_async._errors import InvalidRequestError
 
 __all__ = [
-    "MAX_BODY_BYTES",
     "MAX_IDEMPOTENCY_KEY_LENGTH",
-    "MAX_PARAMS_DEPTH",
-    "RESERVED_PARAM_NAMES",
     "TOKEN_PATH",
-    "encodable_text",
-    "encode_json",
-    "encode_params",
     "exact_str",
     "header_text",
     "normalize_base_url",
     "prepare_run",
     "prepare_token",
     "read_list",
-    "rough_size",
-    "shown_value",
     "validate_id",
     "validate_id_list",
     "validate_idempotency_key",

@@ -8,8 +8,9 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
+from zuora_wf_async._core.bodies import shown_value
 from zuora_wf_async._core.prepared_request import PreparedRequest, canonical_int
-from zuora_wf_async._core.requests import header_text, read_list, shown_value
+from zuora_wf_async._core.requests import header_text, read_list
 from zuora_wf_async._core.workflow_fields import (
     checked_text,
     read_mapping,

@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from zuora_wf_async._core.bodies import shown_value
 from zuora_wf_async._core.prepared_request import PreparedRequest
-from zuora_wf_async._core.requests import shown_value
 from zuora_wf_async._core.workflow_fields import (
     bool_text,
     read_mapping,

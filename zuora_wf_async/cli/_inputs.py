@@ -29,7 +29,7 @@ from typing import Any
 import attrs
 
 from zuora_wf_async import InvalidRequestError, derive_key
-from zuora_wf_async._core.requests import MAX_BODY_BYTES, encode_params
+from zuora_wf_async._core.bodies import MAX_BODY_BYTES, encode_params
 
 from ._config import UsageError
 
