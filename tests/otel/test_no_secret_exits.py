@@ -8,7 +8,7 @@ library is then read: the error's message, ``repr``, ``headers`` (names and valu
 ``request_id`` and other attributes, the ``on_request``/``on_response``/``on_retry``
 events, every DEBUG log record with its extras, and every span attribute the real
 OpenTelemetry SDK exported. Headers are scrubbed where they leave (the error's
-constructor, ``RawResponse.quoted_header``), so all of these see the same scrubbed values.
+constructor, ``RawResponse.request_id``), so all of these see the same scrubbed values.
 """
 
 from __future__ import annotations

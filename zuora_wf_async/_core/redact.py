@@ -17,8 +17,8 @@ The rules, in the order they apply:
 
 Where this runs: on everything that leaves toward a person, as it leaves. Every error's
 constructor scrubs what it is given (message, ``messages``, ``body``, the headers' names and
-values, the request and track ids); ``excerpt`` scrubs any quote of server text, and
-``RawResponse.quoted_header`` a header shown in an event, span or log. A success whose
+values, the request and track ids); ``excerpt`` scrubs any quote of server text (and
+``RawResponse.request_id``, shown in events, spans and logs). A success whose
 headers nobody shows is never scrubbed.
 
 Pure apart from the registry: no I/O, no asyncio.

@@ -17,9 +17,9 @@ What the error implies (``may_have_run``) is the call's to say, from the request
 
 Secrets: a ``RawResponse`` keeps its headers as received, for the code that reads them
 (rate limits, the content encoding). Whatever leaves toward a person is scrubbed on its way
-out: ``quoted_header`` (request and track ids in events, spans and logs), the error
-constructors (headers, body, messages) and ``redact.excerpt`` for any quote of body text.
-A success whose headers nobody shows is never scrubbed.
+out (``redact``): ``request_id`` (in events, spans and logs), the error constructors
+(headers, body, messages), ``excerpt`` for any quote of body text. A success whose headers
+nobody shows is never scrubbed.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ class RawResponse:
     as sent (one case-insensitive mapping, since HTTP/2 proxies send names in lower case).
 
     The headers are not scrubbed: read them, never show them. What a person may see goes
-    through ``quoted_header`` or an error's constructor.
+    through ``request_id``, ``redact.excerpt`` or an error's constructor.
     """
 
     status: int
@@ -65,13 +65,9 @@ class RawResponse:
 
     @property
     def request_id(self) -> str | None:
-        """``Zuora-Request-Id`` as every exit shows it (see ``quoted_header``)."""
-        return self.quoted_header("Zuora-Request-Id")
-
-    def quoted_header(self, name: str) -> str | None:
-        """A header's value as an error, event, span or log shows it: scrubbed, then cut to
-        at most 100 characters; None when absent."""
-        value = self.headers.get(name)
+        """``Zuora-Request-Id`` as an event, span or log shows it: scrubbed, then cut to at
+        most 100 characters; None when absent."""
+        value = self.headers.get("Zuora-Request-Id")
         return None if value is None else excerpt(value, MAX_ID_CHARS)
 
 
