@@ -29,6 +29,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import Counter, OrderedDict
+from collections.abc import Iterable
 from typing import Any
 
 import attrs
@@ -100,49 +101,37 @@ class _Registry:
         self._remembered: OrderedDict[str, None] = OrderedDict()
         self.snapshot = _Snapshot()
 
-    def remember(self, value: str) -> None:
+    def change(
+        self, *, pin: Iterable[str] = (), unpin: Iterable[str] = (), remember: Iterable[str] = ()
+    ) -> None:
+        """Pin, unpin and remember values, then replace the snapshot ``scrub`` reads."""
         with self._lock:
-            if self._remember(value):
-                self._rebuild()
-
-    def pin(self, value: str) -> None:
-        with self._lock:
-            self._pinned[value] += 1
-            self._remembered.pop(value, None)
-            self._rebuild()
-
-    def unpin(self, value: str) -> None:
-        with self._lock:
-            self._pinned[value] -= 1
-            if self._pinned[value] > 0:
-                return
-            del self._pinned[value]
-            # Retired: it ages out with the other values nobody holds (a short one is
-            # forgotten at once: by itself it is not a secret).
-            self._remember(value)
-            self._rebuild()
-
-    def _remember(self, value: str) -> bool:
-        if value in self._pinned or len(value) < MIN_SECRET_LENGTH:
-            return False
-        self._remembered[value] = None
-        self._remembered.move_to_end(value)
-        while len(self._remembered) > _MAX_REMEMBERED:
-            self._remembered.popitem(last=False)
-        return True
-
-    def _rebuild(self) -> None:
-        values = [*self._pinned, *self._remembered]
-        long = tuple(
-            sorted((value for value in values if len(value) >= MIN_SECRET_LENGTH), key=len)
-        )[::-1]
-        short = sorted((value for value in self._pinned if len(value) < MIN_SECRET_LENGTH), key=len)
-        pattern = None
-        if short:
-            alternatives = "|".join(re.escape(value) for value in reversed(short))
-            pattern = re.compile(_SHORT_BOUNDS[0] + alternatives + _SHORT_BOUNDS[1])
-        longest = max((len(value) for value in values), default=0)
-        self.snapshot = _Snapshot(long, pattern, longest)
+            for value in pin:
+                self._pinned[value] += 1
+                self._remembered.pop(value, None)
+            retired = []
+            for value in unpin:
+                self._pinned[value] -= 1
+                if self._pinned[value] <= 0:
+                    del self._pinned[value]
+                    retired.append(value)
+            # A retired value ages out with the others nobody holds; a short one is
+            # forgotten at once (by itself it is not a secret).
+            for value in (*remember, *retired):
+                if value not in self._pinned and len(value) >= MIN_SECRET_LENGTH:
+                    self._remembered[value] = None
+                    self._remembered.move_to_end(value)
+            while len(self._remembered) > _MAX_REMEMBERED:
+                self._remembered.popitem(last=False)
+            values = sorted([*self._pinned, *self._remembered], key=len, reverse=True)
+            short = [value for value in self._pinned if len(value) < MIN_SECRET_LENGTH]
+            pattern = None
+            if short:
+                short.sort(key=len, reverse=True)
+                alternatives = "|".join(map(re.escape, short))
+                pattern = re.compile(_SHORT_BOUNDS[0] + alternatives + _SHORT_BOUNDS[1])
+            long = tuple(value for value in values if len(value) >= MIN_SECRET_LENGTH)
+            self.snapshot = _Snapshot(long, pattern, len(values[0]) if values else 0)
 
 
 _registry = _Registry()
@@ -164,8 +153,7 @@ def register(secret: object) -> None:
     ``MIN_SECRET_LENGTH`` and non-strings are ignored. A client pins what it holds with
     ``HeldSecrets``.
     """
-    for value in _variants(secret):
-        _registry.remember(value)
+    _registry.change(remember=_variants(secret))
 
 
 class HeldSecrets:
@@ -179,38 +167,28 @@ class HeldSecrets:
     """
 
     def __init__(self, *credentials: str) -> None:
-        self._held: list[str] = []
+        self._held = [value for credential in credentials for value in _variants(credential)]
         self._token: list[str] = []
         self._open = True
-        for credential in credentials:
-            self._pin(credential, self._held)
+        _registry.change(pin=self._held)
 
     def __repr__(self) -> str:
         return f"HeldSecrets(held={len(self._held) + len(self._token)}, open={self._open})"
-
-    def _pin(self, secret: str, into: list[str]) -> None:
-        for value in _variants(secret):
-            _registry.pin(value)
-            into.append(value)
 
     def hold_token(self, token: str) -> None:
         """``token`` is the client's current token now; the one before it retires."""
         if not self._open:
             register(token)
             return
-        previous, self._token = self._token, []
-        self._pin(token, self._token)
-        for value in previous:
-            _registry.unpin(value)
+        previous, self._token = self._token, _variants(token)
+        _registry.change(pin=self._token, unpin=previous)
 
     def release(self) -> None:
         """The client closed: what it held retires."""
-        if not self._open:
-            return
-        self._open = False
-        held, self._held, self._token = [*self._held, *self._token], [], []
-        for value in held:
-            _registry.unpin(value)
+        if self._open:
+            self._open = False
+            _registry.change(unpin=[*self._held, *self._token])
+            self._held, self._token = [], []
 
 
 def scrub(text: str) -> str:
