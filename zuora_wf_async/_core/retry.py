@@ -223,26 +223,18 @@ def may_have_run(error: BaseException, *, method: str) -> bool:
 _FINITE = 1e300
 
 
-def _positive(field: str) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
-    def check(_instance: Any, _attribute: attrs.Attribute[Any], value: Any) -> None:
-        if value is None and field == "deadline":
+def _positive(fix: str, *, whole: bool = False) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+    def check(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        field = f"RetryPolicy.{attribute.name}"
+        if value is None and attribute.name == "deadline":
             return
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < _FINITE:
-            raise InvalidRequestError(
-                f"RetryPolicy.{field}",
-                f"must be a finite positive number, got {shown_value(value)}",
-                _FIXES[field],
-            )
+            problem = f"must be a finite positive number, got {shown_value(value)}"
+            raise InvalidRequestError(field, problem, fix)
+        if whole and not isinstance(value, int):
+            raise InvalidRequestError(field, f"must be a whole number, got {value!r}", fix)
 
     return check
-
-
-_FIXES = {
-    "max_attempts": "pass the number of tries including the first, e.g. 5 (1 disables retries)",
-    "base_delay": "pass seconds, e.g. 0.5",
-    "max_delay": "pass seconds, e.g. 30",
-    "deadline": "pass seconds for the whole call including retries, or None for no limit",
-}
 
 
 @attrs.frozen(kw_only=True)
@@ -254,18 +246,21 @@ class RetryPolicy:
     longer than the time left gives up at once instead of sleeping past it.
     """
 
-    max_attempts: int = attrs.field(default=5, validator=_positive("max_attempts"))
-    base_delay: float = attrs.field(default=0.5, validator=_positive("base_delay"))
-    max_delay: float = attrs.field(default=30.0, validator=_positive("max_delay"))
-    deadline: float | None = attrs.field(default=300.0, validator=_positive("deadline"))
-
-    def __attrs_post_init__(self) -> None:
-        if not isinstance(self.max_attempts, int):
-            raise InvalidRequestError(
-                "RetryPolicy.max_attempts",
-                f"must be a whole number, got {self.max_attempts!r}",
-                _FIXES["max_attempts"],
-            )
+    max_attempts: int = attrs.field(
+        default=5,
+        validator=_positive(
+            "pass the number of tries including the first, e.g. 5 (1 disables retries)",
+            whole=True,
+        ),
+    )
+    base_delay: float = attrs.field(default=0.5, validator=_positive("pass seconds, e.g. 0.5"))
+    max_delay: float = attrs.field(default=30.0, validator=_positive("pass seconds, e.g. 30"))
+    deadline: float | None = attrs.field(
+        default=300.0,
+        validator=_positive(
+            "pass seconds for the whole call including retries, or None for no limit"
+        ),
+    )
 
 
 class RetryBudget:
