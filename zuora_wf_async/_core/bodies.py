@@ -84,9 +84,6 @@ def _key_segment(key: str) -> str:
     return f"[{key!r}]" if len(key) <= 40 else f"[{key[:37]!r}...]"
 
 
-_Pending = tuple[object, tuple[str, ...], frozenset[int]]
-
-
 def _leaf_problem(value: object) -> str | None:
     """Why a non-container value cannot be JSON, or None when it can."""
     if value is None or isinstance(value, bool):
@@ -104,52 +101,42 @@ def _leaf_problem(value: object) -> str | None:
     return f"a {type(value).__name__} is not JSON-serialisable"
 
 
-def _children(
-    value: Mapping[Any, Any] | list[Any] | tuple[Any, ...],
-    segments: tuple[str, ...],
-    ancestors: frozenset[int],
-) -> tuple[list[_Pending], str | None]:
-    """The items of a container to look at next, or why its keys are refused."""
+def _find_problem(
+    value: object, segments: tuple[str, ...] = (), ancestors: frozenset[int] = frozenset()
+) -> tuple[tuple[str, ...], str] | None:
+    """The path and reason of the first value that cannot be sent as JSON, or None.
+
+    Runs only once a problem is known or suspected, so its cost (a path per value) is paid
+    on the failure path alone. It stops at ``MAX_PARAMS_DEPTH``: a value nested 100,000
+    deep is named, never a ``RecursionError``. A mapping's keys are judged before its values.
+    """
+    if not isinstance(value, Mapping | list | tuple):
+        reason = _leaf_problem(value)
+        return None if reason is None else (segments, reason)
+    if id(value) in ancestors:
+        return segments, "contains itself (a circular reference)"
+    if len(segments) >= MAX_PARAMS_DEPTH:
+        return segments, f"nests deeper than {MAX_PARAMS_DEPTH} levels"
     try:
         pairs = list(value.items() if isinstance(value, Mapping) else enumerate(value))
     except Exception as exc:  # noqa: BLE001 -- the caller's container runs its own code
-        return [], raised_reading(exc)
-    if not isinstance(value, Mapping):
-        return [(item, (*segments, f"[{index}]"), ancestors) for index, item in pairs], None
-    children: list[_Pending] = []
+        return segments, raised_reading(exc)
+    is_mapping = isinstance(value, Mapping)
+    if is_mapping:
+        for key, _ in pairs:
+            if not isinstance(key, str):
+                return segments, (
+                    f"has a key of type {type(key).__name__}; JSON keys are strings, and json "
+                    'would silently turn 1 into "1" (a duplicate if "1" is there too)'
+                )
+            if not encodable_text(key):
+                return segments, "has a key with a lone surrogate (not valid UTF-8)"
+    ancestors = ancestors | {id(value)}
     for key, item in pairs:
-        if not isinstance(key, str):
-            return [], (
-                f"has a key of type {type(key).__name__}; JSON keys are strings, and json "
-                'would silently turn 1 into "1" (a duplicate if "1" is there too)'
-            )
-        if not encodable_text(key):
-            return [], "has a key with a lone surrogate (not valid UTF-8)"
-        children.append((item, (*segments, _key_segment(key)), ancestors))
-    return children, None
-
-
-def _find_problem(params: object, root: str = "params") -> tuple[str, str] | None:
-    """The path and reason of the first value that cannot be sent as JSON, or None.
-
-    Walks with its own stack, never recursion, so a value nested 100,000 deep is named
-    rather than crashing with ``RecursionError``. Runs only once a problem is known or
-    suspected, so its cost (a path string per value) is paid on the failure path alone.
-    """
-    stack: list[_Pending] = [(params, (), frozenset())]
-    while stack:
-        value, segments, ancestors = stack.pop()
-        if not isinstance(value, Mapping | list | tuple):
-            reason = _leaf_problem(value)
-        elif id(value) in ancestors:
-            reason = "contains itself (a circular reference)"
-        elif len(segments) >= MAX_PARAMS_DEPTH:
-            reason = f"nests deeper than {MAX_PARAMS_DEPTH} levels"
-        else:
-            children, reason = _children(value, segments, ancestors | {id(value)})
-            stack.extend(reversed(children))
-        if reason is not None:
-            return _render_path(segments, root), reason
+        segment = _key_segment(key) if is_mapping else f"[{key}]"
+        found = _find_problem(item, (*segments, segment), ancestors)
+        if found is not None:
+            return found
     return None
 
 
@@ -288,11 +275,11 @@ def _encode_checked(value: object, root: str, *, too_large: tuple[str, str]) -> 
     if suspect:
         # Only the failure path pays for the walk that names the offending field.
         try:
-            found = _find_problem(value, root)
+            found = _find_problem(value)
         except Exception:  # noqa: BLE001 -- the caller's objects again; say what json said
             found = None
-        path, reason = found or (root, failure or "cannot be encoded")
-        raise InvalidRequestError(path, reason, _fix_for(reason))
+        segments, reason = found or ((), failure or "cannot be encoded")
+        raise InvalidRequestError(_render_path(segments, root), reason, _fix_for(reason))
     if len(body) > MAX_BODY_BYTES:
         limit, fix = too_large
         problem = f"encode to {len(body):,} bytes; {limit} is {MAX_BODY_BYTES:,}"
