@@ -219,10 +219,7 @@ class WorkflowClient:
 
     async def aclose(self) -> None:
         """Close the session; the client cannot be used afterwards. Safe to call twice."""
-        try:
-            await self._pipeline.aclose()
-        finally:
-            self._encoder.close()
+        await self._pipeline.aclose()
 
     # -- state -------------------------------------------------------------------------
 

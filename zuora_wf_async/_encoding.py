@@ -276,6 +276,3 @@ class BodyEncoder:
                 until = clock() + _SLICE_SECONDS
         compressed.append(deflate.flush())
         return body, b"".join(compressed)
-
-    def close(self) -> None:
-        """Nothing to release: encoding runs on the loop (kept for the client's close)."""
