@@ -8,6 +8,7 @@ import pytest
 
 import zuora_wf_async
 from zuora_wf_async import _errors
+from zuora_wf_async._core.redact import register
 from zuora_wf_async._errors import (
     BadRequestError,
     CalloutNotEnabledError,
@@ -114,6 +115,20 @@ def test_zuora_api_error_carries_data():
     assert error.body == {"x": 1}
     assert error.headers == {"H": "v"}
     assert str(error) == "boom"
+
+
+def test_a_hand_built_api_error_scrubs_its_headers_names_and_values():
+    """The error's constructor is where a response's headers are scrubbed, so one built
+    by hand is scrubbed as one built from an answer: names too, credentials whole."""
+    secret = "hand-built-secret-7e4d2c1b"
+    register(secret)
+    error = ZuoraAPIError(
+        "boom",
+        status=500,
+        headers={f"X-{secret}": f"Bearer {secret}", "Set-Cookie": "session=s", "Date": "d"},
+    )
+    assert dict(error.headers) == {"X-***": "Bearer ***", "Set-Cookie": "***", "Date": "d"}
+    assert error.headers["x-***"] == "Bearer ***"  # still case-insensitive
 
 
 def test_errors_start_with_no_attempts():

@@ -735,6 +735,15 @@ def test_a_secret_the_server_echoes_is_scrubbed_everywhere_on_the_error(
     assert all(echoed_secret not in text for text in texts)
 
 
+def test_an_answer_keeps_its_headers_as_received_and_shows_only_scrubbed_ones(echoed_secret):
+    """Headers are read as sent (rate limits, content encoding) and scrubbed where they
+    leave: the request id an event or span shows, and the answer's repr shows none."""
+    raw = _raw(200, {}, {"zuora-request-id": f"Bearer {echoed_secret}", "X-Echo": echoed_secret})
+    assert raw.headers["Zuora-Request-Id"] == f"Bearer {echoed_secret}"
+    assert raw.request_id == "Bearer ***"
+    assert echoed_secret not in repr(raw)
+
+
 @pytest.mark.parametrize(
     "echo",
     [
