@@ -249,11 +249,11 @@ flat_value = (
     | st.booleans()
     | st.integers()
     | st.floats()  # NaN and infinities included: refused, named
-    | st.text(max_size=20)  # lone surrogates included: refused, named
-    | st.sampled_from([2**70, "x" * 4097, float("nan")])
+    | st.text(max_size=20)
+    | st.sampled_from([2**70, 10**5000, "x" * 4097, float("nan"), "a\ud800"])
 )
 flat_params = st.dictionaries(
-    st.text(max_size=8) | st.sampled_from(["id", "action", "format"]) | st.integers(),
+    st.text(max_size=8) | st.sampled_from(["id", "action", "format", "\udcff"]) | st.integers(),
     flat_value,
     max_size=15,  # 15 strings of 4,097 characters stay under the slicing threshold
 )
