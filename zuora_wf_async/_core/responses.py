@@ -32,11 +32,7 @@ from typing import Any, TypeVar
 import attrs
 from multidict import CIMultiDict
 
-from zuora_wf_async._core.compression import (
-    DEFAULT_MAX_RESPONSE_BYTES,
-    BodyTooLargeError,
-    decode_body,
-)
+from zuora_wf_async._core.compression import DEFAULT_MAX_RESPONSE_BYTES
 from zuora_wf_async._core.prepared_request import PreparedRequest
 from zuora_wf_async._core.redact import excerpt
 from zuora_wf_async._errors import ResponseDecodeError, ZuoraError
@@ -79,15 +75,23 @@ def read_body(raw: RawResponse, max_bytes: int) -> tuple[Any, bytes | None, str]
     keeps the whole body in its ``doc`` attribute (a token response's body is the token).
     """
     data = raw.body
-    encoding = raw.headers.get("Content-Encoding")
-    if encoding is not None or len(data) > max_bytes:  # the common body needs neither
+    coding = (raw.headers.get("Content-Encoding") or "").strip().lower() or "identity"
+    unconsumed = b""
+    if coding != "identity":
+        if coding not in ("gzip", "x-gzip", "deflate"):
+            return None, None, f"unsupported Content-Encoding {excerpt(coding, 40)!r}"
+        # Inflated step by step, so a gzip bomb stops at the cap instead of filling memory;
+        # wbits 47 = 32 (a gzip or zlib header, detected) + 15 (the largest window).
+        inflater = zlib.decompressobj(15 if coding == "deflate" else 47)
         try:
-            data = decode_body(data, encoding, max_bytes=max_bytes)
-        except BodyTooLargeError as exc:
-            return None, None, str(exc)
-        except (zlib.error, EOFError) as exc:
-            why = f"response body is corrupt or truncated ({excerpt(encoding or 'identity', 40)})"
-            return None, None, f"{why}: {exc}"
+            data = inflater.decompress(data, max_bytes + 1)
+        except zlib.error as exc:
+            return None, None, f"response body is corrupt ({coding}): {exc}"
+        unconsumed = inflater.unconsumed_tail
+        if not inflater.eof and not unconsumed and len(data) <= max_bytes:
+            return None, None, f"response body is truncated ({coding})"
+    if len(data) > max_bytes or unconsumed:
+        return None, None, f"response body exceeds {max_bytes} bytes"
     nested = f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
     try:
         value = json.loads(data)
