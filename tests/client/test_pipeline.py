@@ -448,3 +448,52 @@ async def test_a_call_waiting_for_a_slot_fails_by_its_deadline_with_nothing_sent
         release.set()
         assert (await first).id == 400
         assert zuora.in_flight == 0
+
+
+# -- the delay schedule: backoff's expo, capped, with full jitter from the client's rng ----
+
+
+class FixedRandom(random.Random):
+    """Always draws ``value``: each delay is exactly ``value`` times its ceiling."""
+
+    def __init__(self, value: float) -> None:
+        super().__init__(0)
+        self.value = value
+
+    def random(self) -> float:
+        return self.value
+
+
+@pytest.mark.parametrize(
+    ("draw", "delays"),
+    [
+        pytest.param(1.0, [0.5, 1.0, 2.0, 3.0, 3.0], id="doubles-from-base-up-to-the-cap"),
+        pytest.param(0.5, [0.25, 0.5, 1.0, 1.5, 1.5], id="full-jitter-scales-each-ceiling"),
+    ],
+)
+async def test_resends_wait_on_a_capped_doubling_schedule_jittered_by_the_rng(server, draw, delays):
+    clock = ManualClock()
+    failures = len(delays)
+
+    async def unavailable(_request: web.Request) -> web.StreamResponse:
+        nonlocal failures
+        if failures:
+            failures -= 1
+            return web.json_response({"message": "unavailable"}, status=503)
+        return web.json_response(run_body())
+
+    server.run = unavailable
+    waited: list[float] = []
+    async with WorkflowClient(
+        server.base_url,
+        auth=BearerToken("tok"),
+        clock=clock,
+        sleep=clock.sleep,
+        rng=FixedRandom(draw),
+        retry=RetryPolicy(max_attempts=6, base_delay=0.5, max_delay=3.0, deadline=None),
+        on_retry=lambda event: waited.append(event.delay),
+    ) as zuora:
+        run = await zuora.run_workflow(396)
+    assert run.id == 400
+    assert waited == delays
+    assert clock() == pytest.approx(sum(delays))
