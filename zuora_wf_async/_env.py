@@ -15,16 +15,15 @@ __all__ = [
     "tenant_options",
 ]
 
-_VARIABLES = (
-    "ZUORA_BASE_URL",
-    "ZUORA_CLIENT_ID",
-    "ZUORA_CLIENT_SECRET",
-    "ZUORA_BEARER_TOKEN",
-    "ZUORA_ENTITY_IDS",
-    "ZUORA_ORG_IDS",
-    "ZUORA_REDIS_URL",
-    "ZUORA_TENANT_CONCURRENCY",
-)
+
+def _read(env: Mapping[str, str], name: str) -> str:
+    """``env[name]``, or "" when it is not set; a value that is not text is refused."""
+    value = env.get(name)
+    if value is not None and not isinstance(value, str):
+        raise InvalidRequestError(
+            name, f"must be a string, got {type(value).__name__}", "set it to text"
+        )
+    return value or ""
 
 
 def check_override_names(overrides: Mapping[str, Any], accepted: Iterable[str]) -> None:
@@ -46,28 +45,23 @@ def options_from_env(env: Mapping[str, str]) -> dict[str, Any]:
             f"expected a mapping of variable names to values, got {type(env).__name__}",
             "pass os.environ (the default) or a dict",
         )
-    for name in _VARIABLES:
-        value = env.get(name)
-        if value is not None and not isinstance(value, str):
-            raise InvalidRequestError(
-                name, f"must be a string, got {type(value).__name__}", "set it to text"
-            )
     options: dict[str, Any] = {}
-    if env.get("ZUORA_BASE_URL"):
-        options["base_url"] = env["ZUORA_BASE_URL"]
-    client_id, secret = env.get("ZUORA_CLIENT_ID"), env.get("ZUORA_CLIENT_SECRET")
+    base_url, token = _read(env, "ZUORA_BASE_URL"), _read(env, "ZUORA_BEARER_TOKEN")
+    client_id, secret = _read(env, "ZUORA_CLIENT_ID"), _read(env, "ZUORA_CLIENT_SECRET")
+    if base_url:
+        options["base_url"] = base_url
     if client_id and secret:
         options["auth"] = OAuthCredentials(client_id=client_id, client_secret=secret)
-    elif env.get("ZUORA_BEARER_TOKEN"):
-        options["auth"] = BearerToken(env["ZUORA_BEARER_TOKEN"])
+    elif token:
+        options["auth"] = BearerToken(token)
     elif client_id or secret:
         missing = "ZUORA_CLIENT_SECRET" if client_id else "ZUORA_CLIENT_ID"
         raise InvalidRequestError(
             missing, "is not set", "set both ZUORA_CLIENT_ID and ZUORA_CLIENT_SECRET"
         )
     for name, option in (("ZUORA_ENTITY_IDS", "entity_ids"), ("ZUORA_ORG_IDS", "org_ids")):
-        if env.get(name):
-            options[option] = [part.strip() for part in env[name].split(",") if part.strip()]
+        if text := _read(env, name):
+            options[option] = [part.strip() for part in text.split(",") if part.strip()]
     options.update(tenant_options(env))
     return options
 
@@ -84,13 +78,13 @@ def tenant_options(
     both read them here, so they take the same values and refuse the same ones (the CLI
     once ignored the variable, and ``abc`` there exited 0)."""
     options: dict[str, Any] = {}
-    url = redis_url if redis_url is not None else env.get("ZUORA_REDIS_URL")
+    url = redis_url if redis_url is not None else _read(env, "ZUORA_REDIS_URL")
     if url and url.strip():
         options["shared_limits"] = url.strip()
     if tenant_concurrency is not None:
         source, text = "--tenant-concurrency", tenant_concurrency
     else:
-        source, text = "ZUORA_TENANT_CONCURRENCY", env.get("ZUORA_TENANT_CONCURRENCY") or ""
+        source, text = "ZUORA_TENANT_CONCURRENCY", _read(env, "ZUORA_TENANT_CONCURRENCY")
     text = text.strip()
     if text or tenant_concurrency is not None:
         # Digits only, and few enough for int() (5,000 of them raised ValueError).
