@@ -274,11 +274,11 @@ class WorkflowClient:
         """Start one run per item and yield each ``RunOutcome`` as it completes.
 
         ``items`` are parameter mappings or ``RunRequest``s, from a list, a generator or
-        an async iterable; they are read only as far as ``window`` (default: twice the
-        client's ``max_concurrency``, so runs sleeping out a ``Retry-After`` do not hold
-        up the rest; eight times with ``wait=True``) ahead of the outcomes handed back. An
-        item's key is its own ``idempotency_key``, else ``key_fn(params)``, else a fresh UUID4.
-        Nothing raises halfway: a failed item (a ``key_fn`` that raises included) is an outcome
+        an async iterable; they are read only as far as ``window`` (default: eight
+        times the client's ``max_concurrency``, so runs sleeping out a ``Retry-After`` do
+        not hold up the rest) ahead of the outcomes handed back, and only into a free slot
+        of the client's limit. An item's key is its own ``idempotency_key``, else
+        ``key_fn(params)``, else a fresh UUID4. Nothing raises halfway: a failed item (a ``key_fn`` that raises included) is an outcome
         with ``error`` set, and a raising ``on_progress`` is logged and ignored. If
         ``items`` itself raises, no more are read, the runs already started end and are
         yielded, then ``BatchInputError`` is raised (the caller's exception as its

@@ -71,6 +71,8 @@ class AdaptiveLimiter:
         self.peak_in_flight = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._deadlines = DeadlineWatch(lambda: WaitPastDeadline(None))
+        self._room_waiters: deque[asyncio.Future[None]] = deque()  # see wait_for_room
+        self._room_check: asyncio.Handle | None = None
 
     def try_acquire(self) -> int | None:
         """A free slot without suspending (its pacing generation), or None: then
@@ -122,7 +124,45 @@ class AdaptiveLimiter:
                 self.in_flight += 1
                 self._deadlines.forget(waiter)
                 waiter.set_result(None)
+        if self._room_waiters and self._room_check is None:
+            # Looked at once this step is over: a slot its caller takes again at once (the
+            # next item of a batch worker) wakes nobody.
+            self._room_check = asyncio.get_running_loop().call_soon(self._wake_for_room)
         return learned
+
+    def has_room(self) -> bool:
+        """Whether a newcomer would get a slot now (a pause, which ends by time, aside)."""
+        return not self._waiters and self.in_flight < self.pacing.capacity
+
+    async def wait_for_room(self) -> None:
+        """Until ``has_room``, taking nothing: a batch reads its next item only then, so
+        its items beyond the free slots stay unread instead of queueing here."""
+        while not self.has_room():
+            room = asyncio.get_running_loop().create_future()
+            self._room_waiters.append(room)
+            try:
+                await room
+            except BaseException:
+                if room.done() and not room.cancelled():
+                    self._wake_for_room()  # woken as it gave up: pass the wake on
+                else:
+                    with contextlib.suppress(ValueError):
+                        self._room_waiters.remove(room)
+                raise
+
+    def _wake_for_room(self) -> None:
+        self._room_check = None
+        free = 0 if self._waiters else self.pacing.capacity - self.in_flight
+        woken = 0
+        while woken < free and self._room_waiters:
+            room = self._room_waiters.popleft()
+            if not room.done():
+                room.set_result(None)
+                woken += 1
+        if woken and self._room_waiters:
+            # Look again once the woken have run: one that found nothing more to read
+            # took no slot, and a slot nobody takes must wake the next waiter.
+            self._room_check = asyncio.get_running_loop().call_soon(self._wake_for_room)
 
     async def wait_for_slot(self, deadline_at: float = math.inf) -> int:
         """A slot once ``try_acquire`` said none is free now; the pacing generation.

@@ -49,10 +49,8 @@ RunItemFn: TypeAlias = Callable[[int, object], Awaitable[RunOutcome]]
 # retry sleeps out a Retry-After holds its place in the window but not a slot (about
 # share of 429s x runs per second x seconds asked to wait of them: ~45 at 1,500 runs/s with
 # 3% answered "Retry-After: 1"), and with wait=True a run holds its place while Zuora
-# queues it. Not more: each item beyond the free slots waits in the limiter, as a chain of
-# coroutines the garbage collector walks (docs/benchmarks.md: CPU per run).
-_WINDOW_PER_SLOT = 2
-_WAIT_WINDOW_PER_SLOT = 8
+# queues it. A place costs little: an item is read only into a free slot (stream.py).
+_WINDOW_PER_SLOT = 8
 
 
 def _key_from(key_fn: KeyFn, params: Mapping[str, Any], index: int) -> str:
@@ -100,8 +98,7 @@ class FanOut:
                 f"expected an iterable of parameter mappings, got {type(items).__name__}",
                 "pass a list or generator of dicts (for one run, use run_workflow)",
             )
-        per_slot = _WAIT_WINDOW_PER_SLOT if options.wait else _WINDOW_PER_SLOT
-        window = options.window or self._pipeline.settings.max_concurrency * per_slot
+        window = options.window or self._pipeline.settings.max_concurrency * _WINDOW_PER_SLOT
         total = options.total
         if total is None and isinstance(items, Sized):
             total = len(items)
@@ -130,6 +127,7 @@ class FanOut:
             on_progress=options.on_progress,
             trace=trace,
             before_first=check_workflow if options.preflight else None,
+            limiter=lambda: self._pipeline.limiter,
         )
 
     async def run_many(

@@ -61,8 +61,8 @@ def _count_or_none(least: int, fix: str) -> Any:
 class BatchOptions:
     """How to run a batch; the defaults are what a caller gets by passing nothing.
 
-    ``window``: items read and not yet handed back (None: twice the client's
-    ``max_concurrency``, eight times with ``wait``). ``wait``: follow each run to its end
+    ``window``: items read and not yet handed back (None: eight times the client's
+    ``max_concurrency``). ``wait``: follow each run to its end
     (``wait_timeout``, ``poll_interval``, ``max_poll_interval`` as for ``wait_for_run``).
     ``total``: the item count handed to ``on_progress`` (taken from ``len(items)`` when it
     has one). ``journal``: resume from a ``BatchJournal``. ``preflight``: check the

@@ -4,8 +4,8 @@ Each worker takes a place in the window, reads the next item, runs it (``run_ite
 by ``fanout.FanOut``) and hands back its ``RunOutcome``, to the stream's consumer
 (completion order) or straight into ``run_many``'s list. A place is given back with the
 outcome, so at most ``window`` items are read and not yet handed back, whatever the
-input's length or the consumer's pace. The requests in flight are bounded by the client's
-limiter, as for any call.
+input's length or the consumer's pace. A worker reads its next item only once the client's
+limiter has a free slot for it, so the items beyond the limit stay unread in the input.
 
 Closing (``aclose``, leaving ``async with``, cancelling the consumer, leaving ``async
 for`` early: asyncio closes the loop's async generator) cancels the workers and waits
@@ -24,6 +24,7 @@ from typing import Any, Self
 from zuora_wf_async._batch.outcomes import Progress, RunOutcome
 from zuora_wf_async._errors import BatchInputError
 from zuora_wf_async._events import call_hook
+from zuora_wf_async._limiter import AdaptiveLimiter
 from zuora_wf_async._telemetry import BatchTrace
 
 __all__ = ["WORKER_NAME", "RunStream"]
@@ -55,6 +56,7 @@ class RunStream:
         on_progress: Callable[[Progress], object] | None,
         trace: BatchTrace,
         before_first: Callable[[], Awaitable[None]] | None,
+        limiter: Callable[[], AdaptiveLimiter | None],
     ) -> None:
         try:
             self._sync = iter(items) if isinstance(items, Iterable) else None
@@ -62,6 +64,7 @@ class RunStream:
         except Exception as exc:  # the caller's iterable: nothing was sent
             raise BatchInputError(cause=exc, items_read=0) from exc
         self._run_item = run_item
+        self._limiter = limiter  # the client's, once it is open
         # No more workers than items when the count is known; made one by one as items
         # are read (see _next), so a short batch or a slow input makes few.
         self._most_workers = window if total is None else max(1, min(window, total))
@@ -69,7 +72,7 @@ class RunStream:
         self._on_progress = on_progress
         self._trace = trace
         self._before_first = before_first
-        self._room = asyncio.Semaphore(window)  # a place per item read, until handed back
+        self._places = asyncio.Semaphore(window)  # a place per item read, until handed back
         self._reading = asyncio.Lock()  # an async generator refuses a second anext
         # Outcomes (or what a worker raised: the pre-flight refusal, or a bug), then _END.
         self._outcomes: asyncio.Queue[Any] = asyncio.Queue()
@@ -111,7 +114,13 @@ class RunStream:
 
     async def _next(self) -> tuple[int, object] | None:
         """The next item and its index, once a place in the window is free; None at the end."""
-        await self._room.acquire()
+        await self._places.acquire()
+        limiter = self._limiter()
+        if self._read and limiter is not None and not limiter.has_room():
+            # An item read now would wait in the limiter as a chain of coroutines (~15%
+            # more CPU per run). One sleeping out a Retry-After gives its slot back
+            # meanwhile, and the next item is read into it.
+            await limiter.wait_for_room()
         if self._exhausted:
             item = _END
         elif self._sync is not None:
@@ -121,7 +130,7 @@ class RunStream:
                 item = await self._read_async()
         if item is _END:
             self._exhausted = True
-            self._room.release()
+            self._places.release()
             return None
         index, self._read = self._read, self._read + 1
         self.in_flight += 1
@@ -154,7 +163,7 @@ class RunStream:
             return _END
 
     def _hand_back(self, outcome: RunOutcome) -> None:
-        self._room.release()
+        self._places.release()
         self.in_flight -= 1
         self.done += 1
         self.failed += not outcome.ok
