@@ -1,27 +1,16 @@
 """Tenant-wide limits shared by every process through Redis: one client's side.
 
-Zuora's limits belong to the tenant: 40 requests in flight by default, and quotas per
-minute, hour and day. Redis keeps what every client of one tenant must agree on:
+Zuora's limits belong to the tenant. Redis keeps what its clients must agree on: a
+semaphore of ``tenant_concurrency`` slots held as **leases** (renewed every
+``lease_seconds / 3``, so a killed process's slots come back within ``lease_seconds``),
+the quota window counted down by every send, and the pause and cut that ``_core.pacing``'s
+rules decide, for everyone. A request takes its local slot first (``max_concurrency``
+stays the per-process cap), then a tenant slot here (``take_tenant_slot``).
 
-- a semaphore of ``tenant_concurrency`` slots whose slots are **leases**: each process
-  renews its lease every ``lease_seconds / 3``, so a process that dies (``kill -9``) stops
-  renewing and its slots are free again within ``lease_seconds``;
-- the quota window last reported by Zuora, counted down by every send of every process;
-- the pause after a spent-window 429 and the cut after a too-many 429, decided by the pure
-  rules of ``_core.pacing`` and applied for everyone.
-
-A request takes its local slot (``AdaptiveLimiter``: ``max_concurrency`` stays the
-per-process cap) first, then a tenant slot here (``take_tenant_slot``).
-
-**Redis down is not a reason to stop.** A configuration error at the start raises
-``ConfigurationError``; an outage, at start or mid-batch, costs at most one call's
-``timeout``: requests then go on under local limits (no more in flight than this
-process's last fair share of the tenant), while the heartbeat tries Redis again every
-``retry_after`` seconds; with ``on_unavailable="fail"`` they raise ``SharedLimitsError``.
-
-**A slot passed on inside the process needs a live lease.** A process stalled past its
-lease (SIGSTOP, a frozen VM) lost its slots to others; when it wakes, it asks Redis again
-before sending, instead of passing its old slots from request to request.
+An outage costs at most one call's ``timeout``: requests go on under local limits (no more
+in flight than this process's last fair share) while the heartbeat tries Redis again. A
+process stalled past its lease (SIGSTOP) lost its slots to others: it asks Redis again
+before passing its old slots from request to request.
 """
 
 from __future__ import annotations

@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from zuora_wf_async._shared import ConfigurationError, SharedLimits, SharedLimitsError, connect
-from zuora_wf_async._shared._store import describe, is_store_error, keys_of, kind_of
+from zuora_wf_async._shared._store import (
+    describe,
+    forget_holder,
+    is_store_error,
+    keys_of,
+    kind_of,
+)
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -110,13 +116,10 @@ async def clear_holder(settings: SharedLimits, namespace: str, holder: str) -> i
     """Forget ``holder`` (a process that will not come back): the slots it held, freed.
     Returns them. A live process that is cleared states its count again with its next
     call, so clearing one by mistake costs a moment of over-count, nothing more."""
-    held_key, leases_key, waiting_key, _state, seq_key = keys_of(namespace)
+    keys = keys_of(namespace)
     async with _talking(settings) as redis:
-        slots = int(_str(await redis.hget(held_key, holder) or b"0"))
-        await redis.hdel(held_key, holder)
-        await redis.zrem(leases_key, holder)
-        await redis.zrem(waiting_key, holder)
-        await redis.hdel(seq_key, holder)
+        slots = int(_str(await redis.hget(keys[0], holder) or b"0"))
+        await forget_holder(redis, keys, holder)
     return slots
 
 

@@ -1,18 +1,14 @@
 """One client's line to its tenant's keys in Redis, and whether Redis answers.
 
-Calls go one at a time over one connection, in the order they are made (the gate's
-courier is the only caller while the client runs), each numbered: the scripts turn away a
-call older than one they already applied (see ``_scripts``).
+Calls go one at a time over one connection, in order (the courier is the only caller),
+each numbered: the scripts turn away a call older than one they applied (``_scripts``).
 
-A failed call is an outage to ride out, or a configuration to fix. An outage (no
-connection, no answer in time, a server loading its data, a failover) ends by itself: the
-client carries on under local limits (one WARNING) and tries again, and an answer after
-one is "back" (an INFO line). A configuration error (a wrong password, a user without
-``EVALSHA``, a server that refuses our scripts) never ends by itself: at the start it
-fails the client with :class:`ConfigurationError` (falling back "for good" with a WARNING
-that said "unreachable" hid it); found later, it is an ERROR. The rules read redis-py's
-exception classes, chosen from the server's error code, not loose text; the one text rule
-is Redis's documented ``BUSY`` prefix (a script running too long).
+A failed call is an outage, which ends by itself (local limits, one WARNING, "back" as an
+INFO line), or a configuration error, which never does (a wrong password, no ``EVALSHA``):
+at the start it fails the client with :class:`ConfigurationError` (a fallback "for good"
+whose WARNING said "unreachable" hid it), later it is an ERROR. The rules read redis-py's
+exception classes, chosen from the server's error code; the one text rule is Redis's
+documented ``BUSY`` prefix (a script running too long).
 """
 
 from __future__ import annotations
@@ -31,7 +27,7 @@ from zuora_wf_async._shared import ConfigurationError, SharedLimits, _scripts, c
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-__all__ = ["TenantStore", "describe", "is_store_error", "keys_of", "kind_of"]
+__all__ = ["TenantStore", "describe", "forget_holder", "is_store_error", "keys_of", "kind_of"]
 
 logger = logging.getLogger("zuora_wf_async")
 
@@ -44,6 +40,15 @@ _LEASE_TRUST = 0.8
 def keys_of(namespace: str) -> list[str]:
     tag = "{" + namespace + "}"
     return [f"zwa:{tag}:{name}" for name in _scripts.KEY_NAMES]
+
+
+async def forget_holder(redis: Redis, keys: list[str], holder: str) -> None:
+    """Take ``holder`` out of the tenant's counts (its lease, its wait, its sequence)."""
+    held, leases, waiting, _state, seq = keys
+    await redis.hdel(held, holder)
+    await redis.zrem(leases, holder)
+    await redis.zrem(waiting, holder)
+    await redis.hdel(seq, holder)
 
 
 def is_store_error(exc: BaseException) -> bool:
@@ -315,14 +320,9 @@ class TenantStore:
     async def forget_me(self) -> None:
         """Take this holder out of the tenant's counts (the client closes). A Redis gone
         meanwhile is no error here: our lease ends by itself."""
-        redis = self._connection()
-        held, leases, waiting, _state, seq = self.keys
         try:
             async with asyncio.timeout(self.settings.timeout):
-                await redis.hdel(held, self.holder)
-                await redis.zrem(leases, self.holder)
-                await redis.zrem(waiting, self.holder)
-                await redis.hdel(seq, self.holder)
+                await forget_holder(self._connection(), self.keys, self.holder)
         except Exception as exc:
             if not is_store_error(exc):
                 raise
