@@ -17,10 +17,21 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Tree", "add_arguments", "child", "resolve", "snapshot", "trees_named"]
+from .goodput import cpu_idle_share
+
+__all__ = [
+    "Tree",
+    "add_arguments",
+    "child",
+    "resolve",
+    "snapshot",
+    "trees_named",
+    "wait_until_idle",
+]
 
 _HERE = Path(__file__).resolve().parent
 _REPO = _HERE.parent
@@ -73,9 +84,16 @@ def resolve(where: str, scratch: Path) -> Tree:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--before`` and ``--after``, as every before-and-after benchmark takes them."""
+    """``--before``, ``--after`` and ``--idle``, as every before-and-after benchmark takes them."""
     parser.add_argument("--before", help="a git revision or an extracted tree")
     parser.add_argument("--after", default="HEAD", help="the same (default: HEAD)")
+    parser.add_argument(
+        "--idle",
+        type=float,
+        metavar="SHARE",
+        help="before each round of a measure the load can sway (lag, latency, import), wait"
+        " (at most 30 s) until the CPUs are this idle over 2 s, e.g. 0.6",
+    )
 
 
 def trees_named(arguments: argparse.Namespace) -> dict[str, Tree]:
@@ -83,6 +101,23 @@ def trees_named(arguments: argparse.Namespace) -> dict[str, Tree]:
     scratch = Path(tempfile.mkdtemp(prefix="benchmarks-trees-"))
     named = {"before": arguments.before, "after": arguments.after}
     return {name: resolve(where, scratch) for name, where in named.items() if where}
+
+
+def wait_until_idle(wanted: float | None, most: float = 30.0) -> float | None:
+    """Wait until the CPUs are at least ``wanted`` idle over 2 s, or ``most`` seconds have
+    passed; the share seen last (``None``, at once, without ``wanted``).
+
+    On a machine shared with test suites, a burst of someone else's work decides loop lag,
+    latency and import time more than the client does; the CPU ratios, taken inside one
+    child, do not need it."""
+    if wanted is None:
+        return None
+    give_up = time.monotonic() + most
+    while True:
+        share = cpu_idle_share(2.0)
+        if share >= wanted or time.monotonic() >= give_up:
+            return share
+        time.sleep(1.0)
 
 
 def snapshot() -> Path:

@@ -1120,7 +1120,7 @@ async def one_process(
     print(f"wrote {out / 'goodput-one-process.md'}")
 
 
-def _cpu_idle_share(seconds: float) -> float:
+def cpu_idle_share(seconds: float) -> float:
     """The share of all CPUs' time spent idle over the next ``seconds`` (Linux)."""
 
     def sample() -> tuple[int, int]:
@@ -1138,7 +1138,7 @@ async def _wait_until_idle(wanted: float | None, most: float) -> float:
     passed; the share seen last."""
     give_up = time.monotonic() + most
     while True:
-        share = await asyncio.to_thread(_cpu_idle_share, 3.0)
+        share = await asyncio.to_thread(cpu_idle_share, 3.0)
         if wanted is None or share >= wanted or time.monotonic() >= give_up:
             return share
         await asyncio.sleep(2.0)

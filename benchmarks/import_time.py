@@ -23,7 +23,7 @@ import sys
 import tempfile
 from typing import Any
 
-from ._trees import add_arguments, trees_named
+from ._trees import add_arguments, trees_named, wait_until_idle
 
 __all__ = ["compare", "markdown"]
 
@@ -74,14 +74,18 @@ def _own_modules(tree: Any) -> dict[str, Any]:
     }
 
 
-def compare(trees: dict[str, Any], *, repeat: int, log: Any = print) -> dict[str, Any]:
+def compare(
+    trees: dict[str, Any], *, repeat: int, idle: float | None = None, log: Any = print
+) -> dict[str, Any]:
     """Each tree (a ``benchmarks._trees.Tree``) ``repeat`` times, interleaved."""
     for tree in trees.values():
         _timed(tree, PACKAGE)  # compile the tree's modules once, untimed
     samples: dict[str, dict[str, list[float]]] = {
         name: {"aiohttp_ms": [], "package_ms": [], "added_ms": []} for name in trees
     }
+    idle_shares = []
     for index in range(repeat):
+        idle_shares.append(wait_until_idle(idle))
         order = list(trees) if index % 2 == 0 else list(reversed(trees))
         for name in order:
             first, second = ("aiohttp", PACKAGE) if index % 4 < 2 else (PACKAGE, "aiohttp")
@@ -110,7 +114,8 @@ def compare(trees: dict[str, Any], *, repeat: int, log: Any = print) -> dict[str
             f"{summary[name]['added_ms']['median']:.0f} ms (own modules' self time "
             f"{best['own_self_ms']:.0f} ms in {best['own_modules']})"
         )
-    return {"settings": {"repeat": repeat}, "summary": summary, "samples": samples}
+    settings = {"repeat": repeat, "idle": idle, "idle_at_start": idle_shares}
+    return {"settings": settings, "summary": summary, "samples": samples}
 
 
 def markdown(document: dict[str, Any], commits: dict[str, str]) -> list[str]:
@@ -150,7 +155,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=15)
     arguments = parser.parse_args()
     measured = trees_named(arguments)
-    document = compare(measured, repeat=arguments.repeat)
+    document = compare(measured, repeat=arguments.repeat, idle=arguments.idle)
     print("\n".join(markdown(document, {name: tree.commit for name, tree in measured.items()})))
     print(json.dumps(document["summary"], indent=1))
 

@@ -43,7 +43,7 @@ from . import import_time, latency
 from ._pinning import pinned_apart
 from ._report import machine, machine_lines
 from ._server import ServerProcess
-from ._trees import Tree, add_arguments, child, snapshot, trees_named
+from ._trees import Tree, add_arguments, child, snapshot, trees_named, wait_until_idle
 
 __all__ = ["main"]
 
@@ -155,10 +155,14 @@ def _cpu(trees: dict[str, Tree], root: Path, counts: dict[str, int]) -> dict[str
     }
 
 
-def _lag(trees: dict[str, Tree], root: Path, counts: dict[str, int]) -> dict[str, Any]:
+def _lag(
+    trees: dict[str, Tree], root: Path, counts: dict[str, int], idle: float | None
+) -> dict[str, Any]:
     rows: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
+    idle_shares: list[float | None] = []
     for index in range(counts["lag_rounds"]):
         for name in _order(trees, index):
+            idle_shares.append(wait_until_idle(idle))
             rows[name].append(
                 child(trees[name], root, CHILD, "--child", "lag", str(counts["lag_runs"]))
             )
@@ -182,7 +186,7 @@ def _lag(trees: dict[str, Tree], root: Path, counts: dict[str, int]) -> dict[str
             }
             for shape in samples[0]
         }
-    return {"summary": summary, "samples": rows}
+    return {"summary": summary, "samples": rows, "idle_at_start": idle_shares}
 
 
 def _memory(trees: dict[str, Tree], root: Path, counts: dict[str, int]) -> dict[str, Any]:
@@ -231,6 +235,11 @@ def markdown(document: dict[str, Any]) -> str:
         *(f"- {name}: `{commit}`" for name, commit in trees.items()),
         f"- command: `{document['command']}`; {document['seconds'] / 60:.1f} minutes",
         f"- counts: {json.dumps(document['counts'])}",
+        *(
+            [f"- each lag, latency and import round waited (at most 30 s) for CPUs {idle:.0%} idle"]
+            if (idle := document.get("idle"))
+            else []
+        ),
         "- load average (1 min) at each section's start: "
         + ", ".join(f"{key} {value:.2f}" for key, value in document["load"].items()),
         "",
@@ -340,10 +349,14 @@ def main() -> None:
     chosen = arguments.only.split(",") if arguments.only else list(SECTIONS)
     measures = {
         "cpu": lambda: _cpu(trees, root, counts),
-        "lag": lambda: _lag(trees, root, counts),
+        "lag": lambda: _lag(trees, root, counts, arguments.idle),
         "memory": lambda: _memory(trees, root, counts),
-        "latency": lambda: latency.compare(trees, root, rounds=counts["latency_rounds"], log=_err),
-        "import": lambda: import_time.compare(trees, repeat=counts["import_repeat"], log=_err),
+        "latency": lambda: latency.compare(
+            trees, root, rounds=counts["latency_rounds"], idle=arguments.idle, log=_err
+        ),
+        "import": lambda: import_time.compare(
+            trees, repeat=counts["import_repeat"], idle=arguments.idle, log=_err
+        ),
         "goodput": lambda: _goodput(trees, root, counts),
     }
     results: dict[str, Any] = {}
@@ -357,6 +370,7 @@ def main() -> None:
         "trees": {name: tree.commit for name, tree in trees.items()},
         "command": "python -m benchmarks.issue24 " + " ".join(sys.argv[1:]),
         "counts": counts,
+        "idle": arguments.idle,
         "load": load,
         "seconds": time.perf_counter() - started,
         "results": results,

@@ -38,7 +38,7 @@ from typing import Any
 
 from ._measure import percentile
 from ._server import ServerProcess
-from ._trees import add_arguments, child, snapshot, trees_named
+from ._trees import add_arguments, child, snapshot, trees_named, wait_until_idle
 
 __all__ = ["compare", "markdown"]
 
@@ -165,6 +165,7 @@ def compare(
     phases: int = 6,
     think_ms: float = 0.0,
     server_latency: float = 0.05,
+    idle: float | None = None,
     log: Any = print,
 ) -> dict[str, Any]:
     """Each tree (a ``benchmarks._trees.Tree``) in ``rounds`` interleaved child processes."""
@@ -184,9 +185,11 @@ def compare(
         for index in range(rounds):
             order = list(trees) if index % 2 == 0 else list(reversed(trees))
             for name in order:
+                idle_share = wait_until_idle(idle)
                 result = child(
                     trees[name], root, "benchmarks.latency", "--child", json.dumps(config)
                 )
+                result["idle_at_start"] = idle_share
                 samples[name].append(result)
                 log(
                     f"  latency {name} round {index + 1}/{rounds}: p50 bare"
@@ -225,6 +228,7 @@ def compare(
         "phases_per_kind": phases,
         "think_ms": think_ms,
         "server_latency_s": server_latency,
+        "idle": idle,
     }
     return {"settings": settings, "summary": summary, "rounds": samples}
 
@@ -278,6 +282,7 @@ def main() -> None:
         calls=arguments.calls,
         phases=arguments.phases,
         think_ms=arguments.think_ms,
+        idle=arguments.idle,
     )
     print("\n".join(markdown(document, {name: tree.commit for name, tree in measured.items()})))
 
