@@ -107,9 +107,11 @@ def parse_retry_after(headers: Mapping[str, str], *, now: datetime | None = None
     ``now`` is injectable so an HTTP-date is judged against a known wall clock in tests.
     """
     text = headers.get("Retry-After")
+    if text is None:
+        return None
     seconds = _number(text)
-    if seconds is not None or text is None:
-        return None if seconds is None else min(seconds, _MAX_WAIT_SECONDS)
+    if seconds is not None:
+        return min(seconds, _MAX_WAIT_SECONDS)
     try:
         when = parsedate_to_datetime(text.strip())
     except (TypeError, ValueError, IndexError):
