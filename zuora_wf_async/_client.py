@@ -143,6 +143,7 @@ class WorkflowClient:
             trace_configs=trace_configs,
             auto_track_id=auto_track_id,
             shared_limits=shared_limits,
+            propagate_trace_context=propagate_trace_context,
         )
         # The options as a caller reads them back (the CLI does).
         self.base_url = settings.base_url
@@ -158,7 +159,7 @@ class WorkflowClient:
         telemetry = resolve_telemetry(  # the no-op unless opentelemetry is importable
             tracer_provider=tracer_provider,
             meter_provider=meter_provider,
-            propagate_trace_context=propagate_trace_context,
+            propagate_trace_context=settings.propagate_trace_context,
             base_url=settings.base_url,
             clock=settings.clock,
         )
@@ -278,8 +279,9 @@ class WorkflowClient:
         times the client's ``max_concurrency``, so runs sleeping out a ``Retry-After`` do
         not hold up the rest) ahead of the outcomes handed back, and only into a free slot
         of the client's limit. An item's key is its own ``idempotency_key``, else
-        ``key_fn(params)``, else a fresh UUID4. Nothing raises halfway: a failed item (a ``key_fn`` that raises included) is an outcome
-        with ``error`` set, and a raising ``on_progress`` is logged and ignored. If
+        ``key_fn(params)``, else a fresh UUID4. Nothing raises halfway: a failed item (a
+        ``key_fn`` that raises included) is an outcome with ``error`` set, and a raising
+        ``on_progress`` is logged and ignored. If
         ``items`` itself raises, no more are read, the runs already started end and are
         yielded, then ``BatchInputError`` is raised (the caller's exception as its
         ``__cause__``).

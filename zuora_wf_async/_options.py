@@ -202,6 +202,11 @@ class Settings:
             bool, "True or False", "pass True to send a fresh Zuora-Track-Id with every call"
         )
     )
+    propagate_trace_context: bool = attrs.field(
+        validator=_instance(
+            bool, "True or False", "pass True to send a W3C traceparent header to Zuora"
+        )
+    )
     shared_limits: SharedLimits | None = attrs.field(
         converter=_shared_limits,
         validator=_instance(

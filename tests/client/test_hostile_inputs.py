@@ -201,6 +201,12 @@ OPTIONS: list[Any] = [
     pytest.param({"ssl_context": "verify"}, "ssl_context", id="ssl_context-text"),
     pytest.param({"trace_configs": 5}, "trace_configs", id="trace_configs-an-int"),
     pytest.param({"auto_track_id": "yes"}, "auto_track_id", id="auto_track_id-text"),
+    # repr() of an int past Python's digit limit raises ValueError: named by its type.
+    pytest.param(
+        {"propagate_trace_context": 10**5000},
+        "propagate_trace_context",
+        id="propagate_trace_context-a-huge-int",
+    ),
 ]
 
 
