@@ -8,6 +8,8 @@
 
 import logging
 
+import attrs
+
 from zuora_wf_async._auth import BearerToken, OAuthCredentials
 from zuora_wf_async._batch.journal import BatchJournal, JournalBusyError, JournalError
 from zuora_wf_async._batch.keys import derive_key
@@ -145,8 +147,12 @@ __all__ = [
 
 # Public names print as zuora_wf_async.X (as httpx does), never as the private module that
 # defines them: ``zuora_wf_async.InvalidRequestError`` in a traceback, not ``..._errors``.
-for _name in __all__:
-    _public = globals()[_name]
+# Every record's annotations are resolved first: typing looks them up in the module that
+# ``__module__`` names (a subclass's, its bases' too), and cattrs reads them lazily.
+_publics = [globals()[_name] for _name in __all__]
+for _public in filter(attrs.has, _publics):
+    attrs.resolve_types(_public)
+for _public in _publics:
     if isinstance(_public, type) or callable(_public):
         _public.__module__ = __name__
-del _name, _public
+del _public, _publics

@@ -22,7 +22,6 @@ import functools
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-import attrs
 import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
@@ -67,10 +66,6 @@ RECORDS: tuple[type, ...] = (
     WorkflowDeletion,
 )
 _ONE_WAY: tuple[type, ...] = (RunOutcome, TaskRerunOutcome)
-# Resolved now, while their modules are theirs: the package's __init__ then names them
-# ``zuora_wf_async.X``, and typing would look their annotations up there.
-for _cls in RECORDS + _ONE_WAY:
-    attrs.resolve_types(_cls)
 
 # A definition's wire names that differ from ours.
 _WORKFLOW_WIRE_NAMES = {

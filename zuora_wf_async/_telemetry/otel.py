@@ -61,7 +61,8 @@ def resolve_telemetry(
     if not isinstance(propagate_trace_context, bool):
         raise InvalidRequestError(
             "propagate_trace_context",
-            f"must be True or False, got {propagate_trace_context!r}",
+            # Its type, not its repr: the repr of an int past Python's digit limit raises.
+            f"must be True or False, got {type(propagate_trace_context).__name__}",
             "pass True to send a W3C traceparent header to Zuora (off by default)",
         )
     try:
