@@ -56,15 +56,9 @@ def resolve_telemetry(
     """OpenTelemetry with the given providers (None: the global ones), or the no-op.
 
     Without ``opentelemetry-api`` installed this is the no-op, unless a provider was passed
-    (then the caller meant it: a typed error says what to install).
+    (then the caller meant it: a typed error says what to install). ``propagate_trace_context``
+    was checked with the client's other options (``_options.Settings``).
     """
-    if not isinstance(propagate_trace_context, bool):
-        raise InvalidRequestError(
-            "propagate_trace_context",
-            # Its type, not its repr: the repr of an int past Python's digit limit raises.
-            f"must be True or False, got {type(propagate_trace_context).__name__}",
-            "pass True to send a W3C traceparent header to Zuora (off by default)",
-        )
     try:
         from opentelemetry import metrics, trace
     except ImportError:
