@@ -45,7 +45,11 @@ class Tree:
         self.commit = commit
 
     def env(self) -> dict[str, str]:
-        return {**os.environ, "PYTHONPATH": str(self.path), "BENCHMARK_COMMIT": self.commit}
+        # Bytecode is written and used, as after `pip install`: with PYTHONDONTWRITEBYTECODE
+        # (set in this workplace's shell) every child would compile the tree's modules from
+        # source, and import time would measure the compiler.
+        environ = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        return {**environ, "PYTHONPATH": str(self.path), "BENCHMARK_COMMIT": self.commit}
 
 
 def _git(*args: str) -> str:
