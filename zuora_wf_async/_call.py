@@ -218,7 +218,7 @@ def _after_failure(  # noqa: PLR0912 -- one failure's bookkeeping, in order
     if pipeline.closed and isinstance(error, TransportError):
         # aclose() closed the session under this request: no resend can follow.
         closed = _closed_mid_call(call)
-        _give_up(pipeline, call, policy, closed, Stop("the client was closed"))
+        _give_up(pipeline, call, closed, Stop("the client was closed"))
         raise closed from error
     settings, tokens, shared = pipeline.settings, pipeline.tokens, call.shared_failure
     budget = settings.retry_budget
@@ -252,7 +252,7 @@ def _after_failure(  # noqa: PLR0912 -- one failure's bookkeeping, in order
     if isinstance(step, Stop):
         if step.out_of_budget and budget is not None:
             budget.refuse()
-        _give_up(pipeline, call, policy, error, step)
+        _give_up(pipeline, call, error, step)
         return None
     call.shared_failure = None  # this failure's, paid for below
     if step.spends_budget and budget is not None:
@@ -276,19 +276,18 @@ def _after_failure(  # noqa: PLR0912 -- one failure's bookkeeping, in order
     return step.delay
 
 
-def _give_up(
-    pipeline: Pipeline, call: Call, policy: RetryPolicy, error: ZuoraError, step: Stop
-) -> None:
+def _give_up(pipeline: Pipeline, call: Call, error: ZuoraError, step: Stop) -> None:
     """Record the call on ``error`` and log why it ended (the caller's deadline or not)."""
     elapsed = pipeline.settings.clock() - call.started
     error.attempts = call.attempts
     error.elapsed = elapsed
     error.may_have_run = call.maybe_ran
+    # A 429 from Zuora (with its headers; the client's own "not sent" 429 says so already).
     if (
         isinstance(error, RateLimitError)
         and error.retry_after is not None
         and error.headers
-        and "deadline" in step.reason
+        and step.past_deadline
     ):
         error.args = (
             f"{error.args[0]} -- Zuora asked to wait {error.retry_after:g}s, more than "
@@ -313,12 +312,8 @@ def _give_up(
             "may_have_run": call.maybe_ran,
         },
     )
-    call.ended_by_caller = (
-        call.stopped_by_caller
-        and step.exhausted
-        and not step.out_of_budget
-        and call.failures < policy.max_attempts
-    )
+    # The caller's deadline (stop_at) was the call's: it, not the attempts, ended the call.
+    call.ended_by_caller = call.stopped_by_caller and step.past_deadline
 
 
 async def _wait_for(wait: Awaitable[T], pipeline: Pipeline, call: Call) -> T:

@@ -141,13 +141,15 @@ RULES = [
         "a delay longer than the time left stops at once",
         api(RateLimitError, 429, retry_after=30.0),
         facts(time_left=5.0),
-        Stop("waiting 30s would pass the deadline (5s left)", exhausted=True),
+        Stop("waiting 30s would pass the deadline (5s left)", exhausted=True, past_deadline=True),
     ),
     (
         "a delay equal to the time left stops too",
         DROPPED,
         facts(time_left=0.5),
-        Stop("waiting 0.5s would pass the deadline (0.5s left)", exhausted=True),
+        Stop(
+            "waiting 0.5s would pass the deadline (0.5s left)", exhausted=True, past_deadline=True
+        ),
     ),
     (
         "a resend left with under a second before the deadline is not started",
@@ -157,6 +159,7 @@ RULES = [
             "after waiting 0.5s, less than 1s would be left for the next attempt "
             "(1.2s left before the deadline)",
             exhausted=True,
+            past_deadline=True,
         ),
     ),
     (
@@ -167,6 +170,7 @@ RULES = [
             "after waiting 0.5s, less than 0.2s would be left for the next attempt "
             "(0.6s left before the deadline)",
             exhausted=True,
+            past_deadline=True,
         ),
     ),
     (
@@ -245,7 +249,7 @@ RULES = [
         "409 in progress still ends at the deadline",
         IN_PROGRESS,
         facts(failures=9, time_left=1.0),
-        Stop("waiting 4s would pass the deadline (1s left)", exhausted=True),
+        Stop("waiting 4s would pass the deadline (1s left)", exhausted=True, past_deadline=True),
     ),
     (
         "409 in progress without a deadline: max_attempts is the bound",

@@ -106,6 +106,8 @@ class Stop:
     exhausted: bool = False
     # The retry was refused by the client's retry budget (counted in RetryBudget.refused).
     out_of_budget: bool = False
+    # The wait, or the attempt after it, would not end before the call's deadline.
+    past_deadline: bool = False
 
 
 Step = Resend | Stop
@@ -153,7 +155,9 @@ def next_step(
     if delay >= time_left:
         left = max(time_left, 0.0)
         return Stop(
-            f"waiting {delay:.3g}s would pass the deadline ({left:.3g}s left)", exhausted=True
+            f"waiting {delay:.3g}s would pass the deadline ({left:.3g}s left)",
+            exhausted=True,
+            past_deadline=True,
         )
     # A resend needs time to be answered: one started a millisecond before the deadline
     # would end in a timeout that hides the answer the call had (a 409, a 503). The floor
@@ -164,6 +168,7 @@ def next_step(
             f"after waiting {delay:.3g}s, less than {floor:.3g}s would be left for the next "
             f"attempt ({max(time_left, 0.0):.3g}s left before the deadline)",
             exhausted=True,
+            past_deadline=True,
         )
     spends = decision.spends_budget and not in_progress
     if spends and not budget_left:
