@@ -5,8 +5,8 @@
 - ``stream.py``    ``RunStream``: the worker pool, bounded read-ahead, cancellation.
 - ``outcomes.py``  ``RunRequest`` in, ``RunOutcome`` out, ``BatchError``.
 - ``keys.py``      ``derive_key``.
-- ``journal*.py``  ``BatchJournal``: its lines, its state per key, its lock; ``wrap``
-                   reads a batch's items through it.
+- ``journal*.py``  ``BatchJournal`` (``wrap`` reads a batch's items through it), its
+                   lines and what they say per key, its lock.
 
 The CLI's ``zuora-wf batch`` (``cli/_batch.py``, ``cli/_journal.py``) sits on top of these.
 """

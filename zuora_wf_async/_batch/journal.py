@@ -1,8 +1,8 @@
 """``BatchJournal``: an open, locked journal and what it says so far, per key.
 
-The lines it writes and reads, and the rules that make a resume safe, are described in
-``journal_lines.py``; what it knows per key in ``journal_state.py``; the lock in
-``journal_lock.py``. A batch reads its items through :meth:`BatchJournal.wrap`.
+Its lines, the rules that make a resume safe and what the lines say so far per key are in
+``journal_lines.py``, the lock in ``journal_lock.py``. A batch reads its items through
+:meth:`BatchJournal.wrap`.
 """
 
 from __future__ import annotations
@@ -17,13 +17,16 @@ from zuora_wf_async._batch.journal_lines import (
     FORMAT,
     RETRY_NAMESPACE,
     JournalError,
+    JournalState,
+    Plan,
     check_open_args,
+    key_digest,
+    load,
     now,
     read_journal,
     retry_with,
 )
 from zuora_wf_async._batch.journal_lock import JournalBusyError, lock, unlock
-from zuora_wf_async._batch.journal_state import JournalState, Plan, key_digest, load
 from zuora_wf_async._batch.keys import derive_key
 from zuora_wf_async._batch.outcomes import RunOutcome, RunRequest
 from zuora_wf_async._errors import InvalidRequestError, ZuoraError

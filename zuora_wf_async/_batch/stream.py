@@ -73,7 +73,7 @@ class RunStream:
         self._trace = trace
         self._before_first = before_first
         self._places = asyncio.Semaphore(window)  # a place per item read, until handed back
-        self._reading = asyncio.Lock()  # an async generator refuses a second anext
+        self._reading = asyncio.Lock()
         # Outcomes (or what a worker raised: the pre-flight refusal, or a bug), then _END.
         self._outcomes: asyncio.Queue[Any] = asyncio.Queue()
         self._collected: list[RunOutcome] | None = None  # run_many's: workers append here
@@ -121,13 +121,7 @@ class RunStream:
             # more CPU per run). One sleeping out a Retry-After gives its slot back
             # meanwhile, and the next item is read into it.
             await limiter.wait_for_room()
-        if self._exhausted:
-            item = _END
-        elif self._sync is not None:
-            item = self._read_sync()
-        else:
-            async with self._reading:
-                item = await self._read_async()
+        item = _END if self._exhausted else await self._read_one()
         if item is _END:
             self._exhausted = True
             self._places.release()
@@ -143,18 +137,14 @@ class RunStream:
             self._add_worker()  # room for one more item at a time
         return index, item
 
-    def _read_sync(self) -> object:
+    async def _read_one(self) -> object:
         try:
-            return next(self._sync, _END)  # type: ignore[arg-type]  # set when called
-        except Exception as exc:  # noqa: BLE001 -- the caller's iterable: see _read_async
-            self._input_error = exc
-            return _END
-
-    async def _read_async(self) -> object:
-        if self._exhausted:
-            return _END
-        try:
-            return await anext(self._async, _END)  # type: ignore[arg-type]  # set when called
+            if self._sync is not None:
+                return next(self._sync, _END)
+            async with self._reading:  # an async generator refuses a second anext
+                if self._exhausted:  # while this worker waited for the lock
+                    return _END
+                return await anext(self._async, _END)  # type: ignore[arg-type]  # not sync
         except Exception as exc:  # noqa: BLE001 -- the caller's iterable
             # Read no more, and let the items already started end: their runs exist at
             # Zuora (with generated keys the caller could not find them), so cancelling
