@@ -77,21 +77,25 @@ def has_plenty_left(headers: Mapping[str, str], margin: int) -> bool:
 def parse_rate_limit(headers: Mapping[str, str]) -> RateLimitInfo | None:
     """The rate-limit facts in ``headers`` (case-insensitive), or None when there are none."""
     limit = headers.get("RateLimit-Limit")
-    if limit is not None:  # "2250000, 50000;w=60, ...": the first window is the tightest
-        limit = limit.split(",", 1)[0].split(";", 1)[0]
-    counts: list[int | None] = []
-    # Counts are not waits: a per-day quota of 27,000,000 must not be clamped like one.
-    for text in (
+    texts = [
         limit,
         headers.get("RateLimit-Remaining"),
         headers.get("Concurrency-Limit-Limit"),
         headers.get("Concurrency-Limit-Remaining"),
-    ):
+    ]
+    reset_text = headers.get("RateLimit-Reset")
+    if reset_text is None and texts == [None, None, None, None]:
+        return None  # no rate headers (a proxy, a tenant without them): the common case
+    if limit is not None:  # "2250000, 50000;w=60, ...": the first window is the tightest
+        texts[0] = limit.split(",", 1)[0].split(";", 1)[0]
+    counts: list[int | None] = []
+    # Counts are not waits: a per-day quota of 27,000,000 must not be clamped like one.
+    for text in texts:
         count = _number(text)
         counts.append(None if count is None else int(min(count, _MAX_COUNT)))
-    reset = _number(headers.get("RateLimit-Reset"))
+    reset = _number(reset_text)
     if reset is None and counts == [None, None, None, None]:
-        return None  # no rate headers (a proxy, a tenant without them): the common case
+        return None  # only nonsense values: read as none at all
     return RateLimitInfo(
         limit=counts[0],
         remaining=counts[1],

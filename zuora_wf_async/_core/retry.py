@@ -67,7 +67,8 @@ def classify(error: BaseException) -> Decision:
     if isinstance(error, ServerError):
         if error.status in RETRYABLE_SERVER_STATUSES:
             # Zuora's guide asks clients to honour Retry-After on 503 as well as on 429.
-            after = parse_retry_after(error.headers)
+            headers = error.headers
+            after = parse_retry_after(headers) if "Retry-After" in headers else None
             return Retry(f"{error.status} server error", after=after)
         return GiveUp(f"{error.status} server error is not transient")
     if isinstance(error, UnauthorizedError):
