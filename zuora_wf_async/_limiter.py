@@ -96,12 +96,14 @@ class AdaptiveLimiter:
             pacing = self.pacing
             status = answer.status
             # Most answers say the quota is far from spent; only near the end of a window
-            # (or on a 429) is every rate header worth reading.
-            plenty = status < 300 and has_plenty_left(answer.headers, pacing.plenty_above)
-            if plenty and status >= 200 and pacing.at_rest:
+            # (or on a 429, judged by the 429 rules) is every rate header worth reading. A
+            # 5xx's figures count like a success's: Pacing reads them alike.
+            plenty = status != 429 and has_plenty_left(answer.headers, pacing.plenty_above)
+            if plenty and pacing.at_rest:
                 learned = Learned(status, None, _NO_CHANGE, True)  # it would change nothing
             else:
-                info = None if plenty else parse_rate_limit(answer.headers)
+                # Away from rest, an error's plenty figures still end a quota count-down.
+                info = None if plenty and status < 300 else parse_rate_limit(answer.headers)
                 if info is None and status >= 300 and status != 429:
                     # An error without rate headers teaches Pacing nothing (on_answer would
                     # change no state and say so): the common 5xx or 4xx.
