@@ -16,10 +16,11 @@ import inspect
 import math
 import random
 import warnings
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from typing import Any
 
+from _hostile import RaisingList, RaisingMapping
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -34,22 +35,6 @@ from zuora_wf_async import (
     derive_key,
 )
 from zuora_wf_async.testing import FakeZuora, ManualClock
-
-
-class RaisingMapping(Mapping[str, Any]):
-    def __getitem__(self, key: str) -> Any:
-        raise KeyError(key)
-
-    def __len__(self) -> int:
-        return 1
-
-    def __iter__(self) -> Iterator[str]:
-        raise RuntimeError("the cursor is closed")
-
-
-class RaisingList(list[Any]):
-    def __iter__(self) -> Iterator[Any]:
-        raise RuntimeError("the cursor is closed")
 
 
 class HostileStr(str):

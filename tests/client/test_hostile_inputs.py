@@ -10,11 +10,12 @@ checked for its type.
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any
 
 import pytest
+from _hostile import RaisingList, RaisingMapping
 
 from zuora_wf_async import (
     BearerToken,
@@ -24,24 +25,6 @@ from zuora_wf_async import (
     WorkflowClient,
     derive_key,
 )
-
-
-class RaisingMapping(Mapping[str, Any]):
-    """A mapping whose iteration raises (a lazy view over a closed database, say)."""
-
-    def __getitem__(self, key: str) -> Any:
-        raise KeyError(key)
-
-    def __len__(self) -> int:
-        return 1
-
-    def __iter__(self) -> Iterator[str]:
-        raise RuntimeError("the cursor is closed")
-
-
-class RaisingList(list[Any]):
-    def __iter__(self) -> Iterator[Any]:
-        raise RuntimeError("the cursor is closed")
 
 
 def _deep(levels: int) -> dict[str, Any]:
