@@ -95,6 +95,22 @@ class ZuoraError(Exception):
     #: raised before anything was sent and for Zuora's final verdicts (400, 404, ...).
     may_have_run: bool = False
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A worker's error crosses to its pool by pickle: by state, as .args lacks keywords.
+        state = {
+            name: CIMultiDict(value) if isinstance(value, CIMultiDictProxy) else value
+            for name, value in self.__dict__.items()
+        }
+        return (_unpickled, (type(self), self.args, state))
+
+
+def _unpickled(cls: type[ZuoraError], args: tuple[Any, ...], state: dict[str, Any]) -> ZuoraError:
+    error = cls.__new__(cls, *args)
+    error.args = args  # OSError's __new__ (TimeoutError's) leaves .args to __init__
+    for name, value in state.items():
+        setattr(error, name, CIMultiDictProxy(value) if isinstance(value, CIMultiDict) else value)
+    return error
+
 
 class InvalidRequestError(ZuoraError, ValueError):
     """The caller's input cannot make a valid request; nothing was sent.
