@@ -74,7 +74,9 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="runs against an embedded local Zuora (no network)")
     demo.add_argument("--runs", type=_count, default=2000, help="how many runs (2000)")
-    demo.add_argument("--concurrency", type=_count, default=32, help="requests in flight (32)")
+    demo.add_argument(
+        "--concurrency", type=_count, default=40, help="requests in flight (40, a tenant's limit)"
+    )
 
     run = commands.add_parser("run", help="start one run and print it as JSON")
     run.add_argument("workflow_id", type=_count, metavar="WORKFLOW_ID")
