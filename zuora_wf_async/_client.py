@@ -57,7 +57,6 @@ from zuora_wf_async._options import Settings
 from zuora_wf_async._pipeline import Pipeline
 from zuora_wf_async._shared import DEFAULT_TENANT_CONCURRENCY, SharedLimits
 from zuora_wf_async._starting import RunStarter
-from zuora_wf_async._telemetry import resolve_telemetry
 
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_GZIP_THRESHOLD = 1024
@@ -156,6 +155,9 @@ class WorkflowClient:
         self.retry = settings.retry
         self.retry_budget = settings.retry_budget
         self.max_rate = settings.max_rate
+        # Imported here, not with the package: the adapter matters only once a client exists.
+        from zuora_wf_async._telemetry.otel import resolve_telemetry
+
         telemetry = resolve_telemetry(  # the no-op unless opentelemetry is importable
             tracer_provider=tracer_provider,
             meter_provider=meter_provider,

@@ -137,7 +137,7 @@ def _rng(value: Any) -> Any:
     return random.Random() if value is None else value  # noqa: S311 -- jitter, not secrets
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, eq=False, repr=False)  # never compared; never printed (auth)
 class Settings:
     """A ``WorkflowClient``'s options once checked (documented on ``WorkflowClient``).
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zuora_wf_async import _call
 from zuora_wf_async._auth import BearerToken, OAuthCredentials
@@ -27,10 +27,13 @@ from zuora_wf_async._errors import ClientStateError, UnauthorizedError, ZuoraErr
 from zuora_wf_async._events import ClientStats, RequestEvent, ResponseEvent, call_hook
 from zuora_wf_async._limiter import AdaptiveLimiter
 from zuora_wf_async._options import Settings, refused_retry
-from zuora_wf_async._shared import Lease, SharedGate, take_tenant_slot
+from zuora_wf_async._shared import Lease
 from zuora_wf_async._telemetry import Telemetry
 from zuora_wf_async._tokens import TokenCache
 from zuora_wf_async._transport import Transport
+
+if TYPE_CHECKING:
+    from zuora_wf_async._shared._gate import SharedGate
 
 logger = logging.getLogger("zuora_wf_async")
 
@@ -170,6 +173,8 @@ class Pipeline:
         """A tenant-wide slot (shared limits), taken by ``deadline_at`` or not at all."""
         assert self._tenant is not None  # noqa: S101 -- only asked with shared limits
         assert self.limiter is not None  # noqa: S101 -- made by ensure_open
+        from zuora_wf_async._shared._gate import take_tenant_slot  # loaded with the gate
+
         settings = self.settings
         return await take_tenant_slot(
             self._tenant,

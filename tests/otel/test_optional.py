@@ -18,7 +18,7 @@ from zuora_wf_async import (
     ZuoraError,
 )
 from zuora_wf_async._core.responses import RawResponse
-from zuora_wf_async._telemetry import NO_TELEMETRY, resolve_telemetry
+from zuora_wf_async._telemetry import NO_TELEMETRY
 from zuora_wf_async._telemetry.attributes import (
     path_template,
     retry_category,
@@ -26,6 +26,7 @@ from zuora_wf_async._telemetry.attributes import (
     throttle_kind,
     workflow_id_of,
 )
+from zuora_wf_async._telemetry.otel import resolve_telemetry
 
 
 def _run(script: str) -> subprocess.CompletedProcess[str]:

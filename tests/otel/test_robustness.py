@@ -9,7 +9,7 @@ from opentelemetry.metrics import NoOpCounter, NoOpMeter, NoOpMeterProvider
 from opentelemetry.trace import StatusCode
 
 from zuora_wf_async import NotFoundError, OAuthCredentials, WorkflowClient
-from zuora_wf_async._telemetry import resolve_telemetry
+from zuora_wf_async._telemetry.otel import resolve_telemetry
 from zuora_wf_async.testing import FakeZuora, Fault, FaultPlan, ManualClock
 
 

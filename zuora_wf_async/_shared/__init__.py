@@ -1,6 +1,7 @@
 """Limits shared by every process of one Zuora tenant, kept in Redis (``pip install
 'zuora-wf-async[redis]'``): what a user configures (``SharedLimits``), and which tenant a
-client belongs to. Importing this package does not import redis: connecting does.
+client belongs to. Importing this package loads neither redis nor the gate: a client that
+shares limits does.
 
 ``_gate``: one client's side (slots, leases, how a request waits for one), with
 ``_courier`` (the one task that talks to Redis); ``_store``: the connection, the numbered
@@ -16,13 +17,13 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Final, Literal
 from urllib.parse import urlsplit
 
-import attrs
-
 from zuora_wf_async._core import redact
 from zuora_wf_async._errors import InvalidRequestError, ZuoraError
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
+
+    from zuora_wf_async._shared._gate import SharedGate
 
 __all__ = [
     "DEFAULT_LEASE_SECONDS",
@@ -32,13 +33,11 @@ __all__ = [
     "ConfigurationError",
     "Lease",
     "Paused",
-    "SharedGate",
     "SharedLimits",
     "SharedLimitsError",
     "SlotWaitExpired",
     "connect",
     "normalise_base_url",
-    "take_tenant_slot",
     "tenant_namespace",
 ]
 
@@ -63,23 +62,28 @@ class SlotWaitExpired(Exception):  # noqa: N818 -- an internal signal, never lea
     """No tenant slot came free before the caller's deadline."""
 
 
-@attrs.frozen
+# Lease and Paused are plain classes: internal answers, told apart by isinstance only.
 class Lease:
     """A tenant slot; ``shared`` is False for one taken under local limits while Redis was
     unreachable."""
 
-    shared: bool
+    __slots__ = ("shared",)
+
+    def __init__(self, shared: bool) -> None:
+        self.shared = shared
 
 
 SHARED: Final = Lease(shared=True)
 LOCAL: Final = Lease(shared=False)
 
 
-@attrs.frozen
 class Paused:
     """The tenant is paused (a spent quota window): wait ``seconds`` before sending."""
 
-    seconds: float
+    __slots__ = ("seconds",)
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
 
 
 def _positive(field: str, value: object, fix: str) -> float:
@@ -199,6 +203,10 @@ class SharedLimits:
         clock: Callable[[], float] = time.monotonic,
     ) -> SharedGate:
         """The per-client side of the shared limits; create it in the client's event loop."""
+        # Imported here: the gate, its courier and the Lua load only for a client that
+        # shares limits, not with the package.
+        from zuora_wf_async._shared._gate import SharedGate
+
         return SharedGate(
             self,
             self.namespace_for(base_url, entity_ids, client_id),
@@ -267,7 +275,3 @@ def connect(settings: SharedLimits) -> Redis:
         retry=Retry(NoBackoff(), 0),
     )
     return client
-
-
-# Last: the gate imports the names above from this package.
-from zuora_wf_async._shared._gate import SharedGate, take_tenant_slot  # noqa: E402

@@ -1,9 +1,9 @@
 """OpenTelemetry for the client: a span per call, a span per attempt, and metrics. Optional.
 
-``opentelemetry`` is imported only by :func:`resolve_telemetry`, when a client is built,
-and only if it is installed (the ``otel`` extra: ``opentelemetry-api`` alone; the
-application picks the SDK and exporters). Without it the client gets :data:`NO_TELEMETRY`,
-the no-op of ``hooks.py``.
+``opentelemetry`` is imported only by :func:`otel.resolve_telemetry`, when a client is
+built (``otel.py`` too loads then, not with the package), and only if it is installed (the
+``otel`` extra: ``opentelemetry-api`` alone; the application picks the SDK and exporters).
+Without it the client gets :data:`NO_TELEMETRY`, the no-op of ``hooks.py``.
 
 What a trace shows (names after OpenTelemetry's semantic conventions where they fit)::
 
@@ -33,6 +33,5 @@ error's type: a message names the request it failed.
 from __future__ import annotations
 
 from zuora_wf_async._telemetry.hooks import NO_TELEMETRY, BatchTrace, Telemetry
-from zuora_wf_async._telemetry.otel import resolve_telemetry
 
-__all__ = ["NO_TELEMETRY", "BatchTrace", "Telemetry", "resolve_telemetry"]
+__all__ = ["NO_TELEMETRY", "BatchTrace", "Telemetry"]
