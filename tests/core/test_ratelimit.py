@@ -162,6 +162,8 @@ def test_exhausted_only_when_zero_requests_remain(info, exhausted):
         pytest.param("nan", None, id="nan"),
         pytest.param("inf", None, id="infinity"),
         pytest.param("Mon, 99 Foo 2024", None, id="malformed-date"),
+        # email.utils raises OverflowError for a year no C long holds.
+        pytest.param(f"Mon, 01 Jan {10**20} 00:00:00 GMT", None, id="year-overflows-a-c-long"),
     ],
 )
 def test_parse_retry_after(value, seconds):

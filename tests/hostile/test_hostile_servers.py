@@ -340,6 +340,19 @@ CASES = [
         RateLimitError,
         id="run-429-retry-after-forever",
     ),
+    # An HTTP-date whose year no C long holds: email.utils raises OverflowError on it.
+    pytest.param(
+        "run",
+        send(429, b"", **{"Retry-After": f"Mon, 01 Jan {10**20} 00:00:00 GMT"}),
+        RateLimitError,
+        id="run-429-retry-after-year-overflow",
+    ),
+    pytest.param(
+        "get",
+        send(503, b"", **{"Retry-After": f"Mon, 01 Jan {10**20} 00:00:00 GMT"}),
+        ServerError,
+        id="get-503-retry-after-year-overflow",
+    ),
     pytest.param("run", send(418, b"\x00\xff binary"), ZuoraAPIError, id="run-418-binary"),
     # GET /workflows/workflow_runs/{id}
     pytest.param("get", send(200, deep()), ResponseDecodeError, id="get-deep-200"),

@@ -118,7 +118,7 @@ def parse_retry_after(headers: Mapping[str, str], *, now: datetime | None = None
         return min(seconds, _MAX_WAIT_SECONDS)
     try:
         when = parsedate_to_datetime(text.strip())
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):  # a year no C long holds
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
