@@ -72,8 +72,9 @@ class ClientStats:
     """What ``WorkflowClient.stats`` reports.
 
     ``effective_concurrency`` is the adaptive limit now (``max_concurrency`` until Zuora
-    answers 429); ``concurrency_cuts`` counts its halvings and ``pauses`` the times every
-    new request was held back for a ``Retry-After`` or an exhausted ``RateLimit`` window.
+    answers 429); ``concurrency_cuts`` counts the 429s that lowered it and ``pauses`` the
+    times every new request was held back for a ``Retry-After`` or an exhausted
+    ``RateLimit`` window.
     ``retry_tokens`` is what is left of the retry budget (None without one).
 
     ``peak_in_flight`` is this process's own peak of requests sent and not yet answered.
