@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from zuora_wf_async import (
+    BatchError,
     BatchInputError,
     ClientStateError,
     ConflictError,
@@ -25,6 +26,7 @@ from zuora_wf_async import (
     RateLimitInfo,
     RequestTimeoutError,
     ResponseDecodeError,
+    RunOutcome,
     RunStatus,
     RunWaitTimeoutError,
     ServerError,
@@ -115,3 +117,23 @@ def test_headers_come_back_read_only_and_case_insensitive():
     assert back.headers["retry-after"] == "3"
     with pytest.raises(TypeError):
         back.headers["Retry-After"] = "0"  # type: ignore[index]
+
+
+def test_a_batch_error_comes_back_with_its_outcomes_and_its_group():
+    failed = [
+        RunOutcome(
+            index=i, params={"n": i}, idempotency_key=f"k{i}", error=ServerError("503", **_API)
+        )
+        for i in (2, 5)
+    ]
+    error = BatchError("2 run(s) failed: items 2, 5", failed)
+    error.may_have_run = True
+
+    back = pickle.loads(pickle.dumps(error))  # noqa: S301 -- our own bytes
+
+    assert type(back) is BatchError
+    assert str(back) == str(error)
+    assert [o.index for o in back.outcomes] == [2, 5]
+    assert [type(e) for e in back.exceptions] == [ServerError, ServerError]
+    assert back.outcomes[0].error is back.exceptions[0]  # one error, not two copies
+    assert back.may_have_run is True

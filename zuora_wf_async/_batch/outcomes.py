@@ -80,6 +80,11 @@ class BatchError(ZuoraError, ExceptionGroup[ZuoraError]):
     def __init__(self, message: str, outcomes: Iterable[RunOutcome]) -> None:
         super().__init__(message, [o.error for o in self.outcomes if o.error is not None])
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled as it is built (the group's errors come from the outcomes), not by
+        # ZuoraError's rule, whose .args here would be the errors, not the outcomes.
+        return (BatchError, (self.message, self.outcomes), self.__dict__)
+
     def derive(self, excs: Any) -> BatchError:  # type: ignore[override]  # one narrow type
         # ExceptionGroup.split() builds subgroups through derive(); keep our type and data.
         kept = {id(exc) for exc in excs}
