@@ -77,7 +77,7 @@ class CallerDeadlinePassed(Exception):  # noqa: N818 -- an internal signal, neve
         self.error = error
 
 
-@attrs.define
+@attrs.define(repr=False)  # its sent_token must not show where locals are captured
 class Call:
     """What the loop knows of one call so far; the telemetry hooks read it too."""
 

@@ -27,6 +27,7 @@ from typing import Any, Final
 
 import attrs
 
+from zuora_wf_async._core.bodies import shown_value
 from zuora_wf_async._errors import (
     BadRequestError,
     ForbiddenError,
@@ -236,16 +237,18 @@ def read_journal(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 def check_open_args(workflow_id: object, key_scheme: object, batch_id: object) -> None:
     if isinstance(workflow_id, bool) or not isinstance(workflow_id, int):
         raise InvalidRequestError(
-            "workflow_id", f"must be an int, got {workflow_id!r}", "pass e.g. 396"
+            "workflow_id", f"must be an int, got {shown_value(workflow_id)}", "pass e.g. 396"
         )
     if not isinstance(key_scheme, str) or not key_scheme:
         raise InvalidRequestError(
             "key_scheme",
-            f"must be a non-empty str, got {key_scheme!r}",
+            f"must be a non-empty str, got {shown_value(key_scheme)}",
             "name how keys are made, e.g. key_scheme='accountId'",
         )
     if batch_id is not None and not isinstance(batch_id, str):
-        raise InvalidRequestError("batch_id", f"must be a str, got {batch_id!r}", "or None")
+        raise InvalidRequestError(
+            "batch_id", f"must be a str, got {shown_value(batch_id)}", "or None"
+        )
 
 
 def check_same_batch(
