@@ -8,22 +8,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping, MutableMapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from zuora_wf_async._errors import ZuoraError
 
-
-class WatchedPipeline(Protocol):
-    """What the gauges read of a pipeline."""
-
-    @property
-    def in_flight(self) -> int: ...
-
-    @property
-    def effective_concurrency(self) -> int: ...
-
-    @property
-    def state(self) -> str: ...
+if TYPE_CHECKING:
+    from zuora_wf_async._telemetry.instruments import WatchedPipeline
 
 
 class BatchTrace:

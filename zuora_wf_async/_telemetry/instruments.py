@@ -10,19 +10,40 @@ import functools
 import logging
 import weakref
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
-
-from zuora_wf_async._telemetry.hooks import WatchedPipeline
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import CallbackOptions, Counter, MeterProvider, Observation
 
-__all__ = ["FAILED", "SCOPE", "Instruments", "instruments_for", "logger", "never_raises", "version"]
+__all__ = [
+    "FAILED",
+    "SCOPE",
+    "Instruments",
+    "WatchedPipeline",
+    "instruments_for",
+    "logger",
+    "never_raises",
+    "version",
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
 logger = logging.getLogger("zuora_wf_async")
 FAILED = "OpenTelemetry bookkeeping failed; the request goes on"
+
+
+# Here, not in hooks.py: a Protocol costs its class at import, and only the gauges need it.
+class WatchedPipeline(Protocol):
+    """What the gauges read of a pipeline."""
+
+    @property
+    def in_flight(self) -> int: ...
+
+    @property
+    def effective_concurrency(self) -> int: ...
+
+    @property
+    def state(self) -> str: ...
 
 
 def never_raises(method: Callable[P, R | None]) -> Callable[P, R | None]:

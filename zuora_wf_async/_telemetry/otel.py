@@ -28,10 +28,11 @@ from zuora_wf_async._telemetry.attributes import (
     workflow_id_of,
 )
 from zuora_wf_async._telemetry.batch_trace import OtelBatch
-from zuora_wf_async._telemetry.hooks import NO_TELEMETRY, BatchTrace, Telemetry, WatchedPipeline
+from zuora_wf_async._telemetry.hooks import NO_TELEMETRY, BatchTrace, Telemetry
 from zuora_wf_async._telemetry.instruments import (
     FAILED,
     SCOPE,
+    WatchedPipeline,
     instruments_for,
     never_raises,
     version,
