@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Final, Literal
 from urllib.parse import urlsplit
 
 from zuora_wf_async._core import redact
+from zuora_wf_async._core.bodies import shown_value
 from zuora_wf_async._errors import InvalidRequestError, ZuoraError
 
 if TYPE_CHECKING:
@@ -87,8 +88,10 @@ class Paused:
 
 
 def _positive(field: str, value: object, fix: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise InvalidRequestError(field, f"must be a positive number, got {value!r}", fix)
+    # Compared, never converted first: float() of a 400-digit int raises OverflowError.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1e300:
+        shown = shown_value(value)
+        raise InvalidRequestError(field, f"must be a finite positive number, got {shown}", fix)
     return float(value)
 
 
@@ -149,16 +152,16 @@ class SharedLimits:
             raise InvalidRequestError(
                 "namespace", "must be a non-empty string", "pass e.g. 'billing-prod'"
             )
-        if on_unavailable not in {"local", "fail"}:
+        if not isinstance(on_unavailable, str) or on_unavailable not in {"local", "fail"}:
             raise InvalidRequestError(
                 "on_unavailable",
-                f"must be 'local' or 'fail', got {on_unavailable!r}",
+                f"must be 'local' or 'fail', got {shown_value(on_unavailable)}",
                 "pass on_unavailable='local' to fall back to local limits",
             )
         if not isinstance(override_tenant_concurrency, bool):
             raise InvalidRequestError(
                 "override_tenant_concurrency",
-                f"must be True or False, got {override_tenant_concurrency!r}",
+                f"must be True or False, got {shown_value(override_tenant_concurrency)}",
                 "pass True only to replace the tenant_concurrency the namespace records",
             )
         self._where = "the given Redis client"
