@@ -155,4 +155,4 @@ for _public in filter(attrs.has, _publics):
 for _public in _publics:
     if isinstance(_public, type) or callable(_public):
         _public.__module__ = __name__
-del _public, _publics
+del _public, _publics, attrs

@@ -13,7 +13,7 @@ import asyncio
 import random
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import aiohttp
@@ -224,18 +224,3 @@ def refused_retry(value: object) -> InvalidRequestError:
         f"expected a RetryPolicy, got {type(value).__name__}",
         "pass RetryPolicy(max_attempts=..., base_delay=..., max_delay=..., deadline=...)",
     )
-
-
-def run_id_list(run_ids: object) -> list[object]:
-    """``wait_for_runs``' ids as a list (each id is checked by the follower)."""
-    fix = "pass a list of run ids, e.g. [run.id for run in runs]"
-    if isinstance(run_ids, str | bytes | Mapping) or not isinstance(run_ids, Iterable):
-        raise InvalidRequestError(
-            "run_ids", f"expected a list of run ids, got {shown_value(run_ids)}", fix
-        )
-    try:
-        return list(run_ids)
-    except Exception as exc:  # noqa: BLE001 -- the caller's iterable runs its own code
-        raise InvalidRequestError(
-            "run_ids", f"raised {type(exc).__name__} when read", fix
-        ) from None

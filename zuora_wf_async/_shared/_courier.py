@@ -166,7 +166,7 @@ class Courier:
         assert self._kick is not None  # noqa: S101 -- set by wake
         seconds = until - time.monotonic()
         seconds = seconds if math.isinf(seconds) else max(seconds, 0.001)
-        # What _wake_by compares with: the time asked for, not "now + seconds". Measured a
+        # What wake_by compares with: the time asked for, not "now + seconds". Measured a
         # few microseconds later, that was past the very deadline it was computed from, and
         # every request handed a slot woke the courier for nothing (~0.9 wakes per request).
         self.sleeps_until = until

@@ -87,7 +87,7 @@ class SharedGate:
         self._paused_until = -math.inf  # time.monotonic()
         self.spare = 0  # shared slots parked for this process's next request
         self.spare_since = -math.inf
-        self._parked_timer: asyncio.TimerHandle | None = None  # see _watch_parked
+        self._parked_timer: asyncio.TimerHandle | None = None  # see _parked_due
         self._courier = Courier(self)
         self._heartbeat: asyncio.Task[None] | None = None
         self.closed = False

@@ -67,7 +67,7 @@ class Telemetry:
     def batch(
         self, operation: str, *, workflow_id: object, window: int, total: int | None
     ) -> BatchTrace:
-        """The telemetry of one ``run_many``/``iter_runs`` batch."""
+        """The telemetry of one ``run_many``/``stream_runs`` batch."""
         return NO_BATCH
 
     def span(
