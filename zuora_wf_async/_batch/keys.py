@@ -11,12 +11,6 @@ __all__ = ["derive_key"]
 
 # A fixed namespace so that derive_key gives the same key on every machine, forever.
 _KEY_NAMESPACE = uuid.UUID("6f1c2a7e-0d55-4f1e-9a51-3c1c7f0b2a90")
-# uuid5's hash with the namespace already fed in; each key copies it (SHA-1 is what UUID
-# version 5 is defined with, not a security choice).
-_NAMESPACE_SHA1 = hashlib.sha1(_KEY_NAMESPACE.bytes, usedforsecurity=False)
-# RFC 4122's variant keeps the two low bits of this digit and sets the top two to 10.
-_VARIANT_DIGITS = "89ab"
-
 
 # Parts are joined with this character in the encoding every key so far was made with.
 _SEPARATOR = "\x1f"
@@ -88,12 +82,4 @@ def derive_key(*parts: object) -> str:
         data = _SEPARATOR.join(texts).encode()  # type: ignore[arg-type]  # no None left
     else:
         data = _tagged(parts, texts)
-    digest = hashlib.sha256(data).hexdigest()
-    # str(uuid.uuid5(_KEY_NAMESPACE, digest)) without building a UUID (that was 45 % of
-    # walking past the done rows of a resumed journal): SHA-1 of namespace + name, its
-    # first 32 hex digits with the version digit set to 5 and the variant bits to 10.
-    sha1 = _NAMESPACE_SHA1.copy()
-    sha1.update(digest.encode())
-    x = sha1.hexdigest()
-    variant = _VARIANT_DIGITS[int(x[16], 16) & 0x3]
-    return f"{x[:8]}-{x[8:12]}-5{x[13:16]}-{variant}{x[17:20]}-{x[20:32]}"
+    return str(uuid.uuid5(_KEY_NAMESPACE, hashlib.sha256(data).hexdigest()))
