@@ -104,24 +104,19 @@ class AdaptiveLimiter:
             else:
                 # Away from rest, an error's plenty figures still end a quota count-down.
                 info = None if plenty and status < 300 else parse_rate_limit(answer.headers)
-                if info is None and status >= 300 and status != 429:
-                    # An error without rate headers teaches Pacing nothing (on_answer would
-                    # change no state and say so): the common 5xx or 4xx.
-                    learned = Learned(status, None, _NO_CHANGE, plenty)
-                else:
-                    retry_after = None
-                    if status == 429:
-                        reset = info.reset if info else None
-                        retry_after = parse_retry_after(answer.headers) or reset
-                    verdict = pacing.on_answer(
-                        generation,
-                        status,
-                        info,
-                        now=self.clock(),
-                        retry_after=retry_after,
-                        others_in_flight=self.in_flight - 1,
-                    )
-                    learned = Learned(status, info, verdict, plenty)
+                retry_after = None
+                if status == 429:
+                    reset = info.reset if info else None
+                    retry_after = parse_retry_after(answer.headers) or reset
+                verdict = pacing.on_answer(
+                    generation,
+                    status,
+                    info,
+                    now=self.clock(),
+                    retry_after=retry_after,
+                    others_in_flight=self.in_flight - 1,
+                )
+                learned = Learned(status, info, verdict, plenty)
         self.in_flight -= 1
         # Freed slots go straight to waiters in arrival order: a woken waiter owns its slot
         # already, so a newcomer cannot overtake it.
