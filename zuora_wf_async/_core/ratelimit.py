@@ -83,9 +83,6 @@ def parse_rate_limit(headers: Mapping[str, str]) -> RateLimitInfo | None:
         headers.get("Concurrency-Limit-Limit"),
         headers.get("Concurrency-Limit-Remaining"),
     ]
-    reset_text = headers.get("RateLimit-Reset")
-    if reset_text is None and texts == [None, None, None, None]:
-        return None  # no rate headers (a proxy, a tenant without them): the common case
     if limit is not None:  # "2250000, 50000;w=60, ...": the first window is the tightest
         texts[0] = limit.split(",", 1)[0].split(";", 1)[0]
     counts: list[int | None] = []
@@ -93,9 +90,9 @@ def parse_rate_limit(headers: Mapping[str, str]) -> RateLimitInfo | None:
     for text in texts:
         count = _number(text)
         counts.append(None if count is None else int(min(count, _MAX_COUNT)))
-    reset = _number(reset_text)
+    reset = _number(headers.get("RateLimit-Reset"))
     if reset is None and counts == [None, None, None, None]:
-        return None  # only nonsense values: read as none at all
+        return None  # no rate headers (a proxy, a tenant without them), or only nonsense
     return RateLimitInfo(
         limit=counts[0],
         remaining=counts[1],
